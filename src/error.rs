@@ -1,0 +1,85 @@
+//! Errors seen by the web layer, and the one place that turns them into responses.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::db::DbError;
+use crate::respond::RespondError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("too many failed attempts")]
+    RateLimited,
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    #[error(transparent)]
+    Respond(#[from] RespondError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("rendering a page failed: {0}")]
+    Render(#[from] handlebars::RenderError),
+    #[error("a background task failed: {0}")]
+    Blocking(String),
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Blocking(e.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Db(DbError::Query(e))
+    }
+}
+
+/// Which page explains an error status: (title message id, body message id).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub body: &'static str,
+}
+
+pub fn page_for_status(status: StatusCode) -> ErrorPage {
+    let (title, body) = match status.as_u16() {
+        404 => ("page-not-found-title", "page-not-found-body"),
+        429 => ("too-many-title", "too-many-body"),
+        403 => ("csrf-title", "csrf-body"),
+        413 => ("too-large-title", "too-large-body"),
+        _ => ("server-error-title", "server-error-body"),
+    };
+    ErrorPage { title, body }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound | AppError::Respond(RespondError::NoSuchSection) => {
+                StatusCode::NOT_FOUND
+            }
+            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Respond(RespondError::Closed(_))
+            | AppError::Respond(RespondError::NotOpenYet)
+            | AppError::Respond(RespondError::AlreadySubmitted) => StatusCode::CONFLICT,
+            AppError::Respond(RespondError::Db(_))
+            | AppError::Db(_)
+            | AppError::Render(_)
+            | AppError::Blocking(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            // The cause goes to the log; the user sees a page that reveals nothing.
+            tracing::error!(error = %self, "request failed");
+        }
+        // The body is filled in by the error-page middleware (web::error_pages), which has
+        // the templates and the request's language.
+        HttpResponse::build(status).finish()
+    }
+}

@@ -1,0 +1,23 @@
+use clap::Parser;
+
+use coherence::cli::{run, Cli, CliError};
+
+#[actix_web::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COHERENCE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        match e {
+            // `check` has already printed every diagnostic.
+            CliError::CheckFailed => {}
+            e => eprintln!("error: {e}"),
+        }
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,109 @@
+//! The country reference list shipped with Coherence (`data/countries.csv`, see data/README.md).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::survey::answer::CountryCodes;
+
+const COUNTRIES_CSV: &str = include_str!("../data/countries.csv");
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Country {
+    pub iso3: String,
+    pub iso2: String,
+    pub m49: String,
+    pub name_en: String,
+    pub name_fr: String,
+    pub name_es: String,
+    pub region_code: String,
+    pub region_en: String,
+    pub region_fr: String,
+    pub region_es: String,
+    pub subregion_code: String,
+    pub subregion_en: String,
+    pub subregion_fr: String,
+    pub subregion_es: String,
+    pub intermediate_code: String,
+    pub intermediate_en: String,
+    pub intermediate_fr: String,
+    pub intermediate_es: String,
+    /// "developed" or "developing" (empty where the source gives none).
+    pub development: String,
+    pub ldc: u8,
+    pub ldc_2008: u8,
+    pub lldc: u8,
+    pub sids: u8,
+    /// World Bank income group in force during 2008 (FY09): L, LM, UM, H.
+    pub income_fy09: String,
+    pub income_fy23: String,
+}
+
+impl Country {
+    pub fn name(&self, lang: &str) -> &str {
+        match lang {
+            "fr" => &self.name_fr,
+            "es" => &self.name_es,
+            _ => &self.name_en,
+        }
+    }
+}
+
+/// Every country and area, by ISO alpha-3 code.
+#[derive(Debug, Clone)]
+pub struct Countries {
+    by_iso3: BTreeMap<String, Country>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the shipped country list is malformed: {0}")]
+pub struct ReferenceError(#[from] csv::Error);
+
+impl Countries {
+    pub fn load() -> Result<Countries, ReferenceError> {
+        let mut reader = csv::Reader::from_reader(COUNTRIES_CSV.as_bytes());
+        let mut by_iso3 = BTreeMap::new();
+        for row in reader.deserialize() {
+            let c: Country = row?;
+            by_iso3.insert(c.iso3.clone(), c);
+        }
+        Ok(Countries { by_iso3 })
+    }
+
+    pub fn get(&self, iso3: &str) -> Option<&Country> {
+        self.by_iso3.get(iso3)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Country> {
+        self.by_iso3.values()
+    }
+
+    /// Countries sorted by their name in `lang`, for pick lists.
+    pub fn sorted_by_name(&self, lang: &str) -> Vec<&Country> {
+        let mut all: Vec<&Country> = self.by_iso3.values().collect();
+        all.sort_by(|a, b| a.name(lang).cmp(b.name(lang)));
+        all
+    }
+}
+
+impl CountryCodes for Countries {
+    fn is_country(&self, iso3: &str) -> bool {
+        self.by_iso3.contains_key(iso3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_list_has_the_un_groups() {
+        let c = Countries::load().unwrap();
+        assert!(c.iter().count() > 240);
+        assert_eq!(c.iter().filter(|c| c.ldc_2008 == 1).count(), 49);
+        assert_eq!(c.iter().filter(|c| c.ldc == 1).count(), 45);
+        let swe = c.get("SWE").unwrap();
+        assert_eq!((swe.region_code.as_str(), swe.income_fy09.as_str()), ("150", "H"));
+        assert_eq!(c.get("BOL").unwrap().name_fr, "Bolivie (État plurinational de)");
+    }
+}

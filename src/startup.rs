@@ -1,0 +1,137 @@
+//! Building the application: storage, surveys, templates, and the bound HTTP server.
+//! Used unchanged by `main` and by the integration tests (which bind port 0).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use chrono::Utc;
+
+use crate::config::Settings;
+use crate::db::{self, queries, DbError, Pool};
+use crate::reference::{Countries, ReferenceError};
+use crate::survey::{load_paths, Catalog, Diagnostic, Severity};
+use crate::web::render::Templates;
+use crate::web::{self as routes, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{}", format_diagnostics(.0))]
+    Surveys(Vec<Diagnostic>),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("templates: {0}")]
+    Templates(#[from] Box<handlebars::TemplateError>),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+fn format_diagnostics(d: &[Diagnostic]) -> String {
+    let errors: Vec<String> = d
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.to_string())
+        .collect();
+    format!(
+        "the survey definitions have {} error(s); fix them or check with `coherence check`:\n{}",
+        errors.len(),
+        errors.join("\n")
+    )
+}
+
+/// Surveys, countries and a migrated database with the reference data in place.
+pub struct Storage {
+    pub pool: Pool,
+    pub catalog: Catalog,
+    pub countries: Arc<Countries>,
+    /// Whether no personal link exists yet (a fresh installation).
+    pub fresh: bool,
+}
+
+pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
+    let report = load_paths(std::slice::from_ref(&settings.surveys));
+    if report.has_errors() {
+        return Err(StartupError::Surveys(report.diagnostics));
+    }
+    let countries = Arc::new(Countries::load()?);
+    let pool = db::connect(&settings.database, settings.pool_size)?;
+    let mut conn = pool.get().map_err(DbError::from)?;
+    queries::sync_countries(&mut conn, &countries).map_err(DbError::from)?;
+    let now = Utc::now().naive_utc();
+    for s in &report.surveys {
+        queries::record_survey_version(&mut conn, s, now).map_err(DbError::from)?;
+    }
+    let fresh = queries::count_tokens(&mut conn).map_err(DbError::from)? == 0;
+    drop(conn);
+    Ok(Storage {
+        pool,
+        catalog: Catalog::new(report.surveys),
+        countries,
+        fresh,
+    })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub storage_fresh: bool,
+    pub survey_ids: Vec<String>,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Application, StartupError> {
+        let storage = open_storage(&settings)?;
+        let templates = Templates::new().map_err(Box::new)?;
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let survey_ids = storage.catalog.iter().map(|s| s.id.clone()).collect();
+        let storage_fresh = storage.fresh;
+        let state = web::Data::new(AppState::new(
+            storage.pool,
+            storage.catalog,
+            storage.countries,
+            templates,
+            settings.clone(),
+        ));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(routes::error_pages())
+                .wrap(routes::security_headers())
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind.to_string(),
+            source,
+        })?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            storage_fresh,
+            survey_ids,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,536 @@
+//! Turning submitted form values into stored answer items, and reading them back.
+//!
+//! A question's answer is a list of items, which is how it is stored (a row each), so SQL can
+//! count and group answers:
+//! - a scalar answer (text, number, date, yes/no, single choice, country...): one item `""`;
+//! - a multiple choice: one item per selected option code (value "1");
+//! - a matrix: one item per answered row, the value being the scale code;
+//! - the "other, please specify" text: an item `#other`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::NaiveDate;
+use validator::{ValidateEmail, ValidateUrl};
+
+use super::condition::AnswerLookup;
+use super::model::*;
+
+pub const OTHER_ITEM: &str = "#other";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub item: String,
+    pub value: String,
+    /// The numeric value of integer and decimal answers, for SQL aggregation.
+    pub num: Option<f64>,
+}
+
+impl Item {
+    pub fn scalar(value: String, num: Option<f64>) -> Item {
+        Item {
+            item: String::new(),
+            value,
+            num,
+        }
+    }
+}
+
+/// All answers of one response: question id -> items sorted by item key.
+pub type Answers = BTreeMap<String, Vec<Item>>;
+
+/// Why a value was refused: a message id of the interface's translations, with its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub message_id: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl FieldError {
+    fn new(message_id: &'static str) -> Self {
+        FieldError {
+            message_id,
+            args: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.args.push((name, value.to_string()));
+        self
+    }
+}
+
+/// The raw values a form sent for one question, already grouped by field.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RawAnswer {
+    /// Values of the field named after the question id (several for a multiple choice).
+    pub values: Vec<String>,
+    /// The "other, please specify" box (`<id>.other`).
+    pub other: Option<String>,
+    /// Matrix rows (`<id>.<row>`).
+    pub rows: BTreeMap<String, String>,
+}
+
+impl RawAnswer {
+    /// The raw answer from stored items, to show a saved answer in a form again.
+    pub fn from_items(kind: &QuestionKind, items: &[Item]) -> RawAnswer {
+        let mut raw = RawAnswer::default();
+        for it in items {
+            if it.item == OTHER_ITEM {
+                raw.other = Some(it.value.clone());
+            } else if matches!(kind, QuestionKind::Matrix { .. }) {
+                raw.rows.insert(it.item.clone(), it.value.clone());
+            } else if matches!(kind, QuestionKind::MultipleChoice { .. }) {
+                raw.values.push(it.item.clone());
+            } else {
+                raw.values.push(it.value.clone());
+            }
+        }
+        raw
+    }
+
+    pub fn first(&self) -> &str {
+        self.values.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Tells whether an ISO alpha-3 code is in the reference list.
+pub trait CountryCodes {
+    fn is_country(&self, iso3: &str) -> bool;
+}
+
+/// Check a question's raw value; `Ok(vec![])` means "no answer".
+pub fn validate(
+    question: &Question,
+    raw: &RawAnswer,
+    countries: &dyn CountryCodes,
+) -> Result<Vec<Item>, FieldError> {
+    let single = normalise_text(raw.first());
+    match &question.kind {
+        QuestionKind::ShortText {
+            min_length,
+            max_length,
+        }
+        | QuestionKind::LongText {
+            min_length,
+            max_length,
+        } => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            let len = single.chars().count();
+            if len > *max_length {
+                return Err(FieldError::new("error-too-long").with("max", max_length));
+            }
+            if let Some(min) = min_length {
+                if len < *min {
+                    return Err(FieldError::new("error-too-short").with("min", min));
+                }
+            }
+            Ok(vec![Item::scalar(single, None)])
+        }
+        QuestionKind::SingleChoice { options, other } => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            let is_other = *other && single == OTHER_CODE;
+            if !is_other && !options.iter().any(|o| o.code == single) {
+                return Err(FieldError::new("error-not-an-option"));
+            }
+            let mut items = vec![Item::scalar(single, None)];
+            push_other(&mut items, is_other, raw)?;
+            Ok(items)
+        }
+        QuestionKind::MultipleChoice {
+            options,
+            other,
+            min_selections,
+            max_selections,
+        } => {
+            let mut selected: Vec<String> = Vec::new();
+            for v in &raw.values {
+                let v = v.trim();
+                if v.is_empty() || selected.iter().any(|s| s == v) {
+                    continue;
+                }
+                let known = options.iter().any(|o| o.code == v) || (*other && v == OTHER_CODE);
+                if !known {
+                    return Err(FieldError::new("error-not-an-option"));
+                }
+                selected.push(v.to_string());
+            }
+            if selected.is_empty() {
+                return Ok(vec![]);
+            }
+            if let Some(min) = min_selections {
+                if selected.len() < *min {
+                    return Err(FieldError::new("error-too-few-choices").with("min", min));
+                }
+            }
+            if let Some(max) = max_selections {
+                if selected.len() > *max {
+                    return Err(FieldError::new("error-too-many-choices").with("max", max));
+                }
+            }
+            let is_other = selected.iter().any(|s| s == OTHER_CODE);
+            let mut items: Vec<Item> = selected
+                .into_iter()
+                .map(|code| Item {
+                    item: code,
+                    value: "1".into(),
+                    num: None,
+                })
+                .collect();
+            push_other(&mut items, is_other, raw)?;
+            items.sort_by(|a, b| a.item.cmp(&b.item));
+            Ok(items)
+        }
+        QuestionKind::YesNo => match single.as_str() {
+            "" => Ok(vec![]),
+            "yes" | "no" => Ok(vec![Item::scalar(single, None)]),
+            _ => Err(FieldError::new("error-yes-no")),
+        },
+        QuestionKind::Integer { min, max } => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            let compact: String = single.chars().filter(|c| !c.is_whitespace()).collect();
+            let n: i64 = compact
+                .parse()
+                .map_err(|_| FieldError::new("error-not-integer"))?;
+            if let Some(min) = min {
+                if n < *min {
+                    return Err(FieldError::new("error-number-too-small").with("min", min));
+                }
+            }
+            if let Some(max) = max {
+                if n > *max {
+                    return Err(FieldError::new("error-number-too-large").with("max", max));
+                }
+            }
+            Ok(vec![Item::scalar(n.to_string(), Some(n as f64))])
+        }
+        QuestionKind::Decimal { min, max } => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            let compact: String = single.chars().filter(|c| !c.is_whitespace()).collect();
+            let n: f64 = compact
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| FieldError::new("error-not-number"))?;
+            if let Some(min) = min {
+                if n < *min {
+                    return Err(FieldError::new("error-number-too-small").with("min", min));
+                }
+            }
+            if let Some(max) = max {
+                if n > *max {
+                    return Err(FieldError::new("error-number-too-large").with("max", max));
+                }
+            }
+            Ok(vec![Item::scalar(n.to_string(), Some(n))])
+        }
+        QuestionKind::Date { min, max } => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            let d = NaiveDate::parse_from_str(&single, "%Y-%m-%d")
+                .map_err(|_| FieldError::new("error-not-date"))?;
+            if let Some(min) = min {
+                if d < *min {
+                    return Err(FieldError::new("error-date-too-early").with("min", min));
+                }
+            }
+            if let Some(max) = max {
+                if d > *max {
+                    return Err(FieldError::new("error-date-too-late").with("max", max));
+                }
+            }
+            Ok(vec![Item::scalar(d.format("%Y-%m-%d").to_string(), None)])
+        }
+        QuestionKind::Matrix { rows, scale } => {
+            let mut items = Vec::new();
+            for (row, value) in &raw.rows {
+                let value = value.trim();
+                if value.is_empty() {
+                    continue;
+                }
+                if !rows.iter().any(|r| &r.code == row) || !scale.iter().any(|s| s.code == value)
+                {
+                    return Err(FieldError::new("error-not-an-option"));
+                }
+                items.push(Item {
+                    item: row.clone(),
+                    value: value.to_string(),
+                    num: None,
+                });
+            }
+            Ok(items)
+        }
+        QuestionKind::Country => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            let code = single.to_ascii_uppercase();
+            if !countries.is_country(&code) {
+                return Err(FieldError::new("error-not-country"));
+            }
+            Ok(vec![Item::scalar(code, None)])
+        }
+        QuestionKind::Email => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            if single.len() > 254 || !single.validate_email() {
+                return Err(FieldError::new("error-not-email"));
+            }
+            Ok(vec![Item::scalar(single, None)])
+        }
+        QuestionKind::Url => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            // Only web addresses: a javascript: link must never reach a results page.
+            let lower = single.to_ascii_lowercase();
+            let web = lower.starts_with("http://") || lower.starts_with("https://");
+            if !web || single.len() > 2000 || !single.validate_url() {
+                return Err(FieldError::new("error-not-url"));
+            }
+            Ok(vec![Item::scalar(single, None)])
+        }
+    }
+}
+
+fn push_other(items: &mut Vec<Item>, is_other: bool, raw: &RawAnswer) -> Result<(), FieldError> {
+    if !is_other {
+        return Ok(());
+    }
+    let text = normalise_text(raw.other.as_deref().unwrap_or(""));
+    if text.is_empty() {
+        return Err(FieldError::new("error-other-needs-text"));
+    }
+    if text.chars().count() > DEFAULT_SHORT_MAX {
+        return Err(FieldError::new("error-too-long").with("max", DEFAULT_SHORT_MAX));
+    }
+    items.push(Item {
+        item: OTHER_ITEM.into(),
+        value: text,
+        num: None,
+    });
+    Ok(())
+}
+
+fn normalise_text(s: &str) -> String {
+    s.replace("\r\n", "\n").trim().to_string()
+}
+
+/// Which sections and questions are shown, given the answers so far.
+#[derive(Debug, Default, Clone)]
+pub struct Visibility {
+    visible: HashSet<String>,
+    visible_sections: HashSet<String>,
+}
+
+impl Visibility {
+    /// Evaluate every condition in document order. A hidden question's answer does not count:
+    /// conditions see only the answers of visible questions.
+    pub fn evaluate(survey: &Survey, answers: &Answers) -> Visibility {
+        let mut vis = Visibility::default();
+        for section in &survey.sections {
+            let shown = section.show_if.as_ref().is_none_or(|c| {
+                c.evaluate(&Effective {
+                    answers,
+                    visible: &vis.visible,
+                })
+            });
+            if !shown {
+                continue;
+            }
+            vis.visible_sections.insert(section.id.clone());
+            for q in &section.questions {
+                let shown = q.show_if.as_ref().is_none_or(|c| {
+                    c.evaluate(&Effective {
+                        answers,
+                        visible: &vis.visible,
+                    })
+                });
+                if shown {
+                    vis.visible.insert(q.id.clone());
+                }
+            }
+        }
+        vis
+    }
+
+    pub fn question(&self, id: &str) -> bool {
+        self.visible.contains(id)
+    }
+
+    pub fn section(&self, id: &str) -> bool {
+        self.visible_sections.contains(id)
+    }
+}
+
+struct Effective<'a> {
+    answers: &'a Answers,
+    visible: &'a HashSet<String>,
+}
+
+impl Effective<'_> {
+    fn items(&self, question: &str) -> &[Item] {
+        if !self.visible.contains(question) {
+            return &[];
+        }
+        self.answers.get(question).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+impl AnswerLookup for Effective<'_> {
+    fn scalar(&self, question: &str, row: Option<&str>) -> Option<String> {
+        let key = row.unwrap_or("");
+        self.items(question)
+            .iter()
+            .find(|i| i.item == key)
+            .map(|i| i.value.clone())
+    }
+
+    fn selected(&self, question: &str, option: &str) -> bool {
+        self.items(question).iter().any(|i| i.item == option)
+    }
+
+    fn answered(&self, question: &str) -> bool {
+        !self.items(question).is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionProgress {
+    NotStarted,
+    InProgress,
+    Complete,
+    /// Skipped by a condition: nothing to answer.
+    NotApplicable,
+}
+
+/// A required, visible, unanswered question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missing {
+    pub section: String,
+    pub question: String,
+}
+
+pub fn missing_answers(survey: &Survey, answers: &Answers, vis: &Visibility) -> Vec<Missing> {
+    let mut out = Vec::new();
+    for s in survey.sections.iter().filter(|s| vis.section(&s.id)) {
+        for q in &s.questions {
+            if q.required && vis.question(&q.id) && !is_answered(q, answers) {
+                out.push(Missing {
+                    section: s.id.clone(),
+                    question: q.id.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn is_answered(q: &Question, answers: &Answers) -> bool {
+    let items = answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+    match &q.kind {
+        // A required matrix needs every row.
+        QuestionKind::Matrix { rows, .. } => rows.iter().all(|r| items.iter().any(|i| i.item == r.code)),
+        _ => !items.is_empty(),
+    }
+}
+
+pub fn section_progress(
+    section: &Section,
+    answers: &Answers,
+    vis: &Visibility,
+) -> SectionProgress {
+    if !vis.section(&section.id) {
+        return SectionProgress::NotApplicable;
+    }
+    let visible: Vec<&Question> = section
+        .questions
+        .iter()
+        .filter(|q| vis.question(&q.id))
+        .collect();
+    let answered = visible.iter().filter(|q| is_answered(q, answers)).count();
+    let required_done = visible
+        .iter()
+        .filter(|q| q.required)
+        .all(|q| is_answered(q, answers));
+    if answered == 0 {
+        SectionProgress::NotStarted
+    } else if required_done {
+        SectionProgress::Complete
+    } else {
+        SectionProgress::InProgress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Few;
+    impl CountryCodes for Few {
+        fn is_country(&self, iso3: &str) -> bool {
+            iso3 == "SWE"
+        }
+    }
+
+    fn q(kind: QuestionKind) -> Question {
+        Question {
+            id: "q".into(),
+            text: Text::english("Q"),
+            help: None,
+            required: false,
+            show_if: None,
+            kind,
+            marker: None,
+        }
+    }
+
+    fn raw(v: &str) -> RawAnswer {
+        RawAnswer {
+            values: vec![v.into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn numbers_are_bounded() {
+        let question = q(QuestionKind::Integer {
+            min: Some(0),
+            max: Some(10),
+        });
+        assert_eq!(
+            validate(&question, &raw("11"), &Few).unwrap_err().message_id,
+            "error-number-too-large"
+        );
+        assert_eq!(
+            validate(&question, &raw("x"), &Few).unwrap_err().message_id,
+            "error-not-integer"
+        );
+        let ok = validate(&question, &raw(" 7 "), &Few).unwrap();
+        assert_eq!(ok[0].num, Some(7.0));
+    }
+
+    #[test]
+    fn urls_must_be_web_addresses() {
+        let question = q(QuestionKind::Url);
+        assert!(validate(&question, &raw("javascript:alert(1)"), &Few).is_err());
+        assert!(validate(&question, &raw("https://example.org/plan"), &Few).is_ok());
+    }
+
+    #[test]
+    fn countries_come_from_the_list() {
+        let question = q(QuestionKind::Country);
+        assert_eq!(validate(&question, &raw("swe"), &Few).unwrap()[0].value, "SWE");
+        assert!(validate(&question, &raw("XYZ"), &Few).is_err());
+    }
+}

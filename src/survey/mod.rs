@@ -1,0 +1,37 @@
+//! Survey definitions: the model, loading and checking files, conditions, answer values.
+
+pub mod answer;
+pub mod condition;
+pub mod load;
+pub mod model;
+
+pub use load::{load_paths, parse_survey, Diagnostic, LoadReport, Severity};
+pub use model::*;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The loaded surveys, by id. Built once at start; shared read-only.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    surveys: BTreeMap<String, Arc<Survey>>,
+}
+
+impl Catalog {
+    pub fn new(surveys: Vec<Survey>) -> Catalog {
+        Catalog {
+            surveys: surveys
+                .into_iter()
+                .map(|s| (s.id.clone(), Arc::new(s)))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Survey>> {
+        self.surveys.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Survey>> {
+        self.surveys.values()
+    }
+}

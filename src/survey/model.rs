@@ -1,0 +1,214 @@
+//! The survey definition as the rest of the program sees it: checked, typed, HTTP- and SQL-free.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::condition::Condition;
+
+/// Languages a survey text may be given in: the UN's six official languages.
+pub const LANGUAGES: &[&str] = &["en", "fr", "es", "ar", "zh", "ru"];
+
+/// A text in several languages; English is always present.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Text(pub BTreeMap<String, String>);
+
+impl Text {
+    pub fn english(s: impl Into<String>) -> Text {
+        Text(BTreeMap::from([("en".to_string(), s.into())]))
+    }
+
+    /// The text in `lang`, or in English where that translation is missing.
+    pub fn get(&self, lang: &str) -> &str {
+        self.0
+            .get(lang)
+            .or_else(|| self.0.get("en"))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    pub fn has(&self, lang: &str) -> bool {
+        self.0.contains_key(lang)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Survey {
+    pub id: String,
+    pub title: Text,
+    pub description: Option<Text>,
+    pub languages: Vec<String>,
+    pub opens: Option<DateTime<Utc>>,
+    pub closes: Option<DateTime<Utc>>,
+    pub themes: Vec<Theme>,
+    pub sections: Vec<Section>,
+    /// SHA-256 of the file's bytes: the version a response was answered against.
+    pub version: String,
+    pub source: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Theme {
+    pub id: String,
+    pub label: Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub id: String,
+    pub title: Text,
+    pub intro: Option<Text>,
+    pub show_if: Option<Condition>,
+    pub questions: Vec<Question>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub id: String,
+    pub text: Text,
+    pub help: Option<Text>,
+    pub required: bool,
+    pub show_if: Option<Condition>,
+    pub kind: QuestionKind,
+    pub marker: Option<Marker>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub code: String,
+    pub label: Text,
+    /// For theme pickers and capacity-need lists: the theme this option stands for.
+    pub theme: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuestionKind {
+    ShortText {
+        min_length: Option<usize>,
+        max_length: usize,
+    },
+    LongText {
+        min_length: Option<usize>,
+        max_length: usize,
+    },
+    SingleChoice {
+        options: Vec<Choice>,
+        other: bool,
+    },
+    MultipleChoice {
+        options: Vec<Choice>,
+        other: bool,
+        min_selections: Option<usize>,
+        max_selections: Option<usize>,
+    },
+    YesNo,
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Decimal {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Date {
+        min: Option<NaiveDate>,
+        max: Option<NaiveDate>,
+    },
+    Matrix {
+        rows: Vec<Choice>,
+        scale: Vec<Choice>,
+    },
+    Country,
+    Email,
+    Url,
+}
+
+/// The code stored for the "other, please specify" option of a choice question.
+pub const OTHER_CODE: &str = "other";
+/// Default bound on free text, so a draft cannot grow without limit.
+pub const DEFAULT_SHORT_MAX: usize = 500;
+pub const DEFAULT_LONG_MAX: usize = 10_000;
+
+impl QuestionKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            QuestionKind::ShortText { .. } => "short_text",
+            QuestionKind::LongText { .. } => "long_text",
+            QuestionKind::SingleChoice { .. } => "single_choice",
+            QuestionKind::MultipleChoice { .. } => "multiple_choice",
+            QuestionKind::YesNo => "yes_no",
+            QuestionKind::Integer { .. } => "integer",
+            QuestionKind::Decimal { .. } => "decimal",
+            QuestionKind::Date { .. } => "date",
+            QuestionKind::Matrix { .. } => "matrix",
+            QuestionKind::Country => "country",
+            QuestionKind::Email => "email",
+            QuestionKind::Url => "url",
+        }
+    }
+
+    pub fn options(&self) -> &[Choice] {
+        match self {
+            QuestionKind::SingleChoice { options, .. }
+            | QuestionKind::MultipleChoice { options, .. } => options,
+            _ => &[],
+        }
+    }
+
+    pub fn has_other(&self) -> bool {
+        matches!(
+            self,
+            QuestionKind::SingleChoice { other: true, .. }
+                | QuestionKind::MultipleChoice { other: true, .. }
+        )
+    }
+}
+
+/// What an answer stands for in the results: a good practice or a capacity-building need.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Marker {
+    GoodPractice {
+        /// Fixed themes, and/or a multiple-choice question whose selected options carry themes.
+        themes: Vec<String>,
+        themes_from: Option<String>,
+        /// The yes/no question saying whether the practice may be cited with the country's name.
+        cite_question: Option<String>,
+        /// Other answers shown with the practice in the compendium (title, partners...).
+        related: Vec<String>,
+    },
+    CapacityNeed {
+        themes: Vec<String>,
+        level: Option<NeedLevel>,
+        /// A question (matrix row per option, or single choice) giving the need's priority.
+        priority_question: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeedLevel {
+    Policy,
+    Institutional,
+}
+
+impl Survey {
+    pub fn section(&self, id: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.id == id)
+    }
+
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions().find(|q| q.id == id)
+    }
+
+    pub fn questions(&self) -> impl Iterator<Item = &Question> {
+        self.sections.iter().flat_map(|s| s.questions.iter())
+    }
+
+    pub fn is_closed(&self, now: DateTime<Utc>) -> bool {
+        self.closes.is_some_and(|c| now > c)
+    }
+
+    pub fn is_open_yet(&self, now: DateTime<Utc>) -> bool {
+        self.opens.is_none_or(|o| now >= o)
+    }
+}

@@ -1,0 +1,153 @@
+//! HTTP: routes, security headers, CSRF, error pages. Handlers stay thin.
+
+mod csrf;
+pub mod render;
+mod respond;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::access::FailureLimiter;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::error::{page_for_status, AppError};
+use crate::reference::Countries;
+use crate::survey::Catalog;
+use render::Templates;
+
+/// Largest form body accepted: a section of long answers fits many times over.
+pub const MAX_FORM_BYTES: usize = 256 * 1024;
+
+pub struct AppState {
+    pub pool: Pool,
+    pub catalog: Catalog,
+    pub countries: Arc<Countries>,
+    pub templates: Templates,
+    pub settings: Settings,
+    /// Unknown personal links tried per client address.
+    pub token_failures: FailureLimiter,
+}
+
+impl AppState {
+    pub fn new(pool: Pool, catalog: Catalog, countries: Arc<Countries>, templates: Templates, settings: Settings) -> Self {
+        AppState {
+            pool,
+            catalog,
+            countries,
+            templates,
+            settings,
+            token_failures: FailureLimiter::new(20, Duration::from_secs(600)),
+        }
+    }
+
+    pub fn page(&self, name: &str, lang: &str, data: serde_json::Value) -> Result<HttpResponse, AppError> {
+        let html = self.templates.render(name, lang, data)?;
+        Ok(html_response(html))
+    }
+}
+
+pub fn html_response(html: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
+        .route("/", web::get().to(landing))
+        .route("/healthz", web::get().to(healthz))
+        .route("/static/app.css", web::get().to(stylesheet))
+        .route("/r/{token}", web::get().to(respond::overview))
+        .route("/r/{token}/s/{section}", web::get().to(respond::section_form))
+        .route("/r/{token}/s/{section}", web::post().to(respond::section_save))
+        .route("/r/{token}/review", web::get().to(respond::review))
+        .route("/r/{token}/submit", web::post().to(respond::submit));
+}
+
+/// Headers on every response. The personal link is in the URL, so no Referer may carry it away.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+}
+
+/// Give every error status a page in the service's look, whatever produced it.
+pub fn error_pages<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(render_error_page)
+}
+
+fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let status = res.status();
+    let (req, _) = res.into_parts();
+    let page = page_for_status(status);
+    let lang = "en";
+    let html = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| {
+            let t = |id| render::translate(lang, id, &[]);
+            state
+                .templates
+                .render("message", lang, json!({"title": t(page.title), "body": t(page.body), "page_title": t(page.title)}))
+                .ok()
+        })
+        .unwrap_or_else(|| "<!DOCTYPE html><title>Error</title><p>Error</p>".to_string());
+    let mut response = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let surveys: Vec<&str> = state.catalog.iter().map(|s| s.title.get("en")).collect();
+    state.page("landing", "en", json!({ "surveys": surveys }))
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.pool.clone();
+    let ok = web::block(move || {
+        let mut conn = pool.get().ok()?;
+        crate::db::queries::ping(&mut conn).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some();
+    if ok {
+        HttpResponse::Ok().content_type("text/plain").body("ok")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unreachable")
+    }
+}
+
+async fn stylesheet(req: HttpRequest) -> HttpResponse {
+    // Versioned by its hash in the link, so it may be cached for a year.
+    let versioned = req.query_string().starts_with("v=");
+    let cache = if versioned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(render::CSS)
+}

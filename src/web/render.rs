@@ -1,0 +1,132 @@
+//! Pages: handlebars templates compiled once at start, with a `t` helper for translations.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use fluent_templates::fluent_bundle::FluentValue;
+use fluent_templates::{LanguageIdentifier, Loader};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
+};
+use serde_json::Value as Json;
+
+fluent_templates::static_loader! {
+    static LOCALES = {
+        locales: "./locales",
+        fallback_language: "en",
+        // Fluent's bidi isolation marks would show up inside HTML attributes and emails.
+        customise: |bundle| bundle.set_use_isolating(false),
+    };
+}
+
+static ENGLISH: LazyLock<LanguageIdentifier> =
+    LazyLock::new(|| "en".parse().unwrap_or_default());
+
+fn language(lang: &str) -> LanguageIdentifier {
+    lang.parse().unwrap_or_else(|_| ENGLISH.clone())
+}
+
+/// Translate a message id with named arguments.
+pub fn translate(lang: &str, id: &str, args: &[(&str, String)]) -> String {
+    let lang = language(lang);
+    if args.is_empty() {
+        return LOCALES.lookup(&lang, id);
+    }
+    let map: HashMap<std::borrow::Cow<'static, str>, FluentValue> = args
+        .iter()
+        .map(|(k, v)| (std::borrow::Cow::Owned(k.to_string()), FluentValue::from(v.clone())))
+        .collect();
+    LOCALES.lookup_with_args(&lang, id, &map)
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout", include_str!("../../templates/layout.hbs")),
+    ("message", include_str!("../../templates/message.hbs")),
+    ("landing", include_str!("../../templates/landing.hbs")),
+    ("respond/overview", include_str!("../../templates/respond/overview.hbs")),
+    ("respond/section", include_str!("../../templates/respond/section.hbs")),
+    ("respond/field", include_str!("../../templates/respond/field.hbs")),
+    ("respond/review", include_str!("../../templates/respond/review.hbs")),
+];
+
+pub const CSS: &str = include_str!("../../templates/static/app.css");
+
+pub struct Templates {
+    registry: Handlebars<'static>,
+    pub css_version: String,
+}
+
+impl Templates {
+    pub fn new() -> Result<Templates, handlebars::TemplateError> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(false);
+        for (name, text) in TEMPLATES {
+            registry.register_template_string(name, *text)?;
+        }
+        registry.register_helper("t", Box::new(translate_helper));
+        use sha2::Digest;
+        let css_version = hex::encode(&sha2::Sha256::digest(CSS.as_bytes())[..6]);
+        Ok(Templates {
+            registry,
+            css_version,
+        })
+    }
+
+    /// Render a page; `data` must be a JSON object and gets `lang` and `css_version` added.
+    pub fn render(&self, name: &str, lang: &str, mut data: Json) -> Result<String, handlebars::RenderError> {
+        if let Json::Object(map) = &mut data {
+            map.insert("lang".into(), Json::String(lang.to_string()));
+            map.insert("css_version".into(), Json::String(self.css_version.clone()));
+        }
+        self.registry.render(name, &data)
+    }
+}
+
+/// `{{t "message-id" name=value ...}}`: the message in the page's language (`lang` at the root).
+fn translate_helper(
+    h: &Helper,
+    _: &Handlebars,
+    ctx: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let id = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("t", 0))?;
+    let lang = ctx
+        .data()
+        .get("lang")
+        .and_then(Json::as_str)
+        .unwrap_or("en");
+    let args: Vec<(&str, String)> = h
+        .hash()
+        .iter()
+        .map(|(k, v)| {
+            let text = match v.value() {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (*k, text)
+        })
+        .collect();
+    let text = translate(lang, id, &args);
+    out.write(&handlebars::html_escape(&text))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translates_with_arguments() {
+        assert_eq!(translate("en", "error-too-long", &[("max", "5".into())]), "Use at most 5 characters");
+        let t = Templates::new().unwrap();
+        let html = t
+            .render("message", "en", serde_json::json!({"title": "<b>x</b>", "body": "y"}))
+            .unwrap();
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(html.contains("Skip to main content"));
+    }
+}

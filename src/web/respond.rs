@@ -1,0 +1,643 @@
+//! The focal point's pages: overview, one page per section, review and submit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{NaiveDateTime, Utc};
+use serde_json::{json, Value as Json};
+
+use super::render::translate;
+use super::{csrf, AppState};
+use crate::access::{hash_token, looks_like_token};
+use crate::db::queries;
+use crate::error::AppError;
+use crate::reference::Countries;
+use crate::respond::{
+    self, group_form, Respondent, ResponseState, SaveOutcome, SaveRequest, SubmitOutcome,
+};
+use crate::survey::answer::{
+    missing_answers, section_progress, FieldError, Item, RawAnswer, OTHER_ITEM,
+};
+use crate::survey::{Question, QuestionKind, Section, Survey, OTHER_CODE};
+
+/// The interface language. English only until the translations arrive.
+fn lang_of(_req: &HttpRequest) -> &'static str {
+    "en"
+}
+
+fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Resolve a personal link, counting unknown ones against the caller's address.
+async fn authenticate(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<(Respondent, Arc<Survey>), AppError> {
+    let ip = client_ip(req);
+    if state.token_failures.is_blocked(ip) {
+        return Err(AppError::RateLimited);
+    }
+    let found = if looks_like_token(token) {
+        let pool = state.pool.clone();
+        let hash = hash_token(token);
+        web::block(move || -> Result<_, AppError> {
+            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
+            Ok(queries::find_token(&mut conn, &hash)?)
+        })
+        .await??
+    } else {
+        None
+    };
+    let Some(row) = found else {
+        state.token_failures.record_failure(ip);
+        return Err(AppError::NotFound);
+    };
+    let survey = state
+        .catalog
+        .get(&row.survey_id)
+        .cloned()
+        .ok_or(AppError::NotFound)?;
+    Ok((Respondent { token: row }, survey))
+}
+
+fn fmt_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn base_path(token: &str) -> String {
+    format!("/r/{token}")
+}
+
+/// Respondent pages carry the personal link: never cache them anywhere.
+fn private_page(mut res: HttpResponse, csrf_token: Option<(&str, bool)>, secure: bool) -> HttpResponse {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    if let Some((token, true)) = csrf_token {
+        csrf::set_cookie(&mut res, token, secure);
+    }
+    res
+}
+
+fn load_state(
+    state: &web::Data<AppState>,
+    survey: &Arc<Survey>,
+    who: &Respondent,
+    touch: bool,
+) -> impl std::future::Future<Output = Result<ResponseState, AppError>> {
+    let pool = state.pool.clone();
+    let survey = survey.clone();
+    let who = who.clone();
+    async move {
+        web::block(move || -> Result<ResponseState, AppError> {
+            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
+            let now = Utc::now().naive_utc();
+            if touch {
+                queries::touch_token(&mut conn, &who.token.id, now)?;
+            }
+            Ok(respond::load(&mut conn, &survey, &who, now)?)
+        })
+        .await?
+    }
+}
+
+fn secure(state: &AppState) -> bool {
+    state.settings.base_url.starts_with("https://")
+}
+
+pub async fn overview(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = path.into_inner();
+    let (who, survey) = authenticate(&state, &req, &token).await?;
+    let rs = load_state(&state, &survey, &who, true).await?;
+    let lang = lang_of(&req);
+    let now = Utc::now();
+    let sections: Vec<Json> = survey
+        .sections
+        .iter()
+        .map(|s| {
+            let status = section_progress(s, &rs.answers, &rs.visibility);
+            let status = serde_json::to_value(status).unwrap_or_default();
+            let status = status.as_str().unwrap_or("not_started").to_string();
+            json!({
+                "id": s.id,
+                "title": s.title.get(lang),
+                "status_key": format!("overview-status-{status}"),
+                "status": status,
+            })
+        })
+        .collect();
+    let data = json!({
+        "page_title": survey.title.get(lang),
+        "survey_title": survey.title.get(lang),
+        "description": survey.description.as_ref().map(|d| d.get(lang)),
+        "country": country_name(&state.countries, &who.token.country_iso3, lang),
+        "deadline": survey.closes.map(|c| fmt_time(c.naive_utc())),
+        "closed_at": survey.closes.filter(|c| now > *c).map(|c| fmt_time(c.naive_utc())),
+        "opens_at": survey.opens.filter(|o| now < *o).map(|o| fmt_time(o.naive_utc())),
+        "submitted_at": rs.response.submitted_at.map(fmt_time),
+        "sections": sections,
+        "base": base_path(&token),
+    });
+    let res = state.page("respond/overview", lang, data)?;
+    Ok(private_page(res, None, secure(&state)))
+}
+
+fn country_name(countries: &Countries, iso3: &str, lang: &str) -> String {
+    countries
+        .get(iso3)
+        .map(|c| c.name(lang).to_string())
+        .unwrap_or_else(|| iso3.to_string())
+}
+
+/// Why a response cannot change now, as a message id, or None when it can.
+fn readonly_reason(survey: &Survey, rs: &ResponseState) -> Option<&'static str> {
+    let now = Utc::now();
+    if !rs.is_draft() {
+        Some("section-readonly")
+    } else if survey.is_closed(now) || !survey.is_open_yet(now) {
+        Some("section-closed")
+    } else {
+        None
+    }
+}
+
+#[derive(Default)]
+struct SectionExtras {
+    errors: BTreeMap<String, FieldError>,
+    /// Values to show instead of the stored ones (after a failed or conflicting save).
+    posted: Option<HashMap<String, RawAnswer>>,
+    saved: bool,
+    revealed: bool,
+    conflict: Option<Json>,
+    version: Option<i32>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct SectionQuery {
+    saved: Option<u8>,
+    more: Option<u8>,
+}
+
+pub async fn section_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<SectionQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (token, section_id) = path.into_inner();
+    let (who, survey) = authenticate(&state, &req, &token).await?;
+    let rs = load_state(&state, &survey, &who, false).await?;
+    let extras = SectionExtras {
+        saved: query.saved == Some(1),
+        revealed: query.more == Some(1),
+        ..Default::default()
+    };
+    render_section(&state, &req, &token, &survey, &rs, &section_id, extras, StatusCode::OK)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_section(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    token: &str,
+    survey: &Survey,
+    rs: &ResponseState,
+    section_id: &str,
+    extras: SectionExtras,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let lang = lang_of(req);
+    let Some((index, section)) = survey
+        .sections
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.id == section_id)
+    else {
+        return Err(AppError::NotFound);
+    };
+    if !rs.visibility.section(&section.id) {
+        return Err(AppError::NotFound);
+    }
+    let (csrf_token, new_cookie) = csrf::token_for(req);
+    let mut questions = Vec::new();
+    let mut error_list = Vec::new();
+    for q in section.questions.iter().filter(|q| rs.visibility.question(&q.id)) {
+        let raw = match &extras.posted {
+            Some(posted) => posted.get(&q.id).cloned().unwrap_or_default(),
+            None => RawAnswer::from_items(
+                &q.kind,
+                rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]),
+            ),
+        };
+        let error = extras
+            .errors
+            .get(&q.id)
+            .map(|e| translate(lang, e.message_id, &e.args));
+        if let Some(message) = &error {
+            error_list.push(json!({"id": q.id, "text": q.text.get(lang), "message": message}));
+        }
+        questions.push(field_view(q, &raw, error, lang, &state.countries));
+    }
+    let data = json!({
+        "page_title": section.title.get(lang),
+        "survey_title": survey.title.get(lang),
+        "id": section.id,
+        "title": section.title.get(lang),
+        "intro": section.intro.as_ref().map(|t| t.get(lang)),
+        "number": index + 1,
+        "total": survey.sections.len(),
+        "questions": questions,
+        "error_list": error_list,
+        "kept": !extras.errors.is_empty() && extras.conflict.is_none(),
+        "saved": extras.saved,
+        "revealed": extras.revealed,
+        "conflict": extras.conflict,
+        "readonly_key": readonly_reason(survey, rs),
+        "csrf": csrf_token,
+        "version": extras.version.unwrap_or_else(|| rs.section_version(&section.id)),
+        "base": base_path(token),
+    });
+    let mut res = state.page("respond/section", lang, data)?;
+    *res.status_mut() = status;
+    Ok(private_page(res, Some((&csrf_token, new_cookie)), secure(state)))
+}
+
+fn field_view(q: &Question, raw: &RawAnswer, error: Option<String>, lang: &str, countries: &Countries) -> Json {
+    let mut v = json!({
+        "id": q.id,
+        "text": q.text.get(lang),
+        "help": q.help.as_ref().map(|h| h.get(lang)),
+        "required": q.required,
+        "error": error,
+        "value": raw.first(),
+    });
+    let choice = |code: &str, label: String, checked: bool| json!({"code": code, "label": label, "checked": checked});
+    let extra = match &q.kind {
+        QuestionKind::ShortText { max_length, .. } => {
+            json!({"is_short": true, "input_type": "text", "maxlength": max_length})
+        }
+        QuestionKind::LongText { max_length, .. } => json!({"is_long": true, "maxlength": max_length}),
+        QuestionKind::Email => json!({"is_short": true, "input_type": "email"}),
+        QuestionKind::Url => json!({"is_short": true, "input_type": "url"}),
+        QuestionKind::Date { .. } => json!({"is_short": true, "input_type": "date"}),
+        // Text inputs with an input mode: number inputs would reject "1 500" before the server
+        // could explain why.
+        QuestionKind::Integer { .. } => {
+            json!({"is_short": true, "input_type": "text", "inputmode": "numeric"})
+        }
+        QuestionKind::Decimal { .. } => {
+            json!({"is_short": true, "input_type": "text", "inputmode": "decimal"})
+        }
+        QuestionKind::Country => {
+            let options: Vec<Json> = countries
+                .sorted_by_name(lang)
+                .into_iter()
+                .map(|c| choice(&c.iso3, c.name(lang).to_string(), raw.first() == c.iso3))
+                .collect();
+            json!({"is_select": true, "options": options})
+        }
+        QuestionKind::YesNo => {
+            let options = vec![
+                choice("yes", translate(lang, "yes", &[]), raw.first() == "yes"),
+                choice("no", translate(lang, "no", &[]), raw.first() == "no"),
+            ];
+            json!({"is_choice": true, "fieldset": true, "choice_type": "radio", "options": options})
+        }
+        QuestionKind::SingleChoice { options, other } | QuestionKind::MultipleChoice { options, other, .. } => {
+            let multiple = matches!(q.kind, QuestionKind::MultipleChoice { .. });
+            let mut list: Vec<Json> = options
+                .iter()
+                .map(|o| choice(&o.code, o.label.get(lang).to_string(), raw.values.contains(&o.code)))
+                .collect();
+            if *other {
+                list.push(choice(
+                    OTHER_CODE,
+                    translate(lang, "other-specify", &[]),
+                    raw.values.iter().any(|v| v == OTHER_CODE),
+                ));
+            }
+            json!({
+                "is_choice": true, "fieldset": true, "multiple": multiple,
+                "choice_type": if multiple { "checkbox" } else { "radio" },
+                "options": list, "has_other": other, "other_value": raw.other,
+            })
+        }
+        QuestionKind::Matrix { rows, scale } => {
+            let rows: Vec<Json> = rows
+                .iter()
+                .map(|r| {
+                    let selected = raw.rows.get(&r.code);
+                    let cells: Vec<Json> = scale
+                        .iter()
+                        .map(|s| json!({"code": s.code, "checked": selected == Some(&s.code)}))
+                        .collect();
+                    json!({"code": r.code, "label": r.label.get(lang), "cells": cells})
+                })
+                .collect();
+            let scale: Vec<Json> = scale
+                .iter()
+                .map(|s| json!({"code": s.code, "label": s.label.get(lang)}))
+                .collect();
+            json!({"is_matrix": true, "fieldset": true, "rows": rows, "scale": scale})
+        }
+    };
+    if let (Json::Object(base), Json::Object(extra)) = (&mut v, extra) {
+        base.extend(extra);
+    }
+    v
+}
+
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+pub async fn section_save(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (token, section_id) = path.into_inner();
+    let (who, survey) = authenticate(&state, &req, &token).await?;
+    let pairs = parse_form(&body);
+    csrf::verify(&req, &pairs)?;
+    let base_version: i32 = pairs
+        .iter()
+        .find(|(k, _)| k == "_version")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let raw = group_form(&pairs);
+    let outcome = {
+        let pool = state.pool.clone();
+        let survey = survey.clone();
+        let countries = state.countries.clone();
+        let who = who.clone();
+        let raw = raw.clone();
+        let section_id = section_id.clone();
+        web::block(move || -> Result<SaveOutcome, AppError> {
+            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
+            let req = SaveRequest {
+                section_id: &section_id,
+                base_version,
+                raw: &raw,
+            };
+            Ok(respond::save_section(&mut conn, &survey, countries.as_ref(), &who, &req, Utc::now())?)
+        })
+        .await?
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(AppError::Respond(e)) => return respond_refusal(&state, &req, &token, &survey, e),
+        Err(e) => return Err(e),
+    };
+    let lang = lang_of(&req);
+    match outcome {
+        SaveOutcome::Saved { errors, revealed } if errors.is_empty() => {
+            let more = if revealed.is_empty() { "" } else { "&more=1" };
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/r/{token}/s/{section_id}?saved=1{more}")))
+                .finish())
+        }
+        SaveOutcome::Saved { errors, revealed } => {
+            let rs = load_state(&state, &survey, &who, false).await?;
+            let extras = SectionExtras {
+                errors,
+                posted: Some(raw),
+                revealed: !revealed.is_empty(),
+                ..Default::default()
+            };
+            render_section(&state, &req, &token, &survey, &rs, &section_id, extras, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        SaveOutcome::Conflict {
+            conflicts,
+            current_version,
+            saved_by,
+            saved_at,
+            errors,
+        } => {
+            let rs = load_state(&state, &survey, &who, false).await?;
+            let items: Vec<Json> = conflicts
+                .iter()
+                .filter_map(|c| {
+                    let q = survey.question(&c.question)?;
+                    Some(json!({
+                        "text": q.text.get(lang),
+                        "yours": display_value(q, &c.yours, lang, &state.countries),
+                        "theirs": display_value(q, &c.theirs, lang, &state.countries),
+                    }))
+                })
+                .collect();
+            let who_name = saved_by.unwrap_or_else(|| translate(lang, "conflict-someone", &[]));
+            let extras = SectionExtras {
+                errors,
+                posted: Some(raw),
+                conflict: Some(json!({
+                    "who": who_name,
+                    "date": saved_at.map(fmt_time).unwrap_or_default(),
+                    "items": items,
+                })),
+                version: Some(current_version),
+                ..Default::default()
+            };
+            render_section(&state, &req, &token, &survey, &rs, &section_id, extras, StatusCode::CONFLICT)
+        }
+    }
+}
+
+/// A clear page for a response that cannot change (closed survey, already submitted).
+fn respond_refusal(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    token: &str,
+    survey: &Survey,
+    e: respond::RespondError,
+) -> Result<HttpResponse, AppError> {
+    let lang = lang_of(req);
+    let t = |id: &str, args: &[(&str, String)]| translate(lang, id, args);
+    let (title, body) = match &e {
+        respond::RespondError::Closed(at) => {
+            let date = fmt_time(at.naive_utc());
+            (t("closed-title", &[]), t("closed-body", &[("date", date)]))
+        }
+        respond::RespondError::NotOpenYet => {
+            let date = survey.opens.map(|o| fmt_time(o.naive_utc())).unwrap_or_default();
+            (t("not-open-title", &[]), t("overview-not-open", &[("date", date)]))
+        }
+        respond::RespondError::AlreadySubmitted => {
+            (t("submitted-readonly-title", &[]), t("section-readonly", &[]))
+        }
+        _ => return Err(AppError::Respond(e)),
+    };
+    let mut res = state.page(
+        "message",
+        lang,
+        json!({"page_title": title, "title": title, "body": body, "back": base_path(token)}),
+    )?;
+    *res.status_mut() = StatusCode::CONFLICT;
+    Ok(private_page(res, None, secure(state)))
+}
+
+/// An answer as a reader sees it: option labels, country names, matrix rows.
+fn display_value(q: &Question, items: &[Item], lang: &str, countries: &Countries) -> String {
+    if items.is_empty() {
+        return translate(lang, "conflict-empty", &[]);
+    }
+    let label_of = |code: &str| -> String {
+        if code == OTHER_CODE {
+            return translate(lang, "other-specify", &[]);
+        }
+        q.kind
+            .options()
+            .iter()
+            .find(|o| o.code == code)
+            .map(|o| o.label.get(lang).to_string())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let other = items
+        .iter()
+        .find(|i| i.item == OTHER_ITEM)
+        .map(|i| i.value.clone());
+    let main: Vec<String> = match &q.kind {
+        QuestionKind::MultipleChoice { .. } => items
+            .iter()
+            .filter(|i| i.item != OTHER_ITEM)
+            .map(|i| label_of(&i.item))
+            .collect(),
+        QuestionKind::SingleChoice { .. } => items
+            .iter()
+            .filter(|i| i.item != OTHER_ITEM)
+            .map(|i| label_of(&i.value))
+            .collect(),
+        QuestionKind::YesNo => items.iter().map(|i| translate(lang, &i.value, &[])).collect(),
+        QuestionKind::Country => items
+            .iter()
+            .map(|i| country_name(countries, &i.value, lang))
+            .collect(),
+        QuestionKind::Matrix { rows, scale } => rows
+            .iter()
+            .filter_map(|r| {
+                let cell = items.iter().find(|i| i.item == r.code)?;
+                let s = scale.iter().find(|s| s.code == cell.value)?;
+                Some(format!("{}: {}", r.label.get(lang), s.label.get(lang)))
+            })
+            .collect(),
+        _ => items.iter().map(|i| i.value.clone()).collect(),
+    };
+    let mut text = main.join("\n");
+    if let Some(o) = other {
+        text.push_str(&format!(" ({o})"));
+    }
+    text
+}
+
+fn review_page(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    token: &str,
+    survey: &Survey,
+    rs: &ResponseState,
+    show_missing: bool,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let lang = lang_of(req);
+    let (csrf_token, new_cookie) = csrf::token_for(req);
+    let visible_sections: Vec<&Section> = survey
+        .sections
+        .iter()
+        .filter(|s| rs.visibility.section(&s.id))
+        .collect();
+    let sections: Vec<Json> = visible_sections
+        .iter()
+        .map(|s| {
+            let answers: Vec<Json> = s
+                .questions
+                .iter()
+                .filter(|q| rs.visibility.question(&q.id))
+                .map(|q| {
+                    let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+                    let value = (!items.is_empty()).then(|| display_value(q, items, lang, &state.countries));
+                    json!({"id": q.id, "text": q.text.get(lang), "value": value})
+                })
+                .collect();
+            json!({"id": s.id, "title": s.title.get(lang), "answers": answers})
+        })
+        .collect();
+    let missing: Vec<Json> = if show_missing {
+        missing_answers(survey, &rs.answers, &rs.visibility)
+            .into_iter()
+            .filter_map(|m| {
+                let q = survey.question(&m.question)?;
+                Some(json!({"section": m.section, "question": m.question, "text": q.text.get(lang)}))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let data = json!({
+        "page_title": translate(lang, "review-title", &[]),
+        "survey_title": survey.title.get(lang),
+        "sections": sections,
+        "missing": missing,
+        "editable": readonly_reason(survey, rs).is_none(),
+        "submitted_at": rs.response.submitted_at.map(fmt_time),
+        "csrf": csrf_token,
+        "base": base_path(token),
+    });
+    let mut res = state.page("respond/review", lang, data)?;
+    *res.status_mut() = status;
+    Ok(private_page(res, Some((&csrf_token, new_cookie)), secure(state)))
+}
+
+pub async fn review(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = path.into_inner();
+    let (who, survey) = authenticate(&state, &req, &token).await?;
+    let rs = load_state(&state, &survey, &who, false).await?;
+    review_page(&state, &req, &token, &survey, &rs, rs.is_draft(), StatusCode::OK)
+}
+
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let token = path.into_inner();
+    let (who, survey) = authenticate(&state, &req, &token).await?;
+    csrf::verify(&req, &parse_form(&body))?;
+    let outcome = {
+        let pool = state.pool.clone();
+        let survey = survey.clone();
+        let who = who.clone();
+        web::block(move || -> Result<SubmitOutcome, AppError> {
+            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
+            Ok(respond::submit(&mut conn, &survey, &who, Utc::now())?)
+        })
+        .await?
+    };
+    match outcome {
+        Ok(SubmitOutcome::Submitted) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, base_path(&token)))
+            .finish()),
+        Ok(SubmitOutcome::Incomplete(_)) => {
+            let rs = load_state(&state, &survey, &who, false).await?;
+            review_page(&state, &req, &token, &survey, &rs, true, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(AppError::Respond(e)) => respond_refusal(&state, &req, &token, &survey, e),
+        Err(e) => Err(e),
+    }
+}
