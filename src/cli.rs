@@ -9,10 +9,14 @@ use crate::access::{hash_token, new_token};
 use crate::config::Settings;
 use crate::db::{self, queries, DbError};
 use crate::startup::{open_storage, Application, StartupError};
-use crate::survey::{load_paths, load::translation_warnings, Severity};
+use crate::survey::{load::translation_warnings, load_paths, Severity};
 
 #[derive(Parser, Debug)]
-#[command(name = "coherence", version, about = "Survey platform for intergovernmental policy questionnaires")]
+#[command(
+    name = "coherence",
+    version,
+    about = "Survey platform for intergovernmental policy questionnaires"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -98,7 +102,9 @@ async fn serve() -> Result<(), CliError> {
     println!("Surveys: {}", app.survey_ids.join(", "));
     if app.storage_fresh {
         let example = app.survey_ids.first().cloned().unwrap_or_default();
-        println!("No personal links exist yet. To answer as a country, issue one in another terminal:");
+        println!(
+            "No personal links exist yet. To answer as a country, issue one in another terminal:"
+        );
         println!("  cargo run --release -- token issue --survey {example} --country SWE --name \"Your name\"");
         println!("and open the link it prints.");
     }
@@ -143,7 +149,12 @@ fn check(paths: Vec<PathBuf>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn issue_token(survey: &str, country: &str, name: Option<String>, email: Option<String>) -> Result<(), CliError> {
+fn issue_token(
+    survey: &str,
+    country: &str,
+    name: Option<String>,
+    email: Option<String>,
+) -> Result<(), CliError> {
     let settings = Settings::from_env()?;
     let storage = open_storage(&settings)?;
     let country = country.trim().to_ascii_uppercase();

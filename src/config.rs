@@ -29,13 +29,12 @@ impl Settings {
 
     /// Read settings through `get`, so tests can configure an app without the process env.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let database = DbUrl::parse(
-            &get("COHERENCE_DATABASE_URL").unwrap_or_else(|| "./coherence.db".into()),
-        )
-        .map_err(|problem| ConfigError {
-            var: "COHERENCE_DATABASE_URL",
-            problem: format!("{problem}; set a SQLite file path or a postgres:// URL"),
-        })?;
+        let database =
+            DbUrl::parse(&get("COHERENCE_DATABASE_URL").unwrap_or_else(|| "./coherence.db".into()))
+                .map_err(|problem| ConfigError {
+                    var: "COHERENCE_DATABASE_URL",
+                    problem: format!("{problem}; set a SQLite file path or a postgres:// URL"),
+                })?;
         let bind_text = get("COHERENCE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_text.trim().parse().map_err(|_| ConfigError {
             var: "COHERENCE_BIND",
@@ -83,8 +82,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -93,9 +94,14 @@ mod tests {
         let s = with(&[]).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.base_url, "http://127.0.0.1:8080");
-        assert_eq!(with(&[("COHERENCE_BIND", "nope")]).unwrap_err().var, "COHERENCE_BIND");
         assert_eq!(
-            with(&[("COHERENCE_DATABASE_URL", "mysql://x/y")]).unwrap_err().var,
+            with(&[("COHERENCE_BIND", "nope")]).unwrap_err().var,
+            "COHERENCE_BIND"
+        );
+        assert_eq!(
+            with(&[("COHERENCE_DATABASE_URL", "mysql://x/y")])
+                .unwrap_err()
+                .var,
             "COHERENCE_DATABASE_URL"
         );
         assert!(with(&[("COHERENCE_BASE_URL", "ftp://x")]).is_err());

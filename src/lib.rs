@@ -1,5 +1,11 @@
 //! Coherence: a survey platform for intergovernmental policy questionnaires.
 
+// No panic may reach a user: errors are values outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod access;
 pub mod cli;
 pub mod config;

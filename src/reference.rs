@@ -103,7 +103,13 @@ mod tests {
         assert_eq!(c.iter().filter(|c| c.ldc_2008 == 1).count(), 49);
         assert_eq!(c.iter().filter(|c| c.ldc == 1).count(), 45);
         let swe = c.get("SWE").unwrap();
-        assert_eq!((swe.region_code.as_str(), swe.income_fy09.as_str()), ("150", "H"));
-        assert_eq!(c.get("BOL").unwrap().name_fr, "Bolivie (État plurinational de)");
+        assert_eq!(
+            (swe.region_code.as_str(), swe.income_fy09.as_str()),
+            ("150", "H")
+        );
+        assert_eq!(
+            c.get("BOL").unwrap().name_fr,
+            "Bolivie (État plurinational de)"
+        );
     }
 }

@@ -56,7 +56,10 @@ impl DbUrl {
             ));
         }
         if path == ":memory:" {
-            return Err(":memory: gives every pooled connection its own empty database; use a file path".into());
+            return Err(
+                ":memory: gives every pooled connection its own empty database; use a file path"
+                    .into(),
+            );
         }
         Ok(DbUrl::Sqlite(path.to_string()))
     }
@@ -106,10 +109,11 @@ impl ManageConnection for Manager {
             DbUrl::Sqlite(path) => {
                 let mut conn = diesel::SqliteConnection::establish(path)
                     .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
-                // WAL lets readers work during a write; busy_timeout makes writers queue.
+                // busy_timeout first, so the other pragmas also wait for a lock held by
+                // another process; WAL lets readers work during a write.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
                 Ok(DbConn::Sqlite(conn))
@@ -171,8 +175,14 @@ mod tests {
 
     #[test]
     fn urls_route_by_scheme() {
-        assert!(matches!(DbUrl::parse("postgres://u:p@h/db"), Ok(DbUrl::Postgres(_))));
-        assert_eq!(DbUrl::parse("sqlite://x.db"), Ok(DbUrl::Sqlite("x.db".into())));
+        assert!(matches!(
+            DbUrl::parse("postgres://u:p@h/db"),
+            Ok(DbUrl::Postgres(_))
+        ));
+        assert_eq!(
+            DbUrl::parse("sqlite://x.db"),
+            Ok(DbUrl::Sqlite("x.db".into()))
+        );
         assert_eq!(DbUrl::parse("./c.db"), Ok(DbUrl::Sqlite("./c.db".into())));
         assert!(DbUrl::parse("mysql://h/db").is_err());
         assert!(DbUrl::parse("").is_err());

@@ -37,7 +37,7 @@ pub fn sync_countries(conn: &mut DbConn, list: &Countries) -> QueryResult<usize>
                 countries::income_fy23.eq(&c.income_fy23),
             );
             let updated = diesel::update(countries::table.find(&c.iso3))
-                .set(values.clone())
+                .set(values)
                 .execute(conn)?;
             if updated == 0 {
                 diesel::insert_into(countries::table)
@@ -51,7 +51,11 @@ pub fn sync_countries(conn: &mut DbConn, list: &Countries) -> QueryResult<usize>
 }
 
 /// Remember a survey file's version (content hash) and text, once.
-pub fn record_survey_version(conn: &mut DbConn, survey: &Survey, now: NaiveDateTime) -> QueryResult<()> {
+pub fn record_survey_version(
+    conn: &mut DbConn,
+    survey: &Survey,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     let exists: i64 = survey_versions::table
         .filter(survey_versions::survey_id.eq(&survey.id))
         .filter(survey_versions::version.eq(&survey.version))
@@ -126,7 +130,10 @@ pub fn find_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<TokenRow>
         .optional()
 }
 
-pub fn token_names(conn: &mut DbConn, ids: &[String]) -> QueryResult<HashMap<String, Option<String>>> {
+pub fn token_names(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> QueryResult<HashMap<String, Option<String>>> {
     let rows: Vec<(String, Option<String>)> = access_tokens::table
         .filter(access_tokens::id.eq_any(ids))
         .select((access_tokens::id, access_tokens::holder_name))
@@ -162,7 +169,11 @@ pub struct ResponseRow {
 pub const STATUS_DRAFT: &str = "draft";
 pub const STATUS_SUBMITTED: &str = "submitted";
 
-pub fn find_response(conn: &mut DbConn, survey_id: &str, iso3: &str) -> QueryResult<Option<ResponseRow>> {
+pub fn find_response(
+    conn: &mut DbConn,
+    survey_id: &str,
+    iso3: &str,
+) -> QueryResult<Option<ResponseRow>> {
     responses::table
         .filter(responses::survey_id.eq(survey_id))
         .filter(responses::country_iso3.eq(iso3))
@@ -204,7 +215,12 @@ pub fn load_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers
     let rows: Vec<(String, String, String, Option<f64>)> = answers::table
         .filter(answers::response_id.eq(response_id))
         .order((answers::question_id, answers::item))
-        .select((answers::question_id, answers::item, answers::value, answers::num))
+        .select((
+            answers::question_id,
+            answers::item,
+            answers::value,
+            answers::num,
+        ))
         .load(conn)?;
     let mut out = Answers::new();
     for (q, item, value, num) in rows {
@@ -243,7 +259,9 @@ pub struct SectionWrite<'a> {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
-    Saved { version: i32 },
+    Saved {
+        version: i32,
+    },
     /// Someone saved the section after `base_version`: nothing was written.
     Stale,
 }

@@ -80,7 +80,11 @@ pub fn load(
 }
 
 /// Whether the response may still change.
-fn check_writable(survey: &Survey, state: &ResponseState, now: DateTime<Utc>) -> Result<(), RespondError> {
+fn check_writable(
+    survey: &Survey,
+    state: &ResponseState,
+    now: DateTime<Utc>,
+) -> Result<(), RespondError> {
     if let Some(closes) = survey.closes {
         if now > closes {
             return Err(RespondError::Closed(closes));
@@ -150,7 +154,11 @@ pub fn save_section(
         let mut changes: Vec<(String, Vec<Item>)> = Vec::new();
         let empty = RawAnswer::default();
         // Only the questions the form showed (visible under the stored answers) are read.
-        for q in section.questions.iter().filter(|q| state.visibility.question(&q.id)) {
+        for q in section
+            .questions
+            .iter()
+            .filter(|q| state.visibility.question(&q.id))
+        {
             let raw = req.raw.get(&q.id).unwrap_or(&empty);
             match validate(q, raw, countries) {
                 Ok(items) => {
@@ -277,7 +285,11 @@ pub fn group_form(pairs: &[(String, String)]) -> HashMap<String, RawAnswer> {
                     .rows
                     .insert(row.to_string(), value.clone());
             }
-            None => out.entry(name.clone()).or_default().values.push(value.clone()),
+            None => out
+                .entry(name.clone())
+                .or_default()
+                .values
+                .push(value.clone()),
         }
     }
     out

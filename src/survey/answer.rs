@@ -256,8 +256,7 @@ pub fn validate(
                 if value.is_empty() {
                     continue;
                 }
-                if !rows.iter().any(|r| &r.code == row) || !scale.iter().any(|s| s.code == value)
-                {
+                if !rows.iter().any(|r| &r.code == row) || !scale.iter().any(|s| s.code == value) {
                     return Err(FieldError::new("error-not-an-option"));
                 }
                 items.push(Item {
@@ -440,16 +439,14 @@ fn is_answered(q: &Question, answers: &Answers) -> bool {
     let items = answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
     match &q.kind {
         // A required matrix needs every row.
-        QuestionKind::Matrix { rows, .. } => rows.iter().all(|r| items.iter().any(|i| i.item == r.code)),
+        QuestionKind::Matrix { rows, .. } => {
+            rows.iter().all(|r| items.iter().any(|i| i.item == r.code))
+        }
         _ => !items.is_empty(),
     }
 }
 
-pub fn section_progress(
-    section: &Section,
-    answers: &Answers,
-    vis: &Visibility,
-) -> SectionProgress {
+pub fn section_progress(section: &Section, answers: &Answers, vis: &Visibility) -> SectionProgress {
     if !vis.section(&section.id) {
         return SectionProgress::NotApplicable;
     }
@@ -509,7 +506,9 @@ mod tests {
             max: Some(10),
         });
         assert_eq!(
-            validate(&question, &raw("11"), &Few).unwrap_err().message_id,
+            validate(&question, &raw("11"), &Few)
+                .unwrap_err()
+                .message_id,
             "error-number-too-large"
         );
         assert_eq!(
@@ -530,7 +529,10 @@ mod tests {
     #[test]
     fn countries_come_from_the_list() {
         let question = q(QuestionKind::Country);
-        assert_eq!(validate(&question, &raw("swe"), &Few).unwrap()[0].value, "SWE");
+        assert_eq!(
+            validate(&question, &raw("swe"), &Few).unwrap()[0].value,
+            "SWE"
+        );
         assert!(validate(&question, &raw("XYZ"), &Few).is_err());
     }
 }

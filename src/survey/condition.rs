@@ -251,8 +251,9 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, ParseError> {
                     (b'>', _) => (CompareOp::Gt, 1),
                     _ => {
                         return Err(ParseError {
-                            message: "expected '==' or '!=' (a single '=' or '!' is not an operator)"
-                                .into(),
+                            message:
+                                "expected '==' or '!=' (a single '=' or '!' is not an operator)"
+                                    .into(),
                             offset: start,
                         })
                     }
@@ -291,7 +292,8 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, ParseError> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let mut end = i + 1;
-                while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_')
+                while end < bytes.len()
+                    && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_')
                 {
                     end += 1;
                 }

@@ -141,7 +141,10 @@ pub fn parse_survey(file: &str, source: &str) -> (Option<Survey>, Vec<Diagnostic
     let (doc, syntax_errors) = DeTable::parse_recoverable(source);
     for e in &syntax_errors {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
-        cx.error(offset..offset, format!("TOML syntax: {}", e.message().trim()));
+        cx.error(
+            offset..offset,
+            format!("TOML syntax: {}", e.message().trim()),
+        );
     }
     let survey = if syntax_errors.is_empty() {
         let mut walker = Walker::default();
@@ -150,7 +153,7 @@ pub fn parse_survey(file: &str, source: &str) -> (Option<Survey>, Vec<Diagnostic
         None
     };
     let mut diagnostics = cx.diagnostics;
-    diagnostics.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    diagnostics.sort_by_key(|d| (d.line, d.column));
     diagnostics.dedup();
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
     (if ok { survey } else { None }, diagnostics)
@@ -186,7 +189,6 @@ impl Cx<'_> {
     fn error(&mut self, span: Range<usize>, message: String) {
         self.push(span, Severity::Error, message);
     }
-
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -200,6 +202,8 @@ struct Table<'a, 'i> {
 }
 
 impl<'a, 'i> Table<'a, 'i> {
+    /// `what` names the table in messages; a table with a string `id` is named by it
+    /// ("section 's'") instead of "a section".
     fn new(
         cx: &mut Cx,
         value: &'a Value<'i>,
@@ -208,6 +212,14 @@ impl<'a, 'i> Table<'a, 'i> {
     ) -> Option<Self> {
         match value.get_ref() {
             DeValue::Table(table) => {
+                let id = table
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == "id")
+                    .and_then(|(_, v)| v.get_ref().as_str());
+                let what = match (what.strip_prefix("a "), id) {
+                    (Some(kind), Some(id)) => format!("{kind} '{id}'"),
+                    _ => what,
+                };
                 let t = Table {
                     table,
                     span: value.span(),
@@ -328,10 +340,7 @@ impl<'a, 'i> Table<'a, 'i> {
         match usize::try_from(n) {
             Ok(n) => Some(n),
             Err(_) => {
-                cx.error(
-                    self.key_span(key),
-                    format!("'{key}' must not be negative"),
-                );
+                cx.error(self.key_span(key), format!("'{key}' must not be negative"));
                 None
             }
         }
@@ -354,9 +363,9 @@ impl<'a, 'i> Table<'a, 'i> {
     fn date(&self, cx: &mut Cx, key: &str) -> Option<NaiveDate> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::Datetime(dt) if dt.time.is_none() => dt.date.and_then(|d| {
-                NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())
-            }),
+            DeValue::Datetime(dt) if dt.time.is_none() => dt
+                .date
+                .and_then(|d| NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())),
             _ => {
                 self.wrong_type(cx, key, "a date such as 2008-09-30", v);
                 None
@@ -477,7 +486,10 @@ impl<'a, 'i> Table<'a, 'i> {
                         }
                         other => cx.error(
                             value.span(),
-                            format!("'{key}.{lang_code}' must be a string, found {}", other.type_str()),
+                            format!(
+                                "'{key}.{lang_code}' must be a string, found {}",
+                                other.type_str()
+                            ),
                         ),
                     }
                 }
@@ -619,7 +631,10 @@ impl Walker {
             check_identifier(cx, &tid, "theme id");
             let label = t.text(cx, "label", true).unwrap_or_default();
             if !self.theme_ids.insert(tid.get_ref().clone()) {
-                cx.error(tid.span(), format!("duplicate theme id '{}'", tid.get_ref()));
+                cx.error(
+                    tid.span(),
+                    format!("duplicate theme id '{}'", tid.get_ref()),
+                );
             }
             themes.push(Theme {
                 id: tid.into_inner(),
@@ -686,15 +701,13 @@ impl Walker {
     ) -> Option<Section> {
         let t = Table::new(cx, item, "a section".into(), SECTION_KEYS)?;
         let id = t.required_string(cx, "id");
-        let what = match &id {
-            Some(id) => format!("section '{}'", id.get_ref()),
-            None => "a section".to_string(),
-        };
-        let t = Table { what, ..t };
         if let Some(id) = &id {
             check_identifier(cx, id, "section id");
             if !section_ids.insert(id.get_ref().clone()) {
-                cx.error(id.span(), format!("duplicate section id '{}'", id.get_ref()));
+                cx.error(
+                    id.span(),
+                    format!("duplicate section id '{}'", id.get_ref()),
+                );
             }
         }
         let title = t.text(cx, "title", true);
@@ -722,18 +735,21 @@ impl Walker {
         })
     }
 
-    fn question(&mut self, cx: &mut Cx, item: &Value, future: &HashSet<String>) -> Option<Question> {
+    fn question(
+        &mut self,
+        cx: &mut Cx,
+        item: &Value,
+        future: &HashSet<String>,
+    ) -> Option<Question> {
         let t = Table::new(cx, item, "a question".into(), QUESTION_KEYS)?;
         let id = t.required_string(cx, "id");
-        let what = match &id {
-            Some(id) => format!("question '{}'", id.get_ref()),
-            None => "a question".to_string(),
-        };
-        let t = Table { what, ..t };
         if let Some(id) = &id {
             check_identifier(cx, id, "question id");
             if self.all_questions.iter().any(|(q, _)| q == id.get_ref()) {
-                cx.error(id.span(), format!("duplicate question id '{}'", id.get_ref()));
+                cx.error(
+                    id.span(),
+                    format!("duplicate question id '{}'", id.get_ref()),
+                );
             }
         }
         let text = t.text(cx, "text", true);
@@ -747,7 +763,8 @@ impl Walker {
         let id_text = id.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default();
         let marker = self.marker(cx, &t, &id_text, &kind);
         if let Some(id) = &id {
-            self.all_questions.push((id.get_ref().clone(), kind.clone()));
+            self.all_questions
+                .push((id.get_ref().clone(), kind.clone()));
         }
         if !kind_ok {
             return None;
@@ -851,7 +868,10 @@ impl Walker {
                     if lo > hi {
                         cx.error(
                             t.key_span("min_selections"),
-                            format!("min_selections is greater than max_selections in {}", t.what),
+                            format!(
+                                "min_selections is greater than max_selections in {}",
+                                t.what
+                            ),
                         );
                     }
                 }
@@ -946,13 +966,27 @@ impl Walker {
             if !codes.insert(code.get_ref().clone()) {
                 cx.error(
                     code.span(),
-                    format!("duplicate code '{}' in '{key}' of {}", code.get_ref(), t.what),
+                    format!(
+                        "duplicate code '{}' in '{key}' of {}",
+                        code.get_ref(),
+                        t.what
+                    ),
+                );
+            }
+            // `<question>.other` is the "please specify" field, so no row may take that name.
+            if key == "rows" && code.get_ref() == OTHER_CODE {
+                cx.error(
+                    code.span(),
+                    format!("row code '{OTHER_CODE}' is reserved in {}", t.what),
                 );
             }
             if key == "options" && code.get_ref() == OTHER_CODE && t.get("other").is_some() {
                 cx.error(
                     code.span(),
-                    format!("code '{OTHER_CODE}' is reserved for the 'other' box in {}", t.what),
+                    format!(
+                        "code '{OTHER_CODE}' is reserved for the 'other' box in {}",
+                        t.what
+                    ),
                 );
             }
             let label = c.text(cx, "label", true).unwrap_or_default();
@@ -1125,13 +1159,18 @@ impl Walker {
                 Expect::AnyQuestion => None,
                 Expect::YesNo if *kind != QuestionKind::YesNo => Some("a yes_no question"),
                 Expect::ThemePicker
-                    if !matches!(kind, QuestionKind::MultipleChoice { .. } | QuestionKind::SingleChoice { .. })
-                        || !kind.options().iter().all(|o| o.theme.is_some()) =>
+                    if !matches!(
+                        kind,
+                        QuestionKind::MultipleChoice { .. } | QuestionKind::SingleChoice { .. }
+                    ) || !kind.options().iter().all(|o| o.theme.is_some()) =>
                 {
                     Some("a choice question whose every option has a 'theme'")
                 }
                 Expect::Priority
-                    if !matches!(kind, QuestionKind::Matrix { .. } | QuestionKind::SingleChoice { .. }) =>
+                    if !matches!(
+                        kind,
+                        QuestionKind::Matrix { .. } | QuestionKind::SingleChoice { .. }
+                    ) =>
                 {
                     Some("a matrix or single_choice question")
                 }
@@ -1178,7 +1217,10 @@ impl Walker {
             let earlier = self.all_questions.iter().find(|(q, _)| *q == r.question);
             match earlier {
                 None if current == Some(r.question.as_str()) => {
-                    cx.error(at, format!("show_if of {} refers to the question itself", t.what));
+                    cx.error(
+                        at,
+                        format!("show_if of {} refers to the question itself", t.what),
+                    );
                     ok = false;
                 }
                 None if future.contains(&r.question) => {
@@ -1194,7 +1236,10 @@ impl Walker {
                 None => {
                     cx.error(
                         at,
-                        format!("show_if of {} refers to unknown question '{}'", t.what, r.question),
+                        format!(
+                            "show_if of {} refers to unknown question '{}'",
+                            t.what, r.question
+                        ),
                     );
                     ok = false;
                 }
@@ -1204,7 +1249,10 @@ impl Walker {
                         if !known {
                             cx.error(
                                 at,
-                                format!("'{}.{row}' in show_if of {} is not a row of a matrix question", r.question, t.what),
+                                format!(
+                                    "'{}.{row}' in show_if of {} is not a row of a matrix question",
+                                    r.question, t.what
+                                ),
                             );
                             ok = false;
                         }
@@ -1213,25 +1261,46 @@ impl Walker {
             }
         }
         for (target, option) in cond.memberships() {
-            if let Some((_, kind)) = self.all_questions.iter().find(|(q, _)| *q == target.question)
+            if let Some((_, kind)) = self
+                .all_questions
+                .iter()
+                .find(|(q, _)| *q == target.question)
             {
                 let at = base + target.offset..base + target.offset;
                 match kind {
                     QuestionKind::MultipleChoice { options, other, .. } => {
-                        if !options.iter().any(|o| o.code == option) && !(*other && option == OTHER_CODE) {
-                            cx.error(at, format!("'{option}' is not an option of '{}' (show_if of {})", target.question, t.what));
+                        let known = options.iter().any(|o| o.code == option)
+                            || (*other && option == OTHER_CODE);
+                        if !known {
+                            cx.error(
+                                at,
+                                format!(
+                                    "'{option}' is not an option of '{}' (show_if of {})",
+                                    target.question, t.what
+                                ),
+                            );
                             ok = false;
                         }
                     }
                     _ => {
-                        cx.error(at, format!("'in' needs a multiple_choice question; '{}' is a {}", target.question, kind.type_name()));
+                        cx.error(
+                            at,
+                            format!(
+                                "'in' needs a multiple_choice question; '{}' is a {}",
+                                target.question,
+                                kind.type_name()
+                            ),
+                        );
                         ok = false;
                     }
                 }
             }
         }
         for (target, op, value) in cond.comparisons() {
-            let Some((_, kind)) = self.all_questions.iter().find(|(q, _)| *q == target.question)
+            let Some((_, kind)) = self
+                .all_questions
+                .iter()
+                .find(|(q, _)| *q == target.question)
             else {
                 continue;
             };
@@ -1246,7 +1315,12 @@ impl Walker {
     }
 }
 
-fn comparison_problem(kind: &QuestionKind, row: bool, op: CompareOp, value: &Literal) -> Option<String> {
+fn comparison_problem(
+    kind: &QuestionKind,
+    row: bool,
+    op: CompareOp,
+    value: &Literal,
+) -> Option<String> {
     let ordering = !matches!(op, CompareOp::Eq | CompareOp::Ne);
     let codes = |choices: &[Choice]| choices.iter().map(|c| c.code.clone()).collect::<Vec<_>>();
     match (kind, value) {
@@ -1263,23 +1337,37 @@ fn comparison_problem(kind: &QuestionKind, row: bool, op: CompareOp, value: &Lit
         (_, Literal::Number(_)) => Some("only number questions compare with numbers".into()),
         (QuestionKind::YesNo, Literal::Bool(_)) if !ordering => None,
         (QuestionKind::YesNo, Literal::Text(t)) if !ordering && (t == "yes" || t == "no") => None,
-        (QuestionKind::YesNo, _) => Some("a yes_no answer is compared with == or != to true/false or \"yes\"/\"no\"".into()),
+        (QuestionKind::YesNo, _) => {
+            Some("a yes_no answer is compared with == or != to true/false or \"yes\"/\"no\"".into())
+        }
         (_, Literal::Bool(_)) => Some("only yes_no questions compare with true/false".into()),
         (QuestionKind::SingleChoice { options, other }, Literal::Text(t)) => {
             let mut valid = codes(options);
             if *other {
                 valid.push(OTHER_CODE.into());
             }
-            (!valid.contains(t)).then(|| format!("'{t}' is not an option (expected one of: {})", valid.join(", ")))
+            (!valid.contains(t)).then(|| {
+                format!(
+                    "'{t}' is not an option (expected one of: {})",
+                    valid.join(", ")
+                )
+            })
         }
         (QuestionKind::Matrix { scale, .. }, Literal::Text(t)) => {
             let valid = codes(scale);
-            (!valid.contains(t)).then(|| format!("'{t}' is not on the scale (expected one of: {})", valid.join(", ")))
+            (!valid.contains(t)).then(|| {
+                format!(
+                    "'{t}' is not on the scale (expected one of: {})",
+                    valid.join(", ")
+                )
+            })
         }
         (QuestionKind::Date { .. }, Literal::Text(t)) => NaiveDate::parse_from_str(t, "%Y-%m-%d")
             .is_err()
             .then(|| format!("'{t}' is not a date (YYYY-MM-DD)")),
-        (_, Literal::Text(_)) if ordering => Some("ordering comparisons need a number or date question".into()),
+        (_, Literal::Text(_)) if ordering => {
+            Some("ordering comparisons need a number or date question".into())
+        }
         _ => None,
     }
 }

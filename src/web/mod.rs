@@ -7,6 +7,7 @@ mod respond;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
@@ -35,7 +36,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: Pool, catalog: Catalog, countries: Arc<Countries>, templates: Templates, settings: Settings) -> Self {
+    pub fn new(
+        pool: Pool,
+        catalog: Catalog,
+        countries: Arc<Countries>,
+        templates: Templates,
+        settings: Settings,
+    ) -> Self {
         AppState {
             pool,
             catalog,
@@ -46,7 +53,12 @@ impl AppState {
         }
     }
 
-    pub fn page(&self, name: &str, lang: &str, data: serde_json::Value) -> Result<HttpResponse, AppError> {
+    pub fn page(
+        &self,
+        name: &str,
+        lang: &str,
+        data: serde_json::Value,
+    ) -> Result<HttpResponse, AppError> {
         let html = self.templates.render(name, lang, data)?;
         Ok(html_response(html))
     }
@@ -64,8 +76,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/r/{token}", web::get().to(respond::overview))
-        .route("/r/{token}/s/{section}", web::get().to(respond::section_form))
-        .route("/r/{token}/s/{section}", web::post().to(respond::section_save))
+        .route(
+            "/r/{token}/s/{section}",
+            web::get().to(respond::section_form),
+        )
+        .route(
+            "/r/{token}/s/{section}",
+            web::post().to(respond::section_save),
+        )
         .route("/r/{token}/review", web::get().to(respond::review))
         .route("/r/{token}/submit", web::post().to(respond::submit));
 }
@@ -84,11 +102,28 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 /// Give every error status a page in the service's look, whatever produced it.
-pub fn error_pages<B: 'static>() -> ErrorHandlers<B> {
+pub fn error_pages<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(render_error_page)
 }
 
-fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+fn render_error_page<B: MessageBody>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // Pages a handler rendered itself (a form with its errors, a conflict) are kept; empty
+    // bodies and actix's own plain-text errors get the service's page.
+    let is_html = res
+        .response()
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let empty = matches!(
+        res.response().body().size(),
+        BodySize::None | BodySize::Sized(0)
+    );
+    if is_html && !empty {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
     let status = res.status();
     let (req, _) = res.into_parts();
     let page = page_for_status(status);

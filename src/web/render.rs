@@ -19,8 +19,7 @@ fluent_templates::static_loader! {
     };
 }
 
-static ENGLISH: LazyLock<LanguageIdentifier> =
-    LazyLock::new(|| "en".parse().unwrap_or_default());
+static ENGLISH: LazyLock<LanguageIdentifier> = LazyLock::new(|| "en".parse().unwrap_or_default());
 
 fn language(lang: &str) -> LanguageIdentifier {
     lang.parse().unwrap_or_else(|_| ENGLISH.clone())
@@ -34,7 +33,12 @@ pub fn translate(lang: &str, id: &str, args: &[(&str, String)]) -> String {
     }
     let map: HashMap<std::borrow::Cow<'static, str>, FluentValue> = args
         .iter()
-        .map(|(k, v)| (std::borrow::Cow::Owned(k.to_string()), FluentValue::from(v.clone())))
+        .map(|(k, v)| {
+            (
+                std::borrow::Cow::Owned(k.to_string()),
+                FluentValue::from(v.clone()),
+            )
+        })
         .collect();
     LOCALES.lookup_with_args(&lang, id, &map)
 }
@@ -43,10 +47,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout", include_str!("../../templates/layout.hbs")),
     ("message", include_str!("../../templates/message.hbs")),
     ("landing", include_str!("../../templates/landing.hbs")),
-    ("respond/overview", include_str!("../../templates/respond/overview.hbs")),
-    ("respond/section", include_str!("../../templates/respond/section.hbs")),
-    ("respond/field", include_str!("../../templates/respond/field.hbs")),
-    ("respond/review", include_str!("../../templates/respond/review.hbs")),
+    (
+        "respond/overview",
+        include_str!("../../templates/respond/overview.hbs"),
+    ),
+    (
+        "respond/section",
+        include_str!("../../templates/respond/section.hbs"),
+    ),
+    (
+        "respond/field",
+        include_str!("../../templates/respond/field.hbs"),
+    ),
+    (
+        "respond/review",
+        include_str!("../../templates/respond/review.hbs"),
+    ),
 ];
 
 pub const CSS: &str = include_str!("../../templates/static/app.css");
@@ -73,7 +89,12 @@ impl Templates {
     }
 
     /// Render a page; `data` must be a JSON object and gets `lang` and `css_version` added.
-    pub fn render(&self, name: &str, lang: &str, mut data: Json) -> Result<String, handlebars::RenderError> {
+    pub fn render(
+        &self,
+        name: &str,
+        lang: &str,
+        mut data: Json,
+    ) -> Result<String, handlebars::RenderError> {
         if let Json::Object(map) = &mut data {
             map.insert("lang".into(), Json::String(lang.to_string()));
             map.insert("css_version".into(), Json::String(self.css_version.clone()));
@@ -121,10 +142,17 @@ mod tests {
 
     #[test]
     fn translates_with_arguments() {
-        assert_eq!(translate("en", "error-too-long", &[("max", "5".into())]), "Use at most 5 characters");
+        assert_eq!(
+            translate("en", "error-too-long", &[("max", "5".into())]),
+            "Use at most 5 characters"
+        );
         let t = Templates::new().unwrap();
         let html = t
-            .render("message", "en", serde_json::json!({"title": "<b>x</b>", "body": "y"}))
+            .render(
+                "message",
+                "en",
+                serde_json::json!({"title": "<b>x</b>", "body": "y"}),
+            )
             .unwrap();
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
         assert!(html.contains("Skip to main content"));

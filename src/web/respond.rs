@@ -75,7 +75,11 @@ fn base_path(token: &str) -> String {
 }
 
 /// Respondent pages carry the personal link: never cache them anywhere.
-fn private_page(mut res: HttpResponse, csrf_token: Option<(&str, bool)>, secure: bool) -> HttpResponse {
+fn private_page(
+    mut res: HttpResponse,
+    csrf_token: Option<(&str, bool)>,
+    secure: bool,
+) -> HttpResponse {
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -203,7 +207,16 @@ pub async fn section_form(
         revealed: query.more == Some(1),
         ..Default::default()
     };
-    render_section(&state, &req, &token, &survey, &rs, &section_id, extras, StatusCode::OK)
+    render_section(
+        &state,
+        &req,
+        &token,
+        &survey,
+        &rs,
+        &section_id,
+        extras,
+        StatusCode::OK,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -232,7 +245,11 @@ fn render_section(
     let (csrf_token, new_cookie) = csrf::token_for(req);
     let mut questions = Vec::new();
     let mut error_list = Vec::new();
-    for q in section.questions.iter().filter(|q| rs.visibility.question(&q.id)) {
+    for q in section
+        .questions
+        .iter()
+        .filter(|q| rs.visibility.question(&q.id))
+    {
         let raw = match &extras.posted {
             Some(posted) => posted.get(&q.id).cloned().unwrap_or_default(),
             None => RawAnswer::from_items(
@@ -270,10 +287,20 @@ fn render_section(
     });
     let mut res = state.page("respond/section", lang, data)?;
     *res.status_mut() = status;
-    Ok(private_page(res, Some((&csrf_token, new_cookie)), secure(state)))
+    Ok(private_page(
+        res,
+        Some((&csrf_token, new_cookie)),
+        secure(state),
+    ))
 }
 
-fn field_view(q: &Question, raw: &RawAnswer, error: Option<String>, lang: &str, countries: &Countries) -> Json {
+fn field_view(
+    q: &Question,
+    raw: &RawAnswer,
+    error: Option<String>,
+    lang: &str,
+    countries: &Countries,
+) -> Json {
     let mut v = json!({
         "id": q.id,
         "text": q.text.get(lang),
@@ -287,7 +314,9 @@ fn field_view(q: &Question, raw: &RawAnswer, error: Option<String>, lang: &str, 
         QuestionKind::ShortText { max_length, .. } => {
             json!({"is_short": true, "input_type": "text", "maxlength": max_length})
         }
-        QuestionKind::LongText { max_length, .. } => json!({"is_long": true, "maxlength": max_length}),
+        QuestionKind::LongText { max_length, .. } => {
+            json!({"is_long": true, "maxlength": max_length})
+        }
         QuestionKind::Email => json!({"is_short": true, "input_type": "email"}),
         QuestionKind::Url => json!({"is_short": true, "input_type": "url"}),
         QuestionKind::Date { .. } => json!({"is_short": true, "input_type": "date"}),
@@ -314,11 +343,18 @@ fn field_view(q: &Question, raw: &RawAnswer, error: Option<String>, lang: &str, 
             ];
             json!({"is_choice": true, "fieldset": true, "choice_type": "radio", "options": options})
         }
-        QuestionKind::SingleChoice { options, other } | QuestionKind::MultipleChoice { options, other, .. } => {
+        QuestionKind::SingleChoice { options, other }
+        | QuestionKind::MultipleChoice { options, other, .. } => {
             let multiple = matches!(q.kind, QuestionKind::MultipleChoice { .. });
             let mut list: Vec<Json> = options
                 .iter()
-                .map(|o| choice(&o.code, o.label.get(lang).to_string(), raw.values.contains(&o.code)))
+                .map(|o| {
+                    choice(
+                        &o.code,
+                        o.label.get(lang).to_string(),
+                        raw.values.contains(&o.code),
+                    )
+                })
                 .collect();
             if *other {
                 list.push(choice(
@@ -392,7 +428,14 @@ pub async fn section_save(
                 base_version,
                 raw: &raw,
             };
-            Ok(respond::save_section(&mut conn, &survey, countries.as_ref(), &who, &req, Utc::now())?)
+            Ok(respond::save_section(
+                &mut conn,
+                &survey,
+                countries.as_ref(),
+                &who,
+                &req,
+                Utc::now(),
+            )?)
         })
         .await?
     };
@@ -406,7 +449,10 @@ pub async fn section_save(
         SaveOutcome::Saved { errors, revealed } if errors.is_empty() => {
             let more = if revealed.is_empty() { "" } else { "&more=1" };
             Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, format!("/r/{token}/s/{section_id}?saved=1{more}")))
+                .insert_header((
+                    header::LOCATION,
+                    format!("/r/{token}/s/{section_id}?saved=1{more}"),
+                ))
                 .finish())
         }
         SaveOutcome::Saved { errors, revealed } => {
@@ -417,7 +463,16 @@ pub async fn section_save(
                 revealed: !revealed.is_empty(),
                 ..Default::default()
             };
-            render_section(&state, &req, &token, &survey, &rs, &section_id, extras, StatusCode::UNPROCESSABLE_ENTITY)
+            render_section(
+                &state,
+                &req,
+                &token,
+                &survey,
+                &rs,
+                &section_id,
+                extras,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
         SaveOutcome::Conflict {
             conflicts,
@@ -450,7 +505,16 @@ pub async fn section_save(
                 version: Some(current_version),
                 ..Default::default()
             };
-            render_section(&state, &req, &token, &survey, &rs, &section_id, extras, StatusCode::CONFLICT)
+            render_section(
+                &state,
+                &req,
+                &token,
+                &survey,
+                &rs,
+                &section_id,
+                extras,
+                StatusCode::CONFLICT,
+            )
         }
     }
 }
@@ -471,12 +535,19 @@ fn respond_refusal(
             (t("closed-title", &[]), t("closed-body", &[("date", date)]))
         }
         respond::RespondError::NotOpenYet => {
-            let date = survey.opens.map(|o| fmt_time(o.naive_utc())).unwrap_or_default();
-            (t("not-open-title", &[]), t("overview-not-open", &[("date", date)]))
+            let date = survey
+                .opens
+                .map(|o| fmt_time(o.naive_utc()))
+                .unwrap_or_default();
+            (
+                t("not-open-title", &[]),
+                t("overview-not-open", &[("date", date)]),
+            )
         }
-        respond::RespondError::AlreadySubmitted => {
-            (t("submitted-readonly-title", &[]), t("section-readonly", &[]))
-        }
+        respond::RespondError::AlreadySubmitted => (
+            t("submitted-readonly-title", &[]),
+            t("section-readonly", &[]),
+        ),
         _ => return Err(AppError::Respond(e)),
     };
     let mut res = state.page(
@@ -519,7 +590,10 @@ fn display_value(q: &Question, items: &[Item], lang: &str, countries: &Countries
             .filter(|i| i.item != OTHER_ITEM)
             .map(|i| label_of(&i.value))
             .collect(),
-        QuestionKind::YesNo => items.iter().map(|i| translate(lang, &i.value, &[])).collect(),
+        QuestionKind::YesNo => items
+            .iter()
+            .map(|i| translate(lang, &i.value, &[]))
+            .collect(),
         QuestionKind::Country => items
             .iter()
             .map(|i| country_name(countries, &i.value, lang))
@@ -566,7 +640,8 @@ fn review_page(
                 .filter(|q| rs.visibility.question(&q.id))
                 .map(|q| {
                     let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
-                    let value = (!items.is_empty()).then(|| display_value(q, items, lang, &state.countries));
+                    let value = (!items.is_empty())
+                        .then(|| display_value(q, items, lang, &state.countries));
                     json!({"id": q.id, "text": q.text.get(lang), "value": value})
                 })
                 .collect();
@@ -578,7 +653,9 @@ fn review_page(
             .into_iter()
             .filter_map(|m| {
                 let q = survey.question(&m.question)?;
-                Some(json!({"section": m.section, "question": m.question, "text": q.text.get(lang)}))
+                Some(
+                    json!({"section": m.section, "question": m.question, "text": q.text.get(lang)}),
+                )
             })
             .collect()
     } else {
@@ -596,7 +673,11 @@ fn review_page(
     });
     let mut res = state.page("respond/review", lang, data)?;
     *res.status_mut() = status;
-    Ok(private_page(res, Some((&csrf_token, new_cookie)), secure(state)))
+    Ok(private_page(
+        res,
+        Some((&csrf_token, new_cookie)),
+        secure(state),
+    ))
 }
 
 pub async fn review(
@@ -607,7 +688,15 @@ pub async fn review(
     let token = path.into_inner();
     let (who, survey) = authenticate(&state, &req, &token).await?;
     let rs = load_state(&state, &survey, &who, false).await?;
-    review_page(&state, &req, &token, &survey, &rs, rs.is_draft(), StatusCode::OK)
+    review_page(
+        &state,
+        &req,
+        &token,
+        &survey,
+        &rs,
+        rs.is_draft(),
+        StatusCode::OK,
+    )
 }
 
 pub async fn submit(
@@ -635,7 +724,15 @@ pub async fn submit(
             .finish()),
         Ok(SubmitOutcome::Incomplete(_)) => {
             let rs = load_state(&state, &survey, &who, false).await?;
-            review_page(&state, &req, &token, &survey, &rs, true, StatusCode::UNPROCESSABLE_ENTITY)
+            review_page(
+                &state,
+                &req,
+                &token,
+                &survey,
+                &rs,
+                true,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
         Err(AppError::Respond(e)) => respond_refusal(&state, &req, &token, &survey, e),
         Err(e) => Err(e),

@@ -1,0 +1,188 @@
+//! `coherence check`: one broken fixture per error kind, with the message and its location.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::helpers::fixtures;
+
+fn broken(name: &str) -> PathBuf {
+    fixtures().join("broken").join(format!("{name}.toml"))
+}
+
+/// Run the real binary; (exit code, stdout, stderr).
+fn check(paths: &[PathBuf]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("check")
+        .args(paths)
+        .output()
+        .expect("run coherence check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn each_error_kind_is_reported_with_file_line_and_column() {
+    let cases = [
+        ("syntax", "2:11", "TOML syntax: invalid basic string"),
+        ("unknown_key", "6:1", "unknown key 'colour' in section 's'"),
+        (
+            "missing_field",
+            "6:1",
+            "missing required key 'type' in question 'q'",
+        ),
+        ("duplicate_id", "11:6", "duplicate question id 'q'"),
+        (
+            "show_if_unknown",
+            "10:12",
+            "refers to unknown question 'ghost'",
+        ),
+        ("show_if_later", "10:12", "refers to 'r', which comes later"),
+        (
+            "show_if_syntax",
+            "14:25",
+            "does not parse: expected a question id",
+        ),
+        (
+            "missing_options",
+            "6:1",
+            "question 'q' needs a non-empty 'options' list",
+        ),
+        (
+            "contradicting_bounds",
+            "10:1",
+            "min is greater than max in question 'q'",
+        ),
+        ("unknown_theme", "14:11", "unknown theme 'unknown'"),
+        (
+            "missing_english",
+            "2:9",
+            "'title' in the survey has no English text (en)",
+        ),
+    ];
+    for (name, at, message) in cases {
+        let path = broken(name);
+        let (code, _, stderr) = check(std::slice::from_ref(&path));
+        assert_eq!(code, 1, "{name}: exit status");
+        let expected = format!("{}:{at}: error: ", path.display());
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&expected))
+            .unwrap_or_else(|| panic!("{name}: no error at {at} in:\n{stderr}"));
+        assert!(
+            line.contains(message),
+            "{name}: '{line}' should say '{message}'"
+        );
+    }
+}
+
+#[test]
+fn all_errors_are_reported_not_only_the_first() {
+    let paths: Vec<PathBuf> = ["unknown_key", "duplicate_id", "unknown_theme"]
+        .iter()
+        .map(|n| broken(n))
+        .collect();
+    let (code, _, stderr) = check(&paths);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("3 error(s)"), "{stderr}");
+    // Several errors inside one file, too.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.toml");
+    std::fs::write(
+        &file,
+        "id = \"x\"\ntitle = \"X\"\nbogus = 1\n[[sections]]\nid = \"s\"\ntitle = \"S\"\n\
+         [[sections.questions]]\nid = \"q\"\ntype = \"integer\"\ntext = \"Q\"\nmin = 3\nmax = 1\n\
+         [[sections.questions]]\nid = \"r\"\ntype = \"dropdown\"\ntext = \"R\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = check(&[file]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("3:1: error: unknown key 'bogus'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("11:1: error: min is greater than max"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("15:8: error: unknown question type 'dropdown'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn shipped_surveys_pass_with_a_summary_line_each() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (code, stdout, stderr) = check(&[root.join("surveys")]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("coherence-2008: ok"));
+    assert!(lines[1].starts_with("focal-points: ok"));
+}
+
+#[test]
+fn shipped_surveys_cover_every_type_and_enough_conditions() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let report = coherence::survey::load_paths(&[root.join("surveys")]);
+    assert!(!report.has_errors());
+    let questions: Vec<&coherence::survey::Question> =
+        report.surveys.iter().flat_map(|s| s.questions()).collect();
+    assert!(questions.len() >= 50, "{} questions", questions.len());
+    let mut types: Vec<&str> = questions.iter().map(|q| q.kind.type_name()).collect();
+    types.sort();
+    types.dedup();
+    assert_eq!(types.len(), 12, "{types:?}");
+    let conditions = questions.iter().filter(|q| q.show_if.is_some()).count();
+    assert!(conditions >= 5);
+    assert!(questions.iter().any(|q| matches!(
+        q.marker,
+        Some(coherence::survey::Marker::GoodPractice { .. })
+    )));
+    assert!(questions.iter().any(|q| matches!(
+        q.marker,
+        Some(coherence::survey::Marker::CapacityNeed { .. })
+    )));
+}
+
+#[test]
+fn a_broken_survey_stops_the_server_with_the_same_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(broken("duplicate_id"), dir.path().join("dup.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("serve")
+        .env("COHERENCE_SURVEYS", dir.path())
+        .env("COHERENCE_DATABASE_URL", dir.path().join("x.db"))
+        .env("COHERENCE_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("dup.toml:11:6: error: duplicate question id 'q'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_setting_is_one_line_and_a_non_zero_exit() {
+    for (var, value) in [
+        ("COHERENCE_BIND", "everywhere"),
+        ("COHERENCE_DATABASE_URL", "mysql://localhost/x"),
+        ("COHERENCE_BASE_URL", "survey.example.org"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_coherence"))
+            .arg("serve")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}: {stderr}");
+        assert!(lines[0].starts_with(&format!("error: {var}: ")), "{stderr}");
+    }
+}

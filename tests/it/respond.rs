@@ -1,0 +1,545 @@
+//! The focal point's flow over HTTP, on both backends.
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    overview_shows_country_sections_and_deadline,
+    partial_section_is_saved_as_draft,
+    invalid_values_are_refused_one_by_one_and_the_rest_kept,
+    conditional_questions_follow_earlier_answers,
+    stale_save_reports_a_conflict_with_both_values,
+    submit_requires_a_complete_response_then_locks_it,
+    unknown_links_get_a_bare_404_and_guessing_is_limited,
+    closed_survey_accepts_no_changes,
+    forms_without_csrf_token_are_refused,
+    oversized_bodies_are_refused,
+    draft_survives_a_restart,
+    every_save_records_the_link_that_made_it,
+);
+
+async fn overview_shows_country_sections_and_deadline(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "PHL", "Maria");
+    let page = app.get(&link).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Response of Philippines"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Deadline: 2099-12-31 23:59 (UTC)"));
+    for section in ["Basics", "Plans"] {
+        assert!(page.body.contains(section), "section {section} listed");
+    }
+    // The conditional section is listed as not applicable until its condition holds.
+    assert!(page.body.contains("tag-not_applicable"));
+    assert_eq!(
+        page.headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    assert_eq!(
+        page.headers
+            .get("referrer-policy")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-referrer")
+    );
+    app.stop().await;
+}
+
+async fn partial_section_is_saved_as_draft(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    // Required "active" is left out: a draft save does not enforce required answers.
+    let res = app
+        .save_section(
+            &link,
+            "basics",
+            &[
+                ("name", "Anna"),
+                ("staff", "12"),
+                ("tools", "a"),
+                ("tools", "c"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(
+        res.location.as_deref(),
+        Some(format!("{link}/s/basics?saved=1").as_str())
+    );
+    let form = app.get(&format!("{link}/s/basics?saved=1")).await;
+    assert!(form.body.contains("Your answers were saved."));
+    assert_eq!(form.field_value("name").as_deref(), Some("Anna"));
+    assert_eq!(form.field_value("staff").as_deref(), Some("12"));
+    assert!(form.is_checked("tools", "a") && form.is_checked("tools", "c"));
+    assert!(!form.is_checked("tools", "b"));
+    let overview = app.get(&link).await;
+    assert!(
+        overview.body.contains("tag-in_progress"),
+        "basics is in progress"
+    );
+    app.stop().await;
+}
+
+async fn invalid_values_are_refused_one_by_one_and_the_rest_kept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    // One invalid value per question type, with one valid value to keep.
+    let cases: &[(&str, &str, &str)] = &[
+        ("name", "far too long a name", "Use at most 10 characters"),
+        ("notes", "hey", "Use at least 5 characters"),
+        ("colour", "green", "Choose one of the listed options"),
+        ("active", "maybe", "Choose yes or no"),
+        ("staff", "101", "Enter a number of at most 100"),
+        ("share", "abc", "Enter a number, such as 2.5"),
+        ("since", "1999-12-31", "Enter a date on or after 2000-01-01"),
+        ("partner", "XXX", "Choose a country from the list"),
+        ("contact", "not-an-email", "Enter an email address"),
+        (
+            "site",
+            "javascript:alert(1)",
+            "Enter a web address starting with http:// or https://",
+        ),
+        ("grid.r1", "s9", "Choose one of the listed options"),
+    ];
+    let form = app.get(&format!("{link}/s/basics")).await;
+    let mut fields: Vec<(&str, &str)> = cases.iter().map(|(q, v, _)| (*q, *v)).collect();
+    fields.push(("tools", "a"));
+    let res = app
+        .post_form_from(&form, &format!("{link}/s/basics"), &fields)
+        .await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert!(res.body.contains("There is a problem"));
+    assert!(res
+        .body
+        .contains("Your other answers in this section were saved."));
+    for (question, value, message) in cases {
+        let q = question.split('.').next().unwrap();
+        let shown = res
+            .field_error(q)
+            .unwrap_or_else(|| panic!("no error for {q}"));
+        assert!(
+            shown.starts_with(message),
+            "{q}: '{shown}' should start with '{message}'"
+        );
+        // The summary links to the field.
+        assert!(
+            res.body.contains(&format!("href=\"#field-{q}\"")),
+            "summary links {q}"
+        );
+        if !question.contains('.') && !["colour", "active", "partner"].contains(&q) {
+            // The refused value is shown again for correction (escaped).
+            let shown_value = res.field_value(q).unwrap_or_default();
+            assert_eq!(shown_value, *value, "{q} shows the typed value again");
+        }
+    }
+    // The valid answer was stored despite the errors.
+    let fresh = app.get(&format!("{link}/s/basics")).await;
+    assert!(fresh.is_checked("tools", "a"));
+    assert_eq!(fresh.field_error("name"), None);
+
+    // More edge cases, each alone: other without text, too many choices, not a whole number,
+    // a date that is not a date, a decimal above the maximum.
+    for (fields, question, message) in [
+        (vec![("colour", "other")], "colour", "Say what “other” is"),
+        (
+            vec![("tools", "a"), ("tools", "b"), ("tools", "c")],
+            "tools",
+            "Choose at most 2 options",
+        ),
+        (vec![("staff", "1.5")], "staff", "Enter a whole number"),
+        (
+            vec![("since", "31/12/2005")],
+            "since",
+            "Enter a date as year-month-day",
+        ),
+        (
+            vec![("share", "1.5")],
+            "share",
+            "Enter a number of at most 1",
+        ),
+    ] {
+        let form = app.get(&format!("{link}/s/basics")).await;
+        let res = app
+            .post_form_from(&form, &format!("{link}/s/basics"), &fields)
+            .await;
+        assert_eq!(res.status, 422, "{question}");
+        let shown = res
+            .field_error(question)
+            .unwrap_or_else(|| panic!("no error for {question}"));
+        assert!(shown.starts_with(message), "{question}: {shown}");
+    }
+    // Valid values of every type are accepted.
+    let res = app
+        .save_section(
+            &link,
+            "basics",
+            &[
+                ("name", "Anna"),
+                ("notes", "Five or more"),
+                ("colour", "other"),
+                ("colour.other", "Green"),
+                ("tools", "b"),
+                ("active", "yes"),
+                ("staff", "100"),
+                ("share", "0.25"),
+                ("since", "2005-06-01"),
+                ("partner", "mar"),
+                ("contact", "anna@gov.se"),
+                ("site", "https://regeringen.se/migration"),
+                ("grid.r1", "s1"),
+                ("grid.r2", "s2"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let form = app.get(&format!("{link}/s/basics")).await;
+    assert!(form
+        .body
+        .contains("<option value=\"MAR\" selected>Morocco</option>"));
+    assert!(form.body.contains("name=\"colour.other\" value=\"Green\""));
+    assert!(form
+        .body
+        .contains("name=\"grid.r2\" value=\"s2\" aria-labelledby=\"q-grid-r2 s-grid-s2\" checked"));
+    app.stop().await;
+}
+
+async fn conditional_questions_follow_earlier_answers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let plans = app.get(&format!("{link}/s/plans")).await;
+    assert!(plans.has_field("has_plan"));
+    assert!(
+        !plans.has_field("plan_year"),
+        "hidden until has_plan is yes"
+    );
+    // Answering yes reveals the follow-up question in the same section.
+    let res = app
+        .save_section(&link, "plans", &[("has_plan", "yes")])
+        .await;
+    assert_eq!(
+        res.location.as_deref(),
+        Some(format!("{link}/s/plans?saved=1&more=1").as_str())
+    );
+    let plans = app.get(res.location.as_deref().unwrap()).await;
+    assert!(plans.body.contains("further questions"));
+    assert!(plans.has_field("plan_year"));
+    app.save_section(
+        &link,
+        "plans",
+        &[("has_plan", "yes"), ("plan_year", "2007")],
+    )
+    .await;
+
+    // A section whose condition reads another section's answers.
+    assert_eq!(app.get(&format!("{link}/s/extra")).await.status, 404);
+    app.save_section(&link, "basics", &[("active", "yes"), ("tools", "a")])
+        .await;
+    assert_eq!(app.get(&format!("{link}/s/extra")).await.status, 200);
+
+    // Required-ness follows visibility: with has_plan = no, plan_year is not required and its
+    // stale answer does not count.
+    app.save_section(&link, "plans", &[("has_plan", "no")])
+        .await;
+    let review = app.get(&format!("{link}/review")).await;
+    assert!(
+        !review.body.contains("Plan year"),
+        "hidden question left out of the review"
+    );
+    let form = app.get(&format!("{link}/review")).await;
+    let res = app.post_form_from_review(&form, &link).await;
+    assert_eq!(res.status, 422);
+    assert!(res.body.contains("Name"), "name is still missing");
+    assert!(
+        res.body.contains("Extra note"),
+        "the revealed section's required question"
+    );
+    assert!(!res.body.contains("Plan year"));
+    app.stop().await;
+}
+
+async fn stale_save_reports_a_conflict_with_both_values(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link_a = app.issue_token("fixture", "SWE", "Anna");
+    let link_b = app.issue_token("fixture", "SWE", "Björn");
+    // Both officials open the section.
+    let form_a = app.get(&format!("{link_a}/s/basics")).await;
+    let form_b = app.get(&format!("{link_b}/s/basics")).await;
+    let saved = app
+        .post_form_from(
+            &form_a,
+            &format!("{link_a}/s/basics"),
+            &[("name", "Anna"), ("staff", "10")],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    // Björn saves from the older version: nothing of his is written, both values are shown.
+    let res = app
+        .post_form_from(
+            &form_b,
+            &format!("{link_b}/s/basics"),
+            &[("name", "Björn"), ("staff", "10")],
+        )
+        .await;
+    assert_eq!(res.status, 409, "{}", res.body);
+    assert!(res.body.contains("Someone else saved this section"));
+    assert!(
+        res.body.contains("Anna saved this section"),
+        "names who saved"
+    );
+    assert!(
+        res.body.contains("<td>Björn</td><td>Anna</td>"),
+        "both values: {}",
+        res.body
+    );
+    assert_eq!(
+        res.field_value("name").as_deref(),
+        Some("Björn"),
+        "the form keeps his value"
+    );
+    let stored = app.get(&format!("{link_a}/s/basics")).await;
+    assert_eq!(
+        stored.field_value("name").as_deref(),
+        Some("Anna"),
+        "not overwritten"
+    );
+    // Saving again from the conflict page is a deliberate overwrite.
+    let res = app
+        .post_form_from(
+            &res,
+            &format!("{link_b}/s/basics"),
+            &[("name", "Björn"), ("staff", "10")],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let stored = app.get(&format!("{link_a}/s/basics")).await;
+    assert_eq!(stored.field_value("name").as_deref(), Some("Björn"));
+    app.stop().await;
+}
+
+async fn submit_requires_a_complete_response_then_locks_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    app.save_section(&link, "basics", &[("name", "Anna")]).await;
+    let review = app.get(&format!("{link}/review")).await;
+    let res = app.post_form_from_review(&review, &link).await;
+    assert_eq!(res.status, 422);
+    assert!(res
+        .body
+        .contains("These required questions still need an answer"));
+    assert!(
+        res.body.contains(&format!("{link}/s/basics#field-active")),
+        "links to the missing field"
+    );
+    assert!(res.body.contains(&format!("{link}/s/plans#field-has_plan")));
+
+    app.save_section(&link, "basics", &[("name", "Anna"), ("active", "no")])
+        .await;
+    app.save_section(&link, "plans", &[("has_plan", "no")])
+        .await;
+    let review = app.get(&format!("{link}/review")).await;
+    assert!(review.body.contains("<dd>Anna</dd>"));
+    let res = app.post_form_from_review(&review, &link).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let overview = app.get(&link).await;
+    assert!(overview.body.contains("Submitted on "), "{}", overview.body);
+
+    // Read-only afterwards: the form has no save button and a save is refused.
+    let form = app.get(&format!("{link}/s/basics")).await;
+    assert!(form
+        .body
+        .contains("has been submitted and can no longer be changed"));
+    assert!(!form.body.contains("<button type=\"submit\">"));
+    let res = app
+        .post_form_from(&form, &format!("{link}/s/basics"), &[("name", "Changed")])
+        .await;
+    assert_eq!(res.status, 409);
+    assert!(res.body.contains("Already submitted"));
+    let again = app.get(&format!("{link}/s/basics")).await;
+    assert_eq!(again.field_value("name").as_deref(), Some("Anna"));
+    // A second submit is refused too.
+    let res = app.post_form_from_review(&review, &link).await;
+    assert_eq!(res.status, 409);
+    app.stop().await;
+}
+
+async fn unknown_links_get_a_bare_404_and_guessing_is_limited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let real = app.issue_token("fixture", "SWE", "Anna");
+    let fake = format!("/r/{}", "ab".repeat(24));
+    let page = app.get(&fake).await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("Page not found"));
+    assert!(
+        !page.body.contains("Sweden") && !page.body.contains("fixture"),
+        "reveals nothing"
+    );
+    assert_eq!(app.get("/r/short").await.status, 404);
+    // Keep guessing: the address is blocked, even for a real link, for a while.
+    let mut limited = false;
+    for _ in 0..30 {
+        if app.get(&fake).await.status == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "guessing is rate-limited");
+    assert_eq!(app.get(&real).await.status, 429);
+    app.stop().await;
+}
+
+async fn closed_survey_accepts_no_changes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("closed", "SWE", "Anna");
+    let overview = app.get(&link).await;
+    assert!(overview
+        .body
+        .contains("This survey closed on 2001-01-31 23:59 (UTC)"));
+    let form = app.get(&format!("{link}/s/only")).await;
+    assert!(form.body.contains("This survey is closed"));
+    let res = app
+        .post_form_from(&form, &format!("{link}/s/only"), &[("q", "late")])
+        .await;
+    assert_eq!(res.status, 409);
+    assert!(res.body.contains("The survey is closed"));
+    let form = app.get(&format!("{link}/s/only")).await;
+    assert_eq!(form.field_value("q").as_deref(), Some(""));
+    app.stop().await;
+}
+
+async fn forms_without_csrf_token_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let form = app.get(&format!("{link}/s/basics")).await;
+    let version = form.hidden("_version");
+    // No token at all.
+    let res = app
+        .post(
+            &format!("{link}/s/basics"),
+            &[("_version", &version), ("name", "X")],
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert!(res.body.contains("The form has expired"));
+    // A wrong token.
+    let res = app
+        .post(
+            &format!("{link}/s/basics"),
+            &[("_csrf", &"0".repeat(64)), ("name", "X")],
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    // A cross-site origin with the right token.
+    let csrf = form.hidden("_csrf");
+    let res = app
+        .client
+        .post(format!("{}{link}/s/basics", app.address))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("_csrf", csrf.as_str()), ("name", "X")]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let review = app.get(&format!("{link}/review")).await;
+    assert_eq!(app.post(&format!("{link}/submit"), &[]).await.status, 403);
+    assert!(!review.body.contains("<dd>X</dd>"), "nothing was saved");
+    let form = app.get(&format!("{link}/s/basics")).await;
+    assert_eq!(form.field_value("name").as_deref(), Some(""));
+    app.stop().await;
+}
+
+async fn oversized_bodies_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let form = app.get(&format!("{link}/s/basics")).await;
+    let body = format!(
+        "_csrf={}&notes={}",
+        form.hidden("_csrf"),
+        "x".repeat(coherence::web::MAX_FORM_BYTES + 1)
+    );
+    let res = app.post_raw(&format!("{link}/s/basics"), body).await;
+    assert_eq!(res.status, 413);
+    assert!(res.body.contains("The form is too large"));
+    app.stop().await;
+}
+
+async fn draft_survives_a_restart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    app.save_section(
+        &link,
+        "basics",
+        &[("name", "Anna"), ("notes", "Kept across restarts")],
+    )
+    .await;
+    let (url, surveys, dir) = (
+        app.database_url.clone(),
+        app.surveys.clone(),
+        app.dir.clone(),
+    );
+    app.stop().await;
+    let app = TestApp::start(url, surveys, dir).await;
+    let form = app.get(&format!("{link}/s/basics")).await;
+    assert_eq!(form.status, 200);
+    assert_eq!(
+        form.field_value("notes").as_deref(),
+        Some("Kept across restarts")
+    );
+    app.stop().await;
+}
+
+async fn every_save_records_the_link_that_made_it(backend: Backend) {
+    use coherence::db::{self, schema, DbUrl};
+    use diesel::prelude::*;
+    let app = TestApp::spawn(backend).await;
+    let link_a = app.issue_token("fixture", "SWE", "Anna");
+    let link_b = app.issue_token("fixture", "SWE", "Björn");
+    app.save_section(&link_a, "basics", &[("name", "Anna")])
+        .await;
+    app.save_section(&link_b, "basics", &[("name", "Anna"), ("staff", "3")])
+        .await;
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let rows: Vec<(String, String, Option<String>)> = schema::answers::table
+        .inner_join(
+            schema::access_tokens::table
+                .on(schema::access_tokens::id.eq(schema::answers::updated_by)),
+        )
+        .select((
+            schema::answers::question_id,
+            schema::answers::value,
+            schema::access_tokens::holder_name,
+        ))
+        .order(schema::answers::question_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("name".into(), "Anna".into(), Some("Anna".into())),
+            ("staff".into(), "3".into(), Some("Björn".into())),
+        ]
+    );
+    let log: i64 = schema::save_log::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(log, 2);
+    app.stop().await;
+}
+
+impl TestApp {
+    async fn post_form_from_review(
+        &self,
+        review: &crate::helpers::Page,
+        link: &str,
+    ) -> crate::helpers::Page {
+        let csrf = review.hidden("_csrf");
+        self.post(&format!("{link}/submit"), &[("_csrf", &csrf)])
+            .await
+    }
+}
