@@ -29,6 +29,7 @@ pub struct AppState {
     pub pool: Pool,
     pub catalog: Catalog,
     pub countries: Arc<Countries>,
+    pub country_options: CountryOptions,
     pub templates: Templates,
     pub settings: Settings,
     /// Unknown personal links tried per client address.
@@ -46,6 +47,7 @@ impl AppState {
         AppState {
             pool,
             catalog,
+            country_options: CountryOptions::new(&countries),
             countries,
             templates,
             settings,
@@ -61,6 +63,56 @@ impl AppState {
     ) -> Result<HttpResponse, AppError> {
         let html = self.templates.render(name, lang, data)?;
         Ok(html_response(html))
+    }
+}
+
+/// The `<option>` list of every country, rendered once per language: 249 options are most of
+/// the work of a page with a country question if rendered per request.
+pub struct CountryOptions {
+    by_lang: Vec<(&'static str, String)>,
+}
+
+impl CountryOptions {
+    pub fn new(countries: &Countries) -> CountryOptions {
+        let by_lang = ["en", "fr", "es"]
+            .into_iter()
+            .map(|lang| {
+                let html: String = countries
+                    .sorted_by_name(lang)
+                    .into_iter()
+                    .map(|c| {
+                        format!(
+                            "<option value=\"{}\">{}</option>",
+                            handlebars::html_escape(&c.iso3),
+                            handlebars::html_escape(c.name(lang))
+                        )
+                    })
+                    .collect();
+                (lang, html)
+            })
+            .collect();
+        CountryOptions { by_lang }
+    }
+
+    /// The list in `lang`, with `selected` (an ISO alpha-3 code) marked.
+    pub fn options_html(&self, lang: &str, selected: &str) -> String {
+        let html = self
+            .by_lang
+            .iter()
+            .find(|(l, _)| *l == lang)
+            .or_else(|| self.by_lang.first())
+            .map(|(_, h)| h.as_str())
+            .unwrap_or("");
+        let valid = selected.len() == 3 && selected.bytes().all(|b| b.is_ascii_uppercase());
+        if !valid {
+            return html.to_string();
+        }
+        let needle = format!("<option value=\"{selected}\">");
+        html.replacen(
+            &needle,
+            &format!("<option value=\"{selected}\" selected>"),
+            1,
+        )
     }
 }
 

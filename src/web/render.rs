@@ -99,7 +99,9 @@ impl Templates {
             map.insert("lang".into(), Json::String(lang.to_string()));
             map.insert("css_version".into(), Json::String(self.css_version.clone()));
         }
-        self.registry.render(name, &data)
+        // Handing over the JSON by value spares handlebars a deep copy of the page's data.
+        self.registry
+            .render_with_context(name, &handlebars::Context::from(data))
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde_json::{json, Value as Json};
 
 use super::render::translate;
+use super::CountryOptions;
 use super::{csrf, AppState};
 use crate::access::{hash_token, looks_like_token};
 use crate::db::queries;
@@ -264,7 +265,7 @@ fn render_section(
         if let Some(message) = &error {
             error_list.push(json!({"id": q.id, "text": q.text.get(lang), "message": message}));
         }
-        questions.push(field_view(q, &raw, error, lang, &state.countries));
+        questions.push(field_view(q, &raw, error, lang, &state.country_options));
     }
     let data = json!({
         "page_title": section.title.get(lang),
@@ -299,7 +300,7 @@ fn field_view(
     raw: &RawAnswer,
     error: Option<String>,
     lang: &str,
-    countries: &Countries,
+    countries: &CountryOptions,
 ) -> Json {
     let mut v = json!({
         "id": q.id,
@@ -329,12 +330,7 @@ fn field_view(
             json!({"is_short": true, "input_type": "text", "inputmode": "decimal"})
         }
         QuestionKind::Country => {
-            let options: Vec<Json> = countries
-                .sorted_by_name(lang)
-                .into_iter()
-                .map(|c| choice(&c.iso3, c.name(lang).to_string(), raw.first() == c.iso3))
-                .collect();
-            json!({"is_select": true, "options": options})
+            json!({"is_select": true, "options_html": countries.options_html(lang, raw.first())})
         }
         QuestionKind::YesNo => {
             let options = vec![

@@ -96,6 +96,18 @@ impl TestApp {
         }
     }
 
+    /// Another handle on the same running server (for a second browser).
+    pub fn clone_handle(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            database_url: self.database_url.clone(),
+            surveys: self.surveys.clone(),
+            client: self.client.clone(),
+            handle: self.handle.clone(),
+            dir: self.dir.clone(),
+        }
+    }
+
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }

@@ -16,6 +16,8 @@ on_both_backends!(
     oversized_bodies_are_refused,
     draft_survives_a_restart,
     every_save_records_the_link_that_made_it,
+    two_browsers_on_the_same_link_do_not_overwrite_each_other,
+    answers_are_escaped_in_every_page,
 );
 
 async fn overview_shows_country_sections_and_deadline(backend: Backend) {
@@ -529,6 +531,75 @@ async fn every_save_records_the_link_that_made_it(backend: Backend) {
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(log, 2);
+    app.stop().await;
+}
+
+async fn two_browsers_on_the_same_link_do_not_overwrite_each_other(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "KEN", "Shared desk");
+    // A second browser: its own cookies, the same personal link.
+    let other = TestApp {
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap(),
+        ..app.clone_handle()
+    };
+    let form_1 = app.get(&format!("{link}/s/plans")).await;
+    let form_2 = other.get(&format!("{link}/s/plans")).await;
+    let first = app
+        .post_form_from(&form_1, &format!("{link}/s/plans"), &[("has_plan", "yes")])
+        .await;
+    assert_eq!(first.status, 303);
+    let second = other
+        .post_form_from(&form_2, &format!("{link}/s/plans"), &[("has_plan", "no")])
+        .await;
+    assert_eq!(second.status, 409);
+    assert!(
+        second.body.contains("<td>No</td><td>Yes</td>"),
+        "{}",
+        second.body
+    );
+    let stored = app.get(&format!("{link}/s/plans")).await;
+    assert!(stored.is_checked("has_plan", "yes"));
+    // A save that changes nothing the other made stale is not a conflict.
+    let form_3 = other.get(&format!("{link}/s/plans")).await;
+    let _ = app
+        .save_section(
+            &link,
+            "plans",
+            &[("has_plan", "yes"), ("plan_year", "2001")],
+        )
+        .await;
+    let same = other
+        .post_form_from(&form_3, &format!("{link}/s/plans"), &[("has_plan", "yes")])
+        .await;
+    assert_eq!(same.status, 303, "identical values do not conflict");
+    app.stop().await;
+}
+
+async fn answers_are_escaped_in_every_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let evil = "<b>\"x'&";
+    let res = app
+        .save_section(
+            &link,
+            "basics",
+            &[("name", evil), ("notes", "<script>alert(1)</script>")],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    for page in [format!("{link}/s/basics"), format!("{link}/review")] {
+        let body = app.get(&page).await.body;
+        assert!(!body.contains("<script>alert"), "{page} escapes answers");
+        assert!(!body.contains("<b>\""), "{page} escapes answers");
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+    }
     app.stop().await;
 }
 

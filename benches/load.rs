@@ -1,0 +1,435 @@
+//! Load benchmark: the release server as its own process, driven over loopback by 64
+//! concurrent connections. See benches/README.md. Prints figures; asserts only that every
+//! acknowledged save is in the database afterwards.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+const CONNECTIONS: usize = 64;
+
+fn main() {
+    let secs: u64 = std::env::var("COHERENCE_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let only = std::env::args()
+        .skip(1)
+        .find(|a| a == "sqlite" || a == "postgres");
+    println!("machine: {}", machine());
+    println!(
+        "load: {CONNECTIONS} connections, {secs} s per scenario, generator on the same machine"
+    );
+    let mut backends = vec!["sqlite"];
+    match std::env::var("COHERENCE_BENCH_PG") {
+        Ok(_) => backends.push("postgres"),
+        Err(_) => println!("postgres: not run (set COHERENCE_BENCH_PG or use benches/run.sh)"),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for backend in backends {
+        if only.as_deref().is_some_and(|o| o != backend) {
+            continue;
+        }
+        runtime.block_on(run_backend(backend, Duration::from_secs(secs)));
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn surveys_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn coherence(db: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coherence"));
+    cmd.env("COHERENCE_DATABASE_URL", db)
+        .env("COHERENCE_SURVEYS", surveys_dir())
+        .env("COHERENCE_LOG", "warn");
+    cmd
+}
+
+async fn start_server(db: &str) -> Server {
+    let port = free_port();
+    let mut child = coherence(db)
+        .arg("serve")
+        .env("COHERENCE_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let address = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{address}/healthz")).send().await {
+            if r.status().is_success() {
+                return Server { child, address };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not become healthy");
+}
+
+async fn run_backend(backend: &str, duration: Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = match backend {
+        "sqlite" => dir.path().join("bench.db").display().to_string(),
+        _ => {
+            let server = std::env::var("COHERENCE_BENCH_PG").expect("COHERENCE_BENCH_PG");
+            let name = format!("coherence_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+            let mut admin =
+                PgConnection::establish(&format!("{server}/postgres")).expect("reach PostgreSQL");
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .expect("create bench database");
+            format!("{server}/{name}")
+        }
+    };
+    println!("\n== {backend}");
+    // One personal link per connection, each for its own country.
+    let countries = coherence::reference::Countries::load().expect("countries");
+    let mut links = Vec::new();
+    for c in countries.iter().take(CONNECTIONS) {
+        let out = coherence(&db)
+            .args(["token", "issue", "--survey", "bench", "--country", &c.iso3])
+            .env("COHERENCE_BASE_URL", "http://bench.invalid")
+            .output()
+            .expect("issue token");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let link = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string();
+        links.push(link.replace("http://bench.invalid", ""));
+    }
+    let server = start_server(&db).await;
+    let base = Arc::new(server.address.clone());
+    let links = Arc::new(links);
+
+    let healthz = {
+        let base = base.clone();
+        measure("GET /healthz", duration, move |_i, client, state| {
+            let url = format!("{base}/healthz");
+            async move { (get_ok(&client, &url).await, state) }
+        })
+        .await
+    };
+    let page_bytes = {
+        let client = reqwest::Client::new();
+        let r = client
+            .get(format!("{base}{}/s/main", links[0]))
+            .send()
+            .await
+            .expect("page");
+        r.bytes().await.expect("page body").len()
+    };
+    let page = {
+        let base = base.clone();
+        let links = links.clone();
+        measure(
+            &format!("GET section page (20 questions, {page_bytes} bytes)"),
+            duration,
+            move |i, client, state| {
+                let url = format!("{base}{}/s/main", links[i]);
+                async move { (get_ok(&client, &url).await, state) }
+            },
+        )
+        .await
+    };
+    // Draft saves: each connection saves its own country's section, tracking the version.
+    let acknowledged: Arc<std::sync::Mutex<Vec<Option<String>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; CONNECTIONS]));
+    let save = {
+        let base = base.clone();
+        let links = links.clone();
+        let ack = acknowledged.clone();
+        measure(
+            "POST draft save of the section",
+            duration,
+            move |i, client, mut state| {
+                let url = format!("{base}{}/s/main", links[i]);
+                let ack = ack.clone();
+                async move {
+                    if state.csrf.is_empty() {
+                        let Ok(r) = client.get(&url).send().await else {
+                            return (false, state);
+                        };
+                        let Ok(body) = r.text().await else {
+                            return (false, state);
+                        };
+                        state.csrf = hidden(&body, "_csrf");
+                        state.version = hidden(&body, "_version").parse().unwrap_or(0);
+                    }
+                    state.counter += 1;
+                    let marker = format!("save {} of link {i}", state.counter);
+                    let body = save_body(&state.csrf, state.version, state.counter, &marker);
+                    let sent = client
+                        .post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status() == 303 => {
+                            state.version += 1;
+                            if let Ok(mut a) = ack.lock() {
+                                a[i] = Some(marker);
+                            }
+                            (true, state)
+                        }
+                        _ => {
+                            state.csrf.clear();
+                            (false, state)
+                        }
+                    }
+                }
+            },
+        )
+        .await
+    };
+    let rss = peak_rss_mib(server.child.id());
+    // Every acknowledged save must be what the database now holds.
+    let client = reqwest::Client::new();
+    let acknowledged = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
+    let mut missing = 0;
+    for (i, marker) in acknowledged.iter().enumerate() {
+        let Some(marker) = marker else { continue };
+        let body = client
+            .get(format!("{base}{}/s/main", links[i]))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        if !body.contains(&format!("name=\"t1\" value=\"{marker}\"")) {
+            missing += 1;
+        }
+    }
+    for r in [&healthz, &page, &save] {
+        r.print();
+    }
+    println!(
+        "server peak RSS {rss:.1} MiB; load average after: {}; acknowledged saves missing from the database: {missing}",
+        loadavg()
+    );
+    assert_eq!(missing, 0, "every acknowledged save must be stored");
+    drop(server);
+}
+
+async fn get_ok(client: &reqwest::Client, url: &str) -> bool {
+    match client.get(url).send().await {
+        Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[derive(Default)]
+struct ConnState {
+    csrf: String,
+    version: i64,
+    counter: u64,
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    body.find(&marker)
+        .map(|i| {
+            let rest = &body[i + marker.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn save_body(csrf: &str, version: i64, n: u64, marker: &str) -> String {
+    let pick = |k: u64| ["a", "b", "c", "d"][(n + k) as usize % 4];
+    let long = format!("Draft paragraph {n}: the inter-ministerial committee met in plenary and in working groups, reviewed the national development plan and agreed on follow-up actions with the statistics office.");
+    let n1 = n.to_string();
+    let d1 = format!("{}.5", n % 100);
+    let fields: Vec<(&str, &str)> = vec![
+        ("_csrf", csrf),
+        ("t1", marker),
+        ("t2", "Ministry of Foreign Affairs"),
+        (
+            "t3",
+            if n.is_multiple_of(2) {
+                "Directorate for migration"
+            } else {
+                "Migration unit"
+            },
+        ),
+        ("t4", "Focal point"),
+        ("t5", "Geneva"),
+        ("l1", &long),
+        ("l2", "Second long answer, unchanged between saves."),
+        ("l3", ""),
+        ("s1", pick(0)),
+        ("s2", "other"),
+        ("s2.other", "Another arrangement"),
+        ("m1", pick(1)),
+        ("m1", pick(2)),
+        ("m2", "a"),
+        ("y1", if n.is_multiple_of(2) { "yes" } else { "no" }),
+        ("y2", "yes"),
+        ("n1", &n1),
+        ("n2", "42"),
+        ("d1", &d1),
+        ("dt", "2008-10-27"),
+        ("c1", "PHL"),
+        ("x1.r1", "hi"),
+        ("x1.r2", "mid"),
+        ("x1.r3", "lo"),
+    ];
+    let mut body = serde_urlencoded::to_string(&fields).unwrap_or_default();
+    body.push_str(&format!("&_version={version}"));
+    body
+}
+
+struct Report {
+    name: String,
+    requests: usize,
+    errors: usize,
+    secs: f64,
+    p50: Duration,
+    p99: Duration,
+    load_before: String,
+}
+
+impl Report {
+    fn print(&self) {
+        println!(
+            "{:<52} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  (requests {}, load before {})",
+            self.name,
+            self.requests as f64 / self.secs,
+            self.p50.as_secs_f64() * 1000.0,
+            self.p99.as_secs_f64() * 1000.0,
+            self.errors,
+            self.requests,
+            self.load_before,
+        );
+    }
+}
+
+async fn measure<F, Fut>(name: &str, duration: Duration, f: F) -> Report
+where
+    F: Fn(usize, reqwest::Client, ConnState) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = (bool, ConnState)> + Send,
+{
+    let load_before = loadavg();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for i in 0..CONNECTIONS {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            // One client (one keep-alive connection) per simulated browser.
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let mut state = ConnState::default();
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (ok, next) = f(i, client.clone(), state).await;
+                state = next;
+                latencies.push(t.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("task");
+        all.extend(l);
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Report {
+        name: name.to_string(),
+        requests: all.len(),
+        errors,
+        secs,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        load_before,
+    }
+}
