@@ -45,7 +45,7 @@ pub struct TestApp {
     pub database_url: String,
     pub surveys: PathBuf,
     pub client: reqwest::Client,
-    handle: ServerHandle,
+    pub handle: ServerHandle,
     // Kept so the SQLite file lives as long as the app.
     pub dir: std::sync::Arc<tempfile::TempDir>,
 }

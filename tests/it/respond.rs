@@ -572,8 +572,18 @@ async fn two_browsers_on_the_same_link_do_not_overwrite_each_other(backend: Back
             &[("has_plan", "yes"), ("plan_year", "2001")],
         )
         .await;
-    let same = other
+    // Its stale form would clear plan_year: a conflict.
+    let clearing = other
         .post_form_from(&form_3, &format!("{link}/s/plans"), &[("has_plan", "yes")])
+        .await;
+    assert_eq!(clearing.status, 409);
+    // The same values as stored change nothing, so the stale version does not matter.
+    let same = other
+        .post_form_from(
+            &form_3,
+            &format!("{link}/s/plans"),
+            &[("has_plan", "yes"), ("plan_year", "2001")],
+        )
         .await;
     assert_eq!(same.status, 303, "identical values do not conflict");
     app.stop().await;
