@@ -62,6 +62,22 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// CPU time (user + system) the process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start after ')'.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks_per_second)
+        })
+        .unwrap_or(0.0)
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -168,12 +184,13 @@ async fn run_backend(backend: &str, duration: Duration) {
         links.push(link.replace("http://bench.invalid", ""));
     }
     let server = start_server(&db).await;
+    let pid = server.child.id();
     let base = Arc::new(server.address.clone());
     let links = Arc::new(links);
 
     let healthz = {
         let base = base.clone();
-        measure("GET /healthz", duration, move |_i, client, state| {
+        measure("GET /healthz", pid, duration, move |_i, client, state| {
             let url = format!("{base}/healthz");
             async move { (get_ok(&client, &url).await, state) }
         })
@@ -193,6 +210,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         let links = links.clone();
         measure(
             &format!("GET section page (20 questions, {page_bytes} bytes)"),
+            pid,
             duration,
             move |i, client, state| {
                 let url = format!("{base}{}/s/main", links[i]);
@@ -210,6 +228,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         let ack = acknowledged.clone();
         measure(
             "POST draft save of the section",
+            pid,
             duration,
             move |i, client, mut state| {
                 let url = format!("{base}{}/s/main", links[i]);
@@ -358,29 +377,32 @@ struct Report {
     p50: Duration,
     p99: Duration,
     load_before: String,
+    cpu_us_per_request: f64,
 }
 
 impl Report {
     fn print(&self) {
         println!(
-            "{:<52} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  (requests {}, load before {})",
+            "{:<52} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  server CPU {:.0} us/req  (requests {}, load before {})",
             self.name,
             self.requests as f64 / self.secs,
             self.p50.as_secs_f64() * 1000.0,
             self.p99.as_secs_f64() * 1000.0,
             self.errors,
+            self.cpu_us_per_request,
             self.requests,
             self.load_before,
         );
     }
 }
 
-async fn measure<F, Fut>(name: &str, duration: Duration, f: F) -> Report
+async fn measure<F, Fut>(name: &str, server_pid: u32, duration: Duration, f: F) -> Report
 where
     F: Fn(usize, reqwest::Client, ConnState) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = (bool, ConnState)> + Send,
 {
     let load_before = loadavg();
+    let cpu_before = cpu_seconds(server_pid);
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
@@ -417,6 +439,7 @@ where
         errors += e;
     }
     let secs = start.elapsed().as_secs_f64();
+    let server_cpu = cpu_seconds(server_pid) - cpu_before;
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -431,5 +454,6 @@ where
         p50: pct(0.50),
         p99: pct(0.99),
         load_before,
+        cpu_us_per_request: server_cpu * 1e6 / all.len().max(1) as f64,
     }
 }

@@ -65,6 +65,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+const FIELD_TEMPLATE: &str = include_str!("../../templates/respond/field.hbs");
+
 pub const CSS: &str = include_str!("../../templates/static/app.css");
 
 pub struct Templates {
@@ -77,7 +79,10 @@ impl Templates {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(false);
         for (name, text) in TEMPLATES {
-            registry.register_template_string(name, *text)?;
+            // The field partial is pasted into the section template at start: a runtime
+            // partial makes handlebars copy each question's data and every option inside it.
+            let text = text.replace("{{> respond/field}}", FIELD_TEMPLATE);
+            registry.register_template_string(name, text)?;
         }
         registry.register_helper("t", Box::new(translate_helper));
         use sha2::Digest;
