@@ -93,20 +93,34 @@ impl Templates {
         })
     }
 
-    /// Render a page; `data` must be a JSON object and gets `lang` and `css_version` added.
+    /// Render a page: the template `name` with `data` (a JSON object, which gets `lang`), then
+    /// the layout around it. `page_title` and `survey_title` in `data` go to the layout.
     pub fn render(
         &self,
         name: &str,
         lang: &str,
         mut data: Json,
     ) -> Result<String, handlebars::RenderError> {
+        let mut layout = serde_json::Map::new();
         if let Json::Object(map) = &mut data {
             map.insert("lang".into(), Json::String(lang.to_string()));
-            map.insert("css_version".into(), Json::String(self.css_version.clone()));
+            for key in ["page_title", "survey_title"] {
+                if let Some(v) = map.get(key) {
+                    layout.insert(key.into(), v.clone());
+                }
+            }
         }
-        // Handing over the JSON by value spares handlebars a deep copy of the page's data.
+        // The data is handed over by value: handlebars would otherwise deep-copy it. The body
+        // is rendered on its own, not as a {{#> layout}} block partial, for the same reason.
+        let content = self
+            .registry
+            .render_with_context(name, &handlebars::Context::from(data))?;
+        layout.insert("lang".into(), Json::String(lang.to_string()));
+        layout.insert("css_version".into(), Json::String(self.css_version.clone()));
+        // The body comes from the escaping templates above; the layout inserts it raw.
+        layout.insert("content".into(), Json::String(content));
         self.registry
-            .render_with_context(name, &handlebars::Context::from(data))
+            .render_with_context("layout", &handlebars::Context::from(Json::Object(layout)))
     }
 }
 
@@ -162,6 +176,6 @@ mod tests {
             )
             .unwrap();
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
-        assert!(html.contains("Skip to main content"));
+        assert!(html.contains("Skip to main content"), "{html}");
     }
 }

@@ -23,6 +23,25 @@ on_both_backends!(
 async fn overview_shows_country_sections_and_deadline(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let link = app.issue_token("fixture", "PHL", "Maria");
+    // Every respondent page is a whole document in the service's layout.
+    for path in [
+        link.clone(),
+        format!("{link}/s/basics"),
+        format!("{link}/review"),
+    ] {
+        let page = app.get(&path).await;
+        assert!(
+            page.body.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+            "{path}"
+        );
+        assert!(page
+            .body
+            .contains("<link rel=\"stylesheet\" href=\"/static/app.css?v="));
+        assert!(page
+            .body
+            .contains("<a class=\"skip\" href=\"#main\">Skip to main content</a>"));
+        assert!(page.body.contains("<title>") && page.body.trim_end().ends_with("</html>"));
+    }
     let page = app.get(&link).await;
     assert_eq!(page.status, 200);
     assert!(
