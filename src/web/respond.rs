@@ -12,7 +12,7 @@ use super::render::translate;
 use super::CountryOptions;
 use super::{csrf, AppState};
 use crate::access::{hash_token, looks_like_token};
-use crate::db::queries;
+use crate::db::{queries, DbConn};
 use crate::error::AppError;
 use crate::reference::Countries;
 use crate::respond::{
@@ -32,39 +32,6 @@ fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
     req.peer_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
-}
-
-/// Resolve a personal link, counting unknown ones against the caller's address.
-async fn authenticate(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    token: &str,
-) -> Result<(Respondent, Arc<Survey>), AppError> {
-    let ip = client_ip(req);
-    if state.token_failures.is_blocked(ip) {
-        return Err(AppError::RateLimited);
-    }
-    let found = if looks_like_token(token) {
-        let pool = state.pool.clone();
-        let hash = hash_token(token);
-        web::block(move || -> Result<_, AppError> {
-            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
-            Ok(queries::find_token(&mut conn, &hash)?)
-        })
-        .await??
-    } else {
-        None
-    };
-    let Some(row) = found else {
-        state.token_failures.record_failure(ip);
-        return Err(AppError::NotFound);
-    };
-    let survey = state
-        .catalog
-        .get(&row.survey_id)
-        .cloned()
-        .ok_or(AppError::NotFound)?;
-    Ok((Respondent { token: row }, survey))
 }
 
 fn fmt_time(t: NaiveDateTime) -> String {
@@ -89,6 +56,64 @@ fn private_page(
         csrf::set_cookie(&mut res, token, secure);
     }
     res
+}
+
+/// Resolve the personal link, then run `work` with it in the same blocking task, so a page
+/// or a save costs one thread hop. Unknown links count against the caller's address.
+async fn as_respondent<T, F>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    token: &str,
+    work: F,
+) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &Respondent, &Arc<Survey>) -> Result<T, AppError> + Send + 'static,
+{
+    let ip = client_ip(req);
+    if state.token_failures.is_blocked(ip) {
+        return Err(AppError::RateLimited);
+    }
+    if !looks_like_token(token) {
+        state.token_failures.record_failure(ip);
+        return Err(AppError::NotFound);
+    }
+    let app = state.clone();
+    let hash = hash_token(token);
+    let found = web::block(move || -> Result<Option<T>, AppError> {
+        let mut conn = app.pool.get().map_err(crate::db::DbError::from)?;
+        let Some(row) = queries::find_token(&mut conn, &hash)? else {
+            return Ok(None);
+        };
+        let Some(survey) = app.catalog.get(&row.survey_id).cloned() else {
+            return Ok(None);
+        };
+        let who = Respondent { token: row };
+        work(&mut conn, &who, &survey).map(Some)
+    })
+    .await??;
+    found.ok_or_else(|| {
+        state.token_failures.record_failure(ip);
+        AppError::NotFound
+    })
+}
+
+/// The respondent, the survey and the response as stored.
+async fn authenticate_and_load(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    token: &str,
+    touch: bool,
+) -> Result<(Respondent, Arc<Survey>, ResponseState), AppError> {
+    as_respondent(state, req, token, move |conn, who, survey| {
+        let now = Utc::now().naive_utc();
+        if touch {
+            queries::touch_token(conn, &who.token.id, now)?;
+        }
+        let rs = respond::load(conn, survey, who, now)?;
+        Ok((who.clone(), survey.clone(), rs))
+    })
+    .await
 }
 
 fn load_state(
@@ -123,8 +148,7 @@ pub async fn overview(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let (who, survey) = authenticate(&state, &req, &token).await?;
-    let rs = load_state(&state, &survey, &who, true).await?;
+    let (who, survey, rs) = authenticate_and_load(&state, &req, &token, true).await?;
     let lang = lang_of(&req);
     let now = Utc::now();
     let sections: Vec<Json> = survey
@@ -201,8 +225,7 @@ pub async fn section_form(
     query: web::Query<SectionQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (token, section_id) = path.into_inner();
-    let (who, survey) = authenticate(&state, &req, &token).await?;
-    let rs = load_state(&state, &survey, &who, false).await?;
+    let (_, survey, rs) = authenticate_and_load(&state, &req, &token, false).await?;
     let extras = SectionExtras {
         saved: query.saved == Some(1),
         revealed: query.more == Some(1),
@@ -401,7 +424,6 @@ pub async fn section_save(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (token, section_id) = path.into_inner();
-    let (who, survey) = authenticate(&state, &req, &token).await?;
     let pairs = parse_form(&body);
     csrf::verify(&req, &pairs)?;
     let base_version: i32 = pairs
@@ -410,28 +432,20 @@ pub async fn section_save(
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let raw = group_form(&pairs);
-    let outcome = {
-        let pool = state.pool.clone();
-        let survey = survey.clone();
+    let (who, survey, outcome) = {
         let countries = state.countries.clone();
-        let who = who.clone();
         let raw = raw.clone();
         let section_id = section_id.clone();
-        web::block(move || -> Result<SaveOutcome, AppError> {
-            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
-            let req = SaveRequest {
+        as_respondent(&state, &req, &token, move |conn, who, survey| {
+            let save = SaveRequest {
                 section_id: &section_id,
                 base_version,
                 raw: &raw,
             };
-            Ok(respond::save_section(
-                &mut conn,
-                &survey,
-                countries.as_ref(),
-                &who,
-                &req,
-                Utc::now(),
-            )?)
+            let outcome =
+                respond::save_section(conn, survey, countries.as_ref(), who, &save, Utc::now())
+                    .map_err(AppError::from);
+            Ok((who.clone(), survey.clone(), outcome))
         })
         .await?
     };
@@ -682,8 +696,7 @@ pub async fn review(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let (who, survey) = authenticate(&state, &req, &token).await?;
-    let rs = load_state(&state, &survey, &who, false).await?;
+    let (_, survey, rs) = authenticate_and_load(&state, &req, &token, false).await?;
     review_page(
         &state,
         &req,
@@ -702,18 +715,12 @@ pub async fn submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let (who, survey) = authenticate(&state, &req, &token).await?;
     csrf::verify(&req, &parse_form(&body))?;
-    let outcome = {
-        let pool = state.pool.clone();
-        let survey = survey.clone();
-        let who = who.clone();
-        web::block(move || -> Result<SubmitOutcome, AppError> {
-            let mut conn = pool.get().map_err(crate::db::DbError::from)?;
-            Ok(respond::submit(&mut conn, &survey, &who, Utc::now())?)
-        })
-        .await?
-    };
+    let (who, survey, outcome) = as_respondent(&state, &req, &token, |conn, who, survey| {
+        let outcome = respond::submit(conn, survey, who, Utc::now()).map_err(AppError::from);
+        Ok((who.clone(), survey.clone(), outcome))
+    })
+    .await?;
     match outcome {
         Ok(SubmitOutcome::Submitted) => Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, base_path(&token)))
