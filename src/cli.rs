@@ -6,8 +6,12 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use crate::access::{hash_token, new_token};
+use crate::accounts::{self, Role};
+use crate::campaign::Campaign;
 use crate::config::Settings;
+use crate::contacts;
 use crate::db::{self, queries, DbError};
+use crate::mail::{self, templates::EmailTemplates, Mailer};
 use crate::startup::{open_storage, Application, StartupError};
 use crate::survey::{load::translation_warnings, load_paths, Severity};
 
@@ -34,6 +38,53 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Administrator and survey-owner accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Focal-point contacts of a survey.
+    Contacts {
+        #[command(subcommand)]
+        action: ContactsAction,
+    },
+    /// Email each contact (of the given countries, or all) their personal link; then send.
+    Invite {
+        survey: String,
+        #[arg(long = "country")]
+        countries: Vec<String>,
+    },
+    /// Remind the contacts of countries that have not submitted; then send.
+    Remind { survey: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    /// Create an account; prints a one-time link to set the password (or reads it from stdin).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// admin (everything) or owner (results and round management of their surveys).
+        #[arg(long)]
+        role: String,
+        /// Surveys an owner owns (repeat for several).
+        #[arg(long = "survey")]
+        surveys: Vec<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContactsAction {
+    /// Import contacts from CSV (header: country,name,email,language,office). All or nothing.
+    Import { survey: String, file: PathBuf },
+    /// Write the contacts as CSV (to standard output, or --out FILE).
+    Export {
+        survey: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -89,15 +140,186 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     email,
                 },
         } => issue_token(&survey, &country, name, email),
+        Command::User {
+            action:
+                UserAction::Add {
+                    email,
+                    role,
+                    surveys,
+                    password_stdin,
+                },
+        } => add_user(&email, &role, &surveys, password_stdin),
+        Command::Contacts { action } => contacts_command(action),
+        Command::Invite { survey, countries } => send_round(&survey, Round::Invite(countries)),
+        Command::Remind { survey } => send_round(&survey, Round::Remind),
     }
+}
+
+fn add_user(
+    email: &str,
+    role: &str,
+    surveys: &[String],
+    password_stdin: bool,
+) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let role = Role::parse(role)
+        .ok_or_else(|| CliError::Usage(format!("unknown role '{role}' (admin or owner)")))?;
+    let storage = open_storage(&settings)?;
+    for s in surveys {
+        if storage.catalog.get(s).is_none() {
+            return Err(CliError::Usage(format!("unknown survey '{s}'")));
+        }
+    }
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Some(line.trim_end_matches(['\n', '\r']).to_string())
+    } else {
+        None
+    };
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    let account = accounts::create_user(
+        &mut conn,
+        email,
+        role,
+        password.as_deref(),
+        surveys,
+        Utc::now().naive_utc(),
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    println!(
+        "{} account created for {}.",
+        role.as_str(),
+        account.user.email
+    );
+    if let Some(token) = account.setup_token {
+        println!("Send this one-time link (valid 72 hours) to set the password:");
+        println!("{}/admin/setup/{token}", settings.base_url);
+    }
+    Ok(())
+}
+
+fn contacts_command(action: ContactsAction) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let storage = open_storage(&settings)?;
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    match action {
+        ContactsAction::Import { survey, file } => {
+            if storage.catalog.get(&survey).is_none() {
+                return Err(CliError::Usage(format!("unknown survey '{survey}'")));
+            }
+            let data = std::fs::read(&file)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            match contacts::parse_csv(&data, storage.countries.as_ref()) {
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    Err(CliError::Usage(format!(
+                        "{} problem(s) in {}; nothing was imported",
+                        errors.len(),
+                        file.display()
+                    )))
+                }
+                Ok(rows) => {
+                    let s = contacts::import(&mut conn, &survey, &rows, Utc::now().naive_utc())
+                        .map_err(DbError::from)?;
+                    println!(
+                        "{}: {} added, {} updated, {} unchanged",
+                        survey, s.added, s.updated, s.unchanged
+                    );
+                    Ok(())
+                }
+            }
+        }
+        ContactsAction::Export { survey, out } => {
+            let list = contacts::list(&mut conn, &survey).map_err(DbError::from)?;
+            let text = contacts::to_csv(&list).map_err(|e| CliError::Usage(e.to_string()))?;
+            match out {
+                Some(path) => std::fs::write(&path, text)?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+enum Round {
+    Invite(Vec<String>),
+    Remind,
+}
+
+fn send_round(survey_id: &str, round: Round) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let mail_settings = settings.mail.clone().ok_or_else(|| {
+        CliError::Usage(
+            "COHERENCE_SMTP_URL is not set: set it (and COHERENCE_MAIL_FROM) to send email".into(),
+        )
+    })?;
+    let storage = open_storage(&settings)?;
+    let survey = storage
+        .catalog
+        .get(survey_id)
+        .cloned()
+        .ok_or_else(|| CliError::Usage(format!("unknown survey '{survey_id}'")))?;
+    let mailer = Mailer::new(&mail_settings).map_err(|e| CliError::Usage(e.to_string()))?;
+    let emails = EmailTemplates::new().map_err(|e| CliError::Usage(e.to_string()))?;
+    let help = mailer.from_address();
+    let campaign = Campaign {
+        survey: &survey,
+        countries: &storage.countries,
+        emails: &emails,
+        base_url: &settings.base_url,
+        help: &help,
+    };
+    let now = Utc::now().naive_utc();
+    let queued = {
+        let mut conn = storage.pool.get().map_err(DbError::from)?;
+        match round {
+            Round::Invite(countries) => {
+                let countries: Vec<String> =
+                    countries.iter().map(|c| c.trim().to_uppercase()).collect();
+                for c in &countries {
+                    if storage.countries.get(c).is_none() {
+                        return Err(CliError::Usage(format!("unknown country code '{c}'")));
+                    }
+                }
+                campaign.invite(&mut conn, &countries, now)
+            }
+            Round::Remind => campaign.remind(&mut conn, now),
+        }
+        .map_err(|e| CliError::Usage(e.to_string()))?
+    };
+    println!(
+        "{} message(s) queued, {} contact(s) skipped",
+        queued.queued, queued.skipped
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut last_shown = 0;
+    let report = mail::drain(&storage.pool, &mailer, "cli", &stop, |r| {
+        let done = r.sent + r.retrying + r.failed;
+        if done - last_shown >= 5 {
+            println!(
+                "... {} sent, {} to retry, {} failed",
+                r.sent, r.retrying, r.failed
+            );
+            last_shown = done;
+        }
+    })
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    println!(
+        "{} sent, {} waiting to be retried (the server sends them later), {} failed",
+        report.sent, report.retrying, report.failed
+    );
+    Ok(())
 }
 
 async fn serve() -> Result<(), CliError> {
     let settings = Settings::from_env()?;
-    let base_url = settings.base_url.clone();
     let backend = settings.database.backend();
     let db_shown = settings.database.display();
     let app = Application::build(settings)?;
+    let base_url = app.base_url.clone();
     println!("Coherence is listening on {base_url} ({backend}: {db_shown})");
     println!("Surveys: {}", app.survey_ids.join(", "));
     if app.storage_fresh {

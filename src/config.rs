@@ -12,7 +12,36 @@ pub struct Settings {
     pub surveys: PathBuf,
     /// Public address used in personal links, without a trailing slash.
     pub base_url: String,
+    /// Whether COHERENCE_BASE_URL was set; if not, the server uses the address it bound.
+    pub base_url_explicit: bool,
     pub pool_size: u32,
+    pub mail: Option<MailSettings>,
+}
+
+/// Outgoing email. Absent when COHERENCE_SMTP_URL is not set: nothing is sent then, and the
+/// admin pages say so.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// smtp://host:port, smtps://user:pass@host:465, or smtp://host:587?tls=required (STARTTLS).
+    pub smtp_url: String,
+    pub from: String,
+    /// First retry delay after a temporary failure; doubles with each attempt, up to an hour.
+    pub retry_base: std::time::Duration,
+    /// How often the worker looks for due messages.
+    pub poll: std::time::Duration,
+}
+
+impl std::fmt::Debug for MailSettings {
+    // The SMTP URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field(
+                "smtp_url",
+                &crate::db::DbUrl::Postgres(self.smtp_url.clone()).display(),
+            )
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +70,7 @@ impl Settings {
             problem: format!("'{bind_text}' is not an address:port such as 127.0.0.1:8080"),
         })?;
         let surveys = PathBuf::from(get("COHERENCE_SURVEYS").unwrap_or_else(|| "surveys".into()));
+        let base_url_explicit = get("COHERENCE_BASE_URL").is_some();
         let base_url = match get("COHERENCE_BASE_URL") {
             Some(u) => {
                 let u = u.trim().trim_end_matches('/').to_string();
@@ -66,12 +96,57 @@ impl Settings {
                     problem: format!("'{v}' must be a number of connections from 1 to 128"),
                 })?,
         };
+        let mail = match get("COHERENCE_SMTP_URL").filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_string();
+                let scheme_ok = url.starts_with("smtp://") || url.starts_with("smtps://");
+                if !scheme_ok || lettre::SmtpTransport::from_url(&url).is_err() {
+                    return Err(ConfigError {
+                        var: "COHERENCE_SMTP_URL",
+                        problem: "must be smtp://host:port, smtps://user:pass@host:465 or smtp://host:587?tls=required".into(),
+                    });
+                }
+                let from = get("COHERENCE_MAIL_FROM").unwrap_or_default();
+                if from.trim().parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(ConfigError {
+                        var: "COHERENCE_MAIL_FROM",
+                        problem: format!("'{from}' must be a sender address such as \"GFMD Survey <survey@example.org>\" (required with COHERENCE_SMTP_URL)"),
+                    });
+                }
+                let millis = |var: &'static str,
+                              default: u64|
+                 -> Result<std::time::Duration, ConfigError> {
+                    match get(var) {
+                        None => Ok(std::time::Duration::from_millis(default)),
+                        Some(v) => v
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .map(std::time::Duration::from_millis)
+                            .ok_or(ConfigError {
+                                var,
+                                problem: format!("'{v}' must be a positive number of milliseconds"),
+                            }),
+                    }
+                };
+                Some(MailSettings {
+                    smtp_url: url,
+                    from: from.trim().to_string(),
+                    retry_base: millis("COHERENCE_MAIL_RETRY_MS", 30_000)?,
+                    poll: millis("COHERENCE_MAIL_POLL_MS", 2_000)?,
+                })
+            }
+        };
         Ok(Settings {
             database,
             bind,
             surveys,
             base_url,
+            base_url_explicit,
             pool_size,
+            mail,
         })
     }
 }

@@ -14,6 +14,16 @@ pub enum AppError {
     RateLimited,
     #[error("missing or wrong CSRF token")]
     Csrf,
+    #[error("sign-in required")]
+    LoginRequired,
+    #[error("not allowed for this account")]
+    Forbidden,
+    #[error("the request cannot be applied in the current state")]
+    Conflict,
+    #[error("malformed request")]
+    BadRequest,
+    #[error("request too large")]
+    TooLarge,
     #[error(transparent)]
     Respond(#[from] RespondError),
     #[error(transparent)]
@@ -61,7 +71,11 @@ impl ResponseError for AppError {
                 StatusCode::NOT_FOUND
             }
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Csrf | AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::LoginRequired => StatusCode::SEE_OTHER,
+            AppError::Conflict => StatusCode::CONFLICT,
+            AppError::BadRequest => StatusCode::BAD_REQUEST,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Respond(RespondError::Closed(_))
             | AppError::Respond(RespondError::NotOpenYet)
             | AppError::Respond(RespondError::AlreadySubmitted) => StatusCode::CONFLICT,
@@ -78,8 +92,20 @@ impl ResponseError for AppError {
             // The cause goes to the log; the user sees a page that reveals nothing.
             tracing::error!(error = %self, "request failed");
         }
+        if let AppError::LoginRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, "/admin/login"))
+                .finish();
+        }
         // The body is filled in by the error-page middleware (web::error_pages), which has
-        // the templates and the request's language.
-        HttpResponse::build(status).finish()
+        // the templates and the request's language; a specific page travels as an extension.
+        let mut res = HttpResponse::build(status).finish();
+        if let AppError::Forbidden = self {
+            res.extensions_mut().insert(ErrorPage {
+                title: "not-allowed-title",
+                body: "not-allowed-body",
+            });
+        }
+        res
     }
 }

@@ -7,10 +7,14 @@
 )]
 
 pub mod access;
+pub mod accounts;
+pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod db;
 pub mod error;
+pub mod mail;
 pub mod reference;
 pub mod respond;
 pub mod startup;

@@ -10,6 +10,8 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::db::{self, queries, DbError, Pool};
+use crate::mail::templates::EmailTemplates;
+use crate::mail::{Mailer, Worker};
 use crate::reference::{Countries, ReferenceError};
 use crate::survey::{load_paths, Catalog, Diagnostic, Severity};
 use crate::web::render::Templates;
@@ -25,6 +27,8 @@ pub enum StartupError {
     Reference(#[from] ReferenceError),
     #[error("templates: {0}")]
     Templates(#[from] Box<handlebars::TemplateError>),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -79,13 +83,15 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
 
 pub struct Application {
     port: u16,
+    pub base_url: String,
     server: Server,
+    worker: Option<Worker>,
     pub storage_fresh: bool,
     pub survey_ids: Vec<String>,
 }
 
 impl Application {
-    pub fn build(settings: Settings) -> Result<Application, StartupError> {
+    pub fn build(mut settings: Settings) -> Result<Application, StartupError> {
         let storage = open_storage(&settings)?;
         let templates = Templates::new().map_err(Box::new)?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
@@ -93,14 +99,26 @@ impl Application {
             source,
         })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        if !settings.base_url_explicit {
+            // Port 0 means "any": links must carry the port actually bound.
+            settings.base_url = format!("http://{}:{port}", settings.bind.ip());
+        }
+        let base_url = settings.base_url.clone();
         let survey_ids = storage.catalog.iter().map(|s| s.id.clone()).collect();
         let storage_fresh = storage.fresh;
+        let emails = EmailTemplates::new().map_err(Box::new)?;
+        let mailer = settings.mail.as_ref().map(Mailer::new).transpose()?;
+        let worker = mailer
+            .clone()
+            .map(|m| Worker::start(storage.pool.clone(), m));
         let state = web::Data::new(AppState::new(
             storage.pool,
             storage.catalog,
             storage.countries,
             templates,
             settings.clone(),
+            mailer,
+            emails,
         ));
         let server = HttpServer::new(move || {
             App::new()
@@ -118,6 +136,8 @@ impl Application {
         Ok(Application {
             port,
             server,
+            worker,
+            base_url,
             storage_fresh,
             survey_ids,
         })
@@ -131,7 +151,13 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serve until stopped, then let the email worker finish the message it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(worker) = self.worker {
+            // Joining blocks: do it off the async executor.
+            let _ = actix_web::rt::task::spawn_blocking(move || worker.stop()).await;
+        }
+        result
     }
 }

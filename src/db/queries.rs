@@ -94,6 +94,7 @@ pub struct TokenRow {
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    pub first_used_at: Option<NaiveDateTime>,
 }
 
 pub struct NewToken<'a> {
@@ -148,6 +149,13 @@ pub fn touch_token(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResu
     diesel::update(access_tokens::table.find(id))
         .set(access_tokens::last_used_at.eq(now))
         .execute(conn)?;
+    diesel::update(
+        access_tokens::table
+            .find(id)
+            .filter(access_tokens::first_used_at.is_null()),
+    )
+    .set(access_tokens::first_used_at.eq(now))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -377,4 +385,18 @@ pub fn submit_response(
 
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
+}
+
+/// A country's extended deadline, if an owner set one.
+pub fn deadline_extension(
+    conn: &mut DbConn,
+    survey_id: &str,
+    iso3: &str,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let rows: Vec<NaiveDateTime> = deadline_extensions::table
+        .filter(deadline_extensions::survey_id.eq(survey_id))
+        .filter(deadline_extensions::country_iso3.eq(iso3))
+        .select(deadline_extensions::closes_at)
+        .load(conn)?;
+    Ok(rows.into_iter().next())
 }

@@ -42,6 +42,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        first_used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -94,7 +95,98 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        role -> Text,
+        password_hash -> Nullable<Text>,
+        setup_token_hash -> Nullable<Text>,
+        setup_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    survey_owners (survey_id, user_id) {
+        survey_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Text,
+        survey_id -> Text,
+        country_iso3 -> Text,
+        name -> Text,
+        email -> Text,
+        language -> Text,
+        office -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        survey_id -> Text,
+        country_iso3 -> Text,
+        contact_id -> Nullable<Text>,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    deadline_extensions (survey_id, country_iso3) {
+        survey_id -> Text,
+        country_iso3 -> Text,
+        closes_at -> Timestamp,
+        set_by -> Text,
+        set_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    response_events (id) {
+        id -> Text,
+        response_id -> Text,
+        kind -> Text,
+        user_id -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    survey_owners,
+    sessions,
+    contacts,
+    outbox,
+    deadline_extensions,
+    response_events,
     countries,
     survey_versions,
     access_tokens,

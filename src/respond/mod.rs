@@ -46,11 +46,17 @@ pub struct ResponseState {
     pub answers: Answers,
     pub sections: HashMap<String, queries::SectionStateRow>,
     pub visibility: Visibility,
+    /// This country's deadline: the survey's, or the one an owner extended it to.
+    pub closes: Option<DateTime<Utc>>,
 }
 
 impl ResponseState {
     pub fn is_draft(&self) -> bool {
         self.response.status == STATUS_DRAFT
+    }
+
+    pub fn is_closed(&self, now: DateTime<Utc>) -> bool {
+        self.closes.is_some_and(|c| now > c)
     }
 
     pub fn section_version(&self, section: &str) -> i32 {
@@ -71,11 +77,15 @@ pub fn load(
         .map(|s| (s.section_id.clone(), s))
         .collect();
     let visibility = Visibility::evaluate(survey, &answers);
+    let closes = queries::deadline_extension(conn, &survey.id, &who.token.country_iso3)?
+        .map(|t| t.and_utc())
+        .or(survey.closes);
     Ok(ResponseState {
         response,
         answers,
         sections,
         visibility,
+        closes,
     })
 }
 
@@ -85,7 +95,7 @@ fn check_writable(
     state: &ResponseState,
     now: DateTime<Utc>,
 ) -> Result<(), RespondError> {
-    if let Some(closes) = survey.closes {
+    if let Some(closes) = state.closes {
         if now > closes {
             return Err(RespondError::Closed(closes));
         }

@@ -1,5 +1,6 @@
 //! HTTP: routes, security headers, CSRF, error pages. Handlers stay thin.
 
+mod admin;
 mod csrf;
 pub mod render;
 mod respond;
@@ -17,7 +18,9 @@ use serde_json::json;
 use crate::access::FailureLimiter;
 use crate::config::Settings;
 use crate::db::Pool;
-use crate::error::{page_for_status, AppError};
+use crate::error::{page_for_status, AppError, ErrorPage};
+use crate::mail::templates::EmailTemplates;
+use crate::mail::Mailer;
 use crate::reference::Countries;
 use crate::survey::Catalog;
 use render::Templates;
@@ -34,6 +37,11 @@ pub struct AppState {
     pub settings: Settings,
     /// Unknown personal links tried per client address.
     pub token_failures: FailureLimiter,
+    /// Failed sign-ins per client address.
+    pub login_failures: FailureLimiter,
+    /// None when email is not configured.
+    pub mailer: Option<Mailer>,
+    pub emails: EmailTemplates,
 }
 
 impl AppState {
@@ -43,6 +51,8 @@ impl AppState {
         countries: Arc<Countries>,
         templates: Templates,
         settings: Settings,
+        mailer: Option<Mailer>,
+        emails: EmailTemplates,
     ) -> Self {
         AppState {
             pool,
@@ -52,6 +62,9 @@ impl AppState {
             templates,
             settings,
             token_failures: FailureLimiter::new(20, Duration::from_secs(600)),
+            login_failures: FailureLimiter::new(10, Duration::from_secs(900)),
+            mailer,
+            emails,
         }
     }
 
@@ -137,7 +150,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(respond::section_save),
         )
         .route("/r/{token}/review", web::get().to(respond::review))
-        .route("/r/{token}/submit", web::post().to(respond::submit));
+        .route("/r/{token}/submit", web::post().to(respond::submit))
+        .route("/admin/login", web::get().to(admin::login_form))
+        .route("/admin/login", web::post().to(admin::login))
+        .route("/admin/logout", web::post().to(admin::logout))
+        .route("/admin/setup/{token}", web::get().to(admin::setup_form))
+        .route("/admin/setup/{token}", web::post().to(admin::setup))
+        .route("/admin", web::get().to(admin::dashboard))
+        .route("/admin/surveys/{id}", web::get().to(admin::survey))
+        .route(
+            "/admin/surveys/{id}/status.csv",
+            web::get().to(admin::status_csv),
+        )
+        .route(
+            "/admin/surveys/{id}/contacts.csv",
+            web::get().to(admin::contacts_csv),
+        )
+        .route(
+            "/admin/surveys/{id}/contacts",
+            web::post().to(admin::import_contacts),
+        )
+        .route("/admin/surveys/{id}/invite", web::post().to(admin::invite))
+        .route("/admin/surveys/{id}/remind", web::post().to(admin::remind))
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/deadline",
+            web::post().to(admin::extend_deadline),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/reopen",
+            web::post().to(admin::reopen),
+        );
 }
 
 /// Headers on every response. The personal link is in the URL, so no Referer may carry it away.
@@ -177,8 +219,13 @@ fn render_error_page<B: MessageBody>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    let page = res
+        .response()
+        .extensions()
+        .get::<ErrorPage>()
+        .copied()
+        .unwrap_or_else(|| page_for_status(status));
     let (req, _) = res.into_parts();
-    let page = page_for_status(status);
     let lang = "en";
     let html = req
         .app_data::<web::Data<AppState>>()

@@ -63,6 +63,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "respond/review",
         include_str!("../../templates/respond/review.hbs"),
     ),
+    (
+        "admin/login",
+        include_str!("../../templates/admin/login.hbs"),
+    ),
+    (
+        "admin/setup",
+        include_str!("../../templates/admin/setup.hbs"),
+    ),
+    (
+        "admin/dashboard",
+        include_str!("../../templates/admin/dashboard.hbs"),
+    ),
+    (
+        "admin/survey",
+        include_str!("../../templates/admin/survey.hbs"),
+    ),
 ];
 
 const FIELD_TEMPLATE: &str = include_str!("../../templates/respond/field.hbs");
@@ -84,7 +100,7 @@ impl Templates {
             let text = text.replace("{{> respond/field}}", FIELD_TEMPLATE);
             registry.register_template_string(name, text)?;
         }
-        registry.register_helper("t", Box::new(translate_helper));
+        registry.register_helper("t", Box::new(TranslateHelper { escape: true }));
         use sha2::Digest;
         let css_version = hex::encode(&sha2::Sha256::digest(CSS.as_bytes())[..6]);
         Ok(Templates {
@@ -125,36 +141,49 @@ impl Templates {
 }
 
 /// `{{t "message-id" name=value ...}}`: the message in the page's language (`lang` at the root).
-fn translate_helper(
-    h: &Helper,
-    _: &Handlebars,
-    ctx: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let id = h
-        .param(0)
-        .and_then(|p| p.value().as_str())
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("t", 0))?;
-    let lang = ctx
-        .data()
-        .get("lang")
-        .and_then(Json::as_str)
-        .unwrap_or("en");
-    let args: Vec<(&str, String)> = h
-        .hash()
-        .iter()
-        .map(|(k, v)| {
-            let text = match v.value() {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (*k, text)
-        })
-        .collect();
-    let text = translate(lang, id, &args);
-    out.write(&handlebars::html_escape(&text))?;
-    Ok(())
+/// `escape` is false only for plain-text email, whose registry does not escape either.
+pub struct TranslateHelper {
+    pub escape: bool,
+}
+
+impl handlebars::HelperDef for TranslateHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let id = h
+            .param(0)
+            .and_then(|p| p.value().as_str())
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex("t", 0))?;
+        let lang = ctx
+            .data()
+            .get("lang")
+            .and_then(Json::as_str)
+            .unwrap_or("en");
+        let args: Vec<(&str, String)> = h
+            .hash()
+            .iter()
+            .map(|(k, v)| {
+                let text = match v.value() {
+                    Json::String(s) => s.clone(),
+                    Json::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (*k, text)
+            })
+            .collect();
+        let text = translate(lang, id, &args);
+        if self.escape {
+            out.write(&handlebars::html_escape(&text))?;
+        } else {
+            out.write(&text)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

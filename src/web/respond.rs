@@ -171,8 +171,8 @@ pub async fn overview(
         "survey_title": survey.title.get(lang),
         "description": survey.description.as_ref().map(|d| d.get(lang)),
         "country": country_name(&state.countries, &who.token.country_iso3, lang),
-        "deadline": survey.closes.map(|c| fmt_time(c.naive_utc())),
-        "closed_at": survey.closes.filter(|c| now > *c).map(|c| fmt_time(c.naive_utc())),
+        "deadline": rs.closes.map(|c| fmt_time(c.naive_utc())),
+        "closed_at": rs.closes.filter(|c| now > *c).map(|c| fmt_time(c.naive_utc())),
         "opens_at": survey.opens.filter(|o| now < *o).map(|o| fmt_time(o.naive_utc())),
         "submitted_at": rs.response.submitted_at.map(fmt_time),
         "sections": sections,
@@ -194,7 +194,7 @@ fn readonly_reason(survey: &Survey, rs: &ResponseState) -> Option<&'static str> 
     let now = Utc::now();
     if !rs.is_draft() {
         Some("section-readonly")
-    } else if survey.is_closed(now) || !survey.is_open_yet(now) {
+    } else if rs.is_closed(now) || !survey.is_open_yet(now) {
         Some("section-closed")
     } else {
         None

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub surveys: PathBuf,
+    /// Extra settings (email) the app was started with, reused on restart and by the CLI.
+    pub env: Vec<(&'static str, String)>,
     pub client: reqwest::Client,
     pub handle: ServerHandle,
     // Kept so the SQLite file lives as long as the app.
@@ -61,20 +63,46 @@ impl TestApp {
         Self::start(database_url, surveys, dir).await
     }
 
+    /// An app that sends email through the SMTP server on `smtp_port`.
+    pub async fn spawn_with_mail(backend: Backend, smtp_port: u16) -> TestApp {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        let database_url = fresh_database(backend, dir.path());
+        Self::start_with(
+            database_url,
+            fixtures().join("surveys"),
+            dir,
+            mail_env(smtp_port),
+        )
+        .await
+    }
+
     /// Start (again) on an existing database.
     pub async fn start(
         database_url: String,
         surveys: PathBuf,
         dir: std::sync::Arc<tempfile::TempDir>,
     ) -> TestApp {
+        Self::start_with(database_url, surveys, dir, Vec::new()).await
+    }
+
+    pub async fn start_with(
+        database_url: String,
+        surveys: PathBuf,
+        dir: std::sync::Arc<tempfile::TempDir>,
+        env: Vec<(&'static str, String)>,
+    ) -> TestApp {
         let db = database_url.clone();
         let surveys_text = surveys.display().to_string();
+        let extra = env.clone();
         let settings = Settings::from_lookup(|k| match k {
             "COHERENCE_DATABASE_URL" => Some(db.clone()),
             "COHERENCE_BIND" => Some("127.0.0.1:0".into()),
             "COHERENCE_SURVEYS" => Some(surveys_text.clone()),
             "COHERENCE_DB_POOL" => Some("4".into()),
-            _ => None,
+            other => extra
+                .iter()
+                .find(|(k, _)| *k == other)
+                .map(|(_, v)| v.clone()),
         })
         .expect("settings");
         let app = Application::build(settings).expect("application starts");
@@ -90,10 +118,72 @@ impl TestApp {
             address,
             database_url,
             surveys,
+            env,
             client,
             handle,
             dir,
         }
+    }
+
+    /// Run the real command line against this app's database and settings.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coherence"));
+        cmd.args(args)
+            .env("COHERENCE_DATABASE_URL", &self.database_url)
+            .env("COHERENCE_SURVEYS", &self.surveys)
+            .env("COHERENCE_BASE_URL", &self.address)
+            .env_remove("COHERENCE_BIND")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run coherence");
+        if let Some(input) = stdin {
+            let _ = child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes());
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("coherence output")
+    }
+
+    /// Create an account with the CLI (password from stdin).
+    pub fn add_user(&self, email: &str, password: &str, role: &str, surveys: &[&str]) {
+        let mut args = vec![
+            "user",
+            "add",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-stdin",
+        ];
+        for s in surveys {
+            args.push("--survey");
+            args.push(s);
+        }
+        let out = self.cli(&args, Some(&format!("{password}\n")));
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sign in through the login form; returns the response to the form post.
+    pub async fn login(&self, email: &str, password: &str) -> Page {
+        let form = self.get("/admin/login").await;
+        let csrf = form.hidden("_csrf");
+        self.post(
+            "/admin/login",
+            &[("_csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// Another handle on the same running server (for a second browser).
@@ -102,6 +192,7 @@ impl TestApp {
             address: self.address.clone(),
             database_url: self.database_url.clone(),
             surveys: self.surveys.clone(),
+            env: self.env.clone(),
             client: self.client.clone(),
             handle: self.handle.clone(),
             dir: self.dir.clone(),
@@ -286,4 +377,173 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+pub fn mail_env(smtp_port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "COHERENCE_SMTP_URL",
+            format!("smtp://127.0.0.1:{smtp_port}"),
+        ),
+        (
+            "COHERENCE_MAIL_FROM",
+            "GFMD Survey <survey@gfmd.example.org>".into(),
+        ),
+        ("COHERENCE_MAIL_RETRY_MS", "300".into()),
+        ("COHERENCE_MAIL_POLL_MS", "100".into()),
+    ]
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A real SMTP server (aiosmtpd) on loopback, writing messages into a maildir.
+pub struct SmtpServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+/// A delivered message, decoded enough to read.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub body: String,
+}
+
+impl Mail {
+    /// The personal link in the message, as a path (`/r/...`).
+    pub fn link_path(&self) -> Option<String> {
+        let i = self.body.find("/r/")?;
+        let token: String = self.body[i + 3..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        (token.len() == 48).then(|| format!("/r/{token}"))
+    }
+}
+
+impl SmtpServer {
+    pub fn start(reject: &[&str], delay_ms: u64) -> SmtpServer {
+        Self::start_on(
+            free_port(),
+            tempfile::tempdir().expect("maildir"),
+            reject,
+            delay_ms,
+        )
+    }
+
+    pub fn start_on(
+        port: u16,
+        dir: tempfile::TempDir,
+        reject: &[&str],
+        delay_ms: u64,
+    ) -> SmtpServer {
+        use std::io::BufRead;
+        let python = std::env::var("COHERENCE_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!("COHERENCE_TEST_PYTHON is not set: the email tests need a Python with aiosmtpd. `.ci/run` sets it up.")
+        });
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+        let mut cmd = Command::new(python);
+        cmd.arg(script)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir.path())
+            .args(["--delay-ms", &delay_ms.to_string()])
+            .stdout(std::process::Stdio::piped());
+        for r in reject {
+            cmd.args(["--reject", r]);
+        }
+        let mut child = cmd.spawn().expect("start the SMTP server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("SMTP server output");
+        assert_eq!(line.trim(), "ready", "SMTP server did not start");
+        SmtpServer {
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn messages(&self) -> Vec<Mail> {
+        read_maildir(self.dir.path())
+    }
+
+    /// Wait until `n` messages arrived (or fail after a while).
+    pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..300 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} messages, got {}", self.messages().len());
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn read_maildir(dir: &Path) -> Vec<Mail> {
+    let Ok(entries) = std::fs::read_dir(dir.join("new")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .map(|raw| parse_mail(&String::from_utf8_lossy(&raw)))
+        .collect()
+}
+
+fn parse_mail(raw: &str) -> Mail {
+    let raw = raw.replace("\r\n", "\n");
+    let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+    let header = |name: &str| -> String {
+        head.lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+            })
+            .map(|l| l[name.len() + 1..].trim().to_string())
+            .unwrap_or_default()
+    };
+    // Undo quoted-printable soft line breaks and escapes, enough to read links and text.
+    let soft = body.replace("=\n", "");
+    let mut decoded = Vec::new();
+    let bytes = soft.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&soft[i + 1..i + 3], 16) {
+                decoded.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    Mail {
+        to: header("To"),
+        subject: header("Subject"),
+        message_id: header("Message-ID"),
+        body: String::from_utf8_lossy(&decoded).into_owned(),
+    }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real server on a free port and
 //! drives it over HTTP, on SQLite and on PostgreSQL.
 
+mod admin;
 mod check;
 mod helpers;
 mod respond;

@@ -1,0 +1,321 @@
+//! Administrators and survey owners: accounts, passwords (argon2id), one-time setup links,
+//! login sessions. Focal points never have accounts: they use personal links.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::access::hash_token;
+use crate::db::schema::{sessions, survey_owners, users};
+use crate::db::{new_id, DbConn, DbError};
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+const SESSION_HOURS: i64 = 12;
+const SETUP_LINK_HOURS: i64 = 72;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub setup_token_hash: Option<String>,
+    pub setup_expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+impl User {
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role() == Some(Role::Admin)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("the password must have at least {MIN_PASSWORD_CHARS} characters")]
+    PasswordTooShort,
+    #[error("the password is too long")]
+    PasswordTooLong,
+    #[error("'{0}' is not an email address")]
+    BadEmail(String),
+    #[error("an account for {0} already exists")]
+    Exists(String),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<DieselError> for AccountError {
+    fn from(e: DieselError) -> Self {
+        AccountError::Db(DbError::Query(e))
+    }
+}
+
+/// Argon2id with explicit parameters (OWASP: 19 MiB, 2 passes, 1 lane).
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn check_password_rules(password: &str) -> Result<(), AccountError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(AccountError::PasswordTooShort);
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(AccountError::PasswordTooLong);
+    }
+    Ok(())
+}
+
+pub fn hash_password(password: &str) -> Result<String, AccountError> {
+    check_password_rules(password)?;
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| AccountError::Hash(e.to_string()))?;
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+/// A hash to verify against when the email is unknown, so both cases take the same time.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0p4N0m4xOaVeCmk7SZ9H7Yl9xXKh2sVhGdyFqvYmqAA";
+
+fn verify(hash: &str, password: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+pub struct NewAccount {
+    pub user: User,
+    /// The one-time setup token, when no password was given.
+    pub setup_token: Option<String>,
+}
+
+pub fn create_user(
+    conn: &mut DbConn,
+    email: &str,
+    role: Role,
+    password: Option<&str>,
+    surveys: &[String],
+    now: NaiveDateTime,
+) -> Result<NewAccount, AccountError> {
+    use validator::ValidateEmail;
+    let email = email.trim().to_lowercase();
+    if !email.validate_email() {
+        return Err(AccountError::BadEmail(email));
+    }
+    let password_hash = password.map(hash_password).transpose()?;
+    let setup_token = password.is_none().then(crate::access::new_token);
+    let id = new_id();
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(&id),
+                users::email.eq(&email),
+                users::role.eq(role.as_str()),
+                users::password_hash.eq(&password_hash),
+                users::setup_token_hash.eq(setup_token.as_deref().map(hash_token)),
+                users::setup_expires_at.eq(setup_token
+                    .as_ref()
+                    .map(|_| now + Duration::hours(SETUP_LINK_HOURS))),
+                users::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        for s in surveys {
+            diesel::insert_into(survey_owners::table)
+                .values((
+                    survey_owners::survey_id.eq(s),
+                    survey_owners::user_id.eq(&id),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, DieselError>(())
+    });
+    match inserted {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            return Err(AccountError::Exists(email))
+        }
+        other => other?,
+    }
+    let user = find_user(conn, &id)?.ok_or(DieselError::NotFound)?;
+    Ok(NewAccount { user, setup_token })
+}
+
+pub fn find_user(conn: &mut DbConn, id: &str) -> Result<Option<User>, DieselError> {
+    let rows: Vec<User> = users::table
+        .filter(users::id.eq(id))
+        .select(User::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().next())
+}
+
+/// The user whose email and password match; None otherwise (same work either way).
+pub fn check_login(
+    conn: &mut DbConn,
+    email: &str,
+    password: &str,
+) -> Result<Option<User>, DieselError> {
+    let email = email.trim().to_lowercase();
+    let rows: Vec<User> = users::table
+        .filter(users::email.eq(&email))
+        .select(User::as_select())
+        .load(conn)?;
+    let user = rows.into_iter().next();
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let ok = verify(&hash, password);
+    Ok(user.filter(|u| ok && u.password_hash.is_some()))
+}
+
+/// The account a setup link belongs to, if the link is still valid.
+pub fn find_by_setup_token(
+    conn: &mut DbConn,
+    token: &str,
+    now: NaiveDateTime,
+) -> Result<Option<User>, DieselError> {
+    let rows: Vec<User> = users::table
+        .filter(users::setup_token_hash.eq(hash_token(token)))
+        .select(User::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .filter(|u| u.setup_expires_at.is_some_and(|e| e > now)))
+}
+
+/// Set the password and spend the setup link.
+pub fn set_password(conn: &mut DbConn, user_id: &str, password: &str) -> Result<(), AccountError> {
+    let hash = hash_password(password)?;
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::password_hash.eq(Some(hash)),
+            users::setup_token_hash.eq(None::<String>),
+            users::setup_expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    // Any session opened before the password changed ends.
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+    Ok(())
+}
+
+/// Open a session; returns the cookie value (only its hash is stored).
+pub fn open_session(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<String, DieselError> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id_hash.eq(hash_token(&token)),
+            sessions::user_id.eq(user_id),
+            sessions::created_at.eq(now),
+            sessions::expires_at.eq(now + Duration::hours(SESSION_HOURS)),
+        ))
+        .execute(conn)?;
+    diesel::update(users::table.find(user_id))
+        .set(users::last_login_at.eq(now))
+        .execute(conn)?;
+    // Expired sessions of everyone are cleared while we are here.
+    diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
+    Ok(token)
+}
+
+pub fn session_user(
+    conn: &mut DbConn,
+    token: &str,
+    now: NaiveDateTime,
+) -> Result<Option<User>, DieselError> {
+    let rows: Vec<User> = sessions::table
+        .inner_join(users::table.on(users::id.eq(sessions::user_id)))
+        .filter(sessions::id_hash.eq(hash_token(token)))
+        .filter(sessions::expires_at.gt(now))
+        .select(User::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().next())
+}
+
+pub fn close_session(conn: &mut DbConn, token: &str) -> Result<(), DieselError> {
+    diesel::delete(sessions::table.filter(sessions::id_hash.eq(hash_token(token))))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Surveys a user may see: all for administrators, their own for owners.
+pub fn may_see_survey(
+    conn: &mut DbConn,
+    user: &User,
+    survey_id: &str,
+) -> Result<bool, DieselError> {
+    if user.is_admin() {
+        return Ok(true);
+    }
+    let n: i64 = survey_owners::table
+        .filter(survey_owners::user_id.eq(&user.id))
+        .filter(survey_owners::survey_id.eq(survey_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hashed_and_checked() {
+        assert!(matches!(
+            hash_password("short"),
+            Err(AccountError::PasswordTooShort)
+        ));
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify(&h, "correct horse battery"));
+        assert!(!verify(&h, "wrong horse battery"));
+        assert!(
+            PasswordHash::new(DUMMY_HASH).is_ok(),
+            "the dummy hash parses"
+        );
+    }
+}

@@ -1,0 +1,512 @@
+//! Running a survey round: invitations and reminders through the outbox, the per-country
+//! status table, deadline extensions and reopened responses. Used by the CLI and the admin
+//! pages alike; knows nothing of HTTP.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::access::{hash_token, new_token};
+use crate::accounts::User;
+use crate::contacts::{self, Contact};
+use crate::db::schema::{access_tokens, deadline_extensions, outbox, response_events, responses};
+use crate::db::{new_id, queries, DbConn, DbError};
+use crate::mail::templates::EmailTemplates;
+use crate::mail::{self, NewMessage, STATUS_FAILED, STATUS_PENDING, STATUS_SENDING, STATUS_SENT};
+use crate::reference::Countries;
+use crate::survey::answer::{section_progress, SectionProgress, Visibility};
+use crate::survey::Survey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("rendering an email failed: {0}")]
+    Render(#[from] handlebars::RenderError),
+    #[error("no response of {0} to reopen")]
+    NoResponse(String),
+    #[error("the response of {0} is not submitted")]
+    NotSubmitted(String),
+}
+
+impl From<diesel::result::Error> for CampaignError {
+    fn from(e: diesel::result::Error) -> Self {
+        CampaignError::Db(DbError::Query(e))
+    }
+}
+
+/// What a campaign needs to write emails.
+pub struct Campaign<'a> {
+    pub survey: &'a Survey,
+    pub countries: &'a Countries,
+    pub emails: &'a EmailTemplates,
+    /// Public address of the service, for personal links.
+    pub base_url: &'a str,
+    /// Where respondents write for help (the sender address).
+    pub help: &'a str,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    pub queued: usize,
+    pub skipped: usize,
+}
+
+fn fmt_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+impl Campaign<'_> {
+    fn language_for(&self, contact: &Contact) -> String {
+        if self.survey.languages.contains(&contact.language) {
+            contact.language.clone()
+        } else {
+            "en".into()
+        }
+    }
+
+    fn country_name(&self, iso3: &str, lang: &str) -> String {
+        self.countries
+            .get(iso3)
+            .map(|c| c.name(lang).to_string())
+            .unwrap_or_else(|| iso3.to_string())
+    }
+
+    fn deadline(&self, conn: &mut DbConn, iso3: &str) -> Result<Option<String>, CampaignError> {
+        let extended = queries::deadline_extension(conn, &self.survey.id, iso3)?;
+        Ok(extended
+            .or(self.survey.closes.map(|c| c.naive_utc()))
+            .map(fmt_time))
+    }
+
+    /// A new personal link for the contact (only its hash is stored).
+    fn issue_link(
+        &self,
+        conn: &mut DbConn,
+        contact: &Contact,
+        now: NaiveDateTime,
+    ) -> Result<String, CampaignError> {
+        let token = new_token();
+        queries::insert_token(
+            conn,
+            &queries::NewToken {
+                survey_id: &self.survey.id,
+                country_iso3: &contact.country_iso3,
+                token_hash: &hash_token(&token),
+                holder_name: Some(&contact.name),
+                holder_email: Some(&contact.email),
+                now,
+            },
+        )?;
+        Ok(format!("{}/r/{token}", self.base_url))
+    }
+
+    fn queue(
+        &self,
+        conn: &mut DbConn,
+        kind: &str,
+        contact: &Contact,
+        extra: serde_json::Value,
+        now: NaiveDateTime,
+    ) -> Result<(), CampaignError> {
+        let lang = self.language_for(contact);
+        let mut data = json!({
+            "name": contact.name,
+            "survey": self.survey.title.get(&lang),
+            "country": self.country_name(&contact.country_iso3, &lang),
+            "deadline": self.deadline(conn, &contact.country_iso3)?,
+            "help": self.help,
+        });
+        if let (Some(map), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+            map.extend(extra);
+        }
+        let email = self.emails.render(kind, &lang, data)?;
+        mail::enqueue(
+            conn,
+            &NewMessage {
+                kind,
+                survey_id: &self.survey.id,
+                country_iso3: &contact.country_iso3,
+                contact_id: Some(&contact.id),
+                recipient: &contact.email,
+                subject: &email.subject,
+                body_text: &email.text,
+                body_html: &email.html,
+            },
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// Invite every contact (of the given countries, or all) not invited yet. Running it again
+    /// queues nothing twice; a contact whose invitation failed for good is invited again.
+    pub fn invite(
+        &self,
+        conn: &mut DbConn,
+        only: &[String],
+        now: NaiveDateTime,
+    ) -> Result<Queued, CampaignError> {
+        let all = contacts::list(conn, &self.survey.id)?;
+        conn.transaction(|conn| {
+            let invited: HashSet<String> = outbox::table
+                .filter(outbox::survey_id.eq(&self.survey.id))
+                .filter(outbox::kind.eq("invite"))
+                .filter(outbox::status.ne(STATUS_FAILED))
+                .select(outbox::contact_id)
+                .load::<Option<String>>(conn)?
+                .into_iter()
+                .flatten()
+                .collect();
+            let mut result = Queued::default();
+            for c in all
+                .iter()
+                .filter(|c| only.is_empty() || only.contains(&c.country_iso3))
+            {
+                if invited.contains(&c.id) {
+                    result.skipped += 1;
+                    continue;
+                }
+                let link = self.issue_link(conn, c, now)?;
+                self.queue(conn, "invite", c, json!({ "link": link }), now)?;
+                result.queued += 1;
+            }
+            Ok(result)
+        })
+    }
+
+    /// Remind the contacts of every country that has not submitted, saying what remains.
+    pub fn remind(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<Queued, CampaignError> {
+        let all = contacts::list(conn, &self.survey.id)?;
+        let rows: Vec<(String, String, String)> = responses::table
+            .filter(responses::survey_id.eq(&self.survey.id))
+            .select((responses::country_iso3, responses::status, responses::id))
+            .load(conn)?;
+        let by_country: HashMap<String, (String, String)> =
+            rows.into_iter().map(|(c, s, id)| (c, (s, id))).collect();
+        conn.transaction(|conn| {
+            let mut result = Queued::default();
+            for c in &all {
+                let response = by_country.get(&c.country_iso3);
+                if response.is_some_and(|(status, _)| status == queries::STATUS_SUBMITTED) {
+                    result.skipped += 1;
+                    continue;
+                }
+                let lang = self.language_for(c);
+                let answers = match response {
+                    Some((_, id)) => queries::load_answers(conn, id)?,
+                    None => Default::default(),
+                };
+                let vis = Visibility::evaluate(self.survey, &answers);
+                let remaining: Vec<&str> = self
+                    .survey
+                    .sections
+                    .iter()
+                    .filter(|s| {
+                        matches!(
+                            section_progress(s, &answers, &vis),
+                            SectionProgress::NotStarted | SectionProgress::InProgress
+                        )
+                    })
+                    .map(|s| s.title.get(&lang))
+                    .collect();
+                let link = self.issue_link(conn, c, now)?;
+                self.queue(
+                    conn,
+                    "reminder",
+                    c,
+                    json!({ "link": link, "remaining": remaining.join(", ") }),
+                    now,
+                )?;
+                result.queued += 1;
+            }
+            Ok(result)
+        })
+    }
+
+    /// Give one country a later deadline, and tell its contacts.
+    pub fn extend_deadline(
+        &self,
+        conn: &mut DbConn,
+        iso3: &str,
+        closes_at: NaiveDateTime,
+        by: &User,
+        now: NaiveDateTime,
+    ) -> Result<Queued, CampaignError> {
+        let all = contacts::list(conn, &self.survey.id)?;
+        conn.transaction(|conn| {
+            diesel::delete(
+                deadline_extensions::table
+                    .filter(deadline_extensions::survey_id.eq(&self.survey.id))
+                    .filter(deadline_extensions::country_iso3.eq(iso3)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(deadline_extensions::table)
+                .values((
+                    deadline_extensions::survey_id.eq(&self.survey.id),
+                    deadline_extensions::country_iso3.eq(iso3),
+                    deadline_extensions::closes_at.eq(closes_at),
+                    deadline_extensions::set_by.eq(&by.id),
+                    deadline_extensions::set_at.eq(now),
+                ))
+                .execute(conn)?;
+            let mut result = Queued::default();
+            for c in all.iter().filter(|c| c.country_iso3 == iso3) {
+                self.queue(conn, "deadline", c, json!({}), now)?;
+                result.queued += 1;
+            }
+            Ok(result)
+        })
+    }
+
+    /// Make a submitted response a draft again (recorded), and tell the country's contacts.
+    pub fn reopen(
+        &self,
+        conn: &mut DbConn,
+        iso3: &str,
+        by: &User,
+        now: NaiveDateTime,
+    ) -> Result<Queued, CampaignError> {
+        let response = queries::find_response(conn, &self.survey.id, iso3)?
+            .ok_or_else(|| CampaignError::NoResponse(iso3.to_string()))?;
+        if response.status != queries::STATUS_SUBMITTED {
+            return Err(CampaignError::NotSubmitted(iso3.to_string()));
+        }
+        let all = contacts::list(conn, &self.survey.id)?;
+        conn.transaction(|conn| {
+            diesel::update(responses::table.find(&response.id))
+                .set((
+                    responses::status.eq(queries::STATUS_DRAFT),
+                    responses::submitted_at.eq(None::<NaiveDateTime>),
+                    responses::submitted_by.eq(None::<String>),
+                    responses::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(response_events::table)
+                .values((
+                    response_events::id.eq(new_id()),
+                    response_events::response_id.eq(&response.id),
+                    response_events::kind.eq("reopened"),
+                    response_events::user_id.eq(&by.id),
+                    response_events::at.eq(now),
+                ))
+                .execute(conn)?;
+            let mut result = Queued::default();
+            for c in all.iter().filter(|c| c.country_iso3 == iso3) {
+                self.queue(conn, "reopened", c, json!({}), now)?;
+                result.queued += 1;
+            }
+            Ok(result)
+        })
+    }
+}
+
+/// One line of the status table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CountryStatus {
+    pub iso3: String,
+    pub country: String,
+    pub contacts: usize,
+    /// When the first invitation was delivered; "queued" while it waits.
+    pub invited: Option<String>,
+    pub first_opened: Option<String>,
+    pub sections_done: usize,
+    pub sections_total: usize,
+    pub submitted: Option<String>,
+    pub last_reminder: Option<String>,
+    pub delivery_errors: usize,
+    pub deadline: Option<String>,
+}
+
+pub const SORT_KEYS: &[&str] = &[
+    "country",
+    "contacts",
+    "invited",
+    "opened",
+    "progress",
+    "submitted",
+    "reminder",
+    "errors",
+];
+
+/// Every country with contacts, links or a response for the survey.
+pub fn status_table(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    sort: &str,
+) -> Result<Vec<CountryStatus>, CampaignError> {
+    let mut rows: BTreeMap<String, CountryStatus> = BTreeMap::new();
+    let entry = |iso3: &str| -> CountryStatus {
+        CountryStatus {
+            iso3: iso3.to_string(),
+            country: countries
+                .get(iso3)
+                .map(|c| c.name_en.clone())
+                .unwrap_or_else(|| iso3.to_string()),
+            contacts: 0,
+            invited: None,
+            first_opened: None,
+            sections_done: 0,
+            sections_total: 0,
+            submitted: None,
+            last_reminder: None,
+            delivery_errors: 0,
+            deadline: survey.closes.map(|c| fmt_time(c.naive_utc())),
+        }
+    };
+    for c in contacts::list(conn, &survey.id)? {
+        rows.entry(c.country_iso3.clone())
+            .or_insert_with(|| entry(&c.country_iso3))
+            .contacts += 1;
+    }
+    let mail_rows: Vec<(String, String, String, Option<NaiveDateTime>)> = outbox::table
+        .filter(outbox::survey_id.eq(&survey.id))
+        .select((
+            outbox::country_iso3,
+            outbox::kind,
+            outbox::status,
+            outbox::sent_at,
+        ))
+        .load(conn)?;
+    for (iso3, kind, status, sent_at) in mail_rows {
+        let r = rows.entry(iso3.clone()).or_insert_with(|| entry(&iso3));
+        match (kind.as_str(), status.as_str()) {
+            (_, STATUS_FAILED) => r.delivery_errors += 1,
+            ("invite", STATUS_SENT) => {
+                let t = sent_at.map(fmt_time);
+                if r.invited.is_none() || r.invited.as_deref() == Some("queued") || t < r.invited {
+                    r.invited = t;
+                }
+            }
+            ("invite", STATUS_PENDING | STATUS_SENDING) if r.invited.is_none() => {
+                r.invited = Some("queued".into())
+            }
+            ("reminder", STATUS_SENT) => {
+                let t = sent_at.map(fmt_time);
+                if t > r.last_reminder {
+                    r.last_reminder = t;
+                }
+            }
+            _ => {}
+        }
+    }
+    let opened: Vec<(String, Option<NaiveDateTime>)> = access_tokens::table
+        .filter(access_tokens::survey_id.eq(&survey.id))
+        .select((access_tokens::country_iso3, access_tokens::first_used_at))
+        .load(conn)?;
+    for (iso3, first) in opened {
+        let r = rows.entry(iso3.clone()).or_insert_with(|| entry(&iso3));
+        if let Some(t) = first.map(fmt_time) {
+            if r.first_opened.as_ref().is_none_or(|o| &t < o) {
+                r.first_opened = Some(t);
+            }
+        }
+    }
+    let extensions: Vec<(String, NaiveDateTime)> = deadline_extensions::table
+        .filter(deadline_extensions::survey_id.eq(&survey.id))
+        .select((
+            deadline_extensions::country_iso3,
+            deadline_extensions::closes_at,
+        ))
+        .load(conn)?;
+    for (iso3, at) in extensions {
+        rows.entry(iso3.clone())
+            .or_insert_with(|| entry(&iso3))
+            .deadline = Some(fmt_time(at));
+    }
+    let responses: Vec<(String, String, Option<NaiveDateTime>)> = responses::table
+        .filter(responses::survey_id.eq(&survey.id))
+        .select((
+            responses::id,
+            responses::country_iso3,
+            responses::submitted_at,
+        ))
+        .load(conn)?;
+    for (id, iso3, submitted) in responses {
+        let answers = queries::load_answers(conn, &id)?;
+        let vis = Visibility::evaluate(survey, &answers);
+        let r = rows.entry(iso3.clone()).or_insert_with(|| entry(&iso3));
+        r.submitted = submitted.map(fmt_time);
+        for s in &survey.sections {
+            match section_progress(s, &answers, &vis) {
+                SectionProgress::Complete => {
+                    r.sections_done += 1;
+                    r.sections_total += 1;
+                }
+                SectionProgress::NotApplicable => {}
+                _ => r.sections_total += 1,
+            }
+        }
+    }
+    let mut list: Vec<CountryStatus> = rows.into_values().collect();
+    for r in &mut list {
+        if r.sections_total == 0 {
+            r.sections_total = survey
+                .sections
+                .iter()
+                .filter(|s| s.show_if.is_none())
+                .count();
+        }
+    }
+    let desc = sort.starts_with('-');
+    let key = sort.trim_start_matches('-');
+    list.sort_by(|a, b| {
+        let by_name = a.country.cmp(&b.country);
+        let ord = match key {
+            "contacts" => a.contacts.cmp(&b.contacts),
+            "invited" => a.invited.cmp(&b.invited),
+            "opened" => a.first_opened.cmp(&b.first_opened),
+            "progress" => (a.sections_done * 1000 / a.sections_total.max(1))
+                .cmp(&(b.sections_done * 1000 / b.sections_total.max(1))),
+            "submitted" => a.submitted.cmp(&b.submitted),
+            "reminder" => a.last_reminder.cmp(&b.last_reminder),
+            "errors" => a.delivery_errors.cmp(&b.delivery_errors),
+            _ => by_name,
+        };
+        let ord = if desc { ord.reverse() } else { ord };
+        ord.then(by_name)
+    });
+    Ok(list)
+}
+
+pub fn status_csv(rows: &[CountryStatus]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "iso3",
+        "country",
+        "contacts",
+        "invited",
+        "first_opened",
+        "sections_done",
+        "sections_total",
+        "submitted",
+        "last_reminder",
+        "delivery_errors",
+        "deadline",
+    ])?;
+    for r in rows {
+        w.write_record([
+            r.iso3.clone(),
+            r.country.clone(),
+            r.contacts.to_string(),
+            r.invited.clone().unwrap_or_default(),
+            r.first_opened.clone().unwrap_or_default(),
+            r.sections_done.to_string(),
+            r.sections_total.to_string(),
+            r.submitted.clone().unwrap_or_default(),
+            r.last_reminder.clone().unwrap_or_default(),
+            r.delivery_errors.to_string(),
+            r.deadline.clone().unwrap_or_default(),
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The current time, as stored.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}

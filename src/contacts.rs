@@ -1,0 +1,305 @@
+//! Focal-point contacts per survey: CSV import (all or nothing, every problem reported with its
+//! line and field), re-import to update, and export.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::contacts;
+use crate::db::{new_id, DbConn};
+use crate::survey::answer::CountryCodes;
+
+pub const LANGUAGES: &[&str] = &["en", "fr", "es"];
+const REQUIRED_COLUMNS: &[&str] = &["country", "name", "email", "language", "office"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = contacts)]
+pub struct Contact {
+    pub id: String,
+    pub survey_id: String,
+    pub country_iso3: String,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub office: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One row of an import file, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRow {
+    pub line: usize,
+    pub country: String,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub office: String,
+}
+
+/// A problem in an import file: line (1 = the header) and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, {}: {}", self.line, self.field, self.message)
+    }
+}
+
+/// Read and check a whole CSV file; every problem is reported.
+pub fn parse_csv(
+    data: &[u8],
+    countries: &dyn CountryCodes,
+) -> Result<Vec<ContactRow>, Vec<RowError>> {
+    use validator::ValidateEmail;
+    let text = String::from_utf8_lossy(data);
+    let text = text.trim_start_matches('\u{feff}');
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut errors = Vec::new();
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.to_lowercase()).collect(),
+        Err(e) => {
+            return Err(vec![RowError {
+                line: 1,
+                field: "header".into(),
+                message: e.to_string(),
+            }])
+        }
+    };
+    let mut index = HashMap::new();
+    for col in REQUIRED_COLUMNS {
+        match headers.iter().position(|h| h == col) {
+            Some(i) => {
+                index.insert(*col, i);
+            }
+            None => errors.push(RowError {
+                line: 1,
+                field: (*col).into(),
+                message: format!(
+                    "missing column '{col}' (the header needs {})",
+                    REQUIRED_COLUMNS.join(",")
+                ),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut rows = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (n, record) in reader.records().enumerate() {
+        let line = n + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    line,
+                    field: "row".into(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if record.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        let get = |col: &str| record.get(index[col]).unwrap_or("").to_string();
+        let mut bad = |field: &str, message: String| {
+            errors.push(RowError {
+                line,
+                field: field.into(),
+                message,
+            })
+        };
+        let country = get("country").to_uppercase();
+        if !countries.is_country(&country) {
+            bad(
+                "country",
+                format!("'{country}' is not an ISO 3166-1 alpha-3 country code"),
+            );
+        }
+        let name = get("name");
+        if name.is_empty() {
+            bad("name", "is empty".into());
+        } else if name.chars().count() > 200 {
+            bad("name", "is longer than 200 characters".into());
+        }
+        let email = get("email").to_lowercase();
+        if !email.validate_email() {
+            bad("email", format!("'{email}' is not an email address"));
+        }
+        let language = get("language").to_lowercase();
+        if !LANGUAGES.contains(&language.as_str()) {
+            bad(
+                "language",
+                format!("'{language}' is not one of {}", LANGUAGES.join(", ")),
+            );
+        }
+        let office = get("office");
+        if office.chars().count() > 300 {
+            bad("office", "is longer than 300 characters".into());
+        }
+        if let Some(first) = seen.get(&email) {
+            bad(
+                "email",
+                format!("'{email}' already appears on line {first}"),
+            );
+        } else {
+            seen.insert(email.clone(), line);
+        }
+        rows.push(ContactRow {
+            line,
+            country,
+            name,
+            email,
+            language,
+            office,
+        });
+    }
+    if rows.is_empty() && errors.is_empty() {
+        errors.push(RowError {
+            line: 2,
+            field: "row".into(),
+            message: "the file has no contacts".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// Add or update contacts, matched by email within the survey, in one transaction.
+pub fn import(
+    conn: &mut DbConn,
+    survey_id: &str,
+    rows: &[ContactRow],
+    now: NaiveDateTime,
+) -> Result<ImportSummary, diesel::result::Error> {
+    conn.transaction(|conn| {
+        let mut summary = ImportSummary::default();
+        for r in rows {
+            let existing: Vec<Contact> = contacts::table
+                .filter(contacts::survey_id.eq(survey_id))
+                .filter(contacts::email.eq(&r.email))
+                .select(Contact::as_select())
+                .load(conn)?;
+            match existing.into_iter().next() {
+                Some(c) => {
+                    let same = c.country_iso3 == r.country
+                        && c.name == r.name
+                        && c.language == r.language
+                        && c.office == r.office;
+                    if same {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    diesel::update(contacts::table.find(&c.id))
+                        .set((
+                            contacts::country_iso3.eq(&r.country),
+                            contacts::name.eq(&r.name),
+                            contacts::language.eq(&r.language),
+                            contacts::office.eq(&r.office),
+                            contacts::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    summary.updated += 1;
+                }
+                None => {
+                    diesel::insert_into(contacts::table)
+                        .values((
+                            contacts::id.eq(new_id()),
+                            contacts::survey_id.eq(survey_id),
+                            contacts::country_iso3.eq(&r.country),
+                            contacts::name.eq(&r.name),
+                            contacts::email.eq(&r.email),
+                            contacts::language.eq(&r.language),
+                            contacts::office.eq(&r.office),
+                            contacts::created_at.eq(now),
+                            contacts::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    summary.added += 1;
+                }
+            }
+        }
+        Ok(summary)
+    })
+}
+
+pub fn list(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Contact>, diesel::result::Error> {
+    contacts::table
+        .filter(contacts::survey_id.eq(survey_id))
+        .order((contacts::country_iso3, contacts::email))
+        .select(Contact::as_select())
+        .load(conn)
+}
+
+/// The contacts as CSV, in the import format (so an export can be edited and re-imported).
+pub fn to_csv(list: &[Contact]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(REQUIRED_COLUMNS)?;
+    for c in list {
+        w.write_record([&c.country_iso3, &c.name, &c.email, &c.language, &c.office])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Few;
+    impl CountryCodes for Few {
+        fn is_country(&self, iso3: &str) -> bool {
+            ["SWE", "PHL"].contains(&iso3)
+        }
+    }
+
+    #[test]
+    fn every_bad_row_is_reported() {
+        let csv = "country,name,email,language,office\n\
+                   SWE,Anna,anna@gov.se,en,MFA\n\
+                   XXX,Bo,bo@gov.se,en,MFA\n\
+                   PHL,,not-an-email,de,DFA\n\
+                   SWE,Anna again,ANNA@gov.se,fr,MFA\n";
+        let errors = parse_csv(csv.as_bytes(), &Few).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 3, country: 'XXX' is not an ISO 3166-1 alpha-3 country code",
+                "line 4, name: is empty",
+                "line 4, email: 'not-an-email' is not an email address",
+                "line 4, language: 'de' is not one of en, fr, es",
+                "line 5, email: 'anna@gov.se' already appears on line 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_columns_are_named() {
+        let errors = parse_csv(b"country,name,email\nSWE,A,a@b.se\n", &Few).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].to_string().contains("missing column 'language'"));
+    }
+}

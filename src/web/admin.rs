@@ -1,0 +1,757 @@
+//! Administrators' and survey owners' pages: sign-in, the round's status table, contacts,
+//! invitations and reminders, deadline extensions and reopened responses.
+
+use actix_multipart::Multipart;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use futures_util::StreamExt;
+use serde_json::{json, Value as Json};
+
+use super::render::translate;
+use super::{csrf, AppState};
+use crate::accounts::{self, User, MIN_PASSWORD_CHARS};
+use crate::campaign::{self, Campaign, SORT_KEYS};
+use crate::contacts;
+use crate::db::{DbConn, DbError};
+use crate::error::AppError;
+use crate::mail;
+
+const SESSION_COOKIE: &str = "coherence_session";
+/// Largest contact file accepted.
+const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
+const LANG: &str = "en";
+
+fn t(id: &str, args: &[(&str, String)]) -> String {
+    translate(LANG, id, args)
+}
+
+fn secure(state: &AppState) -> bool {
+    state.settings.base_url.starts_with("https://")
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_string()))
+        .finish()
+}
+
+/// Run `work` on a pooled connection in a blocking task.
+async fn with_conn<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        work(&mut conn)
+    })
+    .await?
+}
+
+/// The signed-in user, or an error that sends the browser to the sign-in page.
+async fn current_user(state: &web::Data<AppState>, req: &HttpRequest) -> Result<User, AppError> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Err(AppError::LoginRequired);
+    };
+    let token = cookie.value().to_string();
+    with_conn(state, move |conn| {
+        Ok(accounts::session_user(conn, &token, campaign::now())?)
+    })
+    .await?
+    .ok_or(AppError::LoginRequired)
+}
+
+/// The user, if allowed to see the survey (administrators: all; owners: their own).
+async fn survey_user(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    survey_id: &str,
+) -> Result<(User, std::sync::Arc<crate::survey::Survey>), AppError> {
+    let user = current_user(state, req).await?;
+    let survey = state
+        .catalog
+        .get(survey_id)
+        .cloned()
+        .ok_or(AppError::NotFound)?;
+    let (u, id) = (user.clone(), survey_id.to_string());
+    let allowed = with_conn(state, move |conn| {
+        Ok(accounts::may_see_survey(conn, &u, &id)?)
+    })
+    .await?;
+    if !allowed {
+        return Err(AppError::Forbidden);
+    }
+    Ok((user, survey))
+}
+
+fn page(
+    state: &AppState,
+    req: &HttpRequest,
+    name: &str,
+    mut data: Json,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let (token, new_cookie) = csrf::token_for(req);
+    if let Json::Object(map) = &mut data {
+        map.insert("csrf".into(), Json::String(token.clone()));
+        map.entry("page_title")
+            .or_insert(Json::String(t("admin-title", &[])));
+    }
+    let mut res = state.page(name, LANG, data)?;
+    *res.status_mut() = status;
+    if new_cookie {
+        csrf::set_cookie(&mut res, &token, secure(state));
+    }
+    Ok(no_store(res))
+}
+
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub async fn login_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    page(&state, &req, "admin/login", json!({}), StatusCode::OK)
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form = parse_form(&body);
+    csrf::verify(&req, &form)?;
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or([0, 0, 0, 0].into());
+    if state.login_failures.is_blocked(ip) {
+        return Err(AppError::RateLimited);
+    }
+    let email = field(&form, "email").to_string();
+    let password = field(&form, "password").to_string();
+    let (e, p) = (email.clone(), password);
+    let session = with_conn(&state, move |conn| {
+        let Some(user) = accounts::check_login(conn, &e, &p)? else {
+            return Ok(None);
+        };
+        Ok(Some(accounts::open_session(
+            conn,
+            &user.id,
+            campaign::now(),
+        )?))
+    })
+    .await?;
+    let Some(token) = session else {
+        state.login_failures.record_failure(ip);
+        return page(
+            &state,
+            &req,
+            "admin/login",
+            json!({"failed": true, "email": email}),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let mut res = redirect("/admin");
+    // A fresh session id at every sign-in.
+    let cookie = Cookie::build(SESSION_COOKIE, token)
+        .path("/admin")
+        .http_only(true)
+        .secure(secure(&state))
+        .same_site(SameSite::Strict)
+        .finish();
+    let _ = res.add_cookie(&cookie);
+    Ok(res)
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &parse_form(&body))?;
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        let token = cookie.value().to_string();
+        with_conn(&state, move |conn| {
+            Ok(accounts::close_session(conn, &token)?)
+        })
+        .await?;
+    }
+    let mut res = redirect("/admin/login");
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/admin").finish();
+    gone.make_removal();
+    let _ = res.add_cookie(&gone);
+    Ok(res)
+}
+
+pub async fn setup_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = path.into_inner();
+    let tk = token.clone();
+    let user = with_conn(&state, move |conn| {
+        Ok(accounts::find_by_setup_token(conn, &tk, campaign::now())?)
+    })
+    .await?;
+    match user {
+        Some(u) => page(
+            &state,
+            &req,
+            "admin/setup",
+            json!({"email": u.email, "token": token, "min": MIN_PASSWORD_CHARS}),
+            StatusCode::OK,
+        ),
+        None => {
+            let title = t("admin-setup-title", &[]);
+            page(
+                &state,
+                &req,
+                "message",
+                json!({"title": title, "body": t("admin-setup-expired", &[])}),
+                StatusCode::NOT_FOUND,
+            )
+        }
+    }
+}
+
+pub async fn setup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form = parse_form(&body);
+    csrf::verify(&req, &form)?;
+    let token = path.into_inner();
+    let password = field(&form, "password").to_string();
+    let tk = token.clone();
+    let outcome = with_conn(&state, move |conn| {
+        let Some(user) = accounts::find_by_setup_token(conn, &tk, campaign::now())? else {
+            return Ok(Err(None));
+        };
+        match accounts::set_password(conn, &user.id, &password) {
+            Ok(()) => Ok(Ok(())),
+            Err(accounts::AccountError::Db(e)) => Err(AppError::Db(e)),
+            Err(e) => Ok(Err(Some((user.email, e.to_string())))),
+        }
+    })
+    .await?;
+    match outcome {
+        Ok(()) => page(
+            &state,
+            &req,
+            "admin/login",
+            json!({"notice": t("admin-setup-done", &[])}),
+            StatusCode::OK,
+        ),
+        Err(Some((email, error))) => page(
+            &state,
+            &req,
+            "admin/setup",
+            json!({"email": email, "token": token, "min": MIN_PASSWORD_CHARS, "error": error}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(None) => {
+            let title = t("admin-setup-title", &[]);
+            page(
+                &state,
+                &req,
+                "message",
+                json!({"title": title, "body": t("admin-setup-expired", &[])}),
+                StatusCode::NOT_FOUND,
+            )
+        }
+    }
+}
+
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let user = current_user(&state, &req).await?;
+    let mut surveys = Vec::new();
+    for s in state.catalog.iter() {
+        let (u, id) = (user.clone(), s.id.clone());
+        if with_conn(&state, move |conn| {
+            Ok(accounts::may_see_survey(conn, &u, &id)?)
+        })
+        .await?
+        {
+            surveys.push(json!({"id": s.id, "title": s.title.get(LANG)}));
+        }
+    }
+    page(
+        &state,
+        &req,
+        "admin/dashboard",
+        json!({"email": user.email, "role": user.role, "surveys": surveys}),
+        StatusCode::OK,
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct SortQuery {
+    sort: Option<String>,
+}
+
+fn sort_key(q: &SortQuery) -> String {
+    let s = q.sort.clone().unwrap_or_else(|| "country".into());
+    if SORT_KEYS.contains(&s.trim_start_matches('-')) {
+        s
+    } else {
+        "country".into()
+    }
+}
+
+/// The survey's page, with optional messages from an action just taken.
+async fn survey_page(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    user: &User,
+    survey: &crate::survey::Survey,
+    sort: &str,
+    extra: Json,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let app = state.clone();
+    let (id, sort_owned) = (survey.id.clone(), sort.to_string());
+    let (rows, failures, counts) = with_conn(state, move |conn| {
+        let Some(s) = app.catalog.get(&id) else {
+            return Err(AppError::NotFound);
+        };
+        let rows =
+            campaign::status_table(conn, s, &app.countries, &sort_owned).map_err(campaign_error)?;
+        let failures = mail::failures(conn, &id)?;
+        let counts = mail::counts(conn, &id)?;
+        Ok((rows, failures, counts))
+    })
+    .await?;
+    let count = |status: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == status)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let outbox = t(
+        "admin-outbox",
+        &[
+            (
+                "pending",
+                (count(mail::STATUS_PENDING) + count(mail::STATUS_SENDING)).to_string(),
+            ),
+            ("sent", count(mail::STATUS_SENT).to_string()),
+            ("failed", count(mail::STATUS_FAILED).to_string()),
+        ],
+    );
+    let labels = [
+        ("country", "admin-col-country"),
+        ("contacts", "admin-col-contacts"),
+        ("invited", "admin-col-invited"),
+        ("opened", "admin-col-opened"),
+        ("progress", "admin-col-progress"),
+        ("submitted", "admin-col-submitted"),
+        ("reminder", "admin-col-reminder"),
+        ("errors", "admin-col-errors"),
+    ];
+    let columns: Vec<Json> = labels
+        .iter()
+        .map(|(key, label)| {
+            let (sorted, next) = if sort == *key {
+                ("ascending", format!("-{key}"))
+            } else if sort == format!("-{key}") {
+                ("descending", key.to_string())
+            } else {
+                ("", key.to_string())
+            };
+            json!({"label": t(label, &[]), "next": next, "sorted": (!sorted.is_empty()).then_some(sorted)})
+        })
+        .collect();
+    let rows: Vec<Json> = rows
+        .into_iter()
+        .map(|mut r| {
+            if r.invited.as_deref() == Some("queued") {
+                r.invited = Some(t("admin-queued", &[]));
+            }
+            serde_json::to_value(r).unwrap_or_default()
+        })
+        .collect();
+    let failures: Vec<String> = failures
+        .iter()
+        .map(|f| {
+            t(
+                "admin-failure-row",
+                &[
+                    ("recipient", f.recipient.clone()),
+                    ("kind", f.kind.clone()),
+                    ("error", f.last_error.clone().unwrap_or_default()),
+                ],
+            )
+        })
+        .collect();
+    let mut data = json!({
+        "id": survey.id,
+        "title": survey.title.get(LANG),
+        "page_title": survey.title.get(LANG),
+        "rows": rows,
+        "columns": columns,
+        "sort": sort,
+        "failures": failures,
+        "outbox": outbox,
+        "is_admin": user.is_admin(),
+        "may_manage": true,
+        "mail_on": state.mailer.is_some(),
+    });
+    if let (Json::Object(map), Json::Object(extra)) = (&mut data, extra) {
+        map.extend(extra);
+    }
+    page(state, req, "admin/survey", data, status)
+}
+
+fn campaign_error(e: campaign::CampaignError) -> AppError {
+    match e {
+        campaign::CampaignError::Db(e) => AppError::Db(e),
+        campaign::CampaignError::Render(e) => AppError::Render(e),
+        campaign::CampaignError::NoResponse(_) | campaign::CampaignError::NotSubmitted(_) => {
+            AppError::Conflict
+        }
+    }
+}
+
+pub async fn survey(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<SortQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (user, survey) = survey_user(&state, &req, &path).await?;
+    survey_page(
+        &state,
+        &req,
+        &user,
+        &survey,
+        &sort_key(&query),
+        json!({}),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn status_csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<SortQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (_, survey) = survey_user(&state, &req, &path).await?;
+    let app = state.clone();
+    let sort = sort_key(&query);
+    let csv = with_conn(&state, move |conn| {
+        let rows =
+            campaign::status_table(conn, &survey, &app.countries, &sort).map_err(campaign_error)?;
+        campaign::status_csv(&rows).map_err(|e| AppError::Blocking(e.to_string()))
+    })
+    .await?;
+    Ok(csv_response(csv, &format!("{}-status.csv", path.as_str())))
+}
+
+fn csv_response(body: String, filename: &str) -> HttpResponse {
+    no_store(
+        HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ))
+            .body(body),
+    )
+}
+
+pub async fn contacts_csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (user, survey) = survey_user(&state, &req, &path).await?;
+    if !user.is_admin() {
+        return Err(AppError::Forbidden);
+    }
+    let id = survey.id.clone();
+    let csv = with_conn(&state, move |conn| {
+        let list = contacts::list(conn, &id)?;
+        contacts::to_csv(&list).map_err(|e| AppError::Blocking(e.to_string()))
+    })
+    .await?;
+    Ok(csv_response(csv, &format!("{}-contacts.csv", survey.id)))
+}
+
+pub async fn import_contacts(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    mut payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let (user, survey) = survey_user(&state, &req, &path).await?;
+    if !user.is_admin() {
+        return Err(AppError::Forbidden);
+    }
+    let mut form = Vec::new();
+    let mut file: Vec<u8> = Vec::new();
+    while let Some(item) = payload.next().await {
+        let mut part = item.map_err(|_| AppError::BadRequest)?;
+        let name = part.name().unwrap_or("").to_string();
+        let mut data = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
+            if data.len() + chunk.len() > MAX_CSV_BYTES {
+                return Err(AppError::TooLarge);
+            }
+            data.extend_from_slice(&chunk);
+        }
+        if name == "file" {
+            file = data;
+        } else {
+            form.push((name, String::from_utf8_lossy(&data).into_owned()));
+        }
+    }
+    csrf::verify(&req, &form)?;
+    let rows = contacts::parse_csv(&file, state.countries.as_ref());
+    let (extra, status) = match rows {
+        Err(errors) => {
+            let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            (
+                json!({"import_errors": list}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+        Ok(rows) => {
+            let id = survey.id.clone();
+            let s = with_conn(&state, move |conn| {
+                Ok(contacts::import(conn, &id, &rows, campaign::now())?)
+            })
+            .await?;
+            let msg = t(
+                "admin-import-done",
+                &[
+                    ("added", s.added.to_string()),
+                    ("updated", s.updated.to_string()),
+                    ("unchanged", s.unchanged.to_string()),
+                ],
+            );
+            (json!({"messages": [msg]}), StatusCode::OK)
+        }
+    };
+    survey_page(&state, &req, &user, &survey, "country", extra, status).await
+}
+
+fn campaign_for<'a>(
+    state: &'a AppState,
+    survey: &'a crate::survey::Survey,
+    help: &'a str,
+) -> Campaign<'a> {
+    Campaign {
+        survey,
+        countries: &state.countries,
+        emails: &state.emails,
+        base_url: &state.settings.base_url,
+        help,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Round {
+    Invite,
+    Remind,
+}
+
+async fn round(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    which: Round,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &parse_form(&body))?;
+    let (user, survey) = survey_user(&state, &req, &path).await?;
+    if !user.is_admin() {
+        return Err(AppError::Forbidden);
+    }
+    let Some(mailer) = state.mailer.clone() else {
+        return survey_page(
+            &state,
+            &req,
+            &user,
+            &survey,
+            "country",
+            json!({"error": t("admin-mail-off", &[])}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    };
+    let app = state.clone();
+    let s = survey.clone();
+    let queued = with_conn(&state, move |conn| {
+        let help = mailer.from_address();
+        let c = campaign_for(&app, &s, &help);
+        match which {
+            Round::Invite => c.invite(conn, &[], campaign::now()),
+            Round::Remind => c.remind(conn, campaign::now()),
+        }
+        .map_err(campaign_error)
+    })
+    .await?;
+    let msg = t(
+        "admin-queued-result",
+        &[
+            ("queued", queued.queued.to_string()),
+            ("skipped", queued.skipped.to_string()),
+        ],
+    );
+    survey_page(
+        &state,
+        &req,
+        &user,
+        &survey,
+        "country",
+        json!({"messages": [msg]}),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn invite(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    round(state, req, path, body, Round::Invite).await
+}
+
+pub async fn remind(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    round(state, req, path, body, Round::Remind).await
+}
+
+pub async fn extend_deadline(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form = parse_form(&body);
+    csrf::verify(&req, &form)?;
+    let (survey_id, iso3) = path.into_inner();
+    let (user, survey) = survey_user(&state, &req, &survey_id).await?;
+    let country = state
+        .countries
+        .get(&iso3)
+        .ok_or(AppError::NotFound)?
+        .name_en
+        .clone();
+    let Some(date) = NaiveDate::parse_from_str(field(&form, "closes"), "%Y-%m-%d").ok() else {
+        return survey_page(
+            &state,
+            &req,
+            &user,
+            &survey,
+            "country",
+            json!({"error": t("admin-bad-date", &[])}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let closes = date.and_hms_opt(23, 59, 59).ok_or(AppError::BadRequest)?;
+    let (app, s, u, c) = (state.clone(), survey.clone(), user.clone(), iso3.clone());
+    let help = state
+        .mailer
+        .as_ref()
+        .map(|m| m.from_address())
+        .unwrap_or_default();
+    with_conn(&state, move |conn| {
+        campaign_for(&app, &s, &help)
+            .extend_deadline(conn, &c, closes, &u, campaign::now())
+            .map_err(campaign_error)
+    })
+    .await?;
+    let msg = t(
+        "admin-extended",
+        &[("country", country), ("date", format!("{date} 23:59"))],
+    );
+    survey_page(
+        &state,
+        &req,
+        &user,
+        &survey,
+        "country",
+        json!({"messages": [msg]}),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn reopen(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &parse_form(&body))?;
+    let (survey_id, iso3) = path.into_inner();
+    let (user, survey) = survey_user(&state, &req, &survey_id).await?;
+    let country = state
+        .countries
+        .get(&iso3)
+        .ok_or(AppError::NotFound)?
+        .name_en
+        .clone();
+    let (app, s, u, c) = (state.clone(), survey.clone(), user.clone(), iso3.clone());
+    let help = state
+        .mailer
+        .as_ref()
+        .map(|m| m.from_address())
+        .unwrap_or_default();
+    with_conn(&state, move |conn| {
+        campaign_for(&app, &s, &help)
+            .reopen(conn, &c, &u, campaign::now())
+            .map_err(campaign_error)
+    })
+    .await?;
+    let msg = t("admin-reopened", &[("country", country)]);
+    survey_page(
+        &state,
+        &req,
+        &user,
+        &survey,
+        "country",
+        json!({"messages": [msg]}),
+        StatusCode::OK,
+    )
+    .await
+}

@@ -1,0 +1,61 @@
+"""A real SMTP server for the integration tests (aiosmtpd), writing each message to DIR/new/.
+
+    python smtp_server.py --port PORT --dir DIR [--reject PREFIX ...] [--delay-ms N]
+
+Recipients starting with a --reject prefix get a permanent 550 answer. --delay-ms slows each
+DATA command down, so a batch takes time. Prints "ready" once it accepts connections.
+"""
+import argparse
+import os
+import time
+import uuid
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, directory, reject, delay_ms):
+        self.directory = directory
+        self.reject = reject
+        self.delay = delay_ms / 1000.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if any(address.startswith(p) for p in self.reject):
+            return "550 5.1.1 <%s>: mailbox unavailable" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            time.sleep(self.delay)
+        name = "%d.%s.eml" % (time.time_ns(), uuid.uuid4().hex)
+        tmp = os.path.join(self.directory, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(envelope.content)
+        os.rename(tmp, os.path.join(self.directory, "new", name))
+        return "250 Message accepted for delivery"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--delay-ms", type=int, default=0)
+    args = parser.parse_args()
+    for sub in ("new", "tmp"):
+        os.makedirs(os.path.join(args.dir, sub), exist_ok=True)
+    controller = Controller(
+        Handler(args.dir, args.reject, args.delay_ms), hostname="127.0.0.1", port=args.port
+    )
+    controller.start()
+    print("ready", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
