@@ -148,3 +148,6 @@ admin-reopened = The response of { $country } is open again; its contacts will b
 admin-bad-date = Enter the new deadline as a date, such as 2027-07-15.
 not-allowed-title = Not allowed
 not-allowed-body = Your account does not give access to this page.
+admin-invite-countries = Countries to invite
+admin-invite-countries-hint = ISO alpha-3 codes separated by commas, such as SWE, PHL. Leave empty to invite every country.
+admin-bad-countries = Unknown country codes: { $codes }

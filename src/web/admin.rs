@@ -593,10 +593,34 @@ async fn round(
     body: web::Bytes,
     which: Round,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &parse_form(&body))?;
+    let form = parse_form(&body);
+    csrf::verify(&req, &form)?;
     let (user, survey) = survey_user(&state, &req, &path).await?;
     if !user.is_admin() {
         return Err(AppError::Forbidden);
+    }
+    let only: Vec<String> = field(&form, "countries")
+        .split([',', ' ', ';'])
+        .map(|c| c.trim().to_uppercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let unknown: Vec<&str> = only
+        .iter()
+        .filter(|c| state.countries.get(c).is_none())
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let error = t("admin-bad-countries", &[("codes", unknown.join(", "))]);
+        return survey_page(
+            &state,
+            &req,
+            &user,
+            &survey,
+            "country",
+            json!({ "error": error }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let Some(mailer) = state.mailer.clone() else {
         return survey_page(
@@ -616,7 +640,7 @@ async fn round(
         let help = mailer.from_address();
         let c = campaign_for(&app, &s, &help);
         match which {
-            Round::Invite => c.invite(conn, &[], campaign::now()),
+            Round::Invite => c.invite(conn, &only, campaign::now()),
             Round::Remind => c.remind(conn, campaign::now()),
         }
         .map_err(campaign_error)

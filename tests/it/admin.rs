@@ -97,9 +97,30 @@ async fn invitations_reach_each_contact_who_can_then_answer(backend: Backend) {
         "{}",
         res.body
     );
+    // Chosen countries first (an unknown code is refused), then everyone else.
+    let res = admin_post(
+        &app,
+        "/admin/surveys/fixture/invite",
+        &[("countries", "SWE, XXX")],
+    )
+    .await;
+    assert_eq!(res.status, 422);
+    assert!(res.body.contains("Unknown country codes: XXX"));
+    let res = admin_post(
+        &app,
+        "/admin/surveys/fixture/invite",
+        &[("countries", "swe phl")],
+    )
+    .await;
+    assert!(
+        res.body.contains("2 message(s) queued (0 skipped)"),
+        "{}",
+        res.body
+    );
+    smtp.wait_for(2).await;
     let res = admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
     assert!(
-        res.body.contains("4 message(s) queued (0 skipped)"),
+        res.body.contains("2 message(s) queued (2 skipped)"),
         "{}",
         res.body
     );

@@ -17,6 +17,7 @@ on_both_backends!(
     draft_survives_a_restart,
     every_save_records_the_link_that_made_it,
     two_browsers_on_the_same_link_do_not_overwrite_each_other,
+    a_link_reads_and_writes_only_its_own_countrys_response,
     answers_are_escaped_in_every_page,
 );
 
@@ -605,6 +606,31 @@ async fn two_browsers_on_the_same_link_do_not_overwrite_each_other(backend: Back
         )
         .await;
     assert_eq!(same.status, 303, "identical values do not conflict");
+    app.stop().await;
+}
+
+async fn a_link_reads_and_writes_only_its_own_countrys_response(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let sweden = app.issue_token("fixture", "SWE", "Anna");
+    let philippines = app.issue_token("fixture", "PHL", "Maria");
+    app.save_section(&sweden, "basics", &[("name", "Swedish")])
+        .await;
+    app.save_section(&philippines, "basics", &[("name", "Filipino")])
+        .await;
+    let se = app.get(&format!("{sweden}/s/basics")).await;
+    let ph = app.get(&format!("{philippines}/s/basics")).await;
+    assert_eq!(se.field_value("name").as_deref(), Some("Swedish"));
+    assert_eq!(ph.field_value("name").as_deref(), Some("Filipino"));
+    assert!(!app
+        .get(&format!("{philippines}/review"))
+        .await
+        .body
+        .contains("Swedish"));
+    // Routes carry no country or response id: a link can only ever address its own response,
+    // and a link of one survey does not open another survey.
+    let closed = app.issue_token("closed", "SWE", "Anna");
+    assert!(!app.get(&closed).await.body.contains("Swedish"));
+    assert_eq!(app.get(&format!("{closed}/s/basics")).await.status, 404);
     app.stop().await;
 }
 
