@@ -57,6 +57,17 @@ pub enum Command {
     },
     /// Remind the contacts of countries that have not submitted; then send.
     Remind { survey: String },
+    /// Export the responses (submitted only, unless --drafts) as csv, xlsx or json; csv also
+    /// writes the codebook next to the file (FILE.codebook.csv).
+    Export {
+        survey: String,
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        drafts: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,7 +163,73 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contacts { action } => contacts_command(action),
         Command::Invite { survey, countries } => send_round(&survey, Round::Invite(countries)),
         Command::Remind { survey } => send_round(&survey, Round::Remind),
+        Command::Export {
+            survey,
+            format,
+            out,
+            drafts,
+        } => export(&survey, &format, out, drafts),
     }
+}
+
+fn export(
+    survey_id: &str,
+    format: &str,
+    out: Option<PathBuf>,
+    drafts: bool,
+) -> Result<(), CliError> {
+    use crate::results::{aggregate::Filter, export as ex};
+    if !["csv", "xlsx", "json"].contains(&format) {
+        return Err(CliError::Usage(format!(
+            "unknown format '{format}' (csv, xlsx or json)"
+        )));
+    }
+    if format == "xlsx" && out.is_none() {
+        return Err(CliError::Usage(
+            "xlsx is binary: give --out FILE.xlsx".into(),
+        ));
+    }
+    let settings = Settings::from_env()?;
+    let storage = open_storage(&settings)?;
+    let survey = storage
+        .catalog
+        .get(survey_id)
+        .cloned()
+        .ok_or_else(|| CliError::Usage(format!("unknown survey '{survey_id}'")))?;
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    let filter = Filter {
+        include_drafts: drafts,
+        ..Default::default()
+    };
+    let fail = |e: ex::ExportError| CliError::Usage(e.to_string());
+    let rows = ex::load(&mut conn, &survey, &filter).map_err(fail)?;
+    let bytes: Vec<u8> = match format {
+        "xlsx" => ex::to_xlsx(&survey, &rows).map_err(fail)?,
+        "json" => ex::to_json(&survey, &rows).map_err(fail)?.into_bytes(),
+        _ => ex::to_csv(&survey, &rows).map_err(fail)?.into_bytes(),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(&path, bytes)?;
+            if format == "csv" {
+                let codebook = path.with_extension("codebook.csv");
+                std::fs::write(&codebook, ex::codebook_csv(&survey).map_err(fail)?)?;
+                eprintln!(
+                    "{} responses written to {} (codebook: {})",
+                    rows.len(),
+                    path.display(),
+                    codebook.display()
+                );
+            } else {
+                eprintln!("{} responses written to {}", rows.len(), path.display());
+            }
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
 }
 
 fn add_user(

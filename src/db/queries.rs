@@ -203,17 +203,28 @@ pub fn get_or_create_response(
     if let Some(r) = find_response(conn, &survey.id, iso3)? {
         return Ok(r);
     }
-    let inserted = diesel::insert_into(responses::table)
-        .values((
-            responses::id.eq(new_id()),
-            responses::survey_id.eq(&survey.id),
-            responses::country_iso3.eq(iso3),
-            responses::status.eq(STATUS_DRAFT),
-            responses::survey_version.eq(&survey.version),
-            responses::created_at.eq(now),
-            responses::updated_at.eq(now),
-        ))
-        .execute(conn);
+    let id = new_id();
+    // What an empty response is not asked (conditions on answers it does not have yet).
+    let empty = crate::survey::answer::Visibility::evaluate(survey, &Answers::new());
+    let hidden: std::collections::HashSet<String> = survey
+        .questions()
+        .filter(|q| !empty.question(&q.id))
+        .map(|q| q.id.clone())
+        .collect();
+    let inserted = conn.transaction::<_, DieselError, _>(|conn| {
+        diesel::insert_into(responses::table)
+            .values((
+                responses::id.eq(&id),
+                responses::survey_id.eq(&survey.id),
+                responses::country_iso3.eq(iso3),
+                responses::status.eq(STATUS_DRAFT),
+                responses::survey_version.eq(&survey.version),
+                responses::created_at.eq(now),
+                responses::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        sync_hidden(conn, &id, &hidden)
+    });
     match inserted {
         // Another official of the same country created it at the same moment.
         Ok(_) | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
@@ -265,6 +276,8 @@ pub struct SectionWrite<'a> {
     pub survey_version: &'a str,
     /// Questions whose answer changes, with their new items (empty: the answer is removed).
     pub changes: &'a [(String, Vec<Item>)],
+    /// Every question hidden by a condition once the changes are applied.
+    pub hidden_after: &'a std::collections::HashSet<String>,
     pub now: NaiveDateTime,
 }
 
@@ -328,10 +341,12 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
                         answers::section_id.eq(w.section_id),
                         answers::updated_at.eq(w.now),
                         answers::updated_by.eq(w.token_id),
+                        answers::visible.eq(!w.hidden_after.contains(question)),
                     ))
                     .execute(conn)?;
             }
         }
+        sync_hidden(conn, w.response_id, w.hidden_after)?;
         diesel::update(responses::table.find(w.response_id))
             .set((
                 responses::updated_at.eq(w.now),
@@ -359,6 +374,55 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
         }
         Err(e) => Err(e),
     }
+}
+
+/// Bring hidden_questions and answers.visible in line with `hidden` (only what changed).
+fn sync_hidden(
+    conn: &mut DbConn,
+    response_id: &str,
+    hidden: &std::collections::HashSet<String>,
+) -> QueryResult<()> {
+    let stored: std::collections::HashSet<String> = hidden_questions::table
+        .filter(hidden_questions::response_id.eq(response_id))
+        .select(hidden_questions::question_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    for q in hidden.difference(&stored) {
+        diesel::insert_into(hidden_questions::table)
+            .values((
+                hidden_questions::response_id.eq(response_id),
+                hidden_questions::question_id.eq(q),
+            ))
+            .execute(conn)?;
+        set_visible(conn, response_id, q, false)?;
+    }
+    for q in stored.difference(hidden) {
+        diesel::delete(
+            hidden_questions::table
+                .filter(hidden_questions::response_id.eq(response_id))
+                .filter(hidden_questions::question_id.eq(q)),
+        )
+        .execute(conn)?;
+        set_visible(conn, response_id, q, true)?;
+    }
+    Ok(())
+}
+
+fn set_visible(
+    conn: &mut DbConn,
+    response_id: &str,
+    question: &str,
+    visible: bool,
+) -> QueryResult<()> {
+    diesel::update(
+        answers::table
+            .filter(answers::response_id.eq(response_id))
+            .filter(answers::question_id.eq(question)),
+    )
+    .set(answers::visible.eq(visible))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Mark a draft submitted; false when it was not a draft any more.

@@ -80,6 +80,14 @@ diesel::table! {
         section_id -> Text,
         updated_at -> Timestamp,
         updated_by -> Text,
+        visible -> Bool,
+    }
+}
+
+diesel::table! {
+    hidden_questions (response_id, question_id) {
+        response_id -> Text,
+        question_id -> Text,
     }
 }
 
@@ -180,6 +188,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    hidden_questions,
     users,
     survey_owners,
     sessions,

@@ -212,6 +212,20 @@ pub fn save_section(
                 revealed: Vec::new(),
             });
         }
+        let mut answers = state.answers.clone();
+        for (q, items) in &changes {
+            if items.is_empty() {
+                answers.remove(q);
+            } else {
+                answers.insert(q.clone(), items.clone());
+            }
+        }
+        let after = Visibility::evaluate(survey, &answers);
+        let hidden_after: std::collections::HashSet<String> = survey
+            .questions()
+            .filter(|q| !after.question(&q.id))
+            .map(|q| q.id.clone())
+            .collect();
         let write = SectionWrite {
             response_id: &state.response.id,
             section_id: &section.id,
@@ -219,19 +233,11 @@ pub fn save_section(
             token_id: &who.token.id,
             survey_version: &survey.version,
             changes: &changes,
+            hidden_after: &hidden_after,
             now: naive_now,
         };
         match queries::write_section(conn, &write)? {
             WriteOutcome::Saved { .. } => {
-                let mut answers = state.answers.clone();
-                for (q, items) in changes {
-                    if items.is_empty() {
-                        answers.remove(&q);
-                    } else {
-                        answers.insert(q, items);
-                    }
-                }
-                let after = Visibility::evaluate(survey, &answers);
                 let revealed = section
                     .questions
                     .iter()

@@ -2,6 +2,7 @@
 
 pub mod answer;
 pub mod condition;
+pub mod display;
 pub mod load;
 pub mod model;
 

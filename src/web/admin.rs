@@ -31,7 +31,7 @@ fn secure(state: &AppState) -> bool {
     state.settings.base_url.starts_with("https://")
 }
 
-fn no_store(mut res: HttpResponse) -> HttpResponse {
+pub(super) fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -46,7 +46,7 @@ fn redirect(to: &str) -> HttpResponse {
 }
 
 /// Run `work` on a pooled connection in a blocking task.
-async fn with_conn<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, AppError>
+pub(super) async fn with_conn<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, AppError>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
@@ -73,7 +73,7 @@ async fn current_user(state: &web::Data<AppState>, req: &HttpRequest) -> Result<
 }
 
 /// The user, if allowed to see the survey (administrators: all; owners: their own).
-async fn survey_user(
+pub(super) async fn survey_user(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     survey_id: &str,
@@ -95,7 +95,7 @@ async fn survey_user(
     Ok((user, survey))
 }
 
-fn page(
+pub(super) fn page(
     state: &AppState,
     req: &HttpRequest,
     name: &str,
@@ -477,7 +477,7 @@ pub async fn status_csv(
     Ok(csv_response(csv, &format!("{}-status.csv", path.as_str())))
 }
 
-fn csv_response(body: String, filename: &str) -> HttpResponse {
+pub(super) fn csv_response(body: String, filename: &str) -> HttpResponse {
     no_store(
         HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

@@ -4,6 +4,7 @@ mod admin;
 mod csrf;
 pub mod render;
 mod respond;
+mod results;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +180,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/countries/{iso3}/reopen",
             web::post().to(admin::reopen),
+        )
+        .route(
+            "/admin/surveys/{id}/results",
+            web::get().to(results::dashboard),
+        )
+        .route(
+            "/admin/surveys/{id}/results/q/{qid}",
+            web::get().to(results::question),
+        )
+        .route(
+            "/admin/surveys/{id}/results/compendium",
+            web::get().to(results::compendium),
+        )
+        .route(
+            "/admin/surveys/{id}/results/compendium.md",
+            web::get().to(results::compendium_markdown),
+        )
+        .route(
+            "/admin/surveys/{id}/results/needs",
+            web::get().to(results::needs),
+        )
+        .route(
+            "/admin/surveys/{id}/export.csv",
+            web::get().to(results::export_csv),
+        )
+        .route(
+            "/admin/surveys/{id}/codebook.csv",
+            web::get().to(results::export_codebook),
+        )
+        .route(
+            "/admin/surveys/{id}/export.xlsx",
+            web::get().to(results::export_xlsx),
+        )
+        .route(
+            "/admin/surveys/{id}/export.json",
+            web::get().to(results::export_json),
         );
 }
 

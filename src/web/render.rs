@@ -1,47 +1,11 @@
 //! Pages: handlebars templates compiled once at start, with a `t` helper for translations.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
-use fluent_templates::fluent_bundle::FluentValue;
-use fluent_templates::{LanguageIdentifier, Loader};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
 use serde_json::Value as Json;
 
-fluent_templates::static_loader! {
-    static LOCALES = {
-        locales: "./locales",
-        fallback_language: "en",
-        // Fluent's bidi isolation marks would show up inside HTML attributes and emails.
-        customise: |bundle| bundle.set_use_isolating(false),
-    };
-}
-
-static ENGLISH: LazyLock<LanguageIdentifier> = LazyLock::new(|| "en".parse().unwrap_or_default());
-
-fn language(lang: &str) -> LanguageIdentifier {
-    lang.parse().unwrap_or_else(|_| ENGLISH.clone())
-}
-
-/// Translate a message id with named arguments.
-pub fn translate(lang: &str, id: &str, args: &[(&str, String)]) -> String {
-    let lang = language(lang);
-    if args.is_empty() {
-        return LOCALES.lookup(&lang, id);
-    }
-    let map: HashMap<std::borrow::Cow<'static, str>, FluentValue> = args
-        .iter()
-        .map(|(k, v)| {
-            (
-                std::borrow::Cow::Owned(k.to_string()),
-                FluentValue::from(v.clone()),
-            )
-        })
-        .collect();
-    LOCALES.lookup_with_args(&lang, id, &map)
-}
+pub use crate::i18n::translate;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout", include_str!("../../templates/layout.hbs")),
@@ -78,6 +42,30 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "admin/survey",
         include_str!("../../templates/admin/survey.hbs"),
+    ),
+    (
+        "results/filters",
+        include_str!("../../templates/results/filters.hbs"),
+    ),
+    (
+        "results/chart",
+        include_str!("../../templates/results/chart.hbs"),
+    ),
+    (
+        "results/dashboard",
+        include_str!("../../templates/results/dashboard.hbs"),
+    ),
+    (
+        "results/question",
+        include_str!("../../templates/results/question.hbs"),
+    ),
+    (
+        "results/compendium",
+        include_str!("../../templates/results/compendium.hbs"),
+    ),
+    (
+        "results/needs",
+        include_str!("../../templates/results/needs.hbs"),
     ),
 ];
 

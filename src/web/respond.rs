@@ -18,9 +18,8 @@ use crate::reference::Countries;
 use crate::respond::{
     self, group_form, Respondent, ResponseState, SaveOutcome, SaveRequest, SubmitOutcome,
 };
-use crate::survey::answer::{
-    missing_answers, section_progress, FieldError, Item, RawAnswer, OTHER_ITEM,
-};
+use crate::survey::answer::{missing_answers, section_progress, FieldError, RawAnswer};
+use crate::survey::display::display_value;
 use crate::survey::{Question, QuestionKind, Section, Survey, OTHER_CODE};
 
 /// The interface language. English only until the translations arrive.
@@ -88,6 +87,10 @@ where
         let Some(survey) = app.catalog.get(&row.survey_id).cloned() else {
             return Ok(None);
         };
+        if row.first_used_at.is_none() {
+            // "First opened" for the administrators' status table: one write per link, ever.
+            queries::touch_token(&mut conn, &row.id, Utc::now().naive_utc())?;
+        }
         let who = Respondent { token: row };
         work(&mut conn, &who, &survey).map(Some)
     })
@@ -498,8 +501,8 @@ pub async fn section_save(
                     let q = survey.question(&c.question)?;
                     Some(json!({
                         "text": q.text.get(lang),
-                        "yours": display_value(q, &c.yours, lang, &state.countries),
-                        "theirs": display_value(q, &c.theirs, lang, &state.countries),
+                        "yours": display_value(q, &c.yours, lang, &|c| country_name(&state.countries, c, lang)),
+                        "theirs": display_value(q, &c.theirs, lang, &|c| country_name(&state.countries, c, lang)),
                     }))
                 })
                 .collect();
@@ -569,62 +572,6 @@ fn respond_refusal(
     Ok(private_page(res, None, secure(state)))
 }
 
-/// An answer as a reader sees it: option labels, country names, matrix rows.
-fn display_value(q: &Question, items: &[Item], lang: &str, countries: &Countries) -> String {
-    if items.is_empty() {
-        return translate(lang, "conflict-empty", &[]);
-    }
-    let label_of = |code: &str| -> String {
-        if code == OTHER_CODE {
-            return translate(lang, "other-specify", &[]);
-        }
-        q.kind
-            .options()
-            .iter()
-            .find(|o| o.code == code)
-            .map(|o| o.label.get(lang).to_string())
-            .unwrap_or_else(|| code.to_string())
-    };
-    let other = items
-        .iter()
-        .find(|i| i.item == OTHER_ITEM)
-        .map(|i| i.value.clone());
-    let main: Vec<String> = match &q.kind {
-        QuestionKind::MultipleChoice { .. } => items
-            .iter()
-            .filter(|i| i.item != OTHER_ITEM)
-            .map(|i| label_of(&i.item))
-            .collect(),
-        QuestionKind::SingleChoice { .. } => items
-            .iter()
-            .filter(|i| i.item != OTHER_ITEM)
-            .map(|i| label_of(&i.value))
-            .collect(),
-        QuestionKind::YesNo => items
-            .iter()
-            .map(|i| translate(lang, &i.value, &[]))
-            .collect(),
-        QuestionKind::Country => items
-            .iter()
-            .map(|i| country_name(countries, &i.value, lang))
-            .collect(),
-        QuestionKind::Matrix { rows, scale } => rows
-            .iter()
-            .filter_map(|r| {
-                let cell = items.iter().find(|i| i.item == r.code)?;
-                let s = scale.iter().find(|s| s.code == cell.value)?;
-                Some(format!("{}: {}", r.label.get(lang), s.label.get(lang)))
-            })
-            .collect(),
-        _ => items.iter().map(|i| i.value.clone()).collect(),
-    };
-    let mut text = main.join("\n");
-    if let Some(o) = other {
-        text.push_str(&format!(" ({o})"));
-    }
-    text
-}
-
 fn review_page(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -650,8 +597,9 @@ fn review_page(
                 .filter(|q| rs.visibility.question(&q.id))
                 .map(|q| {
                     let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
-                    let value = (!items.is_empty())
-                        .then(|| display_value(q, items, lang, &state.countries));
+                    let value = (!items.is_empty()).then(|| {
+                        display_value(q, items, lang, &|c| country_name(&state.countries, c, lang))
+                    });
                     json!({"id": q.id, "text": q.text.get(lang), "value": value})
                 })
                 .collect();

@@ -5,4 +5,5 @@ mod admin;
 mod check;
 mod helpers;
 mod respond;
+mod results;
 mod storage;

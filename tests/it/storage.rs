@@ -22,7 +22,7 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     db::revert_all_migrations(&mut conn).unwrap();
     assert!(queries::count_tokens(&mut conn).is_err(), "tables are gone");
     let applied = db::run_migrations(&mut conn).unwrap();
-    assert_eq!(applied.len(), 2);
+    assert_eq!(applied.len(), 3);
     assert_eq!(queries::count_tokens(&mut conn).unwrap(), 0);
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE hidden_questions;
+ALTER TABLE answers DROP COLUMN visible;

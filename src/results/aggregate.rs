@@ -1,0 +1,373 @@
+//! Counting answers in the database: GROUP BY over `answers`, joined to responses and the
+//! country reference data. Hidden questions' answers never count (`answers.visible`), and
+//! "asked" excludes responses that a condition did not ask (`hidden_questions`).
+
+use std::collections::BTreeMap;
+
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::{QueryableByName, RunQueryDsl};
+use serde::Serialize;
+
+use super::sql::Sql;
+use crate::db::DbConn;
+use crate::survey::answer::OTHER_ITEM;
+use crate::survey::{Question, QuestionKind};
+
+/// Which responses count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Drafts as well as submitted responses (default: submitted only).
+    pub include_drafts: bool,
+    /// An M49 region code (002, 019, 142, 150, 009).
+    pub region: Option<String>,
+    /// A World Bank income group (L, LM, UM, H) of the FY09 classification.
+    pub income: Option<String>,
+}
+
+/// How countries are grouped in a breakdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    Region,
+    Subregion,
+    Income,
+    Development,
+    Ldc,
+    Lldc,
+    Sids,
+}
+
+impl Grouping {
+    pub const ALL: [Grouping; 7] = [
+        Grouping::Region,
+        Grouping::Subregion,
+        Grouping::Income,
+        Grouping::Development,
+        Grouping::Ldc,
+        Grouping::Lldc,
+        Grouping::Sids,
+    ];
+
+    pub fn parse(s: &str) -> Option<Grouping> {
+        Grouping::ALL.into_iter().find(|g| g.key() == s)
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Grouping::Region => "region",
+            Grouping::Subregion => "subregion",
+            Grouping::Income => "income",
+            Grouping::Development => "development",
+            Grouping::Ldc => "ldc",
+            Grouping::Lldc => "lldc",
+            Grouping::Sids => "sids",
+        }
+    }
+
+    /// The SQL expression over `c` (countries) giving the group's code.
+    fn column(self) -> &'static str {
+        match self {
+            Grouping::Region => "c.region_code",
+            Grouping::Subregion => "c.subregion_code",
+            Grouping::Income => "c.income_fy09",
+            Grouping::Development => "c.development",
+            // 2008 membership, matching the survey round.
+            Grouping::Ldc => "CASE WHEN c.ldc_2008 THEN 'ldc' ELSE 'other' END",
+            Grouping::Lldc => "CASE WHEN c.lldc THEN 'lldc' ELSE 'other' END",
+            Grouping::Sids => "CASE WHEN c.sids THEN 'sids' ELSE 'other' END",
+        }
+    }
+}
+
+/// The group column, or a single group "all".
+fn group_expr(grouping: Option<Grouping>) -> &'static str {
+    grouping.map(Grouping::column).unwrap_or("'all'")
+}
+
+/// `GROUP BY` terms: the group column (none for the single group "all", since PostgreSQL
+/// refuses a constant there) followed by `rest`.
+fn group_by(grouping: Option<Grouping>, rest: &str) -> String {
+    match (grouping, rest.is_empty()) {
+        (Some(g), true) => format!(" GROUP BY {}", g.column()),
+        (Some(g), false) => format!(" GROUP BY {}, {rest}", g.column()),
+        (None, true) => String::new(),
+        (None, false) => format!(" GROUP BY {rest}"),
+    }
+}
+
+/// `FROM responses r JOIN countries c ... WHERE r.survey_id = ... AND <filter>`.
+fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
+    sql.push(" FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ")
+        .bind(survey_id);
+    if filter.include_drafts {
+        // A draft counts once someone saved something in it.
+        sql.push(" AND (r.status = 'submitted' OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
+    } else {
+        sql.push(" AND r.status = 'submitted'");
+    }
+    if let Some(region) = &filter.region {
+        sql.push(" AND c.region_code = ").bind(region.clone());
+    }
+    if let Some(income) = &filter.income {
+        sql.push(" AND c.income_fy09 = ").bind(income.clone());
+    }
+}
+
+#[derive(QueryableByName, Debug)]
+struct GroupValueCount {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName, Debug)]
+struct GroupCount {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Counts of one choice, yes/no or matrix question: (group, key, count). The key is the option
+/// code (single choice, yes/no, multiple choice) or `row=scale` (matrix).
+pub fn choice_counts(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question: &Question,
+    filter: &Filter,
+    grouping: Option<Grouping>,
+) -> diesel::QueryResult<Vec<(String, String, i64)>> {
+    let (key, item_filter) = match &question.kind {
+        QuestionKind::MultipleChoice { .. } => ("a.item", "a.item <> '#other'"),
+        QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item <> '#other'"),
+        _ => ("a.value", "a.item = ''"),
+    };
+    let g = group_expr(grouping);
+    let mut sql = Sql::new(&format!("SELECT {g} AS grp, {key} AS value, COUNT(*) AS n"));
+    responses_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question.id.clone())
+        .push(&format!(
+            " AND a.visible = TRUE AND {item_filter}{}",
+            group_by(grouping, key)
+        ));
+    let rows: Vec<GroupValueCount> = sql_with_answers(sql).query().load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.grp, r.value, r.n)).collect())
+}
+
+/// Insert the answers join into a query built by `responses_from`.
+fn sql_with_answers(sql: Sql) -> Sql {
+    sql.replace_from(
+        " FROM responses r JOIN countries c ON c.iso3 = r.country_iso3",
+        " FROM answers a JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3",
+    )
+}
+
+/// Per group: how many responses were asked the question (not hidden by a condition), and how
+/// many of them answered it.
+pub fn asked_and_answered(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+    grouping: Option<Grouping>,
+) -> diesel::QueryResult<BTreeMap<String, (i64, i64)>> {
+    let g = group_expr(grouping);
+    let mut sql = Sql::new(&format!("SELECT {g} AS grp, COUNT(*) AS n"));
+    responses_from(&mut sql, survey_id, filter);
+    sql.push(" AND NOT EXISTS (SELECT 1 FROM hidden_questions h WHERE h.response_id = r.id AND h.question_id = ")
+        .bind(question_id)
+        .push(&format!("){}", group_by(grouping, "")));
+    let asked: Vec<GroupCount> = sql.query().load(conn)?;
+    let mut sql = Sql::new(&format!(
+        "SELECT {g} AS grp, COUNT(DISTINCT a.response_id) AS n"
+    ));
+    responses_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question_id)
+        .push(&format!(" AND a.visible = TRUE{}", group_by(grouping, "")));
+    let answered: Vec<GroupCount> = sql_with_answers(sql).query().load(conn)?;
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for r in asked {
+        out.entry(r.grp).or_default().0 = r.n;
+    }
+    for r in answered {
+        out.entry(r.grp).or_default().1 = r.n;
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NumberStats {
+    pub count: i64,
+    pub min: Option<f64>,
+    pub median: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(QueryableByName, Debug)]
+struct StatsRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    lo: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    hi: Option<f64>,
+}
+
+#[derive(QueryableByName, Debug)]
+struct NumRow {
+    #[diesel(sql_type = Double)]
+    num: f64,
+}
+
+/// Count, min, median and max of a number question, all computed by the database.
+pub fn number_stats(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+) -> diesel::QueryResult<NumberStats> {
+    let where_answers = |sql: &mut Sql| {
+        responses_from(sql, survey_id, filter);
+        sql.push(" AND a.question_id = ")
+            .bind(question_id)
+            .push(" AND a.visible = TRUE AND a.item = '' AND a.num IS NOT NULL");
+    };
+    let mut sql = Sql::new("SELECT COUNT(*) AS n, MIN(a.num) AS lo, MAX(a.num) AS hi");
+    where_answers(&mut sql);
+    let row: StatsRow = sql_with_answers(sql).query().get_result(conn)?;
+    let median = if row.n == 0 {
+        None
+    } else {
+        // The middle value (or the two middle values) picked out by the database.
+        let (offset, take) = if row.n % 2 == 1 {
+            ((row.n - 1) / 2, 1)
+        } else {
+            (row.n / 2 - 1, 2)
+        };
+        let mut sql = Sql::new("SELECT a.num AS num");
+        where_answers(&mut sql);
+        sql.push(&format!(" ORDER BY a.num LIMIT {take} OFFSET {offset}"));
+        let middle: Vec<NumRow> = sql_with_answers(sql).query().load(conn)?;
+        Some(middle.iter().map(|m| m.num).sum::<f64>() / middle.len().max(1) as f64)
+    };
+    Ok(NumberStats {
+        count: row.n,
+        min: row.lo,
+        median,
+        max: row.hi,
+    })
+}
+
+#[derive(QueryableByName, Debug)]
+struct DateRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    lo: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    hi: Option<String>,
+}
+
+/// Count, earliest and latest of a date question (ISO dates sort as text).
+pub fn date_range(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+) -> diesel::QueryResult<(i64, Option<String>, Option<String>)> {
+    let mut sql = Sql::new("SELECT COUNT(*) AS n, MIN(a.value) AS lo, MAX(a.value) AS hi");
+    responses_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question_id)
+        .push(" AND a.visible = TRUE AND a.item = ''");
+    let row: DateRow = sql_with_answers(sql).query().get_result(conn)?;
+    Ok((row.n, row.lo, row.hi))
+}
+
+#[derive(QueryableByName, Debug, Clone, Serialize)]
+pub struct TextAnswer {
+    #[diesel(sql_type = Text)]
+    pub iso3: String,
+    #[diesel(sql_type = Text)]
+    pub value: String,
+}
+
+/// Every answer of a text question (or the "other" texts of a choice), with its country.
+pub fn text_answers(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    other: bool,
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<TextAnswer>> {
+    let mut sql = Sql::new("SELECT c.iso3 AS iso3, a.value AS value");
+    responses_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question_id)
+        .push(" AND a.visible = TRUE AND a.item = ")
+        .bind(if other { OTHER_ITEM } else { "" })
+        .push(" ORDER BY c.name_en");
+    sql_with_answers(sql).query().load(conn)
+}
+
+#[derive(QueryableByName, Debug, Clone, PartialEq, Serialize)]
+pub struct RateRow {
+    #[diesel(sql_type = Text)]
+    pub grp: String,
+    #[diesel(sql_type = BigInt)]
+    pub targeted: i64,
+    #[diesel(sql_type = BigInt)]
+    pub invited: i64,
+    #[diesel(sql_type = BigInt)]
+    pub opened: i64,
+    #[diesel(sql_type = BigInt)]
+    pub drafts: i64,
+    #[diesel(sql_type = BigInt)]
+    pub submitted: i64,
+}
+
+/// Response rates: the countries the survey went to (contacts, links or a response), how many
+/// were invited, opened a link, have a draft in progress, submitted; per group.
+pub fn response_rates(
+    conn: &mut DbConn,
+    survey_id: &str,
+    filter: &Filter,
+    grouping: Option<Grouping>,
+) -> diesel::QueryResult<Vec<RateRow>> {
+    let g = group_expr(grouping);
+    let mut sql = Sql::new("");
+    let s = sql.param(survey_id);
+    sql.push(&format!(
+        "WITH targeted AS (SELECT country_iso3 FROM contacts WHERE survey_id = {s} \
+         UNION SELECT country_iso3 FROM access_tokens WHERE survey_id = {s} \
+         UNION SELECT country_iso3 FROM responses WHERE survey_id = {s}) \
+         SELECT {g} AS grp, COUNT(*) AS targeted, \
+         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.survey_id = {s} AND o.country_iso3 = t.country_iso3 AND o.kind = 'invite' AND o.status = 'sent') THEN 1 ELSE 0 END), 0) AS invited, \
+         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM access_tokens k WHERE k.survey_id = {s} AND k.country_iso3 = t.country_iso3 AND k.first_used_at IS NOT NULL) THEN 1 ELSE 0 END), 0) AS opened, \
+         COALESCE(SUM(CASE WHEN r.status = 'draft' AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END), 0) AS drafts, \
+         COALESCE(SUM(CASE WHEN r.status = 'submitted' THEN 1 ELSE 0 END), 0) AS submitted \
+         FROM targeted t JOIN countries c ON c.iso3 = t.country_iso3 \
+         LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 WHERE 1 = 1"
+    ));
+    if let Some(region) = &filter.region {
+        sql.push(" AND c.region_code = ").bind(region.clone());
+    }
+    if let Some(income) = &filter.income {
+        sql.push(" AND c.income_fy09 = ").bind(income.clone());
+    }
+    sql.push(&group_by(grouping, ""));
+    if grouping.is_some() {
+        sql.push(&format!(" ORDER BY {g}"));
+    }
+    let rows: Vec<RateRow> = sql.query().load(conn)?;
+    // Without a breakdown and without any country, the single row has only zeros.
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.targeted > 0 || grouping.is_none())
+        .collect())
+}

@@ -1,0 +1,434 @@
+//! Exports of a survey's responses: CSV (one row per country, codes not labels) with a
+//! codebook, XLSX (responses and codebook sheets), and JSON.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+
+use super::aggregate::Filter;
+use crate::db::schema::{answers, countries, responses, section_states};
+use crate::db::DbConn;
+use crate::survey::answer::{Answers, Item, OTHER_ITEM};
+use crate::survey::{QuestionKind, Survey, OTHER_CODE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("writing XLSX: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("writing: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One column of the flat export.
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub question: String,
+    pub kind: &'static str,
+    pub text: String,
+    /// For an option or matrix-row column: its code and label.
+    pub code: Option<String>,
+    pub label: Option<String>,
+    /// The codes the column's cells may hold, with their labels ("code=label; ...").
+    pub values: String,
+}
+
+const FIXED: &[&str] = &[
+    "iso3",
+    "country",
+    "m49_region",
+    "income_fy09",
+    "development",
+    "status",
+    "submitted_at",
+];
+
+/// The columns after the fixed ones, in questionnaire order.
+pub fn columns(survey: &Survey) -> Vec<Column> {
+    let mut out = Vec::new();
+    for q in survey.questions() {
+        let text = q.text.get("en").to_string();
+        let codes = |list: &[crate::survey::Choice]| {
+            list.iter()
+                .map(|c| format!("{}={}", c.code, c.label.get("en")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let col = |name: String, code: Option<&str>, label: Option<&str>, values: String| Column {
+            name,
+            question: q.id.clone(),
+            kind: q.kind.type_name(),
+            text: text.clone(),
+            code: code.map(String::from),
+            label: label.map(String::from),
+            values,
+        };
+        match &q.kind {
+            QuestionKind::MultipleChoice { options, other, .. } => {
+                for o in options {
+                    out.push(col(
+                        format!("{}.{}", q.id, o.code),
+                        Some(&o.code),
+                        Some(o.label.get("en")),
+                        "1=selected; 0=not selected".into(),
+                    ));
+                }
+                if *other {
+                    out.push(col(
+                        format!("{}.{OTHER_CODE}", q.id),
+                        Some(OTHER_CODE),
+                        Some("Other"),
+                        "1=selected; 0=not selected".into(),
+                    ));
+                    out.push(col(
+                        format!("{}.other_text", q.id),
+                        None,
+                        Some("Other, specified"),
+                        "text".into(),
+                    ));
+                }
+            }
+            QuestionKind::Matrix { rows, scale } => {
+                for r in rows {
+                    out.push(col(
+                        format!("{}.{}", q.id, r.code),
+                        Some(&r.code),
+                        Some(r.label.get("en")),
+                        codes(scale),
+                    ));
+                }
+            }
+            QuestionKind::SingleChoice { options, other } => {
+                let mut values = codes(options);
+                if *other {
+                    values.push_str(&format!("; {OTHER_CODE}=Other"));
+                }
+                out.push(col(q.id.clone(), None, None, values));
+                if *other {
+                    out.push(col(
+                        format!("{}.other_text", q.id),
+                        None,
+                        Some("Other, specified"),
+                        "text".into(),
+                    ));
+                }
+            }
+            QuestionKind::YesNo => out.push(col(q.id.clone(), None, None, "yes; no".into())),
+            QuestionKind::Country => out.push(col(
+                q.id.clone(),
+                None,
+                None,
+                "ISO 3166-1 alpha-3 code".into(),
+            )),
+            QuestionKind::Date { .. } => {
+                out.push(col(q.id.clone(), None, None, "YYYY-MM-DD".into()))
+            }
+            QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } => {
+                out.push(col(q.id.clone(), None, None, "number".into()))
+            }
+            _ => out.push(col(q.id.clone(), None, None, "text".into())),
+        }
+    }
+    out
+}
+
+/// One response with its country's groups and its counted (visible) answers.
+pub struct ExportRow {
+    pub fixed: Vec<String>,
+    pub answers: Answers,
+}
+
+type ResponseCols = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<chrono::NaiveDateTime>,
+);
+
+pub fn load(
+    conn: &mut DbConn,
+    survey: &Survey,
+    filter: &Filter,
+) -> Result<Vec<ExportRow>, ExportError> {
+    let mut q = responses::table
+        .inner_join(countries::table.on(countries::iso3.eq(responses::country_iso3)))
+        .filter(responses::survey_id.eq(&survey.id))
+        .select((
+            responses::id,
+            countries::iso3,
+            countries::name_en,
+            countries::region_code,
+            countries::income_fy09,
+            countries::development,
+            responses::status,
+            responses::submitted_at,
+        ))
+        .order(countries::name_en)
+        .into_boxed();
+    if !filter.include_drafts {
+        q = q.filter(responses::status.eq("submitted"));
+    }
+    if let Some(r) = &filter.region {
+        q = q.filter(countries::region_code.eq(r.clone()));
+    }
+    if let Some(i) = &filter.income {
+        q = q.filter(countries::income_fy09.eq(i.clone()));
+    }
+    let rows: Vec<ResponseCols> = q.load(conn)?;
+    let mut all: HashMap<String, Answers> = HashMap::new();
+    let started: std::collections::HashSet<String> = section_states::table
+        .inner_join(responses::table.on(responses::id.eq(section_states::response_id)))
+        .filter(responses::survey_id.eq(&survey.id))
+        .select(section_states::response_id)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let answer_rows: Vec<(String, String, String, String, Option<f64>)> = answers::table
+        .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
+        .filter(responses::survey_id.eq(&survey.id))
+        .filter(answers::visible.eq(true))
+        .select((
+            answers::response_id,
+            answers::question_id,
+            answers::item,
+            answers::value,
+            answers::num,
+        ))
+        .load(conn)?;
+    for (rid, qid, item, value, num) in answer_rows {
+        all.entry(rid)
+            .or_default()
+            .entry(qid)
+            .or_default()
+            .push(Item { item, value, num });
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.6 == "submitted" || started.contains(&r.0))
+        .map(
+            |(id, iso3, name, region, income, dev, status, submitted)| ExportRow {
+                fixed: vec![
+                    iso3,
+                    name,
+                    region,
+                    income,
+                    dev,
+                    status,
+                    submitted
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_default(),
+                ],
+                answers: all.remove(&id).unwrap_or_default(),
+            },
+        )
+        .collect())
+}
+
+/// The cell of `column` for a response: a code, a number, 1/0 for an option, or text.
+fn cell(survey: &Survey, column: &Column, answers: &Answers) -> String {
+    let items: &[Item] = answers
+        .get(&column.question)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let Some(q) = survey.question(&column.question) else {
+        return String::new();
+    };
+    if column.name.ends_with(".other_text") {
+        return items
+            .iter()
+            .find(|i| i.item == OTHER_ITEM)
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+    }
+    match (&q.kind, &column.code) {
+        (QuestionKind::MultipleChoice { .. }, Some(code)) => {
+            if items.is_empty() {
+                String::new()
+            } else if items.iter().any(|i| &i.item == code) {
+                "1".into()
+            } else {
+                "0".into()
+            }
+        }
+        (QuestionKind::Matrix { .. }, Some(row)) => items
+            .iter()
+            .find(|i| &i.item == row)
+            .map(|i| i.value.clone())
+            .unwrap_or_default(),
+        _ => items
+            .iter()
+            .find(|i| i.item.is_empty())
+            .map(|i| i.value.clone())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn to_csv(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError> {
+    let cols = columns(survey);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header: Vec<&str> = FIXED
+        .iter()
+        .copied()
+        .chain(cols.iter().map(|c| c.name.as_str()))
+        .collect();
+    w.write_record(&header)?;
+    for r in rows {
+        let cells: Vec<String> = r
+            .fixed
+            .iter()
+            .cloned()
+            .chain(cols.iter().map(|c| cell(survey, c, &r.answers)))
+            .collect();
+        w.write_record(&cells)?;
+    }
+    Ok(String::from_utf8_lossy(&w.into_inner().map_err(|e| e.into_error())?).into_owned())
+}
+
+pub fn codebook_csv(survey: &Survey) -> Result<String, ExportError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "column",
+        "question",
+        "type",
+        "question_text",
+        "code",
+        "label",
+        "values",
+    ])?;
+    for c in columns(survey) {
+        w.write_record([
+            c.name.as_str(),
+            &c.question,
+            c.kind,
+            &c.text,
+            c.code.as_deref().unwrap_or(""),
+            c.label.as_deref().unwrap_or(""),
+            &c.values,
+        ])?;
+    }
+    Ok(String::from_utf8_lossy(&w.into_inner().map_err(|e| e.into_error())?).into_owned())
+}
+
+pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportError> {
+    use rust_xlsxwriter::Workbook;
+    let cols = columns(survey);
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("responses")?;
+    for (i, h) in FIXED
+        .iter()
+        .copied()
+        .chain(cols.iter().map(|c| c.name.as_str()))
+        .enumerate()
+    {
+        sheet.write_string(0, i as u16, h)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        for (i, v) in row.fixed.iter().enumerate() {
+            sheet.write_string(r, i as u16, v)?;
+        }
+        for (i, c) in cols.iter().enumerate() {
+            let v = cell(survey, c, &row.answers);
+            let col = (FIXED.len() + i) as u16;
+            let numeric = matches!(c.kind, "integer" | "decimal")
+                || (c.kind == "multiple_choice" && c.code.is_some());
+            match v.parse::<f64>() {
+                Ok(n) if numeric => sheet.write_number(r, col, n)?,
+                _ if v.is_empty() => sheet,
+                _ => sheet.write_string(r, col, &v)?,
+            };
+        }
+    }
+    let sheet = book.add_worksheet();
+    sheet.set_name("codebook")?;
+    for (i, h) in [
+        "column",
+        "question",
+        "type",
+        "question_text",
+        "code",
+        "label",
+        "values",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string(0, i as u16, *h)?;
+    }
+    for (r, c) in cols.iter().enumerate() {
+        let r = r as u32 + 1;
+        let cells = [
+            c.name.as_str(),
+            &c.question,
+            c.kind,
+            &c.text,
+            c.code.as_deref().unwrap_or(""),
+            c.label.as_deref().unwrap_or(""),
+            &c.values,
+        ];
+        for (i, v) in cells.iter().enumerate() {
+            sheet.write_string(r, i as u16, *v)?;
+        }
+    }
+    Ok(book.save_to_buffer()?)
+}
+
+/// JSON: `{"survey", "version", "responses": [{"iso3", "country", ..., "answers": {...}}]}`.
+/// An answer is a string (text, code, date), a number, a list of codes (multiple choice, with
+/// `other_text`), or an object row -> scale code (matrix).
+pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError> {
+    let list: Vec<Json> = rows
+        .iter()
+        .map(|r| {
+            let mut answers = BTreeMap::new();
+            for q in survey.questions() {
+                let Some(items) = r.answers.get(&q.id) else { continue };
+                let other = items.iter().find(|i| i.item == OTHER_ITEM).map(|i| i.value.clone());
+                let value = match &q.kind {
+                    QuestionKind::MultipleChoice { .. } => {
+                        let codes: Vec<&str> = items.iter().filter(|i| i.item != OTHER_ITEM).map(|i| i.item.as_str()).collect();
+                        json!({"selected": codes, "other_text": other})
+                    }
+                    QuestionKind::Matrix { .. } => {
+                        let m: BTreeMap<&str, &str> = items.iter().map(|i| (i.item.as_str(), i.value.as_str())).collect();
+                        json!(m)
+                    }
+                    QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } => {
+                        items.first().and_then(|i| i.num).map(|n| json!(n)).unwrap_or(Json::Null)
+                    }
+                    QuestionKind::SingleChoice { .. } if other.is_some() => {
+                        json!({"code": items.iter().find(|i| i.item.is_empty()).map(|i| i.value.clone()), "other_text": other})
+                    }
+                    _ => json!(items.iter().find(|i| i.item.is_empty()).map(|i| i.value.clone())),
+                };
+                answers.insert(q.id.clone(), value);
+            }
+            let keys = FIXED;
+            let mut obj = serde_json::Map::new();
+            for (k, v) in keys.iter().zip(&r.fixed) {
+                obj.insert((*k).to_string(), json!(v));
+            }
+            obj.insert("answers".into(), json!(answers));
+            Json::Object(obj)
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&json!({
+        "survey": survey.id,
+        "version": survey.version,
+        "responses": list,
+    }))?)
+}

@@ -1,0 +1,7 @@
+//! Results for survey owners: aggregates in SQL, the good-practice compendium, ranked
+//! capacity-building needs, partner matching, exports.
+
+pub mod aggregate;
+pub mod export;
+pub mod practices;
+pub mod sql;

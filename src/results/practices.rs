@@ -1,0 +1,389 @@
+//! Good practices (the compendium), capacity-building needs (ranked), and partner matching
+//! between them: what the questions marked in the survey definition exist for.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use diesel::sql_types::Text;
+use diesel::{QueryableByName, RunQueryDsl};
+use serde::Serialize;
+
+use super::aggregate::{choice_counts, Filter, Grouping};
+use super::sql::Sql;
+use crate::db::DbConn;
+use crate::reference::Countries;
+use crate::survey::answer::{Item, OTHER_ITEM};
+use crate::survey::display::display_value;
+use crate::survey::{Marker, NeedLevel, Question, Survey};
+
+#[derive(QueryableByName, Debug)]
+struct AnswerRow {
+    #[diesel(sql_type = Text)]
+    response_id: String,
+    #[diesel(sql_type = Text)]
+    iso3: String,
+    #[diesel(sql_type = Text)]
+    question_id: String,
+    #[diesel(sql_type = Text)]
+    item: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// The visible answers to the given questions, per response, with the response's country.
+fn answers_of(
+    conn: &mut DbConn,
+    survey_id: &str,
+    questions: &[&str],
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<AnswerRow>> {
+    if questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT r.id AS response_id, c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value \
+         FROM answers a JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3 \
+         WHERE r.survey_id = ",
+    );
+    sql.bind(survey_id);
+    if filter.include_drafts {
+        sql.push(" AND (r.status = 'submitted' OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
+    } else {
+        sql.push(" AND r.status = 'submitted'");
+    }
+    if let Some(region) = &filter.region {
+        sql.push(" AND c.region_code = ").bind(region.clone());
+    }
+    if let Some(income) = &filter.income {
+        sql.push(" AND c.income_fy09 = ").bind(income.clone());
+    }
+    sql.push(" AND a.visible = TRUE AND a.question_id IN (");
+    for (i, q) in questions.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(*q);
+    }
+    sql.push(") ORDER BY c.name_en, a.question_id, a.item");
+    sql.query().load(conn)
+}
+
+/// Answers grouped per response: response id -> (iso3, question -> items).
+type ByResponse = BTreeMap<String, (String, HashMap<String, Vec<Item>>)>;
+
+fn group(rows: Vec<AnswerRow>) -> ByResponse {
+    let mut out: ByResponse = BTreeMap::new();
+    for r in rows {
+        out.entry(r.response_id)
+            .or_insert_with(|| (r.iso3.clone(), HashMap::new()))
+            .1
+            .entry(r.question_id)
+            .or_default()
+            .push(Item {
+                item: r.item,
+                value: r.value,
+                num: None,
+            });
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Practice {
+    pub question: String,
+    pub iso3: String,
+    /// The country's name where the practice may be cited, else "a government in <sub-region>".
+    pub attribution: String,
+    pub citable: bool,
+    pub region: String,
+    pub subregion: String,
+    pub development: String,
+    pub themes: Vec<String>,
+    pub text: String,
+    /// (question text, answer as displayed) of the related answers the definition names.
+    pub related: Vec<(String, String)>,
+}
+
+/// Every answer marked as a good practice, with its themes, attribution and related answers.
+pub fn compendium(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    filter: &Filter,
+    lang: &str,
+) -> diesel::QueryResult<Vec<Practice>> {
+    let mut out = Vec::new();
+    for q in survey.questions() {
+        let Some(Marker::GoodPractice {
+            themes,
+            themes_from,
+            cite_question,
+            related,
+        }) = &q.marker
+        else {
+            continue;
+        };
+        let mut wanted: Vec<&str> = vec![q.id.as_str()];
+        wanted.extend(themes_from.as_deref());
+        wanted.extend(cite_question.as_deref());
+        wanted.extend(related.iter().map(String::as_str));
+        let by_response = group(answers_of(conn, &survey.id, &wanted, filter)?);
+        for (iso3, answers) in by_response.values() {
+            let Some(text) = answers
+                .get(&q.id)
+                .and_then(|i| i.iter().find(|i| i.item.is_empty()))
+            else {
+                continue;
+            };
+            let country = countries.get(iso3);
+            let mut practice_themes: Vec<String> = themes.clone();
+            if let (Some(from), Some(picker)) = (
+                themes_from,
+                themes_from.as_ref().and_then(|f| survey.question(f)),
+            ) {
+                for it in answers.get(from).map(Vec::as_slice).unwrap_or(&[]) {
+                    if let Some(theme) = picker
+                        .kind
+                        .options()
+                        .iter()
+                        .find(|o| o.code == it.item)
+                        .and_then(|o| o.theme.clone())
+                    {
+                        if !practice_themes.contains(&theme) {
+                            practice_themes.push(theme);
+                        }
+                    }
+                }
+            }
+            // Chatham House: named only where the respondent said yes.
+            let citable = cite_question
+                .as_ref()
+                .and_then(|c| answers.get(c))
+                .is_some_and(|items| items.iter().any(|i| i.value == "yes"));
+            let subregion = country
+                .map(|c| {
+                    if c.intermediate_code.is_empty() {
+                        c.subregion_en.clone()
+                    } else {
+                        c.intermediate_en.clone()
+                    }
+                })
+                .unwrap_or_default();
+            let attribution = if citable {
+                country
+                    .map(|c| c.name(lang).to_string())
+                    .unwrap_or_else(|| iso3.clone())
+            } else {
+                crate::i18n::translate(
+                    lang,
+                    "results-anonymous",
+                    &[("subregion", subregion.clone())],
+                )
+            };
+            let name_of = |code: &str| {
+                countries
+                    .get(code)
+                    .map(|c| c.name(lang).to_string())
+                    .unwrap_or_else(|| code.to_string())
+            };
+            let related_view: Vec<(String, String)> = related
+                .iter()
+                .filter_map(|r| survey.question(r))
+                // A practice that may not be cited does not name a partner country either: the
+                // pair could identify the government.
+                .filter(|rq| citable || rq.kind != crate::survey::QuestionKind::Country)
+                .filter_map(|rq| {
+                    let items = answers.get(&rq.id)?;
+                    Some((
+                        rq.text.get(lang).to_string(),
+                        display_value(rq, items, lang, &name_of),
+                    ))
+                })
+                .collect();
+            out.push(Practice {
+                question: q.id.clone(),
+                iso3: iso3.clone(),
+                attribution,
+                citable,
+                region: country.map(|c| c.region_en.clone()).unwrap_or_default(),
+                subregion,
+                development: country.map(|c| c.development.clone()).unwrap_or_default(),
+                themes: practice_themes,
+                text: text.value.clone(),
+                related: related_view,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Need {
+    pub question: String,
+    pub option: String,
+    pub label: String,
+    pub theme: Option<String>,
+    pub level: Option<&'static str>,
+    /// Countries reporting the need.
+    pub countries: i64,
+    pub by_development: BTreeMap<String, i64>,
+    pub by_region: BTreeMap<String, i64>,
+}
+
+fn level_key(level: Option<NeedLevel>) -> Option<&'static str> {
+    level.map(|l| match l {
+        NeedLevel::Policy => "policy",
+        NeedLevel::Institutional => "institutional",
+    })
+}
+
+fn need_questions(
+    survey: &Survey,
+) -> impl Iterator<Item = (&Question, &Vec<String>, Option<NeedLevel>)> {
+    survey.questions().filter_map(|q| match &q.marker {
+        Some(Marker::CapacityNeed { themes, level, .. }) => Some((q, themes, *level)),
+        _ => None,
+    })
+}
+
+/// Capacity-building needs ranked by how many countries report them, with their breakdowns.
+pub fn ranked_needs(
+    conn: &mut DbConn,
+    survey: &Survey,
+    filter: &Filter,
+    lang: &str,
+) -> diesel::QueryResult<Vec<Need>> {
+    let mut out = Vec::new();
+    for (q, themes, level) in need_questions(survey) {
+        let by_dev = choice_counts(conn, &survey.id, q, filter, Some(Grouping::Development))?;
+        let by_region = choice_counts(conn, &survey.id, q, filter, Some(Grouping::Region))?;
+        for option in q.kind.options() {
+            let mut need = Need {
+                question: q.id.clone(),
+                option: option.code.clone(),
+                label: option.label.get(lang).to_string(),
+                theme: option.theme.clone().or_else(|| themes.first().cloned()),
+                level: level_key(level),
+                countries: 0,
+                by_development: BTreeMap::new(),
+                by_region: BTreeMap::new(),
+            };
+            for (grp, key, n) in &by_dev {
+                if key == &option.code {
+                    need.countries += n;
+                    *need.by_development.entry(grp.clone()).or_default() += n;
+                }
+            }
+            for (grp, key, n) in &by_region {
+                if key == &option.code {
+                    *need.by_region.entry(grp.clone()).or_default() += n;
+                }
+            }
+            if need.countries > 0 {
+                out.push(need);
+            }
+        }
+    }
+    out.sort_by(|a, b| b.countries.cmp(&a.countries).then(a.label.cmp(&b.label)));
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Match {
+    /// The country with the need.
+    pub iso3: String,
+    pub theme: String,
+    pub need: String,
+    /// Countries with a good practice in the theme: same region first, then by how many
+    /// practices they reported in it.
+    pub partners: Vec<Partner>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Partner {
+    pub iso3: String,
+    pub same_region: bool,
+    pub practices: usize,
+}
+
+/// For each country's need in a theme, the countries that reported a good practice in it.
+pub fn partner_matches(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    practices: &[Practice],
+    filter: &Filter,
+    lang: &str,
+) -> diesel::QueryResult<Vec<Match>> {
+    // theme -> iso3 -> number of practices
+    let mut offers: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    for p in practices {
+        for t in &p.themes {
+            *offers
+                .entry(t.as_str())
+                .or_default()
+                .entry(p.iso3.as_str())
+                .or_default() += 1;
+        }
+    }
+    let questions: Vec<(&Question, &Vec<String>)> =
+        need_questions(survey).map(|(q, t, _)| (q, t)).collect();
+    let ids: Vec<&str> = questions.iter().map(|(q, _)| q.id.as_str()).collect();
+    let rows = answers_of(conn, &survey.id, &ids, filter)?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.item != OTHER_ITEM) {
+        let Some((q, fixed)) = questions.iter().find(|(q, _)| q.id == r.question_id) else {
+            continue;
+        };
+        let key = if q.kind.options().is_empty() {
+            r.value.as_str()
+        } else {
+            r.item.as_str()
+        };
+        let option = q.kind.options().iter().find(|o| o.code == key);
+        let Some(theme) = option
+            .and_then(|o| o.theme.clone())
+            .or_else(|| fixed.first().cloned())
+        else {
+            continue;
+        };
+        if !seen.insert((r.iso3.clone(), theme.clone(), key.to_string())) {
+            continue;
+        }
+        let region = countries
+            .get(&r.iso3)
+            .map(|c| c.region_code.as_str())
+            .unwrap_or("");
+        let mut partners: Vec<Partner> = offers
+            .get(theme.as_str())
+            .map(|m| {
+                m.iter()
+                    .filter(|(iso3, _)| **iso3 != r.iso3)
+                    .map(|(iso3, n)| Partner {
+                        iso3: iso3.to_string(),
+                        same_region: countries.get(iso3).is_some_and(|c| c.region_code == region),
+                        practices: *n,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        partners.sort_by(|a, b| {
+            b.same_region
+                .cmp(&a.same_region)
+                .then(b.practices.cmp(&a.practices))
+                .then(a.iso3.cmp(&b.iso3))
+        });
+        if partners.is_empty() {
+            continue;
+        }
+        out.push(Match {
+            iso3: r.iso3.clone(),
+            theme,
+            need: option
+                .map(|o| o.label.get(lang).to_string())
+                .unwrap_or_else(|| key.to_string()),
+            partners,
+        });
+    }
+    Ok(out)
+}

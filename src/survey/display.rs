@@ -1,0 +1,64 @@
+//! An answer as a reader sees it: option labels, country names, matrix rows, in a language.
+
+use crate::i18n::translate;
+
+use super::answer::{Item, OTHER_ITEM};
+use super::{Question, QuestionKind, OTHER_CODE};
+
+/// An answer as a reader sees it: option labels, country names, matrix rows.
+pub fn display_value(
+    q: &Question,
+    items: &[Item],
+    lang: &str,
+    country_name: &dyn Fn(&str) -> String,
+) -> String {
+    if items.is_empty() {
+        return translate(lang, "conflict-empty", &[]);
+    }
+    let label_of = |code: &str| -> String {
+        if code == OTHER_CODE {
+            return translate(lang, "other-specify", &[]);
+        }
+        q.kind
+            .options()
+            .iter()
+            .find(|o| o.code == code)
+            .map(|o| o.label.get(lang).to_string())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let other = items
+        .iter()
+        .find(|i| i.item == OTHER_ITEM)
+        .map(|i| i.value.clone());
+    let main: Vec<String> = match &q.kind {
+        QuestionKind::MultipleChoice { .. } => items
+            .iter()
+            .filter(|i| i.item != OTHER_ITEM)
+            .map(|i| label_of(&i.item))
+            .collect(),
+        QuestionKind::SingleChoice { .. } => items
+            .iter()
+            .filter(|i| i.item != OTHER_ITEM)
+            .map(|i| label_of(&i.value))
+            .collect(),
+        QuestionKind::YesNo => items
+            .iter()
+            .map(|i| translate(lang, &i.value, &[]))
+            .collect(),
+        QuestionKind::Country => items.iter().map(|i| country_name(&i.value)).collect(),
+        QuestionKind::Matrix { rows, scale } => rows
+            .iter()
+            .filter_map(|r| {
+                let cell = items.iter().find(|i| i.item == r.code)?;
+                let s = scale.iter().find(|s| s.code == cell.value)?;
+                Some(format!("{}: {}", r.label.get(lang), s.label.get(lang)))
+            })
+            .collect(),
+        _ => items.iter().map(|i| i.value.clone()).collect(),
+    };
+    let mut text = main.join("\n");
+    if let Some(o) = other {
+        text.push_str(&format!(" ({o})"));
+    }
+    text
+}

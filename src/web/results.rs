@@ -1,0 +1,638 @@
+//! Results pages for survey owners and administrators: dashboard, one question, compendium,
+//! needs and matching, exports. The numbers come from `crate::results`; this file only shapes
+//! them for the templates (tables, and SVG bar charts beside them).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value as Json};
+
+use super::admin::{csv_response, no_store, page, survey_user, with_conn};
+use super::render::translate;
+use super::AppState;
+use crate::error::AppError;
+use crate::reference::Countries;
+use crate::results::aggregate::{self, Filter, Grouping};
+use crate::results::{export, practices};
+use crate::survey::{QuestionKind, Survey, OTHER_CODE};
+
+const LANG: &str = "en";
+
+fn t(id: &str, args: &[(&str, String)]) -> String {
+    translate(LANG, id, args)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ResultsQuery {
+    drafts: Option<String>,
+    region: Option<String>,
+    income: Option<String>,
+    by: Option<String>,
+}
+
+impl ResultsQuery {
+    fn filter(&self, countries: &Countries) -> Filter {
+        let region = self
+            .region
+            .clone()
+            .filter(|r| countries.iter().any(|c| &c.region_code == r));
+        let income = self
+            .income
+            .clone()
+            .filter(|i| ["L", "LM", "UM", "H"].contains(&i.as_str()));
+        Filter {
+            include_drafts: self.drafts.as_deref() == Some("1"),
+            region,
+            income,
+        }
+    }
+
+    /// The same filters as a query string, for links between results pages.
+    fn query_string(&self, filter: &Filter) -> String {
+        let mut parts = Vec::new();
+        if filter.include_drafts {
+            parts.push("drafts=1".to_string());
+        }
+        if let Some(r) = &filter.region {
+            parts.push(format!("region={r}"));
+        }
+        if let Some(i) = &filter.income {
+            parts.push(format!("income={i}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+fn group_label(countries: &Countries, grouping: Option<Grouping>, code: &str) -> String {
+    let find =
+        |f: &dyn Fn(&crate::reference::Country) -> Option<String>| countries.iter().find_map(f);
+    match grouping {
+        None => t("results-all", &[]),
+        Some(Grouping::Region) => find(&|c| (c.region_code == code).then(|| c.region_en.clone()))
+            .unwrap_or_else(|| code.into()),
+        Some(Grouping::Subregion) => {
+            find(&|c| (c.subregion_code == code).then(|| c.subregion_en.clone()))
+                .unwrap_or_else(|| code.into())
+        }
+        Some(Grouping::Income) if code.is_empty() => t("results-unclassified", &[]),
+        Some(Grouping::Income) => t(&format!("results-income-{code}"), &[]),
+        Some(Grouping::Development) => match code {
+            "developed" => t("results-developed", &[]),
+            "developing" => t("results-developing", &[]),
+            _ => t("results-unclassified", &[]),
+        },
+        Some(Grouping::Ldc | Grouping::Lldc | Grouping::Sids) if code == "other" => {
+            t("results-other-countries", &[])
+        }
+        Some(Grouping::Ldc) => t("results-ldc", &[]),
+        Some(Grouping::Lldc) => t("results-lldc", &[]),
+        Some(Grouping::Sids) => t("results-sids", &[]),
+    }
+}
+
+fn grouping_label(g: Grouping) -> String {
+    t(&format!("results-group-{}", g.key()), &[])
+}
+
+/// A horizontal bar chart: (label, value, shown value).
+fn chart(title: String, bars: &[(String, f64, String)]) -> Json {
+    let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max).max(1e-9);
+    let list: Vec<Json> = bars
+        .iter()
+        .enumerate()
+        .map(|(i, (label, v, shown))| {
+            let y = 4 + i * 24;
+            let width = (v / max * 340.0).round();
+            json!({"label": label, "y": y, "text_y": y + 14, "width": width, "value_x": 226.0 + width, "value": shown})
+        })
+        .collect();
+    json!({"title": title, "height": 8 + bars.len() * 24, "bars": list})
+}
+
+fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        "–".into()
+    } else {
+        format!("{:.0}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn filter_options(
+    countries: &Countries,
+    filter: &Filter,
+    by: Option<Grouping>,
+    with_by: bool,
+) -> Json {
+    let mut regions: BTreeMap<String, String> = BTreeMap::new();
+    for c in countries.iter() {
+        regions.insert(c.region_code.clone(), c.region_en.clone());
+    }
+    let regions: Vec<Json> = regions
+        .into_iter()
+        .map(|(code, label)| json!({"selected": filter.region.as_deref() == Some(code.as_str()), "code": code, "label": label}))
+        .collect();
+    let incomes: Vec<Json> = ["L", "LM", "UM", "H"]
+        .iter()
+        .map(|c| json!({"code": c, "label": t(&format!("results-income-{c}"), &[]), "selected": filter.income.as_deref() == Some(*c)}))
+        .collect();
+    let by_options: Vec<Json> = if with_by {
+        Grouping::ALL
+            .iter()
+            .map(|g| json!({"key": g.key(), "label": grouping_label(*g), "selected": by == Some(*g)}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    json!({"regions": regions, "incomes": incomes, "by_options": by_options, "drafts": filter.include_drafts})
+}
+
+fn merge(mut a: Json, b: Json) -> Json {
+    if let (Json::Object(a), Json::Object(b)) = (&mut a, b) {
+        a.extend(b);
+    }
+    a
+}
+
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (_, survey) = survey_user(&state, &req, &path).await?;
+    let filter = query.filter(&state.countries);
+    let (s, f) = (survey.id.clone(), filter.clone());
+    let groupings = [
+        None,
+        Some(Grouping::Region),
+        Some(Grouping::Income),
+        Some(Grouping::Development),
+    ];
+    let tables = with_conn(&state, move |conn| {
+        let mut out = Vec::new();
+        for g in groupings {
+            out.push((g, aggregate::response_rates(conn, &s, &f, g)?));
+        }
+        Ok(out)
+    })
+    .await?;
+    let rate_tables: Vec<Json> = tables
+        .into_iter()
+        .map(|(g, rows)| {
+            let heading = g.map(grouping_label).unwrap_or_else(|| t("results-all", &[]));
+            let bars: Vec<(String, f64, String)> = rows
+                .iter()
+                .map(|r| {
+                    let rate = if r.targeted == 0 { 0.0 } else { r.submitted as f64 * 100.0 / r.targeted as f64 };
+                    (group_label(&state.countries, g, &r.grp), rate, percent(r.submitted, r.targeted))
+                })
+                .collect();
+            let rows: Vec<Json> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "label": group_label(&state.countries, g, &r.grp),
+                        "targeted": r.targeted, "invited": r.invited, "opened": r.opened,
+                        "drafts": r.drafts, "submitted": r.submitted, "rate": percent(r.submitted, r.targeted),
+                    })
+                })
+                .collect();
+            json!({
+                "key": g.map(|g| g.key()).unwrap_or("all"),
+                "heading": heading,
+                "chart": chart(format!("{}: {}", t("results-rate", &[]), heading), &bars),
+                "rows": rows,
+            })
+        })
+        .collect();
+    let questions: Vec<Json> = survey
+        .questions()
+        .map(|q| json!({"id": q.id, "text": q.text.get(LANG)}))
+        .collect();
+    let data = merge(
+        json!({
+            "id": survey.id, "title": survey.title.get(LANG), "page_title": t("results-title", &[]),
+            "rate_tables": rate_tables, "questions": questions, "query": query.query_string(&filter),
+        }),
+        filter_options(&state.countries, &filter, None, false),
+    );
+    page(&state, &req, "results/dashboard", data, StatusCode::OK)
+}
+
+pub async fn question(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (survey_id, question_id) = path.into_inner();
+    let (_, survey) = survey_user(&state, &req, &survey_id).await?;
+    let q = survey
+        .question(&question_id)
+        .cloned()
+        .ok_or(AppError::NotFound)?;
+    let filter = query.filter(&state.countries);
+    let by = query.by.as_deref().and_then(Grouping::parse);
+    let (s, f, qq) = (survey.id.clone(), filter.clone(), q.clone());
+    let (asked, counts, stats, dates, texts, others) = with_conn(&state, move |conn| {
+        let asked = aggregate::asked_and_answered(conn, &s, &qq.id, &f, by)?;
+        let counts = match qq.kind {
+            QuestionKind::SingleChoice { .. }
+            | QuestionKind::MultipleChoice { .. }
+            | QuestionKind::YesNo
+            | QuestionKind::Matrix { .. }
+            | QuestionKind::Country => aggregate::choice_counts(conn, &s, &qq, &f, by)?,
+            _ => Vec::new(),
+        };
+        let stats = match qq.kind {
+            QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } => {
+                Some(aggregate::number_stats(conn, &s, &qq.id, &f)?)
+            }
+            _ => None,
+        };
+        let dates = match qq.kind {
+            QuestionKind::Date { .. } => Some(aggregate::date_range(conn, &s, &qq.id, &f)?),
+            _ => None,
+        };
+        let texts = match qq.kind {
+            QuestionKind::ShortText { .. }
+            | QuestionKind::LongText { .. }
+            | QuestionKind::Email
+            | QuestionKind::Url => aggregate::text_answers(conn, &s, &qq.id, false, &f)?,
+            _ => Vec::new(),
+        };
+        let others = if qq.kind.has_other() {
+            aggregate::text_answers(conn, &s, &qq.id, true, &f)?
+        } else {
+            Vec::new()
+        };
+        Ok((asked, counts, stats, dates, texts, others))
+    })
+    .await?;
+    let label_of = |key: &str| -> String {
+        match &q.kind {
+            QuestionKind::YesNo => t(key, &[]),
+            QuestionKind::Country => state
+                .countries
+                .get(key)
+                .map(|c| c.name_en.clone())
+                .unwrap_or_else(|| key.into()),
+            QuestionKind::Matrix { rows, scale } => {
+                let (r, s) = key.split_once('=').unwrap_or((key, ""));
+                let rl = rows
+                    .iter()
+                    .find(|x| x.code == r)
+                    .map(|x| x.label.get(LANG).to_string())
+                    .unwrap_or_else(|| r.into());
+                let sl = scale
+                    .iter()
+                    .find(|x| x.code == s)
+                    .map(|x| x.label.get(LANG).to_string())
+                    .unwrap_or_else(|| s.into());
+                format!("{rl}: {sl}")
+            }
+            _ if key == OTHER_CODE => t("other-specify", &[]),
+            _ => q
+                .kind
+                .options()
+                .iter()
+                .find(|o| o.code == key)
+                .map(|o| o.label.get(LANG).to_string())
+                .unwrap_or_else(|| key.into()),
+        }
+    };
+    // The order options are listed in the definition; answers outside it after.
+    let order: Vec<String> = match &q.kind {
+        QuestionKind::YesNo => vec!["yes".into(), "no".into()],
+        QuestionKind::Matrix { rows, scale } => rows
+            .iter()
+            .flat_map(|r| scale.iter().map(move |s| format!("{}={}", r.code, s.code)))
+            .collect(),
+        _ => q
+            .kind
+            .options()
+            .iter()
+            .map(|o| o.code.clone())
+            .chain(std::iter::once(OTHER_CODE.to_string()))
+            .collect(),
+    };
+    let groups: Vec<Json> = asked
+        .iter()
+        .map(|(grp, (asked, answered))| {
+            let mut here: Vec<(String, i64)> = counts.iter().filter(|(g, _, _)| g == grp).map(|(_, k, n)| (k.clone(), *n)).collect();
+            here.sort_by_key(|(k, n)| (order.iter().position(|o| o == k).unwrap_or(usize::MAX), -n));
+            let rows: Vec<Json> = here
+                .iter()
+                .map(|(k, n)| json!({"label": label_of(k), "count": n, "percent": percent(*n, *answered)}))
+                .collect();
+            let label = group_label(&state.countries, by, grp);
+            let bars: Vec<(String, f64, String)> = here.iter().map(|(k, n)| (label_of(k), *n as f64, n.to_string())).collect();
+            json!({
+                "key": format!("g{}", grp.replace(|c: char| !c.is_ascii_alphanumeric(), "")),
+                "label": label, "asked": asked, "answered": answered, "counts": rows,
+                "chart": (!bars.is_empty()).then(|| chart(format!("{}: {}", q.text.get(LANG), label), &bars)),
+            })
+        })
+        .collect();
+    let fmt = |n: Option<f64>| n.map(|n| format!("{n}")).unwrap_or_else(|| "–".into());
+    let stats = stats
+        .map(|s| {
+            t(
+                "results-stats",
+                &[
+                    ("count", s.count.to_string()),
+                    ("min", fmt(s.min)),
+                    ("median", fmt(s.median)),
+                    ("max", fmt(s.max)),
+                ],
+            )
+        })
+        .or_else(|| {
+            dates.map(|(n, lo, hi)| {
+                t(
+                    "results-dates",
+                    &[
+                        ("count", n.to_string()),
+                        ("min", lo.unwrap_or_default()),
+                        ("max", hi.unwrap_or_default()),
+                    ],
+                )
+            })
+        });
+    let named = |list: Vec<aggregate::TextAnswer>| -> Vec<Json> {
+        list.into_iter()
+            .map(|a| json!({"country": state.countries.get(&a.iso3).map(|c| c.name_en.clone()).unwrap_or(a.iso3), "value": a.value}))
+            .collect()
+    };
+    let data = merge(
+        json!({
+            "id": survey.id, "title": survey.title.get(LANG), "page_title": q.text.get(LANG),
+            "question_text": q.text.get(LANG), "groups": groups, "stats": stats,
+            "texts": named(texts), "other_texts": named(others), "query": query.query_string(&filter),
+        }),
+        filter_options(&state.countries, &filter, by, true),
+    );
+    page(&state, &req, "results/question", data, StatusCode::OK)
+}
+
+async fn load_compendium(
+    state: &web::Data<AppState>,
+    survey: &std::sync::Arc<Survey>,
+    filter: &Filter,
+) -> Result<Vec<practices::Practice>, AppError> {
+    let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
+    with_conn(state, move |conn| {
+        Ok(practices::compendium(conn, &s, &app.countries, &f, LANG)?)
+    })
+    .await
+}
+
+/// Practices grouped by theme, in the definition's theme order.
+fn by_theme<'a>(
+    survey: &'a Survey,
+    list: &'a [practices::Practice],
+) -> Vec<(&'a str, Vec<&'a practices::Practice>)> {
+    survey
+        .themes
+        .iter()
+        .map(|th| {
+            (
+                th.label.get(LANG),
+                list.iter()
+                    .filter(|p| p.themes.contains(&th.id))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, ps)| !ps.is_empty())
+        .collect()
+}
+
+pub async fn compendium(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (_, survey) = survey_user(&state, &req, &path).await?;
+    let filter = query.filter(&state.countries);
+    let list = load_compendium(&state, &survey, &filter).await?;
+    let themes: Vec<Json> = by_theme(&survey, &list)
+        .into_iter()
+        .map(|(label, ps)| json!({"label": label, "practices": ps}))
+        .collect();
+    let data = json!({
+        "id": survey.id, "title": survey.title.get(LANG), "page_title": t("results-compendium", &[]),
+        "themes": themes, "query": query.query_string(&filter),
+    });
+    page(&state, &req, "results/compendium", data, StatusCode::OK)
+}
+
+pub async fn compendium_markdown(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (_, survey) = survey_user(&state, &req, &path).await?;
+    let filter = query.filter(&state.countries);
+    let list = load_compendium(&state, &survey, &filter).await?;
+    let mut md = format!(
+        "# {}: {}\n\n",
+        t("results-compendium", &[]),
+        survey.title.get(LANG)
+    );
+    for (label, ps) in by_theme(&survey, &list) {
+        md.push_str(&format!("## {label}\n\n"));
+        for p in ps {
+            md.push_str(&format!(
+                "### {}\n\n",
+                t(
+                    "results-attribution",
+                    &[
+                        ("who", p.attribution.clone()),
+                        ("region", p.region.clone()),
+                        ("development", p.development.clone())
+                    ]
+                )
+            ));
+            for (k, v) in &p.related {
+                md.push_str(&format!("- **{k}** {v}\n"));
+            }
+            md.push_str(&format!("\n{}\n\n", p.text));
+        }
+    }
+    Ok(no_store(
+        HttpResponse::Ok()
+            .content_type("text/markdown; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-compendium.md\"", survey.id),
+            ))
+            .body(md),
+    ))
+}
+
+pub async fn needs(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (_, survey) = survey_user(&state, &req, &path).await?;
+    let filter = query.filter(&state.countries);
+    let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
+    let (needs, matches) = with_conn(&state, move |conn| {
+        let needs = practices::ranked_needs(conn, &s, &f, LANG)?;
+        let list = practices::compendium(conn, &s, &app.countries, &f, LANG)?;
+        let matches = practices::partner_matches(conn, &s, &app.countries, &list, &f, LANG)?;
+        Ok((needs, matches))
+    })
+    .await?;
+    let theme_label = |id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| survey.themes.iter().find(|th| &th.id == id))
+            .map(|th| th.label.get(LANG).to_string())
+            .unwrap_or_default()
+    };
+    let name = |iso3: &str| {
+        state
+            .countries
+            .get(iso3)
+            .map(|c| c.name_en.clone())
+            .unwrap_or_else(|| iso3.into())
+    };
+    let bars: Vec<(String, f64, String)> = needs
+        .iter()
+        .take(15)
+        .map(|n| (n.label.clone(), n.countries as f64, n.countries.to_string()))
+        .collect();
+    let rows: Vec<Json> = needs
+        .iter()
+        .map(|n| {
+            let dev: Vec<String> = n.by_development.iter().map(|(k, v)| format!("{}: {v}", group_label(&state.countries, Some(Grouping::Development), k))).collect();
+            let reg: Vec<String> = n.by_region.iter().map(|(k, v)| format!("{}: {v}", group_label(&state.countries, Some(Grouping::Region), k))).collect();
+            json!({"label": n.label, "theme": theme_label(&n.theme), "level": n.level, "countries": n.countries, "development": dev.join("; "), "regions": reg.join("; ")})
+        })
+        .collect();
+    let matches: Vec<Json> = matches
+        .iter()
+        .map(|m| {
+            let partners: Vec<String> = m.partners.iter().take(5).map(|p| name(&p.iso3)).collect();
+            json!({"country": name(&m.iso3), "theme": theme_label(&Some(m.theme.clone())), "need": m.need, "partners": partners.join(", ")})
+        })
+        .collect();
+    let data = merge(
+        json!({
+            "id": survey.id, "title": survey.title.get(LANG), "page_title": t("results-needs", &[]),
+            "needs": rows, "matches": matches, "query": query.query_string(&filter), "key": "needs",
+            "chart": (!bars.is_empty()).then(|| chart(t("results-needs", &[]), &bars)),
+        }),
+        filter_options(&state.countries, &filter, None, false),
+    );
+    page(&state, &req, "results/needs", data, StatusCode::OK)
+}
+
+#[derive(Clone, Copy)]
+pub enum Format {
+    Csv,
+    Codebook,
+    Xlsx,
+    Json,
+}
+
+async fn export_as(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+    format: Format,
+) -> Result<HttpResponse, AppError> {
+    let (_, survey) = survey_user(&state, &req, &path).await?;
+    let filter = query.filter(&state.countries);
+    let s = survey.clone();
+    let fail = |e: export::ExportError| AppError::Blocking(e.to_string());
+    let bytes = with_conn(&state, move |conn| {
+        Ok(match format {
+            Format::Codebook => export::codebook_csv(&s).map_err(fail)?.into_bytes(),
+            _ => {
+                let rows = export::load(conn, &s, &filter).map_err(fail)?;
+                match format {
+                    Format::Xlsx => export::to_xlsx(&s, &rows).map_err(fail)?,
+                    Format::Json => export::to_json(&s, &rows).map_err(fail)?.into_bytes(),
+                    _ => export::to_csv(&s, &rows).map_err(fail)?.into_bytes(),
+                }
+            }
+        })
+    })
+    .await?;
+    let id = &survey.id;
+    Ok(match format {
+        Format::Csv => csv_response(
+            String::from_utf8_lossy(&bytes).into_owned(),
+            &format!("{id}-responses.csv"),
+        ),
+        Format::Codebook => csv_response(
+            String::from_utf8_lossy(&bytes).into_owned(),
+            &format!("{id}-codebook.csv"),
+        ),
+        Format::Xlsx => no_store(
+            HttpResponse::Ok()
+                .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{id}-responses.xlsx\""),
+                ))
+                .body(bytes),
+        ),
+        Format::Json => no_store(
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{id}-responses.json\""),
+                ))
+                .body(bytes),
+        ),
+    })
+}
+
+pub async fn export_csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    export_as(state, req, path, query, Format::Csv).await
+}
+
+pub async fn export_codebook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    export_as(state, req, path, query, Format::Codebook).await
+}
+
+pub async fn export_xlsx(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    export_as(state, req, path, query, Format::Xlsx).await
+}
+
+pub async fn export_json(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    export_as(state, req, path, query, Format::Json).await
+}

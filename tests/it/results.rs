@@ -1,0 +1,640 @@
+//! Results on a small fixture with hand-computed counts, on both backends; the two backends
+//! compared on the same data; exports read back; access.
+
+use std::io::Cursor;
+
+use coherence::db::{self, DbUrl};
+use coherence::reference::Countries;
+use coherence::results::aggregate::{self, Filter, Grouping};
+use coherence::results::practices;
+
+use crate::helpers::{fixtures, fresh_database, Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    counts_match_hand_computed_values,
+    compendium_needs_and_matching,
+    exports_read_back_match_the_database,
+    results_refuse_anonymous_users_focal_points_and_other_owners,
+);
+
+/// Answer and submit a whole response through the real pages.
+async fn answer(app: &TestApp, link: &str, sections: &[(&str, &[(&str, &str)])], submit: bool) {
+    for (section, fields) in sections {
+        let res = app.save_section(link, section, fields).await;
+        assert_eq!(res.status, 303, "{link} {section}: {}", res.body);
+    }
+    if submit {
+        let review = app.get(&format!("{link}/review")).await;
+        let res = app
+            .post(
+                &format!("{link}/submit"),
+                &[("_csrf", &review.hidden("_csrf"))],
+            )
+            .await;
+        assert_eq!(res.status, 303, "submit {link}: {}", res.body);
+    }
+}
+
+/// Sweden, the Philippines, Morocco submitted; Kenya in draft. The Philippines first said it
+/// has a plan (year 2001), then that it has none: the stale year must never count.
+async fn fixture_responses(app: &TestApp) {
+    let swe = app.issue_token("fixture", "SWE", "Anna");
+    let phl = app.issue_token("fixture", "PHL", "Maria");
+    let mar = app.issue_token("fixture", "MAR", "Karim");
+    let ken = app.issue_token("fixture", "KEN", "Wanjiru");
+    answer(
+        app,
+        &swe,
+        &[
+            (
+                "basics",
+                &[
+                    ("name", "Anna"),
+                    ("colour", "red"),
+                    ("tools", "a"),
+                    ("tools", "b"),
+                    ("active", "yes"),
+                    ("staff", "10"),
+                    ("since", "2005-01-01"),
+                    ("grid.r1", "s1"),
+                    ("grid.r2", "s2"),
+                ],
+            ),
+            ("plans", &[("has_plan", "yes")]),
+            (
+                "plans",
+                &[
+                    ("has_plan", "yes"),
+                    ("plan_year", "2007"),
+                    ("plan_text", "A migration and development council"),
+                ],
+            ),
+            ("extra", &[("extra_note", "Sweden's note")]),
+        ],
+        true,
+    )
+    .await;
+    answer(
+        app,
+        &phl,
+        &[
+            (
+                "basics",
+                &[
+                    ("name", "Maria"),
+                    ("colour", "blue"),
+                    ("tools", "a"),
+                    ("active", "yes"),
+                    ("staff", "20"),
+                    ("since", "2010-06-30"),
+                    ("grid.r1", "s1"),
+                ],
+            ),
+            ("plans", &[("has_plan", "yes")]),
+            ("plans", &[("has_plan", "yes"), ("plan_year", "2001")]),
+            ("plans", &[("has_plan", "no"), ("plan_year", "2001")]),
+            ("extra", &[("extra_note", "Philippine note")]),
+        ],
+        true,
+    )
+    .await;
+    answer(
+        app,
+        &mar,
+        &[
+            (
+                "basics",
+                &[
+                    ("name", "Karim"),
+                    ("colour", "other"),
+                    ("colour.other", "green"),
+                    ("tools", "b"),
+                    ("tools", "c"),
+                    ("active", "no"),
+                    ("staff", "30"),
+                ],
+            ),
+            ("plans", &[("has_plan", "yes")]),
+            ("plans", &[("has_plan", "yes"), ("plan_year", "2010")]),
+        ],
+        true,
+    )
+    .await;
+    answer(
+        app,
+        &ken,
+        &[(
+            "basics",
+            &[("name", "W"), ("colour", "red"), ("staff", "99")],
+        )],
+        false,
+    )
+    .await;
+}
+
+fn conn_for(app: &TestApp) -> db::PooledConn {
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    pool.get().unwrap()
+}
+
+fn survey(app: &TestApp) -> std::sync::Arc<coherence::survey::Survey> {
+    let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+    let catalog = coherence::survey::Catalog::new(report.surveys);
+    catalog.get("fixture").unwrap().clone()
+}
+
+fn sorted(mut v: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
+    v.sort();
+    v
+}
+
+fn triples(list: &[(&str, &str, i64)]) -> Vec<(String, String, i64)> {
+    list.iter()
+        .map(|(a, b, n)| (a.to_string(), b.to_string(), *n))
+        .collect()
+}
+
+async fn counts_match_hand_computed_values(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fixture_responses(&app).await;
+    let survey = survey(&app);
+    let mut conn = conn_for(&app);
+    let conn = &mut *conn;
+    let submitted = Filter::default();
+    let drafts = Filter {
+        include_drafts: true,
+        ..Default::default()
+    };
+    let q = |id: &str| survey.question(id).unwrap().clone();
+    // Single choice, with "other".
+    let colour = aggregate::choice_counts(conn, "fixture", &q("colour"), &submitted, None).unwrap();
+    assert_eq!(
+        sorted(colour),
+        triples(&[("all", "blue", 1), ("all", "other", 1), ("all", "red", 1)])
+    );
+    // Drafts included: Kenya's red counts too.
+    let colour = aggregate::choice_counts(conn, "fixture", &q("colour"), &drafts, None).unwrap();
+    assert!(colour.contains(&("all".into(), "red".into(), 2)));
+    // Multiple choice, per option.
+    let tools = aggregate::choice_counts(conn, "fixture", &q("tools"), &submitted, None).unwrap();
+    assert_eq!(
+        sorted(tools),
+        triples(&[("all", "a", 2), ("all", "b", 2), ("all", "c", 1)])
+    );
+    // Yes/no, by region (M49 codes).
+    let active = aggregate::choice_counts(
+        conn,
+        "fixture",
+        &q("active"),
+        &submitted,
+        Some(Grouping::Region),
+    )
+    .unwrap();
+    assert_eq!(
+        sorted(active),
+        triples(&[("002", "no", 1), ("142", "yes", 1), ("150", "yes", 1)])
+    );
+    // By development group and by 2008 LDC status.
+    let by_dev = aggregate::choice_counts(
+        conn,
+        "fixture",
+        &q("active"),
+        &submitted,
+        Some(Grouping::Development),
+    )
+    .unwrap();
+    assert_eq!(
+        sorted(by_dev),
+        triples(&[
+            ("developed", "yes", 1),
+            ("developing", "no", 1),
+            ("developing", "yes", 1)
+        ])
+    );
+    let by_ldc = aggregate::choice_counts(
+        conn,
+        "fixture",
+        &q("active"),
+        &submitted,
+        Some(Grouping::Ldc),
+    )
+    .unwrap();
+    assert_eq!(
+        sorted(by_ldc),
+        triples(&[("other", "no", 1), ("other", "yes", 2)])
+    );
+    // Matrix rows.
+    let grid = aggregate::choice_counts(conn, "fixture", &q("grid"), &submitted, None).unwrap();
+    assert_eq!(
+        sorted(grid),
+        triples(&[("all", "r1=s1", 2), ("all", "r2=s2", 1)])
+    );
+    // Income filter: the Philippines and Morocco are lower-middle income (FY09).
+    let lm = Filter {
+        income: Some("LM".into()),
+        ..Default::default()
+    };
+    let colour_lm = aggregate::choice_counts(conn, "fixture", &q("colour"), &lm, None).unwrap();
+    assert_eq!(
+        sorted(colour_lm),
+        triples(&[("all", "blue", 1), ("all", "other", 1)])
+    );
+    // Numbers: count, min, median, max.
+    let staff = aggregate::number_stats(conn, "fixture", "staff", &submitted).unwrap();
+    assert_eq!(
+        (staff.count, staff.min, staff.median, staff.max),
+        (3, Some(10.0), Some(20.0), Some(30.0))
+    );
+    let staff = aggregate::number_stats(conn, "fixture", "staff", &drafts).unwrap();
+    assert_eq!(
+        (staff.count, staff.median, staff.max),
+        (4, Some(25.0), Some(99.0))
+    );
+    // The stale hidden answer (2001) never counts; only two responses were asked.
+    let year = aggregate::number_stats(conn, "fixture", "plan_year", &submitted).unwrap();
+    assert_eq!(
+        (year.count, year.min, year.max),
+        (2, Some(2007.0), Some(2010.0))
+    );
+    let asked =
+        aggregate::asked_and_answered(conn, "fixture", "plan_year", &submitted, None).unwrap();
+    assert_eq!(asked.get("all"), Some(&(2, 2)));
+    let asked = aggregate::asked_and_answered(conn, "fixture", "notes", &submitted, None).unwrap();
+    assert_eq!(
+        asked.get("all"),
+        Some(&(3, 0)),
+        "asked of all three, answered by none"
+    );
+    // Dates.
+    let since = aggregate::date_range(conn, "fixture", "since", &submitted).unwrap();
+    assert_eq!(
+        since,
+        (2, Some("2005-01-01".into()), Some("2010-06-30".into()))
+    );
+    // Text answers with their country, and "other" texts.
+    let names = aggregate::text_answers(conn, "fixture", "name", false, &submitted).unwrap();
+    let names: Vec<(&str, &str)> = names
+        .iter()
+        .map(|t| (t.iso3.as_str(), t.value.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("MAR", "Karim"), ("PHL", "Maria"), ("SWE", "Anna")]
+    );
+    let others = aggregate::text_answers(conn, "fixture", "colour", true, &submitted).unwrap();
+    assert_eq!(others.len(), 1);
+    assert_eq!(
+        (others[0].iso3.as_str(), others[0].value.as_str()),
+        ("MAR", "green")
+    );
+    // Response rates: four countries had links; three submitted, one is drafting.
+    let rates = aggregate::response_rates(conn, "fixture", &submitted, None).unwrap();
+    assert_eq!(rates.len(), 1);
+    let r = &rates[0];
+    assert_eq!(
+        (r.targeted, r.invited, r.opened, r.drafts, r.submitted),
+        (4, 0, 4, 1, 3)
+    );
+    let by_region =
+        aggregate::response_rates(conn, "fixture", &submitted, Some(Grouping::Region)).unwrap();
+    let submitted_by_region: Vec<(&str, i64, i64)> = by_region
+        .iter()
+        .map(|r| (r.grp.as_str(), r.targeted, r.submitted))
+        .collect();
+    assert_eq!(
+        submitted_by_region,
+        vec![("002", 2, 1), ("142", 1, 1), ("150", 1, 1)]
+    );
+    app.stop().await;
+}
+
+async fn compendium_needs_and_matching(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fixture_responses(&app).await;
+    let survey = survey(&app);
+    let countries = Countries::load().unwrap();
+    let mut conn = conn_for(&app);
+    let filter = Filter::default();
+    let list = practices::compendium(&mut conn, &survey, &countries, &filter, "en").unwrap();
+    assert_eq!(list.len(), 1);
+    let p = &list[0];
+    assert_eq!(p.iso3, "SWE");
+    assert_eq!(p.text, "A migration and development council");
+    assert_eq!(p.themes, vec!["t1".to_string()]);
+    // No "may be cited" answer: Chatham House attribution by sub-region.
+    assert!(!p.citable);
+    assert_eq!(p.attribution, "a government in Northern Europe");
+    let needs = practices::ranked_needs(&mut conn, &survey, &filter, "en").unwrap();
+    let ranked: Vec<(&str, i64)> = needs
+        .iter()
+        .map(|n| (n.option.as_str(), n.countries))
+        .collect();
+    assert_eq!(ranked, vec![("a", 2), ("b", 2), ("c", 1)]);
+    assert_eq!(needs[0].level, Some("policy"));
+    assert_eq!(needs[0].by_development.get("developing"), Some(&1));
+    assert_eq!(needs[0].by_development.get("developed"), Some(&1));
+    // Every need in theme t1 is matched with Sweden's practice; Sweden itself gets no match.
+    let matches =
+        practices::partner_matches(&mut conn, &survey, &countries, &list, &filter, "en").unwrap();
+    let pairs: std::collections::BTreeSet<(String, String)> = matches
+        .iter()
+        .map(|m| (m.iso3.clone(), m.partners[0].iso3.clone()))
+        .collect();
+    assert_eq!(
+        pairs.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("MAR".to_string(), "SWE".to_string()),
+            ("PHL".to_string(), "SWE".to_string())
+        ]
+    );
+    assert!(matches.iter().all(|m| !m.partners[0].same_region));
+    // The pages show the same.
+    app.add_user(
+        "owner@fixture.example",
+        "a long owner passphrase",
+        "owner",
+        &["fixture"],
+    );
+    app.login("owner@fixture.example", "a long owner passphrase")
+        .await;
+    let page = app.get("/admin/surveys/fixture/results/compendium").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("a government in Northern Europe") && !page.body.contains("Sweden (")
+    );
+    let md = app
+        .get("/admin/surveys/fixture/results/compendium.md")
+        .await;
+    assert!(
+        md.body.contains("## Theme one") && md.body.contains("A migration and development council")
+    );
+    let needs_page = app.get("/admin/surveys/fixture/results/needs").await;
+    assert!(
+        needs_page
+            .body
+            .contains("<th scope=\"row\">Philippines</th><td>Theme one</td>"),
+        "{}",
+        needs_page.body
+    );
+    let dash = app.get("/admin/surveys/fixture/results").await;
+    assert!(dash.body.contains("<svg role=\"img\""), "charts are SVG");
+    assert!(
+        dash.body
+            .contains("<td>4</td><td>0</td><td>4</td><td>1</td><td>3</td><td>75%</td>"),
+        "{}",
+        dash.body
+    );
+    let question = app
+        .get("/admin/surveys/fixture/results/q/tools?by=development")
+        .await;
+    assert!(
+        question.body.contains("Developing") && question.body.contains("2 of 2 asked answered"),
+        "{}",
+        question.body
+    );
+    let year = app.get("/admin/surveys/fixture/results/q/plan_year").await;
+    assert!(year.body.contains("2 of 2 asked answered"));
+    assert!(
+        year.body
+            .contains("Count 2, minimum 2007, median 2008.5, maximum 2010"),
+        "{}",
+        year.body
+    );
+    app.stop().await;
+}
+
+async fn exports_read_back_match_the_database(backend: Backend) {
+    use calamine::{Data, Reader, Xlsx};
+    let app = TestApp::spawn(backend).await;
+    fixture_responses(&app).await;
+    app.add_user(
+        "owner@fixture.example",
+        "a long owner passphrase",
+        "owner",
+        &["fixture"],
+    );
+    app.login("owner@fixture.example", "a long owner passphrase")
+        .await;
+    let csv = app.get("/admin/surveys/fixture/export.csv").await;
+    assert_eq!(csv.status, 200);
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "submitted only");
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("column {name}"))
+    };
+    let row = |iso3: &str| rows.iter().find(|r| r[0] == iso3).unwrap();
+    assert_eq!(row("SWE")[col("colour")], "red");
+    assert_eq!(row("MAR")[col("colour")], "other");
+    assert_eq!(row("MAR")[col("colour.other_text")], "green");
+    assert_eq!(
+        (
+            row("SWE")[col("tools.a")].as_str(),
+            row("SWE")[col("tools.c")].as_str()
+        ),
+        ("1", "0")
+    );
+    assert_eq!(row("SWE")[col("grid.r2")], "s2");
+    assert_eq!(
+        row("PHL")[col("plan_year")],
+        "",
+        "the hidden stale answer is not exported"
+    );
+    assert_eq!(row("SWE")[col("m49_region")], "150");
+    assert_eq!(row("PHL")[col("income_fy09")], "LM");
+    // The codebook explains every column.
+    let codebook = app.get("/admin/surveys/fixture/codebook.csv").await;
+    assert!(
+        codebook
+            .body
+            .contains("tools.a,tools,multiple_choice,Tools,a,A,1=selected; 0=not selected"),
+        "{}",
+        codebook.body
+    );
+    assert!(codebook
+        .body
+        .contains("colour,colour,single_choice,Colour,,,red=Red; blue=Blue; other=Other"));
+    // XLSX: the same cells, read back with calamine.
+    let res = app
+        .client
+        .get(format!("{}/admin/surveys/fixture/export.xlsx", app.address))
+        .send()
+        .await
+        .unwrap();
+    let bytes = res.bytes().await.unwrap();
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = book.worksheet_range("responses").unwrap();
+    let cells: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::Empty => String::new(),
+                    Data::Float(f) if f.fract() == 0.0 => format!("{}", *f as i64),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(cells[0], header);
+    for r in &rows {
+        let x = cells.iter().find(|c| c[0] == r[0]).unwrap();
+        let width = r.len().min(x.len());
+        assert_eq!(&x[..width], &r[..width], "{}", r[0]);
+    }
+    assert!(book.worksheet_range("codebook").is_ok());
+    // JSON, and the CLI's export gives the same CSV.
+    let json: serde_json::Value =
+        serde_json::from_str(&app.get("/admin/surveys/fixture/export.json").await.body).unwrap();
+    let swe = json["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["iso3"] == "SWE")
+        .unwrap();
+    assert_eq!(
+        swe["answers"]["tools"]["selected"],
+        serde_json::json!(["a", "b"])
+    );
+    assert_eq!(swe["answers"]["grid"]["r1"], "s1");
+    assert_eq!(swe["answers"]["staff"], 10.0);
+    let out = app.dir.path().join("export.csv");
+    let cli = app.cli(
+        &[
+            "export",
+            "fixture",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv.body);
+    assert!(app.dir.path().join("export.codebook.csv").exists());
+    app.stop().await;
+}
+
+async fn results_refuse_anonymous_users_focal_points_and_other_owners(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    assert_eq!(app.get(&link).await.status, 200);
+    let routes = [
+        "/admin/surveys/fixture/results",
+        "/admin/surveys/fixture/results/q/colour",
+        "/admin/surveys/fixture/results/compendium",
+        "/admin/surveys/fixture/results/compendium.md",
+        "/admin/surveys/fixture/results/needs",
+        "/admin/surveys/fixture/export.csv",
+        "/admin/surveys/fixture/codebook.csv",
+        "/admin/surveys/fixture/export.xlsx",
+        "/admin/surveys/fixture/export.json",
+    ];
+    // Anonymous, holding a focal point's link and cookies.
+    for r in routes {
+        let res = app.get(r).await;
+        assert_eq!(
+            (res.status, res.location.as_deref()),
+            (303, Some("/admin/login")),
+            "{r}"
+        );
+    }
+    app.add_user(
+        "owner@closed.example",
+        "a long owner passphrase",
+        "owner",
+        &["closed"],
+    );
+    app.login("owner@closed.example", "a long owner passphrase")
+        .await;
+    for r in routes {
+        assert_eq!(app.get(r).await.status, 403, "{r}");
+    }
+    assert_eq!(app.get("/admin/surveys/closed/results").await.status, 200);
+    app.stop().await;
+}
+
+/// SQLite and PostgreSQL give identical results on the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_postgres_agree() {
+    let mut dumps = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let url = fresh_database(backend, dir.path());
+        let app = TestApp::start(url, fixtures().join("surveys"), dir).await;
+        fixture_responses(&app).await;
+        let survey = survey(&app);
+        let countries = Countries::load().unwrap();
+        let mut conn = conn_for(&app);
+        let mut dump = Vec::new();
+        for filter in [
+            Filter::default(),
+            Filter {
+                include_drafts: true,
+                ..Default::default()
+            },
+        ] {
+            for g in [
+                None,
+                Some(Grouping::Region),
+                Some(Grouping::Income),
+                Some(Grouping::Sids),
+            ] {
+                dump.push(format!(
+                    "{:?}",
+                    aggregate::response_rates(&mut conn, "fixture", &filter, g).unwrap()
+                ));
+                for q in survey.questions() {
+                    dump.push(format!(
+                        "{:?}",
+                        sorted(
+                            aggregate::choice_counts(&mut conn, "fixture", q, &filter, g).unwrap()
+                        )
+                    ));
+                    dump.push(format!(
+                        "{:?}",
+                        aggregate::asked_and_answered(&mut conn, "fixture", &q.id, &filter, g)
+                            .unwrap()
+                    ));
+                }
+            }
+            for q in ["staff", "share", "plan_year"] {
+                dump.push(format!(
+                    "{:?}",
+                    aggregate::number_stats(&mut conn, "fixture", q, &filter).unwrap()
+                ));
+            }
+            let list =
+                practices::compendium(&mut conn, &survey, &countries, &filter, "en").unwrap();
+            dump.push(format!("{list:?}"));
+            dump.push(format!(
+                "{:?}",
+                practices::ranked_needs(&mut conn, &survey, &filter, "en").unwrap()
+            ));
+            dump.push(format!(
+                "{:?}",
+                practices::partner_matches(&mut conn, &survey, &countries, &list, &filter, "en")
+                    .unwrap()
+            ));
+        }
+        dumps.push(dump);
+        app.stop().await;
+    }
+    assert_eq!(dumps[0].len(), dumps[1].len());
+    for (a, b) in dumps[0].iter().zip(&dumps[1]) {
+        assert_eq!(a, b);
+    }
+}
