@@ -8,3 +8,4 @@ source .ci/postgres.sh
 trap stop_postgres EXIT
 export COHERENCE_BENCH_PG="$COHERENCE_PG_URL"
 cargo bench --bench load "$@"
+cargo bench --bench results

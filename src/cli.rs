@@ -57,6 +57,14 @@ pub enum Command {
     },
     /// Remind the contacts of countries that have not submitted; then send.
     Remind { survey: String },
+    /// Fill a database with plausible, reproducible responses (80% submitted) for N countries.
+    DemoData {
+        survey: String,
+        #[arg(long, default_value_t = 60)]
+        countries: usize,
+        #[arg(long, default_value_t = 2008)]
+        seed: u64,
+    },
     /// Export the responses (submitted only, unless --drafts) as csv, xlsx or json; csv also
     /// writes the codebook next to the file (FILE.codebook.csv).
     Export {
@@ -169,7 +177,33 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             out,
             drafts,
         } => export(&survey, &format, out, drafts),
+        Command::DemoData {
+            survey,
+            countries,
+            seed,
+        } => demo_data(&survey, countries, seed),
     }
+}
+
+fn demo_data(survey_id: &str, n: usize, seed: u64) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let storage = open_storage(&settings)?;
+    let survey = storage
+        .catalog
+        .get(survey_id)
+        .cloned()
+        .ok_or_else(|| CliError::Usage(format!("unknown survey '{survey_id}'")))?;
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    let s = crate::results::demo::generate(&mut conn, &survey, &storage.countries, n, seed)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    println!(
+        "{}: demo responses for {} countries ({} submitted, {} drafts), seed {seed}",
+        survey.id,
+        s.submitted + s.drafts,
+        s.submitted,
+        s.drafts
+    );
+    Ok(())
 }
 
 fn export(

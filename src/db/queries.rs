@@ -464,3 +464,11 @@ pub fn deadline_extension(
         .load(conn)?;
     Ok(rows.into_iter().next())
 }
+
+pub fn find_token_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<TokenRow>> {
+    let rows: Vec<TokenRow> = access_tokens::table
+        .filter(access_tokens::id.eq(id))
+        .select(TokenRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().next())
+}
