@@ -82,6 +82,14 @@ impl Campaign<'_> {
             .map(fmt_time))
     }
 
+    /// The link opening in the contact's preferred language, where the survey offers it.
+    fn in_language(&self, link: String, contact: &Contact) -> String {
+        match self.language_for(contact).as_str() {
+            "en" => link,
+            lang => format!("{link}?lang={lang}"),
+        }
+    }
+
     /// A new personal link for the contact (only its hash is stored).
     fn issue_link(
         &self,
@@ -169,7 +177,7 @@ impl Campaign<'_> {
                     result.skipped += 1;
                     continue;
                 }
-                let link = self.issue_link(conn, c, now)?;
+                let link = self.in_language(self.issue_link(conn, c, now)?, c);
                 self.queue(conn, "invite", c, json!({ "link": link }), now)?;
                 result.queued += 1;
             }
@@ -212,7 +220,7 @@ impl Campaign<'_> {
                     })
                     .map(|s| s.title.get(&lang))
                     .collect();
-                let link = self.issue_link(conn, c, now)?;
+                let link = self.in_language(self.issue_link(conn, c, now)?, c);
                 self.queue(
                     conn,
                     "reminder",

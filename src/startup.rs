@@ -125,6 +125,8 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(routes::error_pages())
                 .wrap(routes::security_headers())
+                // Gzip for whoever asks: pages shrink several times on slow connections.
+                .wrap(actix_web::middleware::Compress::default())
                 .configure(routes::configure)
         })
         .listen(listener)

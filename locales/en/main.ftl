@@ -216,3 +216,4 @@ results-group-development = Developed / developing
 results-group-ldc = Least developed countries
 results-group-lldc = Landlocked developing countries
 results-group-sids = Small island developing states
+language-choice = Language

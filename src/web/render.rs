@@ -108,7 +108,7 @@ impl Templates {
         let mut layout = serde_json::Map::new();
         if let Json::Object(map) = &mut data {
             map.insert("lang".into(), Json::String(lang.to_string()));
-            for key in ["page_title", "survey_title"] {
+            for key in ["page_title", "survey_title", "languages"] {
                 if let Some(v) = map.get(key) {
                     layout.insert(key.into(), v.clone());
                 }

@@ -23,8 +23,67 @@ use crate::survey::display::display_value;
 use crate::survey::{Question, QuestionKind, Section, Survey, OTHER_CODE};
 
 /// The interface language. English only until the translations arrive.
-fn lang_of(_req: &HttpRequest) -> &'static str {
+/// Languages the interface is translated into (locales/).
+const INTERFACE_LANGUAGES: &[(&str, &str)] =
+    &[("en", "English"), ("fr", "Français"), ("es", "Español")];
+const LANG_COOKIE: &str = "coherence_lang";
+
+/// The `lang` asked for in the query string (a plain link on every page), if valid.
+fn requested_language(req: &HttpRequest) -> Option<&'static str> {
+    let asked = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang="))?;
+    INTERFACE_LANGUAGES
+        .iter()
+        .map(|(c, _)| *c)
+        .find(|c| *c == asked)
+}
+
+/// The page's language among those the survey offers: the link's `?lang=`, then the choice
+/// remembered in a cookie, then the browser's Accept-Language, then English.
+fn lang_of(req: &HttpRequest, survey: &Survey) -> &'static str {
+    let offered = |code: &str| -> Option<&'static str> {
+        INTERFACE_LANGUAGES
+            .iter()
+            .map(|(c, _)| *c)
+            .find(|c| *c == code && survey.languages.iter().any(|l| l == c))
+    };
+    if let Some(l) = requested_language(req).and_then(offered) {
+        return l;
+    }
+    if let Some(l) = req.cookie(LANG_COOKIE).and_then(|c| offered(c.value())) {
+        return l;
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for part in accept.split(',') {
+        let mut bits = part.trim().split(';');
+        let tag = bits.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = bits.any(|b| b.trim() == "q=0");
+        let primary = tag.split('-').next().unwrap_or("");
+        if let Some(l) = (!refused).then(|| offered(primary)).flatten() {
+            return l;
+        }
+    }
     "en"
+}
+
+/// Links to this page in each language the survey offers (none when it offers one).
+fn language_links(req: &HttpRequest, survey: &Survey, lang: &str) -> Json {
+    let offered: Vec<Json> = INTERFACE_LANGUAGES
+        .iter()
+        .filter(|(c, _)| survey.languages.iter().any(|l| l == c))
+        .map(|(code, name)| json!({"code": code, "name": name, "href": format!("{}?lang={code}", req.path()), "current": *code == lang}))
+        .collect();
+    if offered.len() > 1 {
+        Json::Array(offered)
+    } else {
+        Json::Null
+    }
 }
 
 fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
@@ -43,6 +102,7 @@ fn base_path(token: &str) -> String {
 
 /// Respondent pages carry the personal link: never cache them anywhere.
 fn private_page(
+    req: &HttpRequest,
     mut res: HttpResponse,
     csrf_token: Option<(&str, bool)>,
     secure: bool,
@@ -51,6 +111,16 @@ fn private_page(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
+    if let Some(lang) = requested_language(req) {
+        // The choice is remembered for the next pages and visits.
+        let cookie = actix_web::cookie::Cookie::build(LANG_COOKIE, lang)
+            .path("/")
+            .same_site(actix_web::cookie::SameSite::Lax)
+            .secure(secure)
+            .max_age(actix_web::cookie::time::Duration::days(365))
+            .finish();
+        let _ = res.add_cookie(&cookie);
+    }
     if let Some((token, true)) = csrf_token {
         csrf::set_cookie(&mut res, token, secure);
     }
@@ -152,7 +222,7 @@ pub async fn overview(
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let (who, survey, rs) = authenticate_and_load(&state, &req, &token, true).await?;
-    let lang = lang_of(&req);
+    let lang = lang_of(&req, &survey);
     let now = Utc::now();
     let sections: Vec<Json> = survey
         .sections
@@ -172,6 +242,7 @@ pub async fn overview(
     let data = json!({
         "page_title": survey.title.get(lang),
         "survey_title": survey.title.get(lang),
+        "languages": language_links(&req, &survey, lang),
         "description": survey.description.as_ref().map(|d| d.get(lang)),
         "country": country_name(&state.countries, &who.token.country_iso3, lang),
         "deadline": rs.closes.map(|c| fmt_time(c.naive_utc())),
@@ -182,7 +253,7 @@ pub async fn overview(
         "base": base_path(&token),
     });
     let res = state.page("respond/overview", lang, data)?;
-    Ok(private_page(res, None, secure(&state)))
+    Ok(private_page(&req, res, None, secure(&state)))
 }
 
 fn country_name(countries: &Countries, iso3: &str, lang: &str) -> String {
@@ -257,7 +328,7 @@ fn render_section(
     extras: SectionExtras,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let lang = lang_of(req);
+    let lang = lang_of(req, survey);
     let Some((index, section)) = survey
         .sections
         .iter()
@@ -296,6 +367,7 @@ fn render_section(
     let data = json!({
         "page_title": section.title.get(lang),
         "survey_title": survey.title.get(lang),
+        "languages": language_links(req, survey, lang),
         "id": section.id,
         "title": section.title.get(lang),
         "intro": section.intro.as_ref().map(|t| t.get(lang)),
@@ -315,6 +387,7 @@ fn render_section(
     let mut res = state.page("respond/section", lang, data)?;
     *res.status_mut() = status;
     Ok(private_page(
+        req,
         res,
         Some((&csrf_token, new_cookie)),
         secure(state),
@@ -457,7 +530,7 @@ pub async fn section_save(
         Err(AppError::Respond(e)) => return respond_refusal(&state, &req, &token, &survey, e),
         Err(e) => return Err(e),
     };
-    let lang = lang_of(&req);
+    let lang = lang_of(&req, &survey);
     match outcome {
         SaveOutcome::Saved { errors, revealed } if errors.is_empty() => {
             let more = if revealed.is_empty() { "" } else { "&more=1" };
@@ -540,7 +613,7 @@ fn respond_refusal(
     survey: &Survey,
     e: respond::RespondError,
 ) -> Result<HttpResponse, AppError> {
-    let lang = lang_of(req);
+    let lang = lang_of(req, survey);
     let t = |id: &str, args: &[(&str, String)]| translate(lang, id, args);
     let (title, body) = match &e {
         respond::RespondError::Closed(at) => {
@@ -566,10 +639,10 @@ fn respond_refusal(
     let mut res = state.page(
         "message",
         lang,
-        json!({"page_title": title, "title": title, "body": body, "back": base_path(token)}),
+        json!({"page_title": title, "title": title, "body": body, "back": base_path(token), "languages": language_links(req, survey, lang)}),
     )?;
     *res.status_mut() = StatusCode::CONFLICT;
-    Ok(private_page(res, None, secure(state)))
+    Ok(private_page(req, res, None, secure(state)))
 }
 
 fn review_page(
@@ -581,7 +654,7 @@ fn review_page(
     show_missing: bool,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let lang = lang_of(req);
+    let lang = lang_of(req, survey);
     let (csrf_token, new_cookie) = csrf::token_for(req);
     let visible_sections: Vec<&Section> = survey
         .sections
@@ -622,6 +695,7 @@ fn review_page(
     let data = json!({
         "page_title": translate(lang, "review-title", &[]),
         "survey_title": survey.title.get(lang),
+        "languages": language_links(req, survey, lang),
         "sections": sections,
         "missing": missing,
         "editable": readonly_reason(survey, rs).is_none(),
@@ -632,6 +706,7 @@ fn review_page(
     let mut res = state.page("respond/review", lang, data)?;
     *res.status_mut() = status;
     Ok(private_page(
+        req,
         res,
         Some((&csrf_token, new_cookie)),
         secure(state),

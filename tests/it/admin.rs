@@ -17,6 +17,7 @@ on_both_backends!(
     owners_extend_a_deadline_and_reopen_a_response,
     sign_in_setup_link_and_rate_limit,
     cli_invites_then_reminds_only_countries_not_submitted,
+    invitations_follow_the_contacts_language,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -771,5 +772,38 @@ async fn cli_invites_then_reminds_only_countries_not_submitted(backend: Backend)
     let out = plain.cli(&["invite", "fixture"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("COHERENCE_SMTP_URL is not set"));
+    app.stop().await;
+}
+
+async fn invitations_follow_the_contacts_language(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = TestApp::spawn_with_mail(backend, smtp.port).await;
+    let file = app.dir.path().join("contacts.csv");
+    std::fs::write(
+        &file,
+        "country,name,email,language,office\nMAR,Karim,karim@gov.ma,fr,MAE\nMEX,Lucía,lucia@sre.gob.mx,es,SRE\n",
+    )
+    .unwrap();
+    assert!(app
+        .cli(
+            &["contacts", "import", "fixture", file.to_str().unwrap()],
+            None
+        )
+        .status
+        .success());
+    assert!(app.cli(&["invite", "fixture"], None).status.success());
+    let mails = smtp.wait_for(2).await;
+    let fr = mails.iter().find(|m| m.to == "karim@gov.ma").unwrap();
+    assert!(
+        fr.body.contains("Bonjour Karim,") && fr.body.contains("au nom de Maroc"),
+        "{}",
+        fr.body
+    );
+    assert!(fr.body.contains("?lang=fr"), "the link opens in French");
+    let es = mails.iter().find(|m| m.to == "lucia@sre.gob.mx").unwrap();
+    assert!(es.body.contains("en nombre de México"), "{}", es.body);
+    let link = fr.link_path().unwrap();
+    let page = app.get(&format!("{link}?lang=fr")).await;
+    assert!(page.body.contains("Réponse de Maroc"));
     app.stop().await;
 }

@@ -19,6 +19,8 @@ on_both_backends!(
     two_browsers_on_the_same_link_do_not_overwrite_each_other,
     a_link_reads_and_writes_only_its_own_countrys_response,
     answers_are_escaped_in_every_page,
+    a_twenty_question_page_weighs_under_30_kb,
+    the_respondent_picks_english_french_or_spanish,
 );
 
 async fn overview_shows_country_sections_and_deadline(backend: Backend) {
@@ -631,6 +633,93 @@ async fn a_link_reads_and_writes_only_its_own_countrys_response(backend: Backend
     let closed = app.issue_token("closed", "SWE", "Anna");
     assert!(!app.get(&closed).await.body.contains("Swedish"));
     assert_eq!(app.get(&format!("{closed}/s/basics")).await.status, 404);
+    app.stop().await;
+}
+
+async fn a_twenty_question_page_weighs_under_30_kb(backend: Backend) {
+    let surveys = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures");
+    let app = TestApp::spawn_with(backend, surveys).await;
+    let link = app.issue_token("bench", "SWE", "Anna");
+    let mut total = 0;
+    let mut raw_total = 0;
+    for path in [format!("{link}/s/main"), "/static/app.css?v=1".to_string()] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            Some("gzip"),
+            "{path}"
+        );
+        total += res.bytes().await.unwrap().len();
+        raw_total += app.get(&path).await.body.len();
+    }
+    // The page has all 20 questions, a 249-country list among them; no script, no third party.
+    assert!(
+        total < 30 * 1024,
+        "{total} bytes over the wire ({raw_total} uncompressed)"
+    );
+    let page = app.get(&format!("{link}/s/main")).await.body;
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+    app.stop().await;
+}
+
+async fn the_respondent_picks_english_french_or_spanish(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    // The browser's language on a first visit.
+    let res = app
+        .client
+        .get(format!("{}{link}", app.address))
+        .header("accept-language", "fr-CH, fr;q=0.9, en;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    assert!(body.contains("<html lang=\"fr\">"), "{body}");
+    assert!(body.contains("Réponse de Suède") && body.contains("Enquête d&#x27;essai"));
+    // A plain link switches language, and the choice is remembered.
+    let page = app.get(&format!("{link}/s/basics?lang=es")).await;
+    assert!(page.body.contains("<html lang=\"es\">") && page.body.contains("Generalidades"));
+    assert!(page.body.contains("Rojo") && page.body.contains(">Color"));
+    assert!(
+        page.body.contains(&format!(
+            "href=\"{link}/s/basics?lang&#x3D;fr\" lang=\"fr\""
+        )),
+        "language links"
+    );
+    let again = app.get(&format!("{link}/s/basics")).await;
+    assert!(
+        again.body.contains("Generalidades"),
+        "remembered in a cookie"
+    );
+    // Messages in the chosen language; answers stored as codes whatever the language.
+    let res = app
+        .post_form_from(
+            &again,
+            &format!("{link}/s/basics"),
+            &[("colour", "red"), ("staff", "lots")],
+        )
+        .await;
+    assert_eq!(res.status, 422);
+    assert!(
+        res.body.contains("Escriba un número entero"),
+        "{}",
+        res.body
+    );
+    let english = app.get(&format!("{link}/s/basics?lang=en")).await;
+    assert!(english.is_checked("colour", "red"));
+    assert!(english.body.contains("Red") && !english.body.contains("Rojo"));
+    // A survey that offers English only ignores other languages and shows no switch.
+    let closed = app.issue_token("closed", "SWE", "Anna");
+    let page = app.get(&format!("{closed}?lang=fr")).await;
+    assert!(page.body.contains("<html lang=\"en\">") && !page.body.contains("class=\"languages\""));
     app.stop().await;
 }
 
