@@ -75,11 +75,16 @@ impl Campaign<'_> {
             .unwrap_or_else(|| iso3.to_string())
     }
 
-    fn deadline(&self, conn: &mut DbConn, iso3: &str) -> Result<Option<String>, CampaignError> {
+    fn deadline(
+        &self,
+        conn: &mut DbConn,
+        iso3: &str,
+        lang: &str,
+    ) -> Result<Option<String>, CampaignError> {
         let extended = queries::deadline_extension(conn, &self.survey.id, iso3)?;
         Ok(extended
             .or(self.survey.closes.map(|c| c.naive_utc()))
-            .map(fmt_time))
+            .map(|t| crate::i18n::format_datetime(lang, t)))
     }
 
     /// The link opening in the contact's preferred language, where the survey offers it.
@@ -125,7 +130,7 @@ impl Campaign<'_> {
             "name": contact.name,
             "survey": self.survey.title.get(&lang),
             "country": self.country_name(&contact.country_iso3, &lang),
-            "deadline": self.deadline(conn, &contact.country_iso3)?,
+            "deadline": self.deadline(conn, &contact.country_iso3, &lang)?,
             "help": self.help,
         });
         if let (Some(map), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {

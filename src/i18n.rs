@@ -38,3 +38,77 @@ pub fn translate(lang: &str, id: &str, args: &[(&str, String)]) -> String {
         .collect();
     LOCALES.lookup_with_args(&lang, id, &map)
 }
+
+const MONTHS: [[&str; 12]; 3] = [
+    [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ],
+    [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ],
+];
+
+/// A date and time as the language writes it: "30 June 2027, 23:59", "30 juin 2027 à 23:59",
+/// "30 de junio de 2027, 23:59".
+pub fn format_datetime(lang: &str, t: chrono::NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    let (day, year, hour, minute) = (t.day(), t.year(), t.hour(), t.minute());
+    let m = t.month0() as usize;
+    match lang {
+        "fr" => format!("{day} {} {year} à {hour:02}:{minute:02}", MONTHS[1][m]),
+        "es" => format!("{day} de {} de {year}, {hour:02}:{minute:02}", MONTHS[2][m]),
+        _ => format!("{day} {} {year}, {hour:02}:{minute:02}", MONTHS[0][m]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_follow_the_language() {
+        let t = chrono::NaiveDate::from_ymd_opt(2027, 6, 30)
+            .unwrap()
+            .and_hms_opt(23, 59, 0)
+            .unwrap();
+        assert_eq!(format_datetime("en", t), "30 June 2027, 23:59");
+        assert_eq!(format_datetime("fr", t), "30 juin 2027 à 23:59");
+        assert_eq!(format_datetime("es", t), "30 de junio de 2027, 23:59");
+    }
+}

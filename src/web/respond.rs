@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use serde_json::{json, Value as Json};
 
 use super::render::translate;
@@ -14,6 +14,7 @@ use super::{csrf, AppState};
 use crate::access::{hash_token, looks_like_token};
 use crate::db::{queries, DbConn};
 use crate::error::AppError;
+use crate::i18n::format_datetime;
 use crate::reference::Countries;
 use crate::respond::{
     self, group_form, Respondent, ResponseState, SaveOutcome, SaveRequest, SubmitOutcome,
@@ -90,10 +91,6 @@ fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
     req.peer_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
-}
-
-fn fmt_time(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
 }
 
 fn base_path(token: &str) -> String {
@@ -245,10 +242,10 @@ pub async fn overview(
         "languages": language_links(&req, &survey, lang),
         "description": survey.description.as_ref().map(|d| d.get(lang)),
         "country": country_name(&state.countries, &who.token.country_iso3, lang),
-        "deadline": rs.closes.map(|c| fmt_time(c.naive_utc())),
-        "closed_at": rs.closes.filter(|c| now > *c).map(|c| fmt_time(c.naive_utc())),
-        "opens_at": survey.opens.filter(|o| now < *o).map(|o| fmt_time(o.naive_utc())),
-        "submitted_at": rs.response.submitted_at.map(fmt_time),
+        "deadline": rs.closes.map(|c| format_datetime(lang, c.naive_utc())),
+        "closed_at": rs.closes.filter(|c| now > *c).map(|c| format_datetime(lang, c.naive_utc())),
+        "opens_at": survey.opens.filter(|o| now < *o).map(|o| format_datetime(lang, o.naive_utc())),
+        "submitted_at": rs.response.submitted_at.map(|t| format_datetime(lang, t)),
         "sections": sections,
         "base": base_path(&token),
     });
@@ -585,7 +582,7 @@ pub async fn section_save(
                 posted: Some(raw),
                 conflict: Some(json!({
                     "who": who_name,
-                    "date": saved_at.map(fmt_time).unwrap_or_default(),
+                    "date": saved_at.map(|t| format_datetime(lang, t)).unwrap_or_default(),
                     "items": items,
                 })),
                 version: Some(current_version),
@@ -617,13 +614,13 @@ fn respond_refusal(
     let t = |id: &str, args: &[(&str, String)]| translate(lang, id, args);
     let (title, body) = match &e {
         respond::RespondError::Closed(at) => {
-            let date = fmt_time(at.naive_utc());
+            let date = format_datetime(lang, at.naive_utc());
             (t("closed-title", &[]), t("closed-body", &[("date", date)]))
         }
         respond::RespondError::NotOpenYet => {
             let date = survey
                 .opens
-                .map(|o| fmt_time(o.naive_utc()))
+                .map(|o| format_datetime(lang, o.naive_utc()))
                 .unwrap_or_default();
             (
                 t("not-open-title", &[]),
@@ -699,7 +696,7 @@ fn review_page(
         "sections": sections,
         "missing": missing,
         "editable": readonly_reason(survey, rs).is_none(),
-        "submitted_at": rs.response.submitted_at.map(fmt_time),
+        "submitted_at": rs.response.submitted_at.map(|t| format_datetime(lang, t)),
         "csrf": csrf_token,
         "base": base_path(token),
     });

@@ -52,7 +52,9 @@ async fn overview_shows_country_sections_and_deadline(backend: Backend) {
         "{}",
         page.body
     );
-    assert!(page.body.contains("Deadline: 2099-12-31 23:59 (UTC)"));
+    assert!(page
+        .body
+        .contains("Deadline: 31 December 2099, 23:59 (UTC)"));
     for section in ["Basics", "Plans"] {
         assert!(page.body.contains(section), "section {section} listed");
     }
@@ -421,7 +423,7 @@ async fn closed_survey_accepts_no_changes(backend: Backend) {
     let overview = app.get(&link).await;
     assert!(overview
         .body
-        .contains("This survey closed on 2001-01-31 23:59 (UTC)"));
+        .contains("This survey closed on 31 January 2001, 23:59 (UTC)"));
     let form = app.get(&format!("{link}/s/only")).await;
     assert!(form.body.contains("This survey is closed"));
     let res = app
@@ -684,6 +686,10 @@ async fn the_respondent_picks_english_french_or_spanish(backend: Backend) {
     let body = res.text().await.unwrap();
     assert!(body.contains("<html lang=\"fr\">"), "{body}");
     assert!(body.contains("Réponse de Suède") && body.contains("Enquête d&#x27;essai"));
+    assert!(
+        body.contains("Date limite : 31 décembre 2099 à 23:59 (UTC)"),
+        "dates in French"
+    );
     // A plain link switches language, and the choice is remembered.
     let page = app.get(&format!("{link}/s/basics?lang=es")).await;
     assert!(page.body.contains("<html lang=\"es\">") && page.body.contains("Generalidades"));
