@@ -151,6 +151,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(respond::section_save),
         )
         .route("/r/{token}/review", web::get().to(respond::review))
+        .route("/r/{token}/print", web::get().to(respond::print))
         .route("/r/{token}/submit", web::post().to(respond::submit))
         .route("/admin/login", web::get().to(admin::login_form))
         .route("/admin/login", web::post().to(admin::login))

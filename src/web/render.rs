@@ -28,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/respond/review.hbs"),
     ),
     (
+        "respond/print",
+        include_str!("../../templates/respond/print.hbs"),
+    ),
+    (
         "admin/login",
         include_str!("../../templates/admin/login.hbs"),
     ),

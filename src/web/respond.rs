@@ -761,3 +761,125 @@ pub async fn submit(
         Err(e) => Err(e),
     }
 }
+
+/// The whole questionnaire on one printable page: blank (every question, with its options), or
+/// with this country's answers (`?answers=1`: the questions it was asked).
+pub async fn print(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = path.into_inner();
+    let (who, survey, rs) = authenticate_and_load(&state, &req, &token, false).await?;
+    let lang = lang_of(&req, &survey);
+    let with_answers = req.query_string().split('&').any(|kv| kv == "answers=1");
+    let name_of = |code: &str| country_name(&state.countries, code, lang);
+    let mut sections = Vec::new();
+    let mut number = 0;
+    for (si, section) in survey.sections.iter().enumerate() {
+        if with_answers && !rs.visibility.section(&section.id) {
+            continue;
+        }
+        let mut questions = Vec::new();
+        for q in &section.questions {
+            if with_answers && !rs.visibility.question(&q.id) {
+                continue;
+            }
+            number += 1;
+            let items: &[crate::survey::answer::Item] = if with_answers {
+                rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[])
+            } else {
+                &[]
+            };
+            let raw = RawAnswer::from_items(&q.kind, items);
+            let mut options: Vec<Json> = match &q.kind {
+                QuestionKind::YesNo => ["yes", "no"]
+                    .iter()
+                    .map(|c| json!({"label": translate(lang, c, &[]), "checked": raw.first() == *c}))
+                    .collect(),
+                _ => q
+                    .kind
+                    .options()
+                    .iter()
+                    .map(|o| json!({"label": o.label.get(lang), "checked": raw.values.contains(&o.code)}))
+                    .collect(),
+            };
+            if q.kind.has_other() {
+                let other = raw.other.clone().unwrap_or_default();
+                let label = format!(
+                    "{} {}",
+                    translate(lang, "other-specify", &[]),
+                    if other.is_empty() {
+                        "______".to_string()
+                    } else {
+                        other
+                    }
+                );
+                options.push(
+                    json!({"label": label, "checked": raw.values.iter().any(|v| v == OTHER_CODE)}),
+                );
+            }
+            let (rows, scale) = match &q.kind {
+                QuestionKind::Matrix { rows, scale } => (
+                    rows.iter()
+                        .map(|r| {
+                            let cells: Vec<bool> = scale
+                                .iter()
+                                .map(|s| raw.rows.get(&r.code) == Some(&s.code))
+                                .collect();
+                            json!({"label": r.label.get(lang), "cells": cells})
+                        })
+                        .collect::<Vec<_>>(),
+                    scale
+                        .iter()
+                        .map(|s| s.label.get(lang).to_string())
+                        .collect::<Vec<_>>(),
+                ),
+                _ => (Vec::new(), Vec::new()),
+            };
+            let free = matches!(
+                q.kind,
+                QuestionKind::ShortText { .. }
+                    | QuestionKind::LongText { .. }
+                    | QuestionKind::Integer { .. }
+                    | QuestionKind::Decimal { .. }
+                    | QuestionKind::Date { .. }
+                    | QuestionKind::Country
+                    | QuestionKind::Email
+                    | QuestionKind::Url
+            );
+            let answer =
+                (free && !items.is_empty()).then(|| display_value(q, items, lang, &name_of));
+            questions.push(json!({
+                "number": format!("{}.{}", si + 1, number),
+                "text": q.text.get(lang),
+                "help": q.help.as_ref().map(|h| h.get(lang)),
+                "required": q.required,
+                "conditional": !with_answers && q.show_if.is_some(),
+                "options": (!options.is_empty()).then_some(options),
+                "rows": (!rows.is_empty()).then_some(rows),
+                "scale": scale,
+                "free": free,
+                "answer": answer,
+            }));
+        }
+        number = 0;
+        sections.push(json!({
+            "number": si + 1,
+            "title": section.title.get(lang),
+            "conditional": !with_answers && section.show_if.is_some(),
+            "questions": questions,
+        }));
+    }
+    let data = json!({
+        "page_title": translate(lang, "print-title", &[]),
+        "survey_title": survey.title.get(lang),
+        "languages": language_links(&req, &survey, lang),
+        "country": country_name(&state.countries, &who.token.country_iso3, lang),
+        "deadline": rs.closes.map(|c| format_datetime(lang, c.naive_utc())),
+        "sections": sections,
+        "base": base_path(&token),
+    });
+    let res = state.page("respond/print", lang, data)?;
+    Ok(private_page(&req, res, None, secure(&state)))
+}

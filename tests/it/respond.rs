@@ -21,6 +21,7 @@ on_both_backends!(
     answers_are_escaped_in_every_page,
     a_twenty_question_page_weighs_under_30_kb,
     the_respondent_picks_english_french_or_spanish,
+    the_questionnaire_prints_blank_or_with_answers,
 );
 
 async fn overview_shows_country_sections_and_deadline(backend: Backend) {
@@ -726,6 +727,51 @@ async fn the_respondent_picks_english_french_or_spanish(backend: Backend) {
     let closed = app.issue_token("closed", "SWE", "Anna");
     let page = app.get(&format!("{closed}?lang=fr")).await;
     assert!(page.body.contains("<html lang=\"en\">") && !page.body.contains("class=\"languages\""));
+    app.stop().await;
+}
+
+async fn the_questionnaire_prints_blank_or_with_answers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let blank = app.get(&format!("{link}/print")).await;
+    assert_eq!(blank.status, 200);
+    // Every section and question, conditional ones marked, options as boxes, no form fields.
+    for text in [
+        "1. Basics",
+        "2. Plans",
+        "3. Extra",
+        "Plan year",
+        "Extra note",
+        "☐ Red",
+        "☐ Blue",
+        "Row one",
+    ] {
+        assert!(
+            blank.body.contains(text),
+            "{text} in the blank questionnaire"
+        );
+    }
+    assert!(blank
+        .body
+        .contains("Only if it applies, given earlier answers."));
+    assert!(!blank.body.contains("<input") && !blank.body.contains("<form"));
+    app.save_section(
+        &link,
+        "basics",
+        &[("name", "Anna"), ("colour", "blue"), ("grid.r1", "s2")],
+    )
+    .await;
+    app.save_section(&link, "plans", &[("has_plan", "no")])
+        .await;
+    let filled = app.get(&format!("{link}/print?answers=1")).await;
+    assert!(filled.body.contains("☒ Blue") && filled.body.contains("☐ Red"));
+    assert!(filled.body.contains("<p class=\"print-answer\">Anna</p>"));
+    assert!(
+        !filled.body.contains("Plan year"),
+        "questions not asked are left out"
+    );
+    let fr = app.get(&format!("{link}/print?lang=fr")).await;
+    assert!(fr.body.contains("☐ Rouge"));
     app.stop().await;
 }
 
