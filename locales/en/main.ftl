@@ -222,3 +222,4 @@ print-answers = Print with the answers
 print-title = Questionnaire
 print-conditional = Only if it applies, given earlier answers.
 print-answer-lines = Answer:
+other-option = Other

@@ -104,3 +104,4 @@ print-answers = Imprimir con las respuestas
 print-title = Cuestionario
 print-conditional = Solo si corresponde, según las respuestas anteriores.
 print-answer-lines = Respuesta:
+other-option = Otro

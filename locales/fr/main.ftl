@@ -104,3 +104,4 @@ print-answers = Imprimer avec les réponses
 print-title = Questionnaire
 print-conditional = Seulement si cela s'applique, selon les réponses précédentes.
 print-answer-lines = Réponse :
+other-option = Autre

@@ -17,7 +17,7 @@ pub fn display_value(
     }
     let label_of = |code: &str| -> String {
         if code == OTHER_CODE {
-            return translate(lang, "other-specify", &[]);
+            return translate(lang, "other-option", &[]);
         }
         q.kind
             .options()

@@ -220,11 +220,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Headers on every response. The personal link is in the URL, so no Referer may carry it away.
+/// Headers on every response. The personal link is in the URL, so no Referer may carry it to
+/// another site; `same-origin` rather than `no-referrer`, because with the latter browsers send
+/// `Origin: null` on form posts, which the CSRF check must refuse.
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((
             header::CONTENT_SECURITY_POLICY,

@@ -451,7 +451,7 @@ fn field_view(
             if *other {
                 list.push(choice(
                     OTHER_CODE,
-                    translate(lang, "other-specify", &[]),
+                    translate(lang, "other-option", &[]),
                     raw.values.iter().any(|v| v == OTHER_CODE),
                 ));
             }

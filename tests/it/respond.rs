@@ -71,7 +71,7 @@ async fn overview_shows_country_sections_and_deadline(backend: Backend) {
         page.headers
             .get("referrer-policy")
             .map(|v| v.to_str().unwrap()),
-        Some("no-referrer")
+        Some("same-origin")
     );
     app.stop().await;
 }
