@@ -185,14 +185,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// The survey with this id, or a one-line error naming the known ones.
+fn find_survey(
+    storage: &crate::startup::Storage,
+    id: &str,
+) -> Result<std::sync::Arc<crate::survey::Survey>, CliError> {
+    storage.catalog.get(id).cloned().ok_or_else(|| {
+        let known: Vec<String> = storage.catalog.iter().map(|s| s.id.clone()).collect();
+        CliError::Usage(format!(
+            "unknown survey '{id}' (known: {})",
+            known.join(", ")
+        ))
+    })
+}
+
 fn demo_data(survey_id: &str, n: usize, seed: u64) -> Result<(), CliError> {
     let settings = Settings::from_env()?;
     let storage = open_storage(&settings)?;
-    let survey = storage
-        .catalog
-        .get(survey_id)
-        .cloned()
-        .ok_or_else(|| CliError::Usage(format!("unknown survey '{survey_id}'")))?;
+    let survey = find_survey(&storage, survey_id)?;
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     let s = crate::results::demo::generate(&mut conn, &survey, &storage.countries, n, seed)
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -225,11 +235,7 @@ fn export(
     }
     let settings = Settings::from_env()?;
     let storage = open_storage(&settings)?;
-    let survey = storage
-        .catalog
-        .get(survey_id)
-        .cloned()
-        .ok_or_else(|| CliError::Usage(format!("unknown survey '{survey_id}'")))?;
+    let survey = find_survey(&storage, survey_id)?;
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     let filter = Filter {
         include_drafts: drafts,
@@ -368,11 +374,7 @@ fn send_round(survey_id: &str, round: Round) -> Result<(), CliError> {
         )
     })?;
     let storage = open_storage(&settings)?;
-    let survey = storage
-        .catalog
-        .get(survey_id)
-        .cloned()
-        .ok_or_else(|| CliError::Usage(format!("unknown survey '{survey_id}'")))?;
+    let survey = find_survey(&storage, survey_id)?;
     let mailer = Mailer::new(&mail_settings).map_err(|e| CliError::Usage(e.to_string()))?;
     let emails = EmailTemplates::new().map_err(|e| CliError::Usage(e.to_string()))?;
     let help = mailer.from_address();
@@ -491,13 +493,7 @@ fn issue_token(
     let settings = Settings::from_env()?;
     let storage = open_storage(&settings)?;
     let country = country.trim().to_ascii_uppercase();
-    let Some(s) = storage.catalog.get(survey) else {
-        let known: Vec<String> = storage.catalog.iter().map(|s| s.id.clone()).collect();
-        return Err(CliError::Usage(format!(
-            "unknown survey '{survey}' (known: {})",
-            known.join(", ")
-        )));
-    };
+    let s = find_survey(&storage, survey)?;
     let Some(c) = storage.countries.get(&country) else {
         return Err(CliError::Usage(format!(
             "unknown country code '{country}': use an ISO 3166-1 alpha-3 code such as SWE"

@@ -99,12 +99,22 @@ fn group_by(grouping: Option<Grouping>, rest: &str) -> String {
 fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
     sql.push(" FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ")
         .bind(survey_id);
+    push_filter(sql, filter);
+}
+
+/// ` AND <which responses count>` over `r` (responses) and `c` (countries).
+pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
     if filter.include_drafts {
         // A draft counts once someone saved something in it.
         sql.push(" AND (r.status = 'submitted' OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
     } else {
         sql.push(" AND r.status = 'submitted'");
     }
+    push_country_filter(sql, filter);
+}
+
+/// ` AND <region and income group>` over `c` (countries).
+fn push_country_filter(sql: &mut Sql, filter: &Filter) {
     if let Some(region) = &filter.region {
         sql.push(" AND c.region_code = ").bind(region.clone());
     }
@@ -354,12 +364,7 @@ pub fn response_rates(
          FROM targeted t JOIN countries c ON c.iso3 = t.country_iso3 \
          LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 WHERE 1 = 1"
     ));
-    if let Some(region) = &filter.region {
-        sql.push(" AND c.region_code = ").bind(region.clone());
-    }
-    if let Some(income) = &filter.income {
-        sql.push(" AND c.income_fy09 = ").bind(income.clone());
-    }
+    push_country_filter(&mut sql, filter);
     sql.push(&group_by(grouping, ""));
     if grouping.is_some() {
         sql.push(&format!(" ORDER BY {g}"));

@@ -45,17 +45,7 @@ fn answers_of(
          WHERE r.survey_id = ",
     );
     sql.bind(survey_id);
-    if filter.include_drafts {
-        sql.push(" AND (r.status = 'submitted' OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
-    } else {
-        sql.push(" AND r.status = 'submitted'");
-    }
-    if let Some(region) = &filter.region {
-        sql.push(" AND c.region_code = ").bind(region.clone());
-    }
-    if let Some(income) = &filter.income {
-        sql.push(" AND c.income_fy09 = ").bind(income.clone());
-    }
+    super::aggregate::push_filter(&mut sql, filter);
     sql.push(" AND a.visible = TRUE AND a.question_id IN (");
     for (i, q) in questions.iter().enumerate() {
         if i > 0 {
