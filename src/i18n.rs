@@ -112,3 +112,20 @@ mod tests {
         assert_eq!(format_datetime("es", t), "30 de junio de 2027, 23:59");
     }
 }
+
+/// A number as the language writes it: a decimal comma in French and Spanish.
+pub fn format_number(lang: &str, text: &str) -> String {
+    match lang {
+        "fr" | "es" => text.replace('.', ","),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn decimal_separator_follows_the_language() {
+        assert_eq!(super::format_number("fr", "0.25"), "0,25");
+        assert_eq!(super::format_number("en", "0.25"), "0.25");
+    }
+}

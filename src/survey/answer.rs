@@ -214,6 +214,12 @@ pub fn validate(
                 return Ok(vec![]);
             }
             let compact: String = single.chars().filter(|c| !c.is_whitespace()).collect();
+            // "0,25" as written in French and Spanish.
+            let compact = if compact.contains('.') {
+                compact
+            } else {
+                compact.replace(',', ".")
+            };
             let n: f64 = compact
                 .parse()
                 .ok()
@@ -517,6 +523,14 @@ mod tests {
         );
         let ok = validate(&question, &raw(" 7 "), &Few).unwrap();
         assert_eq!(ok[0].num, Some(7.0));
+        let share = q(QuestionKind::Decimal {
+            min: None,
+            max: None,
+        });
+        assert_eq!(
+            validate(&share, &raw("0,25"), &Few).unwrap()[0].num,
+            Some(0.25)
+        );
     }
 
     #[test]

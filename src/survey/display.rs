@@ -54,6 +54,10 @@ pub fn display_value(
                 Some(format!("{}: {}", r.label.get(lang), s.label.get(lang)))
             })
             .collect(),
+        QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } => items
+            .iter()
+            .map(|i| crate::i18n::format_number(lang, &i.value))
+            .collect(),
         _ => items.iter().map(|i| i.value.clone()).collect(),
     };
     let mut text = main.join("\n");

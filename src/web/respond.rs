@@ -423,7 +423,8 @@ fn field_view(
             json!({"is_short": true, "input_type": "text", "inputmode": "numeric"})
         }
         QuestionKind::Decimal { .. } => {
-            json!({"is_short": true, "input_type": "text", "inputmode": "decimal"})
+            json!({"is_short": true, "input_type": "text", "inputmode": "decimal",
+                   "value": crate::i18n::format_number(lang, raw.first())})
         }
         QuestionKind::Country => {
             json!({"is_select": true, "options_html": countries.options_html(lang, raw.first())})

@@ -146,6 +146,12 @@ fn shipped_surveys_cover_every_type_and_enough_conditions() {
         q.marker,
         Some(coherence::survey::Marker::CapacityNeed { .. })
     )));
+    // Complete French and Spanish texts.
+    for s in &report.surveys {
+        assert_eq!(s.languages, ["en", "fr", "es"], "{}", s.id);
+        let missing = coherence::survey::load::translation_warnings(s);
+        assert!(missing.is_empty(), "{missing:?}");
+    }
 }
 
 #[test]
