@@ -266,7 +266,7 @@ fn render_error_page<B: MessageBody>(
         .copied()
         .unwrap_or_else(|| page_for_status(status));
     let (req, _) = res.into_parts();
-    let lang = "en";
+    let lang = error_language(&req);
     let html = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| {
@@ -286,6 +286,32 @@ fn render_error_page<B: MessageBody>(
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))
+}
+
+/// An error page's language: the respondent's remembered choice, else the browser's, among the
+/// interface languages (no survey is known here).
+fn error_language(req: &HttpRequest) -> &'static str {
+    const LANGS: [&str; 3] = ["en", "fr", "es"];
+    if let Some(c) = req.cookie("coherence_lang") {
+        if let Some(l) = LANGS.iter().find(|l| **l == c.value()) {
+            return l;
+        }
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept
+        .split(',')
+        .filter_map(|p| p.trim().split(['-', ';']).next())
+        .find_map(|p| {
+            LANGS
+                .iter()
+                .find(|l| **l == p.to_ascii_lowercase())
+                .copied()
+        })
+        .unwrap_or("en")
 }
 
 async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

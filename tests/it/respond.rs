@@ -405,6 +405,15 @@ async fn unknown_links_get_a_bare_404_and_guessing_is_limited(backend: Backend) 
         "reveals nothing"
     );
     assert_eq!(app.get("/r/short").await.status, 404);
+    // The page speaks the browser's language.
+    let res = app
+        .client
+        .get(format!("{}/r/short", app.address))
+        .header("accept-language", "es-MX,es;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("Página no encontrada"));
     // Keep guessing: the address is blocked, even for a real link, for a while.
     let mut limited = false;
     for _ in 0..30 {
