@@ -40,6 +40,28 @@ pub struct Country {
 }
 
 impl Country {
+    pub fn region(&self, lang: &str) -> &str {
+        match lang {
+            "fr" => &self.region_fr,
+            "es" => &self.region_es,
+            _ => &self.region_en,
+        }
+    }
+
+    /// The intermediate region where there is one (e.g. Eastern Africa), else the sub-region.
+    pub fn subregion(&self, lang: &str) -> &str {
+        let (inter, sub) = match lang {
+            "fr" => (&self.intermediate_fr, &self.subregion_fr),
+            "es" => (&self.intermediate_es, &self.subregion_es),
+            _ => (&self.intermediate_en, &self.subregion_en),
+        };
+        if self.intermediate_code.is_empty() {
+            sub
+        } else {
+            inter
+        }
+    }
+
     pub fn name(&self, lang: &str) -> &str {
         match lang {
             "fr" => &self.name_fr,

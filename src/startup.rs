@@ -124,6 +124,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(routes::error_pages())
+                .wrap(actix_web::middleware::from_fn(routes::with_language))
                 .wrap(routes::security_headers())
                 // Gzip for whoever asks: pages shrink several times on slow connections.
                 .wrap(actix_web::middleware::Compress::default())

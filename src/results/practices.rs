@@ -150,13 +150,7 @@ pub fn compendium(
                 .and_then(|c| answers.get(c))
                 .is_some_and(|items| items.iter().any(|i| i.value == "yes"));
             let subregion = country
-                .map(|c| {
-                    if c.intermediate_code.is_empty() {
-                        c.subregion_en.clone()
-                    } else {
-                        c.intermediate_en.clone()
-                    }
-                })
+                .map(|c| c.subregion(lang).to_string())
                 .unwrap_or_default();
             let attribution = if citable {
                 country
@@ -194,7 +188,9 @@ pub fn compendium(
                 iso3: iso3.clone(),
                 attribution,
                 citable,
-                region: country.map(|c| c.region_en.clone()).unwrap_or_default(),
+                region: country
+                    .map(|c| c.region(lang).to_string())
+                    .unwrap_or_default(),
                 subregion,
                 development: country.map(|c| c.development.clone()).unwrap_or_default(),
                 themes: practice_themes,

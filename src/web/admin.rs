@@ -21,10 +21,9 @@ use crate::mail;
 const SESSION_COOKIE: &str = "coherence_session";
 /// Largest contact file accepted.
 const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
-const LANG: &str = "en";
 
 fn t(id: &str, args: &[(&str, String)]) -> String {
-    translate(LANG, id, args)
+    translate(super::page_language(), id, args)
 }
 
 fn secure(state: &AppState) -> bool {
@@ -103,15 +102,35 @@ pub(super) fn page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let (token, new_cookie) = csrf::token_for(req);
+    let lang = super::page_language();
     if let Json::Object(map) = &mut data {
         map.insert("csrf".into(), Json::String(token.clone()));
+        let links: Vec<Json> = [("en", "English"), ("fr", "Français"), ("es", "Español")]
+            .iter()
+            .map(|(code, name)| json!({"code": code, "name": name, "href": format!("{}?lang={code}", req.path()), "current": *code == lang}))
+            .collect();
+        map.insert("languages".into(), Json::Array(links));
         map.entry("page_title")
             .or_insert(Json::String(t("admin-title", &[])));
     }
-    let mut res = state.page(name, LANG, data)?;
+    let mut res = state.page(name, super::page_language(), data)?;
     *res.status_mut() = status;
     if new_cookie {
         csrf::set_cookie(&mut res, &token, secure(state));
+    }
+    if req
+        .query_string()
+        .split('&')
+        .any(|kv| kv == format!("lang={lang}"))
+    {
+        // The choice is remembered for the next pages.
+        let cookie = Cookie::build("coherence_lang", lang)
+            .path("/")
+            .same_site(SameSite::Lax)
+            .secure(secure(state))
+            .max_age(actix_web::cookie::time::Duration::days(365))
+            .finish();
+        let _ = res.add_cookie(&cookie);
     }
     Ok(no_store(res))
 }
@@ -299,7 +318,7 @@ pub async fn dashboard(
         })
         .await?
         {
-            surveys.push(json!({"id": s.id, "title": s.title.get(LANG)}));
+            surveys.push(json!({"id": s.id, "title": s.title.get(super::page_language())}));
         }
     }
     page(
@@ -413,8 +432,8 @@ async fn survey_page(
         .collect();
     let mut data = json!({
         "id": survey.id,
-        "title": survey.title.get(LANG),
-        "page_title": survey.title.get(LANG),
+        "title": survey.title.get(super::page_language()),
+        "page_title": survey.title.get(super::page_language()),
         "rows": rows,
         "columns": columns,
         "sort": sort,

@@ -288,10 +288,39 @@ fn render_error_page<B: MessageBody>(
     ))
 }
 
-/// An error page's language: the respondent's remembered choice, else the browser's, among the
-/// interface languages (no survey is known here).
+tokio::task_local! {
+    /// The interface language of the request being served (see [`with_language`]).
+    static PAGE_LANG: &'static str;
+}
+
+/// The current request's interface language, for pages that are not a survey's (admin,
+/// results, errors); respondent pages also restrict it to the survey's languages.
+pub fn page_language() -> &'static str {
+    PAGE_LANG.try_with(|l| *l).unwrap_or("en")
+}
+
+/// Middleware: decide the request's language once and serve the request within it.
+pub async fn with_language(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let lang = error_language(req.request());
+    PAGE_LANG.scope(lang, next.call(req)).await
+}
+
+/// A request's language: `?lang=`, else the remembered choice, else the browser's, among the
+/// interface languages.
 fn error_language(req: &HttpRequest) -> &'static str {
     const LANGS: [&str; 3] = ["en", "fr", "es"];
+    if let Some(asked) = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang="))
+    {
+        if let Some(l) = LANGS.iter().find(|l| **l == asked) {
+            return l;
+        }
+    }
     if let Some(c) = req.cookie("coherence_lang") {
         if let Some(l) = LANGS.iter().find(|l| **l == c.value()) {
             return l;

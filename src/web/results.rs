@@ -17,10 +17,8 @@ use crate::results::aggregate::{self, Filter, Grouping};
 use crate::results::{export, practices};
 use crate::survey::{QuestionKind, Survey, OTHER_CODE};
 
-const LANG: &str = "en";
-
 fn t(id: &str, args: &[(&str, String)]) -> String {
-    translate(LANG, id, args)
+    translate(super::page_language(), id, args)
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -73,12 +71,14 @@ fn group_label(countries: &Countries, grouping: Option<Grouping>, code: &str) ->
         |f: &dyn Fn(&crate::reference::Country) -> Option<String>| countries.iter().find_map(f);
     match grouping {
         None => t("results-all", &[]),
-        Some(Grouping::Region) => find(&|c| (c.region_code == code).then(|| c.region_en.clone()))
-            .unwrap_or_else(|| code.into()),
-        Some(Grouping::Subregion) => {
-            find(&|c| (c.subregion_code == code).then(|| c.subregion_en.clone()))
+        Some(Grouping::Region) => {
+            find(&|c| (c.region_code == code).then(|| c.region(super::page_language()).to_string()))
                 .unwrap_or_else(|| code.into())
         }
+        Some(Grouping::Subregion) => find(&|c| {
+            (c.subregion_code == code).then(|| c.subregion(super::page_language()).to_string())
+        })
+        .unwrap_or_else(|| code.into()),
         Some(Grouping::Income) if code.is_empty() => t("results-unclassified", &[]),
         Some(Grouping::Income) => t(&format!("results-income-{code}"), &[]),
         Some(Grouping::Development) => match code {
@@ -130,7 +130,10 @@ fn filter_options(
 ) -> Json {
     let mut regions: BTreeMap<String, String> = BTreeMap::new();
     for c in countries.iter() {
-        regions.insert(c.region_code.clone(), c.region_en.clone());
+        regions.insert(
+            c.region_code.clone(),
+            c.region(super::page_language()).to_string(),
+        );
     }
     let regions: Vec<Json> = regions
         .into_iter()
@@ -212,11 +215,11 @@ pub async fn dashboard(
         .collect();
     let questions: Vec<Json> = survey
         .questions()
-        .map(|q| json!({"id": q.id, "text": q.text.get(LANG)}))
+        .map(|q| json!({"id": q.id, "text": q.text.get(super::page_language())}))
         .collect();
     let data = merge(
         json!({
-            "id": survey.id, "title": survey.title.get(LANG), "page_title": t("results-title", &[]),
+            "id": survey.id, "title": survey.title.get(super::page_language()), "page_title": t("results-title", &[]),
             "rate_tables": rate_tables, "questions": questions, "query": query.query_string(&filter),
         }),
         filter_options(&state.countries, &filter, None, false),
@@ -287,12 +290,12 @@ pub async fn question(
                 let rl = rows
                     .iter()
                     .find(|x| x.code == r)
-                    .map(|x| x.label.get(LANG).to_string())
+                    .map(|x| x.label.get(super::page_language()).to_string())
                     .unwrap_or_else(|| r.into());
                 let sl = scale
                     .iter()
                     .find(|x| x.code == s)
-                    .map(|x| x.label.get(LANG).to_string())
+                    .map(|x| x.label.get(super::page_language()).to_string())
                     .unwrap_or_else(|| s.into());
                 format!("{rl}: {sl}")
             }
@@ -302,7 +305,7 @@ pub async fn question(
                 .options()
                 .iter()
                 .find(|o| o.code == key)
-                .map(|o| o.label.get(LANG).to_string())
+                .map(|o| o.label.get(super::page_language()).to_string())
                 .unwrap_or_else(|| key.into()),
         }
     };
@@ -335,7 +338,7 @@ pub async fn question(
             json!({
                 "key": format!("g{}", grp.replace(|c: char| !c.is_ascii_alphanumeric(), "")),
                 "label": label, "asked": asked, "answered": answered, "counts": rows,
-                "chart": (!bars.is_empty()).then(|| chart(format!("{}: {}", q.text.get(LANG), label), &bars)),
+                "chart": (!bars.is_empty()).then(|| chart(format!("{}: {}", q.text.get(super::page_language()), label), &bars)),
             })
         })
         .collect();
@@ -371,8 +374,8 @@ pub async fn question(
     };
     let data = merge(
         json!({
-            "id": survey.id, "title": survey.title.get(LANG), "page_title": q.text.get(LANG),
-            "question_text": q.text.get(LANG), "groups": groups, "stats": stats,
+            "id": survey.id, "title": survey.title.get(super::page_language()), "page_title": q.text.get(super::page_language()),
+            "question_text": q.text.get(super::page_language()), "groups": groups, "stats": stats,
             "texts": named(texts), "other_texts": named(others), "query": query.query_string(&filter),
         }),
         filter_options(&state.countries, &filter, by, true),
@@ -386,8 +389,10 @@ async fn load_compendium(
     filter: &Filter,
 ) -> Result<Vec<practices::Practice>, AppError> {
     let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
+    // The language is read here: the blocking task runs outside the request's scope.
+    let lang = super::page_language();
     with_conn(state, move |conn| {
-        Ok(practices::compendium(conn, &s, &app.countries, &f, LANG)?)
+        Ok(practices::compendium(conn, &s, &app.countries, &f, lang)?)
     })
     .await
 }
@@ -402,7 +407,7 @@ fn by_theme<'a>(
         .iter()
         .map(|th| {
             (
-                th.label.get(LANG),
+                th.label.get(super::page_language()),
                 list.iter()
                     .filter(|p| p.themes.contains(&th.id))
                     .collect::<Vec<_>>(),
@@ -426,7 +431,7 @@ pub async fn compendium(
         .map(|(label, ps)| json!({"label": label, "practices": ps}))
         .collect();
     let data = json!({
-        "id": survey.id, "title": survey.title.get(LANG), "page_title": t("results-compendium", &[]),
+        "id": survey.id, "title": survey.title.get(super::page_language()), "page_title": t("results-compendium", &[]),
         "themes": themes, "query": query.query_string(&filter),
     });
     page(&state, &req, "results/compendium", data, StatusCode::OK)
@@ -444,7 +449,7 @@ pub async fn compendium_markdown(
     let mut md = format!(
         "# {}: {}\n\n",
         t("results-compendium", &[]),
-        survey.title.get(LANG)
+        survey.title.get(super::page_language())
     );
     for (label, ps) in by_theme(&survey, &list) {
         md.push_str(&format!("## {label}\n\n"));
@@ -486,17 +491,18 @@ pub async fn needs(
     let (_, survey) = survey_user(&state, &req, &path).await?;
     let filter = query.filter(&state.countries);
     let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
+    let lang = super::page_language();
     let (needs, matches) = with_conn(&state, move |conn| {
-        let needs = practices::ranked_needs(conn, &s, &f, LANG)?;
-        let list = practices::compendium(conn, &s, &app.countries, &f, LANG)?;
-        let matches = practices::partner_matches(conn, &s, &app.countries, &list, &f, LANG)?;
+        let needs = practices::ranked_needs(conn, &s, &f, lang)?;
+        let list = practices::compendium(conn, &s, &app.countries, &f, lang)?;
+        let matches = practices::partner_matches(conn, &s, &app.countries, &list, &f, lang)?;
         Ok((needs, matches))
     })
     .await?;
     let theme_label = |id: &Option<String>| {
         id.as_ref()
             .and_then(|id| survey.themes.iter().find(|th| &th.id == id))
-            .map(|th| th.label.get(LANG).to_string())
+            .map(|th| th.label.get(super::page_language()).to_string())
             .unwrap_or_default()
     };
     let name = |iso3: &str| {
@@ -528,7 +534,7 @@ pub async fn needs(
         .collect();
     let data = merge(
         json!({
-            "id": survey.id, "title": survey.title.get(LANG), "page_title": t("results-needs", &[]),
+            "id": survey.id, "title": survey.title.get(super::page_language()), "page_title": t("results-needs", &[]),
             "needs": rows, "matches": matches, "query": query.query_string(&filter), "key": "needs",
             "chart": (!bars.is_empty()).then(|| chart(t("results-needs", &[]), &bars)),
         }),

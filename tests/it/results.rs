@@ -385,6 +385,30 @@ async fn compendium_needs_and_matching(backend: Backend) {
         "{}",
         dash.body
     );
+    // The owner's pages in French and Spanish.
+    let fr = app
+        .get("/admin/surveys/fixture/results/compendium?lang=fr")
+        .await;
+    assert!(
+        fr.body.contains("Recueil de bonnes pratiques"),
+        "{}",
+        fr.body
+    );
+    assert!(
+        fr.body
+            .contains("un gouvernement de la région Europe septentrionale"),
+        "{}",
+        fr.body
+    );
+    let remembered = app.get("/admin/surveys/fixture/results").await;
+    assert!(
+        remembered.body.contains("Taux de réponse"),
+        "the choice is remembered"
+    );
+    let es = app.get("/admin/surveys/fixture/results?lang=es").await;
+    assert!(es.body.contains("Tasas de respuesta"));
+    let en = app.get("/admin/surveys/fixture/results?lang=en").await;
+    assert!(en.body.contains("Response rates"));
     let question = app
         .get("/admin/surveys/fixture/results/q/tools?by=development")
         .await;
