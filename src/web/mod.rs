@@ -344,8 +344,9 @@ fn error_language(req: &HttpRequest) -> &'static str {
 }
 
 async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let surveys: Vec<&str> = state.catalog.iter().map(|s| s.title.get("en")).collect();
-    state.page("landing", "en", json!({ "surveys": surveys }))
+    let lang = page_language();
+    let surveys: Vec<&str> = state.catalog.iter().map(|s| s.title.get(lang)).collect();
+    state.page("landing", lang, json!({ "surveys": surveys }))
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

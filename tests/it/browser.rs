@@ -202,9 +202,20 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
     if check {
         axe(c, "review").await;
     }
+    c.goto(&format!("{}{link}/print?answers=1", app.address))
+        .await
+        .unwrap();
+    wait_for(c, "☒").await;
+    snap(c, &format!("{prefix}-05-print")).await;
+    if check {
+        axe(c, "print view").await;
+    }
+    c.goto(&format!("{}{link}/review", app.address))
+        .await
+        .unwrap();
     click(c, "form[action$='/submit'] button").await;
     wait_for(c, "Envoyée le").await;
-    snap(c, &format!("{prefix}-05-submitted")).await;
+    snap(c, &format!("{prefix}-06-submitted")).await;
     if check {
         axe(c, "submitted overview").await;
     }
@@ -237,7 +248,7 @@ async fn a_focal_point_answers_in_a_real_browser_with_and_without_javascript() {
         .await
         .unwrap();
     assert!(body(&with_js).await.contains("<svg"));
-    snap(&with_js, "js-06-results-dashboard").await;
+    snap(&with_js, "js-07-results-dashboard").await;
     axe(&with_js, "results dashboard").await;
     with_js.close().await.unwrap();
 
