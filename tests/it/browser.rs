@@ -202,6 +202,14 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
     if check {
         axe(c, "review").await;
     }
+    if check {
+        // A link copied incompletely: the page a respondent meets then.
+        c.goto(&format!("{}/r/{}", app.address, "0".repeat(48)))
+            .await
+            .unwrap();
+        wait_for(c, "Page introuvable").await;
+        axe(c, "page not found").await;
+    }
     c.goto(&format!("{}{link}/print?answers=1", app.address))
         .await
         .unwrap();

@@ -192,3 +192,18 @@ fn a_bad_setting_is_one_line_and_a_non_zero_exit() {
         assert!(lines[0].starts_with(&format!("error: {var}: ")), "{stderr}");
     }
 }
+
+#[test]
+fn missing_translations_are_warned_per_survey_and_language() {
+    let (code, stdout, stderr) = check(&[fixtures().join("surveys")]);
+    assert_eq!(code, 0, "warnings do not fail the check");
+    assert!(
+        stderr.contains("warning: fixture: 20 texts have no 'fr' translation"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: fixture: 20 texts have no 'es' translation"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("fixture: ok") && stdout.contains("languages en/fr/es"));
+}
