@@ -102,8 +102,18 @@ fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
     push_filter(sql, filter);
 }
 
+/// `FROM answers a JOIN responses r JOIN countries c ... WHERE r.survey_id = ... AND <filter>`.
+pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
+    sql.push(
+        " FROM answers a JOIN responses r ON r.id = a.response_id \
+         JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ",
+    )
+    .bind(survey_id);
+    push_filter(sql, filter);
+}
+
 /// ` AND <which responses count>` over `r` (responses) and `c` (countries).
-pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
+fn push_filter(sql: &mut Sql, filter: &Filter) {
     if filter.include_drafts {
         // A draft counts once someone saved something in it.
         sql.push(" AND (r.status = 'submitted' OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
@@ -157,23 +167,15 @@ pub fn choice_counts(
     };
     let g = group_expr(grouping);
     let mut sql = Sql::new(&format!("SELECT {g} AS grp, {key} AS value, COUNT(*) AS n"));
-    responses_from(&mut sql, survey_id, filter);
+    answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question.id.clone())
         .push(&format!(
             " AND a.visible = TRUE AND {item_filter}{}",
             group_by(grouping, key)
         ));
-    let rows: Vec<GroupValueCount> = sql_with_answers(sql).query().load(conn)?;
+    let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(|r| (r.grp, r.value, r.n)).collect())
-}
-
-/// Insert the answers join into a query built by `responses_from`.
-fn sql_with_answers(sql: Sql) -> Sql {
-    sql.replace_from(
-        " FROM responses r JOIN countries c ON c.iso3 = r.country_iso3",
-        " FROM answers a JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3",
-    )
 }
 
 /// Per group: how many responses were asked the question (not hidden by a condition), and how
@@ -195,11 +197,11 @@ pub fn asked_and_answered(
     let mut sql = Sql::new(&format!(
         "SELECT {g} AS grp, COUNT(DISTINCT a.response_id) AS n"
     ));
-    responses_from(&mut sql, survey_id, filter);
+    answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
         .push(&format!(" AND a.visible = TRUE{}", group_by(grouping, "")));
-    let answered: Vec<GroupCount> = sql_with_answers(sql).query().load(conn)?;
+    let answered: Vec<GroupCount> = sql.query().load(conn)?;
     let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for r in asked {
         out.entry(r.grp).or_default().0 = r.n;
@@ -242,14 +244,14 @@ pub fn number_stats(
     filter: &Filter,
 ) -> diesel::QueryResult<NumberStats> {
     let where_answers = |sql: &mut Sql| {
-        responses_from(sql, survey_id, filter);
+        answers_from(sql, survey_id, filter);
         sql.push(" AND a.question_id = ")
             .bind(question_id)
             .push(" AND a.visible = TRUE AND a.item = '' AND a.num IS NOT NULL");
     };
     let mut sql = Sql::new("SELECT COUNT(*) AS n, MIN(a.num) AS lo, MAX(a.num) AS hi");
     where_answers(&mut sql);
-    let row: StatsRow = sql_with_answers(sql).query().get_result(conn)?;
+    let row: StatsRow = sql.query().get_result(conn)?;
     let median = if row.n == 0 {
         None
     } else {
@@ -262,7 +264,7 @@ pub fn number_stats(
         let mut sql = Sql::new("SELECT a.num AS num");
         where_answers(&mut sql);
         sql.push(&format!(" ORDER BY a.num LIMIT {take} OFFSET {offset}"));
-        let middle: Vec<NumRow> = sql_with_answers(sql).query().load(conn)?;
+        let middle: Vec<NumRow> = sql.query().load(conn)?;
         Some(middle.iter().map(|m| m.num).sum::<f64>() / middle.len().max(1) as f64)
     };
     Ok(NumberStats {
@@ -291,11 +293,11 @@ pub fn date_range(
     filter: &Filter,
 ) -> diesel::QueryResult<(i64, Option<String>, Option<String>)> {
     let mut sql = Sql::new("SELECT COUNT(*) AS n, MIN(a.value) AS lo, MAX(a.value) AS hi");
-    responses_from(&mut sql, survey_id, filter);
+    answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
         .push(" AND a.visible = TRUE AND a.item = ''");
-    let row: DateRow = sql_with_answers(sql).query().get_result(conn)?;
+    let row: DateRow = sql.query().get_result(conn)?;
     Ok((row.n, row.lo, row.hi))
 }
 
@@ -316,13 +318,13 @@ pub fn text_answers(
     filter: &Filter,
 ) -> diesel::QueryResult<Vec<TextAnswer>> {
     let mut sql = Sql::new("SELECT c.iso3 AS iso3, a.value AS value");
-    responses_from(&mut sql, survey_id, filter);
+    answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
         .push(" AND a.visible = TRUE AND a.item = ")
         .bind(if other { OTHER_ITEM } else { "" })
         .push(" ORDER BY c.name_en");
-    sql_with_answers(sql).query().load(conn)
+    sql.query().load(conn)
 }
 
 #[derive(QueryableByName, Debug, Clone, PartialEq, Serialize)]

@@ -40,12 +40,9 @@ fn answers_of(
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value \
-         FROM answers a JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3 \
-         WHERE r.survey_id = ",
+        "SELECT r.id AS response_id, c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value",
     );
-    sql.bind(survey_id);
-    super::aggregate::push_filter(&mut sql, filter);
+    super::aggregate::answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.visible = TRUE AND a.question_id IN (");
     for (i, q) in questions.iter().enumerate() {
         if i > 0 {

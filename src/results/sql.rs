@@ -42,12 +42,6 @@ impl Sql {
         format!("${}", self.binds.len())
     }
 
-    /// Replace the first occurrence of `from` in the text (binds are unchanged).
-    pub fn replace_from(mut self, from: &str, to: &str) -> Sql {
-        self.text = self.text.replacen(from, to, 1);
-        self
-    }
-
     pub fn query(&self) -> BoxedSqlQuery<'_, Backend, diesel::query_builder::SqlQuery> {
         let mut q = diesel::sql_query(self.text.clone()).into_boxed::<Backend>();
         for b in &self.binds {

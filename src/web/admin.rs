@@ -105,33 +105,19 @@ pub(super) fn page(
     let lang = super::page_language();
     if let Json::Object(map) = &mut data {
         map.insert("csrf".into(), Json::String(token.clone()));
-        let links: Vec<Json> = [("en", "English"), ("fr", "Français"), ("es", "Español")]
-            .iter()
-            .map(|(code, name)| json!({"code": code, "name": name, "href": format!("{}?lang={code}", req.path()), "current": *code == lang}))
-            .collect();
-        map.insert("languages".into(), Json::Array(links));
+        map.insert(
+            "languages".into(),
+            super::language::links(req, |_| true, lang),
+        );
         map.entry("page_title")
             .or_insert(Json::String(t("admin-title", &[])));
     }
-    let mut res = state.page(name, super::page_language(), data)?;
+    let mut res = state.page(name, lang, data)?;
     *res.status_mut() = status;
     if new_cookie {
         csrf::set_cookie(&mut res, &token, secure(state));
     }
-    if req
-        .query_string()
-        .split('&')
-        .any(|kv| kv == format!("lang={lang}"))
-    {
-        // The choice is remembered for the next pages.
-        let cookie = Cookie::build("coherence_lang", lang)
-            .path("/")
-            .same_site(SameSite::Lax)
-            .secure(secure(state))
-            .max_age(actix_web::cookie::time::Duration::days(365))
-            .finish();
-        let _ = res.add_cookie(&cookie);
-    }
+    super::language::remember(req, &mut res, secure(state));
     Ok(no_store(res))
 }
 
@@ -223,6 +209,18 @@ pub async fn logout(
     Ok(res)
 }
 
+/// A setup link that is unknown, expired or already used.
+fn setup_expired(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
+    let title = t("admin-setup-title", &[]);
+    page(
+        state,
+        req,
+        "message",
+        json!({"title": title, "body": t("admin-setup-expired", &[])}),
+        StatusCode::NOT_FOUND,
+    )
+}
+
 pub async fn setup_form(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -242,16 +240,7 @@ pub async fn setup_form(
             json!({"email": u.email, "token": token, "min": MIN_PASSWORD_CHARS}),
             StatusCode::OK,
         ),
-        None => {
-            let title = t("admin-setup-title", &[]);
-            page(
-                &state,
-                &req,
-                "message",
-                json!({"title": title, "body": t("admin-setup-expired", &[])}),
-                StatusCode::NOT_FOUND,
-            )
-        }
+        None => setup_expired(&state, &req),
     }
 }
 
@@ -292,16 +281,7 @@ pub async fn setup(
             json!({"email": email, "token": token, "min": MIN_PASSWORD_CHARS, "error": error}),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Err(None) => {
-            let title = t("admin-setup-title", &[]);
-            page(
-                &state,
-                &req,
-                "message",
-                json!({"title": title, "body": t("admin-setup-expired", &[])}),
-                StatusCode::NOT_FOUND,
-            )
-        }
+        Err(None) => setup_expired(&state, &req),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod csrf;
+mod language;
 pub mod render;
 mod respond;
 mod results;
@@ -266,7 +267,7 @@ fn render_error_page<B: MessageBody>(
         .copied()
         .unwrap_or_else(|| page_for_status(status));
     let (req, _) = res.into_parts();
-    let lang = error_language(&req);
+    let lang = language::choose(&req, |_| true);
     let html = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| {
@@ -304,43 +305,8 @@ pub async fn with_language(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let lang = error_language(req.request());
+    let lang = language::choose(req.request(), |_| true);
     PAGE_LANG.scope(lang, next.call(req)).await
-}
-
-/// A request's language: `?lang=`, else the remembered choice, else the browser's, among the
-/// interface languages.
-fn error_language(req: &HttpRequest) -> &'static str {
-    const LANGS: [&str; 3] = ["en", "fr", "es"];
-    if let Some(asked) = req
-        .query_string()
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("lang="))
-    {
-        if let Some(l) = LANGS.iter().find(|l| **l == asked) {
-            return l;
-        }
-    }
-    if let Some(c) = req.cookie("coherence_lang") {
-        if let Some(l) = LANGS.iter().find(|l| **l == c.value()) {
-            return l;
-        }
-    }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    accept
-        .split(',')
-        .filter_map(|p| p.trim().split(['-', ';']).next())
-        .find_map(|p| {
-            LANGS
-                .iter()
-                .find(|l| **l == p.to_ascii_lowercase())
-                .copied()
-        })
-        .unwrap_or("en")
 }
 
 async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

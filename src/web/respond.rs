@@ -10,7 +10,7 @@ use serde_json::{json, Value as Json};
 
 use super::render::translate;
 use super::CountryOptions;
-use super::{csrf, AppState};
+use super::{csrf, language, AppState};
 use crate::access::{hash_token, looks_like_token};
 use crate::db::{queries, DbConn};
 use crate::error::AppError;
@@ -23,68 +23,14 @@ use crate::survey::answer::{missing_answers, section_progress, FieldError, RawAn
 use crate::survey::display::display_value;
 use crate::survey::{Question, QuestionKind, Section, Survey, OTHER_CODE};
 
-/// The interface language. English only until the translations arrive.
-/// Languages the interface is translated into (locales/).
-const INTERFACE_LANGUAGES: &[(&str, &str)] =
-    &[("en", "English"), ("fr", "Français"), ("es", "Español")];
-const LANG_COOKIE: &str = "coherence_lang";
-
-/// The `lang` asked for in the query string (a plain link on every page), if valid.
-fn requested_language(req: &HttpRequest) -> Option<&'static str> {
-    let asked = req
-        .query_string()
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("lang="))?;
-    INTERFACE_LANGUAGES
-        .iter()
-        .map(|(c, _)| *c)
-        .find(|c| *c == asked)
-}
-
-/// The page's language among those the survey offers: the link's `?lang=`, then the choice
-/// remembered in a cookie, then the browser's Accept-Language, then English.
+/// The page's language among those the survey offers.
 fn lang_of(req: &HttpRequest, survey: &Survey) -> &'static str {
-    let offered = |code: &str| -> Option<&'static str> {
-        INTERFACE_LANGUAGES
-            .iter()
-            .map(|(c, _)| *c)
-            .find(|c| *c == code && survey.languages.iter().any(|l| l == c))
-    };
-    if let Some(l) = requested_language(req).and_then(offered) {
-        return l;
-    }
-    if let Some(l) = req.cookie(LANG_COOKIE).and_then(|c| offered(c.value())) {
-        return l;
-    }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    for part in accept.split(',') {
-        let mut bits = part.trim().split(';');
-        let tag = bits.next().unwrap_or("").trim().to_ascii_lowercase();
-        let refused = bits.any(|b| b.trim() == "q=0");
-        let primary = tag.split('-').next().unwrap_or("");
-        if let Some(l) = (!refused).then(|| offered(primary)).flatten() {
-            return l;
-        }
-    }
-    "en"
+    language::choose(req, |c| survey.languages.iter().any(|l| l == c))
 }
 
 /// Links to this page in each language the survey offers (none when it offers one).
 fn language_links(req: &HttpRequest, survey: &Survey, lang: &str) -> Json {
-    let offered: Vec<Json> = INTERFACE_LANGUAGES
-        .iter()
-        .filter(|(c, _)| survey.languages.iter().any(|l| l == c))
-        .map(|(code, name)| json!({"code": code, "name": name, "href": format!("{}?lang={code}", req.path()), "current": *code == lang}))
-        .collect();
-    if offered.len() > 1 {
-        Json::Array(offered)
-    } else {
-        Json::Null
-    }
+    language::links(req, |c| survey.languages.iter().any(|l| l == c), lang)
 }
 
 fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
@@ -108,16 +54,7 @@ fn private_page(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
-    if let Some(lang) = requested_language(req) {
-        // The choice is remembered for the next pages and visits.
-        let cookie = actix_web::cookie::Cookie::build(LANG_COOKIE, lang)
-            .path("/")
-            .same_site(actix_web::cookie::SameSite::Lax)
-            .secure(secure)
-            .max_age(actix_web::cookie::time::Duration::days(365))
-            .finish();
-        let _ = res.add_cookie(&cookie);
-    }
+    language::remember(req, &mut res, secure);
     if let Some((token, true)) = csrf_token {
         csrf::set_cookie(&mut res, token, secure);
     }
