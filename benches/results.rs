@@ -40,6 +40,16 @@ fn main() {
         }
         Err(_) => println!("postgres: not run (set COHERENCE_BENCH_PG or use benches/run.sh)"),
     }
+    // The stress set: a survey answered per organisation, 100,000 organisations by default.
+    let units: usize = std::env::var("COHERENCE_BENCH_UNITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let fixtures = coherence::survey::load_paths(&[root.join("tests/fixtures/surveys")]);
+    let stress = coherence::survey::Catalog::new(fixtures.surveys)
+        .get("institutions")
+        .expect("tests/fixtures/surveys/institutions.toml")
+        .clone();
     for (name, url) in backends {
         let pool = db::connect(&DbUrl::parse(&url).expect("url"), 2).expect("database");
         let mut conn = pool.get().expect("connection");
@@ -52,41 +62,54 @@ fn main() {
             s.drafts,
             t.elapsed().as_secs_f64()
         );
-        let filter = Filter::default();
-        let question = survey
-            .question("mechanisms_present")
-            .expect("question")
-            .clone();
-        time("dashboard: response rates by region", || {
-            aggregate::response_rates(&mut conn, &survey.id, &filter, Some(Grouping::Region))
-                .expect("rates");
-        });
-        time("one question (multiple choice) by region", || {
-            aggregate::choice_counts(
-                &mut conn,
-                &survey.id,
-                &question,
-                &filter,
-                Some(Grouping::Region),
-            )
-            .expect("counts");
-            aggregate::asked_and_answered(
-                &mut conn,
-                &survey.id,
-                &question.id,
-                &filter,
-                Some(Grouping::Region),
-            )
-            .expect("asked");
-        });
-        time("good-practice compendium", || {
-            practices::compendium(&mut conn, &survey, &countries, &filter, "en")
-                .expect("compendium");
-        });
-        time("ranked capacity needs", || {
-            practices::ranked_needs(&mut conn, &survey, &filter, "en").expect("needs");
-        });
+        time_results(&mut conn, &survey, &countries, "mechanisms_present");
+        let t = Instant::now();
+        let s = demo::generate(&mut conn, &stress, &countries, units, 2008).expect("demo data");
+        println!(
+            "\n== {name}: stress set, {units} organisations ({} submitted, {} drafts) generated in {:.1} s",
+            s.submitted,
+            s.drafts,
+            t.elapsed().as_secs_f64()
+        );
+        time_results(&mut conn, &stress, &countries, "areas");
     }
+}
+
+/// Times what the results pages compute: the dashboard's response rates by region, one
+/// multiple-choice question by region, the compendium and the ranked needs.
+fn time_results(
+    conn: &mut db::DbConn,
+    survey: &coherence::survey::Survey,
+    countries: &Countries,
+    question: &str,
+) {
+    let filter = Filter::default();
+    let question = survey.question(question).expect("question").clone();
+    time("dashboard: response rates by region", || {
+        aggregate::response_rates(conn, survey, &filter, Some(Grouping::Region)).expect("rates");
+    });
+    time("one question (multiple choice) by region", || {
+        aggregate::choice_counts(conn, &survey.id, &question, &filter, Some(Grouping::Region))
+            .expect("counts");
+        aggregate::asked_and_answered(
+            conn,
+            &survey.id,
+            &question.id,
+            &filter,
+            Some(Grouping::Region),
+        )
+        .expect("asked");
+    });
+    let mut practices = 0;
+    time("good-practice compendium", || {
+        practices = practices::compendium(conn, survey, countries, &filter, "en")
+            .expect("compendium")
+            .len();
+    });
+    println!("  ({practices} practices in the compendium)");
+    time("ranked capacity needs", || {
+        practices::ranked_needs(conn, survey, &filter, "en").expect("needs");
+    });
 }
 
 fn time(what: &str, mut f: impl FnMut()) {

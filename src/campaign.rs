@@ -108,6 +108,7 @@ impl Campaign<'_> {
             &queries::NewToken {
                 survey_id: &self.survey.id,
                 country_iso3: &contact.country_iso3,
+                unit: contact.unit(self.survey.unit),
                 token_hash: &hash_token(&token),
                 holder_name: Some(&contact.name),
                 holder_email: Some(&contact.email),
@@ -129,7 +130,10 @@ impl Campaign<'_> {
         let mut data = json!({
             "name": contact.name,
             "survey": self.survey.title.get(&lang),
-            "country": self.country_name(&contact.country_iso3, &lang),
+            "country": match contact.unit(self.survey.unit) {
+                "" => self.country_name(&contact.country_iso3, &lang),
+                unit => format!("{unit}, {}", self.country_name(&contact.country_iso3, &lang)),
+            },
             "deadline": self.deadline(conn, &contact.country_iso3, &lang)?,
             "help": self.help,
         });
@@ -190,19 +194,28 @@ impl Campaign<'_> {
         })
     }
 
-    /// Remind the contacts of every country that has not submitted, saying what remains.
+    /// Remind the contacts of every country (or organisation) that has not submitted, saying
+    /// what remains.
     pub fn remind(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<Queued, CampaignError> {
         let all = contacts::list(conn, &self.survey.id)?;
-        let rows: Vec<(String, String, String)> = responses::table
+        let rows: Vec<(String, String, String, String)> = responses::table
             .filter(responses::survey_id.eq(&self.survey.id))
-            .select((responses::country_iso3, responses::status, responses::id))
+            .select((
+                responses::country_iso3,
+                responses::unit,
+                responses::status,
+                responses::id,
+            ))
             .load(conn)?;
-        let by_country: HashMap<String, (String, String)> =
-            rows.into_iter().map(|(c, s, id)| (c, (s, id))).collect();
+        let by_unit: HashMap<(String, String), (String, String)> = rows
+            .into_iter()
+            .map(|(c, u, s, id)| ((c, u), (s, id)))
+            .collect();
         conn.transaction(|conn| {
             let mut result = Queued::default();
             for c in &all {
-                let response = by_country.get(&c.country_iso3);
+                let key = (c.country_iso3.clone(), c.unit(self.survey.unit).to_string());
+                let response = by_unit.get(&key);
                 if response.is_some_and(|(status, _)| status == queries::STATUS_SUBMITTED) {
                     result.skipped += 1;
                     continue;
@@ -274,15 +287,17 @@ impl Campaign<'_> {
         })
     }
 
-    /// Make a submitted response a draft again (recorded), and tell the country's contacts.
+    /// Make a submitted response a draft again (recorded), and tell the contacts who answer
+    /// for it. `unit` names the organisation, or is '' for the country's own response.
     pub fn reopen(
         &self,
         conn: &mut DbConn,
         iso3: &str,
+        unit: &str,
         by: &User,
         now: NaiveDateTime,
     ) -> Result<Queued, CampaignError> {
-        let response = queries::find_response(conn, &self.survey.id, iso3)?
+        let response = queries::find_response(conn, &self.survey.id, iso3, unit)?
             .ok_or_else(|| CampaignError::NoResponse(iso3.to_string()))?;
         if response.status != queries::STATUS_SUBMITTED {
             return Err(CampaignError::NotSubmitted(iso3.to_string()));
@@ -307,7 +322,10 @@ impl Campaign<'_> {
                 ))
                 .execute(conn)?;
             let mut result = Queued::default();
-            for c in all.iter().filter(|c| c.country_iso3 == iso3) {
+            for c in all
+                .iter()
+                .filter(|c| c.country_iso3 == iso3 && c.unit(self.survey.unit) == unit)
+            {
                 self.queue(conn, "reopened", c, json!({}), now)?;
                 result.queued += 1;
             }
@@ -321,6 +339,8 @@ impl Campaign<'_> {
 pub struct CountryStatus {
     pub iso3: String,
     pub country: String,
+    /// The organisation, in a survey of organisations; '' otherwise.
+    pub unit: String,
     pub contacts: usize,
     /// When the first invitation was delivered; "queued" while it waits.
     pub invited: Option<String>,
@@ -344,21 +364,23 @@ pub const SORT_KEYS: &[&str] = &[
     "errors",
 ];
 
-/// Every country with contacts, links or a response for the survey.
+/// Every country (or organisation) with contacts, links or a response for the survey.
 pub fn status_table(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &Countries,
     sort: &str,
 ) -> Result<Vec<CountryStatus>, CampaignError> {
-    let mut rows: BTreeMap<String, CountryStatus> = BTreeMap::new();
-    let entry = |iso3: &str| -> CountryStatus {
+    type Key = (String, String);
+    let mut rows: BTreeMap<Key, CountryStatus> = BTreeMap::new();
+    let entry = |(iso3, unit): &Key| -> CountryStatus {
         CountryStatus {
             iso3: iso3.to_string(),
             country: countries
                 .get(iso3)
                 .map(|c| c.name_en.clone())
                 .unwrap_or_else(|| iso3.to_string()),
+            unit: unit.clone(),
             contacts: 0,
             invited: None,
             first_opened: None,
@@ -370,22 +392,39 @@ pub fn status_table(
             deadline: survey.closes.map(|c| fmt_time(c.naive_utc())),
         }
     };
+    // An email belongs to the unit of the contact it went to.
+    let mut contact_units: HashMap<String, String> = HashMap::new();
     for c in contacts::list(conn, &survey.id)? {
-        rows.entry(c.country_iso3.clone())
-            .or_insert_with(|| entry(&c.country_iso3))
+        let key = (c.country_iso3.clone(), c.unit(survey.unit).to_string());
+        contact_units.insert(c.id.clone(), key.1.clone());
+        rows.entry(key.clone())
+            .or_insert_with(|| entry(&key))
             .contacts += 1;
     }
-    let mail_rows: Vec<(String, String, String, Option<NaiveDateTime>)> = outbox::table
+    // (country, contact, kind, status, sent at)
+    type MailRow = (
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<NaiveDateTime>,
+    );
+    let mail_rows: Vec<MailRow> = outbox::table
         .filter(outbox::survey_id.eq(&survey.id))
         .select((
             outbox::country_iso3,
+            outbox::contact_id,
             outbox::kind,
             outbox::status,
             outbox::sent_at,
         ))
         .load(conn)?;
-    for (iso3, kind, status, sent_at) in mail_rows {
-        let r = rows.entry(iso3.clone()).or_insert_with(|| entry(&iso3));
+    for (iso3, contact, kind, status, sent_at) in mail_rows {
+        let unit = contact
+            .and_then(|id| contact_units.get(&id).cloned())
+            .unwrap_or_default();
+        let key = (iso3, unit);
+        let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         match (kind.as_str(), status.as_str()) {
             (_, STATUS_FAILED) => r.delivery_errors += 1,
             ("invite", STATUS_SENT) => {
@@ -406,42 +445,37 @@ pub fn status_table(
             _ => {}
         }
     }
-    let opened: Vec<(String, Option<NaiveDateTime>)> = access_tokens::table
+    let opened: Vec<(String, String, Option<NaiveDateTime>)> = access_tokens::table
         .filter(access_tokens::survey_id.eq(&survey.id))
-        .select((access_tokens::country_iso3, access_tokens::first_used_at))
+        .select((
+            access_tokens::country_iso3,
+            access_tokens::unit,
+            access_tokens::first_used_at,
+        ))
         .load(conn)?;
-    for (iso3, first) in opened {
-        let r = rows.entry(iso3.clone()).or_insert_with(|| entry(&iso3));
+    for (iso3, unit, first) in opened {
+        let key = (iso3, unit);
+        let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         if let Some(t) = first.map(fmt_time) {
             if r.first_opened.as_ref().is_none_or(|o| &t < o) {
                 r.first_opened = Some(t);
             }
         }
     }
-    let extensions: Vec<(String, NaiveDateTime)> = deadline_extensions::table
-        .filter(deadline_extensions::survey_id.eq(&survey.id))
-        .select((
-            deadline_extensions::country_iso3,
-            deadline_extensions::closes_at,
-        ))
-        .load(conn)?;
-    for (iso3, at) in extensions {
-        rows.entry(iso3.clone())
-            .or_insert_with(|| entry(&iso3))
-            .deadline = Some(fmt_time(at));
-    }
-    let responses: Vec<(String, String, Option<NaiveDateTime>)> = responses::table
+    let responses: Vec<(String, String, String, Option<NaiveDateTime>)> = responses::table
         .filter(responses::survey_id.eq(&survey.id))
         .select((
             responses::id,
             responses::country_iso3,
+            responses::unit,
             responses::submitted_at,
         ))
         .load(conn)?;
-    for (id, iso3, submitted) in responses {
+    for (id, iso3, unit, submitted) in responses {
         let answers = queries::load_answers(conn, &id)?;
         let vis = Visibility::evaluate(survey, &answers);
-        let r = rows.entry(iso3.clone()).or_insert_with(|| entry(&iso3));
+        let key = (iso3, unit);
+        let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         r.submitted = submitted.map(fmt_time);
         for s in &survey.sections {
             match section_progress(s, &answers, &vis) {
@@ -454,8 +488,27 @@ pub fn status_table(
             }
         }
     }
+    // An extended deadline holds for every organisation of the country.
+    let extensions: HashMap<String, NaiveDateTime> = deadline_extensions::table
+        .filter(deadline_extensions::survey_id.eq(&survey.id))
+        .select((
+            deadline_extensions::country_iso3,
+            deadline_extensions::closes_at,
+        ))
+        .load::<(String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .collect();
+    for iso3 in extensions.keys() {
+        if survey.unit.is_country() {
+            let key = (iso3.clone(), String::new());
+            rows.entry(key.clone()).or_insert_with(|| entry(&key));
+        }
+    }
     let mut list: Vec<CountryStatus> = rows.into_values().collect();
     for r in &mut list {
+        if let Some(at) = extensions.get(&r.iso3) {
+            r.deadline = Some(fmt_time(*at));
+        }
         if r.sections_total == 0 {
             r.sections_total = survey
                 .sections
@@ -467,7 +520,7 @@ pub fn status_table(
     let desc = sort.starts_with('-');
     let key = sort.trim_start_matches('-');
     list.sort_by(|a, b| {
-        let by_name = a.country.cmp(&b.country);
+        let by_name = (&a.country, &a.unit).cmp(&(&b.country, &b.unit));
         let ord = match key {
             "contacts" => a.contacts.cmp(&b.contacts),
             "invited" => a.invited.cmp(&b.invited),
@@ -485,11 +538,14 @@ pub fn status_table(
     Ok(list)
 }
 
-pub fn status_csv(rows: &[CountryStatus]) -> Result<String, csv::Error> {
+/// The status table as CSV; the organisation column only in a survey of organisations.
+pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv::Error> {
+    let with_unit = !survey.unit.is_country();
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let header = [
         "iso3",
         "country",
+        "organisation",
         "contacts",
         "invited",
         "first_opened",
@@ -499,11 +555,20 @@ pub fn status_csv(rows: &[CountryStatus]) -> Result<String, csv::Error> {
         "last_reminder",
         "delivery_errors",
         "deadline",
-    ])?;
+    ];
+    let keep = |i: usize| with_unit || i != 2;
+    w.write_record(
+        header
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, h)| h),
+    )?;
     for r in rows {
-        w.write_record([
+        let cells = [
             r.iso3.clone(),
             r.country.clone(),
+            r.unit.clone(),
             r.contacts.to_string(),
             r.invited.clone().unwrap_or_default(),
             r.first_opened.clone().unwrap_or_default(),
@@ -513,7 +578,14 @@ pub fn status_csv(rows: &[CountryStatus]) -> Result<String, csv::Error> {
             r.last_reminder.clone().unwrap_or_default(),
             r.delivery_errors.to_string(),
             r.deadline.clone().unwrap_or_default(),
-        ])?;
+        ];
+        w.write_record(
+            cells
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, c)| c),
+        )?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())

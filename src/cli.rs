@@ -13,7 +13,7 @@ use crate::contacts;
 use crate::db::{self, queries, DbError};
 use crate::mail::{self, templates::EmailTemplates, Mailer};
 use crate::startup::{open_storage, Application, StartupError};
-use crate::survey::{load::translation_warnings, load_paths, Severity};
+use crate::survey::{load::translation_warnings, load_paths, RespondentUnit, Severity};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,11 +57,15 @@ pub enum Command {
     },
     /// Remind the contacts of countries that have not submitted; then send.
     Remind { survey: String },
-    /// Fill a database with plausible, reproducible responses (80% submitted) for N countries.
+    /// Fill a database with plausible, reproducible responses (80% submitted) for N countries,
+    /// or, in a survey answered per organisation, for N organisations (--units).
     DemoData {
         survey: String,
         #[arg(long, default_value_t = 60)]
         countries: usize,
+        /// Organisations to generate, spread over every country (surveys of organisations).
+        #[arg(long)]
+        units: Option<usize>,
         #[arg(long, default_value_t = 2008)]
         seed: u64,
     },
@@ -116,6 +120,10 @@ pub enum TokenAction {
         /// ISO 3166-1 alpha-3 code, e.g. SWE.
         #[arg(long)]
         country: String,
+        /// The organisation the link answers for, in a survey whose respondent_unit is
+        /// "organisation" (required there, refused otherwise).
+        #[arg(long)]
+        unit: Option<String>,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -155,10 +163,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 TokenAction::Issue {
                     survey,
                     country,
+                    unit,
                     name,
                     email,
                 },
-        } => issue_token(&survey, &country, name, email),
+        } => issue_token(&survey, &country, unit, name, email),
         Command::User {
             action:
                 UserAction::Add {
@@ -180,8 +189,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::DemoData {
             survey,
             countries,
+            units,
             seed,
-        } => demo_data(&survey, countries, seed),
+        } => demo_data(&survey, countries, units, seed),
     }
 }
 
@@ -199,15 +209,30 @@ fn find_survey(
     })
 }
 
-fn demo_data(survey_id: &str, n: usize, seed: u64) -> Result<(), CliError> {
+fn demo_data(
+    survey_id: &str,
+    countries: usize,
+    units: Option<usize>,
+    seed: u64,
+) -> Result<(), CliError> {
     let settings = Settings::from_env()?;
     let storage = open_storage(&settings)?;
     let survey = find_survey(&storage, survey_id)?;
+    let (n, what) = match (survey.unit, units) {
+        (RespondentUnit::Country, None) => (countries, "countries"),
+        (RespondentUnit::Country, Some(_)) => {
+            return Err(CliError::Usage(format!(
+                "'{}' is answered once per country: use --countries, not --units",
+                survey.id
+            )))
+        }
+        (RespondentUnit::Organisation, units) => (units.unwrap_or(countries), "organisations"),
+    };
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     let s = crate::results::demo::generate(&mut conn, &survey, &storage.countries, n, seed)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     println!(
-        "{}: demo responses for {} countries ({} submitted, {} drafts), seed {seed}",
+        "{}: demo responses for {} {what} ({} submitted, {} drafts), seed {seed}",
         survey.id,
         s.submitted + s.drafts,
         s.submitted,
@@ -322,12 +347,12 @@ fn contacts_command(action: ContactsAction) -> Result<(), CliError> {
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     match action {
         ContactsAction::Import { survey, file } => {
-            if storage.catalog.get(&survey).is_none() {
+            let Some(unit) = storage.catalog.get(&survey).map(|s| s.unit) else {
                 return Err(CliError::Usage(format!("unknown survey '{survey}'")));
-            }
+            };
             let data = std::fs::read(&file)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-            match contacts::parse_csv(&data, storage.countries.as_ref()) {
+            match contacts::parse_csv(&data, storage.countries.as_ref(), unit) {
                 Err(errors) => {
                     for e in &errors {
                         eprintln!("{}: {e}", file.display());
@@ -487,6 +512,7 @@ fn check(paths: Vec<PathBuf>) -> Result<(), CliError> {
 fn issue_token(
     survey: &str,
     country: &str,
+    unit: Option<String>,
     name: Option<String>,
     email: Option<String>,
 ) -> Result<(), CliError> {
@@ -499,6 +525,27 @@ fn issue_token(
             "unknown country code '{country}': use an ISO 3166-1 alpha-3 code such as SWE"
         )));
     };
+    let unit = unit.map(|u| u.trim().to_string()).unwrap_or_default();
+    match (s.unit, unit.is_empty()) {
+        (RespondentUnit::Country, false) => {
+            return Err(CliError::Usage(format!(
+                "'{}' is answered once per country: leave out --unit",
+                s.id
+            )))
+        }
+        (RespondentUnit::Organisation, true) => {
+            return Err(CliError::Usage(format!(
+                "'{}' is answered per organisation: name it with --unit \"Ministry of ...\"",
+                s.id
+            )))
+        }
+        _ if unit.chars().count() > 300 => {
+            return Err(CliError::Usage(
+                "--unit is longer than 300 characters".into(),
+            ))
+        }
+        _ => {}
+    }
     if let Some(e) = &email {
         use validator::ValidateEmail;
         if !e.validate_email() {
@@ -512,6 +559,7 @@ fn issue_token(
         &queries::NewToken {
             survey_id: &s.id,
             country_iso3: &country,
+            unit: &unit,
             token_hash: &hash_token(&token),
             holder_name: name.as_deref(),
             holder_email: email.as_deref(),
@@ -519,10 +567,13 @@ fn issue_token(
         },
     )
     .map_err(DbError::from)?;
+    let whom = if unit.is_empty() {
+        format!("{} ({country})", c.name_en)
+    } else {
+        format!("{unit}, {} ({country})", c.name_en)
+    };
     println!(
-        "Personal link for {} ({}) to '{}'{}. Keep it private: it gives access to the country's response.",
-        c.name_en,
-        country,
+        "Personal link for {whom} to '{}'{}. Keep it private: it gives access to the response.",
         s.title.get("en"),
         name.map(|n| format!(", issued to {n}")).unwrap_or_default()
     );

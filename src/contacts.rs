@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::db::schema::contacts;
 use crate::db::{new_id, DbConn};
 use crate::survey::answer::CountryCodes;
+use crate::survey::RespondentUnit;
 
 pub const LANGUAGES: &[&str] = &["en", "fr", "es"];
 const REQUIRED_COLUMNS: &[&str] = &["country", "name", "email", "language", "office"];
@@ -26,6 +27,17 @@ pub struct Contact {
     pub office: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl Contact {
+    /// The respondent unit this contact answers for: the country itself, or, in a survey of
+    /// organisations, the contact's office.
+    pub fn unit(&self, unit: RespondentUnit) -> &str {
+        match unit {
+            RespondentUnit::Country => "",
+            RespondentUnit::Organisation => self.office.trim(),
+        }
+    }
 }
 
 /// One row of an import file, checked.
@@ -53,10 +65,12 @@ impl std::fmt::Display for RowError {
     }
 }
 
-/// Read and check a whole CSV file; every problem is reported.
+/// Read and check a whole CSV file; every problem is reported. In a survey of organisations
+/// the office names the organisation that answers, so it may not be empty.
 pub fn parse_csv(
     data: &[u8],
     countries: &dyn CountryCodes,
+    unit: RespondentUnit,
 ) -> Result<Vec<ContactRow>, Vec<RowError>> {
     use validator::ValidateEmail;
     let text = String::from_utf8_lossy(data);
@@ -148,6 +162,12 @@ pub fn parse_csv(
         let office = get("office");
         if office.chars().count() > 300 {
             bad("office", "is longer than 300 characters".into());
+        } else if office.is_empty() && !unit.is_country() {
+            bad(
+                "office",
+                "is empty: this survey is answered per organisation, and the office names it"
+                    .into(),
+            );
         }
         if let Some(first) = seen.get(&email) {
             bad(
@@ -282,7 +302,7 @@ mod tests {
                    XXX,Bo,bo@gov.se,en,MFA\n\
                    PHL,,not-an-email,de,DFA\n\
                    SWE,Anna again,ANNA@gov.se,fr,MFA\n";
-        let errors = parse_csv(csv.as_bytes(), &Few).unwrap_err();
+        let errors = parse_csv(csv.as_bytes(), &Few, RespondentUnit::Country).unwrap_err();
         let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             shown,
@@ -298,7 +318,12 @@ mod tests {
 
     #[test]
     fn missing_columns_are_named() {
-        let errors = parse_csv(b"country,name,email\nSWE,A,a@b.se\n", &Few).unwrap_err();
+        let errors = parse_csv(
+            b"country,name,email\nSWE,A,a@b.se\n",
+            &Few,
+            RespondentUnit::Country,
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].to_string().contains("missing column 'language'"));
     }

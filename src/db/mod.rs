@@ -164,6 +164,16 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<(), DbError> {
     .map_err(|e| DbError::Migration(e.to_string()))
 }
 
+/// Revert the newest migration (used by tests to prove a migration keeps existing rows).
+pub fn revert_last_migration(conn: &mut DbConn) -> Result<String, DbError> {
+    match conn {
+        DbConn::Postgres(c) => c.revert_last_migration(POSTGRES_MIGRATIONS),
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+    }
+    .map(|v| v.to_string())
+    .map_err(|e| DbError::Migration(e.to_string()))
+}
+
 /// A fresh random id for a row: 128 bits as hex.
 pub fn new_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())

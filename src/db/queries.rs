@@ -95,11 +95,15 @@ pub struct TokenRow {
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub first_used_at: Option<NaiveDateTime>,
+    /// The organisation answering, or '' where the country is the respondent unit.
+    pub unit: String,
 }
 
 pub struct NewToken<'a> {
     pub survey_id: &'a str,
     pub country_iso3: &'a str,
+    /// The organisation the link answers for ('' for the country itself).
+    pub unit: &'a str,
     pub token_hash: &'a str,
     pub holder_name: Option<&'a str>,
     pub holder_email: Option<&'a str>,
@@ -113,6 +117,7 @@ pub fn insert_token(conn: &mut DbConn, t: &NewToken) -> QueryResult<String> {
             access_tokens::id.eq(&id),
             access_tokens::survey_id.eq(t.survey_id),
             access_tokens::country_iso3.eq(t.country_iso3),
+            access_tokens::unit.eq(t.unit),
             access_tokens::token_hash.eq(t.token_hash),
             access_tokens::holder_name.eq(t.holder_name),
             access_tokens::holder_email.eq(t.holder_email),
@@ -175,6 +180,7 @@ pub struct ResponseRow {
     pub updated_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
     pub submitted_by: Option<String>,
+    pub unit: String,
 }
 
 pub const STATUS_DRAFT: &str = "draft";
@@ -184,23 +190,27 @@ pub fn find_response(
     conn: &mut DbConn,
     survey_id: &str,
     iso3: &str,
+    unit: &str,
 ) -> QueryResult<Option<ResponseRow>> {
     let rows: Vec<ResponseRow> = responses::table
         .filter(responses::survey_id.eq(survey_id))
         .filter(responses::country_iso3.eq(iso3))
+        .filter(responses::unit.eq(unit))
         .select(ResponseRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().next())
 }
 
-/// The country's response, created as an empty draft on first use.
+/// The response of a country (or of one of its organisations), created as an empty draft on
+/// first use.
 pub fn get_or_create_response(
     conn: &mut DbConn,
     survey: &Survey,
     iso3: &str,
+    unit: &str,
     now: NaiveDateTime,
 ) -> QueryResult<ResponseRow> {
-    if let Some(r) = find_response(conn, &survey.id, iso3)? {
+    if let Some(r) = find_response(conn, &survey.id, iso3, unit)? {
         return Ok(r);
     }
     let id = new_id();
@@ -217,6 +227,7 @@ pub fn get_or_create_response(
                 responses::id.eq(&id),
                 responses::survey_id.eq(&survey.id),
                 responses::country_iso3.eq(iso3),
+                responses::unit.eq(unit),
                 responses::status.eq(STATUS_DRAFT),
                 responses::survey_version.eq(&survey.version),
                 responses::created_at.eq(now),
@@ -230,7 +241,7 @@ pub fn get_or_create_response(
         Ok(_) | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
         Err(e) => return Err(e),
     }
-    find_response(conn, &survey.id, iso3)?.ok_or(DieselError::NotFound)
+    find_response(conn, &survey.id, iso3, unit)?.ok_or(DieselError::NotFound)
 }
 
 pub fn load_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers> {

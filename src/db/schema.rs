@@ -43,6 +43,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         first_used_at -> Nullable<Timestamp>,
+        unit -> Text,
     }
 }
 
@@ -57,6 +58,7 @@ diesel::table! {
         updated_at -> Timestamp,
         submitted_at -> Nullable<Timestamp>,
         submitted_by -> Nullable<Text>,
+        unit -> Text,
     }
 }
 

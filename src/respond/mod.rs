@@ -70,7 +70,13 @@ pub fn load(
     who: &Respondent,
     now: NaiveDateTime,
 ) -> Result<ResponseState, RespondError> {
-    let response = queries::get_or_create_response(conn, survey, &who.token.country_iso3, now)?;
+    let response = queries::get_or_create_response(
+        conn,
+        survey,
+        &who.token.country_iso3,
+        &who.token.unit,
+        now,
+    )?;
     let answers = queries::load_answers(conn, &response.id)?;
     let sections = queries::section_states(conn, &response.id)?
         .into_iter()

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::sql::Sql;
 use crate::db::DbConn;
 use crate::survey::answer::OTHER_ITEM;
-use crate::survey::{Question, QuestionKind};
+use crate::survey::{Question, QuestionKind, Survey};
 
 /// Which responses count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -305,6 +305,9 @@ pub fn date_range(
 pub struct TextAnswer {
     #[diesel(sql_type = Text)]
     pub iso3: String,
+    /// The organisation, in a survey of organisations ('' otherwise).
+    #[diesel(sql_type = Text)]
+    pub unit: String,
     #[diesel(sql_type = Text)]
     pub value: String,
 }
@@ -317,13 +320,13 @@ pub fn text_answers(
     other: bool,
     filter: &Filter,
 ) -> diesel::QueryResult<Vec<TextAnswer>> {
-    let mut sql = Sql::new("SELECT c.iso3 AS iso3, a.value AS value");
+    let mut sql = Sql::new("SELECT c.iso3 AS iso3, r.unit AS unit, a.value AS value");
     answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
         .push(" AND a.visible = TRUE AND a.item = ")
         .bind(if other { OTHER_ITEM } else { "" })
-        .push(" ORDER BY c.name_en");
+        .push(" ORDER BY c.name_en, r.unit");
     sql.query().load(conn)
 }
 
@@ -343,28 +346,39 @@ pub struct RateRow {
     pub submitted: i64,
 }
 
-/// Response rates: the countries the survey went to (contacts, links or a response), how many
-/// were invited, opened a link, have a draft in progress, submitted; per group.
+/// Response rates: the respondent units the survey went to (countries, or organisations of a
+/// country; from contacts, links or a response), how many were invited, opened a link, have a
+/// draft in progress, submitted; per group.
 pub fn response_rates(
     conn: &mut DbConn,
-    survey_id: &str,
+    survey: &Survey,
     filter: &Filter,
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<Vec<RateRow>> {
     let g = group_expr(grouping);
     let mut sql = Sql::new("");
-    let s = sql.param(survey_id);
+    let s = sql.param(survey.id.clone());
+    // A contact stands for its office in a survey of organisations, else for the country;
+    // an invitation counts for the unit of the contact it went to.
+    let (contact_unit, invite_of_unit) = if survey.unit.is_country() {
+        ("''", String::new())
+    } else {
+        (
+            "TRIM(ct.office)",
+            " AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = o.contact_id AND TRIM(ct.office) = t.unit)".to_string(),
+        )
+    };
     sql.push(&format!(
-        "WITH targeted AS (SELECT country_iso3 FROM contacts WHERE survey_id = {s} \
-         UNION SELECT country_iso3 FROM access_tokens WHERE survey_id = {s} \
-         UNION SELECT country_iso3 FROM responses WHERE survey_id = {s}) \
+        "WITH targeted AS (SELECT ct.country_iso3 AS country_iso3, {contact_unit} AS unit FROM contacts ct WHERE ct.survey_id = {s} \
+         UNION SELECT country_iso3, unit FROM access_tokens WHERE survey_id = {s} \
+         UNION SELECT country_iso3, unit FROM responses WHERE survey_id = {s}) \
          SELECT {g} AS grp, COUNT(*) AS targeted, \
-         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.survey_id = {s} AND o.country_iso3 = t.country_iso3 AND o.kind = 'invite' AND o.status = 'sent') THEN 1 ELSE 0 END), 0) AS invited, \
-         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM access_tokens k WHERE k.survey_id = {s} AND k.country_iso3 = t.country_iso3 AND k.first_used_at IS NOT NULL) THEN 1 ELSE 0 END), 0) AS opened, \
+         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.survey_id = {s} AND o.country_iso3 = t.country_iso3 AND o.kind = 'invite' AND o.status = 'sent'{invite_of_unit}) THEN 1 ELSE 0 END), 0) AS invited, \
+         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM access_tokens k WHERE k.survey_id = {s} AND k.country_iso3 = t.country_iso3 AND k.unit = t.unit AND k.first_used_at IS NOT NULL) THEN 1 ELSE 0 END), 0) AS opened, \
          COALESCE(SUM(CASE WHEN r.status = 'draft' AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END), 0) AS drafts, \
          COALESCE(SUM(CASE WHEN r.status = 'submitted' THEN 1 ELSE 0 END), 0) AS submitted \
          FROM targeted t JOIN countries c ON c.iso3 = t.country_iso3 \
-         LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 WHERE 1 = 1"
+         LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 AND r.unit = t.unit WHERE 1 = 1"
     ));
     push_country_filter(&mut sql, filter);
     sql.push(&group_by(grouping, ""));

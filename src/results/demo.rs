@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
+use diesel::Connection;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -152,7 +153,25 @@ fn raw_answer(
     Some(raw)
 }
 
-/// Fill `n` countries' responses (80% submitted), reproducibly for a given seed.
+/// Kinds of organisation named in a survey of organisations.
+const ORGANISATIONS: &[&str] = &[
+    "Ministry of Labour",
+    "Ministry of Foreign Affairs",
+    "National Statistics Office",
+    "Central Bank",
+    "Ministry of Planning",
+    "Municipality",
+    "Diaspora Affairs Agency",
+    "Overseas Employment Administration",
+];
+
+/// Responses committed together: one transaction per batch keeps a large set from paying a
+/// commit per statement.
+const BATCH: usize = 50;
+
+/// Fill `n` responses (80% submitted), reproducibly for a given seed. In a survey answered
+/// per country, `n` countries answer; in a survey of organisations, `n` organisations spread
+/// over every country answer.
 pub fn generate(
     conn: &mut DbConn,
     survey: &Survey,
@@ -167,14 +186,55 @@ pub fn generate(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut all: Vec<&str> = countries.iter().map(|c| c.iso3.as_str()).collect();
     all.shuffle(&mut rng);
+    let respondents: Vec<(&str, String)> = if survey.unit.is_country() {
+        all.iter().take(n).map(|c| (*c, String::new())).collect()
+    } else {
+        (0..n)
+            .map(|i| {
+                let kind = ORGANISATIONS[i % ORGANISATIONS.len()];
+                (all[i % all.len()], format!("{kind} {}", i / all.len() + 1))
+            })
+            .collect()
+    };
     let chosen: Vec<&str> = all.iter().take(n).copied().collect();
     let mut summary = DemoSummary::default();
-    for iso3 in &chosen {
+    for batch in respondents.chunks(BATCH) {
+        conn.transaction(|conn| {
+            for (iso3, unit) in batch {
+                respond_as(
+                    conn,
+                    survey,
+                    countries,
+                    (iso3, unit),
+                    &chosen,
+                    &mut rng,
+                    &mut summary,
+                )?;
+            }
+            Ok::<_, DemoError>(())
+        })?;
+    }
+    Ok(summary)
+}
+
+/// One respondent's answers, saved section by section and submitted (or left a draft).
+fn respond_as(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    (iso3, unit): (&str, &str),
+    chosen: &[&str],
+    rng: &mut StdRng,
+    summary: &mut DemoSummary,
+) -> Result<(), DemoError> {
+    let now = Utc::now();
+    {
         let token_id = queries::insert_token(
             conn,
             &queries::NewToken {
                 survey_id: &survey.id,
                 country_iso3: iso3,
+                unit,
                 token_hash: &hash_token(&new_token()),
                 holder_name: Some("Demo data"),
                 holder_email: None,
@@ -201,7 +261,7 @@ pub fn generate(
                     let existing = state.answers.get(&q.id);
                     let value = match existing {
                         Some(items) => Some(RawAnswer::from_items(&q.kind, items)),
-                        None => raw_answer(&mut rng, survey, q, iso3, &chosen),
+                        None => raw_answer(rng, survey, q, iso3, chosen),
                     };
                     if let Some(v) = value {
                         raw.insert(q.id.clone(), v);
@@ -228,5 +288,5 @@ pub fn generate(
             summary.drafts += 1;
         }
     }
-    Ok(summary)
+    Ok(())
 }

@@ -51,6 +51,27 @@ const FIXED: &[&str] = &[
     "submitted_at",
 ];
 
+/// The same, with the organisation after the country in a survey of organisations.
+const FIXED_WITH_UNIT: &[&str] = &[
+    "iso3",
+    "country",
+    "organisation",
+    "m49_region",
+    "income_fy09",
+    "development",
+    "status",
+    "submitted_at",
+];
+
+/// The columns before the questions': who answered, and the country's groups.
+pub fn fixed_columns(survey: &Survey) -> &'static [&'static str] {
+    if survey.unit.is_country() {
+        FIXED
+    } else {
+        FIXED_WITH_UNIT
+    }
+}
+
 /// The columns after the fixed ones, in questionnaire order.
 pub fn columns(survey: &Survey) -> Vec<Column> {
     let mut out = Vec::new();
@@ -154,6 +175,7 @@ type ResponseCols = (
     String,
     String,
     String,
+    String,
     Option<chrono::NaiveDateTime>,
 );
 
@@ -169,13 +191,14 @@ pub fn load(
             responses::id,
             countries::iso3,
             countries::name_en,
+            responses::unit,
             countries::region_code,
             countries::income_fy09,
             countries::development,
             responses::status,
             responses::submitted_at,
         ))
-        .order(countries::name_en)
+        .order((countries::name_en, responses::unit))
         .into_boxed();
     if !filter.include_drafts {
         q = q.filter(responses::status.eq("submitted"));
@@ -217,20 +240,22 @@ pub fn load(
     }
     Ok(rows
         .into_iter()
-        .filter(|r| r.6 == "submitted" || started.contains(&r.0))
+        .filter(|r| r.7 == "submitted" || started.contains(&r.0))
         .map(
-            |(id, iso3, name, region, income, dev, status, submitted)| ExportRow {
-                fixed: vec![
-                    iso3,
-                    name,
-                    region,
-                    income,
-                    dev,
-                    status,
-                    submitted
-                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                        .unwrap_or_default(),
-                ],
+            |(id, iso3, name, unit, region, income, dev, status, submitted)| ExportRow {
+                fixed: [iso3, name]
+                    .into_iter()
+                    .chain((!survey.unit.is_country()).then_some(unit))
+                    .chain([
+                        region,
+                        income,
+                        dev,
+                        status,
+                        submitted
+                            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                            .unwrap_or_default(),
+                    ])
+                    .collect(),
                 answers: all.remove(&id).unwrap_or_default(),
             },
         )
@@ -279,7 +304,7 @@ fn cell(survey: &Survey, column: &Column, answers: &Answers) -> String {
 pub fn to_csv(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError> {
     let cols = columns(survey);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header: Vec<&str> = FIXED
+    let header: Vec<&str> = fixed_columns(survey)
         .iter()
         .copied()
         .chain(cols.iter().map(|c| c.name.as_str()))
@@ -328,7 +353,8 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("responses")?;
-    for (i, h) in FIXED
+    let fixed = fixed_columns(survey);
+    for (i, h) in fixed
         .iter()
         .copied()
         .chain(cols.iter().map(|c| c.name.as_str()))
@@ -343,7 +369,7 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
         }
         for (i, c) in cols.iter().enumerate() {
             let v = cell(survey, c, &row.answers);
-            let col = (FIXED.len() + i) as u16;
+            let col = (fixed.len() + i) as u16;
             let numeric = matches!(c.kind, "integer" | "decimal")
                 || (c.kind == "multiple_choice" && c.code.is_some());
             match v.parse::<f64>() {
@@ -417,7 +443,7 @@ pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportErro
                 };
                 answers.insert(q.id.clone(), value);
             }
-            let keys = FIXED;
+            let keys = fixed_columns(survey);
             let mut obj = serde_json::Map::new();
             for (k, v) in keys.iter().zip(&r.fixed) {
                 obj.insert((*k).to_string(), json!(v));

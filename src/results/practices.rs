@@ -22,6 +22,8 @@ struct AnswerRow {
     #[diesel(sql_type = Text)]
     iso3: String,
     #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Text)]
     question_id: String,
     #[diesel(sql_type = Text)]
     item: String,
@@ -40,7 +42,7 @@ fn answers_of(
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value",
+        "SELECT r.id AS response_id, c.iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, a.item AS item, a.value AS value",
     );
     super::aggregate::answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.visible = TRUE AND a.question_id IN (");
@@ -50,18 +52,18 @@ fn answers_of(
         }
         sql.bind(*q);
     }
-    sql.push(") ORDER BY c.name_en, a.question_id, a.item");
+    sql.push(") ORDER BY c.name_en, r.unit, a.question_id, a.item");
     sql.query().load(conn)
 }
 
-/// Answers grouped per response: response id -> (iso3, question -> items).
-type ByResponse = BTreeMap<String, (String, HashMap<String, Vec<Item>>)>;
+/// Answers grouped per response: response id -> ((iso3, unit), question -> items).
+type ByResponse = BTreeMap<String, ((String, String), HashMap<String, Vec<Item>>)>;
 
 fn group(rows: Vec<AnswerRow>) -> ByResponse {
     let mut out: ByResponse = BTreeMap::new();
     for r in rows {
         out.entry(r.response_id)
-            .or_insert_with(|| (r.iso3.clone(), HashMap::new()))
+            .or_insert_with(|| ((r.iso3.clone(), r.unit.clone()), HashMap::new()))
             .1
             .entry(r.question_id)
             .or_default()
@@ -78,7 +80,10 @@ fn group(rows: Vec<AnswerRow>) -> ByResponse {
 pub struct Practice {
     pub question: String,
     pub iso3: String,
-    /// The country's name where the practice may be cited, else "a government in <sub-region>".
+    /// The organisation that reported it, in a survey of organisations ('' otherwise).
+    pub unit: String,
+    /// The country's (or "organisation, country") name where the practice may be cited, else
+    /// "a government in <sub-region>".
     pub attribution: String,
     pub citable: bool,
     pub region: String,
@@ -114,7 +119,7 @@ pub fn compendium(
         wanted.extend(cite_question.as_deref());
         wanted.extend(related.iter().map(String::as_str));
         let by_response = group(answers_of(conn, &survey.id, &wanted, filter)?);
-        for (iso3, answers) in by_response.values() {
+        for ((iso3, unit), answers) in by_response.values() {
             let Some(text) = answers
                 .get(&q.id)
                 .and_then(|i| i.iter().find(|i| i.item.is_empty()))
@@ -128,11 +133,18 @@ pub fn compendium(
                 themes_from.as_ref().and_then(|f| survey.question(f)),
             ) {
                 for it in answers.get(from).map(Vec::as_slice).unwrap_or(&[]) {
+                    // A multiple choice stores the option as the item, a single choice as
+                    // the value.
+                    let code = if it.item.is_empty() {
+                        &it.value
+                    } else {
+                        &it.item
+                    };
                     if let Some(theme) = picker
                         .kind
                         .options()
                         .iter()
-                        .find(|o| o.code == it.item)
+                        .find(|o| &o.code == code)
                         .and_then(|o| o.theme.clone())
                     {
                         if !practice_themes.contains(&theme) {
@@ -150,9 +162,14 @@ pub fn compendium(
                 .map(|c| c.subregion(lang).to_string())
                 .unwrap_or_default();
             let attribution = if citable {
-                country
+                let name = country
                     .map(|c| c.name(lang).to_string())
-                    .unwrap_or_else(|| iso3.clone())
+                    .unwrap_or_else(|| iso3.clone());
+                if unit.is_empty() {
+                    name
+                } else {
+                    format!("{unit}, {name}")
+                }
             } else {
                 crate::i18n::translate(
                     lang,
@@ -183,6 +200,7 @@ pub fn compendium(
             out.push(Practice {
                 question: q.id.clone(),
                 iso3: iso3.clone(),
+                unit: if citable { unit.clone() } else { String::new() },
                 attribution,
                 citable,
                 region: country

@@ -593,15 +593,17 @@ impl Walker {
                 );
             }
         }
-        if let Some(unit) = root.string(cx, "respondent_unit") {
-            if unit.get_ref() != "country" {
-                cx.error(
-                    unit.span(),
+        let mut unit = RespondentUnit::Country;
+        if let Some(given) = root.string(cx, "respondent_unit") {
+            match RespondentUnit::parse(given.get_ref()) {
+                Some(u) => unit = u,
+                None => cx.error(
+                    given.span(),
                     format!(
-                        "respondent_unit '{}' is not supported (only \"country\")",
-                        unit.get_ref()
+                        "respondent_unit '{}' is not supported (\"country\" or \"organisation\")",
+                        given.get_ref()
                     ),
-                );
+                ),
             }
         }
         let mut languages = vec!["en".to_string()];
@@ -684,6 +686,7 @@ impl Walker {
             languages,
             opens,
             closes,
+            unit,
             themes,
             sections,
             version: hex::encode(Sha256::digest(source.as_bytes())),

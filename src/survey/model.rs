@@ -40,12 +40,39 @@ pub struct Survey {
     pub languages: Vec<String>,
     pub opens: Option<DateTime<Utc>>,
     pub closes: Option<DateTime<Utc>>,
+    /// Who answers: one response per country, or one per organisation of a country.
+    pub unit: RespondentUnit,
     pub themes: Vec<Theme>,
     pub sections: Vec<Section>,
     /// SHA-256 of the file's bytes: the version a response was answered against.
     pub version: String,
     pub source: String,
     pub path: String,
+}
+
+/// What one response stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RespondentUnit {
+    /// The country's government: one response per country, shared by its officials.
+    #[default]
+    Country,
+    /// An organisation of a country (a ministry, an agency, a local authority): one response
+    /// per organisation, named by the contact's office or the link's `--unit`.
+    Organisation,
+}
+
+impl RespondentUnit {
+    pub fn parse(s: &str) -> Option<RespondentUnit> {
+        match s {
+            "country" => Some(RespondentUnit::Country),
+            "organisation" => Some(RespondentUnit::Organisation),
+            _ => None,
+        }
+    }
+
+    pub fn is_country(self) -> bool {
+        self == RespondentUnit::Country
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -470,7 +470,7 @@ pub async fn status_csv(
     let csv = with_conn(&state, move |conn| {
         let rows =
             campaign::status_table(conn, &survey, &app.countries, &sort).map_err(campaign_error)?;
-        campaign::status_csv(&rows).map_err(|e| AppError::Blocking(e.to_string()))
+        campaign::status_csv(&survey, &rows).map_err(|e| AppError::Blocking(e.to_string()))
     })
     .await?;
     Ok(csv_response(csv, &format!("{}-status.csv", path.as_str())))
@@ -536,7 +536,7 @@ pub async fn import_contacts(
         }
     }
     csrf::verify(&req, &form)?;
-    let rows = contacts::parse_csv(&file, state.countries.as_ref());
+    let rows = contacts::parse_csv(&file, state.countries.as_ref(), survey.unit);
     let (extra, status) = match rows {
         Err(errors) => {
             let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -745,15 +745,21 @@ pub async fn reopen(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &parse_form(&body))?;
+    let form = parse_form(&body);
+    csrf::verify(&req, &form)?;
+    // In a survey of organisations, the form names which of the country's responses.
+    let unit = field(&form, "unit").trim().to_string();
     let (survey_id, iso3) = path.into_inner();
     let (user, survey) = survey_user(&state, &req, &survey_id).await?;
-    let country = state
+    let mut country = state
         .countries
         .get(&iso3)
         .ok_or(AppError::NotFound)?
         .name_en
         .clone();
+    if !unit.is_empty() {
+        country = format!("{unit}, {country}");
+    }
     let (app, s, u, c) = (state.clone(), survey.clone(), user.clone(), iso3.clone());
     let help = state
         .mailer
@@ -762,7 +768,7 @@ pub async fn reopen(
         .unwrap_or_default();
     with_conn(&state, move |conn| {
         campaign_for(&app, &s, &help)
-            .reopen(conn, &c, &u, campaign::now())
+            .reopen(conn, &c, &unit, &u, campaign::now())
             .map_err(campaign_error)
     })
     .await?;

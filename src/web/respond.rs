@@ -178,7 +178,7 @@ pub async fn overview(
         "survey_title": survey.title.get(lang),
         "languages": language_links(&req, &survey, lang),
         "description": survey.description.as_ref().map(|d| d.get(lang)),
-        "country": country_name(&state.countries, &who.token.country_iso3, lang),
+        "country": respondent_name(&state.countries, &who.token, lang),
         "deadline": rs.closes.map(|c| format_datetime(lang, c.naive_utc())),
         "closed_at": rs.closes.filter(|c| now > *c).map(|c| format_datetime(lang, c.naive_utc())),
         "opens_at": survey.opens.filter(|o| now < *o).map(|o| format_datetime(lang, o.naive_utc())),
@@ -195,6 +195,16 @@ fn country_name(countries: &Countries, iso3: &str, lang: &str) -> String {
         .get(iso3)
         .map(|c| c.name(lang).to_string())
         .unwrap_or_else(|| iso3.to_string())
+}
+
+/// Whose response this is: the country, or "organisation, country".
+fn respondent_name(countries: &Countries, token: &queries::TokenRow, lang: &str) -> String {
+    let country = country_name(countries, &token.country_iso3, lang);
+    if token.unit.is_empty() {
+        country
+    } else {
+        format!("{}, {country}", token.unit)
+    }
 }
 
 /// Why a response cannot change now, as a message id, or None when it can.
@@ -813,7 +823,7 @@ pub async fn print(
         "page_title": translate(lang, "print-title", &[]),
         "survey_title": survey.title.get(lang),
         "languages": language_links(&req, &survey, lang),
-        "country": country_name(&state.countries, &who.token.country_iso3, lang),
+        "country": respondent_name(&state.countries, &who.token, lang),
         "deadline": rs.closes.map(|c| format_datetime(lang, c.naive_utc())),
         "sections": sections,
         "base": base_path(&token),

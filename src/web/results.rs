@@ -169,7 +169,7 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let (_, survey) = survey_user(&state, &req, &path).await?;
     let filter = query.filter(&state.countries);
-    let (s, f) = (survey.id.clone(), filter.clone());
+    let (s, f) = (survey.clone(), filter.clone());
     let groupings = [
         None,
         Some(Grouping::Region),
@@ -369,7 +369,19 @@ pub async fn question(
         });
     let named = |list: Vec<aggregate::TextAnswer>| -> Vec<Json> {
         list.into_iter()
-            .map(|a| json!({"country": state.countries.get(&a.iso3).map(|c| c.name_en.clone()).unwrap_or(a.iso3), "value": a.value}))
+            .map(|a| {
+                let country = state
+                    .countries
+                    .get(&a.iso3)
+                    .map(|c| c.name(super::page_language()).to_string())
+                    .unwrap_or(a.iso3);
+                let who = if a.unit.is_empty() {
+                    country
+                } else {
+                    format!("{}, {country}", a.unit)
+                };
+                json!({"country": who, "value": a.value})
+            })
             .collect()
     };
     let data = merge(

@@ -205,17 +205,19 @@ impl TestApp {
 
     /// Issue a personal link with the real command line; returns the link's path (`/r/...`).
     pub fn issue_token(&self, survey: &str, country: &str, name: &str) -> String {
+        self.issue_token_with(&["--survey", survey, "--country", country, "--name", name])
+    }
+
+    /// Issue a personal link for an organisation of a country (a survey of organisations).
+    pub fn issue_unit_token(&self, survey: &str, country: &str, unit: &str) -> String {
+        self.issue_token_with(&["--survey", survey, "--country", country, "--unit", unit])
+    }
+
+    /// Run `coherence token issue` with these arguments; returns the link's path.
+    pub fn issue_token_with(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_coherence"))
-            .args([
-                "token",
-                "issue",
-                "--survey",
-                survey,
-                "--country",
-                country,
-                "--name",
-                name,
-            ])
+            .args(["token", "issue"])
+            .args(args)
             .env("COHERENCE_DATABASE_URL", &self.database_url)
             .env("COHERENCE_SURVEYS", &self.surveys)
             .env("COHERENCE_BASE_URL", "https://survey.example.org")

@@ -8,3 +8,4 @@ mod helpers;
 mod respond;
 mod results;
 mod storage;
+mod units;

@@ -289,7 +289,7 @@ async fn counts_match_hand_computed_values(backend: Backend) {
         ("MAR", "green")
     );
     // Response rates: four countries had links; three submitted, one is drafting.
-    let rates = aggregate::response_rates(conn, "fixture", &submitted, None).unwrap();
+    let rates = aggregate::response_rates(conn, &survey, &submitted, None).unwrap();
     assert_eq!(rates.len(), 1);
     let r = &rates[0];
     assert_eq!(
@@ -297,7 +297,7 @@ async fn counts_match_hand_computed_values(backend: Backend) {
         (4, 0, 4, 1, 3)
     );
     let by_region =
-        aggregate::response_rates(conn, "fixture", &submitted, Some(Grouping::Region)).unwrap();
+        aggregate::response_rates(conn, &survey, &submitted, Some(Grouping::Region)).unwrap();
     let submitted_by_region: Vec<(&str, i64, i64)> = by_region
         .iter()
         .map(|r| (r.grp.as_str(), r.targeted, r.submitted))
@@ -690,7 +690,7 @@ async fn sqlite_and_postgres_agree() {
             ] {
                 dump.push(format!(
                     "{:?}",
-                    aggregate::response_rates(&mut conn, "fixture", &filter, g).unwrap()
+                    aggregate::response_rates(&mut conn, &survey, &filter, g).unwrap()
                 ));
                 for q in survey.questions() {
                     dump.push(format!(

@@ -8,6 +8,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     migrations_apply_revert_and_reapply,
+    units_migration_keeps_every_response_and_answer,
     countries_are_loaded_with_their_groups,
     shipped_surveys_render_every_section,
     healthz_answers_when_the_database_is_up,
@@ -22,8 +23,51 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     db::revert_all_migrations(&mut conn).unwrap();
     assert!(queries::count_tokens(&mut conn).is_err(), "tables are gone");
     let applied = db::run_migrations(&mut conn).unwrap();
-    assert_eq!(applied.len(), 3);
+    assert_eq!(applied.len(), 4);
     assert_eq!(queries::count_tokens(&mut conn).unwrap(), 0);
+}
+
+/// The respondent-units migration rebuilds `responses` on SQLite, where a careless rebuild
+/// would cascade-delete every answer. Reverting it and applying it again on a database with a
+/// submitted response must keep the response, its answers and its section versions.
+async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
+    use coherence::db::schema::{answers, responses, section_states};
+    use diesel::prelude::*;
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let saved = app
+        .save_section(&link, "basics", &[("name", "Anna"), ("active", "yes")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let url = DbUrl::parse(&app.database_url).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let counts = |conn: &mut db::DbConn| -> (i64, i64, i64) {
+        (
+            responses::table.count().get_result(conn).unwrap(),
+            answers::table.count().get_result(conn).unwrap(),
+            section_states::table.count().get_result(conn).unwrap(),
+        )
+    };
+    let before = counts(&mut conn);
+    assert_eq!(before.0, 1);
+    assert!(before.1 >= 2, "answers saved: {before:?}");
+    assert_eq!(
+        db::revert_last_migration(&mut conn).unwrap(),
+        "20261127000004"
+    );
+    assert_eq!(
+        counts(&mut conn),
+        before,
+        "after reverting the units migration"
+    );
+    assert_eq!(db::run_migrations(&mut conn).unwrap().len(), 1);
+    assert_eq!(counts(&mut conn), before, "after applying it again");
+    let unit: String = responses::table
+        .select(responses::unit)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(unit, "");
 }
 
 async fn countries_are_loaded_with_their_groups(backend: Backend) {

@@ -1,0 +1,352 @@
+//! A survey answered per organisation (`respondent_unit = "organisation"`): several
+//! organisations of one country each keep their own response, and results, exports, the
+//! compendium and the status table count and name organisations. On both backends.
+
+use coherence::db::{self, DbUrl};
+use coherence::reference::Countries;
+use coherence::results::aggregate::{self, Filter, Grouping};
+use coherence::results::practices;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    organisations_of_one_country_answer_separately,
+    contacts_of_a_survey_of_organisations_name_their_office,
+);
+
+const OWNER: &str = "owner@institutions.example";
+const PASSWORD: &str = "a long owner passphrase";
+
+async fn submit(app: &TestApp, link: &str) {
+    let review = app.get(&format!("{link}/review")).await;
+    let res = app
+        .post(
+            &format!("{link}/submit"),
+            &[("_csrf", &review.hidden("_csrf"))],
+        )
+        .await;
+    assert_eq!(res.status, 303, "submit {link}: {}", res.body);
+}
+
+/// Questions conditioned on an answer of the same section appear once it is saved, as in a
+/// browser: "practice" is saved with its yes first.
+async fn save(app: &TestApp, link: &str, section: &str, fields: &[(&str, &str)]) {
+    if section == "practice" {
+        let res = app
+            .save_section(link, section, &[("has_practice", "yes")])
+            .await;
+        assert_eq!(res.status, 303, "{link} {section}: {}", res.body);
+    }
+    let res = app.save_section(link, section, fields).await;
+    assert_eq!(res.status, 303, "{link} {section}: {}", res.body);
+}
+
+async fn organisations_of_one_country_answer_separately(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // The unit is required by a survey of organisations and refused by a country survey.
+    let out = app.cli(
+        &[
+            "token",
+            "issue",
+            "--survey",
+            "institutions",
+            "--country",
+            "PHL",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--unit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app.cli(
+        &[
+            "token",
+            "issue",
+            "--survey",
+            "fixture",
+            "--country",
+            "PHL",
+            "--unit",
+            "Ministry",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("once per country"));
+
+    let labour = app.issue_unit_token("institutions", "PHL", "Ministry of Labour");
+    let labour_too = app.issue_unit_token("institutions", "PHL", "Ministry of Labour");
+    let bank = app.issue_unit_token("institutions", "PHL", "Central Bank");
+    let swe = app.issue_unit_token("institutions", "SWE", "Migration Agency");
+
+    let overview = app.get(&labour).await;
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.body.contains("Ministry of Labour, Philippines"),
+        "the organisation is named"
+    );
+    save(
+        &app,
+        &labour,
+        "profile",
+        &[
+            ("kind", "ministry"),
+            ("staff", "40"),
+            ("areas", "labour"),
+            ("areas", "data"),
+        ],
+    )
+    .await;
+    // A second official of the same ministry shares its response...
+    let shared = app.get(&format!("{labour_too}/s/profile")).await;
+    assert_eq!(shared.field_value("staff").as_deref(), Some("40"));
+    // ...but another organisation of the same country has its own, empty one.
+    let other = app.get(&format!("{bank}/s/profile")).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.field_value("staff").as_deref(), Some(""));
+    save(
+        &app,
+        &labour,
+        "practice",
+        &[
+            ("has_practice", "yes"),
+            ("practice_theme", "labour"),
+            (
+                "practice_text",
+                "Pre-departure orientation for every worker",
+            ),
+            ("practice_cite", "yes"),
+            ("needs", "data"),
+        ],
+    )
+    .await;
+    submit(&app, &labour).await;
+    save(
+        &app,
+        &bank,
+        "profile",
+        &[
+            ("kind", "other"),
+            ("kind.other", "Central bank"),
+            ("areas", "remittances"),
+        ],
+    )
+    .await;
+    save(
+        &app,
+        &bank,
+        "practice",
+        &[
+            ("has_practice", "yes"),
+            ("practice_theme", "remittances"),
+            ("practice_text", "Remittance price comparison website"),
+            ("practice_cite", "no"),
+            ("needs", "labour"),
+        ],
+    )
+    .await;
+    submit(&app, &bank).await;
+    save(
+        &app,
+        &swe,
+        "profile",
+        &[("kind", "agency"), ("areas", "coordination")],
+    )
+    .await;
+
+    let survey = {
+        let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+        coherence::survey::Catalog::new(report.surveys)
+            .get("institutions")
+            .unwrap()
+            .clone()
+    };
+    let countries = Countries::load().unwrap();
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let conn = &mut *conn;
+    let submitted = Filter::default();
+    // Three organisations were reached; two submitted, one drafts.
+    let rates = aggregate::response_rates(conn, &survey, &submitted, None).unwrap();
+    let r = &rates[0];
+    assert_eq!((r.targeted, r.opened, r.drafts, r.submitted), (3, 3, 1, 2));
+    let by_region =
+        aggregate::response_rates(conn, &survey, &submitted, Some(Grouping::Region)).unwrap();
+    let asia = by_region.iter().find(|r| r.grp == "142").unwrap();
+    let europe = by_region.iter().find(|r| r.grp == "150").unwrap();
+    assert_eq!((asia.targeted, asia.submitted), (2, 2));
+    assert_eq!((europe.targeted, europe.submitted), (1, 0));
+    // Each organisation counts once.
+    let kind = survey.question("kind").unwrap();
+    let mut counts = aggregate::choice_counts(conn, &survey.id, kind, &submitted, None).unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            ("all".to_string(), "ministry".to_string(), 1),
+            ("all".to_string(), "other".to_string(), 1)
+        ]
+    );
+    let with_drafts = Filter {
+        include_drafts: true,
+        ..Default::default()
+    };
+    let areas = survey.question("areas").unwrap();
+    let asked =
+        aggregate::asked_and_answered(conn, &survey.id, &areas.id, &with_drafts, None).unwrap();
+    assert_eq!(asked.get("all"), Some(&(3, 3)));
+    let others = aggregate::text_answers(conn, &survey.id, "kind", true, &submitted).unwrap();
+    assert_eq!(
+        (
+            others[0].iso3.as_str(),
+            others[0].unit.as_str(),
+            others[0].value.as_str()
+        ),
+        ("PHL", "Central Bank", "Central bank")
+    );
+    // The compendium names a citable organisation, and hides one that may not be cited.
+    let list = practices::compendium(conn, &survey, &countries, &submitted, "en").unwrap();
+    let mut attributions: Vec<&str> = list.iter().map(|p| p.attribution.as_str()).collect();
+    attributions.sort();
+    assert_eq!(
+        attributions,
+        [
+            "Ministry of Labour, Philippines",
+            "a government in South-eastern Asia"
+        ]
+    );
+    let hidden = list.iter().find(|p| !p.citable).unwrap();
+    assert_eq!(
+        hidden.unit, "",
+        "a practice that may not be cited does not name its organisation"
+    );
+    assert_eq!(hidden.text, "Remittance price comparison website");
+    let named = list.iter().find(|p| p.citable).unwrap();
+    assert_eq!(named.attribution, "Ministry of Labour, Philippines");
+    assert_eq!(named.unit, "Ministry of Labour");
+    // The theme comes from a single-choice question (`themes_from`).
+    assert_eq!(named.themes, ["labour"]);
+    assert_eq!(hidden.themes, ["remittances"]);
+
+    // Over HTTP, as the owner: the question page lists "other" answers with their
+    // organisation, and the export has one row per organisation with an organisation column.
+    app.add_user(OWNER, PASSWORD, "owner", &["institutions"]);
+    app.login(OWNER, PASSWORD).await;
+    let page = app.get("/admin/surveys/institutions/results/q/kind").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Central Bank, Philippines"),
+        "{}",
+        page.body
+    );
+    let csv = app.get("/admin/surveys/institutions/export.csv").await;
+    assert_eq!(csv.status, 200);
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&header[..3], ["iso3", "country", "organisation"]);
+    let staff = header.iter().position(|h| h == "staff").unwrap();
+    let mut rows: Vec<(String, String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[2].to_string(), r[staff].to_string())
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("PHL".into(), "Central Bank".into(), "".into()),
+            ("PHL".into(), "Ministry of Labour".into(), "40".into()),
+        ]
+    );
+    let compendium = app
+        .get("/admin/surveys/institutions/results/compendium")
+        .await;
+    assert!(
+        compendium.body.contains("Ministry of Labour, Philippines"),
+        "{}",
+        compendium.body
+    );
+    assert!(!compendium.body.contains("Central Bank"));
+}
+
+async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    // In a survey of organisations, the office names the organisation: it may not be empty.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "country,name,email,language,office\n\
+         PHL,Maria Santos,maria@dole.gov.ph,en,Ministry of Labour\n\
+         PHL,Jose Cruz,jose@bsp.gov.ph,en,\n",
+    )
+    .unwrap();
+    let out = app.cli(
+        &["contacts", "import", "institutions", bad.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3, office: is empty"), "{err}");
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "country,name,email,language,office\n\
+         PHL,Maria Santos,maria@dole.gov.ph,en,Ministry of Labour\n\
+         PHL,Ana Reyes,ana@dole.gov.ph,en,Ministry of Labour\n\
+         PHL,Jose Cruz,jose@bsp.gov.ph,en,Central Bank\n",
+    )
+    .unwrap();
+    let out = app.cli(
+        &["contacts", "import", "institutions", good.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The status table has a row per organisation, with its contacts.
+    app.add_user(OWNER, PASSWORD, "owner", &["institutions"]);
+    app.login(OWNER, PASSWORD).await;
+    let status = app.get("/admin/surveys/institutions/status.csv").await;
+    assert_eq!(status.status, 200);
+    let mut reader = csv::Reader::from_reader(status.body.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        &header[..4],
+        ["iso3", "country", "organisation", "contacts"]
+    );
+    let rows: Vec<(String, String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[2].to_string(), r[3].to_string())
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("PHL".into(), "Central Bank".into(), "1".into()),
+            ("PHL".into(), "Ministry of Labour".into(), "2".into()),
+        ]
+    );
+    // The dashboard counts the two organisations as reached.
+    let survey = {
+        let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+        coherence::survey::Catalog::new(report.surveys)
+            .get("institutions")
+            .unwrap()
+            .clone()
+    };
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let rates = aggregate::response_rates(&mut conn, &survey, &Filter::default(), None).unwrap();
+    assert_eq!((rates[0].targeted, rates[0].submitted), (2, 0));
+}
