@@ -56,6 +56,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/results/chart.hbs"),
     ),
     (
+        "results/stacked",
+        include_str!("../../templates/results/stacked.hbs"),
+    ),
+    (
         "results/dashboard",
         include_str!("../../templates/results/dashboard.hbs"),
     ),

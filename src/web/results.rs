@@ -114,6 +114,56 @@ fn chart(title: String, bars: &[(String, f64, String)]) -> Json {
     json!({"title": title, "height": 8 + bars.len() * 24, "bars": list})
 }
 
+/// Colours told apart by colour-blind readers too (Okabe and Ito); the legend and the data
+/// table carry the same information in words.
+const PALETTE: [&str; 8] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+];
+
+/// A stacked horizontal bar chart of a breakdown: one bar per group, one segment per option,
+/// each segment's length its count (so bars compare group sizes too), with a legend.
+/// `groups`: (label, counts in the order of `series`).
+fn stacked_chart(title: String, series: &[String], groups: &[(String, Vec<i64>)]) -> Json {
+    let max = groups
+        .iter()
+        .map(|(_, counts)| counts.iter().sum::<i64>())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let bars: Vec<Json> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (label, counts))| {
+            let y = 4 + i * 24;
+            let mut x = 220.0;
+            let segments: Vec<Json> = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| {
+                    let width = (*n as f64 / max * 340.0).round().max(1.0);
+                    let seg = json!({"x": x, "y": y, "width": width, "fill": PALETTE[s % PALETTE.len()],
+                        "tip": format!("{label}, {}: {n}", series[s])});
+                    x += width;
+                    seg
+                })
+                .collect();
+            let total: i64 = counts.iter().sum();
+            json!({"label": label, "text_y": y + 14, "segments": segments, "total_x": x + 6.0, "total": total})
+        })
+        .collect();
+    let legend_top = 12 + groups.len() * 24;
+    let legend: Vec<Json> = series
+        .iter()
+        .enumerate()
+        .map(|(s, label)| {
+            let y = legend_top + s * 20;
+            json!({"y": y, "text_y": y + 12, "fill": PALETTE[s % PALETTE.len()], "label": label})
+        })
+        .collect();
+    json!({"title": title, "height": legend_top + series.len() * 20 + 4, "bars": bars, "legend": legend})
+}
+
 fn percent(part: i64, whole: i64) -> String {
     if whole == 0 {
         "–".into()
@@ -342,6 +392,76 @@ pub async fn question(
             })
         })
         .collect();
+    // A breakdown of a choice question: every group in one stacked chart, with the same
+    // figures in a cross-table (a matrix has a chart per group instead: its row and scale
+    // pairs do not stack into one meaningful bar).
+    let breakdown = match (&q.kind, by) {
+        (QuestionKind::Matrix { .. }, _) | (_, None) => None,
+        _ if counts.is_empty() => None,
+        (_, Some(g)) => {
+            let keys: Vec<&String> = order
+                .iter()
+                .filter(|k| counts.iter().any(|(_, key, _)| key == *k))
+                .chain(
+                    counts
+                        .iter()
+                        .map(|(_, key, _)| key)
+                        .filter(|k| !order.contains(k)),
+                )
+                .fold(Vec::new(), |mut acc, k| {
+                    if !acc.contains(&k) {
+                        acc.push(k);
+                    }
+                    acc
+                });
+            let series: Vec<String> = keys.iter().map(|k| label_of(k)).collect();
+            let per_group: Vec<(String, Vec<i64>, i64)> = asked
+                .iter()
+                .map(|(grp, (_, answered))| {
+                    let counts_here: Vec<i64> = keys
+                        .iter()
+                        .map(|k| {
+                            counts
+                                .iter()
+                                .filter(|(g2, key, _)| g2 == grp && key == *k)
+                                .map(|(_, _, n)| *n)
+                                .sum()
+                        })
+                        .collect();
+                    (
+                        group_label(&state.countries, by, grp),
+                        counts_here,
+                        *answered,
+                    )
+                })
+                .collect();
+            let chart_groups: Vec<(String, Vec<i64>)> = per_group
+                .iter()
+                .map(|(l, c, _)| (l.clone(), c.clone()))
+                .collect();
+            let rows: Vec<Json> = per_group
+                .iter()
+                .map(|(label, counts_here, answered)| {
+                    let cells: Vec<String> = counts_here
+                        .iter()
+                        .map(|n| format!("{n} ({})", percent(*n, *answered)))
+                        .collect();
+                    json!({"label": label, "answered": answered, "cells": cells})
+                })
+                .collect();
+            Some(json!({
+                "key": "stacked",
+                "grouping": grouping_label(g),
+                "series": series,
+                "rows": rows,
+                "chart": stacked_chart(
+                    format!("{}: {}", q.text.get(super::page_language()), grouping_label(g)),
+                    &series,
+                    &chart_groups,
+                ),
+            }))
+        }
+    };
     let fmt = |n: Option<f64>| n.map(|n| format!("{n}")).unwrap_or_else(|| "–".into());
     let stats = stats
         .map(|s| {
@@ -388,6 +508,7 @@ pub async fn question(
         json!({
             "id": survey.id, "title": survey.title.get(super::page_language()), "page_title": q.text.get(super::page_language()),
             "question_text": q.text.get(super::page_language()), "groups": groups, "stats": stats,
+            "breakdown": breakdown,
             "texts": named(texts), "other_texts": named(others), "query": query.query_string(&filter),
         }),
         filter_options(&state.countries, &filter, by, true),

@@ -258,6 +258,17 @@ async fn a_focal_point_answers_in_a_real_browser_with_and_without_javascript() {
     assert!(body(&with_js).await.contains("<svg"));
     snap(&with_js, "js-07-results-dashboard").await;
     axe(&with_js, "results dashboard").await;
+    // One question broken down by region: the stacked chart, its legend and cross-table.
+    with_js
+        .goto(&format!(
+            "{}/admin/surveys/fixture/results/q/colour?by=region",
+            app.address
+        ))
+        .await
+        .unwrap();
+    assert!(body(&with_js).await.contains("chart-stacked-title"));
+    snap(&with_js, "js-08-results-breakdown").await;
+    axe(&with_js, "question broken down by region").await;
     with_js.close().await.unwrap();
 
     let without_js = browser(&driver, false).await;

@@ -417,6 +417,36 @@ async fn compendium_needs_and_matching(backend: Backend) {
         "{}",
         question.body
     );
+    // The breakdown as one stacked chart (a bar per group, a segment per option with a count
+    // of at least one) and its cross-table: Sweden picked a and b; the Philippines a; Morocco
+    // b and c.
+    let stacked = &question.body[question
+        .body
+        .find("Groups compared")
+        .expect("stacked chart")..];
+    assert!(
+        stacked.contains(
+            "<tr><th scope=\"row\">Developed</th><td>1</td><td>1 (100%)</td><td>1 (100%)</td><td>0 (0%)</td></tr>"
+        ) && stacked.contains(
+            "<tr><th scope=\"row\">Developing</th><td>2</td><td>1 (50%)</td><td>1 (50%)</td><td>1 (50%)</td></tr>"
+        ),
+        "{stacked}"
+    );
+    let tips: Vec<&str> = stacked
+        .match_indices("<title>")
+        .map(|(i, _)| &stacked[i + 7..i + 7 + stacked[i + 7..].find('<').unwrap()])
+        .collect();
+    assert_eq!(
+        tips,
+        [
+            "Developed, A: 1",
+            "Developed, B: 1",
+            "Developing, A: 1",
+            "Developing, B: 1",
+            "Developing, C: 1"
+        ],
+        "one segment per non-zero count"
+    );
     let year = app.get("/admin/surveys/fixture/results/q/plan_year").await;
     assert!(year.body.contains("2 of 2 asked answered"));
     assert!(
