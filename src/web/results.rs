@@ -27,6 +27,9 @@ pub struct ResultsQuery {
     region: Option<String>,
     income: Option<String>,
     by: Option<String>,
+    /// Compendium page: one theme only, and which page of practices.
+    theme: Option<String>,
+    page: Option<usize>,
 }
 
 impl ResultsQuery {
@@ -168,7 +171,12 @@ fn percent(part: i64, whole: i64) -> String {
     if whole == 0 {
         "–".into()
     } else {
-        format!("{:.0}%", part as f64 * 100.0 / whole as f64)
+        let n = part as f64 * 100.0 / whole as f64;
+        // French and Spanish put a (narrow no-break) space before the sign.
+        match super::page_language() {
+            "fr" | "es" => format!("{n:.0}\u{202f}%"),
+            _ => format!("{n:.0}%"),
+        }
     }
 }
 
@@ -530,23 +538,27 @@ async fn load_compendium(
     .await
 }
 
-/// Practices grouped by theme, in the definition's theme order.
+/// Practices on one page of the compendium.
+const COMPENDIUM_PAGE: usize = 200;
+
+/// Practices grouped by theme (id, label, practices), in the definition's theme order.
 fn by_theme<'a>(
     survey: &'a Survey,
     list: &'a [practices::Practice],
-) -> Vec<(&'a str, Vec<&'a practices::Practice>)> {
+) -> Vec<(&'a str, &'a str, Vec<&'a practices::Practice>)> {
     survey
         .themes
         .iter()
         .map(|th| {
             (
+                th.id.as_str(),
                 th.label.get(super::page_language()),
                 list.iter()
                     .filter(|p| p.themes.contains(&th.id))
                     .collect::<Vec<_>>(),
             )
         })
-        .filter(|(_, ps)| !ps.is_empty())
+        .filter(|(_, _, ps)| !ps.is_empty())
         .collect()
 }
 
@@ -559,13 +571,65 @@ pub async fn compendium(
     let (_, survey) = survey_user(&state, &req, &path).await?;
     let filter = query.filter(&state.countries);
     let list = load_compendium(&state, &survey, &filter).await?;
-    let themes: Vec<Json> = by_theme(&survey, &list)
-        .into_iter()
-        .map(|(label, ps)| json!({"label": label, "practices": ps}))
+    let grouped = by_theme(&survey, &list);
+    let base = query.query_string(&filter);
+    let link = |theme: Option<&str>, page: usize| {
+        let mut q = base.clone();
+        let mut add = |part: String| {
+            q.push(if q.is_empty() { '?' } else { '&' });
+            q.push_str(&part);
+        };
+        if let Some(th) = theme {
+            add(format!("theme={th}"));
+        }
+        if page > 1 {
+            add(format!("page={page}"));
+        }
+        format!("/admin/surveys/{}/results/compendium{q}", survey.id)
+    };
+    let chosen = query
+        .theme
+        .as_deref()
+        .filter(|th| survey.themes.iter().any(|x| x.id == *th));
+    let theme_links: Vec<Json> = grouped
+        .iter()
+        .map(|(id, label, ps)| {
+            json!({"label": label, "count": ps.len(), "href": link(Some(id), 1), "current": chosen == Some(*id)})
+        })
         .collect();
+    // A large round (thousands of organisations) would make one page of megabytes: the page
+    // shows COMPENDIUM_PAGE practices at a time; the Markdown download has them all.
+    let shown: Vec<(&str, &practices::Practice)> = grouped
+        .iter()
+        .filter(|(id, _, _)| chosen.is_none_or(|c| c == *id))
+        .flat_map(|(_, label, ps)| ps.iter().map(move |p| (*label, *p)))
+        .collect();
+    let pages = shown.len().div_ceil(COMPENDIUM_PAGE).max(1);
+    let current = query.page.unwrap_or(1).clamp(1, pages);
+    let start = (current - 1) * COMPENDIUM_PAGE;
+    let window = &shown[start.min(shown.len())..(start + COMPENDIUM_PAGE).min(shown.len())];
+    let mut themes: Vec<Json> = Vec::new();
+    for (label, p) in window {
+        match themes.last_mut() {
+            Some(last) if last["label"] == *label => {
+                if let Some(list) = last["practices"].as_array_mut() {
+                    list.push(json!(p));
+                }
+            }
+            _ => themes.push(json!({"label": label, "practices": [p]})),
+        }
+    }
     let data = json!({
         "id": survey.id, "title": survey.title.get(super::page_language()), "page_title": t("results-compendium", &[]),
-        "themes": themes, "query": query.query_string(&filter),
+        "themes": themes, "query": base, "theme_links": theme_links,
+        "all_href": link(None, 1), "all_current": chosen.is_none(),
+        "showing": (!shown.is_empty()).then(|| t("results-showing", &[
+            ("from", (start + 1).to_string()),
+            ("to", (start + window.len()).to_string()),
+            ("total", shown.len().to_string()),
+        ])),
+        "previous": (current > 1).then(|| link(chosen, current - 1)),
+        "next": (current < pages).then(|| link(chosen, current + 1)),
     });
     page(&state, &req, "results/compendium", data, StatusCode::OK)
 }
@@ -584,7 +648,7 @@ pub async fn compendium_markdown(
         t("results-compendium", &[]),
         survey.title.get(super::page_language())
     );
-    for (label, ps) in by_theme(&survey, &list) {
+    for (_, label, ps) in by_theme(&survey, &list) {
         md.push_str(&format!("## {label}\n\n"));
         for p in ps {
             md.push_str(&format!(

@@ -405,6 +405,11 @@ async fn compendium_needs_and_matching(backend: Backend) {
         remembered.body.contains("Taux de réponse"),
         "the choice is remembered"
     );
+    assert!(
+        remembered.body.contains("75\u{202f}%") && !remembered.body.contains("75%"),
+        "percentages written the French way: {}",
+        remembered.body
+    );
     let es = app.get("/admin/surveys/fixture/results?lang=es").await;
     assert!(es.body.contains("Tasas de respuesta"));
     let en = app.get("/admin/surveys/fixture/results?lang=en").await;

@@ -13,6 +13,7 @@ use crate::on_both_backends;
 on_both_backends!(
     organisations_of_one_country_answer_separately,
     contacts_of_a_survey_of_organisations_name_their_office,
+    a_large_compendium_is_paged_and_filtered_by_theme,
 );
 
 const OWNER: &str = "owner@institutions.example";
@@ -349,4 +350,93 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
     let mut conn = pool.get().unwrap();
     let rates = aggregate::response_rates(&mut conn, &survey, &Filter::default(), None).unwrap();
     assert_eq!((rates[0].targeted, rates[0].submitted), (2, 0));
+}
+
+/// Hundreds of organisations: the compendium page shows 200 practices at a time, can be
+/// narrowed to one theme, and the Markdown download keeps every practice.
+async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let out = app.cli(
+        &["demo-data", "institutions", "--units", "500", "--seed", "7"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("500 organisations"));
+    let out = app.cli(&["demo-data", "fixture", "--units", "5"], None);
+    assert!(
+        !out.status.success(),
+        "--units is refused for a country survey"
+    );
+
+    let survey = {
+        let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+        coherence::survey::Catalog::new(report.surveys)
+            .get("institutions")
+            .unwrap()
+            .clone()
+    };
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let all = practices::compendium(
+        &mut conn,
+        &survey,
+        &Countries::load().unwrap(),
+        &Filter::default(),
+        "en",
+    )
+    .unwrap();
+    // Each practice has exactly one theme here (a single-choice question gives it).
+    assert!(all.len() > 200, "{} practices", all.len());
+    assert!(all.iter().all(|p| p.themes.len() == 1));
+    let labour = all.iter().filter(|p| p.themes[0] == "labour").count();
+
+    app.add_user(OWNER, PASSWORD, "owner", &["institutions"]);
+    app.login(OWNER, PASSWORD).await;
+    let base = "/admin/surveys/institutions/results/compendium";
+    let first = app.get(base).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.body.matches("<article class=\"practice\">").count(),
+        200
+    );
+    assert!(
+        first
+            .body
+            .contains(&format!("Practices 1 to 200 of {}", all.len())),
+        "{}",
+        first.body
+    );
+    let second = app.get(&format!("{base}?page=2")).await;
+    assert!(second.body.contains("Practices 201 to "));
+    let mut shown = 0;
+    let mut page = 1;
+    loop {
+        let res = app.get(&format!("{base}?page={page}")).await;
+        shown += res.body.matches("<article class=\"practice\">").count();
+        if !res.body.contains("rel=\"next\"") {
+            break;
+        }
+        page += 1;
+    }
+    assert_eq!(
+        shown,
+        all.len(),
+        "the pages together show every practice once"
+    );
+    let one_theme = app.get(&format!("{base}?theme=labour")).await;
+    assert!(
+        one_theme.body.contains(&format!("of {labour}")),
+        "{}",
+        one_theme.body
+    );
+    assert!(one_theme
+        .body
+        .contains("aria-current=\"page\">Labour migration and skills"));
+    let markdown = app.get(&format!("{base}.md")).await;
+    assert_eq!(markdown.status, 200);
+    assert_eq!(markdown.body.matches("\n### ").count(), all.len());
 }
