@@ -359,26 +359,31 @@ pub fn response_rates(
     let mut sql = Sql::new("");
     let s = sql.param(survey.id.clone());
     // A contact stands for its office in a survey of organisations, else for the country;
-    // an invitation counts for the unit of the contact it went to.
-    let (contact_unit, invite_of_unit) = if survey.unit.is_country() {
-        ("''", String::new())
+    // an invitation counts for the unit of the contact it went to. Invited and opened units
+    // are collected once and joined, rather than looked up per unit: a country may have
+    // hundreds of organisations, each with its own invitations.
+    let (contact_unit, invite_join) = if survey.unit.is_country() {
+        ("''", "")
     } else {
         (
             "TRIM(ct.office)",
-            " AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = o.contact_id AND TRIM(ct.office) = t.unit)".to_string(),
+            " JOIN contacts ct ON ct.id = o.contact_id",
         )
     };
     sql.push(&format!(
         "WITH targeted AS (SELECT ct.country_iso3 AS country_iso3, {contact_unit} AS unit FROM contacts ct WHERE ct.survey_id = {s} \
          UNION SELECT country_iso3, unit FROM access_tokens WHERE survey_id = {s} \
-         UNION SELECT country_iso3, unit FROM responses WHERE survey_id = {s}) \
-         SELECT {g} AS grp, COUNT(*) AS targeted, \
-         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.survey_id = {s} AND o.country_iso3 = t.country_iso3 AND o.kind = 'invite' AND o.status = 'sent'{invite_of_unit}) THEN 1 ELSE 0 END), 0) AS invited, \
-         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM access_tokens k WHERE k.survey_id = {s} AND k.country_iso3 = t.country_iso3 AND k.unit = t.unit AND k.first_used_at IS NOT NULL) THEN 1 ELSE 0 END), 0) AS opened, \
+         UNION SELECT country_iso3, unit FROM responses WHERE survey_id = {s}), \
+         invited AS (SELECT DISTINCT o.country_iso3 AS country_iso3, {contact_unit} AS unit FROM outbox o{invite_join} \
+         WHERE o.survey_id = {s} AND o.kind = 'invite' AND o.status = 'sent'), \
+         opened AS (SELECT DISTINCT country_iso3, unit FROM access_tokens WHERE survey_id = {s} AND first_used_at IS NOT NULL) \
+         SELECT {g} AS grp, COUNT(*) AS targeted, COUNT(i.country_iso3) AS invited, COUNT(op.country_iso3) AS opened, \
          COALESCE(SUM(CASE WHEN r.status = 'draft' AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END), 0) AS drafts, \
          COALESCE(SUM(CASE WHEN r.status = 'submitted' THEN 1 ELSE 0 END), 0) AS submitted \
          FROM targeted t JOIN countries c ON c.iso3 = t.country_iso3 \
-         LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 AND r.unit = t.unit WHERE 1 = 1"
+         LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 AND r.unit = t.unit \
+         LEFT JOIN invited i ON i.country_iso3 = t.country_iso3 AND i.unit = t.unit \
+         LEFT JOIN opened op ON op.country_iso3 = t.country_iso3 AND op.unit = t.unit WHERE 1 = 1"
     ));
     push_country_filter(&mut sql, filter);
     sql.push(&group_by(grouping, ""));

@@ -517,14 +517,21 @@ pub fn read_maildir(dir: &Path) -> Vec<Mail> {
 fn parse_mail(raw: &str) -> Mail {
     let raw = raw.replace("\r\n", "\n");
     let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+    // A header with its folded continuation lines (those starting with white space).
     let header = |name: &str| -> String {
-        head.lines()
-            .find(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with(&format!("{}:", name.to_ascii_lowercase()))
-            })
-            .map(|l| l[name.len() + 1..].trim().to_string())
-            .unwrap_or_default()
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        let mut lines = head
+            .lines()
+            .skip_while(|l| !l.to_ascii_lowercase().starts_with(&prefix));
+        let Some(first) = lines.next() else {
+            return String::new();
+        };
+        let mut value = first[name.len() + 1..].trim().to_string();
+        for more in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(more.trim());
+        }
+        value
     };
     // Undo quoted-printable soft line breaks and escapes, enough to read links and text.
     let soft = body.replace("=\n", "");

@@ -7,7 +7,7 @@ use coherence::reference::Countries;
 use coherence::results::aggregate::{self, Filter, Grouping};
 use coherence::results::practices;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, SmtpServer, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -277,7 +277,8 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
 }
 
 async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let smtp = SmtpServer::start(&[], 0);
+    let app = TestApp::spawn_with_mail(backend, smtp.port).await;
     let dir = tempfile::tempdir().unwrap();
     // In a survey of organisations, the office names the organisation: it may not be empty.
     let bad = dir.path().join("bad.csv");
@@ -313,6 +314,50 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Each contact gets a link to its own organisation's response.
+    let out = app.cli(&["invite", "institutions"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mails = smtp.wait_for(3).await;
+    let to = |who: &str| {
+        mails
+            .iter()
+            .find(|m| m.to.contains(who))
+            .unwrap_or_else(|| panic!("a mail to {who}"))
+    };
+    // The subject names the organisation (unfolded: long headers wrap).
+    let subject = to("maria@")
+        .subject
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        subject.contains("Ministry of Labour, Philippines"),
+        "{subject}"
+    );
+    let maria = to("maria@").link_path().expect("a link");
+    let ana = to("ana@").link_path().expect("a link");
+    let jose = to("jose@").link_path().expect("a link");
+    save(
+        &app,
+        &maria,
+        "profile",
+        &[("kind", "ministry"), ("staff", "12"), ("areas", "labour")],
+    )
+    .await;
+    // Ana works at the same ministry and sees Maria's draft; José, at the central bank, not.
+    let shared = app.get(&format!("{ana}/s/profile")).await;
+    assert_eq!(shared.field_value("staff").as_deref(), Some("12"));
+    let own = app.get(&format!("{jose}/s/profile")).await;
+    assert_eq!(own.field_value("staff").as_deref(), Some(""));
+    assert!(app
+        .get(&jose)
+        .await
+        .body
+        .contains("Response of Central Bank, Philippines"));
     // The status table has a row per organisation, with its contacts.
     app.add_user(OWNER, PASSWORD, "owner", &["institutions"]);
     app.login(OWNER, PASSWORD).await;
@@ -324,21 +369,35 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
         &header[..4],
         ["iso3", "country", "organisation", "contacts"]
     );
-    let rows: Vec<(String, String, String)> = reader
+    let invited = header.iter().position(|h| h == "invited").unwrap();
+    let opened = header.iter().position(|h| h == "first_opened").unwrap();
+    let rows: Vec<(String, String, String, bool, bool)> = reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_string(), r[2].to_string(), r[3].to_string())
+            (
+                r[0].to_string(),
+                r[2].to_string(),
+                r[3].to_string(),
+                !r[invited].is_empty(),
+                !r[opened].is_empty(),
+            )
         })
         .collect();
     assert_eq!(
         rows,
         vec![
-            ("PHL".into(), "Central Bank".into(), "1".into()),
-            ("PHL".into(), "Ministry of Labour".into(), "2".into()),
+            ("PHL".into(), "Central Bank".into(), "1".into(), true, true),
+            (
+                "PHL".into(),
+                "Ministry of Labour".into(),
+                "2".into(),
+                true,
+                true
+            ),
         ]
     );
-    // The dashboard counts the two organisations as reached.
+    // The dashboard counts two organisations reached, invited and opened; one drafts.
     let survey = {
         let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
         coherence::survey::Catalog::new(report.surveys)
@@ -349,7 +408,11 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
     let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
     let mut conn = pool.get().unwrap();
     let rates = aggregate::response_rates(&mut conn, &survey, &Filter::default(), None).unwrap();
-    assert_eq!((rates[0].targeted, rates[0].submitted), (2, 0));
+    let r = &rates[0];
+    assert_eq!(
+        (r.targeted, r.invited, r.opened, r.drafts, r.submitted),
+        (2, 2, 2, 1, 0)
+    );
 }
 
 /// Hundreds of organisations: the compendium page shows 200 practices at a time, can be

@@ -1,0 +1,3 @@
+DROP INDEX responses_lookup;
+CREATE INDEX answers_question ON answers (question_id, item);
+DROP INDEX answers_aggregate;
