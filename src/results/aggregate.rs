@@ -160,11 +160,7 @@ pub fn choice_counts(
     filter: &Filter,
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<Vec<(String, String, i64)>> {
-    let (key, item_filter) = match &question.kind {
-        QuestionKind::MultipleChoice { .. } => ("a.item", "a.item <> '#other'"),
-        QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item <> '#other'"),
-        _ => ("a.value", "a.item = ''"),
-    };
+    let (key, item_filter) = choice_key(question);
     let g = group_expr(grouping);
     let mut sql = Sql::new(&format!("SELECT {g} AS grp, {key} AS value, COUNT(*) AS n"));
     answers_from(&mut sql, survey_id, filter);
@@ -176,6 +172,55 @@ pub fn choice_counts(
         ));
     let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(|r| (r.grp, r.value, r.n)).collect())
+}
+
+/// What a choice question's answers are counted by, and which of its rows count.
+fn choice_key(question: &Question) -> (&'static str, &'static str) {
+    match &question.kind {
+        QuestionKind::MultipleChoice { .. } => ("a.item", "a.item <> '#other'"),
+        QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item <> '#other'"),
+        _ => ("a.value", "a.item = ''"),
+    }
+}
+
+#[derive(QueryableByName, Debug)]
+struct TwoGroupValueCount {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = Text)]
+    grp2: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The same counts by two groupings at once, in one pass over the answers: (group of the
+/// first, group of the second, key, count). Summing over either group gives the other's
+/// breakdown.
+pub fn choice_counts_by_two(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question: &Question,
+    filter: &Filter,
+    (first, second): (Grouping, Grouping),
+) -> diesel::QueryResult<Vec<(String, String, String, i64)>> {
+    let (key, item_filter) = choice_key(question);
+    let (a, b) = (first.column(), second.column());
+    let mut sql = Sql::new(&format!(
+        "SELECT {a} AS grp, {b} AS grp2, {key} AS value, COUNT(*) AS n"
+    ));
+    answers_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question.id.clone())
+        .push(&format!(
+            " AND a.visible = TRUE AND {item_filter} GROUP BY {a}, {b}, {key}"
+        ));
+    let rows: Vec<TwoGroupValueCount> = sql.query().load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.grp, r.grp2, r.value, r.n))
+        .collect())
 }
 
 /// Per group: how many responses were asked the question (not hidden by a condition), and how

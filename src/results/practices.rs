@@ -7,7 +7,7 @@ use diesel::sql_types::Text;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde::Serialize;
 
-use super::aggregate::{choice_counts, Filter, Grouping};
+use super::aggregate::{choice_counts_by_two, Filter, Grouping};
 use super::sql::Sql;
 use crate::db::DbConn;
 use crate::reference::Countries;
@@ -255,8 +255,13 @@ pub fn ranked_needs(
 ) -> diesel::QueryResult<Vec<Need>> {
     let mut out = Vec::new();
     for (q, themes, level) in need_questions(survey) {
-        let by_dev = choice_counts(conn, &survey.id, q, filter, Some(Grouping::Development))?;
-        let by_region = choice_counts(conn, &survey.id, q, filter, Some(Grouping::Region))?;
+        let both = choice_counts_by_two(
+            conn,
+            &survey.id,
+            q,
+            filter,
+            (Grouping::Development, Grouping::Region),
+        )?;
         for option in q.kind.options() {
             let mut need = Need {
                 question: q.id.clone(),
@@ -268,15 +273,11 @@ pub fn ranked_needs(
                 by_development: BTreeMap::new(),
                 by_region: BTreeMap::new(),
             };
-            for (grp, key, n) in &by_dev {
+            for (development, region, key, n) in &both {
                 if key == &option.code {
                     need.countries += n;
-                    *need.by_development.entry(grp.clone()).or_default() += n;
-                }
-            }
-            for (grp, key, n) in &by_region {
-                if key == &option.code {
-                    *need.by_region.entry(grp.clone()).or_default() += n;
+                    *need.by_development.entry(development.clone()).or_default() += n;
+                    *need.by_region.entry(region.clone()).or_default() += n;
                 }
             }
             if need.countries > 0 {
