@@ -364,12 +364,14 @@ pub const SORT_KEYS: &[&str] = &[
     "errors",
 ];
 
-/// Every country (or organisation) with contacts, links or a response for the survey.
+/// Every country (or organisation) with contacts, links or a response for the survey, with
+/// country names in `lang`.
 pub fn status_table(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &Countries,
     sort: &str,
+    lang: &str,
 ) -> Result<Vec<CountryStatus>, CampaignError> {
     type Key = (String, String);
     let mut rows: BTreeMap<Key, CountryStatus> = BTreeMap::new();
@@ -378,7 +380,7 @@ pub fn status_table(
             iso3: iso3.to_string(),
             country: countries
                 .get(iso3)
-                .map(|c| c.name_en.clone())
+                .map(|c| c.name(lang).to_string())
                 .unwrap_or_else(|| iso3.to_string()),
             unit: unit.clone(),
             contacts: 0,

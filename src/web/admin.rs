@@ -336,12 +336,14 @@ async fn survey_page(
 ) -> Result<HttpResponse, AppError> {
     let app = state.clone();
     let (id, sort_owned) = (survey.id.clone(), sort.to_string());
+    // Read here: the blocking task runs outside the request's language scope.
+    let lang = super::page_language();
     let (rows, failures, counts) = with_conn(state, move |conn| {
         let Some(s) = app.catalog.get(&id) else {
             return Err(AppError::NotFound);
         };
-        let rows =
-            campaign::status_table(conn, s, &app.countries, &sort_owned).map_err(campaign_error)?;
+        let rows = campaign::status_table(conn, s, &app.countries, &sort_owned, lang)
+            .map_err(campaign_error)?;
         let failures = mail::failures(conn, &id)?;
         let counts = mail::counts(conn, &id)?;
         Ok((rows, failures, counts))
@@ -469,7 +471,9 @@ pub async fn status_csv(
     let sort = sort_key(&query);
     let csv = with_conn(&state, move |conn| {
         let rows =
-            campaign::status_table(conn, &survey, &app.countries, &sort).map_err(campaign_error)?;
+            // The CSV is data: English names, whatever the page's language.
+            campaign::status_table(conn, &survey, &app.countries, &sort, "en")
+                .map_err(campaign_error)?;
         campaign::status_csv(&survey, &rows).map_err(|e| AppError::Blocking(e.to_string()))
     })
     .await?;

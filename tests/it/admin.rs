@@ -178,6 +178,16 @@ async fn invitations_reach_each_contact_who_can_then_answer(backend: Backend) {
         !cols[3].is_empty() && !cols[4].is_empty(),
         "invited and opened: {swe}"
     );
+    assert!(
+        swe.starts_with("SWE,Sweden,"),
+        "the CSV names countries in English"
+    );
+    // The page names them in its language; the CSV stays English.
+    let fr = app.get("/admin/surveys/fixture?lang=fr").await;
+    assert!(fr.body.contains("Suède (SWE)"), "{}", fr.body);
+    let csv = app.get("/admin/surveys/fixture/status.csv").await;
+    assert!(csv.body.contains("\nSWE,Sweden,"));
+    app.get("/admin/surveys/fixture?lang=en").await;
     // Inviting again queues nothing twice.
     let res = admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
     assert!(
