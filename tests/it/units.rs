@@ -275,6 +275,45 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
         compendium.body
     );
     assert!(!compendium.body.contains("Central Bank"));
+
+    // The owner reopens one organisation's response; the other organisation of the same
+    // country stays submitted.
+    let admin = app.get("/admin/surveys/institutions").await;
+    assert!(
+        admin.body.contains("Central Bank, Philippines (PHL)"),
+        "a status row per organisation: {}",
+        admin.body
+    );
+    let res = app
+        .post(
+            "/admin/surveys/institutions/countries/PHL/reopen",
+            &[("_csrf", &admin.hidden("_csrf")), ("unit", "Central Bank")],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(
+        res.body.contains("Central Bank, Philippines"),
+        "{}",
+        res.body
+    );
+    // Editable again: the save is accepted.
+    save(
+        &app,
+        &bank,
+        "profile",
+        &[("kind", "agency"), ("areas", "remittances")],
+    )
+    .await;
+    let status = aggregate::response_rates(conn, &survey, &with_drafts, None).unwrap();
+    assert_eq!((status[0].submitted, status[0].drafts), (1, 2));
+    // Reopening it again is refused: it is a draft now.
+    let res = app
+        .post(
+            "/admin/surveys/institutions/countries/PHL/reopen",
+            &[("_csrf", &admin.hidden("_csrf")), ("unit", "Central Bank")],
+        )
+        .await;
+    assert_eq!(res.status, 409);
 }
 
 async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backend) {
