@@ -24,10 +24,14 @@ fn main() {
         .clone();
     let countries = Countries::load().expect("countries");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut backends = vec![(
-        "sqlite",
-        dir.path().join("results.db").display().to_string(),
-    )];
+    // COHERENCE_BENCH_SKIP_SQLITE=1 times PostgreSQL alone (a full run takes half an hour).
+    let mut backends = Vec::new();
+    if std::env::var("COHERENCE_BENCH_SKIP_SQLITE").is_err() {
+        backends.push((
+            "sqlite",
+            dir.path().join("results.db").display().to_string(),
+        ));
+    }
     match std::env::var("COHERENCE_BENCH_PG") {
         Ok(server) => {
             let name = format!("coherence_results_{}", db::new_id());
