@@ -19,6 +19,20 @@ on_both_backends!(
 const OWNER: &str = "owner@institutions.example";
 const PASSWORD: &str = "a long owner passphrase";
 
+/// The organisations survey as the app loaded it.
+fn institutions(app: &TestApp) -> std::sync::Arc<coherence::survey::Survey> {
+    let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+    coherence::survey::Catalog::new(report.surveys)
+        .get("institutions")
+        .unwrap()
+        .clone()
+}
+
+/// A connection pool of its own on the app's database.
+fn pool_of(app: &TestApp) -> db::Pool {
+    db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap()
+}
+
 async fn submit(app: &TestApp, link: &str) {
     let review = app.get(&format!("{link}/review")).await;
     let res = app
@@ -159,15 +173,9 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
     )
     .await;
 
-    let survey = {
-        let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
-        coherence::survey::Catalog::new(report.surveys)
-            .get("institutions")
-            .unwrap()
-            .clone()
-    };
+    let survey = institutions(&app);
     let countries = Countries::load().unwrap();
-    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let pool = pool_of(&app);
     let mut conn = pool.get().unwrap();
     let conn = &mut *conn;
     let submitted = Filter::default();
@@ -438,14 +446,8 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
         ]
     );
     // The dashboard counts two organisations reached, invited and opened; one drafts.
-    let survey = {
-        let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
-        coherence::survey::Catalog::new(report.surveys)
-            .get("institutions")
-            .unwrap()
-            .clone()
-    };
-    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let survey = institutions(&app);
+    let pool = pool_of(&app);
     let mut conn = pool.get().unwrap();
     let rates = aggregate::response_rates(&mut conn, &survey, &Filter::default(), None).unwrap();
     let r = &rates[0];
@@ -475,14 +477,8 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
         "--units is refused for a country survey"
     );
 
-    let survey = {
-        let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
-        coherence::survey::Catalog::new(report.surveys)
-            .get("institutions")
-            .unwrap()
-            .clone()
-    };
-    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let survey = institutions(&app);
+    let pool = pool_of(&app);
     let mut conn = pool.get().unwrap();
     let all = practices::compendium(
         &mut conn,
