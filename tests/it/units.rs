@@ -406,6 +406,31 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
         .await
         .body
         .contains("Response of Central Bank, Philippines"));
+    // José's bank submits; reminders then go to the ministry's two contacts only.
+    save(
+        &app,
+        &jose,
+        "profile",
+        &[("kind", "agency"), ("areas", "remittances")],
+    )
+    .await;
+    save(&app, &jose, "practice", &[("has_practice", "no")]).await;
+    submit(&app, &jose).await;
+    let out = app.cli(&["remind", "institutions"], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 message(s) queued, 1 contact(s) skipped"),
+        "{stdout}"
+    );
+    let mails = smtp.wait_for(5).await;
+    let mut reminded: Vec<&str> = mails
+        .iter()
+        .filter(|m| m.subject.starts_with("Reminder:"))
+        .map(|m| m.to.as_str())
+        .collect();
+    reminded.sort();
+    assert_eq!(reminded.len(), 2);
+    assert!(reminded[0].contains("ana@dole.gov.ph") && reminded[1].contains("maria@dole.gov.ph"));
     // The status table has a row per organisation, with its contacts.
     app.add_user(OWNER, PASSWORD, "owner", &["institutions"]);
     app.login(OWNER, PASSWORD).await;
@@ -445,7 +470,8 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
             ),
         ]
     );
-    // The dashboard counts two organisations reached, invited and opened; one drafts.
+    // The dashboard counts two organisations reached, invited and opened; one drafts, one
+    // submitted.
     let survey = institutions(&app);
     let pool = pool_of(&app);
     let mut conn = pool.get().unwrap();
@@ -453,7 +479,7 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
     let r = &rates[0];
     assert_eq!(
         (r.targeted, r.invited, r.opened, r.drafts, r.submitted),
-        (2, 2, 2, 1, 0)
+        (2, 2, 2, 1, 1)
     );
 }
 
