@@ -130,10 +130,10 @@ impl Campaign<'_> {
         let mut data = json!({
             "name": contact.name,
             "survey": self.survey.title.get(&lang),
-            "country": match contact.unit(self.survey.unit) {
-                "" => self.country_name(&contact.country_iso3, &lang),
-                unit => format!("{unit}, {}", self.country_name(&contact.country_iso3, &lang)),
-            },
+            "country": crate::survey::respondent_name(
+                contact.unit(self.survey.unit),
+                &self.country_name(&contact.country_iso3, &lang),
+            ),
             "deadline": self.deadline(conn, &contact.country_iso3, &lang)?,
             "help": self.help,
         });
@@ -500,8 +500,8 @@ pub fn status_table(
         .load::<(String, NaiveDateTime)>(conn)?
         .into_iter()
         .collect();
-    for iso3 in extensions.keys() {
-        if survey.unit.is_country() {
+    if survey.unit.is_country() {
+        for iso3 in extensions.keys() {
             let key = (iso3.clone(), String::new());
             rows.entry(key.clone()).or_insert_with(|| entry(&key));
         }

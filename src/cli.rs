@@ -567,11 +567,7 @@ fn issue_token(
         },
     )
     .map_err(DbError::from)?;
-    let whom = if unit.is_empty() {
-        format!("{} ({country})", c.name_en)
-    } else {
-        format!("{unit}, {} ({country})", c.name_en)
-    };
+    let whom = crate::survey::respondent_name(&unit, &format!("{} ({country})", c.name_en));
     println!(
         "Personal link for {whom} to '{}'{}. Keep it private: it gives access to the response.",
         s.title.get("en"),

@@ -31,11 +31,11 @@ pub struct Contact {
 
 impl Contact {
     /// The respondent unit this contact answers for: the country itself, or, in a survey of
-    /// organisations, the contact's office.
+    /// organisations, the contact's office (stored trimmed: the import trims every field).
     pub fn unit(&self, unit: RespondentUnit) -> &str {
         match unit {
             RespondentUnit::Country => "",
-            RespondentUnit::Organisation => self.office.trim(),
+            RespondentUnit::Organisation => &self.office,
         }
     }
 }

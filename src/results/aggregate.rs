@@ -410,10 +410,7 @@ pub fn response_rates(
     let (contact_unit, invite_join) = if survey.unit.is_country() {
         ("''", "")
     } else {
-        (
-            "TRIM(ct.office)",
-            " JOIN contacts ct ON ct.id = o.contact_id",
-        )
+        ("ct.office", " JOIN contacts ct ON ct.id = o.contact_id")
     };
     sql.push(&format!(
         "WITH targeted AS (SELECT ct.country_iso3 AS country_iso3, {contact_unit} AS unit FROM contacts ct WHERE ct.survey_id = {s} \

@@ -228,65 +228,63 @@ fn respond_as(
     summary: &mut DemoSummary,
 ) -> Result<(), DemoError> {
     let now = Utc::now();
-    {
-        let token_id = queries::insert_token(
-            conn,
-            &queries::NewToken {
-                survey_id: &survey.id,
-                country_iso3: iso3,
-                unit,
-                token_hash: &hash_token(&new_token()),
-                holder_name: Some("Demo data"),
-                holder_email: None,
-                now: now.naive_utc(),
-            },
-        )?;
-        let token =
-            queries::find_token_by_id(conn, &token_id)?.ok_or(diesel::result::Error::NotFound)?;
-        let who = Respondent { token };
-        let submit = rng.random_bool(0.8);
-        for section in &survey.sections {
-            // Answer what is visible; answers that reveal more questions get a second pass.
-            for _pass in 0..3 {
-                let state = respond::load(conn, survey, &who, now.naive_utc())?;
-                if !state.visibility.section(&section.id) {
-                    break;
-                }
-                let mut raw: HashMap<String, RawAnswer> = HashMap::new();
-                for q in section
-                    .questions
-                    .iter()
-                    .filter(|q| state.visibility.question(&q.id))
-                {
-                    let existing = state.answers.get(&q.id);
-                    let value = match existing {
-                        Some(items) => Some(RawAnswer::from_items(&q.kind, items)),
-                        None => raw_answer(rng, survey, q, iso3, chosen),
-                    };
-                    if let Some(v) = value {
-                        raw.insert(q.id.clone(), v);
-                    }
-                }
-                let req = SaveRequest {
-                    section_id: &section.id,
-                    base_version: state.section_version(&section.id),
-                    raw: &raw,
+    let token_id = queries::insert_token(
+        conn,
+        &queries::NewToken {
+            survey_id: &survey.id,
+            country_iso3: iso3,
+            unit,
+            token_hash: &hash_token(&new_token()),
+            holder_name: Some("Demo data"),
+            holder_email: None,
+            now: now.naive_utc(),
+        },
+    )?;
+    let token =
+        queries::find_token_by_id(conn, &token_id)?.ok_or(diesel::result::Error::NotFound)?;
+    let who = Respondent { token };
+    let submit = rng.random_bool(0.8);
+    for section in &survey.sections {
+        // Answer what is visible; answers that reveal more questions get a second pass.
+        for _pass in 0..3 {
+            let state = respond::load(conn, survey, &who, now.naive_utc())?;
+            if !state.visibility.section(&section.id) {
+                break;
+            }
+            let mut raw: HashMap<String, RawAnswer> = HashMap::new();
+            for q in section
+                .questions
+                .iter()
+                .filter(|q| state.visibility.question(&q.id))
+            {
+                let existing = state.answers.get(&q.id);
+                let value = match existing {
+                    Some(items) => Some(RawAnswer::from_items(&q.kind, items)),
+                    None => raw_answer(rng, survey, q, iso3, chosen),
                 };
-                match respond::save_section(conn, survey, countries, &who, &req, now)? {
-                    SaveOutcome::Saved { revealed, .. } if revealed.is_empty() => break,
-                    SaveOutcome::Saved { .. } => continue,
-                    SaveOutcome::Conflict { .. } => break,
+                if let Some(v) = value {
+                    raw.insert(q.id.clone(), v);
                 }
             }
-        }
-        if submit {
-            match respond::submit(conn, survey, &who, now)? {
-                SubmitOutcome::Submitted => summary.submitted += 1,
-                SubmitOutcome::Incomplete(_) => summary.drafts += 1,
+            let req = SaveRequest {
+                section_id: &section.id,
+                base_version: state.section_version(&section.id),
+                raw: &raw,
+            };
+            match respond::save_section(conn, survey, countries, &who, &req, now)? {
+                SaveOutcome::Saved { revealed, .. } if revealed.is_empty() => break,
+                SaveOutcome::Saved { .. } => continue,
+                SaveOutcome::Conflict { .. } => break,
             }
-        } else {
-            summary.drafts += 1;
         }
+    }
+    if submit {
+        match respond::submit(conn, survey, &who, now)? {
+            SubmitOutcome::Submitted => summary.submitted += 1,
+            SubmitOutcome::Incomplete(_) => summary.drafts += 1,
+        }
+    } else {
+        summary.drafts += 1;
     }
     Ok(())
 }

@@ -322,17 +322,20 @@ pub fn to_csv(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError
     Ok(String::from_utf8_lossy(&w.into_inner().map_err(|e| e.into_error())?).into_owned())
 }
 
+/// The codebook's columns, in the CSV file and the XLSX sheet alike.
+const CODEBOOK_HEADER: [&str; 7] = [
+    "column",
+    "question",
+    "type",
+    "question_text",
+    "code",
+    "label",
+    "values",
+];
+
 pub fn codebook_csv(survey: &Survey) -> Result<String, ExportError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "column",
-        "question",
-        "type",
-        "question_text",
-        "code",
-        "label",
-        "values",
-    ])?;
+    w.write_record(CODEBOOK_HEADER)?;
     for c in columns(survey) {
         w.write_record([
             c.name.as_str(),
@@ -381,18 +384,7 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
     }
     let sheet = book.add_worksheet();
     sheet.set_name("codebook")?;
-    for (i, h) in [
-        "column",
-        "question",
-        "type",
-        "question_text",
-        "code",
-        "label",
-        "values",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, h) in CODEBOOK_HEADER.iter().enumerate() {
         sheet.write_string(0, i as u16, *h)?;
     }
     for (r, c) in cols.iter().enumerate() {

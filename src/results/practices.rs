@@ -174,11 +174,7 @@ pub fn compendium(
                 let name = country
                     .map(|c| c.name(lang).to_string())
                     .unwrap_or_else(|| iso3.clone());
-                if unit.is_empty() {
-                    name
-                } else {
-                    format!("{unit}, {name}")
-                }
+                crate::survey::respondent_name(unit, &name)
             } else {
                 anonymous
                     .entry(subregion.clone())

@@ -75,6 +75,15 @@ impl RespondentUnit {
     }
 }
 
+/// How a response is named to people: the country, or "organisation, country".
+pub fn respondent_name(unit: &str, country: &str) -> String {
+    if unit.is_empty() {
+        country.to_string()
+    } else {
+        format!("{unit}, {country}")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Theme {
     pub id: String,

@@ -755,15 +755,14 @@ pub async fn reopen(
     let unit = field(&form, "unit").trim().to_string();
     let (survey_id, iso3) = path.into_inner();
     let (user, survey) = survey_user(&state, &req, &survey_id).await?;
-    let mut country = state
-        .countries
-        .get(&iso3)
-        .ok_or(AppError::NotFound)?
-        .name_en
-        .clone();
-    if !unit.is_empty() {
-        country = format!("{unit}, {country}");
-    }
+    let country = crate::survey::respondent_name(
+        &unit,
+        &state
+            .countries
+            .get(&iso3)
+            .ok_or(AppError::NotFound)?
+            .name_en,
+    );
     let (app, s, u, c) = (state.clone(), survey.clone(), user.clone(), iso3.clone());
     let help = state
         .mailer

@@ -199,12 +199,10 @@ fn country_name(countries: &Countries, iso3: &str, lang: &str) -> String {
 
 /// Whose response this is: the country, or "organisation, country".
 fn respondent_name(countries: &Countries, token: &queries::TokenRow, lang: &str) -> String {
-    let country = country_name(countries, &token.country_iso3, lang);
-    if token.unit.is_empty() {
-        country
-    } else {
-        format!("{}, {country}", token.unit)
-    }
+    crate::survey::respondent_name(
+        &token.unit,
+        &country_name(countries, &token.country_iso3, lang),
+    )
 }
 
 /// Why a response cannot change now, as a message id, or None when it can.

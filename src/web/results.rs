@@ -126,7 +126,7 @@ const PALETTE: [&str; 8] = [
 /// A stacked horizontal bar chart of a breakdown: one bar per group, one segment per option,
 /// each segment's length its count (so bars compare group sizes too), with a legend.
 /// `groups`: (label, counts in the order of `series`).
-fn stacked_chart(title: String, series: &[String], groups: &[(String, Vec<i64>)]) -> Json {
+fn stacked_chart(title: String, series: &[String], groups: &[(&str, &[i64])]) -> Json {
     let max = groups
         .iter()
         .map(|(_, counts)| counts.iter().sum::<i64>())
@@ -382,11 +382,12 @@ pub async fn question(
             .chain(std::iter::once(OTHER_CODE.to_string()))
             .collect(),
     };
+    let position = |key: &str| order.iter().position(|o| o == key).unwrap_or(usize::MAX);
     let groups: Vec<Json> = asked
         .iter()
         .map(|(grp, (asked, answered))| {
             let mut here: Vec<(String, i64)> = counts.iter().filter(|(g, _, _)| g == grp).map(|(_, k, n)| (k.clone(), *n)).collect();
-            here.sort_by_key(|(k, n)| (order.iter().position(|o| o == k).unwrap_or(usize::MAX), -n));
+            here.sort_by_key(|(k, n)| (position(k), -n));
             let rows: Vec<Json> = here
                 .iter()
                 .map(|(k, n)| json!({"label": label_of(k), "count": n, "percent": percent(*n, *answered)}))
@@ -407,21 +408,10 @@ pub async fn question(
         (QuestionKind::Matrix { .. }, _) | (_, None) => None,
         _ if counts.is_empty() => None,
         (_, Some(g)) => {
-            let keys: Vec<&String> = order
-                .iter()
-                .filter(|k| counts.iter().any(|(_, key, _)| key == *k))
-                .chain(
-                    counts
-                        .iter()
-                        .map(|(_, key, _)| key)
-                        .filter(|k| !order.contains(k)),
-                )
-                .fold(Vec::new(), |mut acc, k| {
-                    if !acc.contains(&k) {
-                        acc.push(k);
-                    }
-                    acc
-                });
+            // Every option answered in some group, in the definition's order.
+            let mut keys: Vec<&String> = counts.iter().map(|(_, key, _)| key).collect();
+            keys.sort_by(|a, b| position(a).cmp(&position(b)).then(a.cmp(b)));
+            keys.dedup();
             let series: Vec<String> = keys.iter().map(|k| label_of(k)).collect();
             let per_group: Vec<(String, Vec<i64>, i64)> = asked
                 .iter()
@@ -443,9 +433,9 @@ pub async fn question(
                     )
                 })
                 .collect();
-            let chart_groups: Vec<(String, Vec<i64>)> = per_group
+            let chart_groups: Vec<(&str, &[i64])> = per_group
                 .iter()
-                .map(|(l, c, _)| (l.clone(), c.clone()))
+                .map(|(label, counts_here, _)| (label.as_str(), counts_here.as_slice()))
                 .collect();
             let rows: Vec<Json> = per_group
                 .iter()
@@ -503,11 +493,7 @@ pub async fn question(
                     .get(&a.iso3)
                     .map(|c| c.name(super::page_language()).to_string())
                     .unwrap_or(a.iso3);
-                let who = if a.unit.is_empty() {
-                    country
-                } else {
-                    format!("{}, {country}", a.unit)
-                };
+                let who = crate::survey::respondent_name(&a.unit, &country);
                 json!({"country": who, "value": a.value})
             })
             .collect()

@@ -529,14 +529,7 @@ async fn owners_extend_a_deadline_and_reopen_a_response(backend: Backend) {
     assert!(overview
         .body
         .contains("Deadline: 31 March 2099, 23:59 (UTC)"));
-    let review = app.get(&format!("{link}/review")).await;
-    let res = app
-        .post(
-            &format!("{link}/submit"),
-            &[("_csrf", &review.hidden("_csrf"))],
-        )
-        .await;
-    assert_eq!(res.status, 303);
+    assert_eq!(app.submit(&link).await.status, 303);
     let other = app.issue_token("closed", "PHL", "Maria");
     assert_eq!(
         app.save_section(&other, "only", &[("q", "x")]).await.status,
@@ -744,16 +737,7 @@ async fn cli_invites_then_reminds_only_countries_not_submitted(backend: Backend)
         .await;
     app.save_section(&link, "plans", &[("has_plan", "no")])
         .await;
-    let review = app.get(&format!("{link}/review")).await;
-    assert_eq!(
-        app.post(
-            &format!("{link}/submit"),
-            &[("_csrf", &review.hidden("_csrf"))]
-        )
-        .await
-        .status,
-        303
-    );
+    assert_eq!(app.submit(&link).await.status, 303);
     let out = app.cli(&["remind", "fixture"], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -277,6 +277,19 @@ impl TestApp {
             .await
     }
 
+    /// Submit the response with the CSRF token of an already loaded review page.
+    pub async fn post_form_from_review(&self, review: &Page, link: &str) -> Page {
+        let csrf = review.hidden("_csrf");
+        self.post(&format!("{link}/submit"), &[("_csrf", &csrf)])
+            .await
+    }
+
+    /// Open the review page and submit the response from it.
+    pub async fn submit(&self, link: &str) -> Page {
+        let review = self.get(&format!("{link}/review")).await;
+        self.post_form_from_review(&review, link).await
+    }
+
     /// Post answers with the hidden fields of an already loaded form page.
     pub async fn post_form_from(
         &self,

@@ -807,15 +807,3 @@ async fn answers_are_escaped_in_every_page(backend: Backend) {
     }
     app.stop().await;
 }
-
-impl TestApp {
-    async fn post_form_from_review(
-        &self,
-        review: &crate::helpers::Page,
-        link: &str,
-    ) -> crate::helpers::Page {
-        let csrf = review.hidden("_csrf");
-        self.post(&format!("{link}/submit"), &[("_csrf", &csrf)])
-            .await
-    }
-}

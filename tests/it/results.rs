@@ -25,13 +25,7 @@ async fn answer(app: &TestApp, link: &str, sections: &[(&str, &[(&str, &str)])],
         assert_eq!(res.status, 303, "{link} {section}: {}", res.body);
     }
     if submit {
-        let review = app.get(&format!("{link}/review")).await;
-        let res = app
-            .post(
-                &format!("{link}/submit"),
-                &[("_csrf", &review.hidden("_csrf"))],
-            )
-            .await;
+        let res = app.submit(link).await;
         assert_eq!(res.status, 303, "submit {link}: {}", res.body);
     }
 }

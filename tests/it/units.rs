@@ -34,13 +34,7 @@ fn pool_of(app: &TestApp) -> db::Pool {
 }
 
 async fn submit(app: &TestApp, link: &str) {
-    let review = app.get(&format!("{link}/review")).await;
-    let res = app
-        .post(
-            &format!("{link}/submit"),
-            &[("_csrf", &review.hidden("_csrf"))],
-        )
-        .await;
+    let res = app.submit(link).await;
     assert_eq!(res.status, 303, "submit {link}: {}", res.body);
 }
 
