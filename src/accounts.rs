@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::access::hash_token;
-use crate::db::schema::{sessions, survey_owners, users};
+use crate::db::schema::{sessions, survey_owners, trusted_devices, users};
 use crate::db::{new_id, DbConn, DbError};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -188,24 +188,163 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> Result<Option<User>, DieselErro
     Ok(rows.into_iter().next())
 }
 
-/// The user whose email and password match; None otherwise (same work either way).
-pub fn check_login(
-    conn: &mut DbConn,
-    email: &str,
-    password: &str,
-) -> Result<Option<User>, DieselError> {
+/// The account signing in, if the email is known (emails are stored lower-case).
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User>, DieselError> {
     let email = email.trim().to_lowercase();
     let rows: Vec<User> = users::table
         .filter(users::email.eq(&email))
         .select(User::as_select())
         .load(conn)?;
-    let user = rows.into_iter().next();
-    let hash = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_string());
-    let ok = verify(&hash, password);
-    Ok(user.filter(|u| ok && u.password_hash.is_some()))
+    Ok(rows.into_iter().next())
+}
+
+/// Whether `password` is the account's. Pure computation (argon2, about 19 MiB and tens of
+/// milliseconds): run it without holding a database connection. An unknown account or one
+/// without a password is checked against a dummy hash, so both take the same time.
+pub fn password_matches(user: Option<&User>, password: &str) -> bool {
+    let hash = user.and_then(|u| u.password_hash.as_deref());
+    let ok = verify(hash.unwrap_or(DUMMY_HASH), password);
+    ok && hash.is_some()
+}
+
+/// The account a browser signed in to before, from its device cookie.
+pub fn device_owner(conn: &mut DbConn, device: &str) -> Result<Option<String>, DieselError> {
+    let rows: Vec<String> = trusted_devices::table
+        .filter(trusted_devices::token_hash.eq(hash_token(device)))
+        .select(trusted_devices::user_id)
+        .load(conn)?;
+    Ok(rows.into_iter().next())
+}
+
+/// Remember the browser that just signed in: its existing device cookie if it is this
+/// account's, else a new one. Returns the cookie value (only its hash is stored).
+pub fn remember_device(
+    conn: &mut DbConn,
+    user_id: &str,
+    existing: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<String, DieselError> {
+    if let Some(device) = existing {
+        let updated = diesel::update(
+            trusted_devices::table
+                .find(hash_token(device))
+                .filter(trusted_devices::user_id.eq(user_id)),
+        )
+        .set(trusted_devices::last_used_at.eq(now))
+        .execute(conn)?;
+        if updated == 1 {
+            return Ok(device.to_string());
+        }
+    }
+    let device = hex::encode(rand::random::<[u8; 32]>());
+    diesel::insert_into(trusted_devices::table)
+        .values((
+            trusted_devices::token_hash.eq(hash_token(&device)),
+            trusted_devices::user_id.eq(user_id),
+            trusted_devices::created_at.eq(now),
+            trusted_devices::last_used_at.eq(now),
+        ))
+        .execute(conn)?;
+    // Browsers not seen for a year are forgotten.
+    diesel::delete(
+        trusted_devices::table.filter(trusted_devices::last_used_at.lt(now - Duration::days(365))),
+    )
+    .execute(conn)?;
+    Ok(device)
+}
+
+/// Who is trying to sign in, as the limits see it.
+pub struct SignInAttempt<'a> {
+    pub email: &'a str,
+    /// The client's address as [`crate::access::address_subject`] gives it.
+    pub address: &'a str,
+    /// The browser's device cookie, if it has one.
+    pub device: Option<&'a str>,
+}
+
+/// The outcome of counting an attempt before its password is checked.
+pub enum Admission {
+    /// Over a limit: the password is not checked.
+    Refused,
+    /// Within the limits: check the password against this account (None: unknown email).
+    Check(Option<User>),
+}
+
+/// Count the attempt against every limit that applies, before any password is checked, so
+/// that concurrent attempts cannot all pass a limit they would only exceed together. A browser
+/// that signed in to this account before counts against its own budget instead of the
+/// account's and the address's, so an attacker cannot lock the account's owner out.
+pub fn admit_sign_in(
+    conn: &mut DbConn,
+    attempt: &SignInAttempt,
+    now: NaiveDateTime,
+) -> Result<Admission, DieselError> {
+    use crate::access::{LOGINS_PER_ACCOUNT, LOGINS_PER_ADDRESS, LOGINS_PER_DEVICE};
+    use crate::db::attempts::hit;
+    let user = find_by_email(conn, attempt.email)?;
+    let device_owner = match attempt.device {
+        Some(d) => device_owner(conn, d)?,
+        None => None,
+    };
+    let known_device = match (&user, &device_owner, attempt.device) {
+        (Some(u), Some(owner), Some(d)) if *owner == u.id => Some(d),
+        _ => None,
+    };
+    let within = match known_device {
+        Some(device) => {
+            let l = LOGINS_PER_DEVICE;
+            hit(conn, &l.counter(device), l.window(), now)? <= l.max
+        }
+        None => {
+            let (a, b) = (LOGINS_PER_ADDRESS, LOGINS_PER_ACCOUNT);
+            let by_address = hit(conn, &a.counter(attempt.address), a.window(), now)?;
+            let by_account = hit(
+                conn,
+                &b.counter(&account_key(attempt.email)),
+                b.window(),
+                now,
+            )?;
+            by_address <= a.max && by_account <= b.max
+        }
+    };
+    Ok(if within {
+        Admission::Check(user)
+    } else {
+        Admission::Refused
+    })
+}
+
+fn account_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A signed-in session and the browser's device cookie to set.
+pub struct SignedIn {
+    pub session: String,
+    pub device: String,
+}
+
+/// After the right password: open a session, remember the browser, and give back the
+/// attempt (a success is not a failure).
+pub fn complete_sign_in(
+    conn: &mut DbConn,
+    user: &User,
+    attempt: &SignInAttempt,
+    now: NaiveDateTime,
+) -> Result<SignedIn, DieselError> {
+    use crate::access::{LOGINS_PER_ACCOUNT, LOGINS_PER_ADDRESS, LOGINS_PER_DEVICE};
+    use crate::db::attempts::refund;
+    refund(conn, &LOGINS_PER_ADDRESS.counter(attempt.address))?;
+    refund(
+        conn,
+        &LOGINS_PER_ACCOUNT.counter(&account_key(attempt.email)),
+    )?;
+    if let Some(d) = attempt.device {
+        refund(conn, &LOGINS_PER_DEVICE.counter(d))?;
+    }
+    let session = open_session(conn, &user.id, now)?;
+    let device = remember_device(conn, &user.id, attempt.device, now)?;
+    Ok(SignedIn { session, device })
 }
 
 /// The account a setup link belongs to, if the link is still valid.

@@ -95,13 +95,27 @@ impl Campaign<'_> {
         }
     }
 
-    /// A new personal link for the contact (only its hash is stored).
+    /// A new personal link for the contact (only its hash is stored). It replaces the links
+    /// the contact was sent before, so each person holds one live link, however many
+    /// reminders they get; an old link then says it was replaced.
     fn issue_link(
         &self,
         conn: &mut DbConn,
         contact: &Contact,
         now: NaiveDateTime,
     ) -> Result<String, CampaignError> {
+        queries::revoke_tokens(
+            conn,
+            &queries::RevokeLinks {
+                survey_id: &self.survey.id,
+                country_iso3: &contact.country_iso3,
+                unit: Some(contact.unit(self.survey.unit)),
+                holder_email: Some(&contact.email),
+                id: None,
+            },
+            REPLACED,
+            now,
+        )?;
         let token = new_token();
         queries::insert_token(
             conn,
@@ -113,6 +127,7 @@ impl Campaign<'_> {
                 holder_name: Some(&contact.name),
                 holder_email: Some(&contact.email),
                 now,
+                expires_at: None,
             },
         )?;
         Ok(format!("{}/r/{token}", self.base_url))
@@ -543,7 +558,7 @@ pub fn status_table(
 /// The status table as CSV; the organisation column only in a survey of organisations.
 pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv::Error> {
     let with_unit = !survey.unit.is_country();
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::text::csv::SafeWriter::new();
     let header = [
         "iso3",
         "country",
@@ -589,9 +604,23 @@ pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv
                 .map(|(_, c)| c),
         )?;
     }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    w.finish()
 }
+
+/// How far ahead a deadline may be moved.
+pub const MAX_EXTENSION_YEARS: i64 = 2;
+
+/// A new deadline from the admin form: a date (YYYY-MM-DD) from today to two years ahead,
+/// ending at 23:59:59 UTC. Anything else (year 0, +99999, yesterday) is refused.
+pub fn deadline_in_range(text: &str, now: NaiveDateTime) -> Option<chrono::NaiveDate> {
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    let today = now.date();
+    let last = today + chrono::Duration::days(366 * MAX_EXTENSION_YEARS);
+    (today..=last).contains(&day).then_some(day)
+}
+
+/// `revoked_by` of a link that a newer one sent to the same person replaced.
+pub const REPLACED: &str = "replaced by a newer link";
 
 /// The current time, as stored.
 pub fn now() -> NaiveDateTime {

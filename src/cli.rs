@@ -128,6 +128,31 @@ pub enum TokenAction {
         name: Option<String>,
         #[arg(long)]
         email: Option<String>,
+        /// The last day (UTC) the link works, YYYY-MM-DD; without it the link never expires.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Revoke personal links: one link (--link), or a country's live links, narrowed by
+    /// --unit and --email. A revoked link shows a page saying so; saved answers are kept.
+    Revoke {
+        /// The link itself (its URL or its last part).
+        #[arg(long, conflicts_with_all = ["survey", "country", "unit", "email"])]
+        link: Option<String>,
+        #[arg(long, requires = "country")]
+        survey: Option<String>,
+        #[arg(long, requires = "survey")]
+        country: Option<String>,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List a country's links: holder, issued, first and last use, and whether each works.
+    List {
+        #[arg(long)]
+        survey: String,
+        #[arg(long)]
+        country: String,
     },
 }
 
@@ -166,8 +191,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     unit,
                     name,
                     email,
+                    expires,
                 },
-        } => issue_token(&survey, &country, unit, name, email),
+        } => issue_token(&survey, &country, unit, name, email, expires),
+        Command::Token {
+            action:
+                TokenAction::Revoke {
+                    link,
+                    survey,
+                    country,
+                    unit,
+                    email,
+                },
+        } => revoke_tokens(link, survey, country, unit, email),
+        Command::Token {
+            action: TokenAction::List { survey, country },
+        } => list_tokens(&survey, &country),
         Command::User {
             action:
                 UserAction::Add {
@@ -515,8 +554,13 @@ fn issue_token(
     unit: Option<String>,
     name: Option<String>,
     email: Option<String>,
+    expires: Option<String>,
 ) -> Result<(), CliError> {
     let settings = Settings::from_env()?;
+    let expires_at = expires
+        .as_deref()
+        .map(|d| parse_expiry(d, Utc::now().naive_utc()))
+        .transpose()?;
     let storage = open_storage(&settings)?;
     let country = country.trim().to_ascii_uppercase();
     let s = find_survey(&storage, survey)?;
@@ -564,6 +608,7 @@ fn issue_token(
             holder_name: name.as_deref(),
             holder_email: email.as_deref(),
             now: Utc::now().naive_utc(),
+            expires_at,
         },
     )
     .map_err(DbError::from)?;
@@ -573,6 +618,144 @@ fn issue_token(
         s.title.get("en"),
         name.map(|n| format!(", issued to {n}")).unwrap_or_default()
     );
+    if let Some(e) = expires_at {
+        println!("It works until {} UTC.", e.format("%Y-%m-%d %H:%M"));
+    }
     println!("{}/r/{token}", settings.base_url);
+    Ok(())
+}
+
+/// The end of the given day (UTC), which must be from today to two years ahead.
+fn parse_expiry(text: &str, now: chrono::NaiveDateTime) -> Result<chrono::NaiveDateTime, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "--expires '{text}' must be a date YYYY-MM-DD from today to two years ahead"
+        ))
+    };
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| bad())?;
+    let today = now.date();
+    if day < today || day > today + chrono::Duration::days(731) {
+        return Err(bad());
+    }
+    day.and_hms_opt(23, 59, 59).ok_or_else(bad)
+}
+
+fn revoke_tokens(
+    link: Option<String>,
+    survey: Option<String>,
+    country: Option<String>,
+    unit: Option<String>,
+    email: Option<String>,
+) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let storage = open_storage(&settings)?;
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    let now = Utc::now().naive_utc();
+    let revoked = match (link, survey, country) {
+        (Some(link), _, _) => {
+            let token = link
+                .trim()
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            let row = if crate::access::looks_like_token(token) {
+                queries::find_token(&mut conn, &hash_token(token)).map_err(DbError::from)?
+            } else {
+                None
+            };
+            let Some(row) = row else {
+                return Err(CliError::Usage("no such personal link".into()));
+            };
+            queries::revoke_tokens(
+                &mut conn,
+                &queries::RevokeLinks {
+                    survey_id: &row.survey_id,
+                    country_iso3: &row.country_iso3,
+                    unit: None,
+                    holder_email: None,
+                    id: Some(&row.id),
+                },
+                REVOKED_BY_CLI,
+                now,
+            )
+            .map_err(DbError::from)?
+        }
+        (None, Some(survey), Some(country)) => {
+            let s = find_survey(&storage, &survey)?;
+            let country = country.trim().to_ascii_uppercase();
+            if storage.countries.get(&country).is_none() {
+                return Err(CliError::Usage(format!("unknown country code '{country}'")));
+            }
+            let unit = unit.map(|u| u.trim().to_string());
+            let email = email.map(|e| e.trim().to_lowercase());
+            queries::revoke_tokens(
+                &mut conn,
+                &queries::RevokeLinks {
+                    survey_id: &s.id,
+                    country_iso3: &country,
+                    unit: unit.as_deref(),
+                    holder_email: email.as_deref(),
+                    id: None,
+                },
+                REVOKED_BY_CLI,
+                now,
+            )
+            .map_err(DbError::from)?
+        }
+        _ => {
+            return Err(CliError::Usage(
+                "name the link with --link, or the links with --survey and --country".into(),
+            ))
+        }
+    };
+    println!("{revoked} link(s) revoked");
+    Ok(())
+}
+
+/// `revoked_by` of links revoked with `coherence token revoke`.
+const REVOKED_BY_CLI: &str = "command line";
+
+fn list_tokens(survey: &str, country: &str) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let storage = open_storage(&settings)?;
+    let s = find_survey(&storage, survey)?;
+    let country = country.trim().to_ascii_uppercase();
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    let rows = queries::country_tokens(&mut conn, &s.id, &country).map_err(DbError::from)?;
+    let now = Utc::now().naive_utc();
+    let when = |t: Option<chrono::NaiveDateTime>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    println!("holder\tunit\tissued\tfirst used\tlast used\tstatus");
+    for r in &rows {
+        let status = match r.ended(now) {
+            None => match r.expires_at {
+                Some(e) => format!("works until {}", e.format("%Y-%m-%d")),
+                None => "works".into(),
+            },
+            Some(_) if r.revoked_at.is_some() => format!(
+                "revoked {} ({})",
+                when(r.revoked_at),
+                r.revoked_by.as_deref().unwrap_or("")
+            ),
+            Some(_) => format!("expired {}", when(r.expires_at)),
+        };
+        let holder = match (&r.holder_name, &r.holder_email) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n.clone(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "-".into(),
+        };
+        println!(
+            "{holder}\t{}\t{}\t{}\t{}\t{status}",
+            if r.unit.is_empty() { "-" } else { &r.unit },
+            when(Some(r.created_at)),
+            when(r.first_used_at),
+            when(r.last_used_at),
+        );
+    }
+    println!("{} link(s)", rows.len());
     Ok(())
 }

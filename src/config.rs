@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::access::TrustedProxies;
 use crate::db::DbUrl;
 
 #[derive(Debug, Clone)]
@@ -16,6 +17,18 @@ pub struct Settings {
     pub base_url_explicit: bool,
     pub pool_size: u32,
     pub mail: Option<MailSettings>,
+    /// Proxies whose X-Forwarded-For names the client (none: the peer is the client).
+    pub trusted_proxies: TrustedProxies,
+    /// How long a request body may go without a byte arriving before the request is dropped.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Settings {
+    /// Whether the public address is https: cookies are then Secure, `__Host-` prefixed,
+    /// and HSTS is sent.
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
 }
 
 /// Outgoing email. Absent when COHERENCE_SMTP_URL is not set: nothing is sent then, and the
@@ -139,7 +152,29 @@ impl Settings {
                 })
             }
         };
+        let trusted_proxies = TrustedProxies::parse(
+            &get("COHERENCE_TRUSTED_PROXIES").unwrap_or_default(),
+        )
+        .map_err(|problem| ConfigError {
+            var: "COHERENCE_TRUSTED_PROXIES",
+            problem: format!("{problem}; give addresses or CIDR blocks separated by commas"),
+        })?;
+        let body_timeout = match get("COHERENCE_BODY_TIMEOUT_SECS") {
+            None => std::time::Duration::from_secs(20),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=600).contains(n))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| ConfigError {
+                    var: "COHERENCE_BODY_TIMEOUT_SECS",
+                    problem: format!("'{v}' must be a number of seconds from 1 to 600"),
+                })?,
+        };
         Ok(Settings {
+            trusted_proxies,
+            body_timeout,
             database,
             bind,
             surveys,
@@ -180,5 +215,21 @@ mod tests {
             "COHERENCE_DATABASE_URL"
         );
         assert!(with(&[("COHERENCE_BASE_URL", "ftp://x")]).is_err());
+        assert_eq!(
+            with(&[("COHERENCE_TRUSTED_PROXIES", "10.0.0.0/99")])
+                .unwrap_err()
+                .var,
+            "COHERENCE_TRUSTED_PROXIES"
+        );
+        assert!(with(&[("COHERENCE_TRUSTED_PROXIES", "127.0.0.1, ::1")])
+            .unwrap()
+            .trusted_proxies
+            .contains("::1".parse().unwrap()));
+        assert_eq!(
+            with(&[("COHERENCE_BODY_TIMEOUT_SECS", "0")])
+                .unwrap_err()
+                .var,
+            "COHERENCE_BODY_TIMEOUT_SECS"
+        );
     }
 }

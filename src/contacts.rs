@@ -127,7 +127,9 @@ pub fn parse_csv(
         if record.iter().all(|c| c.is_empty()) {
             continue;
         }
-        let get = |col: &str| record.get(index[col]).unwrap_or("").to_string();
+        // A cell our own export neutralised ('=...) comes back as it was typed.
+        let get =
+            |col: &str| crate::text::csv::restore(record.get(index[col]).unwrap_or("")).to_string();
         let mut bad = |field: &str, message: String| {
             errors.push(RowError {
                 line,
@@ -275,13 +277,12 @@ pub fn list(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Contact>, diesel::
 
 /// The contacts as CSV, in the import format (so an export can be edited and re-imported).
 pub fn to_csv(list: &[Contact]) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::text::csv::SafeWriter::new();
     w.write_record(REQUIRED_COLUMNS)?;
     for c in list {
         w.write_record([&c.country_iso3, &c.name, &c.email, &c.language, &c.office])?;
     }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    w.finish()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::access::LinkEnd;
 use crate::db::DbError;
 use crate::respond::RespondError;
 
@@ -12,6 +13,14 @@ pub enum AppError {
     NotFound,
     #[error("too many failed attempts")]
     RateLimited,
+    #[error("too many requests of this kind are waiting")]
+    Overloaded,
+    #[error("too many sign-in attempts")]
+    SignInLimited,
+    #[error("too many saves through one link")]
+    LinkWritesLimited,
+    #[error("the personal link was {0}")]
+    LinkEnded(LinkEnd),
     #[error("missing or wrong CSRF token")]
     Csrf,
     #[error("sign-in required")]
@@ -71,6 +80,9 @@ impl ResponseError for AppError {
                 StatusCode::NOT_FOUND
             }
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::SignInLimited | AppError::LinkWritesLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::LinkEnded(_) => StatusCode::GONE,
             AppError::Csrf | AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Conflict => StatusCode::CONFLICT,
@@ -100,11 +112,27 @@ impl ResponseError for AppError {
         // The body is filled in by the error-page middleware (web::error_pages), which has
         // the templates and the request's language; a specific page travels as an extension.
         let mut res = HttpResponse::build(status).finish();
-        if let AppError::Forbidden = self {
-            res.extensions_mut().insert(ErrorPage {
-                title: "not-allowed-title",
-                body: "not-allowed-body",
-            });
+        let page = match self {
+            AppError::Forbidden => Some(("not-allowed-title", "not-allowed-body")),
+            AppError::SignInLimited => Some(("too-many-title", "too-many-signins-body")),
+            AppError::LinkWritesLimited => Some(("too-many-title", "too-many-saves-body")),
+            AppError::LinkEnded(LinkEnd::Revoked) => {
+                Some(("link-ended-title", "link-revoked-body"))
+            }
+            AppError::LinkEnded(LinkEnd::Expired) => {
+                Some(("link-ended-title", "link-expired-body"))
+            }
+            AppError::Overloaded => Some(("overloaded-title", "overloaded-body")),
+            _ => None,
+        };
+        if let Some((title, body)) = page {
+            res.extensions_mut().insert(ErrorPage { title, body });
+        }
+        if let AppError::Overloaded = self {
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
         }
         res
     }

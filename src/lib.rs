@@ -21,4 +21,5 @@ pub mod respond;
 pub mod results;
 pub mod startup;
 pub mod survey;
+pub mod text;
 pub mod web;

@@ -120,12 +120,14 @@ impl Application {
             mailer,
             emails,
         ));
+        let https = settings.is_https();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(routes::body_timeout))
                 .wrap(routes::error_pages())
                 .wrap(actix_web::middleware::from_fn(routes::with_language))
-                .wrap(routes::security_headers())
+                .wrap(routes::security_headers(https))
                 // Gzip for whoever asks: pages shrink several times on slow connections.
                 .wrap(actix_web::middleware::Compress::default())
                 .configure(routes::configure)

@@ -1,5 +1,6 @@
 //! Storage: one code path over SQLite (embedded default) and PostgreSQL.
 
+pub mod attempts;
 pub mod queries;
 pub mod schema;
 

@@ -44,6 +44,25 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         first_used_at -> Nullable<Timestamp>,
         unit -> Text,
+        expires_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    attempt_counters (key) {
+        key -> Text,
+        window_start -> Timestamp,
+        count -> Integer,
+    }
+}
+
+diesel::table! {
+    trusted_devices (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
     }
 }
 
@@ -189,8 +208,12 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(trusted_devices -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     hidden_questions,
+    attempt_counters,
+    trusted_devices,
     users,
     survey_owners,
     sessions,

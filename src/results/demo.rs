@@ -238,6 +238,7 @@ fn respond_as(
             holder_name: Some("Demo data"),
             holder_email: None,
             now: now.naive_utc(),
+            expires_at: None,
         },
     )?;
     let token =

@@ -303,7 +303,7 @@ fn cell(survey: &Survey, column: &Column, answers: &Answers) -> String {
 
 pub fn to_csv(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError> {
     let cols = columns(survey);
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::text::csv::SafeWriter::new();
     let header: Vec<&str> = fixed_columns(survey)
         .iter()
         .copied()
@@ -319,7 +319,7 @@ pub fn to_csv(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError
             .collect();
         w.write_record(&cells)?;
     }
-    Ok(String::from_utf8_lossy(&w.into_inner().map_err(|e| e.into_error())?).into_owned())
+    Ok(w.finish()?)
 }
 
 /// The codebook's columns, in the CSV file and the XLSX sheet alike.
@@ -334,7 +334,7 @@ const CODEBOOK_HEADER: [&str; 7] = [
 ];
 
 pub fn codebook_csv(survey: &Survey) -> Result<String, ExportError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::text::csv::SafeWriter::new();
     w.write_record(CODEBOOK_HEADER)?;
     for c in columns(survey) {
         w.write_record([
@@ -347,7 +347,7 @@ pub fn codebook_csv(survey: &Survey) -> Result<String, ExportError> {
             &c.values,
         ])?;
     }
-    Ok(String::from_utf8_lossy(&w.into_inner().map_err(|e| e.into_error())?).into_owned())
+    Ok(w.finish()?)
 }
 
 pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportError> {

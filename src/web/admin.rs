@@ -5,7 +5,6 @@ use actix_multipart::Multipart;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDate;
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
 
@@ -21,13 +20,46 @@ use crate::mail;
 const SESSION_COOKIE: &str = "coherence_session";
 /// Largest contact file accepted.
 const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
+/// Largest other field of the contacts form (the CSRF token is 64 characters).
+const MAX_FIELD_BYTES: usize = 1024;
+/// Parts of the contacts form read at most (it has two).
+const MAX_IMPORT_PARTS: usize = 8;
 
 fn t(id: &str, args: &[(&str, String)]) -> String {
     translate(super::page_language(), id, args)
 }
 
 fn secure(state: &AppState) -> bool {
-    state.settings.base_url.starts_with("https://")
+    state.settings.is_https()
+}
+
+/// The session cookie's value ('' when signed out): what admin forms are bound to.
+fn session_token(req: &HttpRequest) -> String {
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default()
+}
+
+/// Check an admin form posted within the current session.
+fn verify_session_form(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &[(String, String)],
+) -> Result<(), AppError> {
+    let session = session_token(req);
+    if session.is_empty() {
+        // Not signed in: the form cannot act for anyone; say so before judging its token.
+        return Err(AppError::LoginRequired);
+    }
+    csrf::verify(req, &state.settings, form, session_binding(&session))
+}
+
+fn session_binding(session: &str) -> csrf::Binding<'_> {
+    if session.is_empty() {
+        csrf::Binding::Anonymous
+    } else {
+        csrf::Binding::Session(session)
+    }
 }
 
 pub(super) fn no_store(mut res: HttpResponse) -> HttpResponse {
@@ -94,17 +126,31 @@ pub(super) async fn survey_user(
     Ok((user, survey))
 }
 
+/// An admin page whose forms act within the current session.
 pub(super) fn page(
+    state: &AppState,
+    req: &HttpRequest,
+    name: &str,
+    data: Json,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let session = session_token(req);
+    page_bound(state, req, name, data, status, session_binding(&session))
+}
+
+/// An admin page whose forms act for `binding` (the sign-in and setup pages).
+fn page_bound(
     state: &AppState,
     req: &HttpRequest,
     name: &str,
     mut data: Json,
     status: StatusCode,
+    binding: csrf::Binding,
 ) -> Result<HttpResponse, AppError> {
-    let (token, new_cookie) = csrf::token_for(req);
+    let token = csrf::form_token(req, binding, secure(state));
     let lang = super::page_language();
     if let Json::Object(map) = &mut data {
-        map.insert("csrf".into(), Json::String(token.clone()));
+        map.insert("csrf".into(), Json::String(token.token.clone()));
         map.insert(
             "languages".into(),
             super::language::links(req, |_| true, lang),
@@ -114,9 +160,7 @@ pub(super) fn page(
     }
     let mut res = state.page(name, lang, data)?;
     *res.status_mut() = status;
-    if new_cookie {
-        csrf::set_cookie(&mut res, &token, secure(state));
-    }
+    token.set_cookie(&mut res, secure(state));
     super::language::remember(req, &mut res, secure(state));
     Ok(no_store(res))
 }
@@ -136,8 +180,27 @@ pub async fn login_form(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    page(&state, &req, "admin/login", json!({}), StatusCode::OK)
+    login_page(&state, &req, json!({}), StatusCode::OK)
 }
+
+fn login_page(
+    state: &AppState,
+    req: &HttpRequest,
+    data: Json,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    page_bound(
+        state,
+        req,
+        "admin/login",
+        data,
+        status,
+        csrf::Binding::Anonymous,
+    )
+}
+
+/// Longest email address (RFC 5321) and password taken from the sign-in form.
+const MAX_EMAIL_BYTES: usize = 320;
 
 pub async fn login(
     state: web::Data<AppState>,
@@ -145,48 +208,101 @@ pub async fn login(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let form = parse_form(&body);
-    csrf::verify(&req, &form)?;
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or([0, 0, 0, 0].into());
-    if state.login_failures.is_blocked(ip) {
-        return Err(AppError::RateLimited);
-    }
+    csrf::verify(&req, &state.settings, &form, csrf::Binding::Anonymous)?;
     let email = field(&form, "email").to_string();
     let password = field(&form, "password").to_string();
-    let (e, p) = (email.clone(), password);
-    let session = with_conn(&state, move |conn| {
-        let Some(user) = accounts::check_login(conn, &e, &p)? else {
-            return Ok(None);
+    let address = crate::access::address_subject(super::client_address(&req, &state.settings));
+    let device = req
+        .cookie(device_cookie_name(secure(&state)))
+        .map(|c| c.value().to_string())
+        .filter(|d| crate::access::looks_like_session(d));
+    let oversized =
+        email.len() > MAX_EMAIL_BYTES || password.chars().count() > accounts::MAX_PASSWORD_CHARS;
+    // 1. Count the attempt and fetch the hash; the connection goes back to the pool.
+    let (e, a, d) = (email.clone(), address.clone(), device.clone());
+    let admission = with_conn(&state, move |conn| {
+        let attempt = accounts::SignInAttempt {
+            email: &e,
+            address: &a,
+            device: d.as_deref(),
         };
-        Ok(Some(accounts::open_session(
-            conn,
-            &user.id,
-            campaign::now(),
-        )?))
+        Ok(accounts::admit_sign_in(conn, &attempt, campaign::now())?)
     })
     .await?;
-    let Some(token) = session else {
-        state.login_failures.record_failure(ip);
-        return page(
+    let user = match admission {
+        accounts::Admission::Refused => return Err(AppError::SignInLimited),
+        accounts::Admission::Check(user) => user,
+    };
+    // 2. Check the password, a bounded number at a time, holding no connection.
+    let matched = if oversized {
+        None
+    } else {
+        let permit = tokio::time::timeout(PASSWORD_QUEUE_WAIT, state.password_checks.acquire())
+            .await
+            .map_err(|_| AppError::Overloaded)?
+            .map_err(|_| AppError::Overloaded)?;
+        let matched = web::block(move || {
+            accounts::password_matches(user.as_ref(), &password).then_some(user)
+        })
+        .await?
+        .flatten();
+        drop(permit);
+        matched
+    };
+    let Some(user) = matched else {
+        return login_page(
             &state,
             &req,
-            "admin/login",
             json!({"failed": true, "email": email}),
             StatusCode::UNAUTHORIZED,
         );
     };
+    // 3. Open the session.
+    let signed_in = with_conn(&state, move |conn| {
+        let attempt = accounts::SignInAttempt {
+            email: &email,
+            address: &address,
+            device: device.as_deref(),
+        };
+        Ok(accounts::complete_sign_in(
+            conn,
+            &user,
+            &attempt,
+            campaign::now(),
+        )?)
+    })
+    .await?;
     let mut res = redirect("/admin");
-    // A fresh session id at every sign-in.
-    let cookie = Cookie::build(SESSION_COOKIE, token)
+    // A fresh session id at every sign-in, and a fresh CSRF secret with it.
+    let cookie = Cookie::build(SESSION_COOKIE, signed_in.session)
         .path("/admin")
         .http_only(true)
         .secure(secure(&state))
         .same_site(SameSite::Strict)
         .finish();
     let _ = res.add_cookie(&cookie);
+    let device = Cookie::build(device_cookie_name(secure(&state)), signed_in.device)
+        .path("/")
+        .http_only(true)
+        .secure(secure(&state))
+        .same_site(SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .finish();
+    let _ = res.add_cookie(&device);
+    csrf::rotate(&mut res, secure(&state));
     Ok(res)
+}
+
+/// How long a sign-in waits for a password check to be free before it is told to retry.
+const PASSWORD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The cookie that marks a browser that signed in before (`__Host-` under https).
+fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-coherence_device"
+    } else {
+        "coherence_device"
+    }
 }
 
 pub async fn logout(
@@ -194,7 +310,7 @@ pub async fn logout(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &parse_form(&body))?;
+    verify_session_form(&state, &req, &parse_form(&body))?;
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let token = cookie.value().to_string();
         with_conn(&state, move |conn| {
@@ -206,6 +322,7 @@ pub async fn logout(
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/admin").finish();
     gone.make_removal();
     let _ = res.add_cookie(&gone);
+    csrf::rotate(&mut res, secure(&state));
     Ok(res)
 }
 
@@ -233,12 +350,13 @@ pub async fn setup_form(
     })
     .await?;
     match user {
-        Some(u) => page(
+        Some(u) => page_bound(
             &state,
             &req,
             "admin/setup",
             json!({"email": u.email, "token": token, "min": MIN_PASSWORD_CHARS}),
             StatusCode::OK,
+            csrf::Binding::Setup(&token),
         ),
         None => setup_expired(&state, &req),
     }
@@ -251,9 +369,14 @@ pub async fn setup(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let form = parse_form(&body);
-    csrf::verify(&req, &form)?;
     let token = path.into_inner();
+    csrf::verify(&req, &state.settings, &form, csrf::Binding::Setup(&token))?;
     let password = field(&form, "password").to_string();
+    // Hashing the new password is an argon2 run like a sign-in's: it queues the same way.
+    let _permit = tokio::time::timeout(PASSWORD_QUEUE_WAIT, state.password_checks.acquire())
+        .await
+        .map_err(|_| AppError::Overloaded)?
+        .map_err(|_| AppError::Overloaded)?;
     let tk = token.clone();
     let outcome = with_conn(&state, move |conn| {
         let Some(user) = accounts::find_by_setup_token(conn, &tk, campaign::now())? else {
@@ -267,19 +390,19 @@ pub async fn setup(
     })
     .await?;
     match outcome {
-        Ok(()) => page(
+        Ok(()) => login_page(
             &state,
             &req,
-            "admin/login",
             json!({"notice": t("admin-setup-done", &[])}),
             StatusCode::OK,
         ),
-        Err(Some((email, error))) => page(
+        Err(Some((email, error))) => page_bound(
             &state,
             &req,
             "admin/setup",
             json!({"email": email, "token": token, "min": MIN_PASSWORD_CHARS, "error": error}),
             StatusCode::UNPROCESSABLE_ENTITY,
+            csrf::Binding::Setup(&token),
         ),
         Err(None) => setup_expired(&state, &req),
     }
@@ -520,26 +643,40 @@ pub async fn import_contacts(
     if !user.is_admin() {
         return Err(AppError::Forbidden);
     }
+    // The form has two parts: the CSRF token and the file. Other parts are ignored, a few
+    // at most are read, and the whole body is bounded (the file, plus a little for the rest).
     let mut form = Vec::new();
     let mut file: Vec<u8> = Vec::new();
+    let mut parts = 0;
+    let mut total = 0usize;
     while let Some(item) = payload.next().await {
+        parts += 1;
+        if parts > MAX_IMPORT_PARTS {
+            return Err(AppError::BadRequest);
+        }
         let mut part = item.map_err(|_| AppError::BadRequest)?;
         let name = part.name().unwrap_or("").to_string();
+        let limit = if name == "file" {
+            MAX_CSV_BYTES
+        } else {
+            MAX_FIELD_BYTES
+        };
         let mut data = Vec::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|_| AppError::BadRequest)?;
-            if data.len() + chunk.len() > MAX_CSV_BYTES {
+            total += chunk.len();
+            if data.len() + chunk.len() > limit || total > MAX_CSV_BYTES + MAX_FIELD_BYTES {
                 return Err(AppError::TooLarge);
             }
             data.extend_from_slice(&chunk);
         }
-        if name == "file" {
-            file = data;
-        } else {
-            form.push((name, String::from_utf8_lossy(&data).into_owned()));
+        match name.as_str() {
+            "file" => file = data,
+            csrf::FIELD => form.push((name, String::from_utf8_lossy(&data).into_owned())),
+            _ => {}
         }
     }
-    csrf::verify(&req, &form)?;
+    verify_session_form(&state, &req, &form)?;
     let rows = contacts::parse_csv(&file, state.countries.as_ref(), survey.unit);
     let (extra, status) = match rows {
         Err(errors) => {
@@ -597,7 +734,7 @@ async fn round(
     which: Round,
 ) -> Result<HttpResponse, AppError> {
     let form = parse_form(&body);
-    csrf::verify(&req, &form)?;
+    verify_session_form(&state, &req, &form)?;
     let (user, survey) = survey_user(&state, &req, &path).await?;
     if !user.is_admin() {
         return Err(AppError::Forbidden);
@@ -693,7 +830,7 @@ pub async fn extend_deadline(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let form = parse_form(&body);
-    csrf::verify(&req, &form)?;
+    verify_session_form(&state, &req, &form)?;
     let (survey_id, iso3) = path.into_inner();
     let (user, survey) = survey_user(&state, &req, &survey_id).await?;
     let country = state
@@ -702,14 +839,18 @@ pub async fn extend_deadline(
         .ok_or(AppError::NotFound)?
         .name_en
         .clone();
-    let Some(date) = NaiveDate::parse_from_str(field(&form, "closes"), "%Y-%m-%d").ok() else {
+    let Some(date) = campaign::deadline_in_range(field(&form, "closes"), campaign::now()) else {
+        let error = t(
+            "admin-bad-date-range",
+            &[("years", campaign::MAX_EXTENSION_YEARS.to_string())],
+        );
         return survey_page(
             &state,
             &req,
             &user,
             &survey,
             "country",
-            json!({"error": t("admin-bad-date", &[])}),
+            json!({ "error": error }),
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
@@ -750,7 +891,7 @@ pub async fn reopen(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let form = parse_form(&body);
-    csrf::verify(&req, &form)?;
+    verify_session_form(&state, &req, &form)?;
     // In a survey of organisations, the form names which of the country's responses.
     let unit = field(&form, "unit").trim().to_string();
     let (survey_id, iso3) = path.into_inner();

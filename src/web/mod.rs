@@ -17,7 +17,7 @@ use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers}
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::access::FailureLimiter;
+use crate::access::RequestBudget;
 use crate::config::Settings;
 use crate::db::Pool;
 use crate::error::{page_for_status, AppError, ErrorPage};
@@ -30,6 +30,11 @@ use render::Templates;
 /// Largest form body accepted: a section of long answers fits many times over.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
+/// A person saves a section every few seconds at most; a script hammering one link is stopped.
+const LINK_WRITES_PER_MINUTE: u32 = 60;
+/// Two verifications at once keep both cores of a small server from being taken by sign-ins.
+const CONCURRENT_PASSWORD_CHECKS: usize = 2;
+
 pub struct AppState {
     pub pool: Pool,
     pub catalog: Catalog,
@@ -37,10 +42,11 @@ pub struct AppState {
     pub country_options: CountryOptions,
     pub templates: Templates,
     pub settings: Settings,
-    /// Unknown personal links tried per client address.
-    pub token_failures: FailureLimiter,
-    /// Failed sign-ins per client address.
-    pub login_failures: FailureLimiter,
+    /// Saves and submissions per personal link and minute (kept per node).
+    pub link_writes: RequestBudget,
+    /// Password checks running at once: each argon2 verification takes 19 MiB and a core
+    /// for a fraction of a second, so a flood of sign-ins must queue, not multiply.
+    pub password_checks: tokio::sync::Semaphore,
     /// None when email is not configured.
     pub mailer: Option<Mailer>,
     pub emails: EmailTemplates,
@@ -63,8 +69,8 @@ impl AppState {
             countries,
             templates,
             settings,
-            token_failures: FailureLimiter::new(20, Duration::from_secs(600)),
-            login_failures: FailureLimiter::new(10, Duration::from_secs(900)),
+            link_writes: RequestBudget::new(LINK_WRITES_PER_MINUTE, Duration::from_secs(60)),
+            password_checks: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS),
             mailer,
             emails,
         }
@@ -129,6 +135,19 @@ impl CountryOptions {
             1,
         )
     }
+}
+
+/// The client's address: the peer's, or what a trusted proxy says in X-Forwarded-For.
+pub fn client_address(req: &HttpRequest, settings: &Settings) -> std::net::IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    settings.trusted_proxies.client_address(peer, forwarded)
 }
 
 pub fn html_response(html: String) -> HttpResponse {
@@ -224,8 +243,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Headers on every response. The personal link is in the URL, so no Referer may carry it to
 /// another site; `same-origin` rather than `no-referrer`, because with the latter browsers send
 /// `Origin: null` on form posts, which the CSRF check must refuse.
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Under https, browsers are also told to use nothing but https for a year (HSTS).
+pub fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https {
+        DefaultHeaders::new().add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
@@ -234,6 +262,39 @@ pub fn security_headers() -> DefaultHeaders {
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
+}
+
+/// Middleware: a request body that stops arriving for `Settings::body_timeout` fails (400)
+/// instead of holding its connection and its worker's attention indefinitely.
+pub async fn body_timeout(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let idle = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.body_timeout)
+        .unwrap_or(Duration::from_secs(20));
+    let payload = actix_web::HttpMessage::take_payload(&mut req);
+    let timed = futures_util::stream::unfold(Some(payload), move |state| async move {
+        let mut payload = state?;
+        match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut payload)).await {
+            Ok(Some(chunk)) => Some((chunk, Some(payload))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(actix_web::error::PayloadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the request body stopped arriving",
+                ))),
+                None,
+            )),
+        }
+    });
+    let timed = futures_util::StreamExt::fuse(timed);
+    let boxed: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
+    > = Box::pin(timed);
+    req.set_payload(actix_web::dev::Payload::from(boxed));
+    next.call(req).await
 }
 
 /// Give every error status a page in the service's look, whatever produced it.

@@ -11,7 +11,8 @@ use serde_json::{json, Value as Json};
 use super::render::translate;
 use super::CountryOptions;
 use super::{csrf, language, AppState};
-use crate::access::{hash_token, looks_like_token};
+use crate::access::{address_subject, hash_token, looks_like_token, UNKNOWN_LINKS_PER_ADDRESS};
+use crate::db::attempts;
 use crate::db::{queries, DbConn};
 use crate::error::AppError;
 use crate::i18n::format_datetime;
@@ -33,12 +34,6 @@ fn language_links(req: &HttpRequest, survey: &Survey, lang: &str) -> Json {
     language::links(req, |c| survey.languages.iter().any(|l| l == c), lang)
 }
 
-fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
-}
-
 fn base_path(token: &str) -> String {
     format!("/r/{token}")
 }
@@ -47,7 +42,7 @@ fn base_path(token: &str) -> String {
 fn private_page(
     req: &HttpRequest,
     mut res: HttpResponse,
-    csrf_token: Option<(&str, bool)>,
+    csrf_token: Option<&csrf::FormToken>,
     secure: bool,
 ) -> HttpResponse {
     res.headers_mut().insert(
@@ -55,14 +50,24 @@ fn private_page(
         header::HeaderValue::from_static("no-store"),
     );
     language::remember(req, &mut res, secure);
-    if let Some((token, true)) = csrf_token {
-        csrf::set_cookie(&mut res, token, secure);
+    if let Some(token) = csrf_token {
+        token.set_cookie(&mut res, secure);
     }
     res
 }
 
+/// What a personal link led to.
+enum LinkLookup<T> {
+    Found(T),
+    Unknown,
+    /// Unknown, and this address has tried too many unknown links.
+    Limited,
+    Ended(crate::access::LinkEnd),
+}
+
 /// Resolve the personal link, then run `work` with it in the same blocking task, so a page
-/// or a save costs one thread hop. Unknown links count against the caller's address.
+/// or a save costs one thread hop. A valid link always works, whatever its address did;
+/// unknown links count against the caller's address (in the database, for every node).
 async fn as_respondent<T, F>(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -73,36 +78,55 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConn, &Respondent, &Arc<Survey>) -> Result<T, AppError> + Send + 'static,
 {
-    let ip = client_ip(req);
-    if state.token_failures.is_blocked(ip) {
-        return Err(AppError::RateLimited);
-    }
-    if !looks_like_token(token) {
-        state.token_failures.record_failure(ip);
-        return Err(AppError::NotFound);
-    }
+    let address = address_subject(super::client_address(req, &state.settings));
     let app = state.clone();
-    let hash = hash_token(token);
-    let found = web::block(move || -> Result<Option<T>, AppError> {
+    let hash = looks_like_token(token).then(|| hash_token(token));
+    let found = web::block(move || -> Result<LinkLookup<T>, AppError> {
         let mut conn = app.pool.get().map_err(crate::db::DbError::from)?;
-        let Some(row) = queries::find_token(&mut conn, &hash)? else {
-            return Ok(None);
+        let now = Utc::now().naive_utc();
+        let row = match &hash {
+            Some(h) => queries::find_token(&mut conn, h)?,
+            None => None,
         };
-        let Some(survey) = app.catalog.get(&row.survey_id).cloned() else {
-            return Ok(None);
+        let known = row.and_then(|row| {
+            let survey = app.catalog.get(&row.survey_id).cloned()?;
+            Some((row, survey))
+        });
+        let Some((row, survey)) = known else {
+            let limit = UNKNOWN_LINKS_PER_ADDRESS;
+            let tried = attempts::hit(&mut conn, &limit.counter(&address), limit.window(), now)?;
+            return Ok(if tried > limit.max {
+                LinkLookup::Limited
+            } else {
+                LinkLookup::Unknown
+            });
         };
+        if let Some(end) = row.ended(now) {
+            return Ok(LinkLookup::Ended(end));
+        }
         if row.first_used_at.is_none() {
             // "First opened" for the administrators' status table: one write per link, ever.
-            queries::touch_token(&mut conn, &row.id, Utc::now().naive_utc())?;
+            queries::touch_token(&mut conn, &row.id, now)?;
         }
         let who = Respondent { token: row };
-        work(&mut conn, &who, &survey).map(Some)
+        work(&mut conn, &who, &survey).map(LinkLookup::Found)
     })
     .await??;
-    found.ok_or_else(|| {
-        state.token_failures.record_failure(ip);
-        AppError::NotFound
-    })
+    match found {
+        LinkLookup::Found(t) => Ok(t),
+        LinkLookup::Unknown => Err(AppError::NotFound),
+        LinkLookup::Limited => Err(AppError::RateLimited),
+        LinkLookup::Ended(end) => Err(AppError::LinkEnded(end)),
+    }
+}
+
+/// Saves and submissions through one link are budgeted per minute (see `AppState`).
+fn spend_write_budget(state: &AppState, token: &str) -> Result<(), AppError> {
+    if state.link_writes.take(&hash_token(token)) {
+        Ok(())
+    } else {
+        Err(AppError::LinkWritesLimited)
+    }
 }
 
 /// The respondent, the survey and the response as stored.
@@ -146,7 +170,7 @@ fn load_state(
 }
 
 fn secure(state: &AppState) -> bool {
-    state.settings.base_url.starts_with("https://")
+    state.settings.is_https()
 }
 
 pub async fn overview(
@@ -282,7 +306,7 @@ fn render_section(
     if !rs.visibility.section(&section.id) {
         return Err(AppError::NotFound);
     }
-    let (csrf_token, new_cookie) = csrf::token_for(req);
+    let csrf_token = csrf::form_token(req, csrf::Binding::Link(token), secure(state));
     let mut questions = Vec::new();
     let mut error_list = Vec::new();
     for q in section
@@ -322,18 +346,13 @@ fn render_section(
         "revealed": extras.revealed,
         "conflict": extras.conflict,
         "readonly_key": readonly_reason(survey, rs),
-        "csrf": csrf_token,
+        "csrf": csrf_token.token,
         "version": extras.version.unwrap_or_else(|| rs.section_version(&section.id)),
         "base": base_path(token),
     });
     let mut res = state.page("respond/section", lang, data)?;
     *res.status_mut() = status;
-    Ok(private_page(
-        req,
-        res,
-        Some((&csrf_token, new_cookie)),
-        secure(state),
-    ))
+    Ok(private_page(req, res, Some(&csrf_token), secure(state)))
 }
 
 fn field_view(
@@ -444,7 +463,8 @@ pub async fn section_save(
 ) -> Result<HttpResponse, AppError> {
     let (token, section_id) = path.into_inner();
     let pairs = parse_form(&body);
-    csrf::verify(&req, &pairs)?;
+    csrf::verify(&req, &state.settings, &pairs, csrf::Binding::Link(&token))?;
+    spend_write_budget(&state, &token)?;
     let base_version: i32 = pairs
         .iter()
         .find(|(k, _)| k == "_version")
@@ -598,7 +618,7 @@ fn review_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let lang = lang_of(req, survey);
-    let (csrf_token, new_cookie) = csrf::token_for(req);
+    let csrf_token = csrf::form_token(req, csrf::Binding::Link(token), secure(state));
     let visible_sections: Vec<&Section> = survey
         .sections
         .iter()
@@ -643,17 +663,12 @@ fn review_page(
         "missing": missing,
         "editable": readonly_reason(survey, rs).is_none(),
         "submitted_at": rs.response.submitted_at.map(|t| format_datetime(lang, t)),
-        "csrf": csrf_token,
+        "csrf": csrf_token.token,
         "base": base_path(token),
     });
     let mut res = state.page("respond/review", lang, data)?;
     *res.status_mut() = status;
-    Ok(private_page(
-        req,
-        res,
-        Some((&csrf_token, new_cookie)),
-        secure(state),
-    ))
+    Ok(private_page(req, res, Some(&csrf_token), secure(state)))
 }
 
 pub async fn review(
@@ -681,7 +696,13 @@ pub async fn submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    csrf::verify(&req, &parse_form(&body))?;
+    csrf::verify(
+        &req,
+        &state.settings,
+        &parse_form(&body),
+        csrf::Binding::Link(&token),
+    )?;
+    spend_write_budget(&state, &token)?;
     let (who, survey, outcome) = as_respondent(&state, &req, &token, |conn, who, survey| {
         let outcome = respond::submit(conn, survey, who, Utc::now()).map_err(AppError::from);
         Ok((who.clone(), survey.clone(), outcome))

@@ -629,31 +629,7 @@ pub async fn compendium_markdown(
     let (_, survey) = survey_user(&state, &req, &path).await?;
     let filter = query.filter(&state.countries);
     let list = load_compendium(&state, &survey, &filter).await?;
-    let mut md = format!(
-        "# {}: {}\n\n",
-        t("results-compendium", &[]),
-        survey.title.get(super::page_language())
-    );
-    for (_, label, ps) in by_theme(&survey, &list) {
-        md.push_str(&format!("## {label}\n\n"));
-        for p in ps {
-            md.push_str(&format!(
-                "### {}\n\n",
-                t(
-                    "results-attribution",
-                    &[
-                        ("who", p.attribution.clone()),
-                        ("region", p.region.clone()),
-                        ("development", p.development.clone())
-                    ]
-                )
-            ));
-            for (k, v) in &p.related {
-                md.push_str(&format!("- **{k}** {v}\n"));
-            }
-            md.push_str(&format!("\n{}\n\n", p.text));
-        }
-    }
+    let md = compendium_markdown_text(&survey, &list);
     Ok(no_store(
         HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")
@@ -663,6 +639,40 @@ pub async fn compendium_markdown(
             ))
             .body(md),
     ))
+}
+
+/// The compendium as Markdown. Every piece of user text (answers, organisation names) is
+/// escaped, so an answer cannot add a heading, a link or HTML of its own.
+fn compendium_markdown_text(survey: &Survey, list: &[practices::Practice]) -> String {
+    use crate::text::markdown;
+    let mut md = format!(
+        "# {}: {}\n\n",
+        markdown::inline(&t("results-compendium", &[])),
+        markdown::inline(survey.title.get(super::page_language()))
+    );
+    for (_, label, ps) in by_theme(survey, list) {
+        md.push_str(&format!("## {}\n\n", markdown::inline(label)));
+        for p in ps {
+            let attribution = t(
+                "results-attribution",
+                &[
+                    ("who", p.attribution.clone()),
+                    ("region", p.region.clone()),
+                    ("development", p.development.clone()),
+                ],
+            );
+            md.push_str(&format!("### {}\n\n", markdown::inline(&attribution)));
+            for (k, v) in &p.related {
+                md.push_str(&format!(
+                    "- **{}** {}\n",
+                    markdown::inline(k),
+                    markdown::inline(v)
+                ));
+            }
+            md.push_str(&format!("\n{}\n\n", markdown::block(&p.text)));
+        }
+    }
+    md
 }
 
 pub async fn needs(

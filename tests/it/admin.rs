@@ -501,16 +501,19 @@ async fn owners_extend_a_deadline_and_reopen_a_response(backend: Backend) {
         .login("owner@closed.example", "a long owner passphrase")
         .await;
     assert_eq!(res.status, 303);
+    // A new deadline a little over a year ahead (at most two years ahead are accepted).
+    let new_deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(400);
     let res = admin_post(
         &app,
         "/admin/surveys/closed/countries/SWE/deadline",
-        &[("closes", "2099-03-31")],
+        &[("closes", &new_deadline.format("%Y-%m-%d").to_string())],
     )
     .await;
     assert_eq!(res.status, 200, "{}", res.body);
-    assert!(res
-        .body
-        .contains("The deadline of Sweden is now 2099-03-31 23:59"));
+    assert!(res.body.contains(&format!(
+        "The deadline of Sweden is now {} 23:59",
+        new_deadline.format("%Y-%m-%d")
+    )));
     let mails = smtp.wait_for(1).await;
     assert_eq!(mails[0].to, "anna@gov.se");
     assert!(
@@ -526,9 +529,10 @@ async fn owners_extend_a_deadline_and_reopen_a_response(backend: Backend) {
         303
     );
     let overview = app.get(&link).await;
-    assert!(overview
-        .body
-        .contains("Deadline: 31 March 2099, 23:59 (UTC)"));
+    assert!(overview.body.contains(&format!(
+        "Deadline: {}, 23:59 (UTC)",
+        new_deadline.format("%-d %B %Y")
+    )));
     assert_eq!(app.submit(&link).await.status, 303);
     let other = app.issue_token("closed", "PHL", "Maria");
     assert_eq!(

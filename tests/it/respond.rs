@@ -414,7 +414,8 @@ async fn unknown_links_get_a_bare_404_and_guessing_is_limited(backend: Backend) 
         .await
         .unwrap();
     assert!(res.text().await.unwrap().contains("Página no encontrada"));
-    // Keep guessing: the address is blocked, even for a real link, for a while.
+    // Keep guessing: unknown links from the address are refused for a while (counted in the
+    // database, so every node shares the count); a real link still works from there.
     let mut limited = false;
     for _ in 0..30 {
         if app.get(&fake).await.status == 429 {
@@ -423,7 +424,11 @@ async fn unknown_links_get_a_bare_404_and_guessing_is_limited(backend: Backend) 
         }
     }
     assert!(limited, "guessing is rate-limited");
-    assert_eq!(app.get(&real).await.status, 429);
+    assert_eq!(
+        app.get(&real).await.status,
+        200,
+        "a valid link is never refused"
+    );
     app.stop().await;
 }
 

@@ -23,7 +23,7 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     db::revert_all_migrations(&mut conn).unwrap();
     assert!(queries::count_tokens(&mut conn).is_err(), "tables are gone");
     let applied = db::run_migrations(&mut conn).unwrap();
-    assert_eq!(applied.len(), 5);
+    assert_eq!(applied.len(), 6);
     assert_eq!(queries::count_tokens(&mut conn).unwrap(), 0);
 }
 
@@ -52,7 +52,11 @@ async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
     let before = counts(&mut conn);
     assert_eq!(before.0, 1);
     assert!(before.1 >= 2, "answers saved: {before:?}");
-    // The newer index migration first, then the units migration.
+    // The newer migrations first, then the units migration.
+    assert_eq!(
+        db::revert_last_migration(&mut conn).unwrap(),
+        "20261129000006"
+    );
     assert_eq!(
         db::revert_last_migration(&mut conn).unwrap(),
         "20261127000005"
@@ -66,7 +70,7 @@ async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
         before,
         "after reverting the units migration"
     );
-    assert_eq!(db::run_migrations(&mut conn).unwrap().len(), 2);
+    assert_eq!(db::run_migrations(&mut conn).unwrap().len(), 3);
     assert_eq!(counts(&mut conn), before, "after applying it again");
     let unit: String = responses::table
         .select(responses::unit)

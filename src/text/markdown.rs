@@ -1,0 +1,67 @@
+//! Markdown whose user-written parts stay text.
+//!
+//! An answer may contain anything: a line that starts with `###` would become a heading (a fake
+//! practice under another country's name), `<script>` or `[x](javascript:...)` would become HTML
+//! or a link where the file is rendered. CommonMark lets any ASCII punctuation be escaped with a
+//! backslash, so escaping all of it turns every such construct into the literal characters.
+
+/// One line of user text as literal Markdown inline text (line breaks become spaces).
+pub fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A block of user text: its paragraphs kept (blank lines), its line breaks kept as hard
+/// breaks, every line escaped and unindented (four spaces would start a code block).
+pub fn block(text: &str) -> String {
+    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
+    normalised
+        .split("\n\n")
+        .map(|para| {
+            para.lines()
+                .map(|l| inline(l.trim()))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\\\n")
+        })
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_cannot_make_headings_html_or_links() {
+        let text = "Good practice.\n### Sweden (Northern Europe)\n    code\n<script>alert(1)</script> [x](javascript:alert(1)) <javascript:alert(1)>";
+        let md = block(text);
+        assert!(
+            md.lines()
+                .all(|l| !l.starts_with('#') && !l.starts_with(' ')),
+            "{md}"
+        );
+        assert!(!md.contains("<script"), "{md}");
+        assert!(!md.contains("](javascript"), "{md}");
+        assert!(!md.contains("<javascript"), "{md}");
+        assert!(md.contains("\\#\\#\\# Sweden"), "{md}");
+        assert_eq!(inline("a\nb *c*"), "a b \\*c\\*");
+    }
+
+    #[test]
+    fn paragraphs_and_line_breaks_are_kept() {
+        assert_eq!(block("one\ntwo\n\nthree"), "one\\\ntwo\n\nthree");
+    }
+}
