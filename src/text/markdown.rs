@@ -2,8 +2,13 @@
 //!
 //! An answer may contain anything: a line that starts with `###` would become a heading (a fake
 //! practice under another country's name), `<script>` or `[x](javascript:...)` would become HTML
-//! or a link where the file is rendered. CommonMark lets any ASCII punctuation be escaped with a
-//! backslash, so escaping all of it turns every such construct into the literal characters.
+//! or a link where the file is rendered. Every character that can start or close a Markdown
+//! construct is escaped with a backslash (CommonMark allows it before any ASCII punctuation),
+//! and `<` and `>` become entities, so not even a raw-text viewer finds a tag.
+
+/// Characters that open or close Markdown constructs (emphasis, links, headings, lists, code,
+/// tables, setext underlines, strikethrough).
+const SIGNIFICANT: &str = "\\`*_[](){}#+-.!|~=&";
 
 /// One line of user text as literal Markdown inline text (line breaks become spaces).
 pub fn inline(text: &str) -> String {
@@ -11,7 +16,9 @@ pub fn inline(text: &str) -> String {
     for c in text.chars() {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_ascii_punctuation() => {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if SIGNIFICANT.contains(c) => {
                 out.push('\\');
                 out.push(c);
             }
@@ -58,6 +65,7 @@ mod tests {
         assert!(!md.contains("<javascript"), "{md}");
         assert!(md.contains("\\#\\#\\# Sweden"), "{md}");
         assert_eq!(inline("a\nb *c*"), "a b \\*c\\*");
+        assert_eq!(inline("x < y & \\"), "x &lt; y \\& \\\\");
     }
 
     #[test]

@@ -186,6 +186,17 @@ impl TestApp {
         .await
     }
 
+    /// Another browser on the same running server: its own cookies.
+    pub fn clone_with_new_client(&self) -> TestApp {
+        let mut other = self.clone_handle();
+        other.client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        other
+    }
+
     /// Another handle on the same running server (for a second browser).
     pub fn clone_handle(&self) -> TestApp {
         TestApp {

@@ -7,5 +7,6 @@ mod check;
 mod helpers;
 mod respond;
 mod results;
+mod security;
 mod storage;
 mod units;
