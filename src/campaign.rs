@@ -607,6 +607,30 @@ pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv
     w.finish()
 }
 
+/// Revoke one link of a country, recording who did; false if it was not a live link there.
+pub fn revoke_link(
+    conn: &mut DbConn,
+    survey_id: &str,
+    iso3: &str,
+    link_id: &str,
+    by: &User,
+    now: NaiveDateTime,
+) -> Result<bool, diesel::result::Error> {
+    let revoked = queries::revoke_tokens(
+        conn,
+        &queries::RevokeLinks {
+            survey_id,
+            country_iso3: iso3,
+            unit: None,
+            holder_email: None,
+            id: Some(link_id),
+        },
+        &by.email,
+        now,
+    )?;
+    Ok(revoked == 1)
+}
+
 /// How far ahead a deadline may be moved.
 pub const MAX_EXTENSION_YEARS: i64 = 2;
 

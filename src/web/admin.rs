@@ -823,6 +823,140 @@ pub async fn remind(
     round(state, req, path, body, Round::Remind).await
 }
 
+/// One personal link as the country page shows it.
+#[derive(serde::Serialize)]
+struct LinkView {
+    id: String,
+    holder: String,
+    unit: String,
+    issued: String,
+    first_used: String,
+    last_used: String,
+    status: String,
+    live: bool,
+}
+
+impl LinkView {
+    fn new(row: &crate::db::queries::TokenRow, lang: &str, now: chrono::NaiveDateTime) -> Self {
+        let when = |t: Option<chrono::NaiveDateTime>| {
+            t.map(|t| crate::i18n::format_datetime(lang, t))
+                .unwrap_or_default()
+        };
+        let status = match (row.ended(now), row.expires_at) {
+            (None, None) => t("admin-link-live", &[]),
+            (None, Some(e)) => t("admin-link-live-until", &[("date", when(Some(e)))]),
+            (Some(crate::access::LinkEnd::Revoked), _) => t(
+                "admin-link-revoked",
+                &[
+                    ("date", when(row.revoked_at)),
+                    ("by", row.revoked_by.clone().unwrap_or_default()),
+                ],
+            ),
+            (Some(crate::access::LinkEnd::Expired), _) => {
+                t("admin-link-expired", &[("date", when(row.expires_at))])
+            }
+        };
+        let holder = match (&row.holder_name, &row.holder_email) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n.clone(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => t("admin-link-unnamed", &[]),
+        };
+        LinkView {
+            id: row.id.clone(),
+            holder,
+            unit: row.unit.clone(),
+            issued: when(Some(row.created_at)),
+            first_used: when(row.first_used_at),
+            last_used: when(row.last_used_at),
+            status,
+            live: row.ended(now).is_none(),
+        }
+    }
+}
+
+/// The country page: for now its personal links, with revocation.
+#[derive(serde::Serialize)]
+struct CountryPage {
+    id: String,
+    iso3: String,
+    survey_title: String,
+    page_title: String,
+    country: String,
+    with_unit: bool,
+    links: Vec<LinkView>,
+    messages: Vec<String>,
+}
+
+async fn country_page(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    survey: &crate::survey::Survey,
+    iso3: &str,
+    messages: Vec<String>,
+) -> Result<HttpResponse, AppError> {
+    let lang = super::page_language();
+    let country = state
+        .countries
+        .get(iso3)
+        .ok_or(AppError::NotFound)?
+        .name(lang)
+        .to_string();
+    let (sid, code) = (survey.id.clone(), iso3.to_string());
+    let rows = with_conn(state, move |conn| {
+        Ok(crate::db::queries::country_tokens(conn, &sid, &code)?)
+    })
+    .await?;
+    let now = campaign::now();
+    let view = CountryPage {
+        id: survey.id.clone(),
+        iso3: iso3.to_string(),
+        survey_title: survey.title.get(lang).to_string(),
+        page_title: format!("{country}: {}", t("admin-country-links", &[])),
+        country,
+        with_unit: !survey.unit.is_country(),
+        links: rows.iter().map(|r| LinkView::new(r, lang, now)).collect(),
+        messages,
+    };
+    let data = serde_json::to_value(view).map_err(|e| AppError::Blocking(e.to_string()))?;
+    page(state, req, "admin/country", data, StatusCode::OK)
+}
+
+pub async fn country(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (survey_id, iso3) = path.into_inner();
+    let (_, survey) = survey_user(&state, &req, &survey_id).await?;
+    country_page(&state, &req, &survey, &iso3, Vec::new()).await
+}
+
+pub async fn revoke_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    verify_session_form(&state, &req, &parse_form(&body))?;
+    let (survey_id, iso3, link_id) = path.into_inner();
+    let (user, survey) = survey_user(&state, &req, &survey_id).await?;
+    let (sid, code, id) = (survey.id.clone(), iso3.clone(), link_id.clone());
+    let revoked = with_conn(&state, move |conn| {
+        let holder = crate::db::queries::find_token_by_id(conn, &id)?
+            .filter(|row| row.survey_id == sid && row.country_iso3 == code)
+            .map(|row| row.holder_name.or(row.holder_email).unwrap_or_default());
+        let done = campaign::revoke_link(conn, &sid, &code, &id, &user, campaign::now())?;
+        Ok(holder.filter(|_| done))
+    })
+    .await?;
+    let Some(holder) = revoked else {
+        return Err(AppError::NotFound);
+    };
+    let msg = t("admin-link-revoked-done", &[("holder", holder)]);
+    country_page(&state, &req, &survey, &iso3, vec![msg]).await
+}
+
 pub async fn extend_deadline(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -195,6 +195,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/surveys/{id}/invite", web::post().to(admin::invite))
         .route("/admin/surveys/{id}/remind", web::post().to(admin::remind))
         .route(
+            "/admin/surveys/{id}/countries/{iso3}",
+            web::get().to(admin::country),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/links/{link}/revoke",
+            web::post().to(admin::revoke_link),
+        )
+        .route(
             "/admin/surveys/{id}/countries/{iso3}/deadline",
             web::post().to(admin::extend_deadline),
         )

@@ -48,6 +48,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/admin/survey.hbs"),
     ),
     (
+        "admin/country",
+        include_str!("../../templates/admin/country.hbs"),
+    ),
+    (
         "results/filters",
         include_str!("../../templates/results/filters.hbs"),
     ),

@@ -764,7 +764,16 @@ async fn cli_invites_then_reminds_only_countries_not_submitted(backend: Backend)
         "{}",
         reminders[0].body
     );
-    assert!(reminders[0].link_path().is_some());
+    // The reminder's link replaces the one its contact was invited with: one live link each.
+    let reminded = reminders[0];
+    let invitation = mails
+        .iter()
+        .find(|m| m.to == reminded.to && !m.subject.starts_with("Reminder:"))
+        .unwrap();
+    let old = app.get(&invitation.link_path().unwrap()).await;
+    assert_eq!(old.status, 410);
+    assert!(old.body.contains("a newer link replaced it"), "{}", old.body);
+    assert_eq!(app.get(&reminded.link_path().unwrap()).await.status, 200);
     // Without SMTP settings the command says what to set.
     let plain = TestApp {
         env: Vec::new(),

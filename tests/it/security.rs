@@ -17,6 +17,7 @@ on_both_backends!(
     rate_limits_count_per_account_address_and_link,
     revoked_replaced_and_expired_links_say_so,
     deadline_extension_refuses_dates_out_of_range,
+    links_are_revoked_from_the_country_page_by_its_owners_only,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -838,5 +839,104 @@ async fn contacts_import_bounds_extra_multipart_fields() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 413);
+    app.stop().await;
+}
+
+async fn links_are_revoked_from_the_country_page_by_its_owners_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let anna = app.issue_token_with(&[
+        "--survey",
+        "fixture",
+        "--country",
+        "SWE",
+        "--name",
+        "Anna <b>Svensson</b>",
+    ]);
+    let berit = app.issue_token("fixture", "SWE", "Berit");
+    assert_eq!(app.get(&anna).await.status, 200);
+    // Focal points and anonymous users are sent to sign in; another survey's owner is refused.
+    let path = "/admin/surveys/fixture/countries/SWE";
+    let res = app.get(path).await;
+    assert_eq!(res.status, 303);
+    app.add_user(
+        "other@gfmd.example.org",
+        "a long owner passphrase",
+        "owner",
+        &["closed"],
+    );
+    let other = app.clone_with_new_client();
+    other
+        .login("other@gfmd.example.org", "a long owner passphrase")
+        .await;
+    assert_eq!(other.get(path).await.status, 403);
+    app.add_user(
+        "owner@gfmd.example.org",
+        "a long owner passphrase",
+        "owner",
+        &["fixture"],
+    );
+    assert_eq!(
+        app.login("owner@gfmd.example.org", "a long owner passphrase")
+            .await
+            .status,
+        303
+    );
+    let page = app.get(path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Anna &lt;b&gt;Svensson&lt;/b&gt;"),
+        "holder escaped: {}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches("/revoke\"").count(),
+        2,
+        "a revoke form per live link"
+    );
+    let status = app.get("/admin/surveys/fixture").await;
+    assert!(
+        status
+            .body
+            .contains("href=\"/admin/surveys/fixture/countries/SWE\""),
+        "the status table links to it"
+    );
+    // Revoke Anna's link: the form names the link by its id, never by the secret.
+    let action = page
+        .body
+        .split("<tr>")
+        .find(|row| row.contains("Anna &lt;b&gt;"))
+        .and_then(|row| row.split("action=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(!action.contains(anna.trim_start_matches("/r/")));
+    // Another owner cannot use it, even with a form of their own.
+    let theirs = other.get("/admin").await.hidden("_csrf");
+    assert_eq!(other.post(&action, &[("_csrf", &theirs)]).await.status, 403);
+    let res = app.post(&action, &[("_csrf", &page.hidden("_csrf"))]).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(res.body.contains("was revoked"), "{}", res.body);
+    assert!(
+        res.body.contains("Revoked") && res.body.contains("owner@gfmd.example.org"),
+        "{}",
+        res.body
+    );
+    let anna_status = app.get(&anna).await.status;
+    let berit_status = app.get(&berit).await.status;
+    assert_eq!((anna_status, berit_status), (410, 200));
+    // Revoking it again, or a link of another country, is not found.
+    assert_eq!(
+        app.post(&action, &[("_csrf", &page.hidden("_csrf"))])
+            .await
+            .status,
+        404
+    );
+    let elsewhere = action.replace("/countries/SWE/", "/countries/PHL/");
+    assert_eq!(
+        app.post(&elsewhere, &[("_csrf", &page.hidden("_csrf"))])
+            .await
+            .status,
+        404
+    );
     app.stop().await;
 }
