@@ -55,21 +55,6 @@ pub fn hit(
     Ok(i32::MAX)
 }
 
-/// The attempts counted in the current window, without counting one.
-pub fn current(
-    conn: &mut DbConn,
-    counter: &str,
-    window: Duration,
-    now: NaiveDateTime,
-) -> QueryResult<i32> {
-    let rows: Vec<i32> = attempt_counters
-        .find(counter)
-        .filter(window_start.gt(now - window))
-        .select(count)
-        .load(conn)?;
-    Ok(rows.first().copied().unwrap_or(0))
-}
-
 /// Give back one attempt (a sign-in that succeeded is not a failure).
 pub fn refund(conn: &mut DbConn, counter: &str) -> QueryResult<()> {
     diesel::update(attempt_counters.find(counter).filter(count.gt(0)))
