@@ -1,7 +1,7 @@
 //! Administrators and survey owners: accounts, passwords (argon2id), one-time setup links,
 //! login sessions. Focal points never have accounts: they use personal links.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -111,17 +111,113 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
         .map_err(|e| AccountError::Hash(e.to_string()))
 }
 
+/// The threads that run argon2 (sign-ins and new passwords), and a bounded queue before them.
+///
+/// Each run allocates 19 MiB. On the general blocking pool every thread that ever ran one keeps
+/// that memory in its allocator arena, so a flood of sign-ins grew the process by gigabytes;
+/// two dedicated threads bound it to two arenas, and a full queue answers at once instead of
+/// piling requests up.
+pub struct PasswordPool {
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+}
+
+impl PasswordPool {
+    pub fn new(threads: usize, queue: usize) -> PasswordPool {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(queue);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("passwords-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        // Every sender is gone: the server is stopping.
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password thread");
+            }
+        }
+        PasswordPool { jobs }
+    }
+
+    /// Run `work` on a password thread; None when the queue is full (the caller says "busy").
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.jobs.try_send(job).ok()?;
+        rx.await.ok()
+    }
+}
+
 /// A hash to verify against when the email is unknown, so both cases take the same time.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0p4N0m4xOaVeCmk7SZ9H7Yl9xXKh2sVhGdyFqvYmqAA";
 
 fn verify(hash: &str, password: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    verify_parsed(hash, password).unwrap_or(false)
+}
+
+/// Largest argon2 memory a stored hash may ask for (ours ask 19 MiB).
+const MAX_VERIFY_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// The argon2 working memory of this thread, allocated once and reused: allocating 19 MiB
+    /// per check left the allocator holding hundreds of MiB after a burst of sign-ins.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn verify_parsed(hash: &str, password: &str) -> Option<bool> {
+    let parsed = PasswordHash::new(hash).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::V0x13,
+    };
+    let expected = parsed.hash?;
+    let mut salt = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+    let blocks = params.block_count();
+    if blocks > MAX_VERIFY_BLOCKS {
+        return None;
     }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.try_borrow_mut().ok()?;
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut out,
+                &mut memory[..blocks],
+            )
+            .ok()
+    })?;
+    // Constant time: the comparison must not tell how many bytes matched.
+    let same = out.len() == expected.as_bytes().len()
+        && out
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    Some(same)
 }
 
 pub struct NewAccount {
@@ -366,6 +462,11 @@ pub fn find_by_setup_token(
 /// Set the password and spend the setup link.
 pub fn set_password(conn: &mut DbConn, user_id: &str, password: &str) -> Result<(), AccountError> {
     let hash = hash_password(password)?;
+    Ok(set_password_hash(conn, user_id, &hash)?)
+}
+
+/// Store a password hash made by [`hash_password`] and spend the setup link.
+pub fn set_password_hash(conn: &mut DbConn, user_id: &str, hash: &str) -> Result<(), DieselError> {
     diesel::update(users::table.find(user_id))
         .set((
             users::password_hash.eq(Some(hash)),

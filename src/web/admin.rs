@@ -237,17 +237,12 @@ pub async fn login(
     let matched = if oversized {
         None
     } else {
-        let permit = tokio::time::timeout(PASSWORD_QUEUE_WAIT, state.password_checks.acquire())
+        state
+            .passwords
+            .run(move || accounts::password_matches(user.as_ref(), &password).then_some(user))
             .await
-            .map_err(|_| AppError::Overloaded)?
-            .map_err(|_| AppError::Overloaded)?;
-        let matched = web::block(move || {
-            accounts::password_matches(user.as_ref(), &password).then_some(user)
-        })
-        .await?
-        .flatten();
-        drop(permit);
-        matched
+            .ok_or(AppError::Overloaded)?
+            .flatten()
     };
     let Some(user) = matched else {
         return login_page(
@@ -292,9 +287,6 @@ pub async fn login(
     csrf::rotate(&mut res, secure(&state));
     Ok(res)
 }
-
-/// How long a sign-in waits for a password check to be free before it is told to retry.
-const PASSWORD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The cookie that marks a browser that signed in before (`__Host-` under https).
 fn device_cookie_name(secure: bool) -> &'static str {
@@ -372,23 +364,32 @@ pub async fn setup(
     let token = path.into_inner();
     csrf::verify(&req, &state.settings, &form, csrf::Binding::Setup(&token))?;
     let password = field(&form, "password").to_string();
-    // Hashing the new password is an argon2 run like a sign-in's: it queues the same way.
-    let _permit = tokio::time::timeout(PASSWORD_QUEUE_WAIT, state.password_checks.acquire())
-        .await
-        .map_err(|_| AppError::Overloaded)?
-        .map_err(|_| AppError::Overloaded)?;
     let tk = token.clone();
-    let outcome = with_conn(&state, move |conn| {
-        let Some(user) = accounts::find_by_setup_token(conn, &tk, campaign::now())? else {
-            return Ok(Err(None));
-        };
-        match accounts::set_password(conn, &user.id, &password) {
-            Ok(()) => Ok(Ok(())),
-            Err(accounts::AccountError::Db(e)) => Err(AppError::Db(e)),
-            Err(e) => Ok(Err(Some((user.email, e.to_string())))),
-        }
+    let user = with_conn(&state, move |conn| {
+        Ok(accounts::find_by_setup_token(conn, &tk, campaign::now())?)
     })
     .await?;
+    let Some(user) = user else {
+        return setup_expired(&state, &req);
+    };
+    // Hashing the new password is an argon2 run like a sign-in's: it queues the same way.
+    let hashed = state
+        .passwords
+        .run(move || accounts::hash_password(&password))
+        .await
+        .ok_or(AppError::Overloaded)?;
+    let outcome = match hashed {
+        Ok(hash) => {
+            let id = user.id.clone();
+            with_conn(&state, move |conn| {
+                Ok(accounts::set_password_hash(conn, &id, &hash)?)
+            })
+            .await?;
+            Ok(())
+        }
+        Err(accounts::AccountError::Db(e)) => return Err(AppError::Db(e)),
+        Err(e) => Err((user.email, e.to_string())),
+    };
     match outcome {
         Ok(()) => login_page(
             &state,
@@ -396,7 +397,7 @@ pub async fn setup(
             json!({"notice": t("admin-setup-done", &[])}),
             StatusCode::OK,
         ),
-        Err(Some((email, error))) => page_bound(
+        Err((email, error)) => page_bound(
             &state,
             &req,
             "admin/setup",
@@ -404,7 +405,6 @@ pub async fn setup(
             StatusCode::UNPROCESSABLE_ENTITY,
             csrf::Binding::Setup(&token),
         ),
-        Err(None) => setup_expired(&state, &req),
     }
 }
 

@@ -34,6 +34,8 @@ pub const MAX_FORM_BYTES: usize = 256 * 1024;
 const LINK_WRITES_PER_MINUTE: u32 = 60;
 /// Two verifications at once keep both cores of a small server from being taken by sign-ins.
 const CONCURRENT_PASSWORD_CHECKS: usize = 2;
+/// Checks waiting their turn (about a second's worth); past that a sign-in is told to retry.
+const PASSWORD_QUEUE: usize = 32;
 
 pub struct AppState {
     pub pool: Pool,
@@ -44,9 +46,9 @@ pub struct AppState {
     pub settings: Settings,
     /// Saves and submissions per personal link and minute (kept per node).
     pub link_writes: RequestBudget,
-    /// Password checks running at once: each argon2 verification takes 19 MiB and a core
-    /// for a fraction of a second, so a flood of sign-ins must queue, not multiply.
-    pub password_checks: tokio::sync::Semaphore,
+    /// Where argon2 runs: each check takes 19 MiB and a core for a fraction of a second, so
+    /// a flood of sign-ins must queue on a few threads, not multiply.
+    pub passwords: crate::accounts::PasswordPool,
     /// None when email is not configured.
     pub mailer: Option<Mailer>,
     pub emails: EmailTemplates,
@@ -70,7 +72,10 @@ impl AppState {
             templates,
             settings,
             link_writes: RequestBudget::new(LINK_WRITES_PER_MINUTE, Duration::from_secs(60)),
-            password_checks: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS),
+            passwords: crate::accounts::PasswordPool::new(
+                CONCURRENT_PASSWORD_CHECKS,
+                PASSWORD_QUEUE,
+            ),
             mailer,
             emails,
         }

@@ -772,7 +772,11 @@ async fn cli_invites_then_reminds_only_countries_not_submitted(backend: Backend)
         .unwrap();
     let old = app.get(&invitation.link_path().unwrap()).await;
     assert_eq!(old.status, 410);
-    assert!(old.body.contains("a newer link replaced it"), "{}", old.body);
+    assert!(
+        old.body.contains("a newer link replaced it"),
+        "{}",
+        old.body
+    );
     assert_eq!(app.get(&reminded.link_path().unwrap()).await.status, 200);
     // Without SMTP settings the command says what to set.
     let plain = TestApp {
