@@ -151,13 +151,131 @@ pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
         .map_err(DbError::Pool)
 }
 
+/// Key of the PostgreSQL advisory lock held while migrations run ("coherenc" in ASCII).
+/// Advisory lock keys are per database: nothing else in Coherence's database may use it.
+pub const MIGRATION_LOCK_KEY: i64 = 0x636f_6865_7265_6e63;
+
+diesel::define_sql_function! {
+    /// PostgreSQL: take a session-level advisory lock if it is free, without waiting.
+    fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL: release a session-level advisory lock taken by this session.
+    fn pg_advisory_unlock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
+/// Apply the pending migrations, one process at a time.
+///
+/// Several servers (or a server and `coherence migrate`) may start together on one database.
+/// Without a lock each reads the same list of pending migrations, and all but the first fail
+/// part-way ("relation already exists", "duplicate column name"); each migration's own
+/// transaction keeps the database consistent, but those servers do not start.
+///
+/// PostgreSQL: a session-level advisory lock on this connection, released on success and on
+/// error (and by PostgreSQL itself should the session end). SQLite: an exclusive lock on a
+/// file next to the database, `<file>.migrations-lock`. One `BEGIN IMMEDIATE` around all the
+/// migrations cannot serve: diesel runs each in its own transaction, and migration 4 runs
+/// outside any (it opens its own, after turning foreign keys off, which SQLite ignores inside
+/// a transaction). Whoever waited then finds nothing pending.
 pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
-    let applied = match conn {
-        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+    let versions = |v: Vec<diesel::migration::MigrationVersion>| -> Vec<String> {
+        v.iter().map(|m| m.to_string()).collect()
+    };
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConn::Postgres(c) => with_pg_migration_lock(c, |c| {
+            c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(versions)
+                .map_err(failed)
+        }),
+        DbConn::Sqlite(c) => {
+            let _lock = sqlite_migration_lock(c)?;
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(versions)
+                .map_err(failed)
+        }
     }
-    .map_err(|e| DbError::Migration(e.to_string()))?;
-    Ok(applied.iter().map(|m| m.to_string()).collect())
+}
+
+fn with_pg_migration_lock<T>(
+    conn: &mut diesel::PgConnection,
+    f: impl FnOnce(&mut diesel::PgConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let lock_error = |e: diesel::result::Error| DbError::Migration(format!("migration lock: {e}"));
+    let free = diesel::select(pg_try_advisory_lock(MIGRATION_LOCK_KEY))
+        .get_result::<bool>(conn)
+        .map_err(lock_error)?;
+    if !free {
+        tracing::info!("another instance is applying migrations; waiting for it to finish");
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+            .execute(conn)
+            .map_err(lock_error)?;
+    }
+    let result = f(conn);
+    // Released on success and on error alike. Should the unlock itself fail, the session is
+    // broken and PostgreSQL drops its locks with it: report the migrations' own outcome first.
+    let unlocked = diesel::select(pg_advisory_unlock(MIGRATION_LOCK_KEY)).get_result::<bool>(conn);
+    match (result, unlocked) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(lock_error(e)),
+        (Ok(_), Ok(false)) => Err(DbError::Migration(
+            "migration lock: it was not held at the end".into(),
+        )),
+        (Ok(v), Ok(true)) => Ok(v),
+    }
+}
+
+/// Inside a transaction that loads reference data at start (the country list): wait for any
+/// other server doing the same. On a brand-new PostgreSQL database two servers starting
+/// together would both find a country missing and insert it, and the second fails on the
+/// primary key; a transaction-level advisory lock (released at commit or rollback) makes the
+/// second one wait and then find every row. SQLite needs nothing: the transaction's first
+/// write already waits for the database's write lock.
+pub fn lock_for_startup(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Postgres(c) => diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+            .execute(c)
+            .map(|_| ()),
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct DatabaseFile {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    file: String,
+}
+
+/// An exclusive lock on `<database file>.migrations-lock`, held until the value is dropped.
+/// A separate file, because opening and closing another handle on the database file itself
+/// would drop SQLite's own POSIX locks on it. None for a database without a file.
+fn sqlite_migration_lock(
+    conn: &mut diesel::SqliteConnection,
+) -> Result<Option<std::fs::File>, DbError> {
+    let lock_error = |e: String| DbError::Migration(format!("migration lock: {e}"));
+    let main: DatabaseFile =
+        diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .get_result(conn)
+            .map_err(|e| lock_error(e.to_string()))?;
+    if main.file.is_empty() {
+        return Ok(None);
+    }
+    let path = format!("{}.migrations-lock", main.file);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| lock_error(format!("{path}: {e}")))?;
+    if file.try_lock().is_err() {
+        tracing::info!("another process is applying migrations; waiting for it to finish");
+        file.lock()
+            .map_err(|e| lock_error(format!("{path}: {e}")))?;
+    }
+    Ok(Some(file))
 }
 
 /// Revert every migration (used by tests to prove each down.sql undoes its up.sql).

@@ -17,6 +17,8 @@ type QueryResult<T> = Result<T, DieselError>;
 /// Bring the countries table in line with the shipped list (update or insert each row).
 pub fn sync_countries(conn: &mut DbConn, list: &Countries) -> QueryResult<usize> {
     conn.transaction(|conn| {
+        // Two servers starting together on a new database would both insert every country.
+        crate::db::lock_for_startup(conn)?;
         let mut inserted = 0;
         for c in list.iter() {
             let values = (

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod check;
 mod helpers;
+mod nodes;
 mod respond;
 mod results;
 mod security;

@@ -3,7 +3,7 @@
 use coherence::db::{self, queries, DbUrl};
 use coherence::reference::Countries;
 
-use crate::helpers::{fresh_database, Backend, TestApp};
+use crate::helpers::{fixtures, fresh_database, Backend, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -12,6 +12,8 @@ on_both_backends!(
     countries_are_loaded_with_their_groups,
     shipped_surveys_render_every_section,
     healthz_answers_when_the_database_is_up,
+    servers_starting_together_migrate_once,
+    the_migration_lock_is_released_when_a_migration_fails,
 );
 
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
@@ -147,4 +149,121 @@ async fn healthz_answers_when_the_database_is_up(backend: Backend) {
         .unwrap()
         .contains("immutable"));
     app.stop().await;
+}
+
+/// Several servers starting at the same moment on a brand-new database (threads here; the
+/// nodes test does it with processes): each connects (which migrates), then loads the
+/// country list and the survey versions, as `startup::open_storage` does. The files are read
+/// before the start line, so the threads meet in the database. All must succeed, and each
+/// migration is applied and recorded once.
+async fn servers_starting_together_migrate_once(backend: Backend) {
+    use coherence::db::schema::{countries, survey_versions};
+    use diesel::prelude::*;
+    use std::sync::{Arc, Barrier};
+    const SERVERS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
+    let list = Arc::new(Countries::load().unwrap());
+    let surveys = Arc::new(coherence::survey::load_paths(&[fixtures().join("surveys")]).surveys);
+    let barrier = Arc::new(Barrier::new(SERVERS));
+    let starts: Vec<_> = (0..SERVERS)
+        .map(|_| {
+            let (url, list, surveys, barrier) =
+                (url.clone(), list.clone(), surveys.clone(), barrier.clone());
+            std::thread::spawn(move || -> Result<(), String> {
+                barrier.wait();
+                let pool = db::connect(&url, 2).map_err(|e| e.to_string())?;
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                queries::sync_countries(&mut conn, &list).map_err(|e| e.to_string())?;
+                let now = chrono::Utc::now().naive_utc();
+                for s in surveys.iter() {
+                    queries::record_survey_version(&mut conn, s, now).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for start in starts {
+        let started = start.join().expect("no panic");
+        assert!(started.is_ok(), "a server failed to start: {started:?}");
+    }
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let applied: Vec<Applied> = diesel::sql_query(
+        "SELECT version, COUNT(*) AS n FROM __diesel_schema_migrations \
+         GROUP BY version ORDER BY version",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let migrations = std::fs::read_dir(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder),
+    )
+    .unwrap()
+    .count();
+    assert_eq!(applied.len(), migrations, "every migration: {applied:?}");
+    assert!(applied.iter().all(|a| a.n == 1), "each once: {applied:?}");
+    let n: i64 = countries::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(n, list.iter().count() as i64);
+    let versions: i64 = survey_versions::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(versions, 3, "one version per fixture survey");
+}
+
+/// A migration that fails (here: a table already in the way) must not leave the migration
+/// lock held, or every later start would wait for ever.
+async fn the_migration_lock_is_released_when_a_migration_fails(backend: Backend) {
+    use diesel::prelude::*;
+    use diesel::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, dir.path());
+    let mut conn = match DbUrl::parse(&url).unwrap() {
+        DbUrl::Postgres(u) => db::DbConn::Postgres(diesel::PgConnection::establish(&u).unwrap()),
+        DbUrl::Sqlite(p) => db::DbConn::Sqlite(diesel::SqliteConnection::establish(&p).unwrap()),
+    };
+    diesel::sql_query("CREATE TABLE countries (iso3 TEXT)")
+        .execute(&mut conn)
+        .unwrap();
+    let err = db::run_migrations(&mut conn).unwrap_err().to_string();
+    assert!(err.contains("countries"), "{err}");
+    // The failed connection is still open: the lock must be free for anyone else.
+    match backend {
+        Backend::Postgres => {
+            #[derive(diesel::QueryableByName)]
+            struct Free {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                free: bool,
+            }
+            let mut other = diesel::PgConnection::establish(&url).unwrap();
+            let got: Free = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS free")
+                .bind::<diesel::sql_types::BigInt, _>(db::MIGRATION_LOCK_KEY)
+                .get_result(&mut other)
+                .unwrap();
+            assert!(got.free, "the advisory lock was released");
+        }
+        Backend::Sqlite => {
+            let lock = std::fs::File::open(format!("{url}.migrations-lock")).unwrap();
+            assert!(lock.try_lock().is_ok(), "the lock file was released");
+        }
+    }
+    // The same connection goes on working, and migrates once the obstacle is gone.
+    diesel::sql_query("DROP TABLE countries")
+        .execute(&mut conn)
+        .unwrap();
+    let applied = db::run_migrations(&mut conn).unwrap();
+    assert!(!applied.is_empty());
 }
