@@ -68,13 +68,31 @@ pub fn page_for_status(status: StatusCode) -> ErrorPage {
         429 => ("too-many-title", "too-many-body"),
         403 => ("csrf-title", "csrf-body"),
         413 => ("too-large-title", "too-large-body"),
+        503 => ("unavailable-title", "unavailable-body"),
         _ => ("server-error-title", "server-error-body"),
     };
     ErrorPage { title, body }
 }
 
+/// Seconds a client is asked to wait before trying again when the database is unavailable.
+pub const RETRY_AFTER_SECONDS: u32 = 10;
+
+impl AppError {
+    /// The database is down, unreachable, full or locked: nothing is wrong with the request,
+    /// which may be sent again in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            AppError::Db(e) | AppError::Respond(RespondError::Db(e)) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
+        if self.is_unavailable() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             AppError::NotFound | AppError::Respond(RespondError::NoSuchSection) => {
                 StatusCode::NOT_FOUND
@@ -100,8 +118,17 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        // The cause goes to the log; the user sees a page that reveals nothing.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "request failed: database unavailable");
+            return HttpResponse::build(status)
+                .insert_header((
+                    actix_web::http::header::RETRY_AFTER,
+                    RETRY_AFTER_SECONDS.to_string(),
+                ))
+                .finish();
+        }
         if status.is_server_error() {
-            // The cause goes to the log; the user sees a page that reveals nothing.
             tracing::error!(error = %self, "request failed");
         }
         if let AppError::LoginRequired = self {
@@ -135,5 +162,34 @@ impl ResponseError for AppError {
             );
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_with_retry_after_and_other_failures_stay_500() {
+        let down = AppError::Respond(RespondError::Db(DbError::Connect("refused".into())));
+        assert_eq!(down.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = down.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers()
+                .get(actix_web::http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("10")
+        );
+        let page = page_for_status(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.title, "unavailable-title");
+
+        let failed = AppError::Db(DbError::Query(diesel::result::Error::NotFound));
+        assert_eq!(failed.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(failed
+            .error_response()
+            .headers()
+            .get(actix_web::http::header::RETRY_AFTER)
+            .is_none());
     }
 }

@@ -32,6 +32,58 @@ pub enum DbError {
     Migration(String),
 }
 
+impl DbError {
+    /// Whether the database cannot be reached or cannot store anything right now, as opposed
+    /// to a failed query: no connection within the pool's timeout, PostgreSQL down, restarting
+    /// or gone away mid-request, SQLite's disk full, an I/O error, or a lock held past the busy
+    /// timeout. The request may succeed if sent again later; the web layer answers 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Connect(_) | DbError::Pool(_) => true,
+            DbError::Query(e) => query_error_is_unavailable(e),
+            DbError::Migration(_) => false,
+        }
+    }
+}
+
+/// Messages of the unavailability errors diesel reports as `DatabaseErrorKind::Unknown`: it
+/// keeps neither SQLite's result code nor PostgreSQL's SQLSTATE for them. SQLite's texts are
+/// those of `sqlite3_errstr` (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY); PostgreSQL's are for a
+/// server shutting down, starting or recovering (SQLSTATE 57P01-57P03), which libpq words in
+/// English unless the server's `lc_messages` says otherwise.
+const UNAVAILABLE_MESSAGES: &[&str] = &[
+    "database or disk is full",
+    "disk I/O error",
+    "database is locked",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "server closed the connection unexpectedly",
+    "no connection to the server",
+];
+
+fn query_error_is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            UNAVAILABLE_MESSAGES.iter().any(|m| message.contains(m))
+        }
+        // A transaction whose COMMIT or ROLLBACK failed, typically on a dropped connection.
+        Error::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => query_error_is_unavailable(commit_error) || query_error_is_unavailable(rollback_error),
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
 /// Where the data lives, decided from the URL's scheme: the derived `establish` of
 /// MultiConnection would swallow PostgreSQL's error and fall back to a SQLite file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,10 +182,17 @@ impl ManageConnection for Manager {
         conn.ping().map_err(DbError::Query)
     }
 
+    /// A connection left inside a transaction (its COMMIT or ROLLBACK failed) is closed when
+    /// given back. One whose server went away is not known here (diesel does not expose libpq's
+    /// status); `is_valid` finds it at the next checkout and the pool opens a new one.
     fn has_broken(&self, conn: &mut DbConn) -> bool {
         conn.is_broken()
     }
 }
+
+/// How long a request waits for a pooled connection before it is told the service is
+/// unavailable.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
@@ -144,9 +203,14 @@ pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
     let mut first = manager.connect()?;
     run_migrations(&mut first)?;
     drop(first);
+    // Every checkout pings its connection (`is_valid`), so connections that died with a
+    // PostgreSQL restart are dropped and replaced without restarting the service. A request
+    // that cannot get a connection within 5 s gets the "briefly unavailable" page (503)
+    // rather than holding the browser, and a blocking thread, for longer.
     r2d2::Pool::builder()
         .max_size(size)
-        .connection_timeout(Duration::from_secs(10))
+        .test_on_check_out(true)
+        .connection_timeout(CONNECTION_TIMEOUT)
         .build(manager)
         .map_err(DbError::Pool)
 }
@@ -323,5 +387,53 @@ mod tests {
             DbUrl::parse("postgres://u:secret@h/db").unwrap().display(),
             "postgres://u:***@h/db"
         );
+    }
+
+    fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> DbError {
+        DbError::Query(diesel::result::Error::DatabaseError(
+            kind,
+            Box::new(message.to_string()),
+        ))
+    }
+
+    #[test]
+    fn unavailability_is_told_from_failed_queries() {
+        use diesel::result::DatabaseErrorKind::*;
+        let unavailable = [
+            DbError::Connect("connection refused".into()),
+            db_error(
+                ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            db_error(UnableToSendCommand, "no connection to the server"),
+            db_error(Unknown, "database or disk is full"),
+            db_error(Unknown, "database is locked"),
+            db_error(Unknown, "disk I/O error"),
+            db_error(
+                Unknown,
+                "FATAL:  terminating connection due to administrator command",
+            ),
+            db_error(Unknown, "FATAL:  the database system is shutting down"),
+            DbError::Query(diesel::result::Error::RollbackErrorOnCommit {
+                rollback_error: Box::new(diesel::result::Error::BrokenTransactionManager),
+                commit_error: Box::new(diesel::result::Error::DatabaseError(
+                    ClosedConnection,
+                    Box::new(String::from("server closed the connection")),
+                )),
+            }),
+        ];
+        for e in &unavailable {
+            assert!(e.is_unavailable(), "{e}");
+        }
+        let failed = [
+            db_error(UniqueViolation, "duplicate key"),
+            db_error(Unknown, "no such table: answers"),
+            db_error(Unknown, "syntax error at or near \"FROM\""),
+            DbError::Query(diesel::result::Error::NotFound),
+            DbError::Migration("bad".into()),
+        ];
+        for e in &failed {
+            assert!(!e.is_unavailable(), "{e}");
+        }
     }
 }

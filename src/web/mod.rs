@@ -340,6 +340,8 @@ fn render_error_page<B: MessageBody>(
         .get::<ErrorPage>()
         .copied()
         .unwrap_or_else(|| page_for_status(status));
+    // "Retry-After" of a 503 says when to come back: keep it on the page that replaces the body.
+    let retry_after = res.response().headers().get(header::RETRY_AFTER).cloned();
     let (req, _) = res.into_parts();
     let lang = language::choose(&req, |_| true);
     let html = req
@@ -358,6 +360,9 @@ fn render_error_page<B: MessageBody>(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(value) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))

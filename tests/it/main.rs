@@ -4,6 +4,7 @@
 mod admin;
 mod browser;
 mod check;
+mod faults;
 mod helpers;
 mod nodes;
 mod respond;
