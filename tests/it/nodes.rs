@@ -39,7 +39,6 @@ mod two_nodes_behind_nginx_run_a_whole_round {
 /// Failed sign-ins spread over both nodes count together: at most 10 failed password checks
 /// per account per 15 minutes, then 429, whichever node answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the shared limiter from main"]
 async fn nodes_share_login_limits() {
     tokio::time::timeout(ROUND, async {
         let cluster = Cluster::start(None).await;
