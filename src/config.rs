@@ -21,6 +21,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// How long a request body may go without a byte arriving before the request is dropped.
     pub body_timeout: std::time::Duration,
+    /// Saves and submissions one personal link may make in a minute (per node).
+    pub link_saves_per_minute: u32,
 }
 
 impl Settings {
@@ -172,7 +174,20 @@ impl Settings {
                     problem: format!("'{v}' must be a number of seconds from 1 to 600"),
                 })?,
         };
+        let link_saves_per_minute = match get("COHERENCE_LINK_SAVES_PER_MINUTE") {
+            None => 60,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| ConfigError {
+                    var: "COHERENCE_LINK_SAVES_PER_MINUTE",
+                    problem: format!("'{v}' must be a number from 1 to 1000000"),
+                })?,
+        };
         Ok(Settings {
+            link_saves_per_minute,
             trusted_proxies,
             body_timeout,
             database,

@@ -30,8 +30,6 @@ use render::Templates;
 /// Largest form body accepted: a section of long answers fits many times over.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
-/// A person saves a section every few seconds at most; a script hammering one link is stopped.
-const LINK_WRITES_PER_MINUTE: u32 = 60;
 /// Two verifications at once keep both cores of a small server from being taken by sign-ins.
 const CONCURRENT_PASSWORD_CHECKS: usize = 2;
 /// Checks waiting their turn (about a second's worth); past that a sign-in is told to retry.
@@ -70,8 +68,11 @@ impl AppState {
             country_options: CountryOptions::new(&countries),
             countries,
             templates,
+            link_writes: RequestBudget::new(
+                settings.link_saves_per_minute,
+                Duration::from_secs(60),
+            ),
             settings,
-            link_writes: RequestBudget::new(LINK_WRITES_PER_MINUTE, Duration::from_secs(60)),
             passwords: crate::accounts::PasswordPool::new(
                 CONCURRENT_PASSWORD_CHECKS,
                 PASSWORD_QUEUE,

@@ -179,6 +179,9 @@ impl Served {
             .env("COHERENCE_BIND", format!("127.0.0.1:{}", self.port))
             .env("COHERENCE_BASE_URL", self.address())
             .env("COHERENCE_DB_POOL", "8")
+            // Each saver saves as fast as it can: far past a person's pace, which the per-link
+            // budget would otherwise refuse. Durability, not that limit, is under test here.
+            .env("COHERENCE_LINK_SAVES_PER_MINUTE", "100000")
             .env("COHERENCE_LOG", "warn")
             .env_remove("COHERENCE_SMTP_URL");
         cmd
