@@ -363,20 +363,24 @@ pub enum Admission {
     /// Over a limit: the password is not checked.
     Refused,
     /// Within the limits: check the password against this account (None: unknown email).
-    Check(Option<User>),
+    Check(Option<User>, Counted),
 }
+
+/// The counters an admitted attempt was counted on: a success gives back these and no others.
+pub struct Counted(Vec<String>);
 
 /// Count the attempt against every limit that applies, before any password is checked, so
 /// that concurrent attempts cannot all pass a limit they would only exceed together. A browser
 /// that signed in to this account before counts against its own budget instead of the
-/// account's and the address's, so an attacker cannot lock the account's owner out.
+/// account's and the address's, so an attacker cannot lock the account's owner out. An
+/// address over its limit is refused before the account is counted, so a flood of made-up
+/// emails from it adds no rows.
 pub fn admit_sign_in(
     conn: &mut DbConn,
     attempt: &SignInAttempt,
     now: NaiveDateTime,
 ) -> Result<Admission, DieselError> {
-    use crate::access::{LOGINS_PER_ACCOUNT, LOGINS_PER_ADDRESS, LOGINS_PER_DEVICE};
-    use crate::db::attempts::hit;
+    use crate::access::{Limit, LOGINS_PER_ACCOUNT, LOGINS_PER_ADDRESS, LOGINS_PER_DEVICE};
     let user = find_by_email(conn, attempt.email)?;
     let device_owner = match attempt.device {
         Some(d) => device_owner(conn, d)?,
@@ -386,28 +390,22 @@ pub fn admit_sign_in(
         (Some(u), Some(owner), Some(d)) if *owner == u.id => Some(d),
         _ => None,
     };
-    let within = match known_device {
-        Some(device) => {
-            let l = LOGINS_PER_DEVICE;
-            hit(conn, &l.counter(device), l.window(), now)? <= l.max
-        }
-        None => {
-            let (a, b) = (LOGINS_PER_ADDRESS, LOGINS_PER_ACCOUNT);
-            let by_address = hit(conn, &a.counter(attempt.address), a.window(), now)?;
-            let by_account = hit(
-                conn,
-                &b.counter(&account_key(attempt.email)),
-                b.window(),
-                now,
-            )?;
-            by_address <= a.max && by_account <= b.max
-        }
+    let limits: Vec<(Limit, String)> = match known_device {
+        Some(device) => vec![(LOGINS_PER_DEVICE, device.to_string())],
+        None => vec![
+            (LOGINS_PER_ADDRESS, attempt.address.to_string()),
+            (LOGINS_PER_ACCOUNT, account_key(attempt.email)),
+        ],
     };
-    Ok(if within {
-        Admission::Check(user)
-    } else {
-        Admission::Refused
-    })
+    let mut counted = Vec::new();
+    for (limit, subject) in limits {
+        let counter = limit.counter(&subject);
+        if crate::db::attempts::hit(conn, &counter, limit.window(), now)? > limit.max {
+            return Ok(Admission::Refused);
+        }
+        counted.push(counter);
+    }
+    Ok(Admission::Check(user, Counted(counted)))
 }
 
 fn account_key(email: &str) -> String {
@@ -421,25 +419,19 @@ pub struct SignedIn {
 }
 
 /// After the right password: open a session, remember the browser, and give back the
-/// attempt (a success is not a failure).
+/// attempt where it was counted (a success is not a failure).
 pub fn complete_sign_in(
     conn: &mut DbConn,
     user: &User,
-    attempt: &SignInAttempt,
+    device: Option<&str>,
+    counted: &Counted,
     now: NaiveDateTime,
 ) -> Result<SignedIn, DieselError> {
-    use crate::access::{LOGINS_PER_ACCOUNT, LOGINS_PER_ADDRESS, LOGINS_PER_DEVICE};
-    use crate::db::attempts::refund;
-    refund(conn, &LOGINS_PER_ADDRESS.counter(attempt.address))?;
-    refund(
-        conn,
-        &LOGINS_PER_ACCOUNT.counter(&account_key(attempt.email)),
-    )?;
-    if let Some(d) = attempt.device {
-        refund(conn, &LOGINS_PER_DEVICE.counter(d))?;
+    for counter in &counted.0 {
+        crate::db::attempts::refund(conn, counter)?;
     }
     let session = open_session(conn, &user.id, now)?;
-    let device = remember_device(conn, &user.id, attempt.device, now)?;
+    let device = remember_device(conn, &user.id, device, now)?;
     Ok(SignedIn { session, device })
 }
 

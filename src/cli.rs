@@ -590,6 +590,8 @@ fn issue_token(
         }
         _ => {}
     }
+    // Stored lower-case, as contacts' are, so `token revoke --email` finds it however typed.
+    let email = email.map(|e| e.trim().to_lowercase());
     if let Some(e) = &email {
         use validator::ValidateEmail;
         if !e.validate_email() {

@@ -192,7 +192,7 @@ impl TrustedProxies {
         }
         let hops: Vec<&str> = forwarded_for.flat_map(|h| h.split(',')).collect();
         for hop in hops.into_iter().rev() {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            let Some(ip) = parse_hop(hop) else {
                 break;
             };
             client = ip;
@@ -202,6 +202,21 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// An address as proxies write it: `203.0.113.5`, `203.0.113.5:4711`, `2001:db8::1`,
+/// `[2001:db8::1]:4711`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    let (host, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    host.parse().ok()
 }
 
 fn in_block(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
@@ -261,6 +276,15 @@ mod tests {
         assert_eq!(
             proxies.client_address(ip("198.51.100.7"), ["203.0.113.5"].into_iter()),
             ip("198.51.100.7")
+        );
+        // Ports, as some proxies write them, are not part of the address.
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), ["203.0.113.5:4711"].into_iter()),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), ["[2001:db8::7]:4711"].into_iter()),
+            ip("2001:db8::7")
         );
         // A garbled hop stops the walk at the last address known good.
         assert_eq!(

@@ -160,6 +160,11 @@ pub fn find_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<TokenRow>
     Ok(rows.into_iter().next())
 }
 
+diesel::define_sql_function! {
+    /// Lower-case text, the same on SQLite and PostgreSQL for ASCII (email addresses).
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
 /// Which live links to revoke.
 pub struct RevokeLinks<'a> {
     pub survey_id: &'a str,
@@ -188,7 +193,8 @@ pub fn revoke_tokens(
         q = q.filter(access_tokens::unit.eq(u));
     }
     if let Some(e) = which.holder_email {
-        q = q.filter(access_tokens::holder_email.eq(e));
+        // Links issued before emails were stored lower-case are matched too.
+        q = q.filter(lower(access_tokens::holder_email).eq(e.trim().to_lowercase()));
     }
     if let Some(id) = which.id {
         q = q.filter(access_tokens::id.eq(id));

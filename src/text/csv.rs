@@ -3,8 +3,11 @@
 //! A cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel,
 //! LibreOffice and Google Sheets as a formula (CSV injection). Every CSV the program writes goes
 //! through [`SafeWriter`], which applies OWASP's rule: such a cell gets a leading `'`, which the
-//! spreadsheet shows as text and does not evaluate. A plain number keeps its sign, so numeric
-//! answers such as `-3.5` stay numbers.
+//! spreadsheet shows as text and does not evaluate (also when spaces or line breaks come
+//! first). A plain number keeps its sign, so numeric answers such as `-3.5` stay numbers.
+//!
+//! Every cell is also quoted: a spreadsheet set to French or Spanish conventions splits a file
+//! on `;`, so an unquoted `a;=1+1` would become two cells, the second a formula.
 
 use std::borrow::Cow;
 
@@ -13,11 +16,10 @@ const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// The cell as a spreadsheet should see it: a would-be formula is prefixed with `'`.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    match cell.chars().next() {
-        Some(c) if TRIGGERS.contains(&c) && !is_plain_number(cell) => {
-            Cow::Owned(format!("'{cell}"))
-        }
-        _ => Cow::Borrowed(cell),
+    if starts_formula(cell) && !is_plain_number(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
     }
 }
 
@@ -25,9 +27,15 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 /// imported again): `'=x` becomes `=x`, anything else is unchanged.
 pub fn restore(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(TRIGGERS) => rest,
+        Some(rest) if starts_formula(rest) => rest,
         _ => cell,
     }
+}
+
+/// Whether a spreadsheet would read the cell as a formula: a trigger first, or after spaces and
+/// line breaks (which some spreadsheets skip).
+fn starts_formula(cell: &str) -> bool {
+    cell.starts_with(TRIGGERS) || cell.trim_start_matches([' ', '\n']).starts_with(TRIGGERS)
 }
 
 /// `-12`, `+3.5`, `-1e-3`: a number a spreadsheet reads as a number, not a formula.
@@ -45,22 +53,17 @@ fn is_plain_number(cell: &str) -> bool {
     mantissa_ok && exponent.is_none_or(digits)
 }
 
-/// A CSV writer whose every cell is neutralised.
+/// A CSV writer whose every cell is neutralised, and quoted where it holds a comma, a
+/// semicolon, a quote or a line break (RFC 4180, with `;` added for spreadsheets that split on
+/// it).
+#[derive(Default)]
 pub struct SafeWriter {
-    inner: ::csv::Writer<Vec<u8>>,
-}
-
-impl Default for SafeWriter {
-    fn default() -> Self {
-        SafeWriter::new()
-    }
+    out: String,
 }
 
 impl SafeWriter {
     pub fn new() -> SafeWriter {
-        SafeWriter {
-            inner: ::csv::Writer::from_writer(Vec::new()),
-        }
+        SafeWriter::default()
     }
 
     pub fn write_record<I, T>(&mut self, record: I) -> Result<(), ::csv::Error>
@@ -68,17 +71,26 @@ impl SafeWriter {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let cells: Vec<String> = record
-            .into_iter()
-            .map(|c| neutralise(c.as_ref()).into_owned())
-            .collect();
-        self.inner.write_record(&cells)
+        for (i, cell) in record.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            let cell = neutralise(cell.as_ref());
+            if cell.contains([',', ';', '"', '\n', '\r']) {
+                self.out.push('"');
+                self.out.push_str(&cell.replace('"', "\"\""));
+                self.out.push('"');
+            } else {
+                self.out.push_str(&cell);
+            }
+        }
+        self.out.push('\n');
+        Ok(())
     }
 
     /// The file's text.
     pub fn finish(self) -> Result<String, ::csv::Error> {
-        let bytes = self.inner.into_inner().map_err(|e| e.into_error())?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(self.out)
     }
 }
 
@@ -96,6 +108,8 @@ mod tests {
             "\t=1+1",
             "\r=1+1",
             "-",
+            " =cmd|' /C calc'!A0",
+            "\n=1+1",
         ] {
             assert_eq!(neutralise(bad), format!("'{bad}"), "{bad:?}");
             assert_eq!(restore(&neutralise(bad)), bad);
@@ -111,6 +125,19 @@ mod tests {
         let mut w = SafeWriter::new();
         w.write_record(["iso3", "answer"]).unwrap();
         w.write_record(["SWE", "=1+1"]).unwrap();
-        assert_eq!(w.finish().unwrap(), "iso3,answer\nSWE,'=1+1\n");
+        w.write_record(["FRA", "a;=1+1"]).unwrap();
+        w.write_record(["MAR", "say \"hi\", then\nleave"]).unwrap();
+        let text = w.finish().unwrap();
+        assert_eq!(
+            text,
+            "iso3,answer\nSWE,'=1+1\nFRA,\"a;=1+1\"\nMAR,\"say \"\"hi\"\", then\nleave\"\n"
+        );
+        // What a standard reader makes of it.
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        assert_eq!(rows[2], vec!["MAR", "say \"hi\", then\nleave"]);
     }
 }

@@ -8,7 +8,8 @@
 
 /// Characters that open or close Markdown constructs (emphasis, links, headings, lists, code,
 /// tables, setext underlines, strikethrough).
-const SIGNIFICANT: &str = "\\`*_[](){}#+-.!|~=&";
+/// `:` and `@` too: GFM turns `http://...`, `www.` hosts and email addresses into links.
+const SIGNIFICANT: &str = "\\`*_[](){}#+-.!|~=&:@";
 
 /// One line of user text as literal Markdown inline text (line breaks become spaces).
 pub fn inline(text: &str) -> String {
@@ -64,6 +65,13 @@ mod tests {
         assert!(!md.contains("](javascript"), "{md}");
         assert!(!md.contains("<javascript"), "{md}");
         assert!(md.contains("\\#\\#\\# Sweden"), "{md}");
+        let autolinks = inline("see http://3627732462/x, https://evil/p and evil@evil.example");
+        assert!(
+            !autolinks.contains("http://")
+                && !autolinks.contains("https://")
+                && !autolinks.contains("l@e"),
+            "{autolinks}"
+        );
         assert_eq!(inline("a\nb *c*"), "a b \\*c\\*");
         assert_eq!(inline("x < y & \\"), "x &lt; y \\& \\\\");
     }

@@ -17,11 +17,21 @@ use crate::db::{DbConn, DbError};
 use crate::error::AppError;
 use crate::mail;
 
-const SESSION_COOKIE: &str = "coherence_session";
+/// The session cookie: `__Host-` prefixed under https, so a sibling subdomain cannot plant
+/// one of its own (session fixation); the prefix requires `Path=/`.
+fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-coherence_session"
+    } else {
+        "coherence_session"
+    }
+}
 /// Largest contact file accepted.
 const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
 /// Largest other field of the contacts form (the CSRF token is 64 characters).
 const MAX_FIELD_BYTES: usize = 1024;
+/// Room for the contacts form's multipart boundaries and part headers.
+const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 /// Parts of the contacts form read at most (it has two).
 const MAX_IMPORT_PARTS: usize = 8;
 
@@ -34,8 +44,8 @@ fn secure(state: &AppState) -> bool {
 }
 
 /// The session cookie's value ('' when signed out): what admin forms are bound to.
-fn session_token(req: &HttpRequest) -> String {
-    req.cookie(SESSION_COOKIE)
+fn session_token(req: &HttpRequest, secure: bool) -> String {
+    req.cookie(session_cookie_name(secure))
         .map(|c| c.value().to_string())
         .unwrap_or_default()
 }
@@ -46,7 +56,7 @@ fn verify_session_form(
     req: &HttpRequest,
     form: &[(String, String)],
 ) -> Result<(), AppError> {
-    let session = session_token(req);
+    let session = session_token(req, secure(state));
     if session.is_empty() {
         // Not signed in: the form cannot act for anyone; say so before judging its token.
         return Err(AppError::LoginRequired);
@@ -92,7 +102,7 @@ where
 
 /// The signed-in user, or an error that sends the browser to the sign-in page.
 async fn current_user(state: &web::Data<AppState>, req: &HttpRequest) -> Result<User, AppError> {
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+    let Some(cookie) = req.cookie(session_cookie_name(secure(state))) else {
         return Err(AppError::LoginRequired);
     };
     let token = cookie.value().to_string();
@@ -134,7 +144,7 @@ pub(super) fn page(
     data: Json,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let session = session_token(req);
+    let session = session_token(req, secure(state));
     page_bound(state, req, name, data, status, session_binding(&session))
 }
 
@@ -229,9 +239,9 @@ pub async fn login(
         Ok(accounts::admit_sign_in(conn, &attempt, campaign::now())?)
     })
     .await?;
-    let user = match admission {
+    let (user, counted) = match admission {
         accounts::Admission::Refused => return Err(AppError::SignInLimited),
-        accounts::Admission::Check(user) => user,
+        accounts::Admission::Check(user, counted) => (user, counted),
     };
     // 2. Check the password, a bounded number at a time, holding no connection.
     let matched = if oversized {
@@ -254,23 +264,19 @@ pub async fn login(
     };
     // 3. Open the session.
     let signed_in = with_conn(&state, move |conn| {
-        let attempt = accounts::SignInAttempt {
-            email: &email,
-            address: &address,
-            device: device.as_deref(),
-        };
         Ok(accounts::complete_sign_in(
             conn,
             &user,
-            &attempt,
+            device.as_deref(),
+            &counted,
             campaign::now(),
         )?)
     })
     .await?;
     let mut res = redirect("/admin");
     // A fresh session id at every sign-in, and a fresh CSRF secret with it.
-    let cookie = Cookie::build(SESSION_COOKIE, signed_in.session)
-        .path("/admin")
+    let cookie = Cookie::build(session_cookie_name(secure(&state)), signed_in.session)
+        .path("/")
         .http_only(true)
         .secure(secure(&state))
         .same_site(SameSite::Strict)
@@ -303,7 +309,7 @@ pub async fn logout(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     verify_session_form(&state, &req, &parse_form(&body))?;
-    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+    if let Some(cookie) = req.cookie(session_cookie_name(secure(&state))) {
         let token = cookie.value().to_string();
         with_conn(&state, move |conn| {
             Ok(accounts::close_session(conn, &token)?)
@@ -311,7 +317,9 @@ pub async fn logout(
         .await?;
     }
     let mut res = redirect("/admin/login");
-    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/admin").finish();
+    let mut gone = Cookie::build(session_cookie_name(secure(&state)), "")
+        .path("/")
+        .finish();
     gone.make_removal();
     let _ = res.add_cookie(&gone);
     csrf::rotate(&mut res, secure(&state));
@@ -642,6 +650,16 @@ pub async fn import_contacts(
     let (user, survey) = survey_user(&state, &req, &path).await?;
     if !user.is_admin() {
         return Err(AppError::Forbidden);
+    }
+    // A declared body larger than the file and its envelope is refused before it is read (a
+    // part's headers are not counted below).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_CSV_BYTES + MAX_ENVELOPE_BYTES) {
+        return Err(AppError::TooLarge);
     }
     // The form has two parts: the CSRF token and the file. Other parts are ignored, a few
     // at most are read, and the whole body is bounded (the file, plus a little for the rest).

@@ -278,8 +278,9 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
         ))
 }
 
-/// Middleware: a request body that stops arriving for `Settings::body_timeout` fails (400)
-/// instead of holding its connection and its worker's attention indefinitely.
+/// Middleware: a request body that stops arriving for `Settings::body_timeout`, or that takes
+/// more than six times that in all, fails (400) instead of holding its connection: a client
+/// trickling one byte at a time cannot keep a request open for days.
 pub async fn body_timeout(
     mut req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
@@ -288,16 +289,18 @@ pub async fn body_timeout(
         .app_data::<web::Data<AppState>>()
         .map(|s| s.settings.body_timeout)
         .unwrap_or(Duration::from_secs(20));
+    let deadline = tokio::time::Instant::now() + idle * 6;
     let payload = actix_web::HttpMessage::take_payload(&mut req);
     let timed = futures_util::stream::unfold(Some(payload), move |state| async move {
         let mut payload = state?;
-        match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut payload)).await {
+        let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, futures_util::StreamExt::next(&mut payload)).await {
             Ok(Some(chunk)) => Some((chunk, Some(payload))),
             Ok(None) => None,
             Err(_) => Some((
                 Err(actix_web::error::PayloadError::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    "the request body stopped arriving",
+                    "the request body stopped arriving, or took too long",
                 ))),
                 None,
             )),

@@ -120,9 +120,10 @@ where
     }
 }
 
-/// Saves and submissions through one link are budgeted per minute (see `AppState`).
-fn spend_write_budget(state: &AppState, token: &str) -> Result<(), AppError> {
-    if state.link_writes.take(&hash_token(token)) {
+/// Saves and submissions through one link are budgeted per minute (see `AppState`). Spent
+/// once the link is known to exist, so made-up links cannot fill the budget's table.
+fn spend_write_budget(state: &AppState, who: &Respondent) -> Result<(), AppError> {
+    if state.link_writes.take(&who.token.id) {
         Ok(())
     } else {
         Err(AppError::LinkWritesLimited)
@@ -464,7 +465,6 @@ pub async fn section_save(
     let (token, section_id) = path.into_inner();
     let pairs = parse_form(&body);
     csrf::verify(&req, &state.settings, &pairs, csrf::Binding::Link(&token))?;
-    spend_write_budget(&state, &token)?;
     let base_version: i32 = pairs
         .iter()
         .find(|(k, _)| k == "_version")
@@ -475,7 +475,9 @@ pub async fn section_save(
         let countries = state.countries.clone();
         let raw = raw.clone();
         let section_id = section_id.clone();
+        let app = state.clone();
         as_respondent(&state, &req, &token, move |conn, who, survey| {
+            spend_write_budget(&app, who)?;
             let save = SaveRequest {
                 section_id: &section_id,
                 base_version,
@@ -702,8 +704,9 @@ pub async fn submit(
         &parse_form(&body),
         csrf::Binding::Link(&token),
     )?;
-    spend_write_budget(&state, &token)?;
-    let (who, survey, outcome) = as_respondent(&state, &req, &token, |conn, who, survey| {
+    let app = state.clone();
+    let (who, survey, outcome) = as_respondent(&state, &req, &token, move |conn, who, survey| {
+        spend_write_budget(&app, who)?;
         let outcome = respond::submit(conn, survey, who, Utc::now()).map_err(AppError::from);
         Ok((who.clone(), survey.clone(), outcome))
     })

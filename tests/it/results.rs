@@ -508,13 +508,13 @@ async fn exports_read_back_match_the_database(backend: Backend) {
     assert!(
         codebook
             .body
-            .contains("tools.a,tools,multiple_choice,Tools,a,A,1=selected; 0=not selected"),
+            .contains("tools.a,tools,multiple_choice,Tools,a,A,\"1=selected; 0=not selected\""),
         "{}",
         codebook.body
     );
     assert!(codebook
         .body
-        .contains("colour,colour,single_choice,Colour,,,red=Red; blue=Blue; other=Other"));
+        .contains("colour,colour,single_choice,Colour,,,\"red=Red; blue=Blue; other=Other\""));
     // XLSX: the same cells, read back with calamine.
     let res = app
         .client

@@ -18,6 +18,7 @@ on_both_backends!(
     revoked_replaced_and_expired_links_say_so,
     deadline_extension_refuses_dates_out_of_range,
     links_are_revoked_from_the_country_page_by_its_owners_only,
+    sign_in_counters_stay_bounded_and_refunds_go_where_counted,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -303,7 +304,7 @@ async fn csv_injection_is_neutralised_in_every_csv(backend: Backend) {
     let file = app.dir.path().join("contacts.csv");
     std::fs::write(
         &file,
-        "country,name,email,language,office\nSWE,=cmd|' /C calc'!A0,anna@gov.se,en,-Ministry+\n",
+        "country,name,email,language,office\nSWE,=cmd|' /C calc'!A0,anna@gov.se,en,-Ministry+;=2+2\n",
     )
     .unwrap();
     let out = app.cli(
@@ -317,7 +318,8 @@ async fn csv_injection_is_neutralised_in_every_csv(backend: Backend) {
     );
     let exported = app.get("/admin/surveys/fixture/contacts.csv").await;
     assert!(
-        exported.body.contains("'=cmd|' /C calc'!A0") && exported.body.contains("'-Ministry+"),
+        exported.body.contains("'=cmd|' /C calc'!A0")
+            && exported.body.contains("\"'-Ministry+;=2+2\""),
         "{}",
         exported.body
     );
@@ -635,7 +637,7 @@ async fn revoked_replaced_and_expired_links_say_so(backend: Backend) {
         "--name",
         "Berit",
         "--email",
-        "berit@gov.se",
+        "Berit@Gov.se",
     ]);
     assert_eq!(
         app.save_section(&a, "basics", &[("name", "Anna")])
@@ -676,7 +678,7 @@ async fn revoked_replaced_and_expired_links_say_so(backend: Backend) {
             "--country",
             "SWE",
             "--email",
-            "berit@gov.se",
+            "BERIT@gov.se",
         ],
         None,
     );
@@ -939,6 +941,148 @@ async fn links_are_revoked_from_the_country_page_by_its_owners_only(backend: Bac
             .await
             .status,
         404
+    );
+    app.stop().await;
+}
+
+async fn sign_in_counters_stay_bounded_and_refunds_go_where_counted(backend: Backend) {
+    use coherence::db::schema::attempt_counters;
+    use diesel::prelude::*;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(backend, dir.path());
+    let app = TestApp::start_with(
+        url,
+        fixtures().join("surveys"),
+        dir,
+        vec![("COHERENCE_TRUSTED_PROXIES", "127.0.0.1".into())],
+    )
+    .await;
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    // The administrator's own browser signs in once: a known browser from now on.
+    let own = app.clone_with_new_client();
+    assert_eq!(own.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let attempt = |email: String, password: &'static str, from: &'static str, client: TestApp| async move {
+        let page = client.get("/admin/login").await;
+        client
+            .client
+            .post(format!("{}/admin/login", client.address))
+            .header("x-forwarded-for", from)
+            .form(&[
+                ("_csrf", page.hidden("_csrf").as_str()),
+                ("email", email.as_str()),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // One address spends its budget on made-up accounts.
+    for i in 0..30 {
+        let status = attempt(
+            format!("nobody{i}@x.org"),
+            "a wrong password",
+            "203.0.113.50",
+            app.clone_handle(),
+        )
+        .await;
+        assert_eq!(status, 401, "attempt {i}");
+    }
+    let url = coherence::db::DbUrl::parse(&app.database_url).unwrap();
+    let pool = coherence::db::connect(&url, 1).unwrap();
+    let rows = |pool: &coherence::db::Pool| -> i64 {
+        attempt_counters::table
+            .count()
+            .get_result(&mut pool.get().unwrap())
+            .unwrap()
+    };
+    let before = rows(&pool);
+    // Past the address's limit, more made-up accounts add no counters.
+    for i in 30..80 {
+        let status = attempt(
+            format!("nobody{i}@x.org"),
+            "a wrong password",
+            "203.0.113.50",
+            app.clone_handle(),
+        )
+        .await;
+        assert_eq!(status, 429);
+    }
+    assert_eq!(rows(&pool), before, "a refused address adds no rows");
+    // Signing in from a known browser at that address gives back only the browser's attempt:
+    // the address stays blocked for the made-up accounts.
+    for _ in 0..3 {
+        assert_eq!(
+            attempt(
+                ADMIN.0.to_string(),
+                ADMIN.1,
+                "203.0.113.50",
+                own.clone_handle()
+            )
+            .await,
+            303
+        );
+    }
+    assert_eq!(
+        attempt(
+            "nobody99@x.org".to_string(),
+            "a wrong password",
+            "203.0.113.50",
+            app.clone_handle()
+        )
+        .await,
+        429
+    );
+    app.stop().await;
+}
+
+/// A body trickling one byte at a time is dropped after six idle timeouts in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_request_body_is_dropped_at_its_deadline() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(Backend::Sqlite, dir.path());
+    let app = TestApp::start_with(
+        url,
+        fixtures().join("surveys"),
+        dir,
+        vec![("COHERENCE_BODY_TIMEOUT_SECS", "1".into())],
+    )
+    .await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+        stream
+            .write_all(b"POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            // One byte every 0.4 s: never idle for the 1 s timeout.
+            if stream.write_all(b"a").is_err() {
+                break;
+            }
+            let mut buf = [0u8; 4096];
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(12),
+        "{took:?}"
     );
     app.stop().await;
 }
