@@ -326,8 +326,13 @@ fn push_other(items: &mut Vec<Item>, is_other: bool, raw: &RawAnswer) -> Result<
     Ok(())
 }
 
+/// Line breaks become `\n` (a lone `\r` too: replacing only `\r\n` left one in "\r\r\n"), and
+/// the ends are trimmed.
 fn normalise_text(s: &str) -> String {
-    s.replace("\r\n", "\n").trim().to_string()
+    s.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .trim()
+        .to_string()
 }
 
 /// Which sections and questions are shown, given the answers so far.
@@ -531,6 +536,23 @@ mod tests {
             validate(&share, &raw("0,25"), &Few).unwrap()[0].num,
             Some(0.25)
         );
+    }
+
+    #[test]
+    fn text_normalisation_is_idempotent() {
+        // Found by fuzzing (fuzz/corpus/form_answers/regression-cr-cr-lf): "a\r\r\nb" was
+        // stored as "a\r\nb", which the same form saved again changed to "a\nb", so an
+        // unchanged answer counted as a change (and as a conflict with another official).
+        let question = q(QuestionKind::LongText {
+            min_length: None,
+            max_length: 100,
+        });
+        for text in ["a\r\r\nb", "a\rb", "a\r\n\r\nb", " a\n\rb\r "] {
+            let saved = validate(&question, &raw(text), &Few).unwrap();
+            assert!(!saved[0].value.contains('\r'), "{:?}", saved[0].value);
+            let shown = RawAnswer::from_items(&question.kind, &saved);
+            assert_eq!(validate(&question, &shown, &Few).unwrap(), saved);
+        }
     }
 
     #[test]

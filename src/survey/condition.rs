@@ -11,8 +11,17 @@
 //! literal    := "double quoted" | 'single quoted' | number | true | false
 //! ```
 //! A comparison with a question that is unanswered (or itself hidden) is false.
+//!
+//! A condition nests at most [`MAX_NESTING`] levels of parentheses and `not`, and has at most
+//! [`MAX_TESTS`] tests: parsing and evaluating recurse, so a deeper one is refused with an error
+//! rather than overflowing the stack.
 
 use std::fmt;
+
+/// How deeply parentheses and `not` may nest.
+pub const MAX_NESTING: usize = 32;
+/// How many tests (comparisons, `in`, `answered`) one condition may combine.
+pub const MAX_TESTS: usize = 256;
 
 /// What a condition reads from a response: the effective answers of earlier questions.
 pub trait AnswerLookup {
@@ -91,6 +100,8 @@ impl Condition {
             tokens,
             pos: 0,
             end: input.len(),
+            depth: 0,
+            tests: 0,
         };
         let cond = parser.expr()?;
         match parser.peek() {
@@ -316,6 +327,10 @@ struct Parser {
     tokens: Vec<(Token, usize)>,
     pos: usize,
     end: usize,
+    /// Parentheses and `not` open around the current position.
+    depth: usize,
+    /// Tests read so far.
+    tests: usize,
 }
 
 impl Parser {
@@ -366,19 +381,55 @@ impl Parser {
         Ok(left)
     }
 
+    /// Enter a level of parentheses or `not`, refusing to go deeper than [`MAX_NESTING`].
+    fn nest(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let offset = self.peek().map_or(self.end, |(_, offset)| *offset);
+            return Err(ParseError {
+                message: format!(
+                    "the condition nests more than {MAX_NESTING} levels of parentheses and 'not'"
+                ),
+                offset,
+            });
+        }
+        Ok(())
+    }
+
+    /// Count one test, refusing more than [`MAX_TESTS`].
+    fn test(&mut self) -> Result<(), ParseError> {
+        self.tests += 1;
+        if self.tests > MAX_TESTS {
+            let offset = self.peek().map_or(self.end, |(_, offset)| *offset);
+            return Err(ParseError {
+                message: format!("the condition has more than {MAX_TESTS} tests"),
+                offset,
+            });
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Condition, ParseError> {
         if self.at_keyword("not") {
+            self.nest()?;
             self.pos += 1;
-            return Ok(Condition::Not(Box::new(self.unary()?)));
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Condition::Not(Box::new(inner)));
         }
         self.primary()
     }
 
     fn primary(&mut self) -> Result<Condition, ParseError> {
+        if !matches!(self.peek(), Some((Token::LParen, _))) {
+            self.test()?;
+        }
         match self.peek().cloned() {
             Some((Token::LParen, _)) => {
+                self.nest()?;
                 self.pos += 1;
                 let inner = self.expr()?;
+                self.depth -= 1;
                 match self.next() {
                     Some((Token::RParen, _)) => Ok(inner),
                     _ => {
@@ -512,6 +563,37 @@ mod tests {
         assert_eq!(e.offset, 7);
         let e = Condition::parse("a == 1 b").unwrap_err();
         assert_eq!(e.offset, 7);
+    }
+
+    #[test]
+    fn condition_parser_deep_nesting_does_not_overflow() {
+        // Found by fuzzing (fuzz/corpus/show_if/regression-deep-nesting): every '(' and 'not'
+        // recursed, and a few thousand of them overflowed the stack.
+        let deep = format!("{}a == 1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = Condition::parse(&deep).unwrap_err();
+        assert!(e.message.contains("nests more than 32"), "{}", e.message);
+        assert_eq!(e.offset, MAX_NESTING);
+        let e = Condition::parse(&format!("{}a == 1", "not ".repeat(100_000))).unwrap_err();
+        assert!(e.message.contains("nests more than 32"), "{}", e.message);
+        // As deep as allowed still parses and evaluates.
+        let ok = format!(
+            "{}not a == 1{}",
+            "(".repeat(MAX_NESTING - 1),
+            ")".repeat(MAX_NESTING - 1)
+        );
+        let c = Condition::parse(&ok).unwrap();
+        assert!(c.evaluate(&Map(HashMap::from([("a", "2")]))));
+    }
+
+    #[test]
+    fn condition_with_too_many_tests_is_refused() {
+        // A long 'and' chain builds a tree as deep as it is long, which evaluating recurses.
+        let chain = |n: usize| vec!["a == 1"; n].join(" and ");
+        let c = Condition::parse(&chain(MAX_TESTS)).unwrap();
+        assert!(c.evaluate(&Map(HashMap::from([("a", "1")]))));
+        let e = Condition::parse(&chain(100_000)).unwrap_err();
+        assert!(e.message.contains("more than 256 tests"), "{}", e.message);
+        assert_eq!(e.offset, MAX_TESTS * "a == 1 and ".len());
     }
 
     #[test]

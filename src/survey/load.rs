@@ -1202,13 +1202,26 @@ impl Walker {
         current: Option<&str>,
     ) -> Option<Condition> {
         let raw = t.string(cx, "show_if")?;
-        // Offsets inside the expression map to the file: skip the opening quote.
-        let base = raw.span().start + 1;
+        // Offsets inside the expression map to the file (past the opening quote) only where the
+        // file has the expression as is between two quotes; one written with escapes or over
+        // several lines has other offsets, so its problems are shown at its start.
+        let span = raw.span();
+        let written = cx.source.get(span.clone()).unwrap_or("");
+        let verbatim = written.len() == raw.get_ref().len() + 2
+            && written.get(1..written.len() - 1) == Some(raw.get_ref().as_str());
+        let place = |offset: usize| {
+            let at = if verbatim {
+                span.start + 1 + offset
+            } else {
+                span.start
+            };
+            at..at
+        };
         let cond = match Condition::parse(raw.get_ref()) {
             Ok(c) => c,
             Err(e) => {
                 cx.error(
-                    base + e.offset..base + e.offset,
+                    place(e.offset),
                     format!("show_if of {} does not parse: {}", t.what, e.message),
                 );
                 return None;
@@ -1216,7 +1229,7 @@ impl Walker {
         };
         let mut ok = true;
         for r in cond.references() {
-            let at = base + r.offset..base + r.offset;
+            let at = place(r.offset);
             let earlier = self.all_questions.iter().find(|(q, _)| *q == r.question);
             match earlier {
                 None if current == Some(r.question.as_str()) => {
@@ -1269,7 +1282,7 @@ impl Walker {
                 .iter()
                 .find(|(q, _)| *q == target.question)
             {
-                let at = base + target.offset..base + target.offset;
+                let at = place(target.offset);
                 match kind {
                     QuestionKind::MultipleChoice { options, other, .. } => {
                         let known = options.iter().any(|o| o.code == option)
@@ -1307,7 +1320,7 @@ impl Walker {
             else {
                 continue;
             };
-            let at = base + target.offset..base + target.offset;
+            let at = place(target.offset);
             let problem = comparison_problem(kind, target.row.is_some(), op, value);
             if let Some(problem) = problem {
                 cx.error(at, format!("show_if of {}: {problem}", t.what));
@@ -1423,4 +1436,45 @@ pub fn translation_warnings(survey: &Survey) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A survey whose only question has the given `show_if` line (line 10 of the file).
+    fn with_show_if(line: &str) -> String {
+        format!(
+            "id = \"s\"\ntitle = \"T\"\n[[sections]]\nid = \"a\"\ntitle = \"A\"\n\
+             [[sections.questions]]\nid = \"q\"\ntype = \"yes_no\"\ntext = \"Q\"\n{line}\n"
+        )
+    }
+
+    /// The one diagnostic of a file: line, column and message.
+    fn only_error(source: &str) -> (usize, usize, String) {
+        let (survey, diagnostics) = parse_survey("t.toml", source);
+        assert!(survey.is_none());
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        let d = &diagnostics[0];
+        (d.line, d.column, d.message.clone())
+    }
+
+    #[test]
+    fn show_if_offsets_with_escapes_do_not_split_characters() {
+        // Found by fuzzing (fuzz/corpus/survey_file/regression-show-if-escapes): the offset of
+        // a problem inside a show_if was added to the string's place in the file, but escapes
+        // make the file longer than the expression, so the sum fell inside the 'é' (a panic
+        // slicing the source) or on a wrong column.
+        let (line, column, message) = only_error(&with_show_if(r#"show_if = "\t\t'éééé'!""#));
+        assert_eq!((line, column), (10, 11), "{message}");
+        assert!(message.contains("does not parse"), "{message}");
+        // Over several lines, the same: shown at the string's start.
+        let (line, column, message) = only_error(&with_show_if("show_if = \"\"\"\nq ==\né\"\"\""));
+        assert_eq!((line, column), (10, 11), "{message}");
+        // Written as is, in either kind of quotes, the problem is pointed at exactly.
+        for quoted in [r#""q == true and""#, "'q == true and'"] {
+            let (line, column, message) = only_error(&with_show_if(&format!("show_if = {quoted}")));
+            assert_eq!((line, column), (10, 25), "{message}");
+        }
+    }
 }

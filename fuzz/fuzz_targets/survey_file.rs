@@ -1,0 +1,39 @@
+//! A survey definition file (TOML) as `coherence check` and the server read it: any text must
+//! give diagnostics, never a panic, and every diagnostic must point inside the file.
+#![no_main]
+
+use coherence::survey::answer::{missing_answers, section_progress, Answers, Visibility};
+use coherence::survey::load::translation_warnings;
+use coherence::survey::{parse_survey, Severity};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(source) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (survey, diagnostics) = parse_survey("fuzz.toml", source);
+    let lines: Vec<&str> = source.split('\n').collect();
+    for d in &diagnostics {
+        assert!(d.line >= 1, "line 0 in {d}");
+        assert!(d.column >= 1, "column 0 in {d}");
+        assert!(d.line <= lines.len(), "line past the end in {d}");
+        // A column may point one past the last character (the end of the line).
+        let width = lines[d.line - 1].chars().count();
+        assert!(d.column <= width + 1, "column past the line's end in {d}");
+        let _ = d.to_string();
+    }
+    if let Some(survey) = survey {
+        assert!(
+            !diagnostics.iter().any(|d| d.severity == Severity::Error),
+            "a survey came back with errors"
+        );
+        let _ = translation_warnings(&survey);
+        // A fresh response: every condition evaluated against no answers.
+        let answers = Answers::new();
+        let vis = Visibility::evaluate(&survey, &answers);
+        let _ = missing_answers(&survey, &answers, &vis);
+        for section in &survey.sections {
+            let _ = section_progress(section, &answers, &vis);
+        }
+    }
+});
