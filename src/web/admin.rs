@@ -6,26 +6,22 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde::Serialize;
 use serde_json::{json, Value as Json};
+
+use super::extract::{Admin, Lang};
+use super::render::Layout;
 
 use super::render::translate;
 use super::{csrf, AppState};
 use crate::accounts::{self, User, MIN_PASSWORD_CHARS};
 use crate::campaign::{self, Campaign, SORT_KEYS};
 use crate::contacts;
-use crate::db::{DbConn, DbError};
 use crate::error::AppError;
 use crate::mail;
 
-/// The session cookie: `__Host-` prefixed under https, so a sibling subdomain cannot plant
-/// one of its own (session fixation); the prefix requires `Path=/`.
-fn session_cookie_name(secure: bool) -> &'static str {
-    if secure {
-        "__Host-coherence_session"
-    } else {
-        "coherence_session"
-    }
-}
+pub(super) use super::extract::with_conn;
+use super::extract::{session_cookie_name, session_token};
 /// Largest contact file accepted.
 const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
 /// Largest other field of the contacts form (the CSRF token is 64 characters).
@@ -41,13 +37,6 @@ fn t(id: &str, args: &[(&str, String)]) -> String {
 
 fn secure(state: &AppState) -> bool {
     state.settings.is_https()
-}
-
-/// The session cookie's value ('' when signed out): what admin forms are bound to.
-fn session_token(req: &HttpRequest, secure: bool) -> String {
-    req.cookie(session_cookie_name(secure))
-        .map(|c| c.value().to_string())
-        .unwrap_or_default()
 }
 
 /// Check an admin form posted within the current session.
@@ -86,54 +75,14 @@ fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// Run `work` on a pooled connection in a blocking task.
-pub(super) async fn with_conn<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, AppError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-{
-    let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        work(&mut conn)
-    })
-    .await?
-}
-
-/// The signed-in user, or an error that sends the browser to the sign-in page.
-async fn current_user(state: &web::Data<AppState>, req: &HttpRequest) -> Result<User, AppError> {
-    let Some(cookie) = req.cookie(session_cookie_name(secure(state))) else {
-        return Err(AppError::LoginRequired);
-    };
-    let token = cookie.value().to_string();
-    with_conn(state, move |conn| {
-        Ok(accounts::session_user(conn, &token, campaign::now())?)
-    })
-    .await?
-    .ok_or(AppError::LoginRequired)
-}
-
 /// The user, if allowed to see the survey (administrators: all; owners: their own).
 pub(super) async fn survey_user(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     survey_id: &str,
 ) -> Result<(User, std::sync::Arc<crate::survey::Survey>), AppError> {
-    let user = current_user(state, req).await?;
-    let survey = state
-        .catalog
-        .get(survey_id)
-        .cloned()
-        .ok_or(AppError::NotFound)?;
-    let (u, id) = (user.clone(), survey_id.to_string());
-    let allowed = with_conn(state, move |conn| {
-        Ok(accounts::may_see_survey(conn, &u, &id)?)
-    })
-    .await?;
-    if !allowed {
-        return Err(AppError::Forbidden);
-    }
-    Ok((user, survey))
+    let scope = super::extract::survey_admin(state, req, survey_id).await?;
+    Ok((scope.user, scope.survey))
 }
 
 /// An admin page whose forms act within the current session.
@@ -416,29 +365,94 @@ pub async fn setup(
     }
 }
 
+/// The surveys a signed-in user may open.
+#[derive(Serialize)]
+struct DashboardPage {
+    email: String,
+    role: String,
+    surveys: Vec<SurveyLink>,
+}
+
+#[derive(Serialize)]
+struct SurveyLink {
+    id: String,
+    title: String,
+}
+
 pub async fn dashboard(
     state: web::Data<AppState>,
     req: HttpRequest,
+    admin: Admin,
+    Lang(lang): Lang,
 ) -> Result<HttpResponse, AppError> {
-    let user = current_user(&state, &req).await?;
-    let mut surveys = Vec::new();
-    for s in state.catalog.iter() {
-        let (u, id) = (user.clone(), s.id.clone());
-        if with_conn(&state, move |conn| {
-            Ok(accounts::may_see_survey(conn, &u, &id)?)
-        })
-        .await?
-        {
-            surveys.push(json!({"id": s.id, "title": s.title.get(super::page_language())}));
+    let user = admin.user;
+    let ids: Vec<String> = state.catalog.iter().map(|s| s.id.clone()).collect();
+    let u = user.clone();
+    let visible = with_conn(&state, move |conn| {
+        let mut visible = Vec::new();
+        for id in ids {
+            if accounts::may_see_survey(conn, &u, &id)? {
+                visible.push(id);
+            }
         }
-    }
-    page(
+        Ok(visible)
+    })
+    .await?;
+    let surveys = state
+        .catalog
+        .iter()
+        .filter(|s| visible.contains(&s.id))
+        .map(|s| SurveyLink {
+            id: s.id.clone(),
+            title: s.title.get(lang).to_string(),
+        })
+        .collect();
+    let view = DashboardPage {
+        email: user.email,
+        role: user.role,
+        surveys,
+    };
+    admin_view(
         &state,
         &req,
         "admin/dashboard",
-        json!({"email": user.email, "role": user.role, "surveys": surveys}),
+        Layout::titled(t("admin-title", &[])),
+        &view,
         StatusCode::OK,
     )
+}
+
+/// An admin page's view with the token its forms carry.
+#[derive(Serialize)]
+struct WithCsrf<'a, T> {
+    csrf: String,
+    #[serde(flatten)]
+    page: &'a T,
+}
+
+/// An admin page from its typed view, its forms bound to the current session.
+pub(super) fn admin_view<T: Serialize>(
+    state: &AppState,
+    req: &HttpRequest,
+    name: &str,
+    mut layout: Layout,
+    view: &T,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let secure = secure(state);
+    let session = session_token(req, secure);
+    let token = csrf::form_token(req, session_binding(&session), secure);
+    let lang = super::page_language();
+    layout.languages = super::language::link_list(req, |_| true, lang);
+    let page = WithCsrf {
+        csrf: token.token.clone(),
+        page: view,
+    };
+    let mut res = state.view(name, lang, &layout, &page)?;
+    *res.status_mut() = status;
+    token.set_cookie(&mut res, secure);
+    super::language::remember(req, &mut res, secure);
+    Ok(no_store(res))
 }
 
 #[derive(serde::Deserialize)]

@@ -3,7 +3,9 @@
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
+
+use super::render::LanguageLink;
 
 /// Languages the interface is translated into (locales/), with their own names.
 pub const INTERFACE_LANGUAGES: &[(&str, &str)] =
@@ -55,18 +57,35 @@ pub fn choose(req: &HttpRequest, offered: impl Fn(&str) -> bool) -> &'static str
 }
 
 /// Links to this page in each offered language; none when only one is offered.
-pub fn links(req: &HttpRequest, offered: impl Fn(&str) -> bool, current: &str) -> Json {
-    let list: Vec<Json> = INTERFACE_LANGUAGES
+pub fn link_list(
+    req: &HttpRequest,
+    offered: impl Fn(&str) -> bool,
+    current: &str,
+) -> Vec<LanguageLink> {
+    let list: Vec<LanguageLink> = INTERFACE_LANGUAGES
         .iter()
         .filter(|(c, _)| offered(c))
-        .map(|(code, name)| {
-            json!({"code": code, "name": name, "href": format!("{}?lang={code}", req.path()), "current": *code == current})
+        .map(|(code, name)| LanguageLink {
+            code,
+            name,
+            href: format!("{}?lang={code}", req.path()),
+            current: *code == current,
         })
         .collect();
     if list.len() > 1 {
-        Json::Array(list)
+        list
     } else {
+        Vec::new()
+    }
+}
+
+/// [`link_list`] for pages still rendered from `json!` contexts (null when one is offered).
+pub fn links(req: &HttpRequest, offered: impl Fn(&str) -> bool, current: &str) -> Json {
+    let list = link_list(req, offered, current);
+    if list.is_empty() {
         Json::Null
+    } else {
+        serde_json::to_value(list).unwrap_or(Json::Null)
     }
 }
 

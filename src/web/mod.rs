@@ -2,6 +2,7 @@
 
 mod admin;
 mod csrf;
+pub mod extract;
 mod language;
 pub mod render;
 mod respond;
@@ -80,6 +81,18 @@ impl AppState {
             mailer,
             emails,
         }
+    }
+
+    /// A page rendered from its typed view (see [`render::Templates::render_view`]).
+    pub fn view<T: serde::Serialize>(
+        &self,
+        name: &str,
+        lang: &str,
+        layout: &render::Layout,
+        view: &T,
+    ) -> Result<HttpResponse, AppError> {
+        let html = self.templates.render_view(name, lang, layout, view)?;
+        Ok(html_response(html))
     }
 
     pub fn page(

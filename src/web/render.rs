@@ -3,6 +3,7 @@
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
+use serde::Serialize;
 use serde_json::Value as Json;
 
 pub use crate::i18n::translate;
@@ -86,14 +87,56 @@ const FIELD_TEMPLATE: &str = include_str!("../../templates/respond/field.hbs");
 pub const CSS: &str = include_str!("../../templates/static/app.css");
 
 pub struct Templates {
+    /// Templates still rendered from `json!` contexts: a missing key renders as nothing.
     registry: Handlebars<'static>,
+    /// The same templates in strict mode, for pages rendered from typed views: a key the view
+    /// lacks is an error, so a misspelt name fails the test suite instead of leaving a blank.
+    strict: Handlebars<'static>,
     pub css_version: String,
+}
+
+/// What the layout around every page shows besides the page itself.
+#[derive(Debug, Default, Serialize)]
+pub struct Layout {
+    pub page_title: Option<String>,
+    pub survey_title: Option<String>,
+    /// Links to this page in the other languages offered (empty when one is offered).
+    pub languages: Vec<LanguageLink>,
+}
+
+impl Layout {
+    pub fn titled(page_title: String) -> Layout {
+        Layout {
+            page_title: Some(page_title),
+            ..Layout::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguageLink {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub href: String,
+    pub current: bool,
 }
 
 impl Templates {
     pub fn new() -> Result<Templates, handlebars::TemplateError> {
+        let registry = Self::registry(false)?;
+        let strict = Self::registry(true)?;
+        use sha2::Digest;
+        let css_version = hex::encode(&sha2::Sha256::digest(CSS.as_bytes())[..6]);
+        Ok(Templates {
+            registry,
+            strict,
+            css_version,
+        })
+    }
+
+    fn registry(strict: bool) -> Result<Handlebars<'static>, handlebars::TemplateError> {
         let mut registry = Handlebars::new();
-        registry.set_strict_mode(false);
+        registry.set_strict_mode(strict);
         for (name, text) in TEMPLATES {
             // The field partial is pasted into the section template at start: a runtime
             // partial makes handlebars copy each question's data and every option inside it.
@@ -101,12 +144,35 @@ impl Templates {
             registry.register_template_string(name, text)?;
         }
         registry.register_helper("t", Box::new(TranslateHelper { escape: true }));
-        use sha2::Digest;
-        let css_version = hex::encode(&sha2::Sha256::digest(CSS.as_bytes())[..6]);
-        Ok(Templates {
-            registry,
-            css_version,
-        })
+        Ok(registry)
+    }
+
+    /// Render a page from its typed view: the template `name` with `view` (a struct, which
+    /// gets `lang`), then the layout around it, both in strict mode.
+    pub fn render_view<T: Serialize>(
+        &self,
+        name: &str,
+        lang: &str,
+        layout: &Layout,
+        view: &T,
+    ) -> Result<String, handlebars::RenderError> {
+        let mut data = serde_json::to_value(view).map_err(RenderErrorReason::SerdeError)?;
+        let Json::Object(map) = &mut data else {
+            return Err(
+                RenderErrorReason::Other(format!("the view of {name} is not a struct")).into(),
+            );
+        };
+        map.insert("lang".into(), Json::String(lang.to_string()));
+        let content = self
+            .strict
+            .render_with_context(name, &handlebars::Context::from(data))?;
+        let page = LayoutPage {
+            lang,
+            css_version: &self.css_version,
+            layout,
+            content,
+        };
+        self.strict.render("layout", &page)
     }
 
     /// Render a page: the template `name` with `data` (a JSON object, which gets `lang`), then
@@ -138,6 +204,16 @@ impl Templates {
         self.registry
             .render_with_context("layout", &handlebars::Context::from(Json::Object(layout)))
     }
+}
+
+/// The layout's data: the page's body is inserted raw, having come from escaping templates.
+#[derive(Serialize)]
+struct LayoutPage<'a> {
+    lang: &'a str,
+    css_version: &'a str,
+    #[serde(flatten)]
+    layout: &'a Layout,
+    content: String,
 }
 
 /// `{{t "message-id" name=value ...}}`: the message in the page's language (`lang` at the root).
