@@ -106,6 +106,13 @@ impl AppState {
     }
 }
 
+/// A page that says one thing: errors, an expired setup link.
+#[derive(Debug, serde::Serialize)]
+pub struct MessagePage {
+    pub title: String,
+    pub body: String,
+}
+
 /// The `<option>` list of every country, rendered once per language: 249 options are most of
 /// the work of a page with a country question if rendered per request.
 pub struct CountryOptions {
@@ -220,6 +227,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/countries/{iso3}/links/{link}/revoke",
             web::post().to(admin::revoke_link),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/links",
+            web::post().to(admin::issue_link),
         )
         .route(
             "/admin/surveys/{id}/countries/{iso3}/deadline",
