@@ -143,7 +143,7 @@ impl Stage {
     pub fn of(row: &crate::campaign::CountryStatus) -> Stage {
         if row.submitted.is_some() {
             Stage::Submitted
-        } else if row.sections_done > 0 {
+        } else if row.started {
             Stage::Draft
         } else if row.first_opened.is_some() {
             Stage::Opened

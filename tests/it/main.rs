@@ -4,6 +4,7 @@
 mod admin;
 mod browser;
 mod check;
+mod country;
 mod faults;
 mod helpers;
 mod nodes;
