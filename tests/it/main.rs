@@ -13,3 +13,4 @@ mod results;
 mod security;
 mod storage;
 mod units;
+mod views;

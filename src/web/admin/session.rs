@@ -213,6 +213,7 @@ fn setup_expired(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, Ap
     let view = MessagePage {
         title: t("admin-setup-title", &[]),
         body: t("admin-setup-expired", &[]),
+        back: None,
     };
     let layout = Layout::titled(view.title.clone());
     super::admin_view(state, req, "message", layout, &view, StatusCode::NOT_FOUND)
