@@ -104,13 +104,16 @@ impl StageFilter {
         t(&format!("admin-stage-{}", self.as_str()), &[])
     }
 
-    fn matches(self, stage: Stage) -> bool {
+    /// Each count is a fact about the country, not a step of a funnel: a country may answer
+    /// through a link issued by hand without an invitation ever being sent.
+    fn matches(self, row: &CountryStatus) -> bool {
+        let submitted = row.submitted.is_some();
         match self {
-            StageFilter::NotInvited => stage == Stage::NotInvited,
-            StageFilter::Invited => stage >= Stage::Invited,
-            StageFilter::Opened => stage >= Stage::Opened,
-            StageFilter::Draft => stage == Stage::Draft,
-            StageFilter::Submitted => stage == Stage::Submitted,
+            StageFilter::NotInvited => row.invited.is_none(),
+            StageFilter::Invited => row.invited.is_some(),
+            StageFilter::Opened => row.first_opened.is_some() || row.started || submitted,
+            StageFilter::Draft => row.started && !submitted,
+            StageFilter::Submitted => submitted,
         }
     }
 }
@@ -276,13 +279,24 @@ fn outbox_line(counts: &[(String, i64)]) -> String {
     )
 }
 
-fn row_view(state: &AppState, r: &CountryStatus, stage: Stage) -> Row {
+fn stage_label(stage: Stage) -> String {
+    let filter = match stage {
+        Stage::NotInvited => StageFilter::NotInvited,
+        Stage::Invited => StageFilter::Invited,
+        Stage::Opened => StageFilter::Opened,
+        Stage::Draft => StageFilter::Draft,
+        Stage::Submitted => StageFilter::Submitted,
+    };
+    filter.label()
+}
+
+fn row_view(r: &CountryStatus) -> Row {
+    let stage = Stage::of(r);
     let name = if r.unit.is_empty() {
         r.country.clone()
     } else {
         format!("{}, {}", r.unit, r.country)
     };
-    let _ = state;
     Row {
         iso3: r.iso3.clone(),
         name,
@@ -294,12 +308,7 @@ fn row_view(state: &AppState, r: &CountryStatus, stage: Stage) -> Row {
         reminder: Cell::of(&r.last_reminder),
         errors: r.delivery_errors,
         deadline: Cell::of(&r.deadline),
-        stage: StageFilter::ALL
-            .into_iter()
-            .rev()
-            .find(|f| f.matches(stage))
-            .map(StageFilter::label)
-            .unwrap_or_default(),
+        stage: stage_label(stage),
     }
 }
 
@@ -322,11 +331,10 @@ async fn survey_page(
             .map(|c| c.region_code.clone())
             .unwrap_or_default()
     };
-    let staged: Vec<(Stage, &CountryStatus)> =
-        loaded.rows.iter().map(|r| (Stage::of(r), r)).collect();
-    let in_region: Vec<&(Stage, &CountryStatus)> = staged
+    let in_region: Vec<&CountryStatus> = loaded
+        .rows
         .iter()
-        .filter(|(_, r)| q.region().is_none_or(|code| region_of(&r.iso3) == code))
+        .filter(|r| q.region().is_none_or(|code| region_of(&r.iso3) == code))
         .collect();
     let mut counts = vec![CountLink {
         label: t("admin-stage-asked", &[]),
@@ -336,14 +344,14 @@ async fn survey_page(
     }];
     counts.extend(StageFilter::ALL.into_iter().map(|f| CountLink {
         label: f.label(),
-        count: in_region.iter().filter(|(s, _)| f.matches(*s)).count(),
+        count: in_region.iter().filter(|r| f.matches(r)).count(),
         href: q.href(&survey.id, &q.sort(), Some(f)),
         current: q.stage() == Some(f),
     }));
     let rows: Vec<Row> = in_region
         .iter()
-        .filter(|(s, _)| q.stage().is_none_or(|f| f.matches(*s)))
-        .map(|(s, r)| row_view(state, r, *s))
+        .filter(|r| q.stage().is_none_or(|f| f.matches(r)))
+        .map(|r| row_view(r))
         .collect();
     let filtered = q.region().is_some() || q.stage().is_some();
     let shown = filtered.then(|| {
