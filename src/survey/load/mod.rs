@@ -6,8 +6,10 @@
 //! One job per file: [`table`] reads one TOML table with its spans, [`walk`] walks the document
 //! (survey, themes, sections, questions), [`rules`] holds each question type's rules and
 //! markers, [`references`] checks identifiers and what refers to what (show_if, markers,
-//! themes), [`translations`] reads translatable texts and reports missing translations.
+//! themes), [`population`] reads who the survey is asked of (a keyword or a list file),
+//! [`translations`] reads translatable texts and reports missing translations.
 
+mod population;
 mod references;
 mod rules;
 mod table;
@@ -162,7 +164,15 @@ pub fn parse_survey(file: &str, source: &str) -> (Option<Survey>, Vec<Diagnostic
         None
     };
     let mut diagnostics = cx.diagnostics;
-    diagnostics.sort_by_key(|d| (d.line, d.column));
+    // The survey file's own problems first, then those of the files it names.
+    diagnostics.sort_by(|a, b| {
+        (a.file != file, &a.file, a.line, a.column).cmp(&(
+            b.file != file,
+            &b.file,
+            b.line,
+            b.column,
+        ))
+    });
     diagnostics.dedup();
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
     (if ok { survey } else { None }, diagnostics)
@@ -197,6 +207,23 @@ impl Cx<'_> {
 
     fn error(&mut self, span: Range<usize>, message: String) {
         self.push(span, Severity::Error, message);
+    }
+
+    /// A problem in another file the survey names (its population list), at a line and column.
+    fn push_in(
+        &mut self,
+        file: &str,
+        (line, column): (usize, usize),
+        severity: Severity,
+        message: String,
+    ) {
+        self.diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line,
+            column,
+            severity,
+            message,
+        });
     }
 }
 

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::population::population;
 use super::references::{check_identifier, PendingRef};
 use super::table::{Table, Value};
 use super::Cx;
@@ -19,6 +20,7 @@ const SURVEY_KEYS: &[&str] = &[
     "opens",
     "closes",
     "respondent_unit",
+    "population",
     "themes",
     "sections",
 ];
@@ -92,6 +94,7 @@ impl Walker {
                 ),
             }
         }
+        let population = population(cx, &root, unit);
         let mut languages = vec!["en".to_string()];
         for lang in root.string_list(cx, "languages") {
             if !LANGUAGES.contains(&lang.get_ref().as_str()) {
@@ -173,6 +176,7 @@ impl Walker {
             opens,
             closes,
             unit,
+            population: population?,
             themes,
             sections,
             version: hex::encode(Sha256::digest(source.as_bytes())),
