@@ -695,7 +695,7 @@ pub async fn import_contacts(
         }
     }
     verify_session_form(&state, &req, &form)?;
-    let rows = contacts::parse_csv(&file, state.countries.as_ref(), survey.unit);
+    let rows = contacts::parse_csv_for(&file, state.countries.as_ref(), &survey);
     let (extra, status) = match rows {
         Err(errors) => {
             let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();

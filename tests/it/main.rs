@@ -7,6 +7,7 @@ mod check;
 mod faults;
 mod helpers;
 mod nodes;
+mod population;
 mod respond;
 mod results;
 mod security;
