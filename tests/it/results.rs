@@ -408,7 +408,7 @@ async fn compendium_needs_and_matching(backend: Backend) {
         "the choice is remembered"
     );
     assert!(
-        remembered.body.contains("75\u{202f}%") && !remembered.body.contains("75%"),
+        remembered.body.contains("<td>2\u{202f}%</td>") && !remembered.body.contains("<td>2%</td>"),
         "percentages written the French way: {}",
         remembered.body
     );
