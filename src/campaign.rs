@@ -412,6 +412,13 @@ pub fn status_table(
             deadline: survey.closes.map(|c| fmt_time(c.naive_utc())),
         }
     };
+    // Every State a survey of countries is asked of has its line, contacted or not.
+    if survey.unit.is_country() {
+        for iso3 in survey.population.codes() {
+            let key = (iso3.to_string(), String::new());
+            rows.entry(key.clone()).or_insert_with(|| entry(&key));
+        }
+    }
     // An email belongs to the unit of the contact it went to.
     let mut contact_units: HashMap<String, String> = HashMap::new();
     for c in contacts::list(conn, &survey.id)? {

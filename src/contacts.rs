@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::db::schema::contacts;
 use crate::db::{new_id, DbConn};
 use crate::survey::answer::CountryCodes;
-use crate::survey::RespondentUnit;
+use crate::survey::{Population, RespondentUnit, Survey};
 
 pub const LANGUAGES: &[&str] = &["en", "fr", "es"];
 const REQUIRED_COLUMNS: &[&str] = &["country", "name", "email", "language", "office"];
@@ -71,6 +71,30 @@ pub fn parse_csv(
     data: &[u8],
     countries: &dyn CountryCodes,
     unit: RespondentUnit,
+) -> Result<Vec<ContactRow>, Vec<RowError>> {
+    parse_rows(data, countries, unit, None)
+}
+
+/// [`parse_csv`] for a survey: a country outside the survey's population is refused too, as
+/// a problem of its line's `country` field.
+pub fn parse_csv_for(
+    data: &[u8],
+    countries: &dyn CountryCodes,
+    survey: &Survey,
+) -> Result<Vec<ContactRow>, Vec<RowError>> {
+    parse_rows(
+        data,
+        countries,
+        survey.unit,
+        Some((&survey.id, &survey.population)),
+    )
+}
+
+fn parse_rows(
+    data: &[u8],
+    countries: &dyn CountryCodes,
+    unit: RespondentUnit,
+    population: Option<(&str, &Population)>,
 ) -> Result<Vec<ContactRow>, Vec<RowError>> {
     use validator::ValidateEmail;
     let text = String::from_utf8_lossy(data);
@@ -143,6 +167,10 @@ pub fn parse_csv(
                 "country",
                 format!("'{country}' is not an ISO 3166-1 alpha-3 country code"),
             );
+        } else if let Some((survey_id, population)) = population {
+            if !population.contains(&country) {
+                bad("country", population.refusal(survey_id, &country));
+            }
         }
         let name = get("name");
         if name.is_empty() {

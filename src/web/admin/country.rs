@@ -433,7 +433,13 @@ pub async fn issue_link(
     let iso3 = path.into_inner().1;
     state.countries.get(&iso3).ok_or(AppError::NotFound)?;
     let now = campaign::now();
-    let expires_at = match check_issue(&form, now) {
+    let outside = !scope.survey.population.contains(&iso3);
+    let checked = if outside {
+        Err(scope.survey.population.refusal(&scope.survey.id, &iso3))
+    } else {
+        check_issue(&form, now)
+    };
+    let expires_at = match checked {
         Ok(expires) => expires,
         Err(error) => {
             let issue = IssueView {

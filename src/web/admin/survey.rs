@@ -336,15 +336,21 @@ async fn survey_page(
         .iter()
         .filter(|r| q.region().is_none_or(|code| region_of(&r.iso3) == code))
         .collect();
+    // Counted: the survey's population (a response kept from outside it is listed, not counted).
+    let asked: Vec<&CountryStatus> = in_region
+        .iter()
+        .copied()
+        .filter(|r| !survey.unit.is_country() || survey.population.contains(&r.iso3))
+        .collect();
     let mut counts = vec![CountLink {
         label: t("admin-stage-asked", &[]),
-        count: in_region.len(),
+        count: asked.len(),
         href: q.href(&survey.id, &q.sort(), None),
         current: q.stage().is_none(),
     }];
     counts.extend(StageFilter::ALL.into_iter().map(|f| CountLink {
         label: f.label(),
-        count: in_region.iter().filter(|r| f.matches(r)).count(),
+        count: asked.iter().filter(|r| f.matches(r)).count(),
         href: q.href(&survey.id, &q.sort(), Some(f)),
         current: q.stage() == Some(f),
     }));
@@ -570,7 +576,7 @@ pub async fn import_contacts(
         &form,
         csrf::Binding::Session(&session),
     )?;
-    let rows = contacts::parse_csv(&file, state.countries.as_ref(), scope.survey.unit);
+    let rows = contacts::parse_csv_for(&file, state.countries.as_ref(), &scope.survey);
     let rows = match rows {
         Ok(rows) => rows,
         Err(errors) => {
