@@ -537,7 +537,7 @@ async fn survey_page(
                 "admin-failure-row",
                 &[
                     ("recipient", f.recipient.clone()),
-                    ("kind", f.kind.clone()),
+                    ("kind", f.kind.to_string()),
                     ("error", f.last_error.clone().unwrap_or_default()),
                 ],
             )

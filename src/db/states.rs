@@ -1,0 +1,69 @@
+//! States and kinds stored as text: each an enum whose string form is written once, in
+//! [`text_enum!`], and read back with a check.
+
+/// A stored text that names no known state: a row written by a newer version, or by hand.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} '{value}' in the database")]
+pub struct UnknownState {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// An enum stored as TEXT: `as_str` and `parse` in one place, `TryFrom<String>` for diesel's
+/// `deserialize_as`, and `Serialize` as the same string.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::db::states::UnknownState;
+
+            fn try_from(value: String) -> Result<$name, Self::Error> {
+                $name::parse(&value).ok_or($crate::db::states::UnknownState {
+                    what: $what,
+                    value,
+                })
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+pub(crate) use text_enum;
