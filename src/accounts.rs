@@ -8,43 +8,16 @@ use chrono::{Duration, NaiveDateTime};
 use crate::access::hash_token;
 use crate::db::{is_unique_violation, new_id, sessions, users, DbConn, DbError, QueryError};
 
-pub use crate::db::users::User;
+pub use crate::db::users::{Role, User};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 const SESSION_HOURS: i64 = 12;
 const SETUP_LINK_HOURS: i64 = 72;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "owner" => Some(Role::Owner),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-}
-
 impl User {
-    pub fn role(&self) -> Option<Role> {
-        Role::parse(&self.role)
-    }
-
     pub fn is_admin(&self) -> bool {
-        self.role() == Some(Role::Admin)
+        self.role == Role::Admin
     }
 }
 
@@ -233,7 +206,7 @@ pub fn create_user(
         &users::NewUser {
             id: &id,
             email: &email,
-            role: role.as_str(),
+            role,
             password_hash: password_hash.as_deref(),
             setup_token_hash: setup_hash.as_deref(),
             setup_expires_at: setup_token

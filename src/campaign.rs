@@ -12,6 +12,7 @@ use crate::access::{hash_token, new_token};
 use crate::accounts::User;
 use crate::contacts::{self, Contact};
 use crate::db::outbox::{MailKind, OutboxStatus};
+use crate::db::states::text_enum;
 use crate::db::{self, answers, deadlines, outbox, responses, tokens, DbConn, DbError, QueryError};
 use crate::mail::templates::EmailTemplates;
 use crate::mail::NewMessage;
@@ -307,6 +308,21 @@ impl Campaign<'_> {
     }
 }
 
+text_enum! {
+    /// How far a country (or organisation) has come in a round, furthest step first.
+    pub enum Stage("stage") {
+        /// Known (contacts, a link, an extension), not invited yet.
+        Listed = "listed",
+        /// An invitation was sent or waits in the outbox.
+        Invited = "invited",
+        /// A personal link was opened.
+        Opened = "opened",
+        /// Answers are saved; not submitted.
+        Draft = "draft",
+        Submitted = "submitted",
+    }
+}
+
 /// One line of the status table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CountryStatus {
@@ -324,6 +340,8 @@ pub struct CountryStatus {
     pub last_reminder: Option<String>,
     pub delivery_errors: usize,
     pub deadline: Option<String>,
+    /// The furthest step reached.
+    pub stage: Stage,
 }
 
 /// `CountryStatus::invited` of a country whose invitation waits in the outbox.
@@ -368,6 +386,7 @@ pub fn status_table(
             last_reminder: None,
             delivery_errors: 0,
             deadline: survey.closes.map(|c| fmt_time(c.naive_utc())),
+            stage: Stage::Listed,
         }
     };
     // An email belongs to the unit of the contact it went to.
@@ -423,9 +442,15 @@ pub fn status_table(
     for response in responses::survey_responses(conn, &survey.id)? {
         let answers = all_answers.remove(&response.id).unwrap_or_default();
         let vis = Visibility::evaluate(survey, &answers);
+        let is_submitted = response.is_submitted();
         let key = (response.country_iso3, response.unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         r.submitted = response.submitted_at.map(fmt_time);
+        if is_submitted {
+            r.stage = Stage::Submitted;
+        } else if !answers.is_empty() {
+            r.stage = Stage::Draft;
+        }
         for s in &survey.sections {
             match section_progress(s, &answers, &vis) {
                 SectionProgress::Complete => {
@@ -449,6 +474,12 @@ pub fn status_table(
     for r in &mut list {
         if let Some(at) = extensions.get(&r.iso3) {
             r.deadline = Some(fmt_time(*at));
+        }
+        if r.stage < Stage::Opened && r.first_opened.is_some() {
+            r.stage = Stage::Opened;
+        }
+        if r.stage < Stage::Invited && r.invited.is_some() {
+            r.stage = Stage::Invited;
         }
         if r.sections_total == 0 {
             r.sections_total = survey

@@ -5,14 +5,26 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{survey_owners, users};
+use super::states::text_enum;
 use super::DbConn;
+
+text_enum! {
+    /// What an account may do.
+    pub enum Role("role") {
+        /// Everything, on every survey.
+        Admin = "admin",
+        /// The results and the round of the surveys it owns.
+        Owner = "owner",
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
     pub email: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub password_hash: Option<String>,
     pub setup_token_hash: Option<String>,
     pub setup_expires_at: Option<NaiveDateTime>,
@@ -23,7 +35,7 @@ pub struct User {
 pub struct NewUser<'a> {
     pub id: &'a str,
     pub email: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub password_hash: Option<&'a str>,
     pub setup_token_hash: Option<&'a str>,
     pub setup_expires_at: Option<NaiveDateTime>,
@@ -37,7 +49,7 @@ pub fn insert_user(conn: &mut DbConn, u: &NewUser, surveys: &[String]) -> QueryR
             .values((
                 users::id.eq(u.id),
                 users::email.eq(u.email),
-                users::role.eq(u.role),
+                users::role.eq(u.role.as_str()),
                 users::password_hash.eq(u.password_hash),
                 users::setup_token_hash.eq(u.setup_token_hash),
                 users::setup_expires_at.eq(u.setup_expires_at),

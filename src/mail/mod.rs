@@ -215,7 +215,7 @@ impl Worker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     if let Err(e) = drain(&pool, &mailer, &name, &flag, |_| {}) {
-                        tracing::error!(error = %e, "outbox worker");
+                        tracing::error!(error = %crate::error::chain(&e), "outbox worker");
                     }
                     // Sleep in short steps so a stop is quick.
                     let mut slept = StdDuration::ZERO;

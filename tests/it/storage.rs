@@ -1,6 +1,6 @@
 //! Storage on both backends: migrations, reference data, the shipped surveys served end to end.
 
-use coherence::db::{self, queries, DbUrl};
+use coherence::db::{self, tokens, DbUrl};
 use coherence::reference::Countries;
 
 use crate::helpers::{fixtures, fresh_database, Backend, TestApp};
@@ -25,10 +25,10 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     let mut conn = pool.get().unwrap();
     // Every down.sql must undo its up.sql: revert all, then apply again from scratch.
     db::revert_all_migrations(&mut conn).unwrap();
-    assert!(queries::count_tokens(&mut conn).is_err(), "tables are gone");
+    assert!(tokens::count_tokens(&mut conn).is_err(), "tables are gone");
     let applied = db::run_migrations(&mut conn).unwrap();
     assert_eq!(applied.len(), 6);
-    assert_eq!(queries::count_tokens(&mut conn).unwrap(), 0);
+    assert_eq!(tokens::count_tokens(&mut conn).unwrap(), 0);
 }
 
 /// The respondent-units migration rebuilds `responses` on SQLite, where a careless rebuild
@@ -92,11 +92,11 @@ async fn countries_are_loaded_with_their_groups(backend: Backend) {
     let mut conn = pool.get().unwrap();
     let list = Countries::load().unwrap();
     assert_eq!(
-        queries::sync_countries(&mut conn, &list).unwrap(),
+        db::countries::sync_countries(&mut conn, &list).unwrap(),
         list.iter().count()
     );
     // A second sync updates in place.
-    assert_eq!(queries::sync_countries(&mut conn, &list).unwrap(), 0);
+    assert_eq!(db::countries::sync_countries(&mut conn, &list).unwrap(), 0);
     let ldc_2008_count: i64 = countries
         .filter(ldc_2008.eq(true))
         .count()
@@ -176,10 +176,11 @@ async fn servers_starting_together_migrate_once(backend: Backend) {
                 barrier.wait();
                 let pool = db::connect(&url, 2).map_err(|e| e.to_string())?;
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                queries::sync_countries(&mut conn, &list).map_err(|e| e.to_string())?;
+                db::countries::sync_countries(&mut conn, &list).map_err(|e| e.to_string())?;
                 let now = chrono::Utc::now().naive_utc();
                 for s in surveys.iter() {
-                    queries::record_survey_version(&mut conn, s, now).map_err(|e| e.to_string())?;
+                    db::survey_versions::record_survey_version(&mut conn, s, now)
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             })
@@ -305,7 +306,7 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
     let pool = db::connect(&url, 1).unwrap();
     let mut conn = pool.get().unwrap();
     let countries = Countries::load().unwrap();
-    coherence::db::countries::sync_countries(&mut conn, &countries).unwrap();
+    db::countries::sync_countries(&mut conn, &countries).unwrap();
     let surveys = coherence::survey::load_paths(&[fixtures().join("surveys")]).surveys;
     let survey = surveys.iter().find(|s| s.id == "fixture").unwrap();
     let demo = coherence::results::demo::generate(&mut conn, survey, &countries, n, 7).unwrap();
@@ -370,6 +371,10 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
         .iter()
         .filter(|r| r.submitted.is_some())
         .all(|r| r.sections_done == r.sections_total && r.sections_total > 0));
+    use coherence::campaign::Stage;
+    let by_stage = |stage: Stage| table.iter().filter(|r| r.stage == stage).count();
+    assert_eq!(by_stage(Stage::Submitted), demo.submitted);
+    assert_eq!(by_stage(Stage::Draft), demo.drafts);
     let extended = table.iter().find(|r| &r.iso3 == first).unwrap();
     assert_eq!(
         extended.deadline.as_deref(),
