@@ -67,3 +67,53 @@ macro_rules! text_enum {
 }
 
 pub(crate) use text_enum;
+
+#[cfg(test)]
+mod tests {
+    use crate::db::outbox::{MailKind, OutboxStatus};
+    use crate::db::responses::{ResponseEventKind, ResponseStatus};
+    use crate::db::users::Role;
+
+    fn round_trips<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + TryFrom<String>,
+    {
+        let mut seen = std::collections::HashSet::new();
+        for &v in all {
+            let text = as_str(v);
+            assert!(seen.insert(text), "{text} names two states");
+            assert_eq!(parse(text), Some(v));
+            assert_eq!(T::try_from(text.to_string()).ok(), Some(v));
+        }
+        assert_eq!(parse("no such state"), None);
+    }
+
+    #[test]
+    fn every_state_reads_back_what_it_writes() {
+        round_trips(OutboxStatus::ALL, OutboxStatus::as_str, OutboxStatus::parse);
+        round_trips(MailKind::ALL, MailKind::as_str, MailKind::parse);
+        round_trips(
+            ResponseStatus::ALL,
+            ResponseStatus::as_str,
+            ResponseStatus::parse,
+        );
+        round_trips(
+            ResponseEventKind::ALL,
+            ResponseEventKind::as_str,
+            ResponseEventKind::parse,
+        );
+        round_trips(Role::ALL, Role::as_str, Role::parse);
+        // The strings are the ones existing databases hold.
+        assert_eq!(OutboxStatus::Pending.as_str(), "pending");
+        assert_eq!(ResponseStatus::Submitted.as_str(), "submitted");
+        assert_eq!(
+            serde_json::to_string(&MailKind::Reminder).ok().as_deref(),
+            Some("\"reminder\"")
+        );
+        let unknown = OutboxStatus::try_from("bounced".to_string());
+        assert_eq!(
+            unknown.err().map(|e| e.to_string()).as_deref(),
+            Some("unknown outbox status 'bounced' in the database")
+        );
+    }
+}

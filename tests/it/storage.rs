@@ -16,6 +16,7 @@ on_both_backends!(
     the_migration_lock_is_released_when_a_migration_fails,
     the_status_table_takes_as_many_statements_for_60_countries_as_for_3,
     logs_to_a_pipe_have_no_colour_codes,
+    states_are_stored_as_text_and_unknown_ones_are_errors,
 );
 
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
@@ -433,4 +434,77 @@ async fn logs_to_a_pipe_have_no_colour_codes(backend: Backend) {
         "the server logged its start:\n{log}"
     );
     assert!(!log.contains('\u{1b}'), "no escape codes:\n{log:?}");
+}
+
+/// States are written as the strings existing databases hold, read back as enums, and a
+/// string no version wrote is an error naming it (not a panic, not a wrong state).
+async fn states_are_stored_as_text_and_unknown_ones_are_errors(backend: Backend) {
+    use coherence::db::outbox::{self, MailKind, NewMessage, OutboxStatus};
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    let message = |recipient| NewMessage {
+        kind: MailKind::Reminder,
+        survey_id: "fixture",
+        country_iso3: "SWE",
+        contact_id: None,
+        recipient,
+        subject: "s",
+        body_text: "t",
+        body_html: "h",
+    };
+    let sent = outbox::enqueue(&mut conn, &message("a@gov.example"), now).unwrap();
+    let failed = outbox::enqueue(&mut conn, &message("b@gov.example"), now).unwrap();
+    let claimed = outbox::claim_due(&mut conn, now, chrono::Duration::minutes(10), 10).unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|r| r.status == OutboxStatus::Sending));
+    assert!(claimed.iter().all(|r| r.kind == MailKind::Reminder));
+    for row in &claimed {
+        if row.id == sent {
+            outbox::mark_sent(&mut conn, row, now).unwrap();
+        } else {
+            outbox::mark_failed(&mut conn, row, "550 no such user").unwrap();
+        }
+    }
+    use coherence::db::schema::outbox as table;
+    let stored: Vec<(String, String, String)> = table::table
+        .select((table::id, table::kind, table::status))
+        .order(table::recipient)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            (sent.clone(), "reminder".into(), "sent".into()),
+            (failed.clone(), "reminder".into(), "failed".into()),
+        ]
+    );
+    let mut counts = outbox::counts(&mut conn, "fixture").unwrap();
+    counts.sort();
+    assert_eq!(counts, [(OutboxStatus::Sent, 1), (OutboxStatus::Failed, 1)]);
+    assert_eq!(
+        outbox::failures(&mut conn, "fixture").unwrap()[0].id,
+        failed
+    );
+
+    // A state written by hand (or by a newer version) is reported, with its text.
+    diesel::update(table::table.find(&failed))
+        .set(table::status.eq("bounced"))
+        .execute(&mut conn)
+        .unwrap();
+    let err = outbox::counts(&mut conn, "fixture")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown outbox status 'bounced'"), "{err}");
+    diesel::update(table::table.find(&failed))
+        .set(table::kind.eq("newsletter"))
+        .execute(&mut conn)
+        .unwrap();
+    let err = outbox::survey_mail(&mut conn, "fixture")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown email kind 'newsletter'"), "{err}");
 }
