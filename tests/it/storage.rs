@@ -17,6 +17,7 @@ on_both_backends!(
     the_status_table_takes_as_many_statements_for_60_countries_as_for_3,
     logs_to_a_pipe_have_no_colour_codes,
     states_are_stored_as_text_and_unknown_ones_are_errors,
+    an_unreachable_database_is_one_line_with_its_cause,
 );
 
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
@@ -507,4 +508,38 @@ async fn states_are_stored_as_text_and_unknown_ones_are_errors(backend: Backend)
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown email kind 'newsletter'"), "{err}");
+}
+
+/// A database that cannot be opened stops the command with one line naming the cause, said
+/// once (the message and its source are not both printed).
+async fn an_unreachable_database_is_one_line_with_its_cause(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, cause) = match backend {
+        Backend::Sqlite => (
+            dir.path().join("missing-dir/x.db").display().to_string(),
+            "unable to open database file".to_string(),
+        ),
+        Backend::Postgres => {
+            let server = std::env::var("COHERENCE_TEST_PG").expect("COHERENCE_TEST_PG");
+            (
+                format!("{server}/coherence_no_such_database"),
+                "database \"coherence_no_such_database\" does not exist".to_string(),
+            )
+        }
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("migrate")
+        .env("COHERENCE_DATABASE_URL", &url)
+        .env("COHERENCE_SURVEYS", fixtures().join("surveys"))
+        .output()
+        .expect("run coherence migrate");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: cannot connect to the database: "),
+        "{stderr}"
+    );
+    assert_eq!(lines[0].matches(&cause).count(), 1, "{stderr}");
 }
