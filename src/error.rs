@@ -367,4 +367,20 @@ mod tests {
         let conflict = AppError::from(CampaignError::NotSubmitted("SWE".into()));
         assert_eq!(conflict.status_code(), StatusCode::CONFLICT);
     }
+
+    #[test]
+    fn domain_errors_become_command_line_errors_with_their_cause() {
+        let db = CliError::from(CampaignError::Db(DbError::Query(QueryError::NotFound)));
+        assert!(matches!(db, CliError::Db(_)));
+        let csv_failure = csv::Error::from(std::io::Error::other("disk gone"));
+        let failed = CliError::from(ExportError::Csv(csv_failure));
+        assert!(matches!(failed, CliError::Failed(_)));
+        assert_eq!(chain(&failed), "writing CSV: disk gone");
+        let refused = CliError::from(CampaignError::NotSubmitted("SWE".into()));
+        assert_eq!(refused.to_string(), "the response of SWE is not submitted");
+        let mail = CliError::from(MailError::Db(DbError::Query(QueryError::NotFound)));
+        assert!(matches!(mail, CliError::Db(_)));
+        let account = AppError::from(AccountError::Exists("a@b.org".into()));
+        assert_eq!(account.status_code(), StatusCode::CONFLICT);
+    }
 }
