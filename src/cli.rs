@@ -170,6 +170,9 @@ pub enum CliError {
     CheckFailed,
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// A domain module's failure, its cause kept (main prints the chain).
+    #[error(transparent)]
+    Failed(crate::error::Cause),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
