@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::access::{hash_token, new_token};
 use crate::accounts::User;
@@ -14,7 +13,7 @@ use crate::contacts::{self, Contact};
 use crate::db::outbox::{MailKind, OutboxStatus};
 use crate::db::states::text_enum;
 use crate::db::{self, answers, deadlines, outbox, responses, tokens, DbConn, DbError, QueryError};
-use crate::mail::templates::EmailTemplates;
+use crate::mail::templates::{EmailTemplates, Letter, Message};
 use crate::mail::NewMessage;
 use crate::reference::Countries;
 use crate::survey::answer::{section_progress, SectionProgress, Visibility};
@@ -136,26 +135,23 @@ impl Campaign<'_> {
     fn queue(
         &self,
         conn: &mut DbConn,
-        kind: MailKind,
+        message: Message,
         contact: &Contact,
-        extra: serde_json::Value,
         now: NaiveDateTime,
     ) -> Result<(), CampaignError> {
         let lang = self.language_for(contact);
-        let mut data = json!({
-            "name": contact.name,
-            "survey": self.survey.title.get(&lang),
-            "country": crate::survey::respondent_name(
+        let letter = Letter {
+            name: contact.name.clone(),
+            survey: self.survey.title.get(&lang).to_string(),
+            country: crate::survey::respondent_name(
                 contact.unit(self.survey.unit),
                 &self.country_name(&contact.country_iso3, &lang),
             ),
-            "deadline": self.deadline(conn, &contact.country_iso3, &lang)?,
-            "help": self.help,
-        });
-        if let (Some(map), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
-            map.extend(extra);
-        }
-        let email = self.emails.render(kind.as_str(), &lang, data)?;
+            deadline: self.deadline(conn, &contact.country_iso3, &lang)?,
+            help: self.help.to_string(),
+        };
+        let kind = message.kind();
+        let email = self.emails.render(&message, &letter, &lang)?;
         outbox::enqueue(
             conn,
             &NewMessage {
@@ -195,7 +191,7 @@ impl Campaign<'_> {
                     continue;
                 }
                 let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                self.queue(conn, MailKind::Invite, c, json!({ "link": link }), now)?;
+                self.queue(conn, Message::Invite { link }, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -240,13 +236,8 @@ impl Campaign<'_> {
                     .map(|s| s.title.get(&lang))
                     .collect();
                 let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                self.queue(
-                    conn,
-                    MailKind::Reminder,
-                    c,
-                    json!({ "link": link, "remaining": remaining.join(", ") }),
-                    now,
-                )?;
+                let remaining = remaining.join(", ");
+                self.queue(conn, Message::Reminder { link, remaining }, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -267,7 +258,7 @@ impl Campaign<'_> {
             deadlines::set_extension(conn, &self.survey.id, iso3, closes_at, &by.id, now)?;
             let mut result = Queued::default();
             for c in all.iter().filter(|c| c.country_iso3 == iso3) {
-                self.queue(conn, MailKind::Deadline, c, json!({}), now)?;
+                self.queue(conn, Message::Deadline, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -300,7 +291,7 @@ impl Campaign<'_> {
                 .iter()
                 .filter(|c| c.country_iso3 == iso3 && c.unit(self.survey.unit) == unit)
             {
-                self.queue(conn, MailKind::Reopened, c, json!({}), now)?;
+                self.queue(conn, Message::Reopened, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
