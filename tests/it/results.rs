@@ -17,6 +17,7 @@ on_both_backends!(
     exports_read_back_match_the_database,
     results_refuse_anonymous_users_focal_points_and_other_owners,
     charts_tell_twelve_options_apart_name_other_and_wrap_long_labels,
+    every_results_page_renders_for_the_shipped_surveys_in_every_language,
 );
 
 /// Answer and submit a whole response through the real pages.
@@ -958,5 +959,62 @@ async fn charts_tell_twelve_options_apart_name_other_and_wrap_long_labels(backen
     let lines = lines_of(page, "Ministère des");
     assert_eq!(lines.join(" "), long_fr);
     assert!(lines.len() >= 2, "{lines:?}");
+    app.stop().await;
+}
+
+/// Every results page of both shipped surveys, with demo answers, in English, French and
+/// Spanish, each question with and without a breakdown: the typed views fill their strict
+/// templates (a key missing from a view would be a 500).
+async fn every_results_page_renders_for_the_shipped_surveys_in_every_language(backend: Backend) {
+    let surveys = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(backend, dir.path());
+    let app = TestApp::start(url, surveys, dir).await;
+    let ids = ["coherence-2008", "focal-points"];
+    for id in ids {
+        let out = app.cli(&["demo-data", id, "--countries", "25"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    app.add_user("admin@example.org", "a long admin passphrase", "admin", &[]);
+    app.login("admin@example.org", "a long admin passphrase")
+        .await;
+    let mut pages = 0;
+    for id in ids {
+        let survey =
+            coherence::survey::load_paths(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("surveys/{id}.toml"))]);
+        let questions: Vec<String> = survey
+            .surveys
+            .iter()
+            .flat_map(|s| s.questions().map(|q| q.id.clone()))
+            .collect();
+        assert!(!questions.is_empty(), "{id}");
+        let base = format!("/admin/surveys/{id}/results");
+        for lang in ["en", "fr", "es"] {
+            let mut paths = vec![
+                format!("{base}?lang={lang}"),
+                format!("{base}/compendium?lang={lang}"),
+                format!("{base}/needs?lang={lang}&drafts=1"),
+            ];
+            for q in &questions {
+                paths.push(format!("{base}/q/{q}?lang={lang}"));
+                paths.push(format!("{base}/q/{q}?lang={lang}&by=region&drafts=1"));
+            }
+            for path in paths {
+                let page = app.get(&path).await;
+                assert_eq!(page.status, 200, "{path}: {}", page.body);
+                assert!(
+                    page.body.contains(&format!("<html lang=\"{lang}\">")),
+                    "{path}"
+                );
+                pages += 1;
+            }
+        }
+    }
+    assert!(pages > 200, "{pages} pages");
     app.stop().await;
 }
