@@ -135,6 +135,35 @@ pub async fn dashboard(
     )
 }
 
+/// What the results show of a question, by its kind. The match has no catch-all: a new
+/// question kind must say how its results are shown.
+enum Shown {
+    /// Counts per option (choices, yes/no, matrix cells, countries).
+    Choices,
+    /// Count, minimum, median, maximum.
+    Numbers,
+    /// Count, earliest, latest.
+    Dates,
+    /// Every answer with its country.
+    Texts,
+}
+
+impl Shown {
+    fn of(kind: &QuestionKind) -> Shown {
+        use QuestionKind as K;
+        match kind {
+            K::SingleChoice { .. }
+            | K::MultipleChoice { .. }
+            | K::YesNo
+            | K::Matrix { .. }
+            | K::Country => Shown::Choices,
+            K::Integer { .. } | K::Decimal { .. } => Shown::Numbers,
+            K::Date { .. } => Shown::Dates,
+            K::ShortText { .. } | K::LongText { .. } | K::Email | K::Url => Shown::Texts,
+        }
+    }
+}
+
 /// Every figure the question page shows, for `filter`, broken down by `by`.
 fn question_figures(
     conn: &mut DbConn,
@@ -143,30 +172,24 @@ fn question_figures(
     filter: &Filter,
     by: Option<Grouping>,
 ) -> Result<QuestionFigures, AppError> {
-    use QuestionKind as K;
     let (s, id, f) = (survey_id, q.id.as_str(), filter);
+    let shown = Shown::of(&q.kind);
     Ok(QuestionFigures {
         asked: aggregate::asked_and_answered(conn, s, id, f, by)?,
-        counts: match q.kind {
-            K::SingleChoice { .. }
-            | K::MultipleChoice { .. }
-            | K::YesNo
-            | K::Matrix { .. }
-            | K::Country => aggregate::choice_counts(conn, s, q, f, by)?,
+        counts: match shown {
+            Shown::Choices => aggregate::choice_counts(conn, s, q, f, by)?,
             _ => Vec::new(),
         },
-        stats: match q.kind {
-            K::Integer { .. } | K::Decimal { .. } => Some(aggregate::number_stats(conn, s, id, f)?),
+        stats: match shown {
+            Shown::Numbers => Some(aggregate::number_stats(conn, s, id, f)?),
             _ => None,
         },
-        dates: match q.kind {
-            K::Date { .. } => Some(aggregate::date_range(conn, s, id, f)?),
+        dates: match shown {
+            Shown::Dates => Some(aggregate::date_range(conn, s, id, f)?),
             _ => None,
         },
-        texts: match q.kind {
-            K::ShortText { .. } | K::LongText { .. } | K::Email | K::Url => {
-                aggregate::text_answers(conn, s, id, false, f)?
-            }
+        texts: match shown {
+            Shown::Texts => aggregate::text_answers(conn, s, id, false, f)?,
             _ => Vec::new(),
         },
         others: if q.kind.has_other() {
