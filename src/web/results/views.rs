@@ -806,3 +806,63 @@ impl NeedsPage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::render::{Layout, Templates};
+
+    fn page_with(series: usize) -> QuestionPage {
+        let series: Vec<String> = (1..=series).map(|i| format!("Option {i}")).collect();
+        let groups = vec![("Africa".to_string(), vec![1; series.len()])];
+        QuestionPage {
+            head: Head {
+                id: "s".into(),
+                title: "Survey".into(),
+                query: String::new(),
+            },
+            filters: Filters {
+                regions: Vec::new(),
+                incomes: Vec::new(),
+                by_options: Vec::new(),
+                drafts: false,
+            },
+            question_text: "Partner".into(),
+            groups: Vec::new(),
+            breakdown: Some(Breakdown {
+                grouping: "Region".into(),
+                title: "Partner: Region".into(),
+                options: series.len(),
+                chart: StackedChart::new("stacked", "Partner: Region".into(), &series, &groups),
+                series,
+                rows: Vec::new(),
+            }),
+            stats: None,
+            texts: Vec::new(),
+            other_texts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_breakdown_past_the_distinct_fills_is_a_table_with_a_sentence() {
+        let templates = Templates::new().unwrap();
+        let render = |n: usize| {
+            templates
+                .render_view("results/question", "en", &Layout::default(), &page_with(n))
+                .unwrap()
+        };
+        let most = render(super::super::charts::MAX_SERIES);
+        assert!(
+            most.contains("<svg") && most.contains("url(#stacked-p35)"),
+            "{most}"
+        );
+        assert!(most.contains("patternTransform=\"rotate(-45)\""));
+        let too_many = render(super::super::charts::MAX_SERIES + 1);
+        assert!(!too_many.contains("<svg"), "{too_many}");
+        assert!(
+            too_many.contains("options are too many to tell apart in a chart"),
+            "{too_many}"
+        );
+        assert!(too_many.contains("<th scope=\"col\">Option 37</th>"));
+    }
+}
