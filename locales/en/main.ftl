@@ -248,6 +248,7 @@ results-questions = Questions
 results-answered-of = { $answered } of { $asked } asked answered
 results-answered = Answered
 results-breakdown = Groups compared: { $grouping }
+results-chart-too-many = { $count } options are too many to tell apart in a chart: the table has every figure.
 results-option = Answer
 results-count = Countries
 results-percent = Per cent

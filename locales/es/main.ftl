@@ -255,6 +255,7 @@ results-questions = Preguntas
 results-answered-of = { $answered } de { $asked } consultados respondieron
 results-answered = Respuestas
 results-breakdown = Comparación de los grupos: { $grouping }
+results-chart-too-many = { $count } opciones son demasiadas para distinguirlas en un gráfico: la tabla da todas las cifras.
 results-option = Respuesta
 results-count = Países
 results-percent = Porcentaje

@@ -255,6 +255,7 @@ results-questions = Questions
 results-answered-of = { $answered } réponses sur { $asked } pays interrogés
 results-answered = Réponses
 results-breakdown = Comparaison des groupes : { $grouping }
+results-chart-too-many = { $count } options, trop nombreuses pour être distinguées dans un graphique : le tableau donne tous les chiffres.
 results-option = Réponse
 results-count = Pays
 results-percent = Pourcentage

@@ -1,15 +1,19 @@
 //! The respondent's flow in a real browser (Debian's headless Chromium over chromedriver),
-//! with and without JavaScript, checked by axe-core at WCAG 2.2 A and AA on every page.
+//! with and without JavaScript, checked by axe-core at WCAG 2.2 A and AA, and every form
+//! control's accessible name read from Chromium's accessibility tree, on every page; then the
+//! results pages of a 190-country round at 1280 x 800, which must not scroll sideways.
 //! Screenshots of every page visited go to test-artifacts/screenshots/.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
-use crate::helpers::{free_port, Backend, TestApp};
+use crate::helpers::{free_port, fresh_database, Backend, TestApp};
 
 struct Driver {
     child: Child,
@@ -102,6 +106,110 @@ async fn axe(c: &Client, page: &str) {
     assert_eq!(text, "[]", "axe-core violations on {page}: {text}");
 }
 
+/// A DevTools protocol method run in the session's page, through the endpoint chromedriver
+/// adds to WebDriver (`POST /session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    method: &'static str,
+    params: Json,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": self.method, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+async fn cdp(c: &Client, method: &'static str, params: Json) -> Json {
+    c.issue_cmd(Cdp { method, params })
+        .await
+        .unwrap_or_else(|e| panic!("DevTools {method}: {e}"))
+}
+
+/// The roles of form controls, as Chromium's accessibility tree names them.
+const CONTROL_ROLES: [&str; 9] = [
+    "textbox",
+    "combobox",
+    "checkbox",
+    "radio",
+    "button",
+    "searchbox",
+    "spinbutton",
+    "listbox",
+    "slider",
+];
+
+/// Every form control on the page, as a screen reader gets it from Chromium's accessibility
+/// tree, must have a non-empty name of its own; the offenders are listed. Returns how many
+/// controls of each role the page has.
+async fn accessible_names(c: &Client, page: &str) -> BTreeMap<String, usize> {
+    let tree = cdp(c, "Accessibility.getFullAXTree", json!({})).await;
+    let nodes = tree["nodes"].as_array().expect("the tree's nodes");
+    assert!(!nodes.is_empty(), "an empty accessibility tree on {page}");
+    let mut roles = BTreeMap::new();
+    let mut offenders = Vec::new();
+    for node in nodes {
+        let role = node["role"]["value"].as_str().unwrap_or_default();
+        if node["ignored"].as_bool() == Some(true) || !CONTROL_ROLES.contains(&role) {
+            continue;
+        }
+        *roles.entry(role.to_string()).or_insert(0) += 1;
+        let name = node["name"]["value"].as_str().unwrap_or_default();
+        if name.trim().is_empty() {
+            let element = match node["backendDOMNodeId"].as_i64() {
+                Some(id) => {
+                    let d = cdp(c, "DOM.describeNode", json!({"backendNodeId": id})).await;
+                    format!("<{} {}>", d["node"]["localName"], d["node"]["attributes"])
+                }
+                None => "(no DOM node)".into(),
+            };
+            offenders.push(format!("{role} {element}"));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "form controls without an accessible name on {page}:\n{}",
+        offenders.join("\n")
+    );
+    roles
+}
+
+/// The page fits the window's width: it never scrolls sideways.
+async fn fits_the_width(c: &Client, page: &str) {
+    let widths = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .expect("page widths");
+    let (scroll, inner) = (widths[0].as_i64(), widths[1].as_i64());
+    assert!(
+        matches!((scroll, inner), (Some(s), Some(i)) if s <= i),
+        "{page} scrolls sideways: scrollWidth {scroll:?} > innerWidth {inner:?}"
+    );
+}
+
+/// Every check on the page the browser shows: axe-core (when `axe_too`), accessible names,
+/// and a screenshot named `name`.
+async fn check_page(c: &Client, page: &str, name: &str, axe_too: bool) -> BTreeMap<String, usize> {
+    snap(c, name).await;
+    if axe_too {
+        axe(c, page).await;
+    }
+    accessible_names(c, page).await
+}
+
 async fn fill(c: &Client, name: &str, value: &str) {
     let field = c
         .find(Locator::Css(&format!("[name='{name}']")))
@@ -137,12 +245,10 @@ async fn wait_for(c: &Client, text: &str) -> String {
 }
 
 /// The focal point's whole flow: French, two sections, an error corrected, reload, submit.
+/// `check`: run axe-core too (accessible names are checked on every page either way).
 async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, check: bool) {
     c.goto(&format!("{}{link}", app.address)).await.unwrap();
-    snap(c, &format!("{prefix}-01-overview")).await;
-    if check {
-        axe(c, "overview").await;
-    }
+    check_page(c, "overview", &format!("{prefix}-01-overview"), check).await;
     c.find(Locator::LinkText("Français"))
         .await
         .expect("language link")
@@ -156,9 +262,10 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
         .click()
         .await
         .unwrap();
-    snap(c, &format!("{prefix}-02-section-fr")).await;
-    if check {
-        axe(c, "section").await;
+    let roles = check_page(c, "section", &format!("{prefix}-02-section-fr"), check).await;
+    // The tree was read: the section's text boxes, choices, country list and button are in it.
+    for role in ["textbox", "radio", "checkbox", "combobox", "button"] {
+        assert!(roles.contains_key(role), "no {role} in {roles:?}");
     }
     fill(c, "name", "Amina").await;
     fill(c, "staff", "douze").await;
@@ -168,10 +275,13 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
     click(c, "button[type=submit]").await;
     wait_for(c, "Il y a un problème").await;
     wait_for(c, "Saisissez un nombre entier").await;
-    snap(c, &format!("{prefix}-03-error")).await;
-    if check {
-        axe(c, "section with an error").await;
-    }
+    check_page(
+        c,
+        "section with an error",
+        &format!("{prefix}-03-error"),
+        check,
+    )
+    .await;
     // The error summary links to the field.
     click(c, ".error-summary a").await;
     fill(c, "staff", "12").await;
@@ -180,6 +290,7 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
     c.goto(&format!("{}{link}/s/plans", app.address))
         .await
         .unwrap();
+    accessible_names(c, "second section").await;
     click(c, "#q-has_plan-no").await;
     click(c, "button[type=submit]").await;
     wait_for(c, "Vos réponses ont été enregistrées.").await;
@@ -198,10 +309,7 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
     c.goto(&format!("{}{link}/review", app.address))
         .await
         .unwrap();
-    snap(c, &format!("{prefix}-04-review")).await;
-    if check {
-        axe(c, "review").await;
-    }
+    check_page(c, "review", &format!("{prefix}-04-review"), check).await;
     if check {
         // A link copied incompletely: the page a respondent meets then.
         c.goto(&format!("{}/r/{}", app.address, "0".repeat(48)))
@@ -209,24 +317,48 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
             .unwrap();
         wait_for(c, "Page introuvable").await;
         axe(c, "page not found").await;
+        accessible_names(c, "page not found").await;
     }
     c.goto(&format!("{}{link}/print?answers=1", app.address))
         .await
         .unwrap();
     wait_for(c, "☒").await;
-    snap(c, &format!("{prefix}-05-print")).await;
-    if check {
-        axe(c, "print view").await;
-    }
+    check_page(c, "print view", &format!("{prefix}-05-print"), check).await;
     c.goto(&format!("{}{link}/review", app.address))
         .await
         .unwrap();
     click(c, "form[action$='/submit'] button").await;
     wait_for(c, "Envoyée le").await;
-    snap(c, &format!("{prefix}-06-submitted")).await;
-    if check {
-        axe(c, "submitted overview").await;
-    }
+    check_page(
+        c,
+        "submitted overview",
+        &format!("{prefix}-06-submitted"),
+        check,
+    )
+    .await;
+}
+
+/// Sign in on the admin login page (checked on the way).
+async fn sign_in(app: &TestApp, c: &Client, email: &str, password: &str, shot: &str) {
+    c.goto(&format!("{}/admin/login", app.address))
+        .await
+        .unwrap();
+    check_page(c, "sign-in page", shot, true).await;
+    fill(c, "email", email).await;
+    fill(c, "password", password).await;
+    click(c, "button[type=submit]").await;
+    wait_for(c, email).await;
+}
+
+/// An admin page at the browser's size: no sideways scrolling, axe-core, accessible names and
+/// a screenshot. Returns the page's source.
+async fn admin_page(app: &TestApp, c: &Client, path: &str, page: &str, shot: &str) -> String {
+    c.goto(&format!("{}{path}", app.address)).await.unwrap();
+    let source = body(c).await;
+    assert!(!source.contains("Something went wrong"), "{page}: {source}");
+    fits_the_width(c, page).await;
+    check_page(c, page, shot, true).await;
+    source
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,32 +375,34 @@ async fn a_focal_point_answers_in_a_real_browser_with_and_without_javascript() {
         "owner",
         &["fixture"],
     );
-    with_js
-        .goto(&format!("{}/admin/login", app.address))
-        .await
-        .unwrap();
-    fill(&with_js, "email", "owner@fixture.example").await;
-    fill(&with_js, "password", "a long owner passphrase").await;
-    click(&with_js, "button[type=submit]").await;
-    wait_for(&with_js, "owner@fixture.example").await;
-    with_js
-        .goto(&format!("{}/admin/surveys/fixture/results", app.address))
-        .await
-        .unwrap();
-    assert!(body(&with_js).await.contains("<svg"));
-    snap(&with_js, "js-07-results-dashboard").await;
-    axe(&with_js, "results dashboard").await;
+    sign_in(
+        &app,
+        &with_js,
+        "owner@fixture.example",
+        "a long owner passphrase",
+        "js-07-sign-in",
+    )
+    .await;
+    accessible_names(&with_js, "admin dashboard").await;
+    let dashboard = admin_page(
+        &app,
+        &with_js,
+        "/admin/surveys/fixture/results",
+        "results dashboard",
+        "js-07-results-dashboard",
+    )
+    .await;
+    assert!(dashboard.contains("<svg"));
     // One question broken down by region: the stacked chart, its legend and cross-table.
-    with_js
-        .goto(&format!(
-            "{}/admin/surveys/fixture/results/q/colour?by=region",
-            app.address
-        ))
-        .await
-        .unwrap();
-    assert!(body(&with_js).await.contains("chart-stacked-title"));
-    snap(&with_js, "js-08-results-breakdown").await;
-    axe(&with_js, "question broken down by region").await;
+    let question = admin_page(
+        &app,
+        &with_js,
+        "/admin/surveys/fixture/results/q/colour?by=region",
+        "question broken down by region",
+        "js-08-results-breakdown",
+    )
+    .await;
+    assert!(question.contains("chart-stacked-title"));
     with_js.close().await.unwrap();
 
     let without_js = browser(&driver, false).await;
@@ -278,27 +412,54 @@ async fn a_focal_point_answers_in_a_real_browser_with_and_without_javascript() {
     app.stop().await;
 }
 
-/// The page fits the window's width: nothing to scroll sideways.
-async fn fits_width(c: &Client, page: &str) {
-    let widths = c
+/// Size the window so that the page gets `width` x `height` CSS pixels, as on a screen of
+/// that size (the window's own frame comes on top).
+async fn viewport(c: &Client, width: u32, height: u32) {
+    c.set_window_size(width, height).await.unwrap();
+    let frame = c
         .execute(
-            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
             vec![],
         )
         .await
-        .expect("measure the page");
-    let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
-    assert!(
-        scroll <= inner,
-        "{page} scrolls sideways: {scroll} px wide in a {inner} px window"
-    );
+        .unwrap();
+    let extra = |i: usize| {
+        frame[i]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    c.set_window_size(width + extra(0), height + extra(1))
+        .await
+        .unwrap();
+    let inner = c
+        .execute("return [window.innerWidth, window.innerHeight];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(inner, json!([width, height]), "the page's viewport");
 }
 
-/// A secretariat's pages for a whole round: 190 countries of demo data, in a 1280 x 800 window.
+/// The fills of a stacked chart's legend, in order.
+fn legend_fills(page: &str) -> Vec<String> {
+    page.split("class=\"legend-key\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let start = rest.find("fill=\"")? + 6;
+            let len = rest[start..].find('"')?;
+            Some(rest[start..start + len].to_string())
+        })
+        .collect()
+}
+
+/// A secretariat reads the results of a full round (190 countries of demo data) in a
+/// 1280 x 800 window: no page scrolls sideways, wide tables scroll in their own box, a stacked
+/// chart gives every option its own colour and calls the "other" option "Other".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_secretariat_pages_hold_190_countries_at_1280_px() {
+async fn a_secretariat_reads_a_full_round_at_1280_by_800() {
     let surveys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
-    let app = TestApp::spawn_with(Backend::Sqlite, surveys).await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(Backend::Sqlite, dir.path());
+    let app = TestApp::start(url, surveys, dir).await;
     let out = app.cli(&["demo-data", "coherence-2008", "--countries", "190"], None);
     assert!(
         out.status.success(),
@@ -306,66 +467,140 @@ async fn the_secretariat_pages_hold_190_countries_at_1280_px() {
         String::from_utf8_lossy(&out.stderr)
     );
     app.add_user(
-        "admin@gfmd.example.org",
-        "a long admin passphrase",
-        "admin",
-        &[],
+        "secretariat@example.org",
+        "a long secretariat passphrase",
+        "owner",
+        &["coherence-2008"],
     );
     let driver = chromedriver();
     let c = browser(&driver, true).await;
-    c.set_window_size(1280, 800).await.unwrap();
-    c.goto(&format!("{}/admin/login", app.address))
-        .await
-        .unwrap();
-    fill(&c, "email", "admin@gfmd.example.org").await;
-    fill(&c, "password", "a long admin passphrase").await;
-    click(&c, "button[type=submit]").await;
-    wait_for(&c, "admin@gfmd.example.org").await;
-
-    c.goto(&format!("{}/admin/surveys/coherence-2008", app.address))
-        .await
-        .unwrap();
-    let table = body(&c).await;
+    viewport(&c, 1280, 800).await;
+    sign_in(
+        &app,
+        &c,
+        "secretariat@example.org",
+        "a long secretariat passphrase",
+        "round-01-sign-in",
+    )
+    .await;
+    // The status table: one line per Member State asked, counts that filter, all in the width.
+    let table = admin_page(
+        &app,
+        &c,
+        "/admin/surveys/coherence-2008",
+        "status table",
+        "round-02-status-table",
+    )
+    .await;
     let rows = table.matches("<tr><th scope=\"row\">").count();
     assert_eq!(rows, 193, "one line per Member State");
-    fits_width(&c, "the status table").await;
-    snap(&c, "admin-01-status-table").await;
-    axe(&c, "status table").await;
-    // Every row is one line high: the table is 190 lines, not 190 blocks.
     let heights = c
         .execute(
-            "const r = [...document.querySelectorAll('table.status tbody tr')].map(t => t.getBoundingClientRect().height); return [Math.min(...r), Math.max(...r)];",
+            "const r = [...document.querySelectorAll('table.status tbody tr')].map(t => t.getBoundingClientRect().height); return Math.max(...r);",
             vec![],
         )
         .await
         .unwrap();
-    let max = heights[1].as_f64().unwrap();
-    assert!(max < 40.0, "rows up to {max} px high");
-
-    // Filtered: submitted countries of Africa, through the form (no JavaScript needed).
-    c.goto(&format!(
-        "{}/admin/surveys/coherence-2008?region=002&stage=submitted",
-        app.address
-    ))
-    .await
-    .unwrap();
-    let filtered = body(&c).await;
+    let tallest = heights.as_f64().unwrap();
+    assert!(
+        tallest < 40.0,
+        "a row {tallest} px high: one line per country"
+    );
+    let filtered = admin_page(
+        &app,
+        &c,
+        "/admin/surveys/coherence-2008?region=002&stage=submitted",
+        "status table filtered",
+        "round-02-status-table-filtered",
+    )
+    .await;
     assert!(filtered.contains(" shown."));
-    fits_width(&c, "the filtered status table").await;
-    snap(&c, "admin-02-status-filtered").await;
-
     // One country's whole file.
     let start = table
         .find("/admin/surveys/coherence-2008/countries/")
         .unwrap();
     let href = &table[start..start + table[start..].find('"').unwrap()];
-    c.goto(&format!("{}{href}", app.address)).await.unwrap();
-    let page = body(&c).await;
-    assert!(page.contains("<h2 id=\"answers\">"));
-    assert!(page.contains("<dl class=\"review\">"));
-    fits_width(&c, "the country page").await;
-    snap(&c, "admin-03-country-page").await;
-    axe(&c, "country page").await;
+    let file = admin_page(&app, &c, href, "country page", "round-02-country-page").await;
+    assert!(file.contains("<h2 id=\"answers\">"));
+    assert!(file.contains("<dl class=\"review\">"));
+    let base = "/admin/surveys/coherence-2008/results";
+    admin_page(
+        &app,
+        &c,
+        base,
+        "results dashboard",
+        "round-02-results-dashboard",
+    )
+    .await;
+    // The lead ministry broken down by region: nine options, "Other" among them.
+    let page = admin_page(
+        &app,
+        &c,
+        &format!("{base}/q/lead_ministry?by=region"),
+        "lead ministry by region",
+        "round-03-results-question-stacked",
+    )
+    .await;
+    let fills = legend_fills(&page);
+    assert_eq!(fills.len(), 9, "{page}");
+    let distinct: std::collections::BTreeSet<&String> = fills.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        fills.len(),
+        "a colour used twice: {fills:?}"
+    );
+    assert!(page.contains(">Other</tspan>"), "{page}");
+    assert!(!page.contains("Please specify"));
+    // The cross-table is wider than the page: it scrolls in its own box, its first column
+    // staying in view.
+    let scroll = c
+        .execute(
+            "const box = document.querySelector('section .table-scroll');
+             box.scrollIntoView();
+             const cell = box.querySelector('tbody th');
+             const before = cell.getBoundingClientRect().left;
+             box.scrollLeft = box.scrollWidth;
+             return [box.scrollWidth > box.clientWidth, box.scrollLeft > 0,
+                     Math.abs(cell.getBoundingClientRect().left - before) < 1];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(scroll, json!([true, true, true]), "the cross-table's box");
+    snap(&c, "round-04-results-question-scrolled-table").await;
+    let fr = admin_page(
+        &app,
+        &c,
+        &format!("{base}/q/lead_ministry?by=income&lang=fr"),
+        "lead ministry by income, in French",
+        "round-05-results-question-fr",
+    )
+    .await;
+    assert!(fr.contains(">Autre</tspan>"), "{fr}");
+    admin_page(
+        &app,
+        &c,
+        &format!("{base}/q/mechanisms_present?by=development&lang=en"),
+        "mechanisms by development",
+        "round-06-results-mechanisms",
+    )
+    .await;
+    admin_page(
+        &app,
+        &c,
+        &format!("{base}/needs"),
+        "needs",
+        "round-07-needs",
+    )
+    .await;
+    admin_page(
+        &app,
+        &c,
+        &format!("{base}/compendium"),
+        "compendium",
+        "round-08-compendium",
+    )
+    .await;
     c.close().await.unwrap();
     app.stop().await;
 }

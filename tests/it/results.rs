@@ -16,6 +16,8 @@ on_both_backends!(
     compendium_needs_and_matching,
     exports_read_back_match_the_database,
     results_refuse_anonymous_users_focal_points_and_other_owners,
+    charts_tell_twelve_options_apart_name_other_and_wrap_long_labels,
+    every_results_page_renders_for_the_shipped_surveys_in_every_language,
 );
 
 /// Answer and submit a whole response through the real pages.
@@ -769,4 +771,258 @@ async fn sqlite_and_postgres_agree() {
     for (a, b) in dumps[0].iter().zip(&dumps[1]) {
         assert_eq!(a, b);
     }
+}
+
+/// Twelve options, two of them with long labels (one a single long word), and "other".
+const WIDE_SURVEY: &str = r#"
+id = "wide"
+title = { en = "Wide options", fr = "Options nombreuses" }
+respondent_unit = "country"
+languages = ["en", "fr"]
+closes = 2099-12-31
+
+[[sections]]
+id = "s"
+title = { en = "Bodies", fr = "Organes" }
+
+[[sections.questions]]
+id = "bodies"
+type = "multiple_choice"
+text = { en = "Which bodies take part?", fr = "Quels organes participent ?" }
+other = true
+options = [
+  { code = "o1", label = { en = "Ministry of Foreign Affairs, International Cooperation and Development Partnerships", fr = "Ministère des affaires étrangères, de la coopération internationale et des partenariats pour le développement" } },
+  { code = "o2", label = { en = "Interministerialcoordinationcommitteeformigration", fr = "Comitéinterministérieldecoordinationdesmigrations" } },
+  { code = "o3", label = { en = "Justice", fr = "Justice" } },
+  { code = "o4", label = { en = "Labour", fr = "Travail" } },
+  { code = "o5", label = { en = "Interior", fr = "Intérieur" } },
+  { code = "o6", label = { en = "Finance", fr = "Finances" } },
+  { code = "o7", label = { en = "Planning", fr = "Plan" } },
+  { code = "o8", label = { en = "Health", fr = "Santé" } },
+  { code = "o9", label = { en = "Education", fr = "Éducation" } },
+  { code = "o10", label = { en = "Statistics office", fr = "Office de la statistique" } },
+  { code = "o11", label = { en = "Diaspora office", fr = "Office de la diaspora" } },
+  { code = "o12", label = { en = "Parliament", fr = "Parlement" } },
+]
+"#;
+
+/// The lines (`<tspan>`s) of every `<text>` of the charts on a page.
+fn chart_lines(page: &str) -> Vec<Vec<&str>> {
+    page.split("<text font-size=\"13\">")
+        .skip(1)
+        .map(|rest| {
+            rest[..rest.find("</text>").unwrap()]
+                .split("<tspan ")
+                .skip(1)
+                .map(|t| &t[t.find('>').unwrap() + 1..t.find("</tspan>").unwrap()])
+                .collect()
+        })
+        .collect()
+}
+
+/// The text of every `<text>` of the charts, its lines joined with spaces.
+fn chart_texts(page: &str) -> Vec<String> {
+    chart_lines(page).iter().map(|l| l.join(" ")).collect()
+}
+
+/// The lines of the first chart text that starts with `first`.
+fn lines_of<'a>(page: &'a str, first: &str) -> Vec<&'a str> {
+    chart_lines(page)
+        .into_iter()
+        .find(|l| l.first().is_some_and(|l| l.starts_with(first)))
+        .unwrap_or_else(|| panic!("'{first}' in a chart: {page}"))
+}
+
+/// The fills of the stacked chart's legend, in order.
+fn legend_fills(page: &str) -> Vec<String> {
+    page.split("class=\"legend-key\"")
+        .skip(1)
+        .map(|rest| {
+            let start = rest.find("fill=\"").unwrap() + 6;
+            rest[start..start + rest[start..].find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+async fn charts_tell_twelve_options_apart_name_other_and_wrap_long_labels(backend: Backend) {
+    let surveys = tempfile::tempdir().unwrap();
+    std::fs::write(surveys.path().join("wide.toml"), WIDE_SURVEY).unwrap();
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(backend, dir.path());
+    let app = TestApp::start(url, surveys.path().to_path_buf(), dir).await;
+    // Sweden picks every option and "other"; Kenya the first and "other".
+    let mut all: Vec<(&str, &str)> = vec![
+        ("bodies", "o1"),
+        ("bodies", "o2"),
+        ("bodies", "o3"),
+        ("bodies", "o4"),
+        ("bodies", "o5"),
+        ("bodies", "o6"),
+        ("bodies", "o7"),
+        ("bodies", "o8"),
+        ("bodies", "o9"),
+        ("bodies", "o10"),
+        ("bodies", "o11"),
+        ("bodies", "o12"),
+    ];
+    all.extend([("bodies", "other"), ("bodies.other", "A regional forum")]);
+    let swe = app.issue_token("wide", "SWE", "Anna");
+    answer(&app, &swe, &[("s", &all)], true).await;
+    let ken = app.issue_token("wide", "KEN", "Wanjiru");
+    let some: &[(&str, &str)] = &[
+        ("bodies", "o1"),
+        ("bodies", "other"),
+        ("bodies.other", "A council"),
+    ];
+    answer(&app, &ken, &[("s", some)], true).await;
+    app.add_user(
+        "owner@wide.example",
+        "a long owner passphrase",
+        "owner",
+        &["wide"],
+    );
+    app.login("owner@wide.example", "a long owner passphrase")
+        .await;
+
+    let en = app
+        .get("/admin/surveys/wide/results/q/bodies?by=development&lang=en")
+        .await;
+    assert_eq!(en.status, 200, "{}", en.body);
+    let page = &en.body;
+    // Thirteen series: twelve colours, each once, then the first again with stripes.
+    let fills = legend_fills(page);
+    assert_eq!(fills.len(), 13, "{page}");
+    let colours: std::collections::BTreeSet<&String> = fills[..12].iter().collect();
+    assert_eq!(colours.len(), 12, "a colour used twice: {fills:?}");
+    assert!(fills[..12].iter().all(|f| f.starts_with('#')), "{fills:?}");
+    assert_eq!(fills[12], "url(#stacked-p12)");
+    assert!(
+        page.contains("<pattern id=\"stacked-p12\"")
+            && page.contains(&format!("fill=\"{}\"></rect><rect width=\"3\"", fills[0])),
+        "the striped fill is defined with the first colour: {page}"
+    );
+    // "Other" as the form names that option, in the legend, the bars and the cross-table.
+    assert!(chart_texts(page).iter().any(|t| t == "Other"), "{page}");
+    assert!(page.contains("<th scope=\"col\">Other</th>"), "{page}");
+    assert!(
+        page.contains("<th scope=\"row\">Other</th><td>1</td>"),
+        "{page}"
+    );
+    assert!(!page.contains("Please specify"), "{page}");
+    // Long labels are wrapped over lines at spaces, never cut: every chart text is a whole
+    // label, and a word longer than a line keeps a line of its own.
+    let long =
+        "Ministry of Foreign Affairs, International Cooperation and Development Partnerships";
+    let wrapped: Vec<Vec<&str>> = chart_lines(page)
+        .into_iter()
+        .filter(|l| l.join(" ") == long)
+        .collect();
+    // The legend's entry (lines of up to 52 characters), then a bar in each group's chart
+    // (up to 26, the width of the label column).
+    assert_eq!(wrapped.len(), 3, "{wrapped:?}");
+    assert!(wrapped[0].len() >= 2 && wrapped[0].iter().all(|l| l.chars().count() <= 52));
+    for bar in &wrapped[1..] {
+        assert!(bar.len() >= 3, "{bar:?}");
+        assert!(bar.iter().all(|l| l.chars().count() <= 26), "{bar:?}");
+    }
+    let texts = chart_texts(page);
+    assert!(texts
+        .iter()
+        .any(|t| t == "Interministerialcoordinationcommitteeformigration"));
+    // Labels of the per-group bar charts and of the legend are all whole option labels.
+    let labels: Vec<&str> = [long]
+        .into_iter()
+        .chain([
+            "Interministerialcoordinationcommitteeformigration",
+            "Justice",
+            "Labour",
+            "Interior",
+            "Finance",
+            "Planning",
+            "Health",
+            "Education",
+            "Statistics office",
+            "Diaspora office",
+            "Parliament",
+            "Other",
+            "Developed",
+            "Developing",
+        ])
+        .collect();
+    for t in &texts {
+        assert!(
+            labels.contains(&t.as_str()),
+            "a cut label: '{t}' in {texts:?}"
+        );
+    }
+
+    let fr = app
+        .get("/admin/surveys/wide/results/q/bodies?by=development&lang=fr")
+        .await;
+    let page = &fr.body;
+    assert!(chart_texts(page).iter().any(|t| t == "Autre"), "{page}");
+    assert!(page.contains("<th scope=\"col\">Autre</th>"), "{page}");
+    assert!(!page.contains("Veuillez préciser") && !page.contains("Please specify"));
+    let long_fr = "Ministère des affaires étrangères, de la coopération internationale et des partenariats pour le développement";
+    let lines = lines_of(page, "Ministère des");
+    assert_eq!(lines.join(" "), long_fr);
+    assert!(lines.len() >= 2, "{lines:?}");
+    app.stop().await;
+}
+
+/// Every results page of both shipped surveys, with demo answers, in English, French and
+/// Spanish, each question with and without a breakdown: the typed views fill their strict
+/// templates (a key missing from a view would be a 500).
+async fn every_results_page_renders_for_the_shipped_surveys_in_every_language(backend: Backend) {
+    let surveys = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(backend, dir.path());
+    let app = TestApp::start(url, surveys, dir).await;
+    let ids = ["coherence-2008", "focal-points"];
+    for id in ids {
+        let out = app.cli(&["demo-data", id, "--countries", "25"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    app.add_user("admin@example.org", "a long admin passphrase", "admin", &[]);
+    app.login("admin@example.org", "a long admin passphrase")
+        .await;
+    let mut pages = 0;
+    for id in ids {
+        let survey =
+            coherence::survey::load_paths(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("surveys/{id}.toml"))]);
+        let questions: Vec<String> = survey
+            .surveys
+            .iter()
+            .flat_map(|s| s.questions().map(|q| q.id.clone()))
+            .collect();
+        assert!(!questions.is_empty(), "{id}");
+        let base = format!("/admin/surveys/{id}/results");
+        for lang in ["en", "fr", "es"] {
+            let mut paths = vec![
+                format!("{base}?lang={lang}"),
+                format!("{base}/compendium?lang={lang}"),
+                format!("{base}/needs?lang={lang}&drafts=1"),
+            ];
+            for q in &questions {
+                paths.push(format!("{base}/q/{q}?lang={lang}"));
+                paths.push(format!("{base}/q/{q}?lang={lang}&by=region&drafts=1"));
+            }
+            for path in paths {
+                let page = app.get(&path).await;
+                assert_eq!(page.status, 200, "{path}: {}", page.body);
+                assert!(
+                    page.body.contains(&format!("<html lang=\"{lang}\">")),
+                    "{path}"
+                );
+                pages += 1;
+            }
+        }
+    }
+    assert!(pages > 200, "{pages} pages");
+    app.stop().await;
 }

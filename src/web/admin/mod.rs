@@ -6,14 +6,12 @@ mod session;
 mod survey;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::Value as Json;
 
 use super::extract::session_token;
 use super::render::{translate, Layout};
 use super::{csrf, AppState};
-use crate::accounts::User;
 use crate::campaign::Campaign;
 use crate::error::AppError;
 
@@ -50,16 +48,6 @@ fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_string()))
         .finish()
-}
-
-/// The user, if allowed to see the survey (administrators: all; owners: their own).
-pub(super) async fn survey_user(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    survey_id: &str,
-) -> Result<(User, std::sync::Arc<crate::survey::Survey>), AppError> {
-    let scope = super::extract::survey_admin(state, req, survey_id).await?;
-    Ok((scope.user, scope.survey))
 }
 
 /// An admin page's view with the token its forms carry.
@@ -116,33 +104,6 @@ fn bound_view<T: Serialize>(
     *res.status_mut() = status;
     token.set_cookie(&mut res, secure);
     super::language::remember(req, &mut res, secure);
-    Ok(no_store(res))
-}
-
-/// An admin page still rendered from a `json!` context (results pages until they are typed).
-pub(super) fn page(
-    state: &AppState,
-    req: &HttpRequest,
-    name: &str,
-    mut data: Json,
-    status: StatusCode,
-) -> Result<HttpResponse, AppError> {
-    let session = session_token(req, secure(state));
-    let token = csrf::form_token(req, session_binding(&session), secure(state));
-    let lang = super::page_language();
-    if let Json::Object(map) = &mut data {
-        map.insert("csrf".into(), Json::String(token.token.clone()));
-        map.insert(
-            "languages".into(),
-            super::language::links(req, |_| true, lang),
-        );
-        map.entry("page_title")
-            .or_insert(Json::String(t("admin-title", &[])));
-    }
-    let mut res = state.page(name, lang, data)?;
-    *res.status_mut() = status;
-    token.set_cookie(&mut res, secure(state));
-    super::language::remember(req, &mut res, secure(state));
     Ok(no_store(res))
 }
 

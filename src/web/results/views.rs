@@ -1,0 +1,868 @@
+//! What each results page shows, as typed views for strict templates: built from the figures
+//! `crate::results` computed, in the page's language.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::charts::{BarChart, BarData, StackedChart};
+use crate::i18n::translate;
+use crate::reference::{Countries, Country};
+use crate::results::aggregate::{Filter, Grouping, NumberStats, RateRow, TextAnswer};
+use crate::results::practices::{Match, Need, Practice};
+use crate::survey::{Question, QuestionKind, Survey, OTHER_CODE};
+
+/// The page's language and the reference list of countries: what every label needs.
+#[derive(Clone, Copy)]
+pub struct Words<'a> {
+    pub lang: &'static str,
+    pub countries: &'a Countries,
+}
+
+impl Words<'_> {
+    pub fn t(&self, id: &str, args: &[(&str, String)]) -> String {
+        translate(self.lang, id, args)
+    }
+
+    pub fn percent(&self, part: i64, whole: i64) -> String {
+        if whole == 0 {
+            return "–".into();
+        }
+        let n = part as f64 * 100.0 / whole as f64;
+        // French and Spanish put a (narrow no-break) space before the sign.
+        match self.lang {
+            "fr" | "es" => format!("{n:.0}\u{202f}%"),
+            _ => format!("{n:.0}%"),
+        }
+    }
+
+    pub fn grouping(&self, g: Grouping) -> String {
+        self.t(&format!("results-group-{}", g.key()), &[])
+    }
+
+    /// The label of group `code` of `grouping`.
+    pub fn group(&self, grouping: Option<Grouping>, code: &str) -> String {
+        let find = |f: &dyn Fn(&Country) -> Option<String>| self.countries.iter().find_map(f);
+        let lang = self.lang;
+        match grouping {
+            None => self.t("results-all", &[]),
+            Some(Grouping::Region) => {
+                find(&|c| (c.region_code == code).then(|| c.region(lang).to_string()))
+                    .unwrap_or_else(|| code.into())
+            }
+            Some(Grouping::Subregion) => {
+                find(&|c| (c.subregion_code == code).then(|| c.subregion(lang).to_string()))
+                    .unwrap_or_else(|| code.into())
+            }
+            Some(Grouping::Income) if code.is_empty() => self.t("results-unclassified", &[]),
+            Some(Grouping::Income) => self.t(&format!("results-income-{code}"), &[]),
+            Some(Grouping::Development) => match code {
+                "developed" => self.t("results-developed", &[]),
+                "developing" => self.t("results-developing", &[]),
+                _ => self.t("results-unclassified", &[]),
+            },
+            Some(Grouping::Ldc | Grouping::Lldc | Grouping::Sids) if code == "other" => {
+                self.t("results-other-countries", &[])
+            }
+            Some(Grouping::Ldc) => self.t("results-ldc", &[]),
+            Some(Grouping::Lldc) => self.t("results-lldc", &[]),
+            Some(Grouping::Sids) => self.t("results-sids", &[]),
+        }
+    }
+
+    fn country_en(&self, iso3: &str) -> String {
+        self.countries
+            .get(iso3)
+            .map(|c| c.name_en.clone())
+            .unwrap_or_else(|| iso3.into())
+    }
+}
+
+/// What every results page starts with: the survey and the filters as a query string.
+#[derive(Serialize)]
+pub struct Head {
+    pub id: String,
+    pub title: String,
+    pub query: String,
+}
+
+impl Head {
+    pub fn new(survey: &Survey, lang: &str, query: String) -> Head {
+        Head {
+            id: survey.id.clone(),
+            title: survey.title.get(lang).to_string(),
+            query,
+        }
+    }
+}
+
+/// The filter form (`results/filters.hbs`).
+#[derive(Serialize)]
+pub struct Filters {
+    pub regions: Vec<Choice>,
+    pub incomes: Vec<Choice>,
+    /// Empty on pages without a breakdown.
+    pub by_options: Vec<Choice>,
+    pub drafts: bool,
+}
+
+#[derive(Serialize)]
+pub struct Choice {
+    pub code: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Filters {
+    pub fn new(w: Words, filter: &Filter, by: Option<Option<Grouping>>) -> Filters {
+        let mut regions: BTreeMap<String, String> = BTreeMap::new();
+        for c in w.countries.iter() {
+            regions.insert(c.region_code.clone(), c.region(w.lang).to_string());
+        }
+        let regions = regions
+            .into_iter()
+            .map(|(code, label)| Choice {
+                selected: filter.region.as_deref() == Some(code.as_str()),
+                code,
+                label,
+            })
+            .collect();
+        let incomes = ["L", "LM", "UM", "H"]
+            .iter()
+            .map(|c| Choice {
+                code: c.to_string(),
+                label: w.t(&format!("results-income-{c}"), &[]),
+                selected: filter.income.as_deref() == Some(*c),
+            })
+            .collect();
+        let by_options = match by {
+            None => Vec::new(),
+            Some(by) => Grouping::ALL
+                .iter()
+                .map(|g| Choice {
+                    code: g.key().to_string(),
+                    label: w.grouping(*g),
+                    selected: by == Some(*g),
+                })
+                .collect(),
+        };
+        Filters {
+            regions,
+            incomes,
+            by_options,
+            drafts: filter.include_drafts,
+        }
+    }
+}
+
+/// `results/dashboard.hbs`.
+#[derive(Serialize)]
+pub struct DashboardPage {
+    #[serde(flatten)]
+    pub head: Head,
+    #[serde(flatten)]
+    pub filters: Filters,
+    pub rate_tables: Vec<RateTable>,
+    pub questions: Vec<QuestionLink>,
+}
+
+#[derive(Serialize)]
+pub struct RateTable {
+    pub heading: String,
+    pub chart: BarChart,
+    pub rows: Vec<RateLine>,
+}
+
+#[derive(Serialize)]
+pub struct RateLine {
+    pub label: String,
+    pub targeted: i64,
+    pub invited: i64,
+    pub opened: i64,
+    pub drafts: i64,
+    pub submitted: i64,
+    pub rate: String,
+}
+
+#[derive(Serialize)]
+pub struct QuestionLink {
+    pub id: String,
+    pub text: String,
+}
+
+impl RateTable {
+    pub fn new(w: Words, grouping: Option<Grouping>, rows: &[RateRow]) -> RateTable {
+        let heading = grouping
+            .map(|g| w.grouping(g))
+            .unwrap_or_else(|| w.t("results-all", &[]));
+        let lines: Vec<RateLine> = rows
+            .iter()
+            .map(|r| RateLine {
+                label: w.group(grouping, &r.grp),
+                targeted: r.targeted,
+                invited: r.invited,
+                opened: r.opened,
+                drafts: r.drafts,
+                submitted: r.submitted,
+                rate: w.percent(r.submitted, r.targeted),
+            })
+            .collect();
+        let bars: Vec<BarData> = rows
+            .iter()
+            .zip(&lines)
+            .map(|(r, line)| BarData {
+                label: line.label.clone(),
+                value: if r.targeted == 0 {
+                    0.0
+                } else {
+                    r.submitted as f64 * 100.0 / r.targeted as f64
+                },
+                shown: line.rate.clone(),
+            })
+            .collect();
+        let key = grouping.map(|g| g.key()).unwrap_or("all").to_string();
+        let title = format!("{}: {heading}", w.t("results-rate", &[]));
+        RateTable {
+            chart: BarChart::new(key, title, &bars),
+            heading,
+            rows: lines,
+        }
+    }
+}
+
+impl DashboardPage {
+    pub fn new(
+        w: Words,
+        head: Head,
+        filters: Filters,
+        survey: &Survey,
+        tables: Vec<(Option<Grouping>, Vec<RateRow>)>,
+    ) -> DashboardPage {
+        DashboardPage {
+            head,
+            filters,
+            rate_tables: tables
+                .iter()
+                .map(|(g, rows)| RateTable::new(w, *g, rows))
+                .collect(),
+            questions: survey
+                .questions()
+                .map(|q| QuestionLink {
+                    id: q.id.clone(),
+                    text: q.text.get(w.lang).to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The figures of one question, as loaded from the database.
+pub struct QuestionFigures {
+    /// Per group: (asked, answered).
+    pub asked: BTreeMap<String, (i64, i64)>,
+    /// (group, answer key, count).
+    pub counts: Vec<(String, String, i64)>,
+    pub stats: Option<NumberStats>,
+    /// (count, earliest, latest).
+    pub dates: Option<(i64, Option<String>, Option<String>)>,
+    pub texts: Vec<TextAnswer>,
+    pub others: Vec<TextAnswer>,
+}
+
+/// `results/question.hbs`.
+#[derive(Serialize)]
+pub struct QuestionPage {
+    #[serde(flatten)]
+    pub head: Head,
+    #[serde(flatten)]
+    pub filters: Filters,
+    pub question_text: String,
+    pub groups: Vec<GroupResult>,
+    pub breakdown: Option<Breakdown>,
+    pub stats: Option<String>,
+    pub texts: Vec<NamedText>,
+    pub other_texts: Vec<NamedText>,
+}
+
+/// One group's answers (all countries when there is no breakdown).
+#[derive(Serialize)]
+pub struct GroupResult {
+    pub label: String,
+    pub asked: i64,
+    pub answered: i64,
+    pub counts: Vec<CountLine>,
+    pub chart: Option<BarChart>,
+}
+
+#[derive(Serialize)]
+pub struct CountLine {
+    pub label: String,
+    pub count: i64,
+    pub percent: String,
+}
+
+/// Every group in one stacked chart, and the same figures as a cross-table.
+#[derive(Serialize)]
+pub struct Breakdown {
+    pub grouping: String,
+    pub title: String,
+    pub series: Vec<String>,
+    /// How many options there are (the chart is left out past `charts::MAX_SERIES`).
+    pub options: usize,
+    pub rows: Vec<CrossLine>,
+    /// `None` when there are too many options to tell apart in a chart.
+    pub chart: Option<StackedChart>,
+}
+
+#[derive(Serialize)]
+pub struct CrossLine {
+    pub label: String,
+    pub answered: i64,
+    pub cells: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct NamedText {
+    pub country: String,
+    pub value: String,
+}
+
+/// How one question's answers are labelled and ordered.
+pub struct Answers<'a> {
+    w: Words<'a>,
+    q: &'a Question,
+    /// The order options are listed in the definition; answers outside it come after.
+    order: Vec<String>,
+}
+
+impl<'a> Answers<'a> {
+    pub fn new(w: Words<'a>, q: &'a Question) -> Answers<'a> {
+        let order = match &q.kind {
+            QuestionKind::YesNo => vec!["yes".into(), "no".into()],
+            QuestionKind::Matrix { rows, scale } => rows
+                .iter()
+                .flat_map(|r| scale.iter().map(move |s| format!("{}={}", r.code, s.code)))
+                .collect(),
+            _ => q
+                .kind
+                .options()
+                .iter()
+                .map(|o| o.code.clone())
+                .chain(std::iter::once(OTHER_CODE.to_string()))
+                .collect(),
+        };
+        Answers { w, q, order }
+    }
+
+    fn position(&self, key: &str) -> usize {
+        self.order
+            .iter()
+            .position(|o| o == key)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// The label of an answer key: the option's label; "Other" as the respondent's form
+    /// names that option (not its "Please specify" box); country names; "row: scale".
+    pub fn label(&self, key: &str) -> String {
+        let lang = self.w.lang;
+        match &self.q.kind {
+            QuestionKind::YesNo => self.w.t(key, &[]),
+            QuestionKind::Country => self.w.country_en(key),
+            QuestionKind::Matrix { rows, scale } => {
+                let (r, s) = key.split_once('=').unwrap_or((key, ""));
+                let find = |list: &[crate::survey::Choice], code: &str| {
+                    list.iter()
+                        .find(|x| x.code == code)
+                        .map(|x| x.label.get(lang).to_string())
+                        .unwrap_or_else(|| code.into())
+                };
+                format!("{}: {}", find(rows, r), find(scale, s))
+            }
+            _ if key == OTHER_CODE => self.w.t("other-option", &[]),
+            _ => self
+                .q
+                .kind
+                .options()
+                .iter()
+                .find(|o| o.code == key)
+                .map(|o| o.label.get(lang).to_string())
+                .unwrap_or_else(|| key.into()),
+        }
+    }
+}
+
+impl QuestionPage {
+    pub fn new(
+        w: Words,
+        head: Head,
+        filters: Filters,
+        q: &Question,
+        by: Option<Grouping>,
+        figures: QuestionFigures,
+    ) -> QuestionPage {
+        let answers = Answers::new(w, q);
+        let text = q.text.get(w.lang).to_string();
+        let groups = figures
+            .asked
+            .iter()
+            .map(|(grp, (asked, answered))| {
+                group_result(&answers, &figures.counts, &text, by, grp, *asked, *answered)
+            })
+            .collect();
+        let breakdown = match (&q.kind, by) {
+            (QuestionKind::Matrix { .. }, _) | (_, None) => None,
+            _ if figures.counts.is_empty() => None,
+            (_, Some(g)) => Some(breakdown(&answers, &figures, &text, g)),
+        };
+        let named = |list: Vec<TextAnswer>| -> Vec<NamedText> {
+            list.into_iter()
+                .map(|a| {
+                    let country = w
+                        .countries
+                        .get(&a.iso3)
+                        .map(|c| c.name(w.lang).to_string())
+                        .unwrap_or(a.iso3);
+                    NamedText {
+                        country: crate::survey::respondent_name(&a.unit, &country),
+                        value: a.value,
+                    }
+                })
+                .collect()
+        };
+        QuestionPage {
+            head,
+            filters,
+            question_text: text,
+            groups,
+            breakdown,
+            stats: stats_line(w, figures.stats, figures.dates),
+            texts: named(figures.texts),
+            other_texts: named(figures.others),
+        }
+    }
+}
+
+fn group_result(
+    answers: &Answers,
+    counts: &[(String, String, i64)],
+    question_text: &str,
+    by: Option<Grouping>,
+    grp: &str,
+    asked: i64,
+    answered: i64,
+) -> GroupResult {
+    let w = answers.w;
+    let mut here: Vec<(&str, i64)> = counts
+        .iter()
+        .filter(|(g, _, _)| g == grp)
+        .map(|(_, k, n)| (k.as_str(), *n))
+        .collect();
+    here.sort_by_key(|(k, n)| (answers.position(k), -n));
+    let lines: Vec<CountLine> = here
+        .iter()
+        .map(|(k, n)| CountLine {
+            label: answers.label(k),
+            count: *n,
+            percent: w.percent(*n, answered),
+        })
+        .collect();
+    let label = w.group(by, grp);
+    let bars: Vec<BarData> = lines
+        .iter()
+        .map(|l| BarData {
+            label: l.label.clone(),
+            value: l.count as f64,
+            shown: l.count.to_string(),
+        })
+        .collect();
+    let key = format!("g{}", grp.replace(|c: char| !c.is_ascii_alphanumeric(), ""));
+    GroupResult {
+        chart: (!bars.is_empty())
+            .then(|| BarChart::new(key, format!("{question_text}: {label}"), &bars)),
+        label,
+        asked,
+        answered,
+        counts: lines,
+    }
+}
+
+/// A breakdown of a choice question: every group in one stacked chart, with the same figures
+/// in a cross-table (a matrix has a chart per group instead: its row and scale pairs do not
+/// stack into one meaningful bar).
+fn breakdown(
+    answers: &Answers,
+    figures: &QuestionFigures,
+    question_text: &str,
+    g: Grouping,
+) -> Breakdown {
+    let w = answers.w;
+    // Every option answered in some group, in the definition's order.
+    let mut keys: Vec<&String> = figures.counts.iter().map(|(_, key, _)| key).collect();
+    keys.sort_by(|a, b| answers.position(a).cmp(&answers.position(b)).then(a.cmp(b)));
+    keys.dedup();
+    let series: Vec<String> = keys.iter().map(|k| answers.label(k)).collect();
+    let per_group: Vec<(String, Vec<i64>, i64)> = figures
+        .asked
+        .iter()
+        .map(|(grp, (_, answered))| {
+            let counts_here = keys
+                .iter()
+                .map(|k| {
+                    figures
+                        .counts
+                        .iter()
+                        .filter(|(g2, key, _)| g2 == grp && key == *k)
+                        .map(|(_, _, n)| *n)
+                        .sum()
+                })
+                .collect();
+            (w.group(Some(g), grp), counts_here, *answered)
+        })
+        .collect();
+    let rows = per_group
+        .iter()
+        .map(|(label, counts_here, answered)| CrossLine {
+            label: label.clone(),
+            answered: *answered,
+            cells: counts_here
+                .iter()
+                .map(|n| format!("{n} ({})", w.percent(*n, *answered)))
+                .collect(),
+        })
+        .collect();
+    let grouping = w.grouping(g);
+    let title = format!("{question_text}: {grouping}");
+    let chart_groups: Vec<(String, Vec<i64>)> = per_group
+        .into_iter()
+        .map(|(label, counts, _)| (label, counts))
+        .collect();
+    Breakdown {
+        chart: StackedChart::new("stacked", title.clone(), &series, &chart_groups),
+        grouping,
+        title,
+        options: series.len(),
+        series,
+        rows,
+    }
+}
+
+fn stats_line(
+    w: Words,
+    stats: Option<NumberStats>,
+    dates: Option<(i64, Option<String>, Option<String>)>,
+) -> Option<String> {
+    let fmt = |n: Option<f64>| n.map(|n| format!("{n}")).unwrap_or_else(|| "–".into());
+    if let Some(s) = stats {
+        return Some(w.t(
+            "results-stats",
+            &[
+                ("count", s.count.to_string()),
+                ("min", fmt(s.min)),
+                ("median", fmt(s.median)),
+                ("max", fmt(s.max)),
+            ],
+        ));
+    }
+    dates.map(|(n, lo, hi)| {
+        w.t(
+            "results-dates",
+            &[
+                ("count", n.to_string()),
+                ("min", lo.unwrap_or_default()),
+                ("max", hi.unwrap_or_default()),
+            ],
+        )
+    })
+}
+
+/// Practices on one page of the compendium.
+pub const COMPENDIUM_PAGE: usize = 200;
+
+/// Practices grouped by theme (id, label, practices), in the definition's theme order.
+pub fn by_theme<'a>(
+    survey: &'a Survey,
+    list: &'a [Practice],
+    lang: &str,
+) -> Vec<(&'a str, &'a str, Vec<&'a Practice>)> {
+    survey
+        .themes
+        .iter()
+        .map(|th| {
+            (
+                th.id.as_str(),
+                th.label.get(lang),
+                list.iter()
+                    .filter(|p| p.themes.contains(&th.id))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, _, ps)| !ps.is_empty())
+        .collect()
+}
+
+/// `results/compendium.hbs`.
+#[derive(Serialize)]
+pub struct CompendiumPage<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub themes: Vec<ThemeSection<'a>>,
+    pub theme_links: Vec<ThemeLink>,
+    pub all_href: String,
+    pub all_current: bool,
+    pub showing: Option<String>,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ThemeSection<'a> {
+    pub label: &'a str,
+    pub practices: Vec<&'a Practice>,
+}
+
+#[derive(Serialize)]
+pub struct ThemeLink {
+    pub label: String,
+    pub count: usize,
+    pub href: String,
+    pub current: bool,
+}
+
+/// Which part of the compendium a page shows: a theme or all, and a page number.
+pub struct CompendiumPart<'a> {
+    pub theme: Option<&'a str>,
+    pub page: Option<usize>,
+}
+
+impl<'a> CompendiumPage<'a> {
+    pub fn new(
+        w: Words,
+        head: Head,
+        survey: &'a Survey,
+        list: &'a [Practice],
+        part: CompendiumPart,
+    ) -> CompendiumPage<'a> {
+        let grouped = by_theme(survey, list, w.lang);
+        let base = head.query.clone();
+        let link = |theme: Option<&str>, page: usize| {
+            let mut q = base.clone();
+            let mut add = |part: String| {
+                q.push(if q.is_empty() { '?' } else { '&' });
+                q.push_str(&part);
+            };
+            if let Some(th) = theme {
+                add(format!("theme={th}"));
+            }
+            if page > 1 {
+                add(format!("page={page}"));
+            }
+            format!("/admin/surveys/{}/results/compendium{q}", survey.id)
+        };
+        let chosen = part
+            .theme
+            .filter(|th| survey.themes.iter().any(|x| x.id == *th));
+        let theme_links = grouped
+            .iter()
+            .map(|(id, label, ps)| ThemeLink {
+                label: label.to_string(),
+                count: ps.len(),
+                href: link(Some(id), 1),
+                current: chosen == Some(*id),
+            })
+            .collect();
+        // A large round (thousands of organisations) would make one page of megabytes: the
+        // page shows COMPENDIUM_PAGE practices at a time; the Markdown download has them all.
+        let shown: Vec<(&'a str, &'a Practice)> = grouped
+            .iter()
+            .filter(|(id, _, _)| chosen.is_none_or(|c| c == *id))
+            .flat_map(|(_, label, ps)| ps.iter().map(move |p| (*label, *p)))
+            .collect();
+        let pages = shown.len().div_ceil(COMPENDIUM_PAGE).max(1);
+        let current = part.page.unwrap_or(1).clamp(1, pages);
+        let start = (current - 1) * COMPENDIUM_PAGE;
+        let window = &shown[start.min(shown.len())..(start + COMPENDIUM_PAGE).min(shown.len())];
+        let mut themes: Vec<ThemeSection<'a>> = Vec::new();
+        for (label, p) in window {
+            match themes.last_mut() {
+                Some(last) if last.label == *label => last.practices.push(p),
+                _ => themes.push(ThemeSection {
+                    label,
+                    practices: vec![p],
+                }),
+            }
+        }
+        CompendiumPage {
+            themes,
+            theme_links,
+            all_href: link(None, 1),
+            all_current: chosen.is_none(),
+            showing: (!shown.is_empty()).then(|| {
+                w.t(
+                    "results-showing",
+                    &[
+                        ("from", (start + 1).to_string()),
+                        ("to", (start + window.len()).to_string()),
+                        ("total", shown.len().to_string()),
+                    ],
+                )
+            }),
+            previous: (current > 1).then(|| link(chosen, current - 1)),
+            next: (current < pages).then(|| link(chosen, current + 1)),
+            head,
+        }
+    }
+}
+
+/// `results/needs.hbs`.
+#[derive(Serialize)]
+pub struct NeedsPage {
+    #[serde(flatten)]
+    pub head: Head,
+    #[serde(flatten)]
+    pub filters: Filters,
+    pub chart: Option<BarChart>,
+    pub needs: Vec<NeedLine>,
+    pub matches: Vec<MatchLine>,
+}
+
+#[derive(Serialize)]
+pub struct NeedLine {
+    pub label: String,
+    pub theme: String,
+    pub level: Option<&'static str>,
+    pub countries: i64,
+    pub development: String,
+    pub regions: String,
+}
+
+#[derive(Serialize)]
+pub struct MatchLine {
+    pub country: String,
+    pub theme: String,
+    pub need: String,
+    pub partners: String,
+}
+
+impl NeedsPage {
+    pub fn new(
+        w: Words,
+        head: Head,
+        filters: Filters,
+        survey: &Survey,
+        needs: &[Need],
+        matches: &[Match],
+    ) -> NeedsPage {
+        let theme_label = |id: Option<&String>| {
+            id.and_then(|id| survey.themes.iter().find(|th| &th.id == id))
+                .map(|th| th.label.get(w.lang).to_string())
+                .unwrap_or_default()
+        };
+        let bars: Vec<BarData> = needs
+            .iter()
+            .take(15)
+            .map(|n| BarData {
+                label: n.label.clone(),
+                value: n.countries as f64,
+                shown: n.countries.to_string(),
+            })
+            .collect();
+        let counted = |grouping: Grouping, list: &BTreeMap<String, i64>| {
+            list.iter()
+                .map(|(k, v)| format!("{}: {v}", w.group(Some(grouping), k)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        NeedsPage {
+            chart: (!bars.is_empty())
+                .then(|| BarChart::new("needs".into(), w.t("results-needs", &[]), &bars)),
+            needs: needs
+                .iter()
+                .map(|n| NeedLine {
+                    label: n.label.clone(),
+                    theme: theme_label(n.theme.as_ref()),
+                    level: n.level,
+                    countries: n.countries,
+                    development: counted(Grouping::Development, &n.by_development),
+                    regions: counted(Grouping::Region, &n.by_region),
+                })
+                .collect(),
+            matches: matches
+                .iter()
+                .map(|m| MatchLine {
+                    country: w.country_en(&m.iso3),
+                    theme: theme_label(Some(&m.theme)),
+                    need: m.need.clone(),
+                    partners: m
+                        .partners
+                        .iter()
+                        .take(5)
+                        .map(|p| w.country_en(&p.iso3))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+                .collect(),
+            head,
+            filters,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::render::{Layout, Templates};
+
+    fn page_with(series: usize) -> QuestionPage {
+        let series: Vec<String> = (1..=series).map(|i| format!("Option {i}")).collect();
+        let groups = vec![("Africa".to_string(), vec![1; series.len()])];
+        QuestionPage {
+            head: Head {
+                id: "s".into(),
+                title: "Survey".into(),
+                query: String::new(),
+            },
+            filters: Filters {
+                regions: Vec::new(),
+                incomes: Vec::new(),
+                by_options: Vec::new(),
+                drafts: false,
+            },
+            question_text: "Partner".into(),
+            groups: Vec::new(),
+            breakdown: Some(Breakdown {
+                grouping: "Region".into(),
+                title: "Partner: Region".into(),
+                options: series.len(),
+                chart: StackedChart::new("stacked", "Partner: Region".into(), &series, &groups),
+                series,
+                rows: Vec::new(),
+            }),
+            stats: None,
+            texts: Vec::new(),
+            other_texts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_breakdown_past_the_distinct_fills_is_a_table_with_a_sentence() {
+        let templates = Templates::new().unwrap();
+        let render = |n: usize| {
+            templates
+                .render_view("results/question", "en", &Layout::default(), &page_with(n))
+                .unwrap()
+        };
+        let most = render(super::super::charts::MAX_SERIES);
+        assert!(
+            most.contains("<svg") && most.contains("url(#stacked-p35)"),
+            "{most}"
+        );
+        assert!(most.contains("patternTransform=\"rotate(-45)\""));
+        let too_many = render(super::super::charts::MAX_SERIES + 1);
+        assert!(!too_many.contains("<svg"), "{too_many}");
+        assert!(
+            too_many.contains("options are too many to tell apart in a chart"),
+            "{too_many}"
+        );
+        assert!(too_many.contains("<th scope=\"col\">Option 37</th>"));
+    }
+}
