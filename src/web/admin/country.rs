@@ -117,6 +117,20 @@ struct IssueView {
     error: Option<String>,
 }
 
+impl DeadlineView {
+    fn new(deadline: Option<NaiveDateTime>, lang: &str, now: NaiveDateTime) -> DeadlineView {
+        let last = now.date() + chrono::Duration::days(366 * campaign::MAX_EXTENSION_YEARS);
+        DeadlineView {
+            current: match deadline {
+                Some(d) => t("admin-deadline-current", &[("date", when(lang, Some(d)))]),
+                None => t("admin-deadline-none", &[]),
+            },
+            min: now.date().to_string(),
+            max: last.to_string(),
+        }
+    }
+}
+
 fn when(lang: &str, t: Option<NaiveDateTime>) -> String {
     t.map(|t| format_datetime(lang, t)).unwrap_or_default()
 }
@@ -282,6 +296,30 @@ struct Outcome {
     issue: IssueView,
 }
 
+impl Outcome {
+    fn message(text: String) -> Outcome {
+        Outcome {
+            notices: Notices::message(text),
+            ..Outcome::default()
+        }
+    }
+
+    /// The issue form again, with what was typed and why it was refused.
+    fn refused_issue(form: IssueForm, error: String) -> Outcome {
+        let issue = IssueView {
+            name: form.name,
+            email: form.email,
+            unit: form.unit,
+            expires: form.expires,
+            error: Some(error),
+        };
+        Outcome {
+            issue,
+            ..Outcome::default()
+        }
+    }
+}
+
 async fn country_page(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -321,15 +359,7 @@ async fn country_page(
             .collect(),
         contacts,
         other_messages,
-        deadline: DeadlineView {
-            current: match deadline {
-                Some(d) => t("admin-deadline-current", &[("date", when(lang, Some(d)))]),
-                None => t("admin-deadline-none", &[]),
-            },
-            min: now.date().to_string(),
-            max: (now.date() + chrono::Duration::days(366 * campaign::MAX_EXTENSION_YEARS))
-                .to_string(),
-        },
+        deadline: DeadlineView::new(deadline, lang, now),
         issue: outcome.issue,
         country: country.clone(),
     };
@@ -372,10 +402,7 @@ pub async fn revoke_link(
         return Err(AppError::NotFound);
     };
     let msg = t("admin-link-revoked-done", &[("holder", holder)]);
-    let outcome = Outcome {
-        notices: Notices::message(msg),
-        ..Outcome::default()
-    };
+    let outcome = Outcome::message(msg);
     country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
 }
 
@@ -437,17 +464,7 @@ pub async fn issue_link(
     let expires_at = match checked {
         Ok(expires) => expires,
         Err(error) => {
-            let issue = IssueView {
-                name: form.name,
-                email: form.email,
-                unit: form.unit,
-                expires: form.expires,
-                error: Some(error),
-            };
-            let outcome = Outcome {
-                issue,
-                ..Outcome::default()
-            };
+            let outcome = Outcome::refused_issue(form, error);
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
         }
@@ -522,10 +539,7 @@ pub async fn extend_deadline(
     .await?;
     let date = ("date", format!("{date} 23:59"));
     let msg = t("admin-extended", &[("country", country), date]);
-    let outcome = Outcome {
-        notices: Notices::message(msg),
-        ..Outcome::default()
-    };
+    let outcome = Outcome::message(msg);
     country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
 }
 
@@ -558,9 +572,6 @@ pub async fn reopen(
         Ok(campaign_for(&app, &s, &help).reopen(conn, &c, &unit, &u, campaign::now())?)
     })
     .await?;
-    let outcome = Outcome {
-        notices: Notices::message(t("admin-reopened", &[("country", country)])),
-        ..Outcome::default()
-    };
+    let outcome = Outcome::message(t("admin-reopened", &[("country", country)]));
     country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
 }

@@ -311,30 +311,51 @@ fn row_view(r: &CountryStatus) -> Row {
 }
 
 /// The survey page: counts, filters, the table, and (for administrators) the forms.
-async fn survey_page(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    (user, survey): (&User, &std::sync::Arc<Survey>),
-    q: &TableQuery,
-    notices: Notices,
-    import_errors: Vec<String>,
-    status: StatusCode,
-) -> Result<HttpResponse, AppError> {
-    let lang = crate::web::page_language();
-    let loaded = load(state, survey, q.sort(), lang).await?;
-    let region_of = |iso3: &str| {
-        state
-            .countries
-            .get(iso3)
-            .map(|c| c.region_code.clone())
-            .unwrap_or_default()
-    };
-    let in_region: Vec<&CountryStatus> = loaded
-        .rows
-        .iter()
-        .filter(|r| q.region().is_none_or(|code| region_of(&r.iso3) == code))
-        .collect();
-    // Counted: the survey's population (a response kept from outside it is listed, not counted).
+/// The table's part of the page: counts, filters and the lines shown.
+struct Table {
+    counts: Vec<CountLink>,
+    regions: Vec<Choice>,
+    stages: Vec<Choice>,
+    rows: Vec<Row>,
+    shown: Option<String>,
+}
+
+impl Table {
+    fn new(state: &AppState, survey: &Survey, all: &[CountryStatus], q: &TableQuery) -> Table {
+        let region_of = |iso3: &str| state.countries.get(iso3).map(|c| c.region_code.as_str());
+        let in_region: Vec<&CountryStatus> = all
+            .iter()
+            .filter(|r| {
+                q.region()
+                    .is_none_or(|code| region_of(&r.iso3) == Some(code))
+            })
+            .collect();
+        let rows: Vec<Row> = in_region
+            .iter()
+            .filter(|r| q.stage().is_none_or(|f| f.matches(r)))
+            .map(|r| row_view(r))
+            .collect();
+        let filtered = q.region().is_some() || q.stage().is_some();
+        let shown = filtered.then(|| {
+            let counts = [
+                ("shown", rows.len().to_string()),
+                ("total", all.len().to_string()),
+            ];
+            t("admin-rows-shown", &counts)
+        });
+        Table {
+            counts: count_links(survey, &in_region, q),
+            regions: region_choices(state, all, q),
+            stages: stage_choices(q),
+            rows,
+            shown,
+        }
+    }
+}
+
+/// "Asked" and one count per stage, each a link that filters the table. Counted: the survey's
+/// population (a response kept from outside it is listed, not counted).
+fn count_links(survey: &Survey, in_region: &[&CountryStatus], q: &TableQuery) -> Vec<CountLink> {
     let asked: Vec<&CountryStatus> = in_region
         .iter()
         .copied()
@@ -352,63 +373,73 @@ async fn survey_page(
         href: q.href(&survey.id, &q.sort(), Some(f)),
         current: q.stage() == Some(f),
     }));
-    let rows: Vec<Row> = in_region
-        .iter()
-        .filter(|r| q.stage().is_none_or(|f| f.matches(r)))
-        .map(|r| row_view(r))
-        .collect();
-    let filtered = q.region().is_some() || q.stage().is_some();
-    let shown = filtered.then(|| {
-        t(
-            "admin-rows-shown",
-            &[
-                ("shown", rows.len().to_string()),
-                ("total", loaded.rows.len().to_string()),
-            ],
-        )
-    });
-    let mut regions = vec![Choice {
-        value: String::new(),
-        label: t("admin-filter-all-regions", &[]),
-        selected: q.region().is_none(),
-    }];
-    let mut seen: Vec<(String, String)> = loaded
-        .rows
+    counts
+}
+
+/// "All regions" and every region with a line in the table, by name.
+fn region_choices(state: &AppState, all: &[CountryStatus], q: &TableQuery) -> Vec<Choice> {
+    let lang = crate::web::page_language();
+    let mut seen: Vec<(String, String)> = all
         .iter()
         .filter_map(|r| state.countries.get(&r.iso3))
         .map(|c| (c.region_code.clone(), c.region(lang).to_string()))
         .collect();
     seen.sort_by(|a, b| a.1.cmp(&b.1));
     seen.dedup();
-    regions.extend(seen.into_iter().map(|(code, label)| Choice {
+    let all_regions = Choice {
+        value: String::new(),
+        label: t("admin-filter-all-regions", &[]),
+        selected: q.region().is_none(),
+    };
+    let each = seen.into_iter().map(|(code, label)| Choice {
         selected: q.region() == Some(code.as_str()),
         value: code,
         label,
-    }));
-    let mut stages = vec![Choice {
+    });
+    std::iter::once(all_regions).chain(each).collect()
+}
+
+fn stage_choices(q: &TableQuery) -> Vec<Choice> {
+    let all_stages = Choice {
         value: String::new(),
         label: t("admin-filter-all-stages", &[]),
         selected: q.stage().is_none(),
-    }];
-    stages.extend(StageFilter::ALL.into_iter().map(|f| Choice {
+    };
+    let each = StageFilter::ALL.into_iter().map(|f| Choice {
         value: f.as_str().to_string(),
         label: f.label(),
         selected: q.stage() == Some(f),
-    }));
-    let failures = loaded
-        .failures
+    });
+    std::iter::once(all_stages).chain(each).collect()
+}
+
+fn failure_lines(failures: &[mail::OutboxRow]) -> Vec<String> {
+    failures
         .iter()
         .map(|f| {
-            t(
-                "admin-failure-row",
-                &[
-                    ("recipient", f.recipient.clone()),
-                    ("kind", f.kind.to_string()),
-                    ("error", f.last_error.clone().unwrap_or_default()),
-                ],
-            )
+            let parts = [
+                ("recipient", f.recipient.clone()),
+                ("kind", f.kind.to_string()),
+                ("error", f.last_error.clone().unwrap_or_default()),
+            ];
+            t("admin-failure-row", &parts)
         })
-        .collect();
+        .collect()
+}
+
+/// The survey page: counts, filters, the table, and (for administrators) the forms.
+async fn survey_page(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    (user, survey): (&User, &std::sync::Arc<Survey>),
+    q: &TableQuery,
+    notices: Notices,
+    import_errors: Vec<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let lang = crate::web::page_language();
+    let loaded = load(state, survey, q.sort(), lang).await?;
+    let table = Table::new(state, survey, &loaded.rows, q);
     let title = survey.title.get(lang).to_string();
     let view = SurveyPage {
         id: survey.id.clone(),
@@ -416,19 +447,25 @@ async fn survey_page(
         notices,
         import_errors,
         outbox: outbox_line(&loaded.counts),
-        counts,
-        regions,
-        stages,
+        counts: table.counts,
+        regions: table.regions,
+        stages: table.stages,
         sort: q.sort(),
         columns: columns(&survey.id, q),
-        rows,
-        shown,
+        rows: table.rows,
+        shown: table.shown,
         is_admin: user.is_admin(),
         mail_on: state.mailer.is_some(),
-        failures,
+        failures: failure_lines(&loaded.failures),
     };
-    let layout = Layout::wide(title);
-    admin_view(state, req, "admin/survey", layout, &view, status)
+    admin_view(
+        state,
+        req,
+        "admin/survey",
+        Layout::wide(title),
+        &view,
+        status,
+    )
 }
 
 pub async fn survey(
@@ -602,6 +639,14 @@ pub struct RoundForm {
     countries: String,
 }
 
+/// The codes typed in the invitation form: separated by commas, spaces or semicolons.
+fn country_codes(text: &str) -> Vec<String> {
+    text.split([',', ' ', ';'])
+        .map(|c| c.trim().to_uppercase())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
 #[derive(Clone, Copy)]
 enum Round {
     Invite,
@@ -616,12 +661,7 @@ async fn round(
     which: Round,
 ) -> Result<HttpResponse, AppError> {
     admin_only(&scope)?;
-    let only: Vec<String> = form
-        .countries
-        .split([',', ' ', ';'])
-        .map(|c| c.trim().to_uppercase())
-        .filter(|c| !c.is_empty())
-        .collect();
+    let only = country_codes(&form.countries);
     let unknown: Vec<&str> = only
         .iter()
         .filter(|c| state.countries.get(c).is_none())
