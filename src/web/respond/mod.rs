@@ -19,9 +19,7 @@ use crate::survey::answer::RawAnswer;
 use crate::web::render::translate;
 pub use link::Respondent;
 use link::{Link, Page, Visit};
-use views::{
-    ConflictView, MessageView, OverviewView, PrintView, ReviewView, SectionExtras, SectionView,
-};
+use views::{MessageView, OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
 
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
@@ -75,56 +73,55 @@ pub async fn section_save(
     CsrfForm(pairs): PostedForm,
 ) -> Result<HttpResponse, AppError> {
     let section_id = path.into_inner().1;
-    let base_version = (pairs.iter().find(|(k, _)| k == "_version"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let raw = group_form(&pairs);
-    let (link, saved) = save(link, section_id.clone(), base_version, raw.clone()).await?;
-    let (outcome, rs) = match saved {
+    let form = SectionForm::from_pairs(&pairs);
+    let (link, saved) = save(link, section_id.clone(), form).await?;
+    let (outcome, rs, posted) = match saved {
         Ok(AfterSave::Saved { revealed }) => {
             let more = if revealed { "&more=1" } else { "" };
             return Ok(link.redirect(&format!("/s/{section_id}?saved=1{more}")));
         }
-        Ok(AfterSave::ShowAgain(outcome, rs)) => (outcome, *rs),
+        Ok(AfterSave::ShowAgain {
+            outcome,
+            rs,
+            posted,
+        }) => (outcome, *rs, posted),
         Err(e) => return refusal(&link, e),
     };
-    let (extras, status) = match outcome {
-        SaveOutcome::Saved { errors, revealed } => {
-            let extras = SectionExtras {
-                errors,
-                posted: Some(raw),
-                revealed: !revealed.is_empty(),
-                ..SectionExtras::default()
-            };
-            (extras, StatusCode::UNPROCESSABLE_ENTITY)
-        }
-        SaveOutcome::Conflict {
-            conflicts,
-            current_version,
-            saved_by,
-            saved_at,
-            errors,
-        } => {
-            let conflict = ConflictView::new(&link, &conflicts, saved_by, saved_at);
-            let extras = SectionExtras {
-                errors,
-                posted: Some(raw),
-                conflict: Some(conflict),
-                version: Some(current_version),
-                ..SectionExtras::default()
-            };
-            (extras, StatusCode::CONFLICT)
-        }
-    };
+    let (extras, status) = SectionExtras::shown_again(&link, outcome, posted);
     let page = Page { link, rs };
     section_page(&page, &section_id, extras, status)
+}
+
+/// A posted section form: the section's version when the form was opened, and the answers
+/// grouped by question.
+struct SectionForm {
+    base_version: i32,
+    raw: HashMap<String, RawAnswer>,
+}
+
+impl SectionForm {
+    fn from_pairs(pairs: &[(String, String)]) -> SectionForm {
+        let base_version = (pairs.iter().find(|(k, _)| k == "_version"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        SectionForm {
+            base_version,
+            raw: group_form(pairs),
+        }
+    }
 }
 
 /// What a save leads to: back to the section with "saved", or the form shown again (values
 /// refused, a conflict) with the response as stored now.
 enum AfterSave {
-    Saved { revealed: bool },
-    ShowAgain(SaveOutcome, Box<ResponseState>),
+    Saved {
+        revealed: bool,
+    },
+    ShowAgain {
+        outcome: SaveOutcome,
+        rs: Box<ResponseState>,
+        posted: HashMap<String, RawAnswer>,
+    },
 }
 
 /// Save a section and, when the form must be shown again, load the response in the same
@@ -132,24 +129,28 @@ enum AfterSave {
 async fn save(
     link: Respondent,
     section_id: String,
-    base_version: i32,
-    raw: HashMap<String, RawAnswer>,
+    form: SectionForm,
 ) -> Result<(Link, Result<AfterSave, respond::RespondError>), AppError> {
     link.write(move |conn, app, who, survey| {
         let save = SaveRequest {
             section_id: &section_id,
-            base_version,
-            raw: &raw,
+            base_version: form.base_version,
+            raw: &form.raw,
         };
         let now = Utc::now();
         let outcome = respond::save_section(conn, survey, app.countries.as_ref(), who, &save, now);
+        let posted = form.raw;
         Ok(outcome.and_then(|outcome| match outcome {
             SaveOutcome::Saved { errors, revealed } if errors.is_empty() => Ok(AfterSave::Saved {
                 revealed: !revealed.is_empty(),
             }),
             outcome => {
                 let rs = respond::load(conn, survey, who, now.naive_utc())?;
-                Ok(AfterSave::ShowAgain(outcome, Box::new(rs)))
+                Ok(AfterSave::ShowAgain {
+                    outcome,
+                    rs: Box::new(rs),
+                    posted,
+                })
             }
         }))
     })

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use actix_web::http::StatusCode;
 use chrono::Utc;
 use serde::Serialize;
 
@@ -10,7 +11,7 @@ use super::field::FieldView;
 use super::link::{Link, Page};
 use crate::error::AppError;
 use crate::i18n::format_datetime;
-use crate::respond::{Conflict, RespondError, ResponseState};
+use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
 use crate::survey::answer::{
     missing_answers, section_progress, FieldError, Item, RawAnswer, SectionProgress,
 };
@@ -137,6 +138,44 @@ pub struct SectionExtras {
     pub version: Option<i32>,
 }
 
+impl SectionExtras {
+    /// The form shown again after a save that did not store everything: the posted values
+    /// with their errors (422), or beside another official's newer save (409).
+    pub fn shown_again(
+        link: &Link,
+        outcome: SaveOutcome,
+        posted: HashMap<String, RawAnswer>,
+    ) -> (SectionExtras, StatusCode) {
+        match outcome {
+            SaveOutcome::Saved { errors, revealed } => {
+                let extras = SectionExtras {
+                    errors,
+                    posted: Some(posted),
+                    revealed: !revealed.is_empty(),
+                    ..SectionExtras::default()
+                };
+                (extras, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            SaveOutcome::Conflict {
+                conflicts,
+                current_version,
+                saved_by,
+                saved_at,
+                errors,
+            } => {
+                let extras = SectionExtras {
+                    errors,
+                    posted: Some(posted),
+                    conflict: Some(ConflictView::new(link, &conflicts, saved_by, saved_at)),
+                    version: Some(current_version),
+                    ..SectionExtras::default()
+                };
+                (extras, StatusCode::CONFLICT)
+            }
+        }
+    }
+}
+
 /// Another official's newer save, beside this one's values.
 #[derive(Serialize)]
 pub struct ConflictView {
@@ -153,7 +192,7 @@ struct ConflictItem {
 }
 
 impl ConflictView {
-    pub fn new(
+    fn new(
         link: &Link,
         conflicts: &[Conflict],
         saved_by: Option<String>,
