@@ -192,6 +192,7 @@ impl Link {
                 |c| self.survey.languages.iter().any(|l| l == c),
                 self.lang,
             ),
+            ..Layout::default()
         }
     }
 
