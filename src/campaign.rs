@@ -362,6 +362,8 @@ pub struct CountryStatus {
     pub first_opened: Option<String>,
     pub sections_done: usize,
     pub sections_total: usize,
+    /// Some answer has been saved.
+    pub started: bool,
     pub submitted: Option<String>,
     pub last_reminder: Option<String>,
     pub delivery_errors: usize,
@@ -403,6 +405,7 @@ pub fn status_table(
             first_opened: None,
             sections_done: 0,
             sections_total: 0,
+            started: false,
             submitted: None,
             last_reminder: None,
             delivery_errors: 0,
@@ -494,6 +497,7 @@ pub fn status_table(
         let key = (iso3, unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         r.submitted = submitted.map(fmt_time);
+        r.started = !answers.is_empty();
         for s in &survey.sections {
             match section_progress(s, &answers, &vis) {
                 SectionProgress::Complete => {

@@ -275,6 +275,20 @@ pub fn list(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Contact>, diesel::
         .load(conn)
 }
 
+/// The contacts of one country in a survey, by email.
+pub fn list_for_country(
+    conn: &mut DbConn,
+    survey_id: &str,
+    iso3: &str,
+) -> Result<Vec<Contact>, diesel::result::Error> {
+    contacts::table
+        .filter(contacts::survey_id.eq(survey_id))
+        .filter(contacts::country_iso3.eq(iso3))
+        .order(contacts::email)
+        .select(Contact::as_select())
+        .load(conn)
+}
+
 /// The contacts as CSV, in the import format (so an export can be edited and re-imported).
 pub fn to_csv(list: &[Contact]) -> Result<String, csv::Error> {
     let mut w = crate::text::csv::SafeWriter::new();

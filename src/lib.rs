@@ -19,6 +19,7 @@ pub mod mail;
 pub mod reference;
 pub mod respond;
 pub mod results;
+pub mod review;
 pub mod startup;
 pub mod survey;
 pub mod text;

@@ -2,6 +2,7 @@
 
 pub mod attempts;
 pub mod queries;
+pub mod review;
 pub mod schema;
 
 use std::time::Duration;

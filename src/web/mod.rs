@@ -16,7 +16,6 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
 use crate::access::RequestBudget;
 use crate::config::Settings;
@@ -104,6 +103,15 @@ impl AppState {
         let html = self.templates.render(name, lang, data)?;
         Ok(html_response(html))
     }
+}
+
+/// A page that says one thing: errors, an expired setup link.
+#[derive(Debug, serde::Serialize)]
+pub struct MessagePage {
+    pub title: String,
+    pub body: String,
+    /// Where "back" leads, if anywhere.
+    pub back: Option<String>,
 }
 
 /// The `<option>` list of every country, rendered once per language: 249 options are most of
@@ -220,6 +228,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/countries/{iso3}/links/{link}/revoke",
             web::post().to(admin::revoke_link),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/links",
+            web::post().to(admin::issue_link),
         )
         .route(
             "/admin/surveys/{id}/countries/{iso3}/deadline",
@@ -365,9 +377,15 @@ fn render_error_page<B: MessageBody>(
         .app_data::<web::Data<AppState>>()
         .and_then(|state| {
             let t = |id| render::translate(lang, id, &[]);
+            let view = MessagePage {
+                title: t(page.title),
+                body: t(page.body),
+                back: None,
+            };
+            let layout = render::Layout::titled(view.title.clone());
             state
                 .templates
-                .render("message", lang, json!({"title": t(page.title), "body": t(page.body), "page_title": t(page.title)}))
+                .render_view("message", lang, &layout, &view)
                 .ok()
         })
         .unwrap_or_else(|| "<!DOCTYPE html><title>Error</title><p>Error</p>".to_string());
@@ -405,10 +423,21 @@ pub async fn with_language(
     PAGE_LANG.scope(lang, next.call(req)).await
 }
 
-async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let lang = page_language();
-    let surveys: Vec<&str> = state.catalog.iter().map(|s| s.title.get(lang)).collect();
-    state.page("landing", lang, json!({ "surveys": surveys }))
+/// The front page: what the service is and which surveys it holds.
+#[derive(serde::Serialize)]
+struct LandingPage {
+    surveys: Vec<String>,
+}
+
+async fn landing(
+    state: web::Data<AppState>,
+    extract::Lang(lang): extract::Lang,
+) -> Result<HttpResponse, AppError> {
+    let surveys = state.catalog.iter().map(|s| s.title.get(lang).to_string());
+    let view = LandingPage {
+        surveys: surveys.collect(),
+    };
+    state.view("landing", lang, &render::Layout::default(), &view)
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

@@ -102,12 +102,22 @@ pub struct Layout {
     pub survey_title: Option<String>,
     /// Links to this page in the other languages offered (empty when one is offered).
     pub languages: Vec<LanguageLink>,
+    /// Tables of every country: the page may use the window's width (up to about 1250 px).
+    pub wide: bool,
 }
 
 impl Layout {
     pub fn titled(page_title: String) -> Layout {
         Layout {
             page_title: Some(page_title),
+            ..Layout::default()
+        }
+    }
+
+    pub fn wide(page_title: String) -> Layout {
+        Layout {
+            page_title: Some(page_title),
+            wide: true,
             ..Layout::default()
         }
     }

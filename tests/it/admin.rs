@@ -184,7 +184,12 @@ async fn invitations_reach_each_contact_who_can_then_answer(backend: Backend) {
     );
     // The page names them in its language; the CSV stays English.
     let fr = app.get("/admin/surveys/fixture?lang=fr").await;
-    assert!(fr.body.contains("Suède (SWE)"), "{}", fr.body);
+    assert!(
+        fr.body
+            .contains(">Suède</a> <span class=\"code\">SWE</span>"),
+        "{}",
+        fr.body
+    );
     let csv = app.get("/admin/surveys/fixture/status.csv").await;
     assert!(csv.body.contains("\nSWE,Sweden,"));
     app.get("/admin/surveys/fixture?lang=en").await;

@@ -277,3 +277,95 @@ async fn a_focal_point_answers_in_a_real_browser_with_and_without_javascript() {
     without_js.close().await.unwrap();
     app.stop().await;
 }
+
+/// The page fits the window's width: nothing to scroll sideways.
+async fn fits_width(c: &Client, page: &str) {
+    let widths = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .expect("measure the page");
+    let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    assert!(
+        scroll <= inner,
+        "{page} scrolls sideways: {scroll} px wide in a {inner} px window"
+    );
+}
+
+/// A secretariat's pages for a whole round: 190 countries of demo data, in a 1280 x 800 window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secretariat_pages_hold_190_countries_at_1280_px() {
+    let surveys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::spawn_with(Backend::Sqlite, surveys).await;
+    let out = app.cli(&["demo-data", "coherence-2008", "--countries", "190"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.add_user(
+        "admin@gfmd.example.org",
+        "a long admin passphrase",
+        "admin",
+        &[],
+    );
+    let driver = chromedriver();
+    let c = browser(&driver, true).await;
+    c.set_window_size(1280, 800).await.unwrap();
+    c.goto(&format!("{}/admin/login", app.address))
+        .await
+        .unwrap();
+    fill(&c, "email", "admin@gfmd.example.org").await;
+    fill(&c, "password", "a long admin passphrase").await;
+    click(&c, "button[type=submit]").await;
+    wait_for(&c, "admin@gfmd.example.org").await;
+
+    c.goto(&format!("{}/admin/surveys/coherence-2008", app.address))
+        .await
+        .unwrap();
+    let table = body(&c).await;
+    let rows = table.matches("<tr><th scope=\"row\">").count();
+    assert_eq!(rows, 190, "one line per country");
+    fits_width(&c, "the status table").await;
+    snap(&c, "admin-01-status-table").await;
+    axe(&c, "status table").await;
+    // Every row is one line high: the table is 190 lines, not 190 blocks.
+    let heights = c
+        .execute(
+            "const r = [...document.querySelectorAll('table.status tbody tr')].map(t => t.getBoundingClientRect().height); return [Math.min(...r), Math.max(...r)];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let max = heights[1].as_f64().unwrap();
+    assert!(max < 40.0, "rows up to {max} px high");
+
+    // Filtered: submitted countries of Africa, through the form (no JavaScript needed).
+    c.goto(&format!(
+        "{}/admin/surveys/coherence-2008?region=002&stage=submitted",
+        app.address
+    ))
+    .await
+    .unwrap();
+    let filtered = body(&c).await;
+    assert!(filtered.contains(" shown."));
+    fits_width(&c, "the filtered status table").await;
+    snap(&c, "admin-02-status-filtered").await;
+
+    // One country's whole file.
+    let start = table
+        .find("/admin/surveys/coherence-2008/countries/")
+        .unwrap();
+    let href = &table[start..start + table[start..].find('"').unwrap()];
+    c.goto(&format!("{}{href}", app.address)).await.unwrap();
+    let page = body(&c).await;
+    assert!(page.contains("<h2 id=\"answers\">"));
+    assert!(page.contains("<dl class=\"review\">"));
+    fits_width(&c, "the country page").await;
+    snap(&c, "admin-03-country-page").await;
+    axe(&c, "country page").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}

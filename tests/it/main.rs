@@ -4,6 +4,7 @@
 mod admin;
 mod browser;
 mod check;
+mod country;
 mod faults;
 mod helpers;
 mod nodes;
@@ -12,3 +13,4 @@ mod results;
 mod security;
 mod storage;
 mod units;
+mod views;

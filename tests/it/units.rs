@@ -282,14 +282,19 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
     // country stays submitted.
     let admin = app.get("/admin/surveys/institutions").await;
     assert!(
-        admin.body.contains("Central Bank, Philippines (PHL)"),
+        admin
+            .body
+            .contains(">Central Bank, Philippines</a> <span class=\"code\">PHL</span>"),
         "a status row per organisation: {}",
         admin.body
     );
+    // Reopening is done from the country's page, which lists each organisation's response.
+    let page = app.get("/admin/surveys/institutions/countries/PHL").await;
+    assert!(page.body.contains("<h3>Central Bank</h3>"), "{}", page.body);
     let res = app
         .post(
             "/admin/surveys/institutions/countries/PHL/reopen",
-            &[("_csrf", &admin.hidden("_csrf")), ("unit", "Central Bank")],
+            &[("_csrf", &page.hidden("_csrf")), ("unit", "Central Bank")],
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
@@ -309,10 +314,13 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
     let status = aggregate::response_rates(conn, &survey, &with_drafts, None).unwrap();
     assert_eq!((status[0].submitted, status[0].drafts), (1, 2));
     // Reopening it again is refused: it is a draft now.
+    // Reopening is done from the country's page, which lists each organisation's response.
+    let page = app.get("/admin/surveys/institutions/countries/PHL").await;
+    assert!(page.body.contains("<h3>Central Bank</h3>"), "{}", page.body);
     let res = app
         .post(
             "/admin/surveys/institutions/countries/PHL/reopen",
-            &[("_csrf", &admin.hidden("_csrf")), ("unit", "Central Bank")],
+            &[("_csrf", &page.hidden("_csrf")), ("unit", "Central Bank")],
         )
         .await;
     assert_eq!(res.status, 409);

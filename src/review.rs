@@ -1,0 +1,175 @@
+//! The secretariat's file on one country in one survey: its response as it stands (draft or
+//! submitted) with who saved each section, the personal links, the contacts and what was
+//! emailed to them, and the country's deadline. Read by the admin country page; the national
+//! report cycle (queries, versions) will grow here.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+
+use crate::access::{hash_token, new_token};
+use crate::contacts::{self, Contact};
+use crate::db::queries::{self, ResponseRow, TokenRow};
+use crate::db::review::{self as stored, MessageRow};
+use crate::db::DbConn;
+use crate::survey::answer::{Answers, Visibility};
+use crate::survey::Survey;
+
+pub struct CountryFile {
+    /// One response per organisation in a survey of organisations; at most one otherwise.
+    pub responses: Vec<ResponseFile>,
+    /// Newest first.
+    pub links: Vec<TokenRow>,
+    pub contacts: Vec<Contact>,
+    /// Newest first.
+    pub messages: Vec<MessageRow>,
+    /// The country's own deadline, when extended.
+    pub extended_to: Option<NaiveDateTime>,
+}
+
+pub struct ResponseFile {
+    pub response: ResponseRow,
+    pub answers: Answers,
+    pub visibility: Visibility,
+    /// Section id -> its last save.
+    pub saves: HashMap<String, SectionSave>,
+}
+
+pub struct SectionSave {
+    pub at: NaiveDateTime,
+    /// The holder of the link that saved it, when the link names one.
+    pub by: Option<String>,
+}
+
+/// Everything the country page shows, in a number of queries that does not grow with the
+/// number of answers (one per response for answers and section states).
+pub fn load(conn: &mut DbConn, survey: &Survey, iso3: &str) -> QueryResult<CountryFile> {
+    let links = queries::country_tokens(conn, &survey.id, iso3)?;
+    let holder_of: HashMap<&str, Option<String>> = links
+        .iter()
+        .map(|l| {
+            let name = l.holder_name.clone().or_else(|| l.holder_email.clone());
+            (l.id.as_str(), name)
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for response in stored::country_responses(conn, &survey.id, iso3)? {
+        let answers = queries::load_answers(conn, &response.id)?;
+        let saves = queries::section_states(conn, &response.id)?
+            .into_iter()
+            .map(|s| {
+                let by = holder_of.get(s.updated_by.as_str()).cloned().flatten();
+                (
+                    s.section_id,
+                    SectionSave {
+                        at: s.updated_at,
+                        by,
+                    },
+                )
+            })
+            .collect();
+        responses.push(ResponseFile {
+            visibility: Visibility::evaluate(survey, &answers),
+            response,
+            answers,
+            saves,
+        });
+    }
+    let contacts = contacts::list_for_country(conn, &survey.id, iso3)?;
+    Ok(CountryFile {
+        responses,
+        contacts,
+        messages: stored::country_messages(conn, &survey.id, iso3)?,
+        extended_to: queries::deadline_extension(conn, &survey.id, iso3)?,
+        links,
+    })
+}
+
+/// Who a new link is for, as the secretariat typed it.
+pub struct NewHolder<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    /// The organisation, in a survey of organisations ('' for the country itself).
+    pub unit: &'a str,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// A new personal link for the country. Only its hash is stored: the token returned is shown
+/// once and cannot be seen again. Earlier links keep working (revoke them separately).
+pub fn issue_link(
+    conn: &mut DbConn,
+    survey: &Survey,
+    iso3: &str,
+    holder: &NewHolder,
+    now: NaiveDateTime,
+) -> QueryResult<String> {
+    let token = new_token();
+    let named = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    let (name, email) = (named(holder.name), named(holder.email));
+    queries::insert_token(
+        conn,
+        &queries::NewToken {
+            survey_id: &survey.id,
+            country_iso3: iso3,
+            unit: holder.unit.trim(),
+            token_hash: &hash_token(&token),
+            holder_name: name.as_deref(),
+            holder_email: email.map(|e| e.to_lowercase()).as_deref(),
+            now,
+            expires_at: holder.expires_at,
+        },
+    )?;
+    Ok(token)
+}
+
+/// How far a country has got in the round, as the status table counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    NotInvited,
+    /// An invitation was delivered or is waiting to be sent.
+    Invited,
+    /// Its link was opened.
+    Opened,
+    /// Answers were saved, not submitted.
+    Draft,
+    Submitted,
+}
+
+impl Stage {
+    pub fn of(row: &crate::campaign::CountryStatus) -> Stage {
+        if row.submitted.is_some() {
+            Stage::Submitted
+        } else if row.started {
+            Stage::Draft
+        } else if row.first_opened.is_some() {
+            Stage::Opened
+        } else if row.invited.is_some() {
+            Stage::Invited
+        } else {
+            Stage::NotInvited
+        }
+    }
+}
+
+/// Revoke one of the country's links; the name (or email) of its holder when it was live.
+pub fn revoke_link(
+    conn: &mut DbConn,
+    survey_id: &str,
+    iso3: &str,
+    link_id: &str,
+    by: &crate::accounts::User,
+    now: NaiveDateTime,
+) -> QueryResult<Option<String>> {
+    let holder = queries::find_token_by_id(conn, link_id)?
+        .filter(|row| row.survey_id == survey_id && row.country_iso3 == iso3)
+        .map(|row| row.holder_name.or(row.holder_email).unwrap_or_default());
+    let Some(holder) = holder else {
+        return Ok(None);
+    };
+    let done = crate::campaign::revoke_link(conn, survey_id, iso3, link_id, by, now)?;
+    Ok(done.then_some(holder))
+}

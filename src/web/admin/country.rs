@@ -1,0 +1,569 @@
+//! One country's file, as the secretariat reads it: the response section by section (draft or
+//! submitted) with who saved each section and when; the personal links, with revoke and
+//! "issue a new link" (its address shown once); the contacts and what was emailed to them;
+//! the deadline extension and reopening.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::{admin_view, campaign_error, campaign_for, help_address, t, with_conn, Notices};
+use crate::access::LinkEnd;
+use crate::campaign;
+use crate::db::queries::TokenRow;
+use crate::db::review::MessageRow;
+use crate::error::AppError;
+use crate::i18n::format_datetime;
+use crate::review::{self, CountryFile, NewHolder, ResponseFile};
+use crate::survey::display::display_value;
+use crate::survey::Survey;
+use crate::web::extract::{CsrfForm, SurveyAdmin};
+use crate::web::render::Layout;
+use crate::web::AppState;
+
+/// Longest holder name and email taken for a new link.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EMAIL_BYTES: usize = 320;
+
+#[derive(Serialize)]
+struct CountryPage {
+    id: String,
+    iso3: String,
+    country: String,
+    survey_title: String,
+    #[serde(flatten)]
+    notices: Notices,
+    /// The address of a link just issued: shown this once, never stored.
+    new_link: Option<String>,
+    with_unit: bool,
+    responses: Vec<ResponseView>,
+    links: Vec<LinkView>,
+    contacts: Vec<ContactView>,
+    /// Emails to addresses that are no longer among the contacts.
+    other_messages: Vec<MessageView>,
+    deadline: DeadlineView,
+    /// What the "issue a new link" form sent, kept when it is refused.
+    issue: IssueView,
+}
+
+#[derive(Serialize)]
+struct ResponseView {
+    unit: String,
+    state: String,
+    submitted: bool,
+    sections: Vec<SectionView>,
+}
+
+#[derive(Serialize)]
+struct SectionView {
+    title: String,
+    saved: String,
+    answers: Vec<AnswerView>,
+}
+
+#[derive(Serialize)]
+struct AnswerView {
+    question: String,
+    answer: String,
+    answered: bool,
+}
+
+/// One personal link as the country page shows it.
+#[derive(Serialize)]
+struct LinkView {
+    id: String,
+    holder: String,
+    unit: String,
+    issued: String,
+    first_used: String,
+    last_used: String,
+    status: String,
+    live: bool,
+}
+
+#[derive(Serialize)]
+struct ContactView {
+    name: String,
+    email: String,
+    language: String,
+    office: String,
+    messages: Vec<MessageView>,
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    kind: String,
+    recipient: String,
+    queued: String,
+    delivery: String,
+    failed: bool,
+}
+
+#[derive(Serialize)]
+struct DeadlineView {
+    current: String,
+    /// Allowed dates for the form: today to two years ahead.
+    min: String,
+    max: String,
+}
+
+#[derive(Serialize, Default)]
+struct IssueView {
+    name: String,
+    email: String,
+    unit: String,
+    expires: String,
+    error: Option<String>,
+}
+
+fn when(lang: &str, t: Option<NaiveDateTime>) -> String {
+    t.map(|t| format_datetime(lang, t)).unwrap_or_default()
+}
+
+impl LinkView {
+    fn new(row: &TokenRow, lang: &str, now: NaiveDateTime) -> Self {
+        let status = match (row.ended(now), row.expires_at) {
+            (None, None) => t("admin-link-live", &[]),
+            (None, Some(e)) => t("admin-link-live-until", &[("date", when(lang, Some(e)))]),
+            (Some(LinkEnd::Revoked), _) => t(
+                "admin-link-revoked",
+                &[
+                    ("date", when(lang, row.revoked_at)),
+                    ("by", row.revoked_by.clone().unwrap_or_default()),
+                ],
+            ),
+            (Some(LinkEnd::Expired), _) => t(
+                "admin-link-expired",
+                &[("date", when(lang, row.expires_at))],
+            ),
+        };
+        let holder = match (&row.holder_name, &row.holder_email) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n.clone(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => t("admin-link-unnamed", &[]),
+        };
+        LinkView {
+            id: row.id.clone(),
+            holder,
+            unit: row.unit.clone(),
+            issued: when(lang, Some(row.created_at)),
+            first_used: when(lang, row.first_used_at),
+            last_used: when(lang, row.last_used_at),
+            status,
+            live: row.ended(now).is_none(),
+        }
+    }
+}
+
+impl MessageView {
+    fn new(m: &MessageRow, lang: &str) -> Self {
+        let kind = match m.kind.as_str() {
+            "invite" | "reminder" | "deadline" | "reopened" => {
+                t(&format!("admin-mail-kind-{}", m.kind), &[])
+            }
+            other => other.to_string(),
+        };
+        let failed = m.status == crate::mail::STATUS_FAILED;
+        let delivery = match m.status.as_str() {
+            crate::mail::STATUS_SENT => t("admin-mail-sent", &[("date", when(lang, m.sent_at))]),
+            crate::mail::STATUS_FAILED => t(
+                "admin-mail-failed",
+                &[("error", m.last_error.clone().unwrap_or_default())],
+            ),
+            _ => t(
+                "admin-mail-waiting",
+                &[("attempts", m.attempts.to_string())],
+            ),
+        };
+        MessageView {
+            kind,
+            recipient: m.recipient.clone(),
+            queued: when(lang, Some(m.created_at)),
+            delivery,
+            failed,
+        }
+    }
+}
+
+fn response_view(state: &AppState, survey: &Survey, r: &ResponseFile, lang: &str) -> ResponseView {
+    let name_of = |code: &str| {
+        state
+            .countries
+            .get(code)
+            .map(|c| c.name(lang).to_string())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let submitted = r.response.submitted_at.is_some();
+    let state_line = match r.response.submitted_at {
+        Some(at) => t(
+            "admin-response-submitted",
+            &[("date", when(lang, Some(at)))],
+        ),
+        None => t(
+            "admin-response-draft",
+            &[("date", when(lang, Some(r.response.updated_at)))],
+        ),
+    };
+    let sections = survey
+        .sections
+        .iter()
+        .filter(|s| r.visibility.section(&s.id))
+        .map(|s| {
+            let saved = match r.saves.get(&s.id) {
+                None => t("admin-section-not-saved", &[]),
+                Some(save) => {
+                    let date = ("date", when(lang, Some(save.at)));
+                    match &save.by {
+                        Some(by) => t("admin-section-saved-by", &[date, ("by", by.clone())]),
+                        None => t("admin-section-saved", &[date]),
+                    }
+                }
+            };
+            let answers = s
+                .questions
+                .iter()
+                .filter(|q| r.visibility.question(&q.id))
+                .map(|q| match r.answers.get(&q.id).filter(|i| !i.is_empty()) {
+                    Some(items) => AnswerView {
+                        question: q.text.get(lang).to_string(),
+                        answer: display_value(q, items, lang, &name_of),
+                        answered: true,
+                    },
+                    None => AnswerView {
+                        question: q.text.get(lang).to_string(),
+                        answer: t("admin-answer-missing", &[]),
+                        answered: false,
+                    },
+                })
+                .collect();
+            SectionView {
+                title: s.title.get(lang).to_string(),
+                saved,
+                answers,
+            }
+        })
+        .collect();
+    ResponseView {
+        unit: r.response.unit.clone(),
+        state: state_line,
+        submitted,
+        sections,
+    }
+}
+
+fn contact_views(file: &CountryFile, lang: &str) -> (Vec<ContactView>, Vec<MessageView>) {
+    let mut contacts: Vec<ContactView> = file
+        .contacts
+        .iter()
+        .map(|c| ContactView {
+            name: c.name.clone(),
+            email: c.email.clone(),
+            language: c.language.clone(),
+            office: c.office.clone(),
+            messages: Vec::new(),
+        })
+        .collect();
+    let mut others = Vec::new();
+    for m in &file.messages {
+        let owner = file
+            .contacts
+            .iter()
+            .position(|c| m.contact_id.as_deref() == Some(c.id.as_str()) || m.recipient == c.email);
+        match owner {
+            Some(i) => contacts[i].messages.push(MessageView::new(m, lang)),
+            None => others.push(MessageView::new(m, lang)),
+        }
+    }
+    (contacts, others)
+}
+
+/// What a handler adds to the page it shows after a form.
+#[derive(Default)]
+struct Outcome {
+    notices: Notices,
+    new_link: Option<String>,
+    issue: IssueView,
+}
+
+async fn country_page(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    survey: &std::sync::Arc<Survey>,
+    iso3: &str,
+    outcome: Outcome,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let lang = crate::web::page_language();
+    let country = state
+        .countries
+        .get(iso3)
+        .ok_or(AppError::NotFound)?
+        .name(lang)
+        .to_string();
+    let (s, code) = (survey.clone(), iso3.to_string());
+    let file = with_conn(state, move |conn| Ok(review::load(conn, &s, &code)?)).await?;
+    let now = campaign::now();
+    let deadline = file.extended_to.or(survey.closes.map(|c| c.naive_utc()));
+    let (contacts, other_messages) = contact_views(&file, lang);
+    let view = CountryPage {
+        id: survey.id.clone(),
+        iso3: iso3.to_string(),
+        survey_title: survey.title.get(lang).to_string(),
+        notices: outcome.notices,
+        new_link: outcome.new_link,
+        with_unit: !survey.unit.is_country(),
+        responses: file
+            .responses
+            .iter()
+            .map(|r| response_view(state, survey, r, lang))
+            .collect(),
+        links: file
+            .links
+            .iter()
+            .map(|r| LinkView::new(r, lang, now))
+            .collect(),
+        contacts,
+        other_messages,
+        deadline: DeadlineView {
+            current: match deadline {
+                Some(d) => t("admin-deadline-current", &[("date", when(lang, Some(d)))]),
+                None => t("admin-deadline-none", &[]),
+            },
+            min: now.date().to_string(),
+            max: (now.date() + chrono::Duration::days(366 * campaign::MAX_EXTENSION_YEARS))
+                .to_string(),
+        },
+        issue: outcome.issue,
+        country: country.clone(),
+    };
+    let layout = Layout::wide(country);
+    admin_view(state, req, "admin/country", layout, &view, status)
+}
+
+pub async fn country(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let iso3 = path.into_inner().1;
+    let outcome = Outcome::default();
+    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+}
+
+pub async fn revoke_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    path: web::Path<(String, String, String)>,
+    _: CsrfForm<super::session::NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (_, iso3, link_id) = path.into_inner();
+    let (sid, code, user) = (scope.survey.id.clone(), iso3.clone(), scope.user.clone());
+    let revoked = with_conn(&state, move |conn| {
+        Ok(review::revoke_link(
+            conn,
+            &sid,
+            &code,
+            &link_id,
+            &user,
+            campaign::now(),
+        )?)
+    })
+    .await?;
+    let Some(holder) = revoked else {
+        return Err(AppError::NotFound);
+    };
+    let msg = t("admin-link-revoked-done", &[("holder", holder)]);
+    let outcome = Outcome {
+        notices: Notices::message(msg),
+        ..Outcome::default()
+    };
+    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct IssueForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    expires: String,
+}
+
+/// The form's values checked: the link's expiry, or the message to show beside the form.
+fn check_issue(form: &IssueForm, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, String> {
+    let email = form.email.trim();
+    if form.name.trim().chars().count() > MAX_NAME_CHARS {
+        let max = [("max", MAX_NAME_CHARS.to_string())];
+        return Err(t("error-too-long", &max));
+    }
+    let plausible = email.len() <= MAX_EMAIL_BYTES
+        && email
+            .split_once('@')
+            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !email.is_empty() && !plausible {
+        return Err(t("admin-issue-bad-email", &[]));
+    }
+    if form.expires.trim().is_empty() {
+        return Ok(None);
+    }
+    match campaign::deadline_in_range(&form.expires, now) {
+        Some(day) => Ok(day.and_hms_opt(23, 59, 59)),
+        None => {
+            let years = [("years", campaign::MAX_EXTENSION_YEARS.to_string())];
+            Err(t("admin-bad-date-range", &years))
+        }
+    }
+}
+
+pub async fn issue_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<IssueForm>,
+) -> Result<HttpResponse, AppError> {
+    let iso3 = path.into_inner().1;
+    state.countries.get(&iso3).ok_or(AppError::NotFound)?;
+    let now = campaign::now();
+    let expires_at = match check_issue(&form, now) {
+        Ok(expires) => expires,
+        Err(error) => {
+            let issue = IssueView {
+                name: form.name,
+                email: form.email,
+                unit: form.unit,
+                expires: form.expires,
+                error: Some(error),
+            };
+            let outcome = Outcome {
+                issue,
+                ..Outcome::default()
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
+        }
+    };
+    let (s, code) = (scope.survey.clone(), iso3.clone());
+    let unit = if scope.survey.unit.is_country() {
+        ""
+    } else {
+        form.unit.trim()
+    }
+    .to_string();
+    let (name, email) = (form.name.clone(), form.email.clone());
+    let token = with_conn(&state, move |conn| {
+        let holder = NewHolder {
+            name: &name,
+            email: &email,
+            unit: &unit,
+            expires_at,
+        };
+        Ok(review::issue_link(conn, &s, &code, &holder, now)?)
+    })
+    .await?;
+    let holder = [form.name.trim(), form.email.trim()]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| t("admin-link-unnamed", &[]));
+    let outcome = Outcome {
+        notices: Notices::message(t("admin-issue-done", &[("holder", holder)])),
+        new_link: Some(format!("{}/r/{token}", state.settings.base_url)),
+        issue: IssueView::default(),
+    };
+    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct DeadlineForm {
+    #[serde(default)]
+    closes: String,
+}
+
+pub async fn extend_deadline(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<DeadlineForm>,
+) -> Result<HttpResponse, AppError> {
+    let iso3 = path.into_inner().1;
+    let country = state.countries.get(&iso3).ok_or(AppError::NotFound)?;
+    let country = country.name(crate::web::page_language()).to_string();
+    let Some(date) = campaign::deadline_in_range(&form.closes, campaign::now()) else {
+        let years = [("years", campaign::MAX_EXTENSION_YEARS.to_string())];
+        let outcome = Outcome {
+            notices: Notices::error(t("admin-bad-date-range", &years)),
+            ..Outcome::default()
+        };
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
+    };
+    let closes = date.and_hms_opt(23, 59, 59).ok_or(AppError::BadRequest)?;
+    let (app, s, u, c) = (
+        state.clone(),
+        scope.survey.clone(),
+        scope.user.clone(),
+        iso3.clone(),
+    );
+    let help = help_address(&state);
+    with_conn(&state, move |conn| {
+        campaign_for(&app, &s, &help)
+            .extend_deadline(conn, &c, closes, &u, campaign::now())
+            .map_err(campaign_error)
+    })
+    .await?;
+    let date = ("date", format!("{date} 23:59"));
+    let msg = t("admin-extended", &[("country", country), date]);
+    let outcome = Outcome {
+        notices: Notices::message(msg),
+        ..Outcome::default()
+    };
+    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct ReopenForm {
+    /// In a survey of organisations, which of the country's responses.
+    #[serde(default)]
+    unit: String,
+}
+
+pub async fn reopen(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<ReopenForm>,
+) -> Result<HttpResponse, AppError> {
+    let iso3 = path.into_inner().1;
+    let unit = form.unit.trim().to_string();
+    let country = state.countries.get(&iso3).ok_or(AppError::NotFound)?;
+    let country = crate::survey::respondent_name(&unit, country.name(crate::web::page_language()));
+    let (app, s, u, c) = (
+        state.clone(),
+        scope.survey.clone(),
+        scope.user.clone(),
+        iso3.clone(),
+    );
+    let help = help_address(&state);
+    with_conn(&state, move |conn| {
+        campaign_for(&app, &s, &help)
+            .reopen(conn, &c, &unit, &u, campaign::now())
+            .map_err(campaign_error)
+    })
+    .await?;
+    let outcome = Outcome {
+        notices: Notices::message(t("admin-reopened", &[("country", country)])),
+        ..Outcome::default()
+    };
+    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+}

@@ -1,0 +1,684 @@
+//! A survey's round at a glance: the status table of every country (counts that are also
+//! filters, a filter by region and by stage, sorting), contacts, invitations and reminders.
+
+use actix_multipart::Multipart;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{admin_view, campaign_error, campaign_for, csv_response, t, with_conn, Notices};
+use crate::accounts::User;
+use crate::campaign::{self, CountryStatus};
+use crate::contacts;
+use crate::error::AppError;
+use crate::mail;
+use crate::review::Stage;
+use crate::survey::Survey;
+use crate::web::csrf;
+use crate::web::extract::{CsrfForm, SurveyAdmin};
+use crate::web::render::Layout;
+use crate::web::AppState;
+
+/// Largest contact file accepted.
+const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
+/// Largest other field of the contacts form (the CSRF token is 64 characters).
+const MAX_FIELD_BYTES: usize = 1024;
+/// Room for the contacts form's multipart boundaries and part headers.
+const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Parts of the contacts form read at most (it has two).
+const MAX_IMPORT_PARTS: usize = 8;
+
+/// How the status table is sorted and filtered (the query string of the survey page).
+#[derive(Deserialize, Default, Clone)]
+pub struct TableQuery {
+    sort: Option<String>,
+    region: Option<String>,
+    stage: Option<String>,
+}
+
+impl TableQuery {
+    fn sort(&self) -> String {
+        let s = self.sort.as_deref().unwrap_or("country");
+        let known = campaign::SORT_KEYS.contains(&s.trim_start_matches('-'));
+        if known { s } else { "country" }.to_string()
+    }
+
+    fn stage(&self) -> Option<StageFilter> {
+        self.stage.as_deref().and_then(StageFilter::parse)
+    }
+
+    fn region(&self) -> Option<&str> {
+        self.region.as_deref().filter(|r| !r.is_empty())
+    }
+
+    /// The query string for these filters with another sort or stage.
+    fn href(&self, id: &str, sort: &str, stage: Option<StageFilter>) -> String {
+        let mut pairs = vec![("sort", sort.to_string())];
+        if let Some(r) = self.region() {
+            pairs.push(("region", r.to_string()));
+        }
+        if let Some(s) = stage {
+            pairs.push(("stage", s.as_str().to_string()));
+        }
+        let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        format!("/admin/surveys/{id}?{query}")
+    }
+}
+
+/// The stages a secretariat filters the table by. "Invited" and "opened" count every country
+/// that got at least that far, so the counts read as a funnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StageFilter {
+    NotInvited,
+    Invited,
+    Opened,
+    Draft,
+    Submitted,
+}
+
+impl StageFilter {
+    const ALL: [StageFilter; 5] = [
+        StageFilter::NotInvited,
+        StageFilter::Invited,
+        StageFilter::Opened,
+        StageFilter::Draft,
+        StageFilter::Submitted,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            StageFilter::NotInvited => "not-invited",
+            StageFilter::Invited => "invited",
+            StageFilter::Opened => "opened",
+            StageFilter::Draft => "draft",
+            StageFilter::Submitted => "submitted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<StageFilter> {
+        StageFilter::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    fn label(self) -> String {
+        t(&format!("admin-stage-{}", self.as_str()), &[])
+    }
+
+    /// Each count is a fact about the country, not a step of a funnel: a country may answer
+    /// through a link issued by hand without an invitation ever being sent.
+    fn matches(self, row: &CountryStatus) -> bool {
+        let submitted = row.submitted.is_some();
+        match self {
+            StageFilter::NotInvited => row.invited.is_none(),
+            StageFilter::Invited => row.invited.is_some(),
+            StageFilter::Opened => row.first_opened.is_some() || row.started || submitted,
+            StageFilter::Draft => row.started && !submitted,
+            StageFilter::Submitted => submitted,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SurveyPage {
+    id: String,
+    title: String,
+    #[serde(flatten)]
+    notices: Notices,
+    import_errors: Vec<String>,
+    outbox: String,
+    /// "Asked" first, then one per stage: each a link that filters the table.
+    counts: Vec<CountLink>,
+    regions: Vec<Choice>,
+    stages: Vec<Choice>,
+    sort: String,
+    columns: Vec<Column>,
+    rows: Vec<Row>,
+    /// "12 of 193 countries shown" when a filter is on.
+    shown: Option<String>,
+    is_admin: bool,
+    mail_on: bool,
+    failures: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CountLink {
+    label: String,
+    count: usize,
+    href: String,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct Column {
+    label: String,
+    href: String,
+    /// `ascending` or `descending` on the sorted column.
+    sorted: Option<&'static str>,
+}
+
+/// One line of the table: dates as days, the full time in a tooltip-free `<time>` element.
+#[derive(Serialize)]
+struct Row {
+    iso3: String,
+    name: String,
+    contacts: usize,
+    invited: Cell,
+    opened: Cell,
+    progress: String,
+    submitted: Cell,
+    reminder: Cell,
+    errors: usize,
+    deadline: Cell,
+    stage: String,
+}
+
+/// A date cell: the day shown, the full UTC time kept in `datetime`.
+#[derive(Serialize, Default)]
+struct Cell {
+    day: String,
+    datetime: String,
+}
+
+impl Cell {
+    fn of(value: &Option<String>) -> Cell {
+        match value.as_deref() {
+            None => Cell::default(),
+            Some("queued") => Cell {
+                day: t("admin-queued", &[]),
+                datetime: String::new(),
+            },
+            Some(v) => Cell {
+                day: v.get(..10).unwrap_or(v).to_string(),
+                datetime: v.replace(' ', "T"),
+            },
+        }
+    }
+}
+
+const COLUMNS: [(&str, &str); 8] = [
+    ("country", "admin-col-country"),
+    ("contacts", "admin-col-contacts"),
+    ("invited", "admin-col-invited"),
+    ("opened", "admin-col-opened"),
+    ("progress", "admin-col-progress"),
+    ("submitted", "admin-col-submitted"),
+    ("reminder", "admin-col-reminder"),
+    ("errors", "admin-col-errors"),
+];
+
+fn columns(id: &str, q: &TableQuery) -> Vec<Column> {
+    let sort = q.sort();
+    COLUMNS
+        .iter()
+        .map(|(key, label)| {
+            let (sorted, next) = if sort == *key {
+                (Some("ascending"), format!("-{key}"))
+            } else if sort == format!("-{key}") {
+                (Some("descending"), key.to_string())
+            } else {
+                (None, key.to_string())
+            };
+            Column {
+                label: t(label, &[]),
+                href: q.href(id, &next, q.stage()),
+                sorted,
+            }
+        })
+        .collect()
+}
+
+/// What the survey page loads: the table, delivery failures, outbox counts.
+struct Loaded {
+    rows: Vec<CountryStatus>,
+    failures: Vec<mail::OutboxRow>,
+    counts: Vec<(String, i64)>,
+}
+
+async fn load(
+    state: &web::Data<AppState>,
+    survey: &std::sync::Arc<Survey>,
+    sort: String,
+    lang: &'static str,
+) -> Result<Loaded, AppError> {
+    let (app, s) = (state.clone(), survey.clone());
+    with_conn(state, move |conn| {
+        let rows = campaign::status_table(conn, &s, &app.countries, &sort, lang)
+            .map_err(campaign_error)?;
+        Ok(Loaded {
+            rows,
+            failures: mail::failures(conn, &s.id)?,
+            counts: mail::counts(conn, &s.id)?,
+        })
+    })
+    .await
+}
+
+fn outbox_line(counts: &[(String, i64)]) -> String {
+    let count = |status: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == status)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let pending = count(mail::STATUS_PENDING) + count(mail::STATUS_SENDING);
+    t(
+        "admin-outbox",
+        &[
+            ("pending", pending.to_string()),
+            ("sent", count(mail::STATUS_SENT).to_string()),
+            ("failed", count(mail::STATUS_FAILED).to_string()),
+        ],
+    )
+}
+
+fn stage_label(stage: Stage) -> String {
+    let filter = match stage {
+        Stage::NotInvited => StageFilter::NotInvited,
+        Stage::Invited => StageFilter::Invited,
+        Stage::Opened => StageFilter::Opened,
+        Stage::Draft => StageFilter::Draft,
+        Stage::Submitted => StageFilter::Submitted,
+    };
+    filter.label()
+}
+
+fn row_view(r: &CountryStatus) -> Row {
+    let stage = Stage::of(r);
+    let name = if r.unit.is_empty() {
+        r.country.clone()
+    } else {
+        format!("{}, {}", r.unit, r.country)
+    };
+    Row {
+        iso3: r.iso3.clone(),
+        name,
+        contacts: r.contacts,
+        invited: Cell::of(&r.invited),
+        opened: Cell::of(&r.first_opened),
+        progress: format!("{}/{}", r.sections_done, r.sections_total),
+        submitted: Cell::of(&r.submitted),
+        reminder: Cell::of(&r.last_reminder),
+        errors: r.delivery_errors,
+        deadline: Cell::of(&r.deadline),
+        stage: stage_label(stage),
+    }
+}
+
+/// The survey page: counts, filters, the table, and (for administrators) the forms.
+async fn survey_page(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    (user, survey): (&User, &std::sync::Arc<Survey>),
+    q: &TableQuery,
+    notices: Notices,
+    import_errors: Vec<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let lang = crate::web::page_language();
+    let loaded = load(state, survey, q.sort(), lang).await?;
+    let region_of = |iso3: &str| {
+        state
+            .countries
+            .get(iso3)
+            .map(|c| c.region_code.clone())
+            .unwrap_or_default()
+    };
+    let in_region: Vec<&CountryStatus> = loaded
+        .rows
+        .iter()
+        .filter(|r| q.region().is_none_or(|code| region_of(&r.iso3) == code))
+        .collect();
+    let mut counts = vec![CountLink {
+        label: t("admin-stage-asked", &[]),
+        count: in_region.len(),
+        href: q.href(&survey.id, &q.sort(), None),
+        current: q.stage().is_none(),
+    }];
+    counts.extend(StageFilter::ALL.into_iter().map(|f| CountLink {
+        label: f.label(),
+        count: in_region.iter().filter(|r| f.matches(r)).count(),
+        href: q.href(&survey.id, &q.sort(), Some(f)),
+        current: q.stage() == Some(f),
+    }));
+    let rows: Vec<Row> = in_region
+        .iter()
+        .filter(|r| q.stage().is_none_or(|f| f.matches(r)))
+        .map(|r| row_view(r))
+        .collect();
+    let filtered = q.region().is_some() || q.stage().is_some();
+    let shown = filtered.then(|| {
+        t(
+            "admin-rows-shown",
+            &[
+                ("shown", rows.len().to_string()),
+                ("total", loaded.rows.len().to_string()),
+            ],
+        )
+    });
+    let mut regions = vec![Choice {
+        value: String::new(),
+        label: t("admin-filter-all-regions", &[]),
+        selected: q.region().is_none(),
+    }];
+    let mut seen: Vec<(String, String)> = loaded
+        .rows
+        .iter()
+        .filter_map(|r| state.countries.get(&r.iso3))
+        .map(|c| (c.region_code.clone(), c.region(lang).to_string()))
+        .collect();
+    seen.sort_by(|a, b| a.1.cmp(&b.1));
+    seen.dedup();
+    regions.extend(seen.into_iter().map(|(code, label)| Choice {
+        selected: q.region() == Some(code.as_str()),
+        value: code,
+        label,
+    }));
+    let mut stages = vec![Choice {
+        value: String::new(),
+        label: t("admin-filter-all-stages", &[]),
+        selected: q.stage().is_none(),
+    }];
+    stages.extend(StageFilter::ALL.into_iter().map(|f| Choice {
+        value: f.as_str().to_string(),
+        label: f.label(),
+        selected: q.stage() == Some(f),
+    }));
+    let failures = loaded
+        .failures
+        .iter()
+        .map(|f| {
+            t(
+                "admin-failure-row",
+                &[
+                    ("recipient", f.recipient.clone()),
+                    ("kind", f.kind.clone()),
+                    ("error", f.last_error.clone().unwrap_or_default()),
+                ],
+            )
+        })
+        .collect();
+    let title = survey.title.get(lang).to_string();
+    let view = SurveyPage {
+        id: survey.id.clone(),
+        title: title.clone(),
+        notices,
+        import_errors,
+        outbox: outbox_line(&loaded.counts),
+        counts,
+        regions,
+        stages,
+        sort: q.sort(),
+        columns: columns(&survey.id, q),
+        rows,
+        shown,
+        is_admin: user.is_admin(),
+        mail_on: state.mailer.is_some(),
+        failures,
+    };
+    let layout = Layout::wide(title);
+    admin_view(state, req, "admin/survey", layout, &view, status)
+}
+
+pub async fn survey(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    query: web::Query<TableQuery>,
+) -> Result<HttpResponse, AppError> {
+    let who = (&scope.user, &scope.survey);
+    let notices = Notices::default();
+    survey_page(
+        &state,
+        &req,
+        who,
+        &query,
+        notices,
+        Vec::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// After a form: the page again, unfiltered, with what the form did.
+async fn after_form(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    scope: &SurveyAdmin,
+    notices: Notices,
+    import_errors: Vec<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let who = (&scope.user, &scope.survey);
+    let q = TableQuery::default();
+    survey_page(state, req, who, &q, notices, import_errors, status).await
+}
+
+pub async fn status_csv(
+    state: web::Data<AppState>,
+    scope: SurveyAdmin,
+    query: web::Query<TableQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (app, survey) = (state.clone(), scope.survey.clone());
+    let sort = query.sort();
+    let csv = with_conn(&state, move |conn| {
+        // The CSV is data: English names, whatever the page's language.
+        let rows = campaign::status_table(conn, &survey, &app.countries, &sort, "en")
+            .map_err(campaign_error)?;
+        campaign::status_csv(&survey, &rows).map_err(|e| AppError::Blocking(e.to_string()))
+    })
+    .await?;
+    let name = format!("{}-status.csv", scope.survey.id);
+    Ok(csv_response(csv, &name))
+}
+
+fn admin_only(scope: &SurveyAdmin) -> Result<(), AppError> {
+    if scope.user.is_admin() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+pub async fn contacts_csv(
+    state: web::Data<AppState>,
+    scope: SurveyAdmin,
+) -> Result<HttpResponse, AppError> {
+    admin_only(&scope)?;
+    let id = scope.survey.id.clone();
+    let csv = with_conn(&state, move |conn| {
+        let list = contacts::list(conn, &id)?;
+        contacts::to_csv(&list).map_err(|e| AppError::Blocking(e.to_string()))
+    })
+    .await?;
+    Ok(csv_response(
+        csv,
+        &format!("{}-contacts.csv", scope.survey.id),
+    ))
+}
+
+/// The contacts form as read: its CSRF field and the file, within bounds.
+async fn read_contacts_form(
+    req: &HttpRequest,
+    mut payload: Multipart,
+) -> Result<(Vec<(String, String)>, Vec<u8>), AppError> {
+    // A declared body larger than the file and its envelope is refused before it is read (a
+    // part's headers are not counted below).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_CSV_BYTES + MAX_ENVELOPE_BYTES) {
+        return Err(AppError::TooLarge);
+    }
+    // The form has two parts: the CSRF token and the file. Other parts are ignored, a few
+    // at most are read, and the whole body is bounded (the file, plus a little for the rest).
+    let mut form = Vec::new();
+    let mut file: Vec<u8> = Vec::new();
+    let mut parts = 0;
+    let mut total = 0usize;
+    while let Some(item) = payload.next().await {
+        parts += 1;
+        if parts > MAX_IMPORT_PARTS {
+            return Err(AppError::BadRequest);
+        }
+        let mut part = item.map_err(|_| AppError::BadRequest)?;
+        let name = part.name().unwrap_or("").to_string();
+        let limit = if name == "file" {
+            MAX_CSV_BYTES
+        } else {
+            MAX_FIELD_BYTES
+        };
+        let mut data = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
+            total += chunk.len();
+            if data.len() + chunk.len() > limit || total > MAX_CSV_BYTES + MAX_FIELD_BYTES {
+                return Err(AppError::TooLarge);
+            }
+            data.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "file" => file = data,
+            csrf::FIELD => form.push((name, String::from_utf8_lossy(&data).into_owned())),
+            _ => {}
+        }
+    }
+    Ok((form, file))
+}
+
+pub async fn import_contacts(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    admin_only(&scope)?;
+    let (form, file) = read_contacts_form(&req, payload).await?;
+    let session = crate::web::extract::session_token(&req, state.settings.is_https());
+    csrf::verify(
+        &req,
+        &state.settings,
+        &form,
+        csrf::Binding::Session(&session),
+    )?;
+    let rows = contacts::parse_csv(&file, state.countries.as_ref(), scope.survey.unit);
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(errors) => {
+            let list = errors.iter().map(|e| e.to_string()).collect();
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return after_form(&state, &req, &scope, Notices::default(), list, status).await;
+        }
+    };
+    let id = scope.survey.id.clone();
+    let s = with_conn(&state, move |conn| {
+        Ok(contacts::import(conn, &id, &rows, campaign::now())?)
+    })
+    .await?;
+    let counts = [
+        ("added", s.added.to_string()),
+        ("updated", s.updated.to_string()),
+        ("unchanged", s.unchanged.to_string()),
+    ];
+    let done = Notices::message(t("admin-import-done", &counts));
+    after_form(&state, &req, &scope, done, Vec::new(), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct RoundForm {
+    #[serde(default)]
+    countries: String,
+}
+
+#[derive(Clone, Copy)]
+enum Round {
+    Invite,
+    Remind,
+}
+
+async fn round(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    form: RoundForm,
+    which: Round,
+) -> Result<HttpResponse, AppError> {
+    admin_only(&scope)?;
+    let only: Vec<String> = form
+        .countries
+        .split([',', ' ', ';'])
+        .map(|c| c.trim().to_uppercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let unknown: Vec<&str> = only
+        .iter()
+        .filter(|c| state.countries.get(c).is_none())
+        .map(String::as_str)
+        .collect();
+    let refusal = if !unknown.is_empty() {
+        let codes = [("codes", unknown.join(", "))];
+        Some((
+            t("admin-bad-countries", &codes),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ))
+    } else if state.mailer.is_none() {
+        Some((t("admin-mail-off", &[]), StatusCode::CONFLICT))
+    } else {
+        None
+    };
+    if let Some((error, status)) = refusal {
+        return after_form(
+            &state,
+            &req,
+            &scope,
+            Notices::error(error),
+            Vec::new(),
+            status,
+        )
+        .await;
+    }
+    let (app, s) = (state.clone(), scope.survey.clone());
+    let help = super::help_address(&state);
+    let queued = with_conn(&state, move |conn| {
+        let c = campaign_for(&app, &s, &help);
+        match which {
+            Round::Invite => c.invite(conn, &only, campaign::now()),
+            Round::Remind => c.remind(conn, campaign::now()),
+        }
+        .map_err(campaign_error)
+    })
+    .await?;
+    let counts = [
+        ("queued", queued.queued.to_string()),
+        ("skipped", queued.skipped.to_string()),
+    ];
+    let done = Notices::message(t("admin-queued-result", &counts));
+    after_form(&state, &req, &scope, done, Vec::new(), StatusCode::OK).await
+}
+
+pub async fn invite(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    CsrfForm(form): CsrfForm<RoundForm>,
+) -> Result<HttpResponse, AppError> {
+    round(state, req, scope, form, Round::Invite).await
+}
+
+pub async fn remind(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    scope: SurveyAdmin,
+    CsrfForm(form): CsrfForm<RoundForm>,
+) -> Result<HttpResponse, AppError> {
+    round(state, req, scope, form, Round::Remind).await
+}
