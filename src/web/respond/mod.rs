@@ -19,7 +19,7 @@ use crate::survey::answer::RawAnswer;
 use crate::web::render::translate;
 pub use link::Respondent;
 use link::{Link, Page, Visit};
-use views::{MessageView, OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
+use views::{OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
 
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
@@ -201,7 +201,7 @@ pub async fn submit(link: Respondent, _: PostedForm) -> Result<HttpResponse, App
 
 /// A clear page for a response that cannot change (closed survey, already submitted).
 fn refusal(link: &Link, e: respond::RespondError) -> Result<HttpResponse, AppError> {
-    let view = MessageView::refusal(link, e)?;
+    let view = views::refusal(link, e)?;
     let layout = link.layout(view.title.clone(), false);
     link.render("message", &layout, &view, StatusCode::CONFLICT, None)
 }

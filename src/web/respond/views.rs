@@ -18,6 +18,7 @@ use crate::survey::answer::{
 use crate::survey::display::display_value;
 use crate::survey::{Question, QuestionKind, Survey};
 use crate::web::render::translate;
+use crate::web::MessagePage;
 
 impl Link {
     pub fn country_name(&self, iso3: &str) -> String {
@@ -553,43 +554,33 @@ fn print_question<'a>(q: &'a Question, items: &[Item], lang: &str) -> PrintQuest
     }
 }
 
-/// The message page (`message.hbs`).
-#[derive(Serialize)]
-pub struct MessageView {
-    pub title: String,
-    body: String,
-    back: Option<String>,
-}
-
-impl MessageView {
-    /// Why a response cannot change now (closed survey, already submitted); other errors are
-    /// handed back.
-    pub fn refusal(link: &Link, e: RespondError) -> Result<MessageView, AppError> {
-        let t = |id: &str, args: &[(&str, String)]| translate(link.lang, id, args);
-        let (title, body) = match &e {
-            RespondError::Closed(at) => {
-                let date = link.date(at.naive_utc());
-                (t("closed-title", &[]), t("closed-body", &[("date", date)]))
-            }
-            RespondError::NotOpenYet => {
-                let date = link
-                    .survey
-                    .opens
-                    .map(|o| link.date(o.naive_utc()))
-                    .unwrap_or_default();
-                let body = t("overview-not-open", &[("date", date)]);
-                (t("not-open-title", &[]), body)
-            }
-            RespondError::AlreadySubmitted => (
-                t("submitted-readonly-title", &[]),
-                t("section-readonly", &[]),
-            ),
-            RespondError::NoSuchSection | RespondError::Db(_) => return Err(e.into()),
-        };
-        Ok(MessageView {
-            title,
-            body,
-            back: Some(link.base()),
-        })
-    }
+/// Why a response cannot change now (closed survey, already submitted), as a message page;
+/// other errors are handed back.
+pub fn refusal(link: &Link, e: RespondError) -> Result<MessagePage, AppError> {
+    let t = |id: &str, args: &[(&str, String)]| translate(link.lang, id, args);
+    let (title, body) = match &e {
+        RespondError::Closed(at) => {
+            let date = link.date(at.naive_utc());
+            (t("closed-title", &[]), t("closed-body", &[("date", date)]))
+        }
+        RespondError::NotOpenYet => {
+            let date = link
+                .survey
+                .opens
+                .map(|o| link.date(o.naive_utc()))
+                .unwrap_or_default();
+            let body = t("overview-not-open", &[("date", date)]);
+            (t("not-open-title", &[]), body)
+        }
+        RespondError::AlreadySubmitted => (
+            t("submitted-readonly-title", &[]),
+            t("section-readonly", &[]),
+        ),
+        RespondError::NoSuchSection | RespondError::Db(_) => return Err(e.into()),
+    };
+    Ok(MessagePage {
+        title,
+        body,
+        back: Some(link.base()),
+    })
 }
