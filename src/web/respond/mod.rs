@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::respond::{self, group_form, ResponseState, SaveOutcome, SaveRequest, SubmitOutcome};
 use crate::survey::answer::RawAnswer;
 use crate::web::render::translate;
-pub use link::Respondent;
+use link::Respondent;
 use link::{Link, Page, Visit};
 use views::{OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
 

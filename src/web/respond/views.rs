@@ -262,13 +262,16 @@ impl<'a> SectionView<'a> {
             .filter(|(_, s)| rs.visibility.section(&s.id))?;
         let mut questions = Vec::new();
         let mut error_list = Vec::new();
+        let unanswered = RawAnswer::default();
         for q in (section.questions.iter()).filter(|q| rs.visibility.question(&q.id)) {
+            let stored;
             let raw = match &extras.posted {
-                Some(posted) => posted.get(&q.id).cloned().unwrap_or_default(),
-                None => RawAnswer::from_items(
-                    &q.kind,
-                    rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]),
-                ),
+                Some(posted) => posted.get(&q.id).unwrap_or(&unanswered),
+                None => {
+                    let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+                    stored = RawAnswer::from_items(&q.kind, items);
+                    &stored
+                }
             };
             let error = (extras.errors.get(&q.id)).map(|e| translate(lang, e.message_id, &e.args));
             if let Some(message) = &error {
@@ -279,7 +282,7 @@ impl<'a> SectionView<'a> {
                 });
             }
             let countries = &link.state.country_options;
-            questions.push(FieldView::new(q, &raw, error, lang, countries));
+            questions.push(FieldView::new(q, raw, error, lang, countries));
         }
         Some(SectionView {
             id: &section.id,
