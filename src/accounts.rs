@@ -4,61 +4,20 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{Duration, NaiveDateTime};
-use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::access::hash_token;
-use crate::db::schema::{sessions, survey_owners, trusted_devices, users};
-use crate::db::{new_id, DbConn, DbError};
+use crate::db::{is_unique_violation, new_id, sessions, users, DbConn, DbError, QueryError};
+
+pub use crate::db::users::{Role, User};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 const SESSION_HOURS: i64 = 12;
 const SETUP_LINK_HOURS: i64 = 72;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "owner" => Some(Role::Owner),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    pub role: String,
-    pub password_hash: Option<String>,
-    pub setup_token_hash: Option<String>,
-    pub setup_expires_at: Option<NaiveDateTime>,
-    pub created_at: NaiveDateTime,
-    pub last_login_at: Option<NaiveDateTime>,
-}
-
 impl User {
-    pub fn role(&self) -> Option<Role> {
-        Role::parse(&self.role)
-    }
-
     pub fn is_admin(&self) -> bool {
-        self.role() == Some(Role::Admin)
+        self.role == Role::Admin
     }
 }
 
@@ -72,14 +31,14 @@ pub enum AccountError {
     BadEmail(String),
     #[error("an account for {0} already exists")]
     Exists(String),
-    #[error("password hashing failed: {0}")]
-    Hash(String),
+    #[error("password hashing failed")]
+    Hash(#[source] argon2::password_hash::Error),
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-impl From<DieselError> for AccountError {
-    fn from(e: DieselError) -> Self {
+impl From<QueryError> for AccountError {
+    fn from(e: QueryError) -> Self {
         AccountError::Db(DbError::Query(e))
     }
 }
@@ -103,12 +62,11 @@ pub fn check_password_rules(password: &str) -> Result<(), AccountError> {
 
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
     check_password_rules(password)?;
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|e| AccountError::Hash(e.to_string()))?;
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(AccountError::Hash)?;
     hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AccountError::Hash(e.to_string()))
+        .map_err(AccountError::Hash)
 }
 
 /// The threads that run argon2 (sign-ins and new passwords), and a bounded queue before them.
@@ -242,56 +200,37 @@ pub fn create_user(
     let password_hash = password.map(hash_password).transpose()?;
     let setup_token = password.is_none().then(crate::access::new_token);
     let id = new_id();
-    let inserted = conn.transaction(|conn| {
-        diesel::insert_into(users::table)
-            .values((
-                users::id.eq(&id),
-                users::email.eq(&email),
-                users::role.eq(role.as_str()),
-                users::password_hash.eq(&password_hash),
-                users::setup_token_hash.eq(setup_token.as_deref().map(hash_token)),
-                users::setup_expires_at.eq(setup_token
-                    .as_ref()
-                    .map(|_| now + Duration::hours(SETUP_LINK_HOURS))),
-                users::created_at.eq(now),
-            ))
-            .execute(conn)?;
-        for s in surveys {
-            diesel::insert_into(survey_owners::table)
-                .values((
-                    survey_owners::survey_id.eq(s),
-                    survey_owners::user_id.eq(&id),
-                ))
-                .execute(conn)?;
-        }
-        Ok::<_, DieselError>(())
-    });
+    let setup_hash = setup_token.as_deref().map(hash_token);
+    let inserted = users::insert_user(
+        conn,
+        &users::NewUser {
+            id: &id,
+            email: &email,
+            role,
+            password_hash: password_hash.as_deref(),
+            setup_token_hash: setup_hash.as_deref(),
+            setup_expires_at: setup_token
+                .as_ref()
+                .map(|_| now + Duration::hours(SETUP_LINK_HOURS)),
+            now,
+        },
+        surveys,
+    );
     match inserted {
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            return Err(AccountError::Exists(email))
-        }
+        Err(e) if is_unique_violation(&e) => return Err(AccountError::Exists(email)),
         other => other?,
     }
-    let user = find_user(conn, &id)?.ok_or(DieselError::NotFound)?;
+    let user = find_user(conn, &id)?.ok_or(QueryError::NotFound)?;
     Ok(NewAccount { user, setup_token })
 }
 
-pub fn find_user(conn: &mut DbConn, id: &str) -> Result<Option<User>, DieselError> {
-    let rows: Vec<User> = users::table
-        .filter(users::id.eq(id))
-        .select(User::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().next())
+pub fn find_user(conn: &mut DbConn, id: &str) -> Result<Option<User>, QueryError> {
+    users::find_user(conn, id)
 }
 
 /// The account signing in, if the email is known (emails are stored lower-case).
-pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User>, DieselError> {
-    let email = email.trim().to_lowercase();
-    let rows: Vec<User> = users::table
-        .filter(users::email.eq(&email))
-        .select(User::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().next())
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User>, QueryError> {
+    users::find_by_email(conn, &email.trim().to_lowercase())
 }
 
 /// Whether `password` is the account's. Pure computation (argon2, about 19 MiB and tens of
@@ -304,12 +243,8 @@ pub fn password_matches(user: Option<&User>, password: &str) -> bool {
 }
 
 /// The account a browser signed in to before, from its device cookie.
-pub fn device_owner(conn: &mut DbConn, device: &str) -> Result<Option<String>, DieselError> {
-    let rows: Vec<String> = trusted_devices::table
-        .filter(trusted_devices::token_hash.eq(hash_token(device)))
-        .select(trusted_devices::user_id)
-        .load(conn)?;
-    Ok(rows.into_iter().next())
+pub fn device_owner(conn: &mut DbConn, device: &str) -> Result<Option<String>, QueryError> {
+    sessions::device_owner(conn, &hash_token(device))
 }
 
 /// Remember the browser that just signed in: its existing device cookie if it is this
@@ -319,33 +254,16 @@ pub fn remember_device(
     user_id: &str,
     existing: Option<&str>,
     now: NaiveDateTime,
-) -> Result<String, DieselError> {
+) -> Result<String, QueryError> {
     if let Some(device) = existing {
-        let updated = diesel::update(
-            trusted_devices::table
-                .find(hash_token(device))
-                .filter(trusted_devices::user_id.eq(user_id)),
-        )
-        .set(trusted_devices::last_used_at.eq(now))
-        .execute(conn)?;
-        if updated == 1 {
+        if sessions::touch_device(conn, &hash_token(device), user_id, now)? {
             return Ok(device.to_string());
         }
     }
     let device = hex::encode(rand::random::<[u8; 32]>());
-    diesel::insert_into(trusted_devices::table)
-        .values((
-            trusted_devices::token_hash.eq(hash_token(&device)),
-            trusted_devices::user_id.eq(user_id),
-            trusted_devices::created_at.eq(now),
-            trusted_devices::last_used_at.eq(now),
-        ))
-        .execute(conn)?;
+    sessions::insert_device(conn, &hash_token(&device), user_id, now)?;
     // Browsers not seen for a year are forgotten.
-    diesel::delete(
-        trusted_devices::table.filter(trusted_devices::last_used_at.lt(now - Duration::days(365))),
-    )
-    .execute(conn)?;
+    sessions::delete_devices_unused_since(conn, now - Duration::days(365))?;
     Ok(device)
 }
 
@@ -379,7 +297,7 @@ pub fn admit_sign_in(
     conn: &mut DbConn,
     attempt: &SignInAttempt,
     now: NaiveDateTime,
-) -> Result<Admission, DieselError> {
+) -> Result<Admission, QueryError> {
     use crate::access::{Limit, LOGINS_PER_ACCOUNT, LOGINS_PER_ADDRESS, LOGINS_PER_DEVICE};
     let user = find_by_email(conn, attempt.email)?;
     let device_owner = match attempt.device {
@@ -426,7 +344,7 @@ pub fn complete_sign_in(
     device: Option<&str>,
     counted: &Counted,
     now: NaiveDateTime,
-) -> Result<SignedIn, DieselError> {
+) -> Result<SignedIn, QueryError> {
     for counter in &counted.0 {
         crate::db::attempts::refund(conn, counter)?;
     }
@@ -440,14 +358,8 @@ pub fn find_by_setup_token(
     conn: &mut DbConn,
     token: &str,
     now: NaiveDateTime,
-) -> Result<Option<User>, DieselError> {
-    let rows: Vec<User> = users::table
-        .filter(users::setup_token_hash.eq(hash_token(token)))
-        .select(User::as_select())
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .next()
+) -> Result<Option<User>, QueryError> {
+    Ok(users::find_by_setup_hash(conn, &hash_token(token))?
         .filter(|u| u.setup_expires_at.is_some_and(|e| e > now)))
 }
 
@@ -458,17 +370,10 @@ pub fn set_password(conn: &mut DbConn, user_id: &str, password: &str) -> Result<
 }
 
 /// Store a password hash made by [`hash_password`] and spend the setup link.
-pub fn set_password_hash(conn: &mut DbConn, user_id: &str, hash: &str) -> Result<(), DieselError> {
-    diesel::update(users::table.find(user_id))
-        .set((
-            users::password_hash.eq(Some(hash)),
-            users::setup_token_hash.eq(None::<String>),
-            users::setup_expires_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
+pub fn set_password_hash(conn: &mut DbConn, user_id: &str, hash: &str) -> Result<(), QueryError> {
+    users::set_password_hash(conn, user_id, hash)?;
     // Any session opened before the password changed ends.
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
-    Ok(())
+    sessions::delete_user_sessions(conn, user_id)
 }
 
 /// Open a session; returns the cookie value (only its hash is stored).
@@ -476,21 +381,18 @@ pub fn open_session(
     conn: &mut DbConn,
     user_id: &str,
     now: NaiveDateTime,
-) -> Result<String, DieselError> {
+) -> Result<String, QueryError> {
     let token = hex::encode(rand::random::<[u8; 32]>());
-    diesel::insert_into(sessions::table)
-        .values((
-            sessions::id_hash.eq(hash_token(&token)),
-            sessions::user_id.eq(user_id),
-            sessions::created_at.eq(now),
-            sessions::expires_at.eq(now + Duration::hours(SESSION_HOURS)),
-        ))
-        .execute(conn)?;
-    diesel::update(users::table.find(user_id))
-        .set(users::last_login_at.eq(now))
-        .execute(conn)?;
+    sessions::insert_session(
+        conn,
+        &hash_token(&token),
+        user_id,
+        now,
+        now + Duration::hours(SESSION_HOURS),
+    )?;
+    users::set_last_login(conn, user_id, now)?;
     // Expired sessions of everyone are cleared while we are here.
-    diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
+    sessions::delete_expired(conn, now)?;
     Ok(token)
 }
 
@@ -498,37 +400,20 @@ pub fn session_user(
     conn: &mut DbConn,
     token: &str,
     now: NaiveDateTime,
-) -> Result<Option<User>, DieselError> {
-    let rows: Vec<User> = sessions::table
-        .inner_join(users::table.on(users::id.eq(sessions::user_id)))
-        .filter(sessions::id_hash.eq(hash_token(token)))
-        .filter(sessions::expires_at.gt(now))
-        .select(User::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().next())
+) -> Result<Option<User>, QueryError> {
+    sessions::session_user(conn, &hash_token(token), now)
 }
 
-pub fn close_session(conn: &mut DbConn, token: &str) -> Result<(), DieselError> {
-    diesel::delete(sessions::table.filter(sessions::id_hash.eq(hash_token(token))))
-        .execute(conn)?;
-    Ok(())
+pub fn close_session(conn: &mut DbConn, token: &str) -> Result<(), QueryError> {
+    sessions::delete_session(conn, &hash_token(token))
 }
 
 /// Surveys a user may see: all for administrators, their own for owners.
-pub fn may_see_survey(
-    conn: &mut DbConn,
-    user: &User,
-    survey_id: &str,
-) -> Result<bool, DieselError> {
+pub fn may_see_survey(conn: &mut DbConn, user: &User, survey_id: &str) -> Result<bool, QueryError> {
     if user.is_admin() {
         return Ok(true);
     }
-    let n: i64 = survey_owners::table
-        .filter(survey_owners::user_id.eq(&user.id))
-        .filter(survey_owners::survey_id.eq(survey_id))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+    users::owns_survey(conn, &user.id, survey_id)
 }
 
 #[cfg(test)]

@@ -5,17 +5,16 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{NaiveDateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::access::{hash_token, new_token};
 use crate::accounts::User;
 use crate::contacts::{self, Contact};
-use crate::db::schema::{access_tokens, deadline_extensions, outbox, response_events, responses};
-use crate::db::{new_id, queries, DbConn, DbError};
-use crate::mail::templates::EmailTemplates;
-use crate::mail::{self, NewMessage, STATUS_FAILED, STATUS_PENDING, STATUS_SENDING, STATUS_SENT};
+use crate::db::outbox::{MailKind, OutboxStatus};
+use crate::db::states::text_enum;
+use crate::db::{self, answers, deadlines, outbox, responses, tokens, DbConn, DbError, QueryError};
+use crate::mail::templates::{EmailTemplates, Letter, Message};
+use crate::mail::NewMessage;
 use crate::reference::Countries;
 use crate::survey::answer::{section_progress, SectionProgress, Visibility};
 use crate::survey::Survey;
@@ -32,8 +31,8 @@ pub enum CampaignError {
     NotSubmitted(String),
 }
 
-impl From<diesel::result::Error> for CampaignError {
-    fn from(e: diesel::result::Error) -> Self {
+impl From<QueryError> for CampaignError {
+    fn from(e: QueryError) -> Self {
         CampaignError::Db(DbError::Query(e))
     }
 }
@@ -81,7 +80,7 @@ impl Campaign<'_> {
         iso3: &str,
         lang: &str,
     ) -> Result<Option<String>, CampaignError> {
-        let extended = queries::deadline_extension(conn, &self.survey.id, iso3)?;
+        let extended = deadlines::deadline_extension(conn, &self.survey.id, iso3)?;
         Ok(extended
             .or(self.survey.closes.map(|c| c.naive_utc()))
             .map(|t| crate::i18n::format_datetime(lang, t)))
@@ -104,9 +103,9 @@ impl Campaign<'_> {
         contact: &Contact,
         now: NaiveDateTime,
     ) -> Result<String, CampaignError> {
-        queries::revoke_tokens(
+        tokens::revoke_tokens(
             conn,
-            &queries::RevokeLinks {
+            &tokens::RevokeLinks {
                 survey_id: &self.survey.id,
                 country_iso3: &contact.country_iso3,
                 unit: Some(contact.unit(self.survey.unit)),
@@ -117,9 +116,9 @@ impl Campaign<'_> {
             now,
         )?;
         let token = new_token();
-        queries::insert_token(
+        tokens::insert_token(
             conn,
-            &queries::NewToken {
+            &tokens::NewToken {
                 survey_id: &self.survey.id,
                 country_iso3: &contact.country_iso3,
                 unit: contact.unit(self.survey.unit),
@@ -136,27 +135,24 @@ impl Campaign<'_> {
     fn queue(
         &self,
         conn: &mut DbConn,
-        kind: &str,
+        message: Message,
         contact: &Contact,
-        extra: serde_json::Value,
         now: NaiveDateTime,
     ) -> Result<(), CampaignError> {
         let lang = self.language_for(contact);
-        let mut data = json!({
-            "name": contact.name,
-            "survey": self.survey.title.get(&lang),
-            "country": crate::survey::respondent_name(
+        let letter = Letter {
+            name: contact.name.clone(),
+            survey: self.survey.title.get(&lang).to_string(),
+            country: crate::survey::respondent_name(
                 contact.unit(self.survey.unit),
                 &self.country_name(&contact.country_iso3, &lang),
             ),
-            "deadline": self.deadline(conn, &contact.country_iso3, &lang)?,
-            "help": self.help,
-        });
-        if let (Some(map), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
-            map.extend(extra);
-        }
-        let email = self.emails.render(kind, &lang, data)?;
-        mail::enqueue(
+            deadline: self.deadline(conn, &contact.country_iso3, &lang)?,
+            help: self.help.to_string(),
+        };
+        let kind = message.kind();
+        let email = self.emails.render(&message, &letter, &lang)?;
+        outbox::enqueue(
             conn,
             &NewMessage {
                 kind,
@@ -182,16 +178,9 @@ impl Campaign<'_> {
         now: NaiveDateTime,
     ) -> Result<Queued, CampaignError> {
         let all = contacts::list(conn, &self.survey.id)?;
-        conn.transaction(|conn| {
-            let invited: HashSet<String> = outbox::table
-                .filter(outbox::survey_id.eq(&self.survey.id))
-                .filter(outbox::kind.eq("invite"))
-                .filter(outbox::status.ne(STATUS_FAILED))
-                .select(outbox::contact_id)
-                .load::<Option<String>>(conn)?
-                .into_iter()
-                .flatten()
-                .collect();
+        db::transaction(conn, |conn| {
+            let invited: HashSet<String> =
+                outbox::contacts_with(conn, &self.survey.id, MailKind::Invite)?;
             let mut result = Queued::default();
             for c in all
                 .iter()
@@ -202,7 +191,7 @@ impl Campaign<'_> {
                     continue;
                 }
                 let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                self.queue(conn, "invite", c, json!({ "link": link }), now)?;
+                self.queue(conn, Message::Invite { link }, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -213,33 +202,26 @@ impl Campaign<'_> {
     /// what remains.
     pub fn remind(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<Queued, CampaignError> {
         let all = contacts::list(conn, &self.survey.id)?;
-        let rows: Vec<(String, String, String, String)> = responses::table
-            .filter(responses::survey_id.eq(&self.survey.id))
-            .select((
-                responses::country_iso3,
-                responses::unit,
-                responses::status,
-                responses::id,
-            ))
-            .load(conn)?;
-        let by_unit: HashMap<(String, String), (String, String)> = rows
-            .into_iter()
-            .map(|(c, u, s, id)| ((c, u), (s, id)))
-            .collect();
-        conn.transaction(|conn| {
+        let by_unit: HashMap<(String, String), responses::ResponseRow> =
+            responses::survey_responses(conn, &self.survey.id)?
+                .into_iter()
+                .map(|r| ((r.country_iso3.clone(), r.unit.clone()), r))
+                .collect();
+        let all_answers = answers::survey_answers(conn, &self.survey.id)?;
+        db::transaction(conn, |conn| {
             let mut result = Queued::default();
             for c in &all {
                 let key = (c.country_iso3.clone(), c.unit(self.survey.unit).to_string());
                 let response = by_unit.get(&key);
-                if response.is_some_and(|(status, _)| status == queries::STATUS_SUBMITTED) {
+                if response.is_some_and(|r| r.is_submitted()) {
                     result.skipped += 1;
                     continue;
                 }
                 let lang = self.language_for(c);
-                let answers = match response {
-                    Some((_, id)) => queries::load_answers(conn, id)?,
-                    None => Default::default(),
-                };
+                // Several contacts of one country share its answers.
+                let answers = response
+                    .and_then(|r| all_answers.get(&r.id).cloned())
+                    .unwrap_or_default();
                 let vis = Visibility::evaluate(self.survey, &answers);
                 let remaining: Vec<&str> = self
                     .survey
@@ -254,13 +236,8 @@ impl Campaign<'_> {
                     .map(|s| s.title.get(&lang))
                     .collect();
                 let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                self.queue(
-                    conn,
-                    "reminder",
-                    c,
-                    json!({ "link": link, "remaining": remaining.join(", ") }),
-                    now,
-                )?;
+                let remaining = remaining.join(", ");
+                self.queue(conn, Message::Reminder { link, remaining }, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -277,25 +254,11 @@ impl Campaign<'_> {
         now: NaiveDateTime,
     ) -> Result<Queued, CampaignError> {
         let all = contacts::list(conn, &self.survey.id)?;
-        conn.transaction(|conn| {
-            diesel::delete(
-                deadline_extensions::table
-                    .filter(deadline_extensions::survey_id.eq(&self.survey.id))
-                    .filter(deadline_extensions::country_iso3.eq(iso3)),
-            )
-            .execute(conn)?;
-            diesel::insert_into(deadline_extensions::table)
-                .values((
-                    deadline_extensions::survey_id.eq(&self.survey.id),
-                    deadline_extensions::country_iso3.eq(iso3),
-                    deadline_extensions::closes_at.eq(closes_at),
-                    deadline_extensions::set_by.eq(&by.id),
-                    deadline_extensions::set_at.eq(now),
-                ))
-                .execute(conn)?;
+        db::transaction(conn, |conn| {
+            deadlines::set_extension(conn, &self.survey.id, iso3, closes_at, &by.id, now)?;
             let mut result = Queued::default();
             for c in all.iter().filter(|c| c.country_iso3 == iso3) {
-                self.queue(conn, "deadline", c, json!({}), now)?;
+                self.queue(conn, Message::Deadline, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -312,40 +275,42 @@ impl Campaign<'_> {
         by: &User,
         now: NaiveDateTime,
     ) -> Result<Queued, CampaignError> {
-        let response = queries::find_response(conn, &self.survey.id, iso3, unit)?
+        let response = responses::find_response(conn, &self.survey.id, iso3, unit)?
             .ok_or_else(|| CampaignError::NoResponse(iso3.to_string()))?;
-        if response.status != queries::STATUS_SUBMITTED {
+        if !response.is_submitted() {
             return Err(CampaignError::NotSubmitted(iso3.to_string()));
         }
         let all = contacts::list(conn, &self.survey.id)?;
-        conn.transaction(|conn| {
-            diesel::update(responses::table.find(&response.id))
-                .set((
-                    responses::status.eq(queries::STATUS_DRAFT),
-                    responses::submitted_at.eq(None::<NaiveDateTime>),
-                    responses::submitted_by.eq(None::<String>),
-                    responses::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            diesel::insert_into(response_events::table)
-                .values((
-                    response_events::id.eq(new_id()),
-                    response_events::response_id.eq(&response.id),
-                    response_events::kind.eq("reopened"),
-                    response_events::user_id.eq(&by.id),
-                    response_events::at.eq(now),
-                ))
-                .execute(conn)?;
+        db::transaction(conn, |conn| {
+            if !responses::reopen_response(conn, &response.id, &by.id, now)? {
+                // Reopened by someone else since it was read.
+                return Err(CampaignError::NotSubmitted(iso3.to_string()));
+            }
             let mut result = Queued::default();
             for c in all
                 .iter()
                 .filter(|c| c.country_iso3 == iso3 && c.unit(self.survey.unit) == unit)
             {
-                self.queue(conn, "reopened", c, json!({}), now)?;
+                self.queue(conn, Message::Reopened, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
         })
+    }
+}
+
+text_enum! {
+    /// How far a country (or organisation) has come in a round, furthest step first.
+    pub enum Stage("stage") {
+        /// Known (contacts, a link, an extension), not invited yet.
+        Listed = "listed",
+        /// An invitation was sent or waits in the outbox.
+        Invited = "invited",
+        /// A personal link was opened.
+        Opened = "opened",
+        /// Answers are saved; not submitted.
+        Draft = "draft",
+        Submitted = "submitted",
     }
 }
 
@@ -357,7 +322,7 @@ pub struct CountryStatus {
     /// The organisation, in a survey of organisations; '' otherwise.
     pub unit: String,
     pub contacts: usize,
-    /// When the first invitation was delivered; "queued" while it waits.
+    /// When the first invitation was delivered; [`QUEUED`] while it waits.
     pub invited: Option<String>,
     pub first_opened: Option<String>,
     pub sections_done: usize,
@@ -368,7 +333,12 @@ pub struct CountryStatus {
     pub last_reminder: Option<String>,
     pub delivery_errors: usize,
     pub deadline: Option<String>,
+    /// The furthest step reached.
+    pub stage: Stage,
 }
+
+/// `CountryStatus::invited` of a country whose invitation waits in the outbox.
+pub const QUEUED: &str = "queued";
 
 pub const SORT_KEYS: &[&str] = &[
     "country",
@@ -410,8 +380,16 @@ pub fn status_table(
             last_reminder: None,
             delivery_errors: 0,
             deadline: survey.closes.map(|c| fmt_time(c.naive_utc())),
+            stage: Stage::Listed,
         }
     };
+    // Every State a survey of countries is asked of has its line, contacted or not.
+    if survey.unit.is_country() {
+        for iso3 in survey.population.codes() {
+            let key = (iso3.to_string(), String::new());
+            rows.entry(key.clone()).or_insert_with(|| entry(&key));
+        }
+    }
     // An email belongs to the unit of the contact it went to.
     let mut contact_units: HashMap<String, String> = HashMap::new();
     for c in contacts::list(conn, &survey.id)? {
@@ -421,43 +399,28 @@ pub fn status_table(
             .or_insert_with(|| entry(&key))
             .contacts += 1;
     }
-    // (country, contact, kind, status, sent at)
-    type MailRow = (
-        String,
-        Option<String>,
-        String,
-        String,
-        Option<NaiveDateTime>,
-    );
-    let mail_rows: Vec<MailRow> = outbox::table
-        .filter(outbox::survey_id.eq(&survey.id))
-        .select((
-            outbox::country_iso3,
-            outbox::contact_id,
-            outbox::kind,
-            outbox::status,
-            outbox::sent_at,
-        ))
-        .load(conn)?;
-    for (iso3, contact, kind, status, sent_at) in mail_rows {
-        let unit = contact
+    for m in outbox::survey_mail(conn, &survey.id)? {
+        let unit = m
+            .contact_id
             .and_then(|id| contact_units.get(&id).cloned())
             .unwrap_or_default();
-        let key = (iso3, unit);
+        let key = (m.country_iso3, unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
-        match (kind.as_str(), status.as_str()) {
-            (_, STATUS_FAILED) => r.delivery_errors += 1,
-            ("invite", STATUS_SENT) => {
-                let t = sent_at.map(fmt_time);
-                if r.invited.is_none() || r.invited.as_deref() == Some("queued") || t < r.invited {
+        match (m.kind, m.status) {
+            (_, OutboxStatus::Failed) => r.delivery_errors += 1,
+            (MailKind::Invite, OutboxStatus::Sent) => {
+                let t = m.sent_at.map(fmt_time);
+                if r.invited.is_none() || r.invited.as_deref() == Some(QUEUED) || t < r.invited {
                     r.invited = t;
                 }
             }
-            ("invite", STATUS_PENDING | STATUS_SENDING) if r.invited.is_none() => {
-                r.invited = Some("queued".into())
+            (MailKind::Invite, OutboxStatus::Pending | OutboxStatus::Sending)
+                if r.invited.is_none() =>
+            {
+                r.invited = Some(QUEUED.into())
             }
-            ("reminder", STATUS_SENT) => {
-                let t = sent_at.map(fmt_time);
+            (MailKind::Reminder, OutboxStatus::Sent) => {
+                let t = m.sent_at.map(fmt_time);
                 if t > r.last_reminder {
                     r.last_reminder = t;
                 }
@@ -465,15 +428,7 @@ pub fn status_table(
             _ => {}
         }
     }
-    let opened: Vec<(String, String, Option<NaiveDateTime>)> = access_tokens::table
-        .filter(access_tokens::survey_id.eq(&survey.id))
-        .select((
-            access_tokens::country_iso3,
-            access_tokens::unit,
-            access_tokens::first_used_at,
-        ))
-        .load(conn)?;
-    for (iso3, unit, first) in opened {
+    for (iso3, unit, first) in tokens::first_uses(conn, &survey.id)? {
         let key = (iso3, unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         if let Some(t) = first.map(fmt_time) {
@@ -482,22 +437,22 @@ pub fn status_table(
             }
         }
     }
-    let responses: Vec<(String, String, String, Option<NaiveDateTime>)> = responses::table
-        .filter(responses::survey_id.eq(&survey.id))
-        .select((
-            responses::id,
-            responses::country_iso3,
-            responses::unit,
-            responses::submitted_at,
-        ))
-        .load(conn)?;
-    for (id, iso3, unit, submitted) in responses {
-        let answers = queries::load_answers(conn, &id)?;
+    // Every response's answers in one query: the table costs the same few statements for
+    // five countries or for 193.
+    let mut all_answers = answers::survey_answers(conn, &survey.id)?;
+    for response in responses::survey_responses(conn, &survey.id)? {
+        let answers = all_answers.remove(&response.id).unwrap_or_default();
         let vis = Visibility::evaluate(survey, &answers);
-        let key = (iso3, unit);
+        let is_submitted = response.is_submitted();
+        let key = (response.country_iso3, response.unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
-        r.submitted = submitted.map(fmt_time);
+        r.submitted = response.submitted_at.map(fmt_time);
         r.started = !answers.is_empty();
+        if is_submitted {
+            r.stage = Stage::Submitted;
+        } else if r.started {
+            r.stage = Stage::Draft;
+        }
         for s in &survey.sections {
             match section_progress(s, &answers, &vis) {
                 SectionProgress::Complete => {
@@ -510,15 +465,7 @@ pub fn status_table(
         }
     }
     // An extended deadline holds for every organisation of the country.
-    let extensions: HashMap<String, NaiveDateTime> = deadline_extensions::table
-        .filter(deadline_extensions::survey_id.eq(&survey.id))
-        .select((
-            deadline_extensions::country_iso3,
-            deadline_extensions::closes_at,
-        ))
-        .load::<(String, NaiveDateTime)>(conn)?
-        .into_iter()
-        .collect();
+    let extensions = deadlines::survey_extensions(conn, &survey.id)?;
     if survey.unit.is_country() {
         for iso3 in extensions.keys() {
             let key = (iso3.clone(), String::new());
@@ -529,6 +476,12 @@ pub fn status_table(
     for r in &mut list {
         if let Some(at) = extensions.get(&r.iso3) {
             r.deadline = Some(fmt_time(*at));
+        }
+        if r.stage < Stage::Opened && r.first_opened.is_some() {
+            r.stage = Stage::Opened;
+        }
+        if r.stage < Stage::Invited && r.invited.is_some() {
+            r.stage = Stage::Invited;
         }
         if r.sections_total == 0 {
             r.sections_total = survey
@@ -619,10 +572,10 @@ pub fn revoke_link(
     link_id: &str,
     by: &User,
     now: NaiveDateTime,
-) -> Result<bool, diesel::result::Error> {
-    let revoked = queries::revoke_tokens(
+) -> Result<bool, QueryError> {
+    let revoked = tokens::revoke_tokens(
         conn,
-        &queries::RevokeLinks {
+        &tokens::RevokeLinks {
             survey_id,
             country_iso3: iso3,
             unit: None,

@@ -170,6 +170,9 @@ pub enum CliError {
     CheckFailed,
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// A domain module's failure, its cause kept (main prints the chain).
+    #[error(transparent)]
+    Failed(crate::error::Cause),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -304,7 +307,8 @@ fn export(
     let filter = Filter {
         include_drafts: drafts,
         ..Default::default()
-    };
+    }
+    .within(&survey);
     let fail = |e: ex::ExportError| CliError::Usage(e.to_string());
     let rows = ex::load(&mut conn, &survey, &filter).map_err(fail)?;
     let bytes: Vec<u8> = match format {
@@ -386,12 +390,12 @@ fn contacts_command(action: ContactsAction) -> Result<(), CliError> {
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     match action {
         ContactsAction::Import { survey, file } => {
-            let Some(unit) = storage.catalog.get(&survey).map(|s| s.unit) else {
+            let Some(asked) = storage.catalog.get(&survey) else {
                 return Err(CliError::Usage(format!("unknown survey '{survey}'")));
             };
             let data = std::fs::read(&file)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-            match contacts::parse_csv(&data, storage.countries.as_ref(), unit) {
+            match contacts::parse_csv_for(&data, storage.countries.as_ref(), asked) {
                 Err(errors) => {
                     for e in &errors {
                         eprintln!("{}: {e}", file.display());
@@ -569,6 +573,9 @@ fn issue_token(
             "unknown country code '{country}': use an ISO 3166-1 alpha-3 code such as SWE"
         )));
     };
+    if !s.population.contains(&country) {
+        return Err(CliError::Usage(s.population.refusal(&s.id, &country)));
+    }
     let unit = unit.map(|u| u.trim().to_string()).unwrap_or_default();
     match (s.unit, unit.is_empty()) {
         (RespondentUnit::Country, false) => {

@@ -4,30 +4,16 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
-use serde::Serialize;
 
-use crate::db::schema::contacts;
-use crate::db::{new_id, DbConn};
+use crate::db::contacts::{self as store, ContactFields};
+use crate::db::{DbConn, QueryError};
 use crate::survey::answer::CountryCodes;
-use crate::survey::RespondentUnit;
+use crate::survey::{Population, RespondentUnit, Survey};
 
 pub const LANGUAGES: &[&str] = &["en", "fr", "es"];
 const REQUIRED_COLUMNS: &[&str] = &["country", "name", "email", "language", "office"];
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
-#[diesel(table_name = contacts)]
-pub struct Contact {
-    pub id: String,
-    pub survey_id: String,
-    pub country_iso3: String,
-    pub name: String,
-    pub email: String,
-    pub language: String,
-    pub office: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
+pub use crate::db::contacts::{Contact, ImportSummary};
 
 impl Contact {
     /// The respondent unit this contact answers for: the country itself, or, in a survey of
@@ -71,6 +57,30 @@ pub fn parse_csv(
     data: &[u8],
     countries: &dyn CountryCodes,
     unit: RespondentUnit,
+) -> Result<Vec<ContactRow>, Vec<RowError>> {
+    parse_rows(data, countries, unit, None)
+}
+
+/// [`parse_csv`] for a survey: a country outside the survey's population is refused too, as
+/// a problem of its line's `country` field.
+pub fn parse_csv_for(
+    data: &[u8],
+    countries: &dyn CountryCodes,
+    survey: &Survey,
+) -> Result<Vec<ContactRow>, Vec<RowError>> {
+    parse_rows(
+        data,
+        countries,
+        survey.unit,
+        Some((&survey.id, &survey.population)),
+    )
+}
+
+fn parse_rows(
+    data: &[u8],
+    countries: &dyn CountryCodes,
+    unit: RespondentUnit,
+    population: Option<(&str, &Population)>,
 ) -> Result<Vec<ContactRow>, Vec<RowError>> {
     use validator::ValidateEmail;
     let text = String::from_utf8_lossy(data);
@@ -143,6 +153,10 @@ pub fn parse_csv(
                 "country",
                 format!("'{country}' is not an ISO 3166-1 alpha-3 country code"),
             );
+        } else if let Some((survey_id, population)) = population {
+            if !population.contains(&country) {
+                bad("country", population.refusal(survey_id, &country));
+            }
         }
         let name = get("name");
         if name.is_empty() {
@@ -202,77 +216,28 @@ pub fn parse_csv(
     }
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ImportSummary {
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-}
-
 /// Add or update contacts, matched by email within the survey, in one transaction.
 pub fn import(
     conn: &mut DbConn,
     survey_id: &str,
     rows: &[ContactRow],
     now: NaiveDateTime,
-) -> Result<ImportSummary, diesel::result::Error> {
-    conn.transaction(|conn| {
-        let mut summary = ImportSummary::default();
-        for r in rows {
-            let existing: Vec<Contact> = contacts::table
-                .filter(contacts::survey_id.eq(survey_id))
-                .filter(contacts::email.eq(&r.email))
-                .select(Contact::as_select())
-                .load(conn)?;
-            match existing.into_iter().next() {
-                Some(c) => {
-                    let same = c.country_iso3 == r.country
-                        && c.name == r.name
-                        && c.language == r.language
-                        && c.office == r.office;
-                    if same {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    diesel::update(contacts::table.find(&c.id))
-                        .set((
-                            contacts::country_iso3.eq(&r.country),
-                            contacts::name.eq(&r.name),
-                            contacts::language.eq(&r.language),
-                            contacts::office.eq(&r.office),
-                            contacts::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
-                    summary.updated += 1;
-                }
-                None => {
-                    diesel::insert_into(contacts::table)
-                        .values((
-                            contacts::id.eq(new_id()),
-                            contacts::survey_id.eq(survey_id),
-                            contacts::country_iso3.eq(&r.country),
-                            contacts::name.eq(&r.name),
-                            contacts::email.eq(&r.email),
-                            contacts::language.eq(&r.language),
-                            contacts::office.eq(&r.office),
-                            contacts::created_at.eq(now),
-                            contacts::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
-                    summary.added += 1;
-                }
-            }
-        }
-        Ok(summary)
-    })
+) -> Result<ImportSummary, QueryError> {
+    let fields: Vec<ContactFields> = rows
+        .iter()
+        .map(|r| ContactFields {
+            country_iso3: &r.country,
+            name: &r.name,
+            email: &r.email,
+            language: &r.language,
+            office: &r.office,
+        })
+        .collect();
+    store::upsert_all(conn, survey_id, &fields, now)
 }
 
-pub fn list(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Contact>, diesel::result::Error> {
-    contacts::table
-        .filter(contacts::survey_id.eq(survey_id))
-        .order((contacts::country_iso3, contacts::email))
-        .select(Contact::as_select())
-        .load(conn)
+pub fn list(conn: &mut DbConn, survey_id: &str) -> Result<Vec<Contact>, QueryError> {
+    store::list(conn, survey_id)
 }
 
 /// The contacts of one country in a survey, by email.
@@ -280,13 +245,8 @@ pub fn list_for_country(
     conn: &mut DbConn,
     survey_id: &str,
     iso3: &str,
-) -> Result<Vec<Contact>, diesel::result::Error> {
-    contacts::table
-        .filter(contacts::survey_id.eq(survey_id))
-        .filter(contacts::country_iso3.eq(iso3))
-        .order(contacts::email)
-        .select(Contact::as_select())
-        .load(conn)
+) -> Result<Vec<Contact>, QueryError> {
+    store::list_for_country(conn, survey_id, iso3)
 }
 
 /// The contacts as CSV, in the import format (so an export can be edited and re-imported).

@@ -4,8 +4,33 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::access::LinkEnd;
-use crate::db::DbError;
+use crate::accounts::AccountError;
+use crate::campaign::CampaignError;
+use crate::cli::CliError;
+use crate::db::{DbError, QueryError};
+use crate::mail::MailError;
 use crate::respond::RespondError;
+use crate::results::export::ExportError;
+
+/// Any error, boxed, as an internal failure's cause.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error with its causes on one line ("a: b: c"), for logs and the command line. A cause
+/// whose text the line already holds (a message that quotes its source) is not repeated.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        let text = text.trim();
+        if !text.is_empty() && !line.contains(text) {
+            line.push_str(": ");
+            line.push_str(text);
+        }
+        cause = c.source();
+    }
+    line
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -41,17 +66,140 @@ pub enum AppError {
     Render(#[from] handlebars::RenderError),
     #[error("a background task failed: {0}")]
     Blocking(String),
+    /// A failure the user can do nothing about, with its cause for the log.
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+impl AppError {
+    pub fn internal(e: impl Into<Cause>) -> AppError {
+        AppError::Internal(e.into())
+    }
 }
 
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(e: actix_web::error::BlockingError) -> Self {
-        AppError::Blocking(e.to_string())
+        AppError::internal(e)
     }
 }
 
-impl From<diesel::result::Error> for AppError {
-    fn from(e: diesel::result::Error) -> Self {
+impl From<QueryError> for AppError {
+    fn from(e: QueryError) -> Self {
         AppError::Db(DbError::Query(e))
+    }
+}
+
+impl From<CampaignError> for AppError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::Db(e) => AppError::Db(e),
+            CampaignError::Render(e) => AppError::Render(e),
+            CampaignError::NoResponse(_) | CampaignError::NotSubmitted(_) => AppError::Conflict,
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Db(e) => AppError::Db(e),
+            AccountError::PasswordTooShort
+            | AccountError::PasswordTooLong
+            | AccountError::BadEmail(_) => AppError::BadRequest,
+            AccountError::Exists(_) => AppError::Conflict,
+            e @ AccountError::Hash(_) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<MailError> for AppError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::Db(e) => AppError::Db(e),
+            e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<ExportError> for AppError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Db(e) => AppError::Db(DbError::Query(e)),
+            e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<csv::Error> for AppError {
+    fn from(e: csv::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+// The command line's errors: a database failure stays one (main prints its chain); anything
+// else keeps its cause.
+
+impl From<CampaignError> for CliError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::Db(e) => CliError::Db(e),
+            e => CliError::Failed(Box::new(e)),
+        }
+    }
+}
+
+impl From<AccountError> for CliError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Db(e) => CliError::Db(e),
+            e => CliError::Failed(Box::new(e)),
+        }
+    }
+}
+
+impl From<MailError> for CliError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::Db(e) => CliError::Db(e),
+            e => CliError::Failed(Box::new(e)),
+        }
+    }
+}
+
+impl From<ExportError> for CliError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Db(e) => CliError::Db(DbError::Query(e)),
+            e => CliError::Failed(Box::new(e)),
+        }
+    }
+}
+
+impl From<csv::Error> for CliError {
+    fn from(e: csv::Error) -> Self {
+        CliError::Failed(Box::new(e))
+    }
+}
+
+impl From<handlebars::TemplateError> for CliError {
+    fn from(e: handlebars::TemplateError) -> Self {
+        CliError::Failed(Box::new(e))
+    }
+}
+
+impl From<crate::results::demo::DemoError> for CliError {
+    fn from(e: crate::results::demo::DemoError) -> Self {
+        use crate::results::demo::DemoError;
+        match e {
+            DemoError::Db(e) => CliError::Db(DbError::Query(e)),
+            e => CliError::Failed(Box::new(e)),
+        }
     }
 }
 
@@ -112,7 +260,8 @@ impl ResponseError for AppError {
             AppError::Respond(RespondError::Db(_))
             | AppError::Db(_)
             | AppError::Render(_)
-            | AppError::Blocking(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | AppError::Blocking(_)
+            | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -120,7 +269,7 @@ impl ResponseError for AppError {
         let status = self.status_code();
         // The cause goes to the log; the user sees a page that reveals nothing.
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self, "request failed: database unavailable");
+            tracing::error!(error = %chain(self), "request failed: database unavailable");
             return HttpResponse::build(status)
                 .insert_header((
                     actix_web::http::header::RETRY_AFTER,
@@ -129,7 +278,7 @@ impl ResponseError for AppError {
                 .finish();
         }
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %chain(self), "request failed");
         }
         if let AppError::LoginRequired = self {
             return HttpResponse::SeeOther()
@@ -171,7 +320,10 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_is_a_503_with_retry_after_and_other_failures_stay_500() {
-        let down = AppError::Respond(RespondError::Db(DbError::Connect("refused".into())));
+        let down = AppError::Respond(RespondError::Db(DbError::Connect {
+            file: None,
+            source: "refused".into(),
+        }));
         assert_eq!(down.status_code(), StatusCode::SERVICE_UNAVAILABLE);
         let res = down.error_response();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -184,12 +336,51 @@ mod tests {
         let page = page_for_status(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(page.title, "unavailable-title");
 
-        let failed = AppError::Db(DbError::Query(diesel::result::Error::NotFound));
+        let failed = AppError::Db(DbError::Query(QueryError::NotFound));
         assert_eq!(failed.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(failed
             .error_response()
             .headers()
             .get(actix_web::http::header::RETRY_AFTER)
             .is_none());
+    }
+
+    #[test]
+    fn the_cause_chain_is_kept_and_printed_once() {
+        // A CSV failure inside a campaign's export reaches the response with its cause.
+        let io = std::io::Error::other("disk gone");
+        let failed = AppError::from(csv::Error::from(io));
+        assert_eq!(failed.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        let source = std::error::Error::source(&failed).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("disk gone"));
+        assert_eq!(chain(&failed), "internal error: disk gone");
+        // A message that already quotes its source does not repeat it.
+        let db = AppError::Db(DbError::Connect {
+            file: Some("x.db".into()),
+            source: "unable to open database file\n".into(),
+        });
+        assert_eq!(
+            chain(&db),
+            "cannot connect to the database: x.db: unable to open database file"
+        );
+        // Campaign errors map to the status they always had.
+        let conflict = AppError::from(CampaignError::NotSubmitted("SWE".into()));
+        assert_eq!(conflict.status_code(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn domain_errors_become_command_line_errors_with_their_cause() {
+        let db = CliError::from(CampaignError::Db(DbError::Query(QueryError::NotFound)));
+        assert!(matches!(db, CliError::Db(_)));
+        let csv_failure = csv::Error::from(std::io::Error::other("disk gone"));
+        let failed = CliError::from(ExportError::Csv(csv_failure));
+        assert!(matches!(failed, CliError::Failed(_)));
+        assert_eq!(chain(&failed), "writing CSV: disk gone");
+        let refused = CliError::from(CampaignError::NotSubmitted("SWE".into()));
+        assert_eq!(refused.to_string(), "the response of SWE is not submitted");
+        let mail = CliError::from(MailError::Db(DbError::Query(QueryError::NotFound)));
+        assert!(matches!(mail, CliError::Db(_)));
+        let account = AppError::from(AccountError::Exists("a@b.org".into()));
+        assert_eq!(account.status_code(), StatusCode::CONFLICT);
     }
 }

@@ -5,8 +5,28 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::survey::answer::CountryCodes;
+use crate::survey::population::parse_list;
 
 const COUNTRIES_CSV: &str = include_str!("../data/countries.csv");
+/// The 193 UN Member States, in the population list format (see data/README.md).
+const UN_MEMBER_STATES: &str = include_str!("../data/un-member-states.txt");
+
+/// Every ISO alpha-3 code of the reference list, read from its first column only (cheap enough
+/// for every survey file loaded; equal to the codes of [`Countries::load`]).
+pub fn reference_codes() -> impl Iterator<Item = &'static str> {
+    COUNTRIES_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .filter(|code| !code.is_empty())
+}
+
+/// The codes of the 193 UN Member States.
+pub fn un_member_states() -> impl Iterator<Item = String> {
+    parse_list(UN_MEMBER_STATES)
+        .into_iter()
+        .filter_map(|listed| listed.code.ok())
+}
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Country {
@@ -133,5 +153,41 @@ mod tests {
             c.get("BOL").unwrap().name_fr,
             "Bolivie (État plurinational de)"
         );
+    }
+
+    #[test]
+    fn the_193_member_states_are_in_the_reference_list() {
+        let c = Countries::load().unwrap();
+        let listed = parse_list(UN_MEMBER_STATES);
+        assert!(listed.iter().all(|l| l.code.is_ok()), "{listed:?}");
+        let members: Vec<String> = un_member_states().collect();
+        assert_eq!(members.len(), 193);
+        assert!(members.iter().all(|m| c.get(m).is_some()));
+        // Observer States and areas are not members; South Sudan (2011) is.
+        for outside in ["VAT", "PSE", "TWN", "COK", "NIU", "HKG", "ABW"] {
+            assert!(!members.iter().any(|m| m == outside), "{outside}");
+        }
+        assert!(members.iter().any(|m| m == "SSD"));
+        // Members per region: Africa 54, Americas 35, Asia 47, Europe 43 (without the Holy
+        // See), Oceania 14.
+        let per_region = |code: &str| {
+            members
+                .iter()
+                .filter(|m| c.get(m).is_some_and(|c| c.region_code == code))
+                .count()
+        };
+        assert_eq!(
+            ["002", "019", "142", "150", "009"].map(per_region),
+            [54, 35, 47, 43, 14]
+        );
+    }
+
+    #[test]
+    fn reference_codes_are_the_loaded_codes() {
+        let c = Countries::load().unwrap();
+        let loaded: Vec<&str> = c.iter().map(|c| c.iso3.as_str()).collect();
+        let mut cheap: Vec<&str> = reference_codes().collect();
+        cheap.sort();
+        assert_eq!(cheap, loaded);
     }
 }

@@ -10,9 +10,10 @@ use diesel::QueryResult;
 
 use crate::access::{hash_token, new_token};
 use crate::contacts::{self, Contact};
-use crate::db::queries::{self, ResponseRow, TokenRow};
-use crate::db::review::{self as stored, MessageRow};
-use crate::db::DbConn;
+use crate::db::outbox::{self, CountryMessage};
+use crate::db::responses::{self, ResponseRow};
+use crate::db::tokens::{self, TokenRow};
+use crate::db::{answers, deadlines, sections, DbConn};
 use crate::survey::answer::{Answers, Visibility};
 use crate::survey::Survey;
 
@@ -23,7 +24,7 @@ pub struct CountryFile {
     pub links: Vec<TokenRow>,
     pub contacts: Vec<Contact>,
     /// Newest first.
-    pub messages: Vec<MessageRow>,
+    pub messages: Vec<CountryMessage>,
     /// The country's own deadline, when extended.
     pub extended_to: Option<NaiveDateTime>,
 }
@@ -45,7 +46,7 @@ pub struct SectionSave {
 /// Everything the country page shows, in a number of queries that does not grow with the
 /// number of answers (one per response for answers and section states).
 pub fn load(conn: &mut DbConn, survey: &Survey, iso3: &str) -> QueryResult<CountryFile> {
-    let links = queries::country_tokens(conn, &survey.id, iso3)?;
+    let links = tokens::country_tokens(conn, &survey.id, iso3)?;
     let holder_of: HashMap<&str, Option<String>> = links
         .iter()
         .map(|l| {
@@ -54,9 +55,9 @@ pub fn load(conn: &mut DbConn, survey: &Survey, iso3: &str) -> QueryResult<Count
         })
         .collect();
     let mut responses = Vec::new();
-    for response in stored::country_responses(conn, &survey.id, iso3)? {
-        let answers = queries::load_answers(conn, &response.id)?;
-        let saves = queries::section_states(conn, &response.id)?
+    for response in responses::country_responses(conn, &survey.id, iso3)? {
+        let answers = answers::load_answers(conn, &response.id)?;
+        let saves = sections::section_states(conn, &response.id)?
             .into_iter()
             .map(|s| {
                 let by = holder_of.get(s.updated_by.as_str()).cloned().flatten();
@@ -80,8 +81,8 @@ pub fn load(conn: &mut DbConn, survey: &Survey, iso3: &str) -> QueryResult<Count
     Ok(CountryFile {
         responses,
         contacts,
-        messages: stored::country_messages(conn, &survey.id, iso3)?,
-        extended_to: queries::deadline_extension(conn, &survey.id, iso3)?,
+        messages: outbox::country_messages(conn, &survey.id, iso3)?,
+        extended_to: deadlines::deadline_extension(conn, &survey.id, iso3)?,
         links,
     })
 }
@@ -110,9 +111,9 @@ pub fn issue_link(
         (!s.is_empty()).then(|| s.to_string())
     };
     let (name, email) = (named(holder.name), named(holder.email));
-    queries::insert_token(
+    tokens::insert_token(
         conn,
-        &queries::NewToken {
+        &tokens::NewToken {
             survey_id: &survey.id,
             country_iso3: iso3,
             unit: holder.unit.trim(),
@@ -126,35 +127,6 @@ pub fn issue_link(
     Ok(token)
 }
 
-/// How far a country has got in the round, as the status table counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
-    NotInvited,
-    /// An invitation was delivered or is waiting to be sent.
-    Invited,
-    /// Its link was opened.
-    Opened,
-    /// Answers were saved, not submitted.
-    Draft,
-    Submitted,
-}
-
-impl Stage {
-    pub fn of(row: &crate::campaign::CountryStatus) -> Stage {
-        if row.submitted.is_some() {
-            Stage::Submitted
-        } else if row.started {
-            Stage::Draft
-        } else if row.first_opened.is_some() {
-            Stage::Opened
-        } else if row.invited.is_some() {
-            Stage::Invited
-        } else {
-            Stage::NotInvited
-        }
-    }
-}
-
 /// Revoke one of the country's links; the name (or email) of its holder when it was live.
 pub fn revoke_link(
     conn: &mut DbConn,
@@ -164,7 +136,7 @@ pub fn revoke_link(
     by: &crate::accounts::User,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
-    let holder = queries::find_token_by_id(conn, link_id)?
+    let holder = tokens::find_token_by_id(conn, link_id)?
         .filter(|row| row.survey_id == survey_id && row.country_iso3 == iso3)
         .map(|row| row.holder_name.or(row.holder_email).unwrap_or_default());
     let Some(holder) = holder else {

@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpServer};
 use chrono::Utc;
 
 use crate::config::Settings;
-use crate::db::{self, queries, DbError, Pool};
+use crate::db::{self, countries, survey_versions, tokens, DbError, Pool};
 use crate::mail::templates::EmailTemplates;
 use crate::mail::{Mailer, Worker};
 use crate::reference::{Countries, ReferenceError};
@@ -66,12 +66,12 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let countries = Arc::new(Countries::load()?);
     let pool = db::connect(&settings.database, settings.pool_size)?;
     let mut conn = pool.get().map_err(DbError::from)?;
-    queries::sync_countries(&mut conn, &countries).map_err(DbError::from)?;
+    countries::sync_countries(&mut conn, &countries).map_err(DbError::from)?;
     let now = Utc::now().naive_utc();
     for s in &report.surveys {
-        queries::record_survey_version(&mut conn, s, now).map_err(DbError::from)?;
+        survey_versions::record_survey_version(&mut conn, s, now).map_err(DbError::from)?;
     }
-    let fresh = queries::count_tokens(&mut conn).map_err(DbError::from)? == 0;
+    let fresh = tokens::count_tokens(&mut conn).map_err(DbError::from)? == 0;
     drop(conn);
     Ok(Storage {
         pool,
@@ -99,6 +99,7 @@ impl Application {
             source,
         })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        tracing::info!(address = %format!("{}:{port}", settings.bind.ip()), "listening");
         if !settings.base_url_explicit {
             // Port 0 means "any": links must carry the port actually bound.
             settings.base_url = format!("http://{}:{port}", settings.bind.ip());

@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let (survey, diagnostics) = parse_survey("fuzz.toml", source);
     let lines: Vec<&str> = source.split('\n').collect();
-    for d in &diagnostics {
+    // Diagnostics of a population list file the survey names point into that file instead.
+    for d in diagnostics.iter().filter(|d| d.file == "fuzz.toml") {
         assert!(d.line >= 1, "line 0 in {d}");
         assert!(d.column >= 1, "column 0 in {d}");
         assert!(d.line <= lines.len(), "line past the end in {d}");

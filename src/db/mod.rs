@@ -1,9 +1,45 @@
 //! Storage: one code path over SQLite (embedded default) and PostgreSQL.
 
+//!
+//! One module per table (or close group of tables): its row structs, insert and update
+//! structs, typed states, and the queries. Nothing outside `db` names a table or builds a
+//! query.
+
+pub mod answers;
 pub mod attempts;
-pub mod queries;
-pub mod review;
+pub mod contacts;
+pub mod countries;
+pub mod deadlines;
+pub mod outbox;
+pub mod responses;
 pub mod schema;
+pub mod sections;
+pub mod sessions;
+pub mod sql;
+pub mod states;
+pub mod survey_versions;
+pub mod tokens;
+pub mod users;
+
+/// The functions that lived in one `queries` module before storage was split per table,
+/// under their old paths for the callers not moved yet; new code uses the table modules.
+pub mod queries {
+    pub use super::answers::load_answers;
+    pub use super::countries::sync_countries;
+    pub use super::deadlines::deadline_extension;
+    pub use super::ping;
+    pub use super::responses::{
+        find_response, get_or_create_response, submit_response, ResponseRow, ResponseStatus,
+    };
+    pub use super::sections::{
+        section_states, write_section, SectionStateRow, SectionWrite, WriteOutcome,
+    };
+    pub use super::survey_versions::record_survey_version;
+    pub use super::tokens::{
+        count_tokens, country_tokens, find_token, find_token_by_id, insert_token, revoke_tokens,
+        token_names, touch_token, NewToken, RevokeLinks, TokenRow,
+    };
+}
 
 use std::time::Duration;
 
@@ -21,16 +57,38 @@ pub enum DbConn {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Any error, as a cause kept for the log.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("cannot connect to the database: {0}")]
-    Connect(String),
+    /// `file` is the SQLite file (a PostgreSQL error names its server itself).
+    #[error(
+        "cannot connect to the database: {}{}",
+        .file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default(),
+        .source.to_string().trim()
+    )]
+    Connect {
+        file: Option<String>,
+        #[source]
+        source: Cause,
+    },
     #[error("database pool: {0}")]
     Pool(#[from] r2d2::PoolError),
     #[error("database: {0}")]
     Query(#[from] diesel::result::Error),
     #[error("migrations failed: {0}")]
-    Migration(String),
+    Migration(#[source] Cause),
+    #[error("migrations failed: migration lock: {0}")]
+    MigrationLock(#[source] diesel::result::Error),
+    #[error("migrations failed: migration lock: it was not held at the end")]
+    MigrationLockLost,
+    #[error("migrations failed: migration lock: {file}: {source}")]
+    MigrationLockFile {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DbError {
@@ -40,9 +98,12 @@ impl DbError {
     /// timeout. The request may succeed if sent again later; the web layer answers 503.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            DbError::Connect(_) | DbError::Pool(_) => true,
+            DbError::Connect { .. } | DbError::Pool(_) => true,
             DbError::Query(e) => query_error_is_unavailable(e),
-            DbError::Migration(_) => false,
+            DbError::Migration(_)
+            | DbError::MigrationLock(_)
+            | DbError::MigrationLockLost
+            | DbError::MigrationLockFile { .. } => false,
         }
     }
 }
@@ -159,10 +220,16 @@ impl ManageConnection for Manager {
         match &self.url {
             DbUrl::Postgres(u) => diesel::PgConnection::establish(u)
                 .map(DbConn::Postgres)
-                .map_err(|e| DbError::Connect(e.to_string().trim().to_string())),
+                .map_err(|e| DbError::Connect {
+                    file: None,
+                    source: Box::new(e),
+                }),
             DbUrl::Sqlite(path) => {
-                let mut conn = diesel::SqliteConnection::establish(path)
-                    .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
+                let mut conn =
+                    diesel::SqliteConnection::establish(path).map_err(|e| DbError::Connect {
+                        file: Some(path.clone()),
+                        source: Box::new(e),
+                    })?;
                 // busy_timeout first, so the other pragmas also wait for a lock held by
                 // another process; WAL lets readers work during a write. Memory-mapped reads
                 // share the operating system's page cache between pooled connections, where
@@ -173,7 +240,10 @@ impl ManageConnection for Manager {
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA mmap_size = 268435456;",
                 )
-                .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
+                .map_err(|e| DbError::Connect {
+                    file: Some(path.clone()),
+                    source: Box::new(e),
+                })?;
                 Ok(DbConn::Sqlite(conn))
             }
         }
@@ -247,7 +317,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     let versions = |v: Vec<diesel::migration::MigrationVersion>| -> Vec<String> {
         v.iter().map(|m| m.to_string()).collect()
     };
-    let failed = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    let failed = DbError::Migration;
     match conn {
         DbConn::Postgres(c) => with_pg_migration_lock(c, |c| {
             c.run_pending_migrations(POSTGRES_MIGRATIONS)
@@ -267,7 +337,7 @@ fn with_pg_migration_lock<T>(
     conn: &mut diesel::PgConnection,
     f: impl FnOnce(&mut diesel::PgConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    let lock_error = |e: diesel::result::Error| DbError::Migration(format!("migration lock: {e}"));
+    let lock_error = DbError::MigrationLock;
     let free = diesel::select(pg_try_advisory_lock(MIGRATION_LOCK_KEY))
         .get_result::<bool>(conn)
         .map_err(lock_error)?;
@@ -285,9 +355,7 @@ fn with_pg_migration_lock<T>(
     match (result, unlocked) {
         (Err(e), _) => Err(e),
         (Ok(_), Err(e)) => Err(lock_error(e)),
-        (Ok(_), Ok(false)) => Err(DbError::Migration(
-            "migration lock: it was not held at the end".into(),
-        )),
+        (Ok(_), Ok(false)) => Err(DbError::MigrationLockLost),
         (Ok(v), Ok(true)) => Ok(v),
     }
 }
@@ -320,25 +388,27 @@ struct DatabaseFile {
 fn sqlite_migration_lock(
     conn: &mut diesel::SqliteConnection,
 ) -> Result<Option<std::fs::File>, DbError> {
-    let lock_error = |e: String| DbError::Migration(format!("migration lock: {e}"));
     let main: DatabaseFile =
         diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
             .get_result(conn)
-            .map_err(|e| lock_error(e.to_string()))?;
+            .map_err(DbError::MigrationLock)?;
     if main.file.is_empty() {
         return Ok(None);
     }
     let path = format!("{}.migrations-lock", main.file);
+    let lock_error = |source| DbError::MigrationLockFile {
+        file: path.clone(),
+        source,
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| lock_error(format!("{path}: {e}")))?;
+        .map_err(lock_error)?;
     if file.try_lock().is_err() {
         tracing::info!("another process is applying migrations; waiting for it to finish");
-        file.lock()
-            .map_err(|e| lock_error(format!("{path}: {e}")))?;
+        file.lock().map_err(lock_error)?;
     }
     Ok(Some(file))
 }
@@ -349,7 +419,7 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<(), DbError> {
         DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
         DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
     }
-    .map_err(|e| DbError::Migration(e.to_string()))
+    .map_err(DbError::Migration)
 }
 
 /// Revert the newest migration (used by tests to prove a migration keeps existing rows).
@@ -359,7 +429,32 @@ pub fn revert_last_migration(conn: &mut DbConn) -> Result<String, DbError> {
         DbConn::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
     }
     .map(|v| v.to_string())
-    .map_err(|e| DbError::Migration(e.to_string()))
+    .map_err(DbError::Migration)
+}
+
+/// A failed query, as the table modules report it.
+pub use diesel::result::Error as QueryError;
+
+/// Whether a write failed because a row with the same key exists (another request or node
+/// wrote it first).
+pub fn is_unique_violation(e: &QueryError) -> bool {
+    matches!(
+        e,
+        QueryError::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Run `f` in a transaction: committed if it returns Ok, rolled back otherwise.
+pub fn transaction<T, E: From<QueryError>>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.transaction(f)
+}
+
+/// Whether the database answers.
+pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
 }
 
 /// A fresh random id for a row: 128 bits as hex.
@@ -401,7 +496,10 @@ mod tests {
     fn unavailability_is_told_from_failed_queries() {
         use diesel::result::DatabaseErrorKind::*;
         let unavailable = [
-            DbError::Connect("connection refused".into()),
+            DbError::Connect {
+                file: None,
+                source: "connection refused".into(),
+            },
             db_error(
                 ClosedConnection,
                 "server closed the connection unexpectedly",

@@ -13,115 +13,31 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDateTime, Utc};
-use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::MailSettings;
-use crate::db::schema::outbox;
-use crate::db::{new_id, DbConn, DbError, Pool};
+use crate::db::outbox::{self, OutboxStatus};
+use crate::db::{new_id, DbConn, DbError, Pool, QueryError};
 
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_SENDING: &str = "sending";
-pub const STATUS_SENT: &str = "sent";
-pub const STATUS_FAILED: &str = "failed";
+pub use crate::db::outbox::{enqueue, failures, MailKind, NewMessage, OutboxRow};
+
+/// The string forms of [`OutboxStatus`], for callers that compare text.
+pub const STATUS_PENDING: &str = OutboxStatus::Pending.as_str();
+pub const STATUS_SENDING: &str = OutboxStatus::Sending.as_str();
+pub const STATUS_SENT: &str = OutboxStatus::Sent.as_str();
+pub const STATUS_FAILED: &str = OutboxStatus::Failed.as_str();
 /// After this many temporary failures a message is given up (and shown as failed).
 pub const MAX_ATTEMPTS: i32 = 10;
 pub const STALE_CLAIM_MINUTES: i64 = 10;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = outbox)]
-pub struct OutboxRow {
-    pub id: String,
-    pub kind: String,
-    pub survey_id: String,
-    pub country_iso3: String,
-    pub contact_id: Option<String>,
-    pub recipient: String,
-    pub subject: String,
-    pub body_text: String,
-    pub body_html: String,
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: NaiveDateTime,
-    pub claimed_at: Option<NaiveDateTime>,
-    pub last_error: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub sent_at: Option<NaiveDateTime>,
-}
-
-/// A message to queue.
-pub struct NewMessage<'a> {
-    pub kind: &'a str,
-    pub survey_id: &'a str,
-    pub country_iso3: &'a str,
-    pub contact_id: Option<&'a str>,
-    pub recipient: &'a str,
-    pub subject: &'a str,
-    pub body_text: &'a str,
-    pub body_html: &'a str,
-}
-
-pub fn enqueue(conn: &mut DbConn, m: &NewMessage, now: NaiveDateTime) -> QueryResult<String> {
-    let id = new_id();
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::id.eq(&id),
-            outbox::kind.eq(m.kind),
-            outbox::survey_id.eq(m.survey_id),
-            outbox::country_iso3.eq(m.country_iso3),
-            outbox::contact_id.eq(m.contact_id),
-            outbox::recipient.eq(m.recipient),
-            outbox::subject.eq(m.subject),
-            outbox::body_text.eq(m.body_text),
-            outbox::body_html.eq(m.body_html),
-            outbox::status.eq(STATUS_PENDING),
-            outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(id)
-}
-
 /// Claim up to `limit` due messages for this worker.
-pub fn claim_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<OutboxRow>> {
-    // Release claims left by a worker that died mid-send.
-    diesel::update(
-        outbox::table
-            .filter(outbox::status.eq(STATUS_SENDING))
-            .filter(outbox::claimed_at.lt(now - Duration::minutes(STALE_CLAIM_MINUTES))),
-    )
-    .set(outbox::status.eq(STATUS_PENDING))
-    .execute(conn)?;
-    let candidates: Vec<String> = outbox::table
-        .filter(outbox::status.eq(STATUS_PENDING))
-        .filter(outbox::next_attempt_at.le(now))
-        .order((outbox::next_attempt_at, outbox::created_at))
-        .select(outbox::id)
-        .limit(limit)
-        .load(conn)?;
-    let mut claimed = Vec::new();
-    for id in candidates {
-        let n = diesel::update(
-            outbox::table
-                .filter(outbox::id.eq(&id))
-                .filter(outbox::status.eq(STATUS_PENDING)),
-        )
-        .set((
-            outbox::status.eq(STATUS_SENDING),
-            outbox::claimed_at.eq(now),
-        ))
-        .execute(conn)?;
-        if n == 1 {
-            let row: OutboxRow = outbox::table
-                .find(&id)
-                .select(OutboxRow::as_select())
-                .get_result(conn)?;
-            claimed.push(row);
-        }
-    }
-    Ok(claimed)
+pub fn claim_due(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, QueryError> {
+    outbox::claim_due(conn, now, Duration::minutes(STALE_CLAIM_MINUTES), limit)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,48 +55,17 @@ pub fn record(
     result: &Delivery,
     retry_base: StdDuration,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    let target = outbox::table
-        .filter(outbox::id.eq(&row.id))
-        .filter(outbox::status.eq(STATUS_SENDING));
+) -> Result<(), QueryError> {
     match result {
-        Delivery::Sent => {
-            // The bodies held the personal link: not kept once it is delivered.
-            diesel::update(target)
-                .set((
-                    outbox::status.eq(STATUS_SENT),
-                    outbox::sent_at.eq(now),
-                    outbox::attempts.eq(row.attempts + 1),
-                    outbox::body_text.eq(""),
-                    outbox::body_html.eq(""),
-                    outbox::last_error.eq(None::<String>),
-                ))
-                .execute(conn)?;
-        }
+        Delivery::Sent => outbox::mark_sent(conn, row, now),
         Delivery::Temporary(e) if row.attempts + 1 < MAX_ATTEMPTS => {
             let factor = 2u32.saturating_pow(row.attempts.max(0) as u32).min(120);
             let delay = (retry_base * factor).min(StdDuration::from_secs(3600));
             let delay = Duration::from_std(delay).unwrap_or(Duration::hours(1));
-            diesel::update(target)
-                .set((
-                    outbox::status.eq(STATUS_PENDING),
-                    outbox::attempts.eq(row.attempts + 1),
-                    outbox::next_attempt_at.eq(now + delay),
-                    outbox::last_error.eq(Some(e)),
-                ))
-                .execute(conn)?;
+            outbox::mark_retry(conn, row, e, now + delay)
         }
-        Delivery::Temporary(e) | Delivery::Permanent(e) => {
-            diesel::update(target)
-                .set((
-                    outbox::status.eq(STATUS_FAILED),
-                    outbox::attempts.eq(row.attempts + 1),
-                    outbox::last_error.eq(Some(e)),
-                ))
-                .execute(conn)?;
-        }
+        Delivery::Temporary(e) | Delivery::Permanent(e) => outbox::mark_failed(conn, row, e),
     }
-    Ok(())
 }
 
 /// The SMTP connection, built once and pooled.
@@ -194,21 +79,26 @@ pub struct Mailer {
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("COHERENCE_SMTP_URL: {0}")]
-    Config(String),
+    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    #[error("COHERENCE_MAIL_FROM: {0}")]
+    From(#[source] lettre::address::AddressError),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<QueryError> for MailError {
+    fn from(e: QueryError) -> Self {
+        MailError::Db(DbError::Query(e))
+    }
 }
 
 impl Mailer {
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailError> {
         let transport = SmtpTransport::from_url(&settings.smtp_url)
-            .map_err(|e| MailError::Config(e.to_string()))?
+            .map_err(MailError::SmtpUrl)?
             .timeout(Some(StdDuration::from_secs(30)))
             .build();
-        let from: Mailbox = settings
-            .from
-            .parse()
-            .map_err(|e: lettre::address::AddressError| MailError::Config(e.to_string()))?;
+        let from: Mailbox = settings.from.parse().map_err(MailError::From)?;
         Ok(Mailer {
             transport,
             from,
@@ -279,14 +169,7 @@ pub fn drain(
                 // Give back what this worker claimed but did not send.
                 let mut conn = pool.get().map_err(DbError::from)?;
                 for rest in &batch[i..] {
-                    diesel::update(
-                        outbox::table
-                            .filter(outbox::id.eq(&rest.id))
-                            .filter(outbox::status.eq(STATUS_SENDING)),
-                    )
-                    .set(outbox::status.eq(STATUS_PENDING))
-                    .execute(&mut conn)
-                    .map_err(DbError::from)?;
+                    outbox::release(&mut conn, &rest.id)?;
                 }
                 return Ok(report);
             }
@@ -332,7 +215,7 @@ impl Worker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     if let Err(e) = drain(&pool, &mailer, &name, &flag, |_| {}) {
-                        tracing::error!(error = %e, "outbox worker");
+                        tracing::error!(error = %crate::error::chain(&e), "outbox worker");
                     }
                     // Sleep in short steps so a stop is quick.
                     let mut slept = StdDuration::ZERO;
@@ -362,19 +245,10 @@ impl Drop for Worker {
     }
 }
 
-pub fn failures(conn: &mut DbConn, survey_id: &str) -> QueryResult<Vec<OutboxRow>> {
-    outbox::table
-        .filter(outbox::survey_id.eq(survey_id))
-        .filter(outbox::status.eq(STATUS_FAILED))
-        .order(outbox::created_at.desc())
-        .select(OutboxRow::as_select())
-        .load(conn)
-}
-
-pub fn counts(conn: &mut DbConn, survey_id: &str) -> QueryResult<Vec<(String, i64)>> {
-    outbox::table
-        .filter(outbox::survey_id.eq(survey_id))
-        .group_by(outbox::status)
-        .select((outbox::status, diesel::dsl::count_star()))
-        .load(conn)
+/// How many emails of a survey are in each state, by the state's string form.
+pub fn counts(conn: &mut DbConn, survey_id: &str) -> Result<Vec<(String, i64)>, QueryError> {
+    Ok(outbox::counts(conn, survey_id)?
+        .into_iter()
+        .map(|(status, n)| (status.as_str().to_string(), n))
+        .collect())
 }

@@ -2,7 +2,9 @@
 //! language. HTML parts escape every value; the subject and text parts are plain text.
 
 use handlebars::Handlebars;
-use serde_json::Value as Json;
+use serde::Serialize;
+
+use crate::db::outbox::MailKind;
 
 use crate::web::render::TranslateHelper;
 
@@ -53,12 +55,58 @@ pub struct RenderedEmail {
     pub html: String,
 }
 
+/// What one kind of email says beyond the parts every email has.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Invite { link: String },
+    Reminder { link: String, remaining: String },
+    Deadline,
+    Reopened,
+}
+
+impl Message {
+    pub fn kind(&self) -> MailKind {
+        match self {
+            Message::Invite { .. } => MailKind::Invite,
+            Message::Reminder { .. } => MailKind::Reminder,
+            Message::Deadline => MailKind::Deadline,
+            Message::Reopened => MailKind::Reopened,
+        }
+    }
+}
+
+/// The parts every email has, in the recipient's language.
+#[derive(Debug, Clone, Serialize)]
+pub struct Letter {
+    pub name: String,
+    pub survey: String,
+    /// The country, or "organisation, country" in a survey of organisations.
+    pub country: String,
+    /// The recipient's deadline, if the survey has one.
+    pub deadline: Option<String>,
+    /// Where to write for help.
+    pub help: String,
+}
+
+/// What an email template reads: the letter, its message's own parts, and the language.
+#[derive(Serialize)]
+struct EmailView<'a> {
+    lang: &'a str,
+    #[serde(flatten)]
+    letter: &'a Letter,
+    link: Option<&'a str>,
+    remaining: Option<&'a str>,
+}
+
 impl EmailTemplates {
     pub fn new() -> Result<EmailTemplates, handlebars::TemplateError> {
         let mut plain = Handlebars::new();
+        // Strict: a key a template names but the view lacks is an error, not a blank.
+        plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
         plain.register_helper("t", Box::new(TranslateHelper { escape: false }));
         let mut html = Handlebars::new();
+        html.set_strict_mode(true);
         html.register_helper("t", Box::new(TranslateHelper { escape: true }));
         for (kind, [subject, text, body]) in KINDS {
             plain.register_template_string(&format!("{kind}/subject"), subject)?;
@@ -68,22 +116,33 @@ impl EmailTemplates {
         Ok(EmailTemplates { plain, html })
     }
 
-    /// `data` must be a JSON object; `lang` is added.
+    /// The email of `message` to the person of `letter`, in `lang`.
     pub fn render(
         &self,
-        kind: &str,
+        message: &Message,
+        letter: &Letter,
         lang: &str,
-        mut data: Json,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
-        if let Json::Object(map) = &mut data {
-            map.insert("lang".into(), Json::String(lang.into()));
-        }
-        let subject = self.plain.render(&format!("{kind}/subject"), &data)?;
+        let (link, remaining) = match message {
+            Message::Invite { link } => (Some(link.as_str()), None),
+            Message::Reminder { link, remaining } => {
+                (Some(link.as_str()), Some(remaining.as_str()))
+            }
+            Message::Deadline | Message::Reopened => (None, None),
+        };
+        let view = EmailView {
+            lang,
+            letter,
+            link,
+            remaining,
+        };
+        let kind = message.kind().as_str();
+        let subject = self.plain.render(&format!("{kind}/subject"), &view)?;
         Ok(RenderedEmail {
             // A subject is one line, whatever a name or title held.
             subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
-            text: self.plain.render(&format!("{kind}/text"), &data)?,
-            html: self.html.render(&format!("{kind}/html"), &data)?,
+            text: self.plain.render(&format!("{kind}/text"), &view)?,
+            html: self.html.render(&format!("{kind}/html"), &view)?,
         })
     }
 }
@@ -95,24 +154,45 @@ mod tests {
     #[test]
     fn user_text_is_escaped_in_html_and_kept_in_text() {
         let t = EmailTemplates::new().unwrap();
-        let data = serde_json::json!({
-            "name": "<script>x</script> & Co",
-            "survey": "Survey \"A\"",
-            "country": "Côte d'Ivoire",
-            "link": "https://s.example.org/r/abc",
-            "help": "help@example.org",
-            "deadline": "2027-06-30 23:59",
-        });
-        for kind in ["invite", "reminder", "deadline", "reopened"] {
-            let e = t.render(kind, "en", data.clone()).unwrap();
-            assert!(!e.html.contains("<script>"), "{kind}");
-            assert!(
-                e.html.contains("&lt;script&gt;x&lt;/script&gt; &amp; Co"),
-                "{kind}: {}",
-                e.html
-            );
-            assert!(e.text.contains("<script>x</script> & Co"), "{kind}");
-            assert!(e.subject.contains("Côte d'Ivoire") && !e.subject.contains('\n'));
+        let letter = Letter {
+            name: "<script>x</script> & Co".into(),
+            survey: "Survey \"A\"".into(),
+            country: "Côte d'Ivoire".into(),
+            help: "help@example.org".into(),
+            deadline: Some("2027-06-30 23:59".into()),
+        };
+        let link = "https://s.example.org/r/abc".to_string();
+        let messages = [
+            Message::Invite { link: link.clone() },
+            Message::Reminder {
+                link,
+                remaining: "<b>Plans</b>".into(),
+            },
+            Message::Deadline,
+            Message::Reopened,
+        ];
+        for message in &messages {
+            for lang in ["en", "fr", "es"] {
+                let e = t.render(message, &letter, lang).unwrap();
+                let kind = message.kind();
+                assert!(!e.html.contains("<script>"), "{kind}");
+                assert!(!e.html.contains("<b>"), "{kind}");
+                assert!(
+                    e.html.contains("&lt;script&gt;x&lt;/script&gt; &amp; Co"),
+                    "{kind}: {}",
+                    e.html
+                );
+                assert!(e.text.contains("<script>x</script> & Co"), "{kind}");
+                assert!(e.subject.contains("Côte d'Ivoire") && !e.subject.contains('\n'));
+            }
+        }
+        // Without a deadline, every kind still renders (strict templates, no missing key).
+        let open_ended = Letter {
+            deadline: None,
+            ..letter
+        };
+        for message in &messages {
+            t.render(message, &open_ended, "en").unwrap();
         }
     }
 }

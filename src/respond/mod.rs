@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::db::queries::{self, ResponseRow, SectionWrite, TokenRow, WriteOutcome, STATUS_DRAFT};
-use crate::db::{DbConn, DbError};
+use crate::db::responses::{self, ResponseRow};
+use crate::db::sections::{self, SectionStateRow, SectionWrite, WriteOutcome};
+use crate::db::tokens::{self, TokenRow};
+use crate::db::{answers, deadlines, DbConn, DbError, QueryError};
 use crate::survey::answer::{
     missing_answers, validate, Answers, CountryCodes, FieldError, Item, Missing, RawAnswer,
     Visibility,
@@ -27,8 +29,8 @@ pub enum RespondError {
     Db(#[from] DbError),
 }
 
-impl From<diesel::result::Error> for RespondError {
-    fn from(e: diesel::result::Error) -> Self {
+impl From<QueryError> for RespondError {
+    fn from(e: QueryError) -> Self {
         RespondError::Db(DbError::Query(e))
     }
 }
@@ -44,7 +46,7 @@ pub struct Respondent {
 pub struct ResponseState {
     pub response: ResponseRow,
     pub answers: Answers,
-    pub sections: HashMap<String, queries::SectionStateRow>,
+    pub sections: HashMap<String, SectionStateRow>,
     pub visibility: Visibility,
     /// This country's deadline: the survey's, or the one an owner extended it to.
     pub closes: Option<DateTime<Utc>>,
@@ -52,7 +54,7 @@ pub struct ResponseState {
 
 impl ResponseState {
     pub fn is_draft(&self) -> bool {
-        self.response.status == STATUS_DRAFT
+        self.response.is_draft()
     }
 
     pub fn is_closed(&self, now: DateTime<Utc>) -> bool {
@@ -70,20 +72,20 @@ pub fn load(
     who: &Respondent,
     now: NaiveDateTime,
 ) -> Result<ResponseState, RespondError> {
-    let response = queries::get_or_create_response(
+    let response = responses::get_or_create_response(
         conn,
         survey,
         &who.token.country_iso3,
         &who.token.unit,
         now,
     )?;
-    let answers = queries::load_answers(conn, &response.id)?;
-    let sections = queries::section_states(conn, &response.id)?
+    let answers = answers::load_answers(conn, &response.id)?;
+    let sections = sections::section_states(conn, &response.id)?
         .into_iter()
         .map(|s| (s.section_id.clone(), s))
         .collect();
     let visibility = Visibility::evaluate(survey, &answers);
-    let closes = queries::deadline_extension(conn, &survey.id, &who.token.country_iso3)?
+    let closes = deadlines::deadline_extension(conn, &survey.id, &who.token.country_iso3)?
         .map(|t| t.and_utc())
         .or(survey.closes);
     Ok(ResponseState {
@@ -192,7 +194,7 @@ pub fn save_section(
         if current != req.base_version && !changes.is_empty() {
             let latest = state.sections.get(&section.id);
             let saved_by = match latest {
-                Some(s) => queries::token_names(conn, std::slice::from_ref(&s.updated_by))?
+                Some(s) => tokens::token_names(conn, std::slice::from_ref(&s.updated_by))?
                     .remove(&s.updated_by)
                     .flatten(),
                 None => None,
@@ -242,7 +244,7 @@ pub fn save_section(
             hidden_after: &hidden_after,
             now: naive_now,
         };
-        match queries::write_section(conn, &write)? {
+        match sections::write_section(conn, &write)? {
             WriteOutcome::Saved { .. } => {
                 let revealed = section
                     .questions
@@ -285,7 +287,7 @@ pub fn submit(
     if !missing.is_empty() {
         return Ok(SubmitOutcome::Incomplete(missing));
     }
-    if queries::submit_response(conn, &state.response.id, &who.token.id, now.naive_utc())? {
+    if responses::submit_response(conn, &state.response.id, &who.token.id, now.naive_utc())? {
         Ok(SubmitOutcome::Submitted)
     } else {
         Err(RespondError::AlreadySubmitted)

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::sql::Sql;
 use crate::db::DbConn;
 use crate::survey::answer::OTHER_ITEM;
-use crate::survey::{Question, QuestionKind, Survey};
+use crate::survey::{Population, Question, QuestionKind, Survey};
 
 /// Which responses count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +22,23 @@ pub struct Filter {
     pub region: Option<String>,
     /// A World Bank income group (L, LM, UM, H) of the FY09 classification.
     pub income: Option<String>,
+    /// The survey's population, when it is not every country: responses from other countries
+    /// never count. Set it with [`Filter::within`].
+    pub population: Option<Population>,
+}
+
+impl Filter {
+    /// The same filter, counting only responses from the survey's population.
+    pub fn within(mut self, survey: &Survey) -> Filter {
+        self.population = (!survey.population.is_everyone()).then(|| survey.population.clone());
+        self
+    }
+
+    /// Whether a response from this country counts (for code that loads responses itself,
+    /// such as exports).
+    pub fn admits(&self, iso3: &str) -> bool {
+        self.population.as_ref().is_none_or(|p| p.contains(iso3))
+    }
 }
 
 /// How countries are grouped in a breakdown.
@@ -123,14 +140,33 @@ fn push_filter(sql: &mut Sql, filter: &Filter) {
     push_country_filter(sql, filter);
 }
 
-/// ` AND <region and income group>` over `c` (countries).
+/// ` AND <population, region and income group>` over `c` (countries).
 fn push_country_filter(sql: &mut Sql, filter: &Filter) {
+    if let Some(population) = &filter.population {
+        push_population(sql, population);
+    }
     if let Some(region) = &filter.region {
         sql.push(" AND c.region_code = ").bind(region.clone());
     }
     if let Some(income) = &filter.income {
         sql.push(" AND c.income_fy09 = ").bind(income.clone());
     }
+}
+
+/// ` AND c.iso3 IN (<the population's codes>)`.
+fn push_population(sql: &mut Sql, population: &Population) {
+    sql.push(" AND c.iso3 IN (");
+    for (i, code) in population.codes().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(code);
+    }
+    // An empty population (a survey file cannot declare one) asks no one.
+    if population.is_empty() {
+        sql.push("NULL");
+    }
+    sql.push(")");
 }
 
 #[derive(QueryableByName, Debug)]
@@ -391,15 +427,18 @@ pub struct RateRow {
     pub submitted: i64,
 }
 
-/// Response rates: the respondent units the survey went to (countries, or organisations of a
-/// country; from contacts, links or a response), how many were invited, opened a link, have a
-/// draft in progress, submitted; per group.
+/// Response rates per group: the respondent units asked, how many were invited, opened a link,
+/// have a draft in progress, submitted. In a survey answered per country the units asked are
+/// the survey's population (so a rate is over every country asked, answering or not); in a
+/// survey of organisations, the organisations the survey went to (from contacts, links or a
+/// response), within its population.
 pub fn response_rates(
     conn: &mut DbConn,
     survey: &Survey,
     filter: &Filter,
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<Vec<RateRow>> {
+    let filter = filter.clone().within(survey);
     let g = group_expr(grouping);
     let mut sql = Sql::new("");
     let s = sql.param(survey.id.clone());
@@ -412,10 +451,18 @@ pub fn response_rates(
     } else {
         ("ct.office", " JOIN contacts ct ON ct.id = o.contact_id")
     };
+    let targeted = if survey.unit.is_country() {
+        // Every country; the population is applied with the other country filters below.
+        "SELECT iso3 AS country_iso3, '' AS unit FROM countries".to_string()
+    } else {
+        format!(
+            "SELECT ct.country_iso3 AS country_iso3, ct.office AS unit FROM contacts ct WHERE ct.survey_id = {s} \
+             UNION SELECT country_iso3, unit FROM access_tokens WHERE survey_id = {s} \
+             UNION SELECT country_iso3, unit FROM responses WHERE survey_id = {s}"
+        )
+    };
     sql.push(&format!(
-        "WITH targeted AS (SELECT ct.country_iso3 AS country_iso3, {contact_unit} AS unit FROM contacts ct WHERE ct.survey_id = {s} \
-         UNION SELECT country_iso3, unit FROM access_tokens WHERE survey_id = {s} \
-         UNION SELECT country_iso3, unit FROM responses WHERE survey_id = {s}), \
+        "WITH targeted AS ({targeted}), \
          invited AS (SELECT DISTINCT o.country_iso3 AS country_iso3, {contact_unit} AS unit FROM outbox o{invite_join} \
          WHERE o.survey_id = {s} AND o.kind = 'invite' AND o.status = 'sent'), \
          opened AS (SELECT DISTINCT country_iso3, unit FROM access_tokens WHERE survey_id = {s} AND first_used_at IS NOT NULL) \
@@ -427,7 +474,7 @@ pub fn response_rates(
          LEFT JOIN invited i ON i.country_iso3 = t.country_iso3 AND i.unit = t.unit \
          LEFT JOIN opened op ON op.country_iso3 = t.country_iso3 AND op.unit = t.unit WHERE 1 = 1"
     ));
-    push_country_filter(&mut sql, filter);
+    push_country_filter(&mut sql, &filter);
     sql.push(&group_by(grouping, ""));
     if grouping.is_some() {
         sql.push(&format!(" ORDER BY {g}"));

@@ -184,8 +184,17 @@ pub fn generate(
         return Err(DemoError::NotWritable);
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut all: Vec<&str> = countries.iter().map(|c| c.iso3.as_str()).collect();
+    // Only countries of the survey's population answer (every country in a survey of
+    // organisations, unless its file says otherwise).
+    let mut all: Vec<&str> = countries
+        .iter()
+        .map(|c| c.iso3.as_str())
+        .filter(|iso3| survey.population.contains(iso3))
+        .collect();
     all.shuffle(&mut rng);
+    if all.is_empty() {
+        return Ok(DemoSummary::default());
+    }
     let respondents: Vec<(&str, String)> = if survey.unit.is_country() {
         all.iter().take(n).map(|c| (*c, String::new())).collect()
     } else {

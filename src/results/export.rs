@@ -1,22 +1,21 @@
 //! Exports of a survey's responses: CSV (one row per country, codes not labels) with a
 //! codebook, XLSX (responses and codebook sheets), and JSON.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use super::aggregate::Filter;
-use crate::db::schema::{answers, countries, responses, section_states};
-use crate::db::DbConn;
+use crate::db::responses::{self, ExportFilter, ResponseStatus};
+use crate::db::{answers, sections, DbConn, QueryError};
 use crate::survey::answer::{Answers, Item, OTHER_ITEM};
 use crate::survey::{QuestionKind, Survey, OTHER_CODE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
-    Db(#[from] diesel::result::Error),
+    Db(#[from] QueryError),
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("writing XLSX: {0}")]
@@ -167,98 +166,41 @@ pub struct ExportRow {
     pub answers: Answers,
 }
 
-type ResponseCols = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<chrono::NaiveDateTime>,
-);
-
 pub fn load(
     conn: &mut DbConn,
     survey: &Survey,
     filter: &Filter,
 ) -> Result<Vec<ExportRow>, ExportError> {
-    let mut q = responses::table
-        .inner_join(countries::table.on(countries::iso3.eq(responses::country_iso3)))
-        .filter(responses::survey_id.eq(&survey.id))
-        .select((
-            responses::id,
-            countries::iso3,
-            countries::name_en,
-            responses::unit,
-            countries::region_code,
-            countries::income_fy09,
-            countries::development,
-            responses::status,
-            responses::submitted_at,
-        ))
-        .order((countries::name_en, responses::unit))
-        .into_boxed();
-    if !filter.include_drafts {
-        q = q.filter(responses::status.eq("submitted"));
-    }
-    if let Some(r) = &filter.region {
-        q = q.filter(countries::region_code.eq(r.clone()));
-    }
-    if let Some(i) = &filter.income {
-        q = q.filter(countries::income_fy09.eq(i.clone()));
-    }
-    let rows: Vec<ResponseCols> = q.load(conn)?;
-    let mut all: HashMap<String, Answers> = HashMap::new();
-    let started: std::collections::HashSet<String> = section_states::table
-        .inner_join(responses::table.on(responses::id.eq(section_states::response_id)))
-        .filter(responses::survey_id.eq(&survey.id))
-        .select(section_states::response_id)
-        .distinct()
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    let answer_rows: Vec<(String, String, String, String, Option<f64>)> = answers::table
-        .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
-        .filter(responses::survey_id.eq(&survey.id))
-        .filter(answers::visible.eq(true))
-        .select((
-            answers::response_id,
-            answers::question_id,
-            answers::item,
-            answers::value,
-            answers::num,
-        ))
-        .load(conn)?;
-    for (rid, qid, item, value, num) in answer_rows {
-        all.entry(rid)
-            .or_default()
-            .entry(qid)
-            .or_default()
-            .push(Item { item, value, num });
-    }
+    let rows = responses::responses_with_countries(
+        conn,
+        &survey.id,
+        &ExportFilter {
+            include_drafts: filter.include_drafts,
+            region: filter.region.as_deref(),
+            income: filter.income.as_deref(),
+        },
+    )?;
+    let started = sections::started_responses(conn, &survey.id)?;
+    let mut all = answers::visible_survey_answers(conn, &survey.id)?;
     Ok(rows
         .into_iter()
-        .filter(|r| r.7 == "submitted" || started.contains(&r.0))
-        .map(
-            |(id, iso3, name, unit, region, income, dev, status, submitted)| ExportRow {
-                fixed: [iso3, name]
-                    .into_iter()
-                    .chain((!survey.unit.is_country()).then_some(unit))
-                    .chain([
-                        region,
-                        income,
-                        dev,
-                        status,
-                        submitted
-                            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                            .unwrap_or_default(),
-                    ])
-                    .collect(),
-                answers: all.remove(&id).unwrap_or_default(),
-            },
-        )
+        .filter(|r| r.status == ResponseStatus::Submitted || started.contains(&r.id))
+        .map(|r| ExportRow {
+            fixed: [r.iso3, r.country_name_en]
+                .into_iter()
+                .chain((!survey.unit.is_country()).then_some(r.unit))
+                .chain([
+                    r.region_code,
+                    r.income_fy09,
+                    r.development,
+                    r.status.as_str().to_string(),
+                    r.submitted_at
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_default(),
+                ])
+                .collect(),
+            answers: all.remove(&r.id).unwrap_or_default(),
+        })
         .collect())
 }
 

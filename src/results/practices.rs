@@ -110,6 +110,8 @@ pub fn compendium(
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Practice>> {
+    // Only responses from the survey's population count, whatever filter the caller built.
+    let filter = &filter.clone().within(survey);
     let mut out = Vec::new();
     // "a government in <sub-region>", formatted once per sub-region.
     let mut anonymous: HashMap<String, String> = HashMap::new();
@@ -280,6 +282,8 @@ pub fn ranked_needs(
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Need>> {
+    // Only responses from the survey's population count, whatever filter the caller built.
+    let filter = &filter.clone().within(survey);
     let mut out = Vec::new();
     for (q, themes, level) in need_questions(survey) {
         let both = choice_counts_by_two(
@@ -343,6 +347,8 @@ pub fn partner_matches(
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Match>> {
+    // Only responses from the survey's population count, whatever filter the caller built.
+    let filter = &filter.clone().within(survey);
     // theme -> iso3 -> number of practices
     let mut offers: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
     for p in practices {

@@ -5,9 +5,11 @@ pub mod condition;
 pub mod display;
 pub mod load;
 pub mod model;
+pub mod population;
 
 pub use load::{load_paths, parse_survey, Diagnostic, LoadReport, Severity};
 pub use model::*;
+pub use population::{Population, PopulationKind};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::condition::Condition;
+use super::population::Population;
 
 /// Languages a survey text may be given in: the UN's six official languages.
 pub const LANGUAGES: &[&str] = &["en", "fr", "es", "ar", "zh", "ru"];
@@ -42,6 +43,8 @@ pub struct Survey {
     pub closes: Option<DateTime<Utc>>,
     /// Who answers: one response per country, or one per organisation of a country.
     pub unit: RespondentUnit,
+    /// The countries asked: responses from any other country are refused and never counted.
+    pub population: Population,
     pub themes: Vec<Theme>,
     pub sections: Vec<Section>,
     /// SHA-256 of the file's bytes: the version a response was answered against.

@@ -25,7 +25,7 @@ use crate::survey::Survey;
 fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or(AppError::Blocking("application state missing".into()))
+        .ok_or_else(|| AppError::internal("application state missing"))
 }
 
 /// Run `work` on a pooled connection in a blocking task.

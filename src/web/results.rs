@@ -33,7 +33,8 @@ pub struct ResultsQuery {
 }
 
 impl ResultsQuery {
-    fn filter(&self, countries: &Countries) -> Filter {
+    /// The filter the query asks for, within the survey's population.
+    fn filter(&self, countries: &Countries, survey: &Survey) -> Filter {
         let region = self
             .region
             .clone()
@@ -46,7 +47,9 @@ impl ResultsQuery {
             include_drafts: self.drafts.as_deref() == Some("1"),
             region,
             income,
+            population: None,
         }
+        .within(survey)
     }
 
     /// The same filters as a query string, for links between results pages.
@@ -226,7 +229,7 @@ pub async fn dashboard(
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (_, survey) = survey_user(&state, &req, &path).await?;
-    let filter = query.filter(&state.countries);
+    let filter = query.filter(&state.countries, &survey);
     let (s, f) = (survey.clone(), filter.clone());
     let groupings = [
         None,
@@ -297,7 +300,7 @@ pub async fn question(
         .question(&question_id)
         .cloned()
         .ok_or(AppError::NotFound)?;
-    let filter = query.filter(&state.countries);
+    let filter = query.filter(&state.countries, &survey);
     let by = query.by.as_deref().and_then(Grouping::parse);
     let (s, f, qq) = (survey.id.clone(), filter.clone(), q.clone());
     let (asked, counts, stats, dates, texts, others) = with_conn(&state, move |conn| {
@@ -555,7 +558,7 @@ pub async fn compendium(
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (_, survey) = survey_user(&state, &req, &path).await?;
-    let filter = query.filter(&state.countries);
+    let filter = query.filter(&state.countries, &survey);
     let list = load_compendium(&state, &survey, &filter).await?;
     let grouped = by_theme(&survey, &list);
     let base = query.query_string(&filter);
@@ -627,7 +630,7 @@ pub async fn compendium_markdown(
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (_, survey) = survey_user(&state, &req, &path).await?;
-    let filter = query.filter(&state.countries);
+    let filter = query.filter(&state.countries, &survey);
     let list = load_compendium(&state, &survey, &filter).await?;
     let md = compendium_markdown_text(&survey, &list);
     Ok(no_store(
@@ -682,7 +685,7 @@ pub async fn needs(
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (_, survey) = survey_user(&state, &req, &path).await?;
-    let filter = query.filter(&state.countries);
+    let filter = query.filter(&state.countries, &survey);
     let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
     let lang = super::page_language();
     let (needs, matches) = with_conn(&state, move |conn| {
@@ -752,7 +755,7 @@ async fn export_as(
     format: Format,
 ) -> Result<HttpResponse, AppError> {
     let (_, survey) = survey_user(&state, &req, &path).await?;
-    let filter = query.filter(&state.countries);
+    let filter = query.filter(&state.countries, &survey);
     let s = survey.clone();
     let fail = |e: export::ExportError| AppError::Blocking(e.to_string());
     let bytes = with_conn(&state, move |conn| {

@@ -327,7 +327,7 @@ async fn the_secretariat_pages_hold_190_countries_at_1280_px() {
         .unwrap();
     let table = body(&c).await;
     let rows = table.matches("<tr><th scope=\"row\">").count();
-    assert_eq!(rows, 190, "one line per country");
+    assert_eq!(rows, 193, "one line per Member State");
     fits_width(&c, "the status table").await;
     snap(&c, "admin-01-status-table").await;
     axe(&c, "status table").await;

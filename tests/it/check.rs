@@ -207,3 +207,139 @@ fn missing_translations_are_warned_per_survey_and_language() {
     );
     assert!(stdout.contains("fixture: ok") && stdout.contains("languages en/fr/es"));
 }
+
+/// A one-question survey with the given `population` line (line 3 of the file).
+fn with_population(dir: &std::path::Path, line: &str) -> PathBuf {
+    let file = dir.join("asked.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "id = \"asked\"\ntitle = \"Asked\"\n{line}\n[[sections]]\nid = \"s\"\ntitle = \"S\"\n\
+             [[sections.questions]]\nid = \"q\"\ntype = \"yes_no\"\ntext = \"Q\"\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_bad_population_key_is_reported_at_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    for (line, at, message) in [
+        (
+            "population = \"g20\"",
+            "3:14",
+            "population 'g20' is not supported: \"un_member_states\", \"all\", or the name of a list file",
+        ),
+        (
+            "population = \"../elsewhere/list.txt\"",
+            "3:14",
+            "population '../elsewhere/list.txt' is not supported",
+        ),
+        (
+            "population = 193",
+            "3:14",
+            "'population' in the survey must be a string, found integer",
+        ),
+        (
+            "population = \"participants.txt\"",
+            "3:14",
+            "cannot read the population list",
+        ),
+        (
+            "populations = \"all\"",
+            "3:1",
+            "unknown key 'populations' in the survey",
+        ),
+    ] {
+        let file = with_population(dir.path(), line);
+        let (code, _, stderr) = check(std::slice::from_ref(&file));
+        assert_eq!(code, 1, "{line}: {stderr}");
+        let expected = format!("{}:{at}: error: {message}", file.display());
+        assert!(stderr.contains(&expected), "{line}: expected '{expected}' in:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_population_list_is_checked_line_by_line_against_the_reference_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("gfmd-participants.txt");
+    std::fs::write(
+        &list,
+        "# GFMD 2008 participants (an excerpt)\nSWE  # Sweden\n\nPHL\n  XYZ   # no such country\nmex\nSWE\n",
+    )
+    .unwrap();
+    let file = with_population(dir.path(), "population = \"gfmd-participants.txt\"");
+    let (code, _, stderr) = check(std::slice::from_ref(&file));
+    assert_eq!(code, 1, "{stderr}");
+    let shown = list.display();
+    for expected in [
+        format!("{shown}:5:3: error: 'XYZ' is not a country of the reference list"),
+        format!("{shown}:6:1: error: 'mex' is not an ISO 3166-1 alpha-3 code"),
+        format!("{shown}:7:1: warning: 'SWE' is listed twice (first on line 2)"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "expected '{expected}' in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+
+    // Fixed, the survey is asked of exactly the listed countries, the same on a second load.
+    std::fs::write(&list, "# GFMD\nSWE\nPHL # Philippines\nMEX\nTWN\n").unwrap();
+    let (code, stdout, stderr) = check(std::slice::from_ref(&file));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("asked: ok"), "{stdout}");
+    let report = coherence::survey::load_paths(std::slice::from_ref(&file));
+    let population = &report.surveys[0].population;
+    assert_eq!(
+        population.codes().collect::<Vec<_>>(),
+        ["MEX", "PHL", "SWE", "TWN"]
+    );
+    assert_eq!(
+        population.kind,
+        coherence::survey::PopulationKind::List("gfmd-participants.txt".into())
+    );
+
+    // An empty list asks no one: an error at the survey's population.
+    std::fs::write(&list, "# nobody yet\n").unwrap();
+    let (code, _, stderr) = check(std::slice::from_ref(&file));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:14: error: the population list {shown} lists no country",
+            file.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_population_defaults_to_the_193_member_states_or_everyone_for_organisations() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let report = coherence::survey::load_paths(&[root.join("surveys"), fixtures().join("surveys")]);
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    let countries = coherence::reference::Countries::load().unwrap();
+    for s in &report.surveys {
+        let p = &s.population;
+        if s.unit.is_country() {
+            assert_eq!(
+                p.kind,
+                coherence::survey::PopulationKind::UnMemberStates,
+                "{}",
+                s.id
+            );
+            assert_eq!(p.len(), 193, "{}", s.id);
+            assert!(
+                p.contains("SWE") && p.contains("SSD") && !p.contains("TWN") && !p.contains("VAT")
+            );
+        } else {
+            assert_eq!(p.kind, coherence::survey::PopulationKind::All, "{}", s.id);
+            assert_eq!(p.len(), countries.iter().count(), "{}", s.id);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = with_population(dir.path(), "population = \"all\"");
+    let report = coherence::survey::load_paths(&[file]);
+    assert_eq!(report.surveys[0].population.len(), countries.iter().count());
+}

@@ -193,6 +193,24 @@ async fn issued_links_are_shown_once_and_can_be_revoked(backend: Backend) {
     assert!(refused.body.contains("from today to 2 years ahead"));
     assert!(refused.body.contains("No link has been issued"));
 
+    // Taiwan is in the reference list but not among the UN Member States the survey asks.
+    let twn = app.get("/admin/surveys/fixture/countries/TWN").await;
+    assert_eq!(twn.status, 200);
+    let refused = app
+        .post(
+            "/admin/surveys/fixture/countries/TWN/links",
+            &[("_csrf", &csrf), ("name", "Someone")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("TWN is not in the population of survey"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("No link has been issued"));
     let issued = app
         .post(
             "/admin/surveys/fixture/countries/PHL/links",
@@ -328,33 +346,39 @@ async fn status_table_counts_are_filters(backend: Backend) {
         let start = body[..end].rfind('>').unwrap() + 1;
         body[start..end].to_string()
     };
-    assert_eq!(count(&page.body, "Asked"), "4");
-    assert_eq!(count(&page.body, "Not invited"), "4");
+    // Asked: the survey's population, the 193 UN Member States, each with its line.
+    assert_eq!(count(&page.body, "Asked"), "193");
+    assert_eq!(count(&page.body, "Not invited"), "193");
     assert_eq!(count(&page.body, "Invited"), "0");
     assert_eq!(count(&page.body, "Opened"), "3");
     assert_eq!(count(&page.body, "In draft"), "1");
     assert_eq!(count(&page.body, "Submitted"), "1");
     let rows = |body: &str| body.matches("<tr><th scope=\"row\">").count();
-    assert_eq!(rows(&page.body), 4);
+    assert_eq!(rows(&page.body), 193);
     let submitted = app
         .get("/admin/surveys/fixture?sort=country&stage=submitted")
         .await;
     assert_eq!(rows(&submitted.body), 1);
     assert!(submitted.body.contains(">Sweden</a>"));
-    assert!(submitted.body.contains("1 of 4 shown."));
-    // Asia: the Philippines only; Africa: Kenya and Morocco, one of which opened its link.
-    let asia = app.get("/admin/surveys/fixture?region=142").await;
+    assert!(submitted.body.contains("1 of 193 shown."));
+    // Asia in draft: the Philippines; Africa (54 Member States): Morocco opened its link.
+    let asia = app
+        .get("/admin/surveys/fixture?region=142&stage=draft")
+        .await;
     assert_eq!(rows(&asia.body), 1, "{}", asia.body);
+    assert!(asia.body.contains(">Philippines</a>"));
     let africa = app
         .get("/admin/surveys/fixture?region=002&stage=opened")
         .await;
     assert_eq!(rows(&africa.body), 1);
     assert!(africa.body.contains(">Morocco</a>"));
-    assert_eq!(count(&africa.body, "Asked"), "2");
+    assert_eq!(count(&africa.body, "Asked"), "54");
+    assert_eq!(count(&africa.body, "Opened"), "1");
     // Sorting keeps the filters.
     let sorted = app
         .get("/admin/surveys/fixture?region=002&sort=-country")
         .await;
+    assert_eq!(rows(&sorted.body), 54);
     let (k, m) = (
         sorted.body.find(">Kenya</a>").unwrap(),
         sorted.body.find(">Morocco</a>").unwrap(),

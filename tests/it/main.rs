@@ -8,6 +8,7 @@ mod country;
 mod faults;
 mod helpers;
 mod nodes;
+mod population;
 mod respond;
 mod results;
 mod security;

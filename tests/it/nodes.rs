@@ -357,10 +357,11 @@ async fn whole_round() {
             .get(&cluster.proxy, "/admin/surveys/fixture/results")
             .await;
         assert_eq!(dash.status, 200);
-        // All countries: 6 with contacts, 6 invited, 2 opened, 1 in draft, 1 submitted.
+        // All countries: the 193 UN Member States asked, 6 invited, 2 opened, 1 in draft,
+        // 1 submitted.
         assert!(
             dash.body
-                .contains("<td>6</td><td>6</td><td>2</td><td>1</td><td>1</td><td>17%</td>"),
+                .contains("<td>193</td><td>6</td><td>2</td><td>1</td><td>1</td><td>1%</td>"),
             "{}",
             dash.body
         );

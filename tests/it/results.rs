@@ -282,13 +282,14 @@ async fn counts_match_hand_computed_values(backend: Backend) {
         (others[0].iso3.as_str(), others[0].value.as_str()),
         ("MAR", "green")
     );
-    // Response rates: four countries had links; three submitted, one is drafting.
+    // Response rates over the survey's population (the 193 UN Member States): four countries
+    // had links; three submitted, one is drafting.
     let rates = aggregate::response_rates(conn, &survey, &submitted, None).unwrap();
     assert_eq!(rates.len(), 1);
     let r = &rates[0];
     assert_eq!(
         (r.targeted, r.invited, r.opened, r.drafts, r.submitted),
-        (4, 0, 4, 1, 3)
+        (193, 0, 4, 1, 3)
     );
     let by_region =
         aggregate::response_rates(conn, &survey, &submitted, Some(Grouping::Region)).unwrap();
@@ -298,7 +299,13 @@ async fn counts_match_hand_computed_values(backend: Backend) {
         .collect();
     assert_eq!(
         submitted_by_region,
-        vec![("002", 2, 1), ("142", 1, 1), ("150", 1, 1)]
+        vec![
+            ("002", 54, 1),
+            ("009", 14, 0),
+            ("019", 35, 0),
+            ("142", 47, 1),
+            ("150", 43, 1)
+        ]
     );
     app.stop().await;
 }
@@ -373,9 +380,10 @@ async fn compendium_needs_and_matching(backend: Backend) {
     );
     let dash = app.get("/admin/surveys/fixture/results").await;
     assert!(dash.body.contains("<svg role=\"img\""), "charts are SVG");
+    // Asked: the 193 UN Member States; 3 of them submitted.
     assert!(
         dash.body
-            .contains("<td>4</td><td>0</td><td>4</td><td>1</td><td>3</td><td>75%</td>"),
+            .contains("<td>193</td><td>0</td><td>4</td><td>1</td><td>3</td><td>2%</td>"),
         "{}",
         dash.body
     );
@@ -400,7 +408,7 @@ async fn compendium_needs_and_matching(backend: Backend) {
         "the choice is remembered"
     );
     assert!(
-        remembered.body.contains("75\u{202f}%") && !remembered.body.contains("75%"),
+        remembered.body.contains("<td>2\u{202f}%</td>") && !remembered.body.contains("<td>2%</td>"),
         "percentages written the French way: {}",
         remembered.body
     );

@@ -1,6 +1,6 @@
 //! Storage on both backends: migrations, reference data, the shipped surveys served end to end.
 
-use coherence::db::{self, queries, DbUrl};
+use coherence::db::{self, tokens, DbUrl};
 use coherence::reference::Countries;
 
 use crate::helpers::{fixtures, fresh_database, Backend, TestApp};
@@ -14,6 +14,10 @@ on_both_backends!(
     healthz_answers_when_the_database_is_up,
     servers_starting_together_migrate_once,
     the_migration_lock_is_released_when_a_migration_fails,
+    the_status_table_takes_as_many_statements_for_60_countries_as_for_3,
+    logs_to_a_pipe_have_no_colour_codes,
+    states_are_stored_as_text_and_unknown_ones_are_errors,
+    an_unreachable_database_is_one_line_with_its_cause,
 );
 
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
@@ -23,10 +27,10 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     let mut conn = pool.get().unwrap();
     // Every down.sql must undo its up.sql: revert all, then apply again from scratch.
     db::revert_all_migrations(&mut conn).unwrap();
-    assert!(queries::count_tokens(&mut conn).is_err(), "tables are gone");
+    assert!(tokens::count_tokens(&mut conn).is_err(), "tables are gone");
     let applied = db::run_migrations(&mut conn).unwrap();
     assert_eq!(applied.len(), 6);
-    assert_eq!(queries::count_tokens(&mut conn).unwrap(), 0);
+    assert_eq!(tokens::count_tokens(&mut conn).unwrap(), 0);
 }
 
 /// The respondent-units migration rebuilds `responses` on SQLite, where a careless rebuild
@@ -90,11 +94,11 @@ async fn countries_are_loaded_with_their_groups(backend: Backend) {
     let mut conn = pool.get().unwrap();
     let list = Countries::load().unwrap();
     assert_eq!(
-        queries::sync_countries(&mut conn, &list).unwrap(),
+        db::countries::sync_countries(&mut conn, &list).unwrap(),
         list.iter().count()
     );
     // A second sync updates in place.
-    assert_eq!(queries::sync_countries(&mut conn, &list).unwrap(), 0);
+    assert_eq!(db::countries::sync_countries(&mut conn, &list).unwrap(), 0);
     let ldc_2008_count: i64 = countries
         .filter(ldc_2008.eq(true))
         .count()
@@ -174,10 +178,11 @@ async fn servers_starting_together_migrate_once(backend: Backend) {
                 barrier.wait();
                 let pool = db::connect(&url, 2).map_err(|e| e.to_string())?;
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                queries::sync_countries(&mut conn, &list).map_err(|e| e.to_string())?;
+                db::countries::sync_countries(&mut conn, &list).map_err(|e| e.to_string())?;
                 let now = chrono::Utc::now().naive_utc();
                 for s in surveys.iter() {
-                    queries::record_survey_version(&mut conn, s, now).map_err(|e| e.to_string())?;
+                    db::survey_versions::record_survey_version(&mut conn, s, now)
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             })
@@ -266,4 +271,278 @@ async fn the_migration_lock_is_released_when_a_migration_fails(backend: Backend)
         .unwrap();
     let applied = db::run_migrations(&mut conn).unwrap();
     assert!(!applied.is_empty());
+}
+
+/// The admin status table of a survey reads every country's contacts, emails, links,
+/// responses and answers. It must cost the same few SQL statements for 3 countries as for 60
+/// (no statement per response or per country), counted with diesel's instrumentation.
+async fn the_status_table_takes_as_many_statements_for_60_countries_as_for_3(backend: Backend) {
+    let few = status_table_statements(backend, 3);
+    let many = status_table_statements(backend, 60);
+    assert_eq!(
+        few.len(),
+        many.len(),
+        "3 countries:\n{}\n60 countries:\n{}",
+        few.join("\n"),
+        many.join("\n")
+    );
+    assert!(few.len() <= 8, "{}", few.join("\n"));
+    eprintln!(
+        "status table: {} statements for 3 and for 60 countries",
+        few.len()
+    );
+}
+
+/// The statements `status_table` runs on a database with `n` countries that have contacts,
+/// invitations, links and responses.
+fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
+    use coherence::campaign::status_table;
+    use coherence::contacts::{self, ContactRow};
+    use coherence::db::outbox::{self, MailKind, NewMessage};
+    use coherence::db::{deadlines, responses};
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let countries = Countries::load().unwrap();
+    db::countries::sync_countries(&mut conn, &countries).unwrap();
+    let surveys = coherence::survey::load_paths(&[fixtures().join("surveys")]).surveys;
+    let survey = surveys.iter().find(|s| s.id == "fixture").unwrap();
+    let demo = coherence::results::demo::generate(&mut conn, survey, &countries, n, 7).unwrap();
+    assert_eq!(demo.submitted + demo.drafts, n);
+    let now = chrono::Utc::now().naive_utc();
+    let answered = responses::survey_responses(&mut conn, &survey.id).unwrap();
+    let rows: Vec<ContactRow> = answered
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ContactRow {
+            line: i + 2,
+            country: r.country_iso3.clone(),
+            name: format!("Focal point {i}"),
+            email: format!("fp{i}@gov.example"),
+            language: "en".into(),
+            office: "MFA".into(),
+        })
+        .collect();
+    contacts::import(&mut conn, &survey.id, &rows, now).unwrap();
+    for c in contacts::list(&mut conn, &survey.id).unwrap() {
+        let m = NewMessage {
+            kind: MailKind::Invite,
+            survey_id: &survey.id,
+            country_iso3: &c.country_iso3,
+            contact_id: Some(&c.id),
+            recipient: &c.email,
+            subject: "Invitation",
+            body_text: "text",
+            body_html: "<p>html</p>",
+        };
+        outbox::enqueue(&mut conn, &m, now).unwrap();
+    }
+    let first = &answered[0].country_iso3;
+    let admin = coherence::accounts::create_user(
+        &mut conn,
+        "admin@example.org",
+        coherence::accounts::Role::Admin,
+        None,
+        &[],
+        now,
+    )
+    .unwrap();
+    deadlines::set_extension(&mut conn, &survey.id, first, now, &admin.user.id, now).unwrap();
+
+    let statements = Arc::new(Mutex::new(Vec::new()));
+    let seen = statements.clone();
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            seen.lock().unwrap().push(query.to_string());
+        }
+    });
+    let table = status_table(&mut conn, survey, &countries, "country", "en").unwrap();
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+
+    // The table is complete: a row per State asked (the survey's population, contacted or
+    // not), and for the countries of this sample their progress, invitation and deadline.
+    assert_eq!(table.len(), survey.population.len());
+    let table: Vec<_> = table.into_iter().filter(|r| r.contacts > 0).collect();
+    assert_eq!(table.len(), n);
+    assert!(table.iter().all(|r| r.contacts == 1));
+    assert!(table.iter().all(|r| r.invited.as_deref() == Some("queued")));
+    let submitted = table.iter().filter(|r| r.submitted.is_some()).count();
+    assert_eq!(submitted, demo.submitted);
+    assert!(table
+        .iter()
+        .filter(|r| r.submitted.is_some())
+        .all(|r| r.sections_done == r.sections_total && r.sections_total > 0));
+    use coherence::campaign::Stage;
+    let by_stage = |stage: Stage| table.iter().filter(|r| r.stage == stage).count();
+    assert_eq!(by_stage(Stage::Submitted), demo.submitted);
+    assert_eq!(by_stage(Stage::Draft), demo.drafts);
+    let extended = table.iter().find(|r| &r.iso3 == first).unwrap();
+    assert_eq!(
+        extended.deadline.as_deref(),
+        Some(now.format("%Y-%m-%d %H:%M").to_string().as_str())
+    );
+    let list = statements.lock().unwrap().clone();
+    list
+}
+
+/// Logs written to a pipe (a file, a collector) carry no ANSI colour codes.
+async fn logs_to_a_pipe_have_no_colour_codes(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, dir.path());
+    let port = crate::helpers::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("serve")
+        .env("COHERENCE_DATABASE_URL", &url)
+        .env("COHERENCE_BIND", format!("127.0.0.1:{port}"))
+        .env("COHERENCE_SURVEYS", fixtures().join("surveys"))
+        .env("COHERENCE_LOG", "info")
+        .env_remove("COHERENCE_SMTP_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run coherence serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines: Vec<String> = Vec::new();
+    while !lines.iter().any(|l| l.contains("listening")) && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    lines.extend(rx.try_iter());
+    let log = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("listening")),
+        "the server logged its start:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no escape codes:\n{log:?}");
+}
+
+/// States are written as the strings existing databases hold, read back as enums, and a
+/// string no version wrote is an error naming it (not a panic, not a wrong state).
+async fn states_are_stored_as_text_and_unknown_ones_are_errors(backend: Backend) {
+    use coherence::db::outbox::{self, MailKind, NewMessage, OutboxStatus};
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    let message = |recipient| NewMessage {
+        kind: MailKind::Reminder,
+        survey_id: "fixture",
+        country_iso3: "SWE",
+        contact_id: None,
+        recipient,
+        subject: "s",
+        body_text: "t",
+        body_html: "h",
+    };
+    let sent = outbox::enqueue(&mut conn, &message("a@gov.example"), now).unwrap();
+    let failed = outbox::enqueue(&mut conn, &message("b@gov.example"), now).unwrap();
+    let claimed = outbox::claim_due(&mut conn, now, chrono::Duration::minutes(10), 10).unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|r| r.status == OutboxStatus::Sending));
+    assert!(claimed.iter().all(|r| r.kind == MailKind::Reminder));
+    for row in &claimed {
+        if row.id == sent {
+            outbox::mark_sent(&mut conn, row, now).unwrap();
+        } else {
+            outbox::mark_failed(&mut conn, row, "550 no such user").unwrap();
+        }
+    }
+    use coherence::db::schema::outbox as table;
+    let stored: Vec<(String, String, String)> = table::table
+        .select((table::id, table::kind, table::status))
+        .order(table::recipient)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            (sent.clone(), "reminder".into(), "sent".into()),
+            (failed.clone(), "reminder".into(), "failed".into()),
+        ]
+    );
+    let mut counts = outbox::counts(&mut conn, "fixture").unwrap();
+    counts.sort();
+    assert_eq!(counts, [(OutboxStatus::Sent, 1), (OutboxStatus::Failed, 1)]);
+    assert_eq!(
+        outbox::failures(&mut conn, "fixture").unwrap()[0].id,
+        failed
+    );
+
+    // A state written by hand (or by a newer version) is reported, with its text.
+    diesel::update(table::table.find(&failed))
+        .set(table::status.eq("bounced"))
+        .execute(&mut conn)
+        .unwrap();
+    let err = outbox::counts(&mut conn, "fixture")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown outbox status 'bounced'"), "{err}");
+    diesel::update(table::table.find(&failed))
+        .set(table::kind.eq("newsletter"))
+        .execute(&mut conn)
+        .unwrap();
+    let err = outbox::survey_mail(&mut conn, "fixture")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown email kind 'newsletter'"), "{err}");
+}
+
+/// A database that cannot be opened stops the command with one line naming the cause, said
+/// once (the message and its source are not both printed).
+async fn an_unreachable_database_is_one_line_with_its_cause(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, cause) = match backend {
+        Backend::Sqlite => (
+            dir.path().join("missing-dir/x.db").display().to_string(),
+            "unable to open database file".to_string(),
+        ),
+        Backend::Postgres => {
+            let server = std::env::var("COHERENCE_TEST_PG").expect("COHERENCE_TEST_PG");
+            (
+                format!("{server}/coherence_no_such_database"),
+                "database \"coherence_no_such_database\" does not exist".to_string(),
+            )
+        }
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("migrate")
+        .env("COHERENCE_DATABASE_URL", &url)
+        .env("COHERENCE_SURVEYS", fixtures().join("surveys"))
+        .output()
+        .expect("run coherence migrate");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: cannot connect to the database: "),
+        "{stderr}"
+    );
+    assert_eq!(lines[0].matches(&cause).count(), 1, "{stderr}");
 }

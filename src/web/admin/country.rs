@@ -8,11 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{admin_view, campaign_error, campaign_for, help_address, t, with_conn, Notices};
+use super::{admin_view, campaign_for, help_address, t, with_conn, Notices};
 use crate::access::LinkEnd;
 use crate::campaign;
-use crate::db::queries::TokenRow;
-use crate::db::review::MessageRow;
+use crate::db::outbox::{CountryMessage, OutboxStatus};
+use crate::db::tokens::TokenRow;
 use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::review::{self, CountryFile, NewHolder, ResponseFile};
@@ -158,21 +158,16 @@ impl LinkView {
 }
 
 impl MessageView {
-    fn new(m: &MessageRow, lang: &str) -> Self {
-        let kind = match m.kind.as_str() {
-            "invite" | "reminder" | "deadline" | "reopened" => {
-                t(&format!("admin-mail-kind-{}", m.kind), &[])
-            }
-            other => other.to_string(),
-        };
-        let failed = m.status == crate::mail::STATUS_FAILED;
-        let delivery = match m.status.as_str() {
-            crate::mail::STATUS_SENT => t("admin-mail-sent", &[("date", when(lang, m.sent_at))]),
-            crate::mail::STATUS_FAILED => t(
+    fn new(m: &CountryMessage, lang: &str) -> Self {
+        let kind = t(&format!("admin-mail-kind-{}", m.kind.as_str()), &[]);
+        let failed = m.status == OutboxStatus::Failed;
+        let delivery = match m.status {
+            OutboxStatus::Sent => t("admin-mail-sent", &[("date", when(lang, m.sent_at))]),
+            OutboxStatus::Failed => t(
                 "admin-mail-failed",
                 &[("error", m.last_error.clone().unwrap_or_default())],
             ),
-            _ => t(
+            OutboxStatus::Pending | OutboxStatus::Sending => t(
                 "admin-mail-waiting",
                 &[("attempts", m.attempts.to_string())],
             ),
@@ -433,7 +428,13 @@ pub async fn issue_link(
     let iso3 = path.into_inner().1;
     state.countries.get(&iso3).ok_or(AppError::NotFound)?;
     let now = campaign::now();
-    let expires_at = match check_issue(&form, now) {
+    let outside = !scope.survey.population.contains(&iso3);
+    let checked = if outside {
+        Err(scope.survey.population.refusal(&scope.survey.id, &iso3))
+    } else {
+        check_issue(&form, now)
+    };
+    let expires_at = match checked {
         Ok(expires) => expires,
         Err(error) => {
             let issue = IssueView {
@@ -516,9 +517,7 @@ pub async fn extend_deadline(
     );
     let help = help_address(&state);
     with_conn(&state, move |conn| {
-        campaign_for(&app, &s, &help)
-            .extend_deadline(conn, &c, closes, &u, campaign::now())
-            .map_err(campaign_error)
+        Ok(campaign_for(&app, &s, &help).extend_deadline(conn, &c, closes, &u, campaign::now())?)
     })
     .await?;
     let date = ("date", format!("{date} 23:59"));
@@ -556,9 +555,7 @@ pub async fn reopen(
     );
     let help = help_address(&state);
     with_conn(&state, move |conn| {
-        campaign_for(&app, &s, &help)
-            .reopen(conn, &c, &unit, &u, campaign::now())
-            .map_err(campaign_error)
+        Ok(campaign_for(&app, &s, &help).reopen(conn, &c, &unit, &u, campaign::now())?)
     })
     .await?;
     let outcome = Outcome {

@@ -14,7 +14,7 @@ use super::extract::session_token;
 use super::render::{translate, Layout};
 use super::{csrf, AppState};
 use crate::accounts::User;
-use crate::campaign::{self, Campaign};
+use crate::campaign::Campaign;
 use crate::error::AppError;
 
 pub(super) use super::extract::with_conn;
@@ -156,16 +156,6 @@ pub(super) fn csv_response(body: String, filename: &str) -> HttpResponse {
             ))
             .body(body),
     )
-}
-
-fn campaign_error(e: campaign::CampaignError) -> AppError {
-    match e {
-        campaign::CampaignError::Db(e) => AppError::Db(e),
-        campaign::CampaignError::Render(e) => AppError::Render(e),
-        campaign::CampaignError::NoResponse(_) | campaign::CampaignError::NotSubmitted(_) => {
-            AppError::Conflict
-        }
-    }
 }
 
 fn campaign_for<'a>(

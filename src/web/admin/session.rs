@@ -336,7 +336,7 @@ pub async fn dashboard(
         .collect();
     let view = DashboardPage {
         email: user.email,
-        role: user.role,
+        role: user.role.to_string(),
         surveys,
     };
     let layout = Layout::titled(t("admin-title", &[]));

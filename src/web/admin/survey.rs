@@ -7,13 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{admin_view, campaign_error, campaign_for, csv_response, t, with_conn, Notices};
+use super::{admin_view, campaign_for, csv_response, t, with_conn, Notices};
 use crate::accounts::User;
-use crate::campaign::{self, CountryStatus};
+use crate::campaign::{self, CountryStatus, Stage};
 use crate::contacts;
 use crate::error::AppError;
 use crate::mail;
-use crate::review::Stage;
 use crate::survey::Survey;
 use crate::web::csrf;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
@@ -190,7 +189,7 @@ impl Cell {
     fn of(value: &Option<String>) -> Cell {
         match value.as_deref() {
             None => Cell::default(),
-            Some("queued") => Cell {
+            Some(campaign::QUEUED) => Cell {
                 day: t("admin-queued", &[]),
                 datetime: String::new(),
             },
@@ -249,8 +248,7 @@ async fn load(
 ) -> Result<Loaded, AppError> {
     let (app, s) = (state.clone(), survey.clone());
     with_conn(state, move |conn| {
-        let rows = campaign::status_table(conn, &s, &app.countries, &sort, lang)
-            .map_err(campaign_error)?;
+        let rows = campaign::status_table(conn, &s, &app.countries, &sort, lang)?;
         Ok(Loaded {
             rows,
             failures: mail::failures(conn, &s.id)?,
@@ -281,7 +279,7 @@ fn outbox_line(counts: &[(String, i64)]) -> String {
 
 fn stage_label(stage: Stage) -> String {
     let filter = match stage {
-        Stage::NotInvited => StageFilter::NotInvited,
+        Stage::Listed => StageFilter::NotInvited,
         Stage::Invited => StageFilter::Invited,
         Stage::Opened => StageFilter::Opened,
         Stage::Draft => StageFilter::Draft,
@@ -291,7 +289,7 @@ fn stage_label(stage: Stage) -> String {
 }
 
 fn row_view(r: &CountryStatus) -> Row {
-    let stage = Stage::of(r);
+    let stage = r.stage;
     let name = if r.unit.is_empty() {
         r.country.clone()
     } else {
@@ -336,15 +334,21 @@ async fn survey_page(
         .iter()
         .filter(|r| q.region().is_none_or(|code| region_of(&r.iso3) == code))
         .collect();
+    // Counted: the survey's population (a response kept from outside it is listed, not counted).
+    let asked: Vec<&CountryStatus> = in_region
+        .iter()
+        .copied()
+        .filter(|r| !survey.unit.is_country() || survey.population.contains(&r.iso3))
+        .collect();
     let mut counts = vec![CountLink {
         label: t("admin-stage-asked", &[]),
-        count: in_region.len(),
+        count: asked.len(),
         href: q.href(&survey.id, &q.sort(), None),
         current: q.stage().is_none(),
     }];
     counts.extend(StageFilter::ALL.into_iter().map(|f| CountLink {
         label: f.label(),
-        count: in_region.iter().filter(|r| f.matches(r)).count(),
+        count: asked.iter().filter(|r| f.matches(r)).count(),
         href: q.href(&survey.id, &q.sort(), Some(f)),
         current: q.stage() == Some(f),
     }));
@@ -399,7 +403,7 @@ async fn survey_page(
                 "admin-failure-row",
                 &[
                     ("recipient", f.recipient.clone()),
-                    ("kind", f.kind.clone()),
+                    ("kind", f.kind.to_string()),
                     ("error", f.last_error.clone().unwrap_or_default()),
                 ],
             )
@@ -470,9 +474,8 @@ pub async fn status_csv(
     let sort = query.sort();
     let csv = with_conn(&state, move |conn| {
         // The CSV is data: English names, whatever the page's language.
-        let rows = campaign::status_table(conn, &survey, &app.countries, &sort, "en")
-            .map_err(campaign_error)?;
-        campaign::status_csv(&survey, &rows).map_err(|e| AppError::Blocking(e.to_string()))
+        let rows = campaign::status_table(conn, &survey, &app.countries, &sort, "en")?;
+        campaign::status_csv(&survey, &rows).map_err(AppError::from)
     })
     .await?;
     let name = format!("{}-status.csv", scope.survey.id);
@@ -495,7 +498,7 @@ pub async fn contacts_csv(
     let id = scope.survey.id.clone();
     let csv = with_conn(&state, move |conn| {
         let list = contacts::list(conn, &id)?;
-        contacts::to_csv(&list).map_err(|e| AppError::Blocking(e.to_string()))
+        contacts::to_csv(&list).map_err(AppError::from)
     })
     .await?;
     Ok(csv_response(
@@ -570,7 +573,7 @@ pub async fn import_contacts(
         &form,
         csrf::Binding::Session(&session),
     )?;
-    let rows = contacts::parse_csv(&file, state.countries.as_ref(), scope.survey.unit);
+    let rows = contacts::parse_csv_for(&file, state.countries.as_ref(), &scope.survey);
     let rows = match rows {
         Ok(rows) => rows,
         Err(errors) => {
@@ -650,11 +653,11 @@ async fn round(
     let help = super::help_address(&state);
     let queued = with_conn(&state, move |conn| {
         let c = campaign_for(&app, &s, &help);
-        match which {
-            Round::Invite => c.invite(conn, &only, campaign::now()),
-            Round::Remind => c.remind(conn, campaign::now()),
-        }
-        .map_err(campaign_error)
+        let queued = match which {
+            Round::Invite => c.invite(conn, &only, campaign::now())?,
+            Round::Remind => c.remind(conn, campaign::now())?,
+        };
+        Ok(queued)
     })
     .await?;
     let counts = [

@@ -1,0 +1,136 @@
+//! `section_states` (each section's version, the optimistic lock between officials) and
+//! `save_log` (every save); [`write_section`] writes a section's answers under that lock.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::answers::{self, AnswerWrite};
+use super::schema::{responses, save_log, section_states};
+use super::{new_id, responses as response_rows, DbConn};
+use crate::survey::answer::Item;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = section_states)]
+pub struct SectionStateRow {
+    pub response_id: String,
+    pub section_id: String,
+    pub version: i32,
+    pub updated_at: NaiveDateTime,
+    pub updated_by: String,
+}
+
+pub fn section_states(conn: &mut DbConn, response_id: &str) -> QueryResult<Vec<SectionStateRow>> {
+    section_states::table
+        .filter(section_states::response_id.eq(response_id))
+        .select(SectionStateRow::as_select())
+        .load(conn)
+}
+
+/// The responses of a survey with at least one section saved.
+pub fn started_responses(conn: &mut DbConn, survey_id: &str) -> QueryResult<HashSet<String>> {
+    Ok(section_states::table
+        .inner_join(responses::table.on(responses::id.eq(section_states::response_id)))
+        .filter(responses::survey_id.eq(survey_id))
+        .select(section_states::response_id)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+pub struct SectionWrite<'a> {
+    pub response_id: &'a str,
+    pub section_id: &'a str,
+    pub base_version: i32,
+    pub token_id: &'a str,
+    pub survey_version: &'a str,
+    /// Questions whose answer changes, with their new items (empty: the answer is removed).
+    pub changes: &'a [(String, Vec<Item>)],
+    /// Every question hidden by a condition once the changes are applied.
+    pub hidden_after: &'a HashSet<String>,
+    pub now: NaiveDateTime,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Saved {
+        version: i32,
+    },
+    /// Someone saved the section after `base_version`: nothing was written.
+    Stale,
+}
+
+/// Write a section's changed answers if, and only if, the section is still at `base_version`.
+pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
+    let result = conn.transaction::<_, DieselError, _>(|conn| {
+        // The version bump comes first: it is the lock (a write first also lets SQLite's
+        // busy_timeout queue concurrent writers instead of failing a lock upgrade).
+        let new_version = w.base_version + 1;
+        let claimed = if w.base_version == 0 {
+            diesel::insert_into(section_states::table)
+                .values((
+                    section_states::response_id.eq(w.response_id),
+                    section_states::section_id.eq(w.section_id),
+                    section_states::version.eq(new_version),
+                    section_states::updated_at.eq(w.now),
+                    section_states::updated_by.eq(w.token_id),
+                ))
+                .execute(conn)?
+        } else {
+            diesel::update(
+                section_states::table
+                    .filter(section_states::response_id.eq(w.response_id))
+                    .filter(section_states::section_id.eq(w.section_id))
+                    .filter(section_states::version.eq(w.base_version)),
+            )
+            .set((
+                section_states::version.eq(new_version),
+                section_states::updated_at.eq(w.now),
+                section_states::updated_by.eq(w.token_id),
+            ))
+            .execute(conn)?
+        };
+        if claimed == 0 {
+            return Err(DieselError::RollbackTransaction);
+        }
+        for (question, items) in w.changes {
+            answers::replace_answer(
+                conn,
+                &AnswerWrite {
+                    response_id: w.response_id,
+                    question_id: question,
+                    section_id: w.section_id,
+                    items,
+                    visible: !w.hidden_after.contains(question),
+                    token_id: w.token_id,
+                    now: w.now,
+                },
+            )?;
+        }
+        answers::sync_hidden(conn, w.response_id, w.hidden_after)?;
+        response_rows::touch(conn, w.response_id, w.survey_version, w.now)?;
+        diesel::insert_into(save_log::table)
+            .values((
+                save_log::id.eq(new_id()),
+                save_log::response_id.eq(w.response_id),
+                save_log::section_id.eq(w.section_id),
+                save_log::token_id.eq(w.token_id),
+                save_log::version.eq(new_version),
+                save_log::changed_questions.eq(w.changes.len() as i32),
+                save_log::saved_at.eq(w.now),
+            ))
+            .execute(conn)?;
+        Ok(new_version)
+    });
+    match result {
+        Ok(version) => Ok(WriteOutcome::Saved { version }),
+        Err(DieselError::RollbackTransaction)
+        | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(WriteOutcome::Stale)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,275 @@
+//! The walk over a survey document: the survey's own keys, themes, sections and questions.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::population::population;
+use super::references::{check_identifier, PendingRef};
+use super::table::{Table, Value};
+use super::Cx;
+use crate::survey::model::*;
+
+const SURVEY_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "languages",
+    "opens",
+    "closes",
+    "respondent_unit",
+    "population",
+    "themes",
+    "sections",
+];
+const THEME_KEYS: &[&str] = &["id", "label"];
+const SECTION_KEYS: &[&str] = &["id", "title", "intro", "show_if", "questions"];
+const QUESTION_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "text",
+    "help",
+    "required",
+    "show_if",
+    "options",
+    "other",
+    "min_selections",
+    "max_selections",
+    "min",
+    "max",
+    "min_length",
+    "max_length",
+    "rows",
+    "scale",
+    "marker",
+    "themes",
+    "themes_from",
+    "cite_question",
+    "related",
+    "level",
+    "priority_question",
+];
+pub(super) const CHOICE_KEYS: &[&str] = &["code", "label", "theme"];
+
+#[derive(Default)]
+pub(super) struct Walker {
+    /// Every question id in the file with its type, in document order (for show_if checks).
+    pub(super) all_questions: Vec<(String, QuestionKind)>,
+    pub(super) theme_ids: HashSet<String>,
+    pub(super) pending: Vec<PendingRef>,
+}
+
+impl Walker {
+    pub(super) fn survey(&mut self, cx: &mut Cx, doc: &DeTable, source: &str) -> Option<Survey> {
+        let root_value = Spanned::new(0..0, DeValue::Table(doc.clone()));
+        let root = Table::new(cx, &root_value, "the survey".into(), SURVEY_KEYS)?;
+        let id = root.required_string(cx, "id");
+        if let Some(id) = &id {
+            check_identifier(cx, id, "survey id");
+        }
+        let title = root.text(cx, "title", true);
+        let description = root.text(cx, "description", false);
+        let opens = root.instant(cx, "opens", false);
+        let closes = root.instant(cx, "closes", true);
+        if let (Some(o), Some(c)) = (opens, closes) {
+            if o >= c {
+                cx.error(
+                    root.key_span("closes"),
+                    "'closes' must be after 'opens'".into(),
+                );
+            }
+        }
+        let mut unit = RespondentUnit::Country;
+        if let Some(given) = root.string(cx, "respondent_unit") {
+            match RespondentUnit::parse(given.get_ref()) {
+                Some(u) => unit = u,
+                None => cx.error(
+                    given.span(),
+                    format!(
+                        "respondent_unit '{}' is not supported (\"country\" or \"organisation\")",
+                        given.get_ref()
+                    ),
+                ),
+            }
+        }
+        let population = population(cx, &root, unit);
+        let mut languages = vec!["en".to_string()];
+        for lang in root.string_list(cx, "languages") {
+            if !LANGUAGES.contains(&lang.get_ref().as_str()) {
+                cx.error(
+                    lang.span(),
+                    format!(
+                        "unknown language '{}' (allowed: {})",
+                        lang.get_ref(),
+                        LANGUAGES.join(", ")
+                    ),
+                );
+            } else if !languages.contains(lang.get_ref()) {
+                languages.push(lang.into_inner());
+            }
+        }
+
+        let mut themes = Vec::new();
+        for item in root.items(cx, "themes") {
+            let Some(t) = Table::new(cx, item, "a theme".into(), THEME_KEYS) else {
+                continue;
+            };
+            let Some(tid) = t.required_string(cx, "id") else {
+                continue;
+            };
+            check_identifier(cx, &tid, "theme id");
+            let label = t.text(cx, "label", true).unwrap_or_default();
+            if !self.theme_ids.insert(tid.get_ref().clone()) {
+                cx.error(
+                    tid.span(),
+                    format!("duplicate theme id '{}'", tid.get_ref()),
+                );
+            }
+            themes.push(Theme {
+                id: tid.into_inner(),
+                label,
+            });
+        }
+
+        // A first pass collects every question id, so a show_if can tell "later" from "unknown".
+        let section_items = root.items(cx, "sections");
+        let mut future: HashSet<String> = HashSet::new();
+        for s in section_items {
+            if let DeValue::Table(st) = s.get_ref() {
+                if let Some(qs) = st.iter().find(|(k, _)| k.get_ref() == "questions") {
+                    if let DeValue::Array(items) = qs.1.get_ref() {
+                        for q in items.iter() {
+                            if let Some(DeValue::String(qid)) =
+                                q.get_ref().as_table().and_then(|t| {
+                                    t.iter()
+                                        .find(|(k, _)| k.get_ref() == "id")
+                                        .map(|(_, v)| v.get_ref())
+                                })
+                            {
+                                future.insert(qid.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut sections = Vec::new();
+        let mut section_ids = HashSet::new();
+        if section_items.is_empty() {
+            cx.error(0..0, "the survey has no [[sections]]".into());
+        }
+        for item in section_items {
+            if let Some(section) = self.section(cx, item, &future, &mut section_ids) {
+                sections.push(section);
+            }
+        }
+        self.resolve_pending(cx);
+
+        Some(Survey {
+            id: id?.into_inner(),
+            title: title?,
+            description,
+            languages,
+            opens,
+            closes,
+            unit,
+            population: population?,
+            themes,
+            sections,
+            version: hex::encode(Sha256::digest(source.as_bytes())),
+            source: source.to_string(),
+            path: cx.file.to_string(),
+        })
+    }
+
+    fn section(
+        &mut self,
+        cx: &mut Cx,
+        item: &Value,
+        future: &HashSet<String>,
+        section_ids: &mut HashSet<String>,
+    ) -> Option<Section> {
+        let t = Table::new(cx, item, "a section".into(), SECTION_KEYS)?;
+        let id = t.required_string(cx, "id");
+        if let Some(id) = &id {
+            check_identifier(cx, id, "section id");
+            if !section_ids.insert(id.get_ref().clone()) {
+                cx.error(
+                    id.span(),
+                    format!("duplicate section id '{}'", id.get_ref()),
+                );
+            }
+        }
+        let title = t.text(cx, "title", true);
+        let intro = t.text(cx, "intro", false);
+        let show_if = self.condition(cx, &t, future, None);
+        let mut questions = Vec::new();
+        let items = t.items(cx, "questions");
+        if items.is_empty() {
+            cx.error(
+                t.span.start..t.span.start,
+                format!("{} has no questions", t.what),
+            );
+        }
+        for q in items {
+            if let Some(q) = self.question(cx, q, future) {
+                questions.push(q);
+            }
+        }
+        Some(Section {
+            id: id?.into_inner(),
+            title: title?,
+            intro,
+            show_if,
+            questions,
+        })
+    }
+
+    fn question(
+        &mut self,
+        cx: &mut Cx,
+        item: &Value,
+        future: &HashSet<String>,
+    ) -> Option<Question> {
+        let t = Table::new(cx, item, "a question".into(), QUESTION_KEYS)?;
+        let id = t.required_string(cx, "id");
+        if let Some(id) = &id {
+            check_identifier(cx, id, "question id");
+            if self.all_questions.iter().any(|(q, _)| q == id.get_ref()) {
+                cx.error(
+                    id.span(),
+                    format!("duplicate question id '{}'", id.get_ref()),
+                );
+            }
+        }
+        let text = t.text(cx, "text", true);
+        let help = t.text(cx, "help", false);
+        let required = t.bool(cx, "required").unwrap_or(false);
+        // The condition may only look at questions before this one.
+        let show_if = self.condition(cx, &t, future, id.as_ref().map(|i| i.get_ref().as_str()));
+        let kind = self.kind(cx, &t);
+        let kind_ok = kind.is_some();
+        let kind = kind.unwrap_or(QuestionKind::YesNo);
+        let id_text = id.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default();
+        let marker = self.marker(cx, &t, &id_text, &kind);
+        if let Some(id) = &id {
+            self.all_questions
+                .push((id.get_ref().clone(), kind.clone()));
+        }
+        if !kind_ok {
+            return None;
+        }
+        Some(Question {
+            id: id?.into_inner(),
+            text: text?,
+            help,
+            required,
+            show_if,
+            kind,
+            marker,
+        })
+    }
+}
