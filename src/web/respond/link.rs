@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::access::{address_subject, hash_token, looks_like_token, UNKNOWN_LINKS_PER_ADDRESS};
-use crate::db::{attempts, queries, DbConn, DbError};
+use crate::db::{attempts, tokens, DbConn, DbError};
 use crate::error::AppError;
 use crate::respond::{self, ResponseState};
 use crate::survey::Survey;
@@ -86,7 +86,7 @@ impl Respondent {
             .resolve(false, move |conn, _, who, survey| {
                 let now = Utc::now().naive_utc();
                 if visit == Visit::Record {
-                    queries::touch_token(conn, &who.token.id, now)?;
+                    tokens::touch_token(conn, &who.token.id, now)?;
                 }
                 Ok(respond::load(conn, survey, who, now)?)
             })
@@ -124,7 +124,7 @@ impl Respondent {
             let mut conn = app.pool.get().map_err(DbError::from)?;
             let now = Utc::now().naive_utc();
             let row = match &hash {
-                Some(h) => queries::find_token(&mut conn, h)?,
+                Some(h) => tokens::find_token(&mut conn, h)?,
                 None => None,
             };
             let known = row.and_then(|row| Some((app.catalog.get(&row.survey_id).cloned()?, row)));
@@ -143,7 +143,7 @@ impl Respondent {
             }
             if row.first_used_at.is_none() {
                 // "First opened" for the administrators' status table: one write per link, ever.
-                queries::touch_token(&mut conn, &row.id, now)?;
+                tokens::touch_token(&mut conn, &row.id, now)?;
             }
             let who = respond::Respondent { token: row };
             // Spent once the link is known to exist, so made-up links cannot fill the table.
