@@ -3,7 +3,6 @@
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::Value as Json;
 
 use super::render::LanguageLink;
 
@@ -76,16 +75,6 @@ pub fn link_list(
         list
     } else {
         Vec::new()
-    }
-}
-
-/// [`link_list`] for pages still rendered from `json!` contexts (null when one is offered).
-pub fn links(req: &HttpRequest, offered: impl Fn(&str) -> bool, current: &str) -> Json {
-    let list = link_list(req, offered, current);
-    if list.is_empty() {
-        Json::Null
-    } else {
-        serde_json::to_value(list).unwrap_or(Json::Null)
     }
 }
 

@@ -93,16 +93,6 @@ impl AppState {
         let html = self.templates.render_view(name, lang, layout, view)?;
         Ok(html_response(html))
     }
-
-    pub fn page(
-        &self,
-        name: &str,
-        lang: &str,
-        data: serde_json::Value,
-    ) -> Result<HttpResponse, AppError> {
-        let html = self.templates.render(name, lang, data)?;
-        Ok(html_response(html))
-    }
 }
 
 /// A page that says one thing: errors, an expired setup link.

@@ -87,10 +87,8 @@ const FIELD_TEMPLATE: &str = include_str!("../../templates/respond/field.hbs");
 pub const CSS: &str = include_str!("../../templates/static/app.css");
 
 pub struct Templates {
-    /// Templates still rendered from `json!` contexts: a missing key renders as nothing.
-    registry: Handlebars<'static>,
-    /// The same templates in strict mode, for pages rendered from typed views: a key the view
-    /// lacks is an error, so a misspelt name fails the test suite instead of leaving a blank.
+    /// Strict: a key a template names but its view lacks is an error, so a misspelt name
+    /// fails the test suite instead of leaving a blank on a page.
     strict: Handlebars<'static>,
     pub css_version: String,
 }
@@ -133,20 +131,18 @@ pub struct LanguageLink {
 
 impl Templates {
     pub fn new() -> Result<Templates, handlebars::TemplateError> {
-        let registry = Self::registry(false)?;
-        let strict = Self::registry(true)?;
+        let strict = Self::strict_registry()?;
         use sha2::Digest;
         let css_version = hex::encode(&sha2::Sha256::digest(CSS.as_bytes())[..6]);
         Ok(Templates {
-            registry,
             strict,
             css_version,
         })
     }
 
-    fn registry(strict: bool) -> Result<Handlebars<'static>, handlebars::TemplateError> {
+    fn strict_registry() -> Result<Handlebars<'static>, handlebars::TemplateError> {
         let mut registry = Handlebars::new();
-        registry.set_strict_mode(strict);
+        registry.set_strict_mode(true);
         for (name, text) in TEMPLATES {
             // The field partial is pasted into the section template at start: a runtime
             // partial makes handlebars copy each question's data and every option inside it.
@@ -183,36 +179,6 @@ impl Templates {
             content,
         };
         self.strict.render("layout", &page)
-    }
-
-    /// Render a page: the template `name` with `data` (a JSON object, which gets `lang`), then
-    /// the layout around it. `page_title` and `survey_title` in `data` go to the layout.
-    pub fn render(
-        &self,
-        name: &str,
-        lang: &str,
-        mut data: Json,
-    ) -> Result<String, handlebars::RenderError> {
-        let mut layout = serde_json::Map::new();
-        if let Json::Object(map) = &mut data {
-            map.insert("lang".into(), Json::String(lang.to_string()));
-            for key in ["page_title", "survey_title", "languages"] {
-                if let Some(v) = map.get(key) {
-                    layout.insert(key.into(), v.clone());
-                }
-            }
-        }
-        // The data is handed over by value: handlebars would otherwise deep-copy it. The body
-        // is rendered on its own, not as a {{#> layout}} block partial, for the same reason.
-        let content = self
-            .registry
-            .render_with_context(name, &handlebars::Context::from(data))?;
-        layout.insert("lang".into(), Json::String(lang.to_string()));
-        layout.insert("css_version".into(), Json::String(self.css_version.clone()));
-        // The body comes from the escaping templates above; the layout inserts it raw.
-        layout.insert("content".into(), Json::String(content));
-        self.registry
-            .render_with_context("layout", &handlebars::Context::from(Json::Object(layout)))
     }
 }
 
@@ -283,12 +249,13 @@ mod tests {
             "Use at most 5 characters"
         );
         let t = Templates::new().unwrap();
+        let view = crate::web::MessagePage {
+            title: "<b>x</b>".into(),
+            body: "y".into(),
+            back: None,
+        };
         let html = t
-            .render(
-                "message",
-                "en",
-                serde_json::json!({"title": "<b>x</b>", "body": "y"}),
-            )
+            .render_view("message", "en", &Layout::default(), &view)
             .unwrap();
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
         assert!(html.contains("Skip to main content"), "{html}");

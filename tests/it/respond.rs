@@ -22,6 +22,7 @@ on_both_backends!(
     a_twenty_question_page_weighs_under_30_kb,
     the_respondent_picks_english_french_or_spanish,
     the_questionnaire_prints_blank_or_with_answers,
+    every_respondent_page_of_the_shipped_surveys_renders_in_every_language,
 );
 
 async fn overview_shows_country_sections_and_deadline(backend: Backend) {
@@ -809,6 +810,149 @@ async fn answers_are_escaped_in_every_page(backend: Backend) {
             body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
             "{page}"
         );
+    }
+    app.stop().await;
+}
+
+/// A rendered page in `lang`, whole (strict templates make a key missing from a view a 500).
+fn assert_page(page: &crate::helpers::Page, status: u16, lang: &str, what: &str) {
+    assert_eq!(page.status, status, "{what}: {}", page.body);
+    assert!(
+        page.body
+            .starts_with(&format!("<!DOCTYPE html>\n<html lang=\"{lang}\">")),
+        "{what} in {lang}"
+    );
+    assert!(page.body.trim_end().ends_with("</html>"), "{what} whole");
+}
+
+/// The sections an overview lists, with whether each applies (its page exists).
+fn listed_sections(overview: &str, link: &str) -> Vec<(String, bool)> {
+    let marker = format!("<li><a href=\"{link}/s/");
+    overview
+        .split(&marker)
+        .skip(1)
+        .map(|rest| {
+            let id = rest.split('"').next().unwrap_or_default().to_string();
+            let line = rest.split("</li>").next().unwrap_or_default();
+            (id, !line.contains("tag-not_applicable"))
+        })
+        .collect()
+}
+
+async fn every_respondent_page_of_the_shipped_surveys_renders_in_every_language(backend: Backend) {
+    // The shipped surveys as they are, open whatever today's date.
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    for name in ["coherence-2008.toml", "focal-points.toml"] {
+        let text = std::fs::read_to_string(shipped.join(name)).unwrap();
+        let open: Vec<String> = text
+            .lines()
+            .map(|l| match l {
+                l if l.starts_with("opens = ") => "opens = 2020-01-01".to_string(),
+                l if l.starts_with("closes = ") => "closes = 2099-12-31".to_string(),
+                l => l.to_string(),
+            })
+            .collect();
+        std::fs::write(dir.path().join(name), open.join("\n")).unwrap();
+    }
+    let app = TestApp::spawn_with(backend, dir.path().to_path_buf()).await;
+    // (survey, its first section, an email question there, a section only a condition shows)
+    let shipped = [
+        (
+            "coherence-2008",
+            "reply",
+            "respondent_email",
+            Some(("practice1", "gp_more")),
+        ),
+        ("focal-points", "post", "fp_contact", None),
+    ];
+    for (survey, first, email, conditional) in shipped {
+        // A response with answers of every kind, submitted, from the demo data.
+        let out = app.cli(
+            &["demo-data", survey, "--countries", "10", "--seed", "5"],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = app.cli(&["export", survey, "--format", "csv", "--drafts"], None);
+        let csv = String::from_utf8(out.stdout).unwrap();
+        let demo: Vec<(&str, &str)> = csv
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                (cells[0], cells[5])
+            })
+            .collect();
+        assert!(csv.starts_with("iso3,country,m49_region,income_fy09,development,status,"));
+        let submitted = demo
+            .iter()
+            .find(|(_, status)| *status == "submitted")
+            .unwrap()
+            .0;
+        let answered = app.issue_token(survey, submitted, "Ana");
+        // A fresh draft with the conditional section shown.
+        let fresh_country = ["SWE", "NOR", "FIN", "DNK", "ISL", "EST", "LVA"]
+            .into_iter()
+            .find(|c| demo.iter().all(|(d, _)| d != c))
+            .unwrap();
+        let fresh = app.issue_token(survey, fresh_country, "Ana");
+        if let Some((section, question)) = conditional {
+            let saved = app
+                .save_section(&fresh, section, &[(question, "yes")])
+                .await;
+            assert_eq!(saved.status, 303, "{}", saved.body);
+        }
+        for lang in ["en", "fr", "es"] {
+            for link in [&answered, &fresh] {
+                let overview = app.get(&format!("{link}?lang={lang}")).await;
+                assert_page(&overview, 200, lang, "overview");
+                let sections = listed_sections(&overview.body, link);
+                assert!(sections.len() >= 4, "{survey}: {sections:?}");
+                for (id, applies) in sections {
+                    assert!(applies || link == &answered, "{survey} {id} shown");
+                    let status = if applies { 200 } else { 404 };
+                    for query in ["", "?saved=1&more=1"] {
+                        let page = app.get(&format!("{link}/s/{id}{query}")).await;
+                        assert_page(&page, status, lang, &format!("{survey} section {id}"));
+                    }
+                }
+                for page in ["review", "print", "print?answers=1"] {
+                    let shown = app.get(&format!("{link}/{page}")).await;
+                    assert_page(&shown, 200, lang, &format!("{survey} {page}"));
+                }
+            }
+            // A submitted response refuses changes with a page that says so.
+            let refused = app.save_section(&answered, first, &[]).await;
+            assert_page(&refused, 409, lang, "refusal");
+            // A value refused, then a conflict between two forms of the same section.
+            let page = |p: &str| format!("{fresh}/s/{p}");
+            let bad = app
+                .save_section(&fresh, first, &[(email, "not an address")])
+                .await;
+            assert_page(&bad, 422, lang, "refused value");
+            assert!(
+                bad.field_error(email).is_some() || lang != "en",
+                "{}",
+                bad.body
+            );
+            let older = app.get(&page(first)).await;
+            let good = format!("{lang}@example.org");
+            let saved = app.save_section(&fresh, first, &[(email, &good)]).await;
+            assert_eq!(saved.status, 303, "{}", saved.body);
+            let conflict = app
+                .post_form_from(&older, &page(first), &[(email, "other@example.org")])
+                .await;
+            assert_page(&conflict, 409, lang, "conflict");
+            assert!(conflict.body.contains(&good), "{}", conflict.body);
+            // Submitting an incomplete response lists what is missing.
+            let incomplete = app.submit(&fresh).await;
+            assert_page(&incomplete, 422, lang, "incomplete submission");
+            assert!(incomplete.body.contains("class=\"error-summary\""));
+        }
     }
     app.stop().await;
 }

@@ -1,0 +1,236 @@
+//! One question on a section page: the view the field partial (`templates/respond/field.hbs`)
+//! renders. The question's kind decides the control, in [`FieldKind::of`]'s one `match`: a new
+//! question type is a compiler error there.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::i18n::format_number;
+use crate::survey::answer::RawAnswer;
+use crate::survey::{Choice, Question, QuestionKind, OTHER_CODE};
+use crate::web::render::translate;
+use crate::web::CountryOptions;
+
+#[derive(Serialize)]
+pub struct FieldView<'a> {
+    pub id: &'a str,
+    pub text: &'a str,
+    pub help: Option<&'a str>,
+    pub required: bool,
+    /// The translated message of a value that did not validate.
+    pub error: Option<String>,
+    /// Groups of controls (choices, matrices) are a fieldset with a legend; a single control
+    /// has a label.
+    pub fieldset: bool,
+    /// Serialised externally tagged: the template tests `kind.short`, `kind.choice`...
+    pub kind: FieldKind<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind<'a> {
+    /// A one-line input.
+    Short {
+        input_type: &'static str,
+        /// Numbers are text inputs with an input mode: number inputs would reject "1 500"
+        /// before the server could explain why.
+        inputmode: Option<&'static str>,
+        maxlength: Option<usize>,
+        value: String,
+    },
+    Long {
+        maxlength: usize,
+        value: String,
+    },
+    /// The country list, rendered once per language at start.
+    Select {
+        options_html: String,
+    },
+    /// Radio buttons or checkboxes.
+    Choice {
+        multiple: bool,
+        input_type: &'static str,
+        options: Vec<ChoiceOption<'a>>,
+        other: Option<OtherBox>,
+    },
+    Matrix {
+        rows: Vec<MatrixRow<'a>>,
+        scale: Vec<ScalePoint<'a>>,
+    },
+}
+
+#[derive(Serialize)]
+pub struct ChoiceOption<'a> {
+    pub code: &'a str,
+    pub label: Cow<'a, str>,
+    pub checked: bool,
+}
+
+/// The "other, please specify" box of a choice.
+#[derive(Serialize)]
+pub struct OtherBox {
+    pub value: String,
+}
+
+#[derive(Serialize)]
+pub struct MatrixRow<'a> {
+    pub code: &'a str,
+    pub label: &'a str,
+    pub cells: Vec<MatrixCell<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct MatrixCell<'a> {
+    pub code: &'a str,
+    pub checked: bool,
+}
+
+#[derive(Serialize)]
+pub struct ScalePoint<'a> {
+    pub code: &'a str,
+    pub label: &'a str,
+}
+
+impl<'a> FieldView<'a> {
+    pub fn new(
+        q: &'a Question,
+        raw: &RawAnswer,
+        error: Option<String>,
+        lang: &str,
+        countries: &CountryOptions,
+    ) -> FieldView<'a> {
+        let kind = FieldKind::of(&q.kind, raw, lang, countries);
+        FieldView {
+            id: &q.id,
+            text: q.text.get(lang),
+            help: q.help.as_ref().map(|h| h.get(lang)),
+            required: q.required,
+            error,
+            fieldset: kind.is_group(),
+            kind,
+        }
+    }
+}
+
+impl<'a> FieldKind<'a> {
+    /// The control for a question of `kind`, showing `raw`.
+    pub fn of(
+        kind: &'a QuestionKind,
+        raw: &RawAnswer,
+        lang: &str,
+        countries: &CountryOptions,
+    ) -> FieldKind<'a> {
+        let value = raw.first().to_string();
+        let short = |input_type, inputmode, maxlength, value| FieldKind::Short {
+            input_type,
+            inputmode,
+            maxlength,
+            value,
+        };
+        match kind {
+            QuestionKind::ShortText { max_length, .. } => {
+                short("text", None, Some(*max_length), value)
+            }
+            QuestionKind::LongText { max_length, .. } => FieldKind::Long {
+                maxlength: *max_length,
+                value,
+            },
+            QuestionKind::Email => short("email", None, None, value),
+            QuestionKind::Url => short("url", None, None, value),
+            QuestionKind::Date { .. } => short("date", None, None, value),
+            QuestionKind::Integer { .. } => short("text", Some("numeric"), None, value),
+            QuestionKind::Decimal { .. } => {
+                let shown = format_number(lang, raw.first());
+                short("text", Some("decimal"), None, shown)
+            }
+            QuestionKind::Country => FieldKind::Select {
+                options_html: countries.options_html(lang, raw.first()),
+            },
+            QuestionKind::YesNo => FieldKind::Choice {
+                multiple: false,
+                input_type: "radio",
+                options: ["yes", "no"]
+                    .into_iter()
+                    .map(|code| ChoiceOption {
+                        code,
+                        label: Cow::Owned(translate(lang, code, &[])),
+                        checked: raw.first() == code,
+                    })
+                    .collect(),
+                other: None,
+            },
+            QuestionKind::SingleChoice { options, other } => {
+                choices(options, *other, false, raw, lang)
+            }
+            QuestionKind::MultipleChoice { options, other, .. } => {
+                choices(options, *other, true, raw, lang)
+            }
+            QuestionKind::Matrix { rows, scale } => FieldKind::Matrix {
+                rows: rows
+                    .iter()
+                    .map(|r| {
+                        let selected = raw.rows.get(&r.code);
+                        MatrixRow {
+                            code: &r.code,
+                            label: r.label.get(lang),
+                            cells: scale
+                                .iter()
+                                .map(|s| MatrixCell {
+                                    code: &s.code,
+                                    checked: selected == Some(&s.code),
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+                scale: scale
+                    .iter()
+                    .map(|s| ScalePoint {
+                        code: &s.code,
+                        label: s.label.get(lang),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn is_group(&self) -> bool {
+        match self {
+            FieldKind::Choice { .. } | FieldKind::Matrix { .. } => true,
+            FieldKind::Short { .. } | FieldKind::Long { .. } | FieldKind::Select { .. } => false,
+        }
+    }
+}
+
+fn choices<'a>(
+    options: &'a [Choice],
+    other: bool,
+    multiple: bool,
+    raw: &RawAnswer,
+    lang: &str,
+) -> FieldKind<'a> {
+    let mut list: Vec<ChoiceOption> = options
+        .iter()
+        .map(|o| ChoiceOption {
+            code: &o.code,
+            label: Cow::Borrowed(o.label.get(lang)),
+            checked: raw.values.contains(&o.code),
+        })
+        .collect();
+    if other {
+        list.push(ChoiceOption {
+            code: OTHER_CODE,
+            label: Cow::Owned(translate(lang, "other-option", &[])),
+            checked: raw.values.iter().any(|v| v == OTHER_CODE),
+        });
+    }
+    FieldKind::Choice {
+        multiple,
+        input_type: if multiple { "checkbox" } else { "radio" },
+        options: list,
+        other: other.then(|| OtherBox {
+            value: raw.other.clone().unwrap_or_default(),
+        }),
+    }
+}

@@ -1,0 +1,227 @@
+//! [`Respondent`]: the personal link in the route's `{token}`, resolved to the link and its
+//! survey with the link rules, and the page language among the survey's languages.
+//!
+//! One thread hop per page or save: the extractor itself only gathers what the lookup needs
+//! (the token, the caller's address); [`Respondent::open`] and [`Respondent::write`] then
+//! resolve the link and do the page's or the save's database work in one blocking task, as one
+//! pooled connection. An extractor that looked the link up on its own would cost every page a
+//! second hop, and on a form post would look the link up before the CSRF check had run.
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::access::{address_subject, hash_token, looks_like_token, UNKNOWN_LINKS_PER_ADDRESS};
+use crate::db::{attempts, tokens, DbConn, DbError};
+use crate::error::AppError;
+use crate::respond::{self, ResponseState};
+use crate::survey::Survey;
+use crate::web::render::Layout;
+use crate::web::{csrf, language, AppState};
+
+/// The personal link of the request, not yet looked up (see the module's note).
+pub struct Respondent {
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: String,
+}
+
+impl FromRequest for Respondent {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or(AppError::Blocking("application state missing".into()));
+        std::future::ready(
+            found
+                .map(|state| Respondent {
+                    state,
+                    req: req.clone(),
+                    token: req
+                        .match_info()
+                        .get("token")
+                        .unwrap_or_default()
+                        .to_string(),
+                })
+                .map_err(Into::into),
+        )
+    }
+}
+
+/// Whether opening a page counts as the link's latest use (the overview does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    Record,
+    Quiet,
+}
+
+/// A valid link: who answers, for which survey, in which language.
+pub struct Link {
+    pub state: web::Data<AppState>,
+    pub req: HttpRequest,
+    pub token: String,
+    pub who: respond::Respondent,
+    pub survey: Arc<Survey>,
+    /// The page's language, among those the survey offers.
+    pub lang: &'static str,
+}
+
+/// A respondent page's material: the link and the response as stored.
+pub struct Page {
+    pub link: Link,
+    pub rs: ResponseState,
+}
+
+impl Respondent {
+    /// The link and its response as stored, for a page.
+    pub async fn open(self, visit: Visit) -> Result<Page, AppError> {
+        let (link, rs) = self
+            .resolve(false, move |conn, _, who, survey| {
+                let now = Utc::now().naive_utc();
+                if visit == Visit::Record {
+                    tokens::touch_token(conn, &who.token.id, now)?;
+                }
+                Ok(respond::load(conn, survey, who, now)?)
+            })
+            .await?;
+        Ok(Page { link, rs })
+    }
+
+    /// A save or a submission: the link's write budget is spent, then `work` runs, in the
+    /// same blocking task as the lookup.
+    pub async fn write<T, F>(self, work: F) -> Result<(Link, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &AppState, &respond::Respondent, &Survey) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
+        self.resolve(true, work).await
+    }
+
+    /// Today's link rules: a valid link always works, whatever its address did; unknown links
+    /// count against the caller's address (in the database, for every node) and are 404, 429
+    /// past the limit; revoked or expired ones 410; the first use is recorded once.
+    async fn resolve<T, F>(self, spends_budget: bool, work: F) -> Result<(Link, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &AppState, &respond::Respondent, &Survey) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
+        let Respondent { state, req, token } = self;
+        let address = address_subject(super::super::client_address(&req, &state.settings));
+        let hash = looks_like_token(&token).then(|| hash_token(&token));
+        let app = state.clone();
+        let (who, survey, done) = web::block(move || {
+            let mut conn = app.pool.get().map_err(DbError::from)?;
+            let now = Utc::now().naive_utc();
+            let row = match &hash {
+                Some(h) => tokens::find_token(&mut conn, h)?,
+                None => None,
+            };
+            let known = row.and_then(|row| Some((app.catalog.get(&row.survey_id).cloned()?, row)));
+            let Some((survey, row)) = known else {
+                let limit = UNKNOWN_LINKS_PER_ADDRESS;
+                let tried =
+                    attempts::hit(&mut conn, &limit.counter(&address), limit.window(), now)?;
+                return Err(if tried > limit.max {
+                    AppError::RateLimited
+                } else {
+                    AppError::NotFound
+                });
+            };
+            if let Some(end) = row.ended(now) {
+                return Err(AppError::LinkEnded(end));
+            }
+            if row.first_used_at.is_none() {
+                // "First opened" for the administrators' status table: one write per link, ever.
+                tokens::touch_token(&mut conn, &row.id, now)?;
+            }
+            let who = respond::Respondent { token: row };
+            // Spent once the link is known to exist, so made-up links cannot fill the table.
+            if spends_budget && !app.link_writes.take(&who.token.id) {
+                return Err(AppError::LinkWritesLimited);
+            }
+            let done = work(&mut conn, &app, &who, &survey)?;
+            Ok((who, survey, done))
+        })
+        .await??;
+        let lang = language::choose(&req, |c| survey.languages.iter().any(|l| l == c));
+        let link = Link {
+            state,
+            req,
+            token,
+            who,
+            survey,
+            lang,
+        };
+        Ok((link, done))
+    }
+}
+
+impl Link {
+    /// The link's pages start here.
+    pub fn base(&self) -> String {
+        format!("/r/{}", self.token)
+    }
+
+    pub fn secure(&self) -> bool {
+        self.state.settings.is_https()
+    }
+
+    /// The token the link's forms carry.
+    pub fn form_token(&self) -> csrf::FormToken {
+        csrf::form_token(&self.req, csrf::Binding::Link(&self.token), self.secure())
+    }
+
+    /// The layout of a page titled `page_title`: the survey named in the header, or not.
+    pub fn layout(&self, page_title: String, survey_in_header: bool) -> Layout {
+        Layout {
+            page_title: Some(page_title),
+            survey_title: survey_in_header.then(|| self.survey.title.get(self.lang).to_string()),
+            languages: language::link_list(
+                &self.req,
+                |c| self.survey.languages.iter().any(|l| l == c),
+                self.lang,
+            ),
+            ..Layout::default()
+        }
+    }
+
+    /// A page from its typed view. Respondent pages carry the personal link: never cached.
+    pub fn render<T: Serialize>(
+        &self,
+        name: &str,
+        layout: &Layout,
+        view: &T,
+        status: StatusCode,
+        form: Option<&csrf::FormToken>,
+    ) -> Result<HttpResponse, AppError> {
+        let mut res = self.state.view(name, self.lang, layout, view)?;
+        *res.status_mut() = status;
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        language::remember(&self.req, &mut res, self.secure());
+        if let Some(token) = form {
+            token.set_cookie(&mut res, self.secure());
+        }
+        Ok(res)
+    }
+
+    /// See Other to `to` (a path under the link's base).
+    pub fn redirect(&self, to: &str) -> HttpResponse {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("{}{to}", self.base())))
+            .finish()
+    }
+}

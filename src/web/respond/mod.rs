@@ -1,0 +1,227 @@
+//! The focal point's pages: overview, one page per section, review and submit, print.
+//!
+//! Each handler reads: the link ([`Respondent`]), the domain call, the typed view, the page.
+
+mod field;
+mod link;
+mod views;
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+
+use super::extract::CsrfForm;
+use crate::error::AppError;
+use crate::respond::{self, group_form, ResponseState, SaveOutcome, SaveRequest, SubmitOutcome};
+use crate::survey::answer::RawAnswer;
+use crate::web::render::translate;
+use link::Respondent;
+use link::{Link, Page, Visit};
+use views::{OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
+
+/// A section form or the submit button, as posted: every (name, value) pair in order.
+type PostedForm = CsrfForm<Vec<(String, String)>>;
+
+pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
+    let page = link.open(Visit::Record).await?;
+    let view = OverviewView::new(&page);
+    let title = page.link.survey.title.get(page.link.lang).to_string();
+    let layout = page.link.layout(title, true);
+    page.link
+        .render("respond/overview", &layout, &view, StatusCode::OK, None)
+}
+
+#[derive(serde::Deserialize)]
+pub struct SectionQuery {
+    saved: Option<u8>,
+    more: Option<u8>,
+}
+
+pub async fn section_form(
+    link: Respondent,
+    path: web::Path<(String, String)>,
+    query: web::Query<SectionQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = link.open(Visit::Quiet).await?;
+    let extras = SectionExtras {
+        saved: query.saved == Some(1),
+        revealed: query.more == Some(1),
+        ..SectionExtras::default()
+    };
+    section_page(&page, &path.1, extras, StatusCode::OK)
+}
+
+fn section_page(
+    page: &Page,
+    section_id: &str,
+    extras: SectionExtras,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let form = page.link.form_token();
+    let view =
+        SectionView::new(page, section_id, extras, form.token.clone()).ok_or(AppError::NotFound)?;
+    let layout = page.link.layout(view.title.to_string(), true);
+    page.link
+        .render("respond/section", &layout, &view, status, Some(&form))
+}
+
+pub async fn section_save(
+    link: Respondent,
+    path: web::Path<(String, String)>,
+    CsrfForm(pairs): PostedForm,
+) -> Result<HttpResponse, AppError> {
+    let section_id = path.into_inner().1;
+    let form = SectionForm::from_pairs(&pairs);
+    let (link, saved) = save(link, section_id.clone(), form).await?;
+    let (outcome, rs, posted) = match saved {
+        Ok(AfterSave::Saved { revealed }) => {
+            let more = if revealed { "&more=1" } else { "" };
+            return Ok(link.redirect(&format!("/s/{section_id}?saved=1{more}")));
+        }
+        Ok(AfterSave::ShowAgain {
+            outcome,
+            rs,
+            posted,
+        }) => (outcome, *rs, posted),
+        Err(e) => return refusal(&link, e),
+    };
+    let (extras, status) = SectionExtras::shown_again(&link, outcome, posted);
+    let page = Page { link, rs };
+    section_page(&page, &section_id, extras, status)
+}
+
+/// A posted section form: the section's version when the form was opened, and the answers
+/// grouped by question.
+struct SectionForm {
+    base_version: i32,
+    raw: HashMap<String, RawAnswer>,
+}
+
+impl SectionForm {
+    fn from_pairs(pairs: &[(String, String)]) -> SectionForm {
+        let base_version = (pairs.iter().find(|(k, _)| k == "_version"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        SectionForm {
+            base_version,
+            raw: group_form(pairs),
+        }
+    }
+}
+
+/// What a save leads to: back to the section with "saved", or the form shown again (values
+/// refused, a conflict) with the response as stored now.
+enum AfterSave {
+    Saved {
+        revealed: bool,
+    },
+    ShowAgain {
+        outcome: SaveOutcome,
+        rs: Box<ResponseState>,
+        posted: HashMap<String, RawAnswer>,
+    },
+}
+
+/// Save a section and, when the form must be shown again, load the response in the same
+/// blocking task; a clean save loads nothing.
+async fn save(
+    link: Respondent,
+    section_id: String,
+    form: SectionForm,
+) -> Result<(Link, Result<AfterSave, respond::RespondError>), AppError> {
+    link.write(move |conn, app, who, survey| {
+        let save = SaveRequest {
+            section_id: &section_id,
+            base_version: form.base_version,
+            raw: &form.raw,
+        };
+        let now = Utc::now();
+        let outcome = respond::save_section(conn, survey, app.countries.as_ref(), who, &save, now);
+        let posted = form.raw;
+        Ok(outcome.and_then(|outcome| match outcome {
+            SaveOutcome::Saved { errors, revealed } if errors.is_empty() => Ok(AfterSave::Saved {
+                revealed: !revealed.is_empty(),
+            }),
+            outcome => {
+                let rs = respond::load(conn, survey, who, now.naive_utc())?;
+                Ok(AfterSave::ShowAgain {
+                    outcome,
+                    rs: Box::new(rs),
+                    posted,
+                })
+            }
+        }))
+    })
+    .await
+}
+
+pub async fn review(link: Respondent) -> Result<HttpResponse, AppError> {
+    let page = link.open(Visit::Quiet).await?;
+    review_page(&page, page.rs.is_draft(), StatusCode::OK)
+}
+
+fn review_page(
+    page: &Page,
+    show_missing: bool,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let form = page.link.form_token();
+    let view = ReviewView::new(page, show_missing, form.token.clone());
+    let layout = page
+        .link
+        .layout(translate(page.link.lang, "review-title", &[]), true);
+    page.link
+        .render("respond/review", &layout, &view, status, Some(&form))
+}
+
+pub async fn submit(link: Respondent, _: PostedForm) -> Result<HttpResponse, AppError> {
+    let (link, submitted) = link
+        .write(move |conn, _, who, survey| {
+            let now = Utc::now();
+            let submitted = respond::submit(conn, survey, who, now).and_then(|outcome| {
+                let rs = match outcome {
+                    SubmitOutcome::Submitted => None,
+                    SubmitOutcome::Incomplete(_) => {
+                        Some(respond::load(conn, survey, who, now.naive_utc())?)
+                    }
+                };
+                Ok(rs)
+            });
+            Ok(submitted)
+        })
+        .await?;
+    match submitted {
+        Ok(None) => Ok(link.redirect("")),
+        Ok(Some(rs)) => review_page(&Page { link, rs }, true, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => refusal(&link, e),
+    }
+}
+
+/// A clear page for a response that cannot change (closed survey, already submitted).
+fn refusal(link: &Link, e: respond::RespondError) -> Result<HttpResponse, AppError> {
+    let view = views::refusal(link, e)?;
+    let layout = link.layout(view.title.clone(), false);
+    link.render("message", &layout, &view, StatusCode::CONFLICT, None)
+}
+
+#[derive(serde::Deserialize)]
+pub struct PrintQuery {
+    answers: Option<String>,
+}
+
+/// The whole questionnaire on one printable page: blank, or with this country's answers
+/// (`?answers=1`).
+pub async fn print(
+    link: Respondent,
+    query: web::Query<PrintQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = link.open(Visit::Quiet).await?;
+    let view = PrintView::new(&page, query.answers.as_deref() == Some("1"));
+    let layout = page
+        .link
+        .layout(translate(page.link.lang, "print-title", &[]), true);
+    page.link
+        .render("respond/print", &layout, &view, StatusCode::OK, None)
+}

@@ -1,0 +1,589 @@
+//! The respondent pages' views: what each template shows, built from the link and the
+//! response as stored. Texts borrow from the survey; nothing here touches the database.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::http::StatusCode;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::field::FieldView;
+use super::link::{Link, Page};
+use crate::error::AppError;
+use crate::i18n::format_datetime;
+use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
+use crate::survey::answer::{
+    missing_answers, section_progress, FieldError, Item, RawAnswer, SectionProgress,
+};
+use crate::survey::display::display_value;
+use crate::survey::{Question, QuestionKind, Survey};
+use crate::web::render::translate;
+use crate::web::MessagePage;
+
+impl Link {
+    pub fn country_name(&self, iso3: &str) -> String {
+        self.state
+            .countries
+            .get(iso3)
+            .map(|c| c.name(self.lang).to_string())
+            .unwrap_or_else(|| iso3.to_string())
+    }
+
+    /// Whose response this is: the country, or "organisation, country".
+    pub fn respondent_name(&self) -> String {
+        let token = &self.who.token;
+        crate::survey::respondent_name(&token.unit, &self.country_name(&token.country_iso3))
+    }
+
+    /// An answer as text, countries by name, in the page's language.
+    fn display(&self, q: &Question, items: &[Item]) -> String {
+        display_value(q, items, self.lang, &|c| self.country_name(c))
+    }
+
+    fn date(&self, t: chrono::NaiveDateTime) -> String {
+        format_datetime(self.lang, t)
+    }
+}
+
+/// Why a response cannot change now, as a message id, or None when it can.
+fn readonly_reason(survey: &Survey, rs: &ResponseState) -> Option<&'static str> {
+    let now = Utc::now();
+    if !rs.is_draft() {
+        Some("section-readonly")
+    } else if rs.is_closed(now) || !survey.is_open_yet(now) {
+        Some("section-closed")
+    } else {
+        None
+    }
+}
+
+/// The overview: the country, the deadline, and each section with its progress.
+#[derive(Serialize)]
+pub struct OverviewView<'a> {
+    country: String,
+    description: Option<&'a str>,
+    deadline: Option<String>,
+    closed_at: Option<String>,
+    opens_at: Option<String>,
+    submitted_at: Option<String>,
+    sections: Vec<OverviewSection<'a>>,
+    base: String,
+}
+
+#[derive(Serialize)]
+struct OverviewSection<'a> {
+    id: &'a str,
+    title: &'a str,
+    /// The tag's class (`tag-<status>`) and message (`overview-status-<status>`).
+    status: &'static str,
+    status_key: &'static str,
+}
+
+fn progress_names(p: SectionProgress) -> (&'static str, &'static str) {
+    match p {
+        SectionProgress::NotStarted => ("not_started", "overview-status-not_started"),
+        SectionProgress::InProgress => ("in_progress", "overview-status-in_progress"),
+        SectionProgress::Complete => ("complete", "overview-status-complete"),
+        SectionProgress::NotApplicable => ("not_applicable", "overview-status-not_applicable"),
+    }
+}
+
+impl<'a> OverviewView<'a> {
+    pub fn new(page: &'a Page) -> OverviewView<'a> {
+        let (link, rs) = (&page.link, &page.rs);
+        let (survey, lang) = (&link.survey, link.lang);
+        let now = Utc::now();
+        let sections = survey
+            .sections
+            .iter()
+            .map(|s| {
+                let (status, status_key) =
+                    progress_names(section_progress(s, &rs.answers, &rs.visibility));
+                OverviewSection {
+                    id: &s.id,
+                    title: s.title.get(lang),
+                    status,
+                    status_key,
+                }
+            })
+            .collect();
+        OverviewView {
+            country: link.respondent_name(),
+            description: survey.description.as_ref().map(|d| d.get(lang)),
+            deadline: rs.closes.map(|c| link.date(c.naive_utc())),
+            closed_at: rs
+                .closes
+                .filter(|c| now > *c)
+                .map(|c| link.date(c.naive_utc())),
+            opens_at: survey
+                .opens
+                .filter(|o| now < *o)
+                .map(|o| link.date(o.naive_utc())),
+            submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
+            sections,
+            base: link.base(),
+        }
+    }
+}
+
+/// What a section page shows besides the stored answers (after a save, a failed or a
+/// conflicting one).
+#[derive(Default)]
+pub struct SectionExtras {
+    pub errors: BTreeMap<String, FieldError>,
+    /// Values to show instead of the stored ones (after a failed or conflicting save).
+    pub posted: Option<HashMap<String, RawAnswer>>,
+    pub saved: bool,
+    pub revealed: bool,
+    pub conflict: Option<ConflictView>,
+    pub version: Option<i32>,
+}
+
+impl SectionExtras {
+    /// The form shown again after a save that did not store everything: the posted values
+    /// with their errors (422), or beside another official's newer save (409).
+    pub fn shown_again(
+        link: &Link,
+        outcome: SaveOutcome,
+        posted: HashMap<String, RawAnswer>,
+    ) -> (SectionExtras, StatusCode) {
+        match outcome {
+            SaveOutcome::Saved { errors, revealed } => {
+                let extras = SectionExtras {
+                    errors,
+                    posted: Some(posted),
+                    revealed: !revealed.is_empty(),
+                    ..SectionExtras::default()
+                };
+                (extras, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            SaveOutcome::Conflict {
+                conflicts,
+                current_version,
+                saved_by,
+                saved_at,
+                errors,
+            } => {
+                let extras = SectionExtras {
+                    errors,
+                    posted: Some(posted),
+                    conflict: Some(ConflictView::new(link, &conflicts, saved_by, saved_at)),
+                    version: Some(current_version),
+                    ..SectionExtras::default()
+                };
+                (extras, StatusCode::CONFLICT)
+            }
+        }
+    }
+}
+
+/// Another official's newer save, beside this one's values.
+#[derive(Serialize)]
+pub struct ConflictView {
+    who: String,
+    date: String,
+    items: Vec<ConflictItem>,
+}
+
+#[derive(Serialize)]
+struct ConflictItem {
+    text: String,
+    yours: String,
+    theirs: String,
+}
+
+impl ConflictView {
+    fn new(
+        link: &Link,
+        conflicts: &[Conflict],
+        saved_by: Option<String>,
+        saved_at: Option<chrono::NaiveDateTime>,
+    ) -> ConflictView {
+        let items = conflicts
+            .iter()
+            .filter_map(|c| {
+                let q = link.survey.question(&c.question)?;
+                Some(ConflictItem {
+                    text: q.text.get(link.lang).to_string(),
+                    yours: link.display(q, &c.yours),
+                    theirs: link.display(q, &c.theirs),
+                })
+            })
+            .collect();
+        ConflictView {
+            who: saved_by.unwrap_or_else(|| translate(link.lang, "conflict-someone", &[])),
+            date: saved_at.map(|t| link.date(t)).unwrap_or_default(),
+            items,
+        }
+    }
+}
+
+/// One section's form.
+#[derive(Serialize)]
+pub struct SectionView<'a> {
+    id: &'a str,
+    pub title: &'a str,
+    intro: Option<&'a str>,
+    number: usize,
+    total: usize,
+    questions: Vec<FieldView<'a>>,
+    error_list: Vec<ErrorItem<'a>>,
+    /// Valid values were saved though others were not.
+    kept: bool,
+    saved: bool,
+    revealed: bool,
+    conflict: Option<ConflictView>,
+    readonly_key: Option<&'static str>,
+    csrf: String,
+    version: i32,
+    base: String,
+}
+
+/// A line of the error summary, linking to its field.
+#[derive(Serialize)]
+struct ErrorItem<'a> {
+    id: &'a str,
+    text: &'a str,
+    message: String,
+}
+
+impl<'a> SectionView<'a> {
+    /// The form of `section_id`; None when it does not exist or a condition hides it.
+    pub fn new(
+        page: &'a Page,
+        section_id: &str,
+        extras: SectionExtras,
+        csrf: String,
+    ) -> Option<SectionView<'a>> {
+        let (link, rs) = (&page.link, &page.rs);
+        let lang = link.lang;
+        let (index, section) = (link.survey.sections.iter().enumerate())
+            .find(|(_, s)| s.id == section_id)
+            .filter(|(_, s)| rs.visibility.section(&s.id))?;
+        let mut questions = Vec::new();
+        let mut error_list = Vec::new();
+        let unanswered = RawAnswer::default();
+        for q in (section.questions.iter()).filter(|q| rs.visibility.question(&q.id)) {
+            let stored;
+            let raw = match &extras.posted {
+                Some(posted) => posted.get(&q.id).unwrap_or(&unanswered),
+                None => {
+                    let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+                    stored = RawAnswer::from_items(&q.kind, items);
+                    &stored
+                }
+            };
+            let error = (extras.errors.get(&q.id)).map(|e| translate(lang, e.message_id, &e.args));
+            if let Some(message) = &error {
+                error_list.push(ErrorItem {
+                    id: &q.id,
+                    text: q.text.get(lang),
+                    message: message.clone(),
+                });
+            }
+            let countries = &link.state.country_options;
+            questions.push(FieldView::new(q, raw, error, lang, countries));
+        }
+        Some(SectionView {
+            id: &section.id,
+            title: section.title.get(lang),
+            intro: section.intro.as_ref().map(|t| t.get(lang)),
+            number: index + 1,
+            total: link.survey.sections.len(),
+            questions,
+            error_list,
+            kept: !extras.errors.is_empty() && extras.conflict.is_none(),
+            saved: extras.saved,
+            revealed: extras.revealed,
+            conflict: extras.conflict,
+            readonly_key: readonly_reason(&link.survey, rs),
+            csrf,
+            version: extras
+                .version
+                .unwrap_or_else(|| rs.section_version(&section.id)),
+            base: link.base(),
+        })
+    }
+}
+
+/// Every answer before submitting, and what is still missing.
+#[derive(Serialize)]
+pub struct ReviewView<'a> {
+    sections: Vec<ReviewSection<'a>>,
+    missing: Vec<MissingItem<'a>>,
+    editable: bool,
+    submitted_at: Option<String>,
+    csrf: String,
+    base: String,
+}
+
+#[derive(Serialize)]
+struct ReviewSection<'a> {
+    id: &'a str,
+    title: &'a str,
+    answers: Vec<ReviewAnswer<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReviewAnswer<'a> {
+    id: &'a str,
+    text: &'a str,
+    value: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MissingItem<'a> {
+    section: String,
+    question: String,
+    text: &'a str,
+}
+
+impl<'a> ReviewView<'a> {
+    pub fn new(page: &'a Page, show_missing: bool, csrf: String) -> ReviewView<'a> {
+        let (link, rs) = (&page.link, &page.rs);
+        let (survey, lang) = (&*link.survey, link.lang);
+        let sections = survey
+            .sections
+            .iter()
+            .filter(|s| rs.visibility.section(&s.id))
+            .map(|s| ReviewSection {
+                id: &s.id,
+                title: s.title.get(lang),
+                answers: s
+                    .questions
+                    .iter()
+                    .filter(|q| rs.visibility.question(&q.id))
+                    .map(|q| {
+                        let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+                        ReviewAnswer {
+                            id: &q.id,
+                            text: q.text.get(lang),
+                            value: (!items.is_empty()).then(|| link.display(q, items)),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let missing = if show_missing {
+            missing_answers(survey, &rs.answers, &rs.visibility)
+                .into_iter()
+                .filter_map(|m| {
+                    let text = survey.question(&m.question)?.text.get(lang);
+                    Some(MissingItem {
+                        section: m.section,
+                        question: m.question,
+                        text,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ReviewView {
+            sections,
+            missing,
+            editable: readonly_reason(survey, rs).is_none(),
+            submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
+            csrf,
+            base: link.base(),
+        }
+    }
+}
+
+/// The whole questionnaire on one printable page: blank (every question, with its options),
+/// or with this country's answers (the questions it was asked).
+#[derive(Serialize)]
+pub struct PrintView<'a> {
+    survey_title: &'a str,
+    country: String,
+    deadline: Option<String>,
+    sections: Vec<PrintSection<'a>>,
+    base: String,
+}
+
+#[derive(Serialize)]
+struct PrintSection<'a> {
+    number: usize,
+    title: &'a str,
+    conditional: bool,
+    questions: Vec<PrintQuestion<'a>>,
+}
+
+#[derive(Serialize)]
+struct PrintQuestion<'a> {
+    number: String,
+    text: &'a str,
+    help: Option<&'a str>,
+    required: bool,
+    conditional: bool,
+    options: Option<Vec<PrintOption<'a>>>,
+    rows: Option<Vec<PrintRow<'a>>>,
+    scale: Vec<&'a str>,
+    /// Answered in words or figures: lines to write on when blank.
+    free: bool,
+    answer: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PrintOption<'a> {
+    label: std::borrow::Cow<'a, str>,
+    checked: bool,
+}
+
+#[derive(Serialize)]
+struct PrintRow<'a> {
+    label: &'a str,
+    cells: Vec<bool>,
+}
+
+impl<'a> PrintView<'a> {
+    pub fn new(page: &'a Page, with_answers: bool) -> PrintView<'a> {
+        let (link, rs) = (&page.link, &page.rs);
+        let (survey, lang) = (&*link.survey, link.lang);
+        let mut sections = Vec::new();
+        for (si, section) in survey.sections.iter().enumerate() {
+            if with_answers && !rs.visibility.section(&section.id) {
+                continue;
+            }
+            let questions = section
+                .questions
+                .iter()
+                .filter(|q| !with_answers || rs.visibility.question(&q.id))
+                .enumerate()
+                .map(|(qi, q)| {
+                    let items: &[Item] = match with_answers {
+                        true => rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]),
+                        false => &[],
+                    };
+                    let mut pq = print_question(q, items, lang);
+                    pq.number = format!("{}.{}", si + 1, qi + 1);
+                    pq.conditional = !with_answers && q.show_if.is_some();
+                    pq.answer = (pq.free && !items.is_empty()).then(|| link.display(q, items));
+                    pq
+                })
+                .collect();
+            sections.push(PrintSection {
+                number: si + 1,
+                title: section.title.get(lang),
+                conditional: !with_answers && section.show_if.is_some(),
+                questions,
+            });
+        }
+        PrintView {
+            survey_title: survey.title.get(lang),
+            country: link.respondent_name(),
+            deadline: rs.closes.map(|c| link.date(c.naive_utc())),
+            sections,
+            base: link.base(),
+        }
+    }
+}
+
+/// A question on paper: its boxes to tick, its grid, or lines to write on.
+fn print_question<'a>(q: &'a Question, items: &[Item], lang: &str) -> PrintQuestion<'a> {
+    let raw = RawAnswer::from_items(&q.kind, items);
+    let tick = |label, checked| PrintOption { label, checked };
+    let mut options = Vec::new();
+    let mut rows = Vec::new();
+    let mut scale = Vec::new();
+    let mut free = false;
+    match &q.kind {
+        QuestionKind::YesNo => {
+            for c in ["yes", "no"] {
+                options.push(tick(translate(lang, c, &[]).into(), raw.first() == c));
+            }
+        }
+        QuestionKind::SingleChoice {
+            options: list,
+            other,
+        }
+        | QuestionKind::MultipleChoice {
+            options: list,
+            other,
+            ..
+        } => {
+            for o in list {
+                let checked = raw.values.contains(&o.code);
+                options.push(tick(o.label.get(lang).into(), checked));
+            }
+            if *other {
+                let written = raw.other.clone().unwrap_or_default();
+                let blank = if written.is_empty() {
+                    "______".to_string()
+                } else {
+                    written
+                };
+                let label = format!("{} {blank}", translate(lang, "other-specify", &[]));
+                let checked = raw.values.iter().any(|v| v == crate::survey::OTHER_CODE);
+                options.push(tick(label.into(), checked));
+            }
+        }
+        QuestionKind::Matrix {
+            rows: matrix_rows,
+            scale: points,
+        } => {
+            for r in matrix_rows {
+                let cells = points
+                    .iter()
+                    .map(|s| raw.rows.get(&r.code) == Some(&s.code))
+                    .collect();
+                rows.push(PrintRow {
+                    label: r.label.get(lang),
+                    cells,
+                });
+            }
+            scale = points.iter().map(|s| s.label.get(lang)).collect();
+        }
+        QuestionKind::ShortText { .. }
+        | QuestionKind::LongText { .. }
+        | QuestionKind::Integer { .. }
+        | QuestionKind::Decimal { .. }
+        | QuestionKind::Date { .. }
+        | QuestionKind::Country
+        | QuestionKind::Email
+        | QuestionKind::Url => free = true,
+    }
+    PrintQuestion {
+        number: String::new(),
+        text: q.text.get(lang),
+        help: q.help.as_ref().map(|h| h.get(lang)),
+        required: q.required,
+        conditional: false,
+        options: (!options.is_empty()).then_some(options),
+        rows: (!rows.is_empty()).then_some(rows),
+        scale,
+        free,
+        answer: None,
+    }
+}
+
+/// Why a response cannot change now (closed survey, already submitted), as a message page;
+/// other errors are handed back.
+pub fn refusal(link: &Link, e: RespondError) -> Result<MessagePage, AppError> {
+    let t = |id: &str, args: &[(&str, String)]| translate(link.lang, id, args);
+    let (title, body) = match &e {
+        RespondError::Closed(at) => {
+            let date = link.date(at.naive_utc());
+            (t("closed-title", &[]), t("closed-body", &[("date", date)]))
+        }
+        RespondError::NotOpenYet => {
+            let date = link
+                .survey
+                .opens
+                .map(|o| link.date(o.naive_utc()))
+                .unwrap_or_default();
+            let body = t("overview-not-open", &[("date", date)]);
+            (t("not-open-title", &[]), body)
+        }
+        RespondError::AlreadySubmitted => (
+            t("submitted-readonly-title", &[]),
+            t("section-readonly", &[]),
+        ),
+        RespondError::NoSuchSection | RespondError::Db(_) => return Err(e.into()),
+    };
+    Ok(MessagePage {
+        title,
+        body,
+        back: Some(link.base()),
+    })
+}
