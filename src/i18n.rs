@@ -121,6 +121,15 @@ pub fn format_number(lang: &str, text: &str) -> String {
     }
 }
 
+/// A share as the language writes it: "12.5%" in English, "12,5 %" in French and Spanish
+/// (a narrow no-break space before the sign).
+pub fn format_percent(lang: &str, text: &str) -> String {
+    match lang {
+        "fr" | "es" => format!("{}\u{202f}%", format_number(lang, text)),
+        _ => format!("{text}%"),
+    }
+}
+
 #[cfg(test)]
 mod number_tests {
     #[test]

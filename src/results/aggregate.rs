@@ -215,7 +215,18 @@ fn choice_key(question: &Question) -> (&'static str, &'static str) {
     match &question.kind {
         QuestionKind::MultipleChoice { .. } => ("a.item", "a.item <> '#other'"),
         QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item <> '#other'"),
-        _ => ("a.value", "a.item = ''"),
+        // One code per answer; numbers, dates and texts are not counted as choices.
+        QuestionKind::SingleChoice { .. }
+        | QuestionKind::YesNo
+        | QuestionKind::Country
+        | QuestionKind::ShortText { .. }
+        | QuestionKind::LongText { .. }
+        | QuestionKind::Integer { .. }
+        | QuestionKind::Decimal { .. }
+        | QuestionKind::Percentage
+        | QuestionKind::Date { .. }
+        | QuestionKind::Email
+        | QuestionKind::Url => ("a.value", "a.item = ''"),
     }
 }
 

@@ -121,6 +121,9 @@ fn raw_answer(
             let hi = max.unwrap_or(lo + 100.0).max(lo);
             raw.values.push(format!("{:.1}", rng.random_range(lo..=hi)));
         }
+        QuestionKind::Percentage => raw
+            .values
+            .push(format!("{:.1}", rng.random_range(0.0..=100.0))),
         QuestionKind::Date { min, max } => {
             let lo = min.unwrap_or(NaiveDate::from_ymd_opt(2000, 1, 1)?);
             // Dates of events that happened: not after today.

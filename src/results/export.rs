@@ -154,7 +154,16 @@ pub fn columns(survey: &Survey) -> Vec<Column> {
             QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } => {
                 out.push(col(q.id.clone(), None, None, "number".into()))
             }
-            _ => out.push(col(q.id.clone(), None, None, "text".into())),
+            QuestionKind::Percentage => out.push(col(
+                q.id.clone(),
+                None,
+                None,
+                "number from 0 to 100 (percent)".into(),
+            )),
+            QuestionKind::ShortText { .. }
+            | QuestionKind::LongText { .. }
+            | QuestionKind::Email
+            | QuestionKind::Url => out.push(col(q.id.clone(), None, None, "text".into())),
         }
     }
     out
@@ -315,8 +324,9 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
         for (i, c) in cols.iter().enumerate() {
             let v = cell(survey, c, &row.answers);
             let col = (fixed.len() + i) as u16;
-            let numeric = matches!(c.kind, "integer" | "decimal")
-                || (c.kind == "multiple_choice" && c.code.is_some());
+            let kind = survey.question(&c.question).map(|q| &q.kind);
+            let numeric = kind.is_some_and(|k| k.is_numeric())
+                || (matches!(kind, Some(QuestionKind::MultipleChoice { .. })) && c.code.is_some());
             match v.parse::<f64>() {
                 Ok(n) if numeric => sheet.write_number(r, col, n)?,
                 _ if v.is_empty() => sheet,
@@ -367,7 +377,7 @@ pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportErro
                         let m: BTreeMap<&str, &str> = items.iter().map(|i| (i.item.as_str(), i.value.as_str())).collect();
                         json!(m)
                     }
-                    QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } => {
+                    QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } | QuestionKind::Percentage => {
                         items.first().and_then(|i| i.num).map(|n| json!(n)).unwrap_or(Json::Null)
                     }
                     QuestionKind::SingleChoice { .. } if other.is_some() => {

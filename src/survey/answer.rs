@@ -98,6 +98,21 @@ pub trait CountryCodes {
     fn is_country(&self, iso3: &str) -> bool;
 }
 
+/// A decimal number as people write it: spaces between digits, "0,25" in French and Spanish.
+fn parse_decimal(text: &str) -> Result<f64, FieldError> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = if compact.contains('.') {
+        compact
+    } else {
+        compact.replace(',', ".")
+    };
+    compact
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite())
+        .ok_or_else(|| FieldError::new("error-not-number"))
+}
+
 /// Check a question's raw value; `Ok(vec![])` means "no answer".
 pub fn validate(
     question: &Question,
@@ -213,18 +228,7 @@ pub fn validate(
             if single.is_empty() {
                 return Ok(vec![]);
             }
-            let compact: String = single.chars().filter(|c| !c.is_whitespace()).collect();
-            // "0,25" as written in French and Spanish.
-            let compact = if compact.contains('.') {
-                compact
-            } else {
-                compact.replace(',', ".")
-            };
-            let n: f64 = compact
-                .parse()
-                .ok()
-                .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| FieldError::new("error-not-number"))?;
+            let n = parse_decimal(&single)?;
             if let Some(min) = min {
                 if n < *min {
                     return Err(FieldError::new("error-number-too-small").with("min", min));
@@ -234,6 +238,20 @@ pub fn validate(
                 if n > *max {
                     return Err(FieldError::new("error-number-too-large").with("max", max));
                 }
+            }
+            Ok(vec![Item::scalar(n.to_string(), Some(n))])
+        }
+        QuestionKind::Percentage => {
+            if single.is_empty() {
+                return Ok(vec![]);
+            }
+            // "12.5", "12,5", "12,5 %" and "12.5%" are the same share.
+            let n = parse_decimal(single.trim_end().trim_end_matches('%'))?;
+            if n < 0.0 {
+                return Err(FieldError::new("error-number-too-small").with("min", 0));
+            }
+            if n > 100.0 {
+                return Err(FieldError::new("error-number-too-large").with("max", 100));
             }
             Ok(vec![Item::scalar(n.to_string(), Some(n))])
         }
@@ -453,7 +471,18 @@ fn is_answered(q: &Question, answers: &Answers) -> bool {
         QuestionKind::Matrix { rows, .. } => {
             rows.iter().all(|r| items.iter().any(|i| i.item == r.code))
         }
-        _ => !items.is_empty(),
+        QuestionKind::ShortText { .. }
+        | QuestionKind::LongText { .. }
+        | QuestionKind::SingleChoice { .. }
+        | QuestionKind::MultipleChoice { .. }
+        | QuestionKind::YesNo
+        | QuestionKind::Integer { .. }
+        | QuestionKind::Decimal { .. }
+        | QuestionKind::Percentage
+        | QuestionKind::Date { .. }
+        | QuestionKind::Country
+        | QuestionKind::Email
+        | QuestionKind::Url => !items.is_empty(),
     }
 }
 

@@ -58,7 +58,15 @@ pub fn display_value(
             .iter()
             .map(|i| crate::i18n::format_number(lang, &i.value))
             .collect(),
-        _ => items.iter().map(|i| i.value.clone()).collect(),
+        QuestionKind::Percentage => items
+            .iter()
+            .map(|i| crate::i18n::format_percent(lang, &i.value))
+            .collect(),
+        QuestionKind::ShortText { .. }
+        | QuestionKind::LongText { .. }
+        | QuestionKind::Date { .. }
+        | QuestionKind::Email
+        | QuestionKind::Url => items.iter().map(|i| i.value.clone()).collect(),
     };
     let mut text = main.join("\n");
     if let Some(o) = other {

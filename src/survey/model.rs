@@ -161,6 +161,9 @@ pub enum QuestionKind {
     Country,
     Email,
     Url,
+    /// A share from 0 to 100, written with or without "%" and with a decimal point or comma;
+    /// stored as a number, shown with "%".
+    Percentage,
 }
 
 /// The code stored for the "other, please specify" option of a choice question.
@@ -184,6 +187,7 @@ impl QuestionKind {
             QuestionKind::Country => "country",
             QuestionKind::Email => "email",
             QuestionKind::Url => "url",
+            QuestionKind::Percentage => "percentage",
         }
     }
 
@@ -191,7 +195,37 @@ impl QuestionKind {
         match self {
             QuestionKind::SingleChoice { options, .. }
             | QuestionKind::MultipleChoice { options, .. } => options,
-            _ => &[],
+            QuestionKind::ShortText { .. }
+            | QuestionKind::LongText { .. }
+            | QuestionKind::YesNo
+            | QuestionKind::Integer { .. }
+            | QuestionKind::Decimal { .. }
+            | QuestionKind::Date { .. }
+            | QuestionKind::Matrix { .. }
+            | QuestionKind::Country
+            | QuestionKind::Email
+            | QuestionKind::Url
+            | QuestionKind::Percentage => &[],
+        }
+    }
+
+    /// Whether answers are numbers (stored with their value in `num`, summed and averaged in
+    /// results, written as numbers in spreadsheets).
+    pub fn is_numeric(&self) -> bool {
+        match self {
+            QuestionKind::Integer { .. }
+            | QuestionKind::Decimal { .. }
+            | QuestionKind::Percentage => true,
+            QuestionKind::ShortText { .. }
+            | QuestionKind::LongText { .. }
+            | QuestionKind::SingleChoice { .. }
+            | QuestionKind::MultipleChoice { .. }
+            | QuestionKind::YesNo
+            | QuestionKind::Date { .. }
+            | QuestionKind::Matrix { .. }
+            | QuestionKind::Country
+            | QuestionKind::Email
+            | QuestionKind::Url => false,
         }
     }
 

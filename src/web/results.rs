@@ -160,7 +160,7 @@ impl Shown {
             | K::YesNo
             | K::Matrix { .. }
             | K::Country => Shown::Choices,
-            K::Integer { .. } | K::Decimal { .. } => Shown::Numbers,
+            K::Integer { .. } | K::Decimal { .. } | K::Percentage => Shown::Numbers,
             K::Date { .. } => Shown::Dates,
             K::ShortText { .. } | K::LongText { .. } | K::Email | K::Url => Shown::Texts,
         }

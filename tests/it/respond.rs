@@ -23,6 +23,7 @@ on_both_backends!(
     the_respondent_picks_english_french_or_spanish,
     the_questionnaire_prints_blank_or_with_answers,
     every_respondent_page_of_the_shipped_surveys_renders_in_every_language,
+    a_percentage_question_end_to_end,
 );
 
 async fn overview_shows_country_sections_and_deadline(backend: Backend) {
@@ -954,5 +955,130 @@ async fn every_respondent_page_of_the_shipped_surveys_renders_in_every_language(
             assert!(incomplete.body.contains("class=\"error-summary\""));
         }
     }
+    app.stop().await;
+}
+
+const SHARES: &str = r#"id = "shares"
+title = { en = "Remittances", fr = "Envois de fonds" }
+languages = ["en", "fr"]
+
+[[sections]]
+id = "money"
+title = { en = "Money", fr = "Argent" }
+
+[[sections.questions]]
+id = "share"
+type = "percentage"
+text = { en = "Share sent through formal channels", fr = "Part envoyée par des canaux formels" }
+required = true
+
+[[sections.questions]]
+id = "detail"
+type = "short_text"
+text = { en = "Which channels?", fr = "Quels canaux ?" }
+show_if = "share > 50"
+"#;
+
+/// The type added by following the README's "Adding a question type": checked in the survey
+/// file, answered through the form (comma or point, with or without "%"), refused out of range,
+/// shown with "%" in the page's language, driving a condition, summarised and exported.
+async fn a_percentage_question_end_to_end(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        SHARES.replace("required = true", "required = true\nmin = 3"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("check")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let errors =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        errors.contains("broken.toml:14:1")
+            && errors.contains("'min' does not apply to a percentage question"),
+        "{errors}"
+    );
+    std::fs::remove_file(&broken).unwrap();
+    std::fs::write(dir.path().join("shares.toml"), SHARES).unwrap();
+    let app = TestApp::spawn_with(backend, dir.path().to_path_buf()).await;
+    let link = app.issue_token("shares", "SWE", "Anna");
+    let form = app.get(&format!("{link}/s/money")).await;
+    assert!(form.body.contains("inputmode=\"decimal\""), "{}", form.body);
+    assert!(form.body.contains("<span>%</span>"));
+    assert!(
+        !form.has_field("detail"),
+        "hidden until the share is over 50"
+    );
+    for (bad, message) in [("150", "100"), ("-1", "0"), ("a third", "number")] {
+        let res = app.save_section(&link, "money", &[("share", bad)]).await;
+        assert_eq!(res.status, 422, "{bad}");
+        let error = res.field_error("share").unwrap_or_default();
+        assert!(error.contains(message), "{bad}: {error}");
+        assert_eq!(
+            res.field_value("share").as_deref(),
+            Some(bad),
+            "kept as typed"
+        );
+    }
+    // Typed the French way, on the French page.
+    app.get(&format!("{link}?lang=fr")).await;
+    let saved = app
+        .save_section(&link, "money", &[("share", "12,5 %")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let fr = app.get(&format!("{link}/s/money?lang=fr")).await;
+    assert_eq!(fr.field_value("share").as_deref(), Some("12,5"));
+    let review = app.get(&format!("{link}/review?lang=fr")).await;
+    assert!(review.body.contains("12,5\u{202f}%"), "{}", review.body);
+    let review = app.get(&format!("{link}/review?lang=en")).await;
+    assert!(review.body.contains("12.5%"), "{}", review.body);
+    // Over 50: the condition shows the next question.
+    assert_eq!(
+        app.save_section(&link, "money", &[("share", "60.0%")])
+            .await
+            .status,
+        303
+    );
+    assert!(app
+        .get(&format!("{link}/s/money"))
+        .await
+        .has_field("detail"));
+    assert_eq!(app.submit(&link).await.status, 303);
+
+    app.add_user("admin@example.org", "a long admin passphrase", "admin", &[]);
+    app.login("admin@example.org", "a long admin passphrase")
+        .await;
+    let results = app.get("/admin/surveys/shares/results/q/share").await;
+    assert_eq!(results.status, 200, "{}", results.body);
+    assert!(
+        results
+            .body
+            .contains("minimum 60%, median 60%, maximum 60%"),
+        "{}",
+        results.body
+    );
+    let csv = app.get("/admin/surveys/shares/export.csv").await;
+    assert!(
+        csv.body
+            .lines()
+            .any(|l| l.starts_with("SWE,") && l.contains(",60")),
+        "{}",
+        csv.body
+    );
+    let codebook = app.get("/admin/surveys/shares/codebook.csv").await;
+    assert!(
+        codebook.body.contains("number from 0 to 100 (percent)"),
+        "{}",
+        codebook.body
+    );
+    let json = app.get("/admin/surveys/shares/export.json").await;
+    assert!(json.body.contains("\"share\": 60.0"), "{}", json.body);
+    let file = app.get("/admin/surveys/shares/countries/SWE").await;
+    assert!(file.body.contains("<dd>60%</dd>"), "{}", file.body);
     app.stop().await;
 }

@@ -241,10 +241,14 @@ fn comparison_problem(
         (QuestionKind::Matrix { .. }, _) if !row => {
             Some("compare one row of a matrix: question.row == \"code\"".into())
         }
-        (QuestionKind::Integer { .. } | QuestionKind::Decimal { .. }, Literal::Number(_)) => None,
-        (QuestionKind::Integer { .. } | QuestionKind::Decimal { .. }, _) => {
-            Some("a number question is compared with a number".into())
-        }
+        (
+            QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } | QuestionKind::Percentage,
+            Literal::Number(_),
+        ) => None,
+        (
+            QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } | QuestionKind::Percentage,
+            _,
+        ) => Some("a number question is compared with a number".into()),
         (_, Literal::Number(_)) => Some("only number questions compare with numbers".into()),
         (QuestionKind::YesNo, Literal::Bool(_)) if !ordering => None,
         (QuestionKind::YesNo, Literal::Text(t)) if !ordering && (t == "yes" || t == "no") => None,

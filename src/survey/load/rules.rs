@@ -21,12 +21,12 @@ impl Walker {
             "multiple_choice" => &["options", "other", "min_selections", "max_selections"],
             "integer" | "decimal" | "date" => &["min", "max"],
             "matrix" => &["rows", "scale"],
-            "yes_no" | "country" | "email" | "url" => &[],
+            "yes_no" | "country" | "email" | "url" | "percentage" => &[],
             other => {
                 cx.error(
                     type_name.span(),
                     format!(
-                        "unknown question type '{other}' (allowed: short_text, long_text, single_choice, multiple_choice, yes_no, integer, decimal, date, matrix, country, email, url)"
+                        "unknown question type '{other}' (allowed: short_text, long_text, single_choice, multiple_choice, yes_no, integer, decimal, percentage, date, matrix, country, email, url)"
                     ),
                 );
                 return None;
@@ -153,6 +153,7 @@ impl Walker {
             "country" => QuestionKind::Country,
             "email" => QuestionKind::Email,
             "url" => QuestionKind::Url,
+            "percentage" => QuestionKind::Percentage,
             _ => return None,
         };
         Some(kind)

@@ -43,6 +43,10 @@ pub enum FieldKind<'a> {
         maxlength: usize,
         value: String,
     },
+    /// A share from 0 to 100: a decimal input followed by "%".
+    Percent {
+        value: String,
+    },
     /// The country list, rendered once per language at start.
     Select {
         options_html: String,
@@ -144,6 +148,9 @@ impl<'a> FieldKind<'a> {
                 let shown = format_number(lang, raw.first());
                 short("text", Some("decimal"), None, shown)
             }
+            QuestionKind::Percentage => FieldKind::Percent {
+                value: format_number(lang, raw.first()),
+            },
             QuestionKind::Country => FieldKind::Select {
                 options_html: countries.options_html(lang, raw.first()),
             },
@@ -198,7 +205,10 @@ impl<'a> FieldKind<'a> {
     fn is_group(&self) -> bool {
         match self {
             FieldKind::Choice { .. } | FieldKind::Matrix { .. } => true,
-            FieldKind::Short { .. } | FieldKind::Long { .. } | FieldKind::Select { .. } => false,
+            FieldKind::Short { .. }
+            | FieldKind::Long { .. }
+            | FieldKind::Percent { .. }
+            | FieldKind::Select { .. } => false,
         }
     }
 }

@@ -538,6 +538,7 @@ fn print_question<'a>(q: &'a Question, items: &[Item], lang: &str) -> PrintQuest
         | QuestionKind::LongText { .. }
         | QuestionKind::Integer { .. }
         | QuestionKind::Decimal { .. }
+        | QuestionKind::Percentage
         | QuestionKind::Date { .. }
         | QuestionKind::Country
         | QuestionKind::Email

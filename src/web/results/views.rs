@@ -435,7 +435,7 @@ impl QuestionPage {
             question_text: text,
             groups,
             breakdown,
-            stats: stats_line(w, figures.stats, figures.dates),
+            stats: stats_line(w, &q.kind, figures.stats, figures.dates),
             texts: named(figures.texts),
             other_texts: named(figures.others),
         }
@@ -548,10 +548,16 @@ fn breakdown(
 
 fn stats_line(
     w: Words,
+    kind: &QuestionKind,
     stats: Option<NumberStats>,
     dates: Option<(i64, Option<String>, Option<String>)>,
 ) -> Option<String> {
-    let fmt = |n: Option<f64>| n.map(|n| format!("{n}")).unwrap_or_else(|| "–".into());
+    // Numbers as the page's language writes them; shares with their sign.
+    let number = |n: f64| match kind {
+        QuestionKind::Percentage => crate::i18n::format_percent(w.lang, &n.to_string()),
+        _ => crate::i18n::format_number(w.lang, &n.to_string()),
+    };
+    let fmt = |n: Option<f64>| n.map(number).unwrap_or_else(|| "–".into());
     if let Some(s) = stats {
         return Some(w.t(
             "results-stats",
