@@ -36,35 +36,6 @@ fn contacts_csv(n: usize) -> String {
     csv
 }
 
-async fn upload_contacts(app: &TestApp, survey: &str, csv: &str) -> crate::helpers::Page {
-    let page = app.get(&format!("/admin/surveys/{survey}")).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let form = reqwest::multipart::Form::new()
-        .text("_csrf", page.hidden("_csrf"))
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
-                .file_name("contacts.csv")
-                .mime_str("text/csv")
-                .unwrap(),
-        );
-    let res = app
-        .client
-        .post(format!("{}/admin/surveys/{survey}/contacts", app.address))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let body = res.text().await.unwrap();
-    crate::helpers::Page {
-        status,
-        location: None,
-        body,
-        headers: Default::default(),
-    }
-}
-
 async fn admin_post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> crate::helpers::Page {
     let page = app.get("/admin").await;
     let csrf = page.hidden("_csrf");
@@ -91,7 +62,7 @@ async fn invitations_reach_each_contact_who_can_then_answer(backend: Backend) {
     let smtp = SmtpServer::start(&[], 0);
     let app = TestApp::spawn_with_mail(backend, smtp.port).await;
     signed_in_admin(&app).await;
-    let res = upload_contacts(&app, "fixture", &contacts_csv(4)).await;
+    let res = app.upload_contacts("fixture", &contacts_csv(4)).await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert!(
         res.body.contains("4 added, 0 updated, 0 unchanged"),
@@ -207,7 +178,7 @@ async fn messages_wait_while_smtp_is_down_then_all_go_out_once(backend: Backend)
     let port = free_port();
     let app = TestApp::spawn_with_mail(backend, port).await;
     signed_in_admin(&app).await;
-    upload_contacts(&app, "fixture", &contacts_csv(5)).await;
+    app.upload_contacts("fixture", &contacts_csv(5)).await;
     let res = admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
     assert!(res.body.contains("5 message(s) queued"));
     // Nobody listens: the messages wait, with the error recorded.
@@ -238,7 +209,7 @@ async fn permanent_rejections_are_recorded_and_shown(backend: Backend) {
     let smtp = SmtpServer::start(&["official1@"], 0);
     let app = TestApp::spawn_with_mail(backend, smtp.port).await;
     signed_in_admin(&app).await;
-    upload_contacts(&app, "fixture", &contacts_csv(3)).await;
+    app.upload_contacts("fixture", &contacts_csv(3)).await;
     admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
     smtp.wait_for(2).await;
     let mut page = app.get("/admin/surveys/fixture").await;
@@ -278,7 +249,7 @@ async fn restart_mid_batch_loses_nothing_and_sends_nothing_twice(backend: Backen
     let smtp = SmtpServer::start(&[], 150);
     let app = TestApp::spawn_with_mail(backend, smtp.port).await;
     signed_in_admin(&app).await;
-    upload_contacts(&app, "fixture", &contacts_csv(12)).await;
+    app.upload_contacts("fixture", &contacts_csv(12)).await;
     admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
     smtp.wait_for(2).await;
     let (url, surveys, dir, env) = (
@@ -314,7 +285,7 @@ async fn two_instances_never_send_the_same_message(backend: Backend) {
     )
     .await;
     signed_in_admin(&first).await;
-    upload_contacts(&first, "fixture", &contacts_csv(30)).await;
+    first.upload_contacts("fixture", &contacts_csv(30)).await;
     admin_post(&first, "/admin/surveys/fixture/invite", &[]).await;
     let mails = smtp.wait_for(30).await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
@@ -337,7 +308,7 @@ async fn bad_csv_rows_are_each_reported_and_nothing_imported(backend: Backend) {
                PHL,Maria,not-an-email,en,DFA\n\
                MAR,Karim,karim@gov.ma,de,MAE\n\
                SWE,Anna Again,anna@gov.se,en,MFA\n";
-    let res = upload_contacts(&app, "fixture", bad).await;
+    let res = app.upload_contacts("fixture", bad).await;
     assert_eq!(res.status, 422);
     for expected in [
         "line 3, country: &#x27;XYZ&#x27; is not an ISO 3166-1 alpha-3 country code",
@@ -354,7 +325,9 @@ async fn bad_csv_rows_are_each_reported_and_nothing_imported(backend: Backend) {
         "nothing imported"
     );
     // A missing column.
-    let res = upload_contacts(&app, "fixture", "country,name,email\nSWE,A,a@gov.se\n").await;
+    let res = app
+        .upload_contacts("fixture", "country,name,email\nSWE,A,a@gov.se\n")
+        .await;
     assert!(
         res.body.contains("line 1, language: missing column"),
         "{}",
@@ -479,8 +452,7 @@ async fn owners_extend_a_deadline_and_reopen_a_response(backend: Backend) {
     let smtp = SmtpServer::start(&[], 0);
     let app = TestApp::spawn_with_mail(backend, smtp.port).await;
     signed_in_admin(&app).await;
-    upload_contacts(
-        &app,
+    app.upload_contacts(
         "closed",
         "country,name,email,language,office\nSWE,Anna,anna@gov.se,en,MFA\n",
     )

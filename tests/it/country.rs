@@ -19,33 +19,11 @@ async fn signed_in_admin(app: &TestApp) {
     assert_eq!(res.status, 303, "{}", res.body);
 }
 
-async fn upload_contacts(app: &TestApp, survey: &str, csv: &str) {
-    let page = app.get(&format!("/admin/surveys/{survey}")).await;
-    let form = reqwest::multipart::Form::new()
-        .text("_csrf", page.hidden("_csrf"))
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
-                .file_name("contacts.csv")
-                .mime_str("text/csv")
-                .unwrap(),
-        );
-    let res = app
-        .client
-        .post(format!("{}/admin/surveys/{survey}/contacts", app.address))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-}
-
 async fn the_country_page_reads_the_whole_file(backend: Backend) {
     let smtp = SmtpServer::start(&[], 0);
     let app = TestApp::spawn_with_mail(backend, smtp.port).await;
     signed_in_admin(&app).await;
-    upload_contacts(
-        &app,
+    app.upload_contacts(
         "fixture",
         "country,name,email,language,office\nSWE,Anna Berg,anna@gov.se,fr,MFA\n",
     )
@@ -331,8 +309,7 @@ async fn status_table_counts_are_filters(backend: Backend) {
     app.save_section(&phl, "basics", &[("name", "DFA")]).await;
     let mar = app.issue_token("fixture", "MAR", "Karim");
     app.get(&mar).await;
-    upload_contacts(
-        &app,
+    app.upload_contacts(
         "fixture",
         "country,name,email,language,office\nKEN,Wanjiru,w@gov.ke,en,MFA\n",
     )

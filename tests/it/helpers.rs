@@ -253,6 +253,36 @@ impl TestApp {
         path.to_string()
     }
 
+    /// Import a contacts file through the survey page's form, as an administrator does.
+    pub async fn upload_contacts(&self, survey: &str, csv: &str) -> Page {
+        let page = self.get(&format!("/admin/surveys/{survey}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", page.hidden("_csrf"))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+                    .file_name("contacts.csv")
+                    .mime_str("text/csv")
+                    .unwrap(),
+            );
+        let res = self
+            .client
+            .post(format!("{}/admin/surveys/{survey}/contacts", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        Page {
+            status,
+            location: None,
+            body,
+            headers: Default::default(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         let res = self
             .client

@@ -256,31 +256,17 @@ async fn token_issue_and_contacts_import_refuse_codes_outside_the_population(bac
     app.add_user(ADMIN, PASSWORD, "admin", &[]);
     let res = app.login(ADMIN, PASSWORD).await;
     assert_eq!(res.status, 303, "{}", res.body);
-    let page = app.get("/admin/surveys/asked").await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let form = reqwest::multipart::Form::new()
-        .text("_csrf", page.hidden("_csrf"))
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(
-                b"country,name,email,language,office\nSWE,Anna,anna@gov.se,en,MFA\nTWN,Lin,lin@gov.example,en,MOFA\n".to_vec(),
-            )
-            .file_name("contacts.csv")
-            .mime_str("text/csv")
-            .unwrap(),
-        );
     let res = app
-        .client
-        .post(format!("{}/admin/surveys/asked/contacts", app.address))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 422);
-    let body = res.text().await.unwrap();
+        .upload_contacts(
+            "asked",
+            "country,name,email,language,office\nSWE,Anna,anna@gov.se,en,MFA\nTWN,Lin,lin@gov.example,en,MOFA\n",
+        )
+        .await;
+    assert_eq!(res.status, 422);
     assert!(
-        body.contains("line 3, country: TWN is not in the population of survey &#x27;asked&#x27; (the 193 UN Member States)"),
-        "{body}"
+        res.body.contains("line 3, country: TWN is not in the population of survey &#x27;asked&#x27; (the 193 UN Member States)"),
+        "{}",
+        res.body
     );
     let export = app.get("/admin/surveys/asked/contacts.csv").await;
     assert!(!export.body.contains("anna@gov.se"), "{}", export.body);

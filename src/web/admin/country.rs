@@ -500,6 +500,30 @@ pub async fn issue_link(
     country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
 }
 
+/// Run a campaign action (extension, reopening) for the signed-in user, on a pooled connection.
+async fn in_campaign<F>(
+    state: &web::Data<AppState>,
+    scope: &SurveyAdmin,
+    act: F,
+) -> Result<(), AppError>
+where
+    F: FnOnce(
+            &campaign::Campaign,
+            &mut crate::db::DbConn,
+            &crate::accounts::User,
+        ) -> Result<campaign::Queued, campaign::CampaignError>
+        + Send
+        + 'static,
+{
+    let (app, survey, user) = (state.clone(), scope.survey.clone(), scope.user.clone());
+    let help = help_address(state);
+    with_conn(state, move |conn| {
+        act(&campaign_for(&app, &survey, &help), conn, &user)?;
+        Ok(())
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 pub struct DeadlineForm {
     #[serde(default)]
@@ -526,15 +550,9 @@ pub async fn extend_deadline(
         return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
     };
     let closes = date.and_hms_opt(23, 59, 59).ok_or(AppError::BadRequest)?;
-    let (app, s, u, c) = (
-        state.clone(),
-        scope.survey.clone(),
-        scope.user.clone(),
-        iso3.clone(),
-    );
-    let help = help_address(&state);
-    with_conn(&state, move |conn| {
-        Ok(campaign_for(&app, &s, &help).extend_deadline(conn, &c, closes, &u, campaign::now())?)
+    let c = iso3.clone();
+    in_campaign(&state, &scope, move |round, conn, user| {
+        round.extend_deadline(conn, &c, closes, user, campaign::now())
     })
     .await?;
     let date = ("date", format!("{date} 23:59"));
@@ -561,15 +579,9 @@ pub async fn reopen(
     let unit = form.unit.trim().to_string();
     let country = state.countries.get(&iso3).ok_or(AppError::NotFound)?;
     let country = crate::survey::respondent_name(&unit, country.name(crate::web::page_language()));
-    let (app, s, u, c) = (
-        state.clone(),
-        scope.survey.clone(),
-        scope.user.clone(),
-        iso3.clone(),
-    );
-    let help = help_address(&state);
-    with_conn(&state, move |conn| {
-        Ok(campaign_for(&app, &s, &help).reopen(conn, &c, &unit, &u, campaign::now())?)
+    let c = iso3.clone();
+    in_campaign(&state, &scope, move |round, conn, user| {
+        round.reopen(conn, &c, &unit, user, campaign::now())
     })
     .await?;
     let outcome = Outcome::message(t("admin-reopened", &[("country", country)]));
