@@ -194,6 +194,9 @@ pub fn load(
     Ok(rows
         .into_iter()
         .filter(|r| r.status == ResponseStatus::Submitted || started.contains(&r.id))
+        // Like every result, an export holds the survey's population only (a response kept
+        // from a country outside it, say after the population was narrowed, is left out).
+        .filter(|r| filter.admits(&r.iso3) && survey.population.contains(&r.iso3))
         .map(|r| ExportRow {
             fixed: [r.iso3, r.country_name_en]
                 .into_iter()

@@ -157,6 +157,19 @@ async fn the_dashboard_asks_the_193_member_states_and_rates_regions_over_them(ba
     ] {
         assert!(dash.body.contains(row), "{row} in {}", dash.body);
     }
+    // Exports hold the population only: Japan is there, Taiwan's kept response is not.
+    for export in ["export.csv", "export.json"] {
+        let page = app.get(&format!("/admin/surveys/asked/{export}")).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("JPN"), "{export}: {}", page.body);
+        assert!(!page.body.contains("TWN"), "{export}: {}", page.body);
+    }
+    let (ok, stdout, stderr) = run(&app, &["export", "asked", "--format", "csv"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("JPN") && !stdout.contains("TWN"),
+        "{stdout}"
+    );
     app.stop().await;
 }
 
