@@ -64,8 +64,6 @@ pub enum AppError {
     Db(#[from] DbError),
     #[error("rendering a page failed: {0}")]
     Render(#[from] handlebars::RenderError),
-    #[error("a background task failed: {0}")]
-    Blocking(String),
     /// A failure the user can do nothing about, with its cause for the log.
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -260,7 +258,6 @@ impl ResponseError for AppError {
             AppError::Respond(RespondError::Db(_))
             | AppError::Db(_)
             | AppError::Render(_)
-            | AppError::Blocking(_)
             | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

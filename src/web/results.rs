@@ -365,16 +365,15 @@ async fn export_as(
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
     let s = survey.clone();
-    let fail = |e: export::ExportError| AppError::Blocking(e.to_string());
     let bytes = with_conn(&state, move |conn| {
         Ok(match format {
-            Format::Codebook => export::codebook_csv(&s).map_err(fail)?.into_bytes(),
+            Format::Codebook => export::codebook_csv(&s)?.into_bytes(),
             _ => {
-                let rows = export::load(conn, &s, &filter).map_err(fail)?;
+                let rows = export::load(conn, &s, &filter)?;
                 match format {
-                    Format::Xlsx => export::to_xlsx(&s, &rows).map_err(fail)?,
-                    Format::Json => export::to_json(&s, &rows).map_err(fail)?.into_bytes(),
-                    _ => export::to_csv(&s, &rows).map_err(fail)?.into_bytes(),
+                    Format::Xlsx => export::to_xlsx(&s, &rows)?,
+                    Format::Json => export::to_json(&s, &rows)?.into_bytes(),
+                    _ => export::to_csv(&s, &rows)?.into_bytes(),
                 }
             }
         })

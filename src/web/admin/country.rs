@@ -406,7 +406,7 @@ pub async fn revoke_link(
     country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 pub struct IssueForm {
     #[serde(default)]
     name: String,
@@ -418,8 +418,28 @@ pub struct IssueForm {
     expires: String,
 }
 
-/// The form's values checked: the link's expiry, or the message to show beside the form.
-fn check_issue(form: &IssueForm, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, String> {
+impl IssueForm {
+    /// Who the link is for, as the page names them: the name, else the email.
+    fn holder(&self) -> String {
+        [self.name.trim(), self.email.trim()]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| t("admin-link-unnamed", &[]))
+    }
+}
+
+/// The form's values checked: the link's expiry, or the message to show beside the form. A
+/// country outside the survey's population gets no link.
+fn check_issue(
+    survey: &Survey,
+    iso3: &str,
+    form: &IssueForm,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, String> {
+    if !survey.population.contains(iso3) {
+        return Err(survey.population.refusal(&survey.id, iso3));
+    }
     let email = form.email.trim();
     if form.name.trim().chars().count() > MAX_NAME_CHARS {
         let max = [("max", MAX_NAME_CHARS.to_string())];
@@ -455,13 +475,7 @@ pub async fn issue_link(
     let iso3 = path.into_inner().1;
     state.countries.get(&iso3).ok_or(AppError::NotFound)?;
     let now = campaign::now();
-    let outside = !scope.survey.population.contains(&iso3);
-    let checked = if outside {
-        Err(scope.survey.population.refusal(&scope.survey.id, &iso3))
-    } else {
-        check_issue(&form, now)
-    };
-    let expires_at = match checked {
+    let expires_at = match check_issue(&scope.survey, &iso3, &form, now) {
         Ok(expires) => expires,
         Err(error) => {
             let outcome = Outcome::refused_issue(form, error);
@@ -469,31 +483,20 @@ pub async fn issue_link(
             return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
         }
     };
-    let (s, code) = (scope.survey.clone(), iso3.clone());
-    let unit = if scope.survey.unit.is_country() {
-        ""
-    } else {
-        form.unit.trim()
-    }
-    .to_string();
-    let (name, email) = (form.name.clone(), form.email.clone());
+    let (s, code, f) = (scope.survey.clone(), iso3.clone(), form.clone());
     let token = with_conn(&state, move |conn| {
+        let unit = if s.unit.is_country() { "" } else { &f.unit };
         let holder = NewHolder {
-            name: &name,
-            email: &email,
-            unit: &unit,
+            name: &f.name,
+            email: &f.email,
+            unit,
             expires_at,
         };
         Ok(review::issue_link(conn, &s, &code, &holder, now)?)
     })
     .await?;
-    let holder = [form.name.trim(), form.email.trim()]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .map(str::to_string)
-        .unwrap_or_else(|| t("admin-link-unnamed", &[]));
     let outcome = Outcome {
-        notices: Notices::message(t("admin-issue-done", &[("holder", holder)])),
+        notices: Notices::message(t("admin-issue-done", &[("holder", form.holder())])),
         new_link: Some(format!("{}/r/{token}", state.settings.base_url)),
         issue: IssueView::default(),
     };

@@ -647,6 +647,26 @@ fn country_codes(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why an invitation or reminder round cannot run: unknown codes, or email switched off.
+fn round_refusal(state: &AppState, only: &[String]) -> Option<(String, StatusCode)> {
+    let unknown: Vec<&str> = only
+        .iter()
+        .filter(|c| state.countries.get(c).is_none())
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let codes = [("codes", unknown.join(", "))];
+        Some((
+            t("admin-bad-countries", &codes),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ))
+    } else if state.mailer.is_none() {
+        Some((t("admin-mail-off", &[]), StatusCode::CONFLICT))
+    } else {
+        None
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Round {
     Invite,
@@ -662,22 +682,7 @@ async fn round(
 ) -> Result<HttpResponse, AppError> {
     admin_only(&scope)?;
     let only = country_codes(&form.countries);
-    let unknown: Vec<&str> = only
-        .iter()
-        .filter(|c| state.countries.get(c).is_none())
-        .map(String::as_str)
-        .collect();
-    let refusal = if !unknown.is_empty() {
-        let codes = [("codes", unknown.join(", "))];
-        Some((
-            t("admin-bad-countries", &codes),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ))
-    } else if state.mailer.is_none() {
-        Some((t("admin-mail-off", &[]), StatusCode::CONFLICT))
-    } else {
-        None
-    };
+    let refusal = round_refusal(&state, &only);
     if let Some((error, status)) = refusal {
         return after_form(
             &state,

@@ -38,7 +38,7 @@ impl FromRequest for Respondent {
         let found = req
             .app_data::<web::Data<AppState>>()
             .cloned()
-            .ok_or(AppError::Blocking("application state missing".into()));
+            .ok_or_else(|| AppError::internal("application state missing"));
         std::future::ready(
             found
                 .map(|state| Respondent {
