@@ -322,23 +322,38 @@ pub struct CountryStatus {
     /// The organisation, in a survey of organisations; '' otherwise.
     pub unit: String,
     pub contacts: usize,
-    /// When the first invitation was delivered; [`QUEUED`] while it waits.
-    pub invited: Option<String>,
-    pub first_opened: Option<String>,
+    pub invited: Option<Invitation>,
+    pub first_opened: Option<NaiveDateTime>,
     pub sections_done: usize,
     pub sections_total: usize,
     /// Some answer has been saved.
     pub started: bool,
-    pub submitted: Option<String>,
-    pub last_reminder: Option<String>,
+    pub submitted: Option<NaiveDateTime>,
+    pub last_reminder: Option<NaiveDateTime>,
     pub delivery_errors: usize,
-    pub deadline: Option<String>,
+    /// The country's own deadline when extended, else the survey's (UTC).
+    pub deadline: Option<NaiveDateTime>,
     /// The furthest step reached.
     pub stage: Stage,
 }
 
-/// `CountryStatus::invited` of a country whose invitation waits in the outbox.
-pub const QUEUED: &str = "queued";
+/// Where a country's first invitation is. Sorted as the table sorts: delivered ones by time,
+/// then those still waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Invitation {
+    Delivered(NaiveDateTime),
+    Queued,
+}
+
+impl Invitation {
+    /// As the status CSV writes it.
+    pub fn as_text(&self) -> String {
+        match self {
+            Invitation::Delivered(at) => fmt_time(*at),
+            Invitation::Queued => "queued".into(),
+        }
+    }
+}
 
 pub const SORT_KEYS: &[&str] = &[
     "country",
@@ -379,7 +394,7 @@ pub fn status_table(
             submitted: None,
             last_reminder: None,
             delivery_errors: 0,
-            deadline: survey.closes.map(|c| fmt_time(c.naive_utc())),
+            deadline: survey.closes.map(|c| c.naive_utc()),
             stage: Stage::Listed,
         }
     };
@@ -409,21 +424,18 @@ pub fn status_table(
         match (m.kind, m.status) {
             (_, OutboxStatus::Failed) => r.delivery_errors += 1,
             (MailKind::Invite, OutboxStatus::Sent) => {
-                let t = m.sent_at.map(fmt_time);
-                if r.invited.is_none() || r.invited.as_deref() == Some(QUEUED) || t < r.invited {
-                    r.invited = t;
+                // The first delivery; a delivered one beats one still waiting.
+                if let Some(at) = m.sent_at.map(Invitation::Delivered) {
+                    r.invited = Some(r.invited.map_or(at, |seen| seen.min(at)));
                 }
             }
             (MailKind::Invite, OutboxStatus::Pending | OutboxStatus::Sending)
                 if r.invited.is_none() =>
             {
-                r.invited = Some(QUEUED.into())
+                r.invited = Some(Invitation::Queued)
             }
-            (MailKind::Reminder, OutboxStatus::Sent) => {
-                let t = m.sent_at.map(fmt_time);
-                if t > r.last_reminder {
-                    r.last_reminder = t;
-                }
+            (MailKind::Reminder, OutboxStatus::Sent) if m.sent_at > r.last_reminder => {
+                r.last_reminder = m.sent_at;
             }
             _ => {}
         }
@@ -431,8 +443,8 @@ pub fn status_table(
     for (iso3, unit, first) in tokens::first_uses(conn, &survey.id)? {
         let key = (iso3, unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
-        if let Some(t) = first.map(fmt_time) {
-            if r.first_opened.as_ref().is_none_or(|o| &t < o) {
+        if let Some(t) = first {
+            if r.first_opened.is_none_or(|o| t < o) {
                 r.first_opened = Some(t);
             }
         }
@@ -446,7 +458,7 @@ pub fn status_table(
         let is_submitted = response.is_submitted();
         let key = (response.country_iso3, response.unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
-        r.submitted = response.submitted_at.map(fmt_time);
+        r.submitted = response.submitted_at;
         r.started = !answers.is_empty();
         if is_submitted {
             r.stage = Stage::Submitted;
@@ -475,7 +487,7 @@ pub fn status_table(
     let mut list: Vec<CountryStatus> = rows.into_values().collect();
     for r in &mut list {
         if let Some(at) = extensions.get(&r.iso3) {
-            r.deadline = Some(fmt_time(*at));
+            r.deadline = Some(*at);
         }
         if r.stage < Stage::Opened && r.first_opened.is_some() {
             r.stage = Stage::Opened;
@@ -514,6 +526,7 @@ pub fn status_table(
 
 /// The status table as CSV; the organisation column only in a survey of organisations.
 pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv::Error> {
+    let time = |t: Option<NaiveDateTime>| t.map(fmt_time).unwrap_or_default();
     let with_unit = !survey.unit.is_country();
     let mut w = crate::text::csv::SafeWriter::new();
     let header = [
@@ -544,14 +557,14 @@ pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv
             r.country.clone(),
             r.unit.clone(),
             r.contacts.to_string(),
-            r.invited.clone().unwrap_or_default(),
-            r.first_opened.clone().unwrap_or_default(),
+            r.invited.map(|i| i.as_text()).unwrap_or_default(),
+            time(r.first_opened),
             r.sections_done.to_string(),
             r.sections_total.to_string(),
-            r.submitted.clone().unwrap_or_default(),
-            r.last_reminder.clone().unwrap_or_default(),
+            time(r.submitted),
+            time(r.last_reminder),
             r.delivery_errors.to_string(),
-            r.deadline.clone().unwrap_or_default(),
+            time(r.deadline),
         ];
         w.write_record(
             cells

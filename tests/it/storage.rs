@@ -369,7 +369,8 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
     let table: Vec<_> = table.into_iter().filter(|r| r.contacts > 0).collect();
     assert_eq!(table.len(), n);
     assert!(table.iter().all(|r| r.contacts == 1));
-    assert!(table.iter().all(|r| r.invited.as_deref() == Some("queued")));
+    use coherence::campaign::Invitation;
+    assert!(table.iter().all(|r| r.invited == Some(Invitation::Queued)));
     let submitted = table.iter().filter(|r| r.submitted.is_some()).count();
     assert_eq!(submitted, demo.submitted);
     assert!(table
@@ -382,8 +383,10 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
     assert_eq!(by_stage(Stage::Draft), demo.drafts);
     let extended = table.iter().find(|r| &r.iso3 == first).unwrap();
     assert_eq!(
-        extended.deadline.as_deref(),
-        Some(now.format("%Y-%m-%d %H:%M").to_string().as_str())
+        extended
+            .deadline
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string()),
+        Some(now.format("%Y-%m-%d %H:%M").to_string())
     );
     let list = statements.lock().unwrap().clone();
     list

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{admin_view, campaign_for, csv_response, t, with_conn, Notices};
 use crate::accounts::User;
-use crate::campaign::{self, CountryStatus, Stage};
+use crate::campaign::{self, CountryStatus, Invitation, Stage};
 use crate::contacts;
 use crate::error::AppError;
 use crate::mail;
@@ -18,6 +18,7 @@ use crate::web::csrf;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
 use crate::web::render::Layout;
 use crate::web::AppState;
+use chrono::NaiveDateTime;
 
 /// Largest contact file accepted.
 const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
@@ -186,17 +187,24 @@ struct Cell {
 }
 
 impl Cell {
-    fn of(value: &Option<String>) -> Cell {
-        match value.as_deref() {
+    fn at(value: Option<NaiveDateTime>) -> Cell {
+        match value {
             None => Cell::default(),
-            Some(campaign::QUEUED) => Cell {
+            Some(at) => Cell {
+                day: at.format("%Y-%m-%d").to_string(),
+                datetime: at.format("%Y-%m-%dT%H:%M").to_string(),
+            },
+        }
+    }
+
+    fn invited(value: Option<Invitation>) -> Cell {
+        match value {
+            None => Cell::default(),
+            Some(Invitation::Queued) => Cell {
                 day: t("admin-queued", &[]),
                 datetime: String::new(),
             },
-            Some(v) => Cell {
-                day: v.get(..10).unwrap_or(v).to_string(),
-                datetime: v.replace(' ', "T"),
-            },
+            Some(Invitation::Delivered(at)) => Cell::at(Some(at)),
         }
     }
 }
@@ -299,13 +307,13 @@ fn row_view(r: &CountryStatus) -> Row {
         iso3: r.iso3.clone(),
         name,
         contacts: r.contacts,
-        invited: Cell::of(&r.invited),
-        opened: Cell::of(&r.first_opened),
+        invited: Cell::invited(r.invited),
+        opened: Cell::at(r.first_opened),
         progress: format!("{}/{}", r.sections_done, r.sections_total),
-        submitted: Cell::of(&r.submitted),
-        reminder: Cell::of(&r.last_reminder),
+        submitted: Cell::at(r.submitted),
+        reminder: Cell::at(r.last_reminder),
         errors: r.delivery_errors,
-        deadline: Cell::of(&r.deadline),
+        deadline: Cell::at(r.deadline),
         stage: stage_label(stage),
     }
 }
