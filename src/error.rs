@@ -81,6 +81,18 @@ impl From<actix_web::error::BlockingError> for AppError {
     }
 }
 
+impl From<crate::access::LinkError> for AppError {
+    fn from(e: crate::access::LinkError) -> Self {
+        use crate::access::LinkError;
+        match e {
+            LinkError::Unknown => AppError::NotFound,
+            LinkError::Limited => AppError::RateLimited,
+            LinkError::Ended(end) => AppError::LinkEnded(end),
+            LinkError::Db(e) => AppError::Db(DbError::Query(e)),
+        }
+    }
+}
+
 impl From<QueryError> for AppError {
     fn from(e: QueryError) -> Self {
         AppError::Db(DbError::Query(e))

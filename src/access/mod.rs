@@ -38,6 +38,56 @@ impl std::fmt::Display for LinkEnd {
     }
 }
 
+/// Why a personal link opened nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("no such personal link")]
+    Unknown,
+    #[error("too many unknown links from this address")]
+    Limited,
+    #[error("the personal link was {0}")]
+    Ended(LinkEnd),
+    #[error(transparent)]
+    Db(#[from] crate::db::QueryError),
+}
+
+/// The link rules, for a token a browser presented from `address` (see [`address_subject`]):
+/// a valid link always works, whatever its address did; an unknown one (or one whose survey
+/// is no longer served) counts against the address, in the database so every node shares the
+/// count, and is refused as unknown, then as limited; a revoked or expired one is refused as
+/// ended. The link's first use is recorded once, for the status table's "first opened".
+pub fn open_link(
+    conn: &mut crate::db::DbConn,
+    token: &str,
+    address: &str,
+    served: impl Fn(&str) -> bool,
+    now: chrono::NaiveDateTime,
+) -> Result<crate::db::tokens::TokenRow, LinkError> {
+    use crate::db::{attempts, tokens};
+    // Only a string of a token's shape is looked up; anything else is unknown at once.
+    let row = if looks_like_token(token) {
+        tokens::find_token(conn, &hash_token(token))?
+    } else {
+        None
+    };
+    let Some(row) = row.filter(|row| served(&row.survey_id)) else {
+        let limit = UNKNOWN_LINKS_PER_ADDRESS;
+        let tried = attempts::hit(conn, &limit.counter(address), limit.window(), now)?;
+        return Err(if tried > limit.max {
+            LinkError::Limited
+        } else {
+            LinkError::Unknown
+        });
+    };
+    if let Some(end) = row.ended(now) {
+        return Err(LinkError::Ended(end));
+    }
+    if row.first_used_at.is_none() {
+        tokens::touch_token(conn, &row.id, now)?;
+    }
+    Ok(row)
+}
+
 /// Whether a string has the shape of a session or device cookie (64 hex characters).
 pub fn looks_like_session(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())

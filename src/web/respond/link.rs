@@ -15,8 +15,8 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::access::{address_subject, hash_token, looks_like_token, UNKNOWN_LINKS_PER_ADDRESS};
-use crate::db::{attempts, tokens, DbConn, DbError};
+use crate::access::{self, address_subject};
+use crate::db::{tokens, DbConn, DbError};
 use crate::error::AppError;
 use crate::respond::{self, ResponseState};
 use crate::survey::Survey;
@@ -118,33 +118,17 @@ impl Respondent {
     {
         let Respondent { state, req, token } = self;
         let address = address_subject(super::super::client_address(&req, &state.settings));
-        let hash = looks_like_token(&token).then(|| hash_token(&token));
-        let app = state.clone();
+        let (app, t) = (state.clone(), token.clone());
         let (who, survey, done) = web::block(move || {
             let mut conn = app.pool.get().map_err(DbError::from)?;
             let now = Utc::now().naive_utc();
-            let row = match &hash {
-                Some(h) => tokens::find_token(&mut conn, h)?,
-                None => None,
-            };
-            let known = row.and_then(|row| Some((app.catalog.get(&row.survey_id).cloned()?, row)));
-            let Some((survey, row)) = known else {
-                let limit = UNKNOWN_LINKS_PER_ADDRESS;
-                let tried =
-                    attempts::hit(&mut conn, &limit.counter(&address), limit.window(), now)?;
-                return Err(if tried > limit.max {
-                    AppError::RateLimited
-                } else {
-                    AppError::NotFound
-                });
-            };
-            if let Some(end) = row.ended(now) {
-                return Err(AppError::LinkEnded(end));
-            }
-            if row.first_used_at.is_none() {
-                // "First opened" for the administrators' status table: one write per link, ever.
-                tokens::touch_token(&mut conn, &row.id, now)?;
-            }
+            let served = |id: &str| app.catalog.get(id).is_some();
+            let row = access::open_link(&mut conn, &t, &address, served, now)?;
+            let survey = app
+                .catalog
+                .get(&row.survey_id)
+                .cloned()
+                .ok_or(AppError::NotFound)?;
             let who = respond::Respondent { token: row };
             // Spent once the link is known to exist, so made-up links cannot fill the table.
             if spends_budget && !app.link_writes.take(&who.token.id) {
