@@ -55,6 +55,17 @@ pub fn choose(req: &HttpRequest, offered: impl Fn(&str) -> bool) -> &'static str
     "en"
 }
 
+/// This page's address in another language: the same query (a breakdown, a filter, a sort)
+/// with `lang` replaced.
+fn with_lang(req: &HttpRequest, code: &str) -> String {
+    let mut pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    pairs.retain(|(k, _)| k != "lang");
+    pairs.push(("lang".into(), code.into()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_else(|_| format!("lang={code}"));
+    format!("{}?{query}", req.path())
+}
+
 /// Links to this page in each offered language; none when only one is offered.
 pub fn link_list(
     req: &HttpRequest,
@@ -67,7 +78,7 @@ pub fn link_list(
         .map(|(code, name)| LanguageLink {
             code,
             name,
-            href: format!("{}?lang={code}", req.path()),
+            href: with_lang(req, code),
             current: *code == current,
         })
         .collect();

@@ -351,6 +351,14 @@ async fn status_table_counts_are_filters(backend: Backend) {
     assert!(africa.body.contains(">Morocco</a>"));
     assert_eq!(count(&africa.body, "Asked"), "54");
     assert_eq!(count(&africa.body, "Opened"), "1");
+    // The language links keep the filters.
+    assert!(
+        africa.body.contains(
+            "href=\"/admin/surveys/fixture?region&#x3D;002&amp;stage&#x3D;opened&amp;lang&#x3D;fr\""
+        ),
+        "{}",
+        africa.body
+    );
     // Sorting keeps the filters.
     let sorted = app
         .get("/admin/surveys/fixture?region=002&sort=-country")
