@@ -404,6 +404,12 @@ async fn compendium_needs_and_matching(backend: Backend) {
         "{}",
         fr.body
     );
+    // Countries are named in the page's language on the needs and matching page.
+    let needs_fr = app
+        .get("/admin/surveys/fixture/results/needs?lang=fr")
+        .await;
+    assert!(needs_fr.body.contains("Suède"), "{}", needs_fr.body);
+    assert!(!needs_fr.body.contains("Sweden"), "{}", needs_fr.body);
     let remembered = app.get("/admin/surveys/fixture/results").await;
     assert!(
         remembered.body.contains("Taux de réponse"),

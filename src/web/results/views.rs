@@ -70,10 +70,11 @@ impl Words<'_> {
         }
     }
 
-    fn country_en(&self, iso3: &str) -> String {
+    /// A country's name in the page's language.
+    fn country(&self, iso3: &str) -> String {
         self.countries
             .get(iso3)
-            .map(|c| c.name_en.clone())
+            .map(|c| c.name(self.lang).to_string())
             .unwrap_or_else(|| iso3.into())
     }
 }
@@ -367,7 +368,7 @@ impl<'a> Answers<'a> {
         let lang = self.w.lang;
         match &self.q.kind {
             QuestionKind::YesNo => self.w.t(key, &[]),
-            QuestionKind::Country => self.w.country_en(key),
+            QuestionKind::Country => self.w.country(key),
             QuestionKind::Matrix { rows, scale } => {
                 let (r, s) = key.split_once('=').unwrap_or((key, ""));
                 let find = |list: &[crate::survey::Choice], code: &str| {
@@ -795,14 +796,14 @@ impl NeedsPage {
             matches: matches
                 .iter()
                 .map(|m| MatchLine {
-                    country: w.country_en(&m.iso3),
+                    country: w.country(&m.iso3),
                     theme: theme_label(Some(&m.theme)),
                     need: m.need.clone(),
                     partners: m
                         .partners
                         .iter()
                         .take(5)
-                        .map(|p| w.country_en(&p.iso3))
+                        .map(|p| w.country(&p.iso3))
                         .collect::<Vec<_>>()
                         .join(", "),
                 })
