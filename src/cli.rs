@@ -577,33 +577,29 @@ fn issue_token(
         return Err(CliError::Usage(s.population.refusal(&s.id, &country)));
     }
     let unit = unit.map(|u| u.trim().to_string()).unwrap_or_default();
-    match (s.unit, unit.is_empty()) {
-        (RespondentUnit::Country, false) => {
-            return Err(CliError::Usage(format!(
-                "'{}' is answered once per country: leave out --unit",
-                s.id
-            )))
-        }
-        (RespondentUnit::Organisation, true) => {
-            return Err(CliError::Usage(format!(
-                "'{}' is answered per organisation: name it with --unit \"Ministry of ...\"",
-                s.id
-            )))
-        }
-        _ if unit.chars().count() > 300 => {
-            return Err(CliError::Usage(
-                "--unit is longer than 300 characters".into(),
-            ))
-        }
-        _ => {}
-    }
     // Stored lower-case, as contacts' are, so `token revoke --email` finds it however typed.
     let email = email.map(|e| e.trim().to_lowercase());
-    if let Some(e) = &email {
-        use validator::ValidateEmail;
-        if !e.validate_email() {
-            return Err(CliError::Usage(format!("'{e}' is not an email address")));
-        }
+    let holder = crate::review::NewHolder {
+        name: name.as_deref().unwrap_or_default(),
+        email: email.as_deref().unwrap_or_default(),
+        unit: &unit,
+        expires_at,
+    };
+    if let Err(problem) = holder.check(&s) {
+        use crate::review::HolderProblem as P;
+        return Err(CliError::Usage(match problem {
+            P::UnitNotAsked => format!("'{}' is answered once per country: leave out --unit", s.id),
+            P::UnitMissing => format!(
+                "'{}' is answered per organisation: name it with --unit \"Ministry of ...\"",
+                s.id
+            ),
+            P::TooLong => format!(
+                "--name and --unit take at most {} characters",
+                crate::review::MAX_HOLDER_CHARS
+            ),
+            P::Unprintable => "--name and --unit take printable text on one line".into(),
+            P::BadEmail => format!("'{}' is not an email address", holder.email),
+        }));
     }
     let token = new_token();
     let mut conn = storage.pool.get().map_err(DbError::from)?;

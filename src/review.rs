@@ -96,6 +96,59 @@ pub struct NewHolder<'a> {
     pub expires_at: Option<NaiveDateTime>,
 }
 
+/// Longest holder name and organisation name taken for a link.
+pub const MAX_HOLDER_CHARS: usize = 300;
+/// Longest email address (RFC 5321).
+pub const MAX_EMAIL_BYTES: usize = 320;
+
+/// Why a new link's holder was refused; the web form and the command line word it each their
+/// own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderProblem {
+    /// A survey answered once per country was given an organisation.
+    UnitNotAsked,
+    /// A survey answered per organisation was not told which one.
+    UnitMissing,
+    /// A name or organisation over [`MAX_HOLDER_CHARS`].
+    TooLong,
+    /// A line break, tab or other control or direction-changing character in a name.
+    Unprintable,
+    BadEmail,
+}
+
+impl NewHolder<'_> {
+    /// The rules every link follows, however it is issued: the organisation named exactly
+    /// when the survey is answered per organisation; names of printable text, bounded; the
+    /// email, if any, an address.
+    pub fn check(&self, survey: &Survey) -> Result<(), HolderProblem> {
+        let unit = self.unit.trim();
+        match (survey.unit.is_country(), unit.is_empty()) {
+            (true, false) => return Err(HolderProblem::UnitNotAsked),
+            (false, true) => return Err(HolderProblem::UnitMissing),
+            _ => {}
+        }
+        for text in [self.name.trim(), unit] {
+            if text.chars().count() > MAX_HOLDER_CHARS {
+                return Err(HolderProblem::TooLong);
+            }
+            if text.chars().any(unprintable) {
+                return Err(HolderProblem::Unprintable);
+            }
+        }
+        let email = self.email.trim();
+        use validator::ValidateEmail;
+        if !email.is_empty() && (email.len() > MAX_EMAIL_BYTES || !email.validate_email()) {
+            return Err(HolderProblem::BadEmail);
+        }
+        Ok(())
+    }
+}
+
+/// Control characters and the bidirectional overrides that make a name read other than it is.
+fn unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A new personal link for the country. Only its hash is stored: the token returned is shown
 /// once and cannot be seen again. Earlier links keep working (revoke them separately).
 pub fn issue_link(
@@ -105,6 +158,7 @@ pub fn issue_link(
     holder: &NewHolder,
     now: NaiveDateTime,
 ) -> QueryResult<String> {
+    debug_assert!(holder.check(survey).is_ok(), "checked by the caller");
     let token = new_token();
     let named = |s: &str| {
         let s = s.trim();
@@ -127,7 +181,15 @@ pub fn issue_link(
     Ok(token)
 }
 
-/// Revoke one of the country's links; the name (or email) of its holder when it was live.
+/// What revoking a link did.
+pub enum Revoked {
+    /// It was live and is revoked now; its holder's name (or email).
+    Now(String),
+    /// It had already ended (a form sent twice, say): nothing changed.
+    Already(String),
+}
+
+/// Revoke one of the country's links; `None` when the country has no such link.
 pub fn revoke_link(
     conn: &mut DbConn,
     survey_id: &str,
@@ -135,7 +197,7 @@ pub fn revoke_link(
     link_id: &str,
     by: &crate::accounts::User,
     now: NaiveDateTime,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<Revoked>> {
     let holder = tokens::find_token_by_id(conn, link_id)?
         .filter(|row| row.survey_id == survey_id && row.country_iso3 == iso3)
         .map(|row| row.holder_name.or(row.holder_email).unwrap_or_default());
@@ -143,5 +205,9 @@ pub fn revoke_link(
         return Ok(None);
     };
     let done = crate::campaign::revoke_link(conn, survey_id, iso3, link_id, by, now)?;
-    Ok(done.then_some(holder))
+    Ok(Some(if done {
+        Revoked::Now(holder)
+    } else {
+        Revoked::Already(holder)
+    }))
 }

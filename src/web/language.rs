@@ -57,18 +57,29 @@ pub fn choose(req: &HttpRequest, offered: impl Fn(&str) -> bool) -> &'static str
 
 /// This page's address in another language: the same query (a breakdown, a filter, a sort)
 /// with `lang` replaced.
-fn with_lang(req: &HttpRequest, code: &str) -> String {
+fn with_lang(req: &HttpRequest, path: &str, code: &str) -> String {
     let mut pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     pairs.retain(|(k, _)| k != "lang");
     pairs.push(("lang".into(), code.into()));
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_else(|_| format!("lang={code}"));
-    format!("{}?{query}", req.path())
+    format!("{path}?{query}")
 }
 
 /// Links to this page in each offered language; none when only one is offered.
 pub fn link_list(
     req: &HttpRequest,
+    offered: impl Fn(&str) -> bool,
+    current: &str,
+) -> Vec<LanguageLink> {
+    link_list_at(req, req.path(), offered, current)
+}
+
+/// Links to the page at `path` in each offered language: for the page a form's POST answers
+/// with, whose own address shows nothing when opened again.
+pub fn link_list_at(
+    req: &HttpRequest,
+    path: &str,
     offered: impl Fn(&str) -> bool,
     current: &str,
 ) -> Vec<LanguageLink> {
@@ -78,7 +89,7 @@ pub fn link_list(
         .map(|(code, name)| LanguageLink {
             code,
             name,
-            href: with_lang(req, code),
+            href: with_lang(req, path, code),
             current: *code == current,
         })
         .collect();

@@ -171,6 +171,60 @@ async fn issued_links_are_shown_once_and_can_be_revoked(backend: Backend) {
     assert!(refused.body.contains("from today to 2 years ahead"));
     assert!(refused.body.contains("No link has been issued"));
 
+    // The holder's rules, as for `token issue`: no organisation in a survey answered per
+    // country, names of printable text on one line.
+    for (field, value, message) in [
+        ("unit", "Ministry of Labour", "answered once per country"),
+        ("name", "Ann\u{202e}gnirts", "printable text on one line"),
+        ("name", "Ann\nBob", "printable text on one line"),
+    ] {
+        let refused = app
+            .post(
+                "/admin/surveys/fixture/countries/PHL/links",
+                &[("_csrf", &csrf), (field, value)],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{field}={value:?}");
+        assert!(refused.body.contains(message), "{}", refused.body);
+    }
+    let long = "x".repeat(301);
+    let refused = app
+        .post(
+            "/admin/surveys/fixture/countries/PHL/links",
+            &[("_csrf", &csrf), ("name", &long)],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Use at most 300 characters"));
+    // A survey answered per organisation needs the organisation named.
+    let refused = app
+        .post(
+            "/admin/surveys/institutions/countries/PHL/links",
+            &[("_csrf", &csrf), ("name", "Maria")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("answered per organisation"),
+        "{}",
+        refused.body
+    );
+    let issued = app
+        .post(
+            "/admin/surveys/institutions/countries/PHL/links",
+            &[
+                ("_csrf", &csrf),
+                ("name", "Maria"),
+                ("unit", "Central Bank"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    assert!(
+        issued.body.contains("<td>Central Bank</td>"),
+        "{}",
+        issued.body
+    );
     // Taiwan is in the reference list but not among the UN Member States the survey asks.
     let twn = app.get("/admin/surveys/fixture/countries/TWN").await;
     assert_eq!(twn.status, 200);
@@ -232,6 +286,18 @@ async fn issued_links_are_shown_once_and_can_be_revoked(backend: Backend) {
         .contains("The link of Maria Santos was revoked."));
     assert!(revoked.body.contains(&format!("({})", ADMIN.0)));
     assert_eq!(app.get(&path).await.status, 410);
+    // The form sent again (a reload): nothing changes, and the page says so.
+    let again = app.post(action, &[("_csrf", &page.hidden("_csrf"))]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.body.contains("had already ended; nothing changed"));
+    // The page a form answers with links its other languages to the page, not the form.
+    assert!(
+        again
+            .body
+            .contains("href=\"/admin/surveys/fixture/countries/PHL?lang&#x3D;fr\""),
+        "{}",
+        again.body
+    );
     // A link of another country cannot be revoked through this one's page.
     let other = app.issue_token("fixture", "SWE", "Anna");
     let swe = app.get("/admin/surveys/fixture/countries/SWE").await;
@@ -288,10 +354,22 @@ async fn country_pages_are_refused_to_others(backend: Backend) {
         let res = app.post(path, &[("_csrf", &csrf), ("name", "x")]).await;
         assert_eq!(res.status, 403, "{path}");
     }
-    assert_eq!(
-        app.get("/admin/surveys/closed/countries/SWE").await.status,
-        200
-    );
+    // On their own survey an owner reads the response and the links, but neither the
+    // contacts and their emails nor the form that issues links (administrators' work, as
+    // invitations are), and cannot issue one.
+    let own = app.get("/admin/surveys/closed/countries/SWE").await;
+    assert_eq!(own.status, 200);
+    assert!(own.body.contains("<h2 id=\"answers\">"));
+    assert!(own.body.contains("<h2 id=\"links\">"));
+    assert!(!own.body.contains("id=\"contacts\""), "{}", own.body);
+    assert!(!own.body.contains("/countries/SWE/links\""), "{}", own.body);
+    let res = app
+        .post(
+            "/admin/surveys/closed/countries/SWE/links",
+            &[("_csrf", &own.hidden("_csrf")), ("name", "Owner Mint")],
+        )
+        .await;
+    assert_eq!(res.status, 403);
     app.stop().await;
 }
 

@@ -15,16 +15,12 @@ use crate::db::outbox::{CountryMessage, OutboxStatus};
 use crate::db::tokens::TokenRow;
 use crate::error::AppError;
 use crate::i18n::format_datetime;
-use crate::review::{self, CountryFile, NewHolder, ResponseFile};
+use crate::review::{self, CountryFile, HolderProblem, NewHolder, ResponseFile};
 use crate::survey::display::display_value;
 use crate::survey::Survey;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
 use crate::web::render::Layout;
 use crate::web::AppState;
-
-/// Longest holder name and email taken for a new link.
-const MAX_NAME_CHARS: usize = 200;
-const MAX_EMAIL_BYTES: usize = 320;
 
 #[derive(Serialize)]
 struct CountryPage {
@@ -45,6 +41,8 @@ struct CountryPage {
     deadline: DeadlineView,
     /// What the "issue a new link" form sent, kept when it is refused.
     issue: IssueView,
+    /// Contacts, emails and issuing links are shown to administrators only.
+    is_admin: bool,
 }
 
 #[derive(Serialize)]
@@ -320,14 +318,19 @@ impl Outcome {
     }
 }
 
+/// The country page. Contacts and their emails, and issuing links, are for administrators (as
+/// the contacts file and invitations are); owners read the response and the links, revoke
+/// links, extend the deadline and reopen.
 async fn country_page(
     state: &web::Data<AppState>,
     req: &HttpRequest,
-    survey: &std::sync::Arc<Survey>,
+    scope: &SurveyAdmin,
     iso3: &str,
     outcome: Outcome,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
+    let survey = &scope.survey;
+    let is_admin = scope.user.is_admin();
     let lang = crate::web::page_language();
     let country = state
         .countries
@@ -339,7 +342,11 @@ async fn country_page(
     let file = with_conn(state, move |conn| Ok(review::load(conn, &s, &code)?)).await?;
     let now = campaign::now();
     let deadline = file.extended_to.or(survey.closes.map(|c| c.naive_utc()));
-    let (contacts, other_messages) = contact_views(&file, lang);
+    let (contacts, other_messages) = if is_admin {
+        contact_views(&file, lang)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let view = CountryPage {
         id: survey.id.clone(),
         iso3: iso3.to_string(),
@@ -361,9 +368,13 @@ async fn country_page(
         other_messages,
         deadline: DeadlineView::new(deadline, lang, now),
         issue: outcome.issue,
+        is_admin,
         country: country.clone(),
     };
-    let layout = Layout::wide(country);
+    let mut layout = Layout::wide(country);
+    // After a form, the language links lead to the page, not to the form's address.
+    let page = format!("/admin/surveys/{}/countries/{iso3}", survey.id);
+    layout.languages = crate::web::language::link_list_at(req, &page, |_| true, lang);
     admin_view(state, req, "admin/country", layout, &view, status)
 }
 
@@ -375,7 +386,7 @@ pub async fn country(
 ) -> Result<HttpResponse, AppError> {
     let iso3 = path.into_inner().1;
     let outcome = Outcome::default();
-    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+    country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }
 
 pub async fn revoke_link(
@@ -398,12 +409,12 @@ pub async fn revoke_link(
         )?)
     })
     .await?;
-    let Some(holder) = revoked else {
-        return Err(AppError::NotFound);
+    let msg = match revoked.ok_or(AppError::NotFound)? {
+        review::Revoked::Now(holder) => t("admin-link-revoked-done", &[("holder", holder)]),
+        review::Revoked::Already(holder) => t("admin-link-already-ended", &[("holder", holder)]),
     };
-    let msg = t("admin-link-revoked-done", &[("holder", holder)]);
     let outcome = Outcome::message(msg);
-    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+    country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }
 
 #[derive(Deserialize, Clone)]
@@ -440,19 +451,22 @@ fn check_issue(
     if !survey.population.contains(iso3) {
         return Err(survey.population.refusal(&survey.id, iso3));
     }
-    let email = form.email.trim();
-    if form.name.trim().chars().count() > MAX_NAME_CHARS {
-        let max = [("max", MAX_NAME_CHARS.to_string())];
-        return Err(t("error-too-long", &max));
-    }
-    let plausible = email.len() <= MAX_EMAIL_BYTES
-        && email
-            .split_once('@')
-            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !email.is_empty() && !plausible {
-        return Err(t("admin-issue-bad-email", &[]));
-    }
+    let holder = NewHolder {
+        name: &form.name,
+        email: &form.email,
+        unit: &form.unit,
+        expires_at: None,
+    };
+    holder.check(survey).map_err(|problem| {
+        let max = [("max", review::MAX_HOLDER_CHARS.to_string())];
+        match problem {
+            HolderProblem::UnitNotAsked => t("admin-issue-unit-not-asked", &[]),
+            HolderProblem::UnitMissing => t("admin-issue-unit-missing", &[]),
+            HolderProblem::TooLong => t("error-too-long", &max),
+            HolderProblem::Unprintable => t("admin-issue-unprintable", &[]),
+            HolderProblem::BadEmail => t("admin-issue-bad-email", &[]),
+        }
+    })?;
     if form.expires.trim().is_empty() {
         return Ok(None);
     }
@@ -472,6 +486,9 @@ pub async fn issue_link(
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<IssueForm>,
 ) -> Result<HttpResponse, AppError> {
+    if !scope.user.is_admin() {
+        return Err(AppError::Forbidden);
+    }
     let iso3 = path.into_inner().1;
     state.countries.get(&iso3).ok_or(AppError::NotFound)?;
     let now = campaign::now();
@@ -480,16 +497,15 @@ pub async fn issue_link(
         Err(error) => {
             let outcome = Outcome::refused_issue(form, error);
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
+            return country_page(&state, &req, &scope, &iso3, outcome, status).await;
         }
     };
     let (s, code, f) = (scope.survey.clone(), iso3.clone(), form.clone());
     let token = with_conn(&state, move |conn| {
-        let unit = if s.unit.is_country() { "" } else { &f.unit };
         let holder = NewHolder {
             name: &f.name,
             email: &f.email,
-            unit,
+            unit: &f.unit,
             expires_at,
         };
         Ok(review::issue_link(conn, &s, &code, &holder, now)?)
@@ -500,7 +516,7 @@ pub async fn issue_link(
         new_link: Some(format!("{}/r/{token}", state.settings.base_url)),
         issue: IssueView::default(),
     };
-    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+    country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }
 
 /// Run a campaign action (extension, reopening) for the signed-in user, on a pooled connection.
@@ -550,7 +566,7 @@ pub async fn extend_deadline(
             ..Outcome::default()
         };
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return country_page(&state, &req, &scope.survey, &iso3, outcome, status).await;
+        return country_page(&state, &req, &scope, &iso3, outcome, status).await;
     };
     let closes = date.and_hms_opt(23, 59, 59).ok_or(AppError::BadRequest)?;
     let c = iso3.clone();
@@ -561,7 +577,7 @@ pub async fn extend_deadline(
     let date = ("date", format!("{date} 23:59"));
     let msg = t("admin-extended", &[("country", country), date]);
     let outcome = Outcome::message(msg);
-    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+    country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -588,5 +604,5 @@ pub async fn reopen(
     })
     .await?;
     let outcome = Outcome::message(t("admin-reopened", &[("country", country)]));
-    country_page(&state, &req, &scope.survey, &iso3, outcome, StatusCode::OK).await
+    country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }

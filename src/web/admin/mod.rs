@@ -92,7 +92,9 @@ fn bound_view<T: Serialize>(
     let secure = secure(state);
     let token = csrf::form_token(req, binding, secure);
     let lang = super::page_language();
-    layout.languages = super::language::link_list(req, |_| true, lang);
+    if layout.languages.is_empty() {
+        layout.languages = super::language::link_list(req, |_| true, lang);
+    }
     if layout.page_title.is_none() {
         layout.page_title = Some(t("admin-title", &[]));
     }

@@ -466,14 +466,11 @@ async fn survey_page(
         mail_on: state.mailer.is_some(),
         failures: failure_lines(&loaded.failures),
     };
-    admin_view(
-        state,
-        req,
-        "admin/survey",
-        Layout::wide(title),
-        &view,
-        status,
-    )
+    let mut layout = Layout::wide(title);
+    // After a form (import, invite, remind), the language links lead to the page.
+    let page = format!("/admin/surveys/{}", survey.id);
+    layout.languages = crate::web::language::link_list_at(req, &page, |_| true, lang);
+    admin_view(state, req, "admin/survey", layout, &view, status)
 }
 
 pub async fn survey(
