@@ -127,6 +127,8 @@ impl Campaign<'_> {
                 holder_email: Some(&contact.email),
                 now,
                 expires_at: None,
+                role: tokens::LinkRole::Coordinator,
+                sections: &[],
             },
         )?;
         Ok(format!("{}/r/{token}", self.base_url))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
-use crate::access::{hash_token, new_token};
+use crate::access::hash_token;
 use crate::accounts::{self, Role};
 use crate::campaign::Campaign;
 use crate::config::Settings;
@@ -131,6 +131,13 @@ pub enum TokenAction {
         /// The last day (UTC) the link works, YYYY-MM-DD; without it the link never expires.
         #[arg(long)]
         expires: Option<String>,
+        /// coordinator (answers every section and submits; the default), contributor (only
+        /// the sections named with --section; cannot submit) or approver.
+        #[arg(long, default_value = "coordinator")]
+        role: String,
+        /// A section a contributor may answer, by its id; repeat for several.
+        #[arg(long = "section")]
+        sections: Vec<String>,
     },
     /// Revoke personal links: one link (--link), or a country's live links, narrowed by
     /// --unit and --email. A revoked link shows a page saying so; saved answers are kept.
@@ -195,8 +202,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     name,
                     email,
                     expires,
+                    role,
+                    sections,
                 },
-        } => issue_token(&survey, &country, unit, name, email, expires),
+        } => issue_token(
+            &survey,
+            &country,
+            unit,
+            name,
+            email,
+            expires,
+            Grant { role, sections },
+        ),
         Command::Token {
             action:
                 TokenAction::Revoke {
@@ -552,6 +569,12 @@ fn check(paths: Vec<PathBuf>) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What a new link may do, as typed: `--role` and its `--section`s.
+struct Grant {
+    role: String,
+    sections: Vec<String>,
+}
+
 fn issue_token(
     survey: &str,
     country: &str,
@@ -559,7 +582,15 @@ fn issue_token(
     name: Option<String>,
     email: Option<String>,
     expires: Option<String>,
+    grant: Grant,
 ) -> Result<(), CliError> {
+    use crate::db::tokens::LinkRole;
+    let Some(role) = LinkRole::parse(grant.role.trim()) else {
+        return Err(CliError::Usage(format!(
+            "--role '{}' must be coordinator, contributor or approver",
+            grant.role
+        )));
+    };
     let settings = Settings::from_env()?;
     let expires_at = expires
         .as_deref()
@@ -584,6 +615,8 @@ fn issue_token(
         email: email.as_deref().unwrap_or_default(),
         unit: &unit,
         expires_at,
+        role,
+        sections: &grant.sections,
     };
     if let Err(problem) = holder.check(&s) {
         use crate::review::HolderProblem as P;
@@ -599,30 +632,40 @@ fn issue_token(
             ),
             P::Unprintable => "--name and --unit take printable text on one line".into(),
             P::BadEmail => format!("'{}' is not an email address", holder.email),
+            P::NoSection => {
+                "a contributor answers only some sections: name each with --section ID".into()
+            }
+            P::SectionsNotAsked => {
+                format!("--section is only for --role contributor: a {role} answers every section")
+            }
+            P::UnknownSection => format!(
+                "'{}' has no section '{}' (its sections: {})",
+                s.id,
+                holder.unknown_section(&s).unwrap_or_default(),
+                s.sections
+                    .iter()
+                    .map(|x| x.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }));
     }
-    let token = new_token();
     let mut conn = storage.pool.get().map_err(DbError::from)?;
-    queries::insert_token(
-        &mut conn,
-        &queries::NewToken {
-            survey_id: &s.id,
-            country_iso3: &country,
-            unit: &unit,
-            token_hash: &hash_token(&token),
-            holder_name: name.as_deref(),
-            holder_email: email.as_deref(),
-            now: Utc::now().naive_utc(),
-            expires_at,
-        },
-    )
-    .map_err(DbError::from)?;
+    let token = crate::review::issue_link(&mut conn, &s, &country, &holder, Utc::now().naive_utc())
+        .map_err(DbError::from)?;
     let whom = crate::survey::respondent_name(&unit, &format!("{} ({country})", c.name_en));
     println!(
         "Personal link for {whom} to '{}'{}. Keep it private: it gives access to the response.",
         s.title.get("en"),
         name.map(|n| format!(", issued to {n}")).unwrap_or_default()
     );
+    match role {
+        LinkRole::Contributor => println!(
+            "A contributor link: it answers only {} and cannot submit.",
+            grant.sections.join(", ")
+        ),
+        LinkRole::Coordinator | LinkRole::Approver => println!("A {role} link."),
+    }
     if let Some(e) = expires_at {
         println!("It works until {} UTC.", e.format("%Y-%m-%d %H:%M"));
     }

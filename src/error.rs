@@ -252,9 +252,9 @@ impl ResponseError for AppError {
             return StatusCode::SERVICE_UNAVAILABLE;
         }
         match self {
-            AppError::NotFound | AppError::Respond(RespondError::NoSuchSection) => {
-                StatusCode::NOT_FOUND
-            }
+            AppError::NotFound
+            | AppError::Respond(RespondError::NoSuchSection)
+            | AppError::Respond(RespondError::NotSubmitter) => StatusCode::NOT_FOUND,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AppError::SignInLimited | AppError::LinkWritesLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -12,7 +12,7 @@ use crate::access::{hash_token, new_token};
 use crate::contacts::{self, Contact};
 use crate::db::outbox::{self, CountryMessage};
 use crate::db::responses::{self, ResponseRow};
-use crate::db::tokens::{self, TokenRow};
+use crate::db::tokens::{self, LinkRole, TokenRow};
 use crate::db::{answers, deadlines, sections, DbConn};
 use crate::survey::answer::{Answers, Visibility};
 use crate::survey::Survey;
@@ -94,6 +94,9 @@ pub struct NewHolder<'a> {
     /// The organisation, in a survey of organisations ('' for the country itself).
     pub unit: &'a str,
     pub expires_at: Option<NaiveDateTime>,
+    pub role: LinkRole,
+    /// The section ids a contributor may answer (none for other roles).
+    pub sections: &'a [String],
 }
 
 /// Longest holder name and organisation name taken for a link.
@@ -114,6 +117,12 @@ pub enum HolderProblem {
     /// A line break, tab or other control or direction-changing character in a name.
     Unprintable,
     BadEmail,
+    /// A contributor given no section.
+    NoSection,
+    /// Sections given to a coordinator or an approver, who answer every section.
+    SectionsNotAsked,
+    /// A section id the survey does not have.
+    UnknownSection,
 }
 
 impl NewHolder<'_> {
@@ -140,7 +149,32 @@ impl NewHolder<'_> {
         if !email.is_empty() && (email.len() > MAX_EMAIL_BYTES || !email.validate_email()) {
             return Err(HolderProblem::BadEmail);
         }
+        match (self.role, self.sections.is_empty()) {
+            (LinkRole::Contributor, true) => return Err(HolderProblem::NoSection),
+            (LinkRole::Coordinator | LinkRole::Approver, false) => {
+                return Err(HolderProblem::SectionsNotAsked)
+            }
+            _ => {}
+        }
+        if self.unknown_section(survey).is_some() {
+            return Err(HolderProblem::UnknownSection);
+        }
         Ok(())
+    }
+
+    /// The first section id given that the survey does not have.
+    pub fn unknown_section(&self, survey: &Survey) -> Option<&str> {
+        (self.sections.iter())
+            .map(|s| s.trim())
+            .find(|s| survey.section(s).is_none())
+    }
+
+    /// The sections given, each once, in the survey's order.
+    fn sections_in_order(&self, survey: &Survey) -> Vec<String> {
+        (survey.sections.iter())
+            .filter(|s| self.sections.iter().any(|given| given.trim() == s.id))
+            .map(|s| s.id.clone())
+            .collect()
     }
 }
 
@@ -176,6 +210,8 @@ pub fn issue_link(
             holder_email: email.map(|e| e.to_lowercase()).as_deref(),
             now,
             expires_at: holder.expires_at,
+            role: holder.role,
+            sections: &holder.sections_in_order(survey),
         },
     )?;
     Ok(token)

@@ -46,6 +46,8 @@ diesel::table! {
         unit -> Text,
         expires_at -> Nullable<Timestamp>,
         revoked_by -> Nullable<Text>,
+        role -> Text,
+        sections -> Text,
     }
 }
 

@@ -72,6 +72,7 @@ pub(crate) use text_enum;
 mod tests {
     use crate::db::outbox::{MailKind, OutboxStatus};
     use crate::db::responses::{ResponseEventKind, ResponseStatus};
+    use crate::db::tokens::LinkRole;
     use crate::db::users::Role;
 
     fn round_trips<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
@@ -103,6 +104,8 @@ mod tests {
             ResponseEventKind::parse,
         );
         round_trips(Role::ALL, Role::as_str, Role::parse);
+        round_trips(LinkRole::ALL, LinkRole::as_str, LinkRole::parse);
+        assert_eq!(LinkRole::Coordinator.as_str(), "coordinator");
         // The strings are the ones existing databases hold.
         assert_eq!(OutboxStatus::Pending.as_str(), "pending");
         assert_eq!(ResponseStatus::Submitted.as_str(), "submitted");

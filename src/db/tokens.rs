@@ -6,7 +6,20 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::access_tokens;
+use super::states::text_enum;
 use super::{new_id, DbConn};
+
+text_enum! {
+    /// What a personal link may do with its country's response.
+    pub enum LinkRole("link role") {
+        /// Answers every section and submits (every link issued before roles existed).
+        Coordinator = "coordinator",
+        /// Answers only the sections it was given; cannot submit.
+        Contributor = "contributor",
+        /// The national authority that signs off; until sign-off exists, as a coordinator.
+        Approver = "approver",
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = access_tokens)]
@@ -26,9 +39,31 @@ pub struct TokenRow {
     pub expires_at: Option<NaiveDateTime>,
     /// Who revoked the link: an administrator's email, "command line", or "replaced".
     pub revoked_by: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub role: LinkRole,
+    /// A contributor's section ids, separated by single spaces ('' for other roles).
+    pub sections: String,
 }
 
 impl TokenRow {
+    /// The section ids a contributor was given (none for other roles).
+    pub fn section_ids(&self) -> impl Iterator<Item = &str> {
+        self.sections.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether the link may open and save this section: a contributor only its own.
+    pub fn may_answer(&self, section_id: &str) -> bool {
+        match self.role {
+            LinkRole::Coordinator | LinkRole::Approver => true,
+            LinkRole::Contributor => self.section_ids().any(|s| s == section_id),
+        }
+    }
+
+    /// Whether the link may review and submit the whole response: not a contributor.
+    pub fn may_submit(&self) -> bool {
+        self.role != LinkRole::Contributor
+    }
+
     /// Why the link no longer opens its response, if it does not.
     pub fn ended(&self, now: NaiveDateTime) -> Option<crate::access::LinkEnd> {
         if self.revoked_at.is_some() {
@@ -52,6 +87,9 @@ pub struct NewToken<'a> {
     pub now: NaiveDateTime,
     /// When the link stops working, if ever.
     pub expires_at: Option<NaiveDateTime>,
+    pub role: LinkRole,
+    /// A contributor's section ids (empty for other roles).
+    pub sections: &'a [String],
 }
 
 pub fn insert_token(conn: &mut DbConn, t: &NewToken) -> QueryResult<String> {
@@ -67,6 +105,8 @@ pub fn insert_token(conn: &mut DbConn, t: &NewToken) -> QueryResult<String> {
             access_tokens::holder_email.eq(t.holder_email),
             access_tokens::created_at.eq(t.now),
             access_tokens::expires_at.eq(t.expires_at),
+            access_tokens::role.eq(t.role.as_str()),
+            access_tokens::sections.eq(t.sections.join(" ")),
         ))
         .execute(conn)?;
     Ok(id)

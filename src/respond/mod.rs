@@ -25,6 +25,9 @@ pub enum RespondError {
     AlreadySubmitted,
     #[error("no such section")]
     NoSuchSection,
+    /// The link may not submit (a contributor's): answered as an unknown page.
+    #[error("this link does not submit the response")]
+    NotSubmitter,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -39,6 +42,18 @@ impl From<QueryError> for RespondError {
 #[derive(Debug, Clone)]
 pub struct Respondent {
     pub token: TokenRow,
+}
+
+impl Respondent {
+    /// Whether the link opens and saves this section (a contributor only its own).
+    pub fn may_answer(&self, section_id: &str) -> bool {
+        self.token.may_answer(section_id)
+    }
+
+    /// Whether the link reviews and submits the whole response (not a contributor).
+    pub fn may_submit(&self) -> bool {
+        self.token.may_submit()
+    }
 }
 
 /// Everything stored about a country's response.
@@ -160,6 +175,7 @@ pub fn save_section(
     let naive_now = now.naive_utc();
     let section = survey
         .section(req.section_id)
+        .filter(|s| who.may_answer(&s.id))
         .ok_or(RespondError::NoSuchSection)?;
     // A stale write is retried once against fresh state, then reported as a conflict.
     for _attempt in 0..2 {
@@ -281,6 +297,9 @@ pub fn submit(
     who: &Respondent,
     now: DateTime<Utc>,
 ) -> Result<SubmitOutcome, RespondError> {
+    if !who.may_submit() {
+        return Err(RespondError::NotSubmitter);
+    }
     let state = load(conn, survey, who, now.naive_utc())?;
     check_writable(survey, &state, now)?;
     let missing = missing_answers(survey, &state.answers, &state.visibility);

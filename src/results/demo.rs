@@ -251,6 +251,8 @@ fn respond_as(
             holder_email: None,
             now: now.naive_utc(),
             expires_at: None,
+            role: crate::db::tokens::LinkRole::Coordinator,
+            sections: &[],
         },
     )?;
     let token =

@@ -12,7 +12,7 @@ use super::{admin_view, campaign_for, help_address, t, with_conn, Notices};
 use crate::access::LinkEnd;
 use crate::campaign;
 use crate::db::outbox::{CountryMessage, OutboxStatus};
-use crate::db::tokens::TokenRow;
+use crate::db::tokens::{LinkRole, TokenRow};
 use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::review::{self, CountryFile, HolderProblem, NewHolder, ResponseFile};
@@ -78,6 +78,9 @@ struct LinkView {
     last_used: String,
     status: String,
     live: bool,
+    /// The link's role, and a contributor's sections by title.
+    role: String,
+    sections: String,
 }
 
 #[derive(Serialize)]
@@ -113,6 +116,54 @@ struct IssueView {
     unit: String,
     expires: String,
     error: Option<String>,
+    /// The role chosen, and for a contributor the sections ticked.
+    roles: Vec<RoleChoice>,
+    sections: Vec<SectionChoice>,
+}
+
+#[derive(Serialize)]
+struct RoleChoice {
+    value: &'static str,
+    label: String,
+    checked: bool,
+}
+
+#[derive(Serialize)]
+struct SectionChoice {
+    id: String,
+    title: String,
+    checked: bool,
+}
+
+impl IssueView {
+    /// The role radios and section checkboxes, with what was chosen (a coordinator when
+    /// nothing was).
+    fn with_choices(
+        mut self,
+        survey: &Survey,
+        lang: &str,
+        role: LinkRole,
+        ticked: &[String],
+    ) -> Self {
+        self.roles = LinkRole::ALL
+            .iter()
+            .map(|&r| RoleChoice {
+                value: r.as_str(),
+                label: t(&format!("link-role-{}", r.as_str()), &[]),
+                checked: r == role,
+            })
+            .collect();
+        self.sections = survey
+            .sections
+            .iter()
+            .map(|s| SectionChoice {
+                id: s.id.clone(),
+                title: s.title.get(lang).to_string(),
+                checked: ticked.contains(&s.id),
+            })
+            .collect();
+        self
+    }
 }
 
 impl DeadlineView {
@@ -134,7 +185,7 @@ fn when(lang: &str, t: Option<NaiveDateTime>) -> String {
 }
 
 impl LinkView {
-    fn new(row: &TokenRow, lang: &str, now: NaiveDateTime) -> Self {
+    fn new(row: &TokenRow, survey: &Survey, lang: &str, now: NaiveDateTime) -> Self {
         let status = match (row.ended(now), row.expires_at) {
             (None, None) => t("admin-link-live", &[]),
             (None, Some(e)) => t("admin-link-live-until", &[("date", when(lang, Some(e)))]),
@@ -165,6 +216,17 @@ impl LinkView {
             last_used: when(lang, row.last_used_at),
             status,
             live: row.ended(now).is_none(),
+            role: t(&format!("link-role-{}", row.role.as_str()), &[]),
+            sections: row
+                .section_ids()
+                .map(|id| {
+                    survey
+                        .section(id)
+                        .map(|s| s.title.get(lang).to_string())
+                        .unwrap_or_else(|| id.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
@@ -287,11 +349,25 @@ fn contact_views(file: &CountryFile, lang: &str) -> (Vec<ContactView>, Vec<Messa
 }
 
 /// What a handler adds to the page it shows after a form.
-#[derive(Default)]
 struct Outcome {
     notices: Notices,
     new_link: Option<String>,
     issue: IssueView,
+    /// The issue form's role and sections, kept when it is refused.
+    role: LinkRole,
+    sections: Vec<String>,
+}
+
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome {
+            notices: Notices::default(),
+            new_link: None,
+            issue: IssueView::default(),
+            role: LinkRole::Coordinator,
+            sections: Vec::new(),
+        }
+    }
 }
 
 impl Outcome {
@@ -310,9 +386,12 @@ impl Outcome {
             unit: form.unit,
             expires: form.expires,
             error: Some(error),
+            ..IssueView::default()
         };
         Outcome {
             issue,
+            role: form.role.unwrap_or(LinkRole::Coordinator),
+            sections: form.sections,
             ..Outcome::default()
         }
     }
@@ -362,12 +441,14 @@ async fn country_page(
         links: file
             .links
             .iter()
-            .map(|r| LinkView::new(r, lang, now))
+            .map(|r| LinkView::new(r, survey, lang, now))
             .collect(),
         contacts,
         other_messages,
         deadline: DeadlineView::new(deadline, lang, now),
-        issue: outcome.issue,
+        issue: outcome
+            .issue
+            .with_choices(survey, lang, outcome.role, &outcome.sections),
         is_admin,
         country: country.clone(),
     };
@@ -417,19 +498,43 @@ pub async fn revoke_link(
     country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }
 
-#[derive(Deserialize, Clone)]
+/// The "issue a new link" form: `section` repeats (one per ticked box), so it is read from
+/// the posted pairs rather than by serde.
+#[derive(Clone, Default)]
 pub struct IssueForm {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     unit: String,
-    #[serde(default)]
     expires: String,
+    /// None when the posted role names none.
+    role: Option<LinkRole>,
+    sections: Vec<String>,
 }
 
 impl IssueForm {
+    fn from_pairs(pairs: Vec<(String, String)>) -> IssueForm {
+        let mut form = IssueForm {
+            role: Some(LinkRole::Coordinator),
+            ..IssueForm::default()
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "name" => form.name = value,
+                "email" => form.email = value,
+                "unit" => form.unit = value,
+                "expires" => form.expires = value,
+                "role" => form.role = LinkRole::parse(value.trim()),
+                "section" => form.sections.push(value),
+                _ => {}
+            }
+        }
+        // Sections ticked before the role was changed away from contributor are not sent on.
+        if form.role != Some(LinkRole::Contributor) {
+            form.sections.clear();
+        }
+        form
+    }
+
     /// Who the link is for, as the page names them: the name, else the email.
     fn holder(&self) -> String {
         [self.name.trim(), self.email.trim()]
@@ -451,11 +556,16 @@ fn check_issue(
     if !survey.population.contains(iso3) {
         return Err(survey.population.refusal(&survey.id, iso3));
     }
+    let Some(role) = form.role else {
+        return Err(t("admin-issue-bad-role", &[]));
+    };
     let holder = NewHolder {
         name: &form.name,
         email: &form.email,
         unit: &form.unit,
         expires_at: None,
+        role,
+        sections: &form.sections,
     };
     holder.check(survey).map_err(|problem| {
         let max = [("max", review::MAX_HOLDER_CHARS.to_string())];
@@ -465,6 +575,10 @@ fn check_issue(
             HolderProblem::TooLong => t("error-too-long", &max),
             HolderProblem::Unprintable => t("admin-issue-unprintable", &[]),
             HolderProblem::BadEmail => t("admin-issue-bad-email", &[]),
+            HolderProblem::NoSection => t("admin-issue-no-section", &[]),
+            // Not reachable from the form, which sends sections only for contributors.
+            HolderProblem::SectionsNotAsked => t("admin-issue-sections-not-asked", &[]),
+            HolderProblem::UnknownSection => t("admin-issue-unknown-section", &[]),
         }
     })?;
     if form.expires.trim().is_empty() {
@@ -484,8 +598,9 @@ pub async fn issue_link(
     req: HttpRequest,
     scope: SurveyAdmin,
     path: web::Path<(String, String)>,
-    CsrfForm(form): CsrfForm<IssueForm>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
+    let form = IssueForm::from_pairs(pairs);
     if !scope.user.is_admin() {
         return Err(AppError::Forbidden);
     }
@@ -507,6 +622,8 @@ pub async fn issue_link(
             email: &f.email,
             unit: &f.unit,
             expires_at,
+            role: f.role.unwrap_or(LinkRole::Coordinator),
+            sections: &f.sections,
         };
         Ok(review::issue_link(conn, &s, &code, &holder, now)?)
     })
@@ -514,7 +631,7 @@ pub async fn issue_link(
     let outcome = Outcome {
         notices: Notices::message(t("admin-issue-done", &[("holder", form.holder())])),
         new_link: Some(format!("{}/r/{token}", state.settings.base_url)),
-        issue: IssueView::default(),
+        ..Outcome::default()
     };
     country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }

@@ -67,6 +67,8 @@ pub struct OverviewView<'a> {
     opens_at: Option<String>,
     submitted_at: Option<String>,
     sections: Vec<OverviewSection<'a>>,
+    /// A contributor's link: only its sections, no submitting.
+    contributor: bool,
     base: String,
 }
 
@@ -96,6 +98,7 @@ impl<'a> OverviewView<'a> {
         let sections = survey
             .sections
             .iter()
+            .filter(|s| link.who.may_answer(&s.id))
             .map(|s| {
                 let (status, status_key) =
                     progress_names(section_progress(s, &rs.answers, &rs.visibility));
@@ -121,6 +124,7 @@ impl<'a> OverviewView<'a> {
                 .map(|o| link.date(o.naive_utc())),
             submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
             sections,
+            contributor: !link.who.may_submit(),
             base: link.base(),
         }
     }
@@ -259,7 +263,7 @@ impl<'a> SectionView<'a> {
         let lang = link.lang;
         let (index, section) = (link.survey.sections.iter().enumerate())
             .find(|(_, s)| s.id == section_id)
-            .filter(|(_, s)| rs.visibility.section(&s.id))?;
+            .filter(|(_, s)| rs.visibility.section(&s.id) && link.who.may_answer(&s.id))?;
         let mut questions = Vec::new();
         let mut error_list = Vec::new();
         let unanswered = RawAnswer::default();
@@ -312,6 +316,8 @@ pub struct ReviewView<'a> {
     sections: Vec<ReviewSection<'a>>,
     missing: Vec<MissingItem<'a>>,
     editable: bool,
+    /// The submit button: an editable response, for a link that submits.
+    can_submit: bool,
     submitted_at: Option<String>,
     csrf: String,
     base: String,
@@ -345,7 +351,7 @@ impl<'a> ReviewView<'a> {
         let sections = survey
             .sections
             .iter()
-            .filter(|s| rs.visibility.section(&s.id))
+            .filter(|s| rs.visibility.section(&s.id) && link.who.may_answer(&s.id))
             .map(|s| ReviewSection {
                 id: &s.id,
                 title: s.title.get(lang),
@@ -367,6 +373,7 @@ impl<'a> ReviewView<'a> {
         let missing = if show_missing {
             missing_answers(survey, &rs.answers, &rs.visibility)
                 .into_iter()
+                .filter(|m| link.who.may_answer(&m.section))
                 .filter_map(|m| {
                     let text = survey.question(&m.question)?.text.get(lang);
                     Some(MissingItem {
@@ -379,10 +386,12 @@ impl<'a> ReviewView<'a> {
         } else {
             Vec::new()
         };
+        let editable = readonly_reason(survey, rs).is_none();
         ReviewView {
             sections,
             missing,
-            editable: readonly_reason(survey, rs).is_none(),
+            editable,
+            can_submit: editable && link.who.may_submit(),
             submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
             csrf,
             base: link.base(),
@@ -442,7 +451,10 @@ impl<'a> PrintView<'a> {
         let (survey, lang) = (&*link.survey, link.lang);
         let mut sections = Vec::new();
         for (si, section) in survey.sections.iter().enumerate() {
-            if with_answers && !rs.visibility.section(&section.id) {
+            // A contributor prints only its own sections.
+            if !link.who.may_answer(&section.id)
+                || (with_answers && !rs.visibility.section(&section.id))
+            {
                 continue;
             }
             let questions = section
@@ -580,7 +592,9 @@ pub fn refusal(link: &Link, e: RespondError) -> Result<MessagePage, AppError> {
             t("submitted-readonly-title", &[]),
             t("section-readonly", &[]),
         ),
-        RespondError::NoSuchSection | RespondError::Db(_) => return Err(e.into()),
+        RespondError::NoSuchSection | RespondError::NotSubmitter | RespondError::Db(_) => {
+            return Err(e.into())
+        }
     };
     Ok(MessagePage {
         title,

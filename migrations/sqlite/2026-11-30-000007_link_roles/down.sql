@@ -1,0 +1,2 @@
+ALTER TABLE access_tokens DROP COLUMN sections;
+ALTER TABLE access_tokens DROP COLUMN role;
