@@ -635,9 +635,9 @@ fn issue_token(
             P::NoSection => {
                 "a contributor answers only some sections: name each with --section ID".into()
             }
-            P::SectionsNotAsked => {
-                format!("--section is only for --role contributor: a {role} answers every section")
-            }
+            P::SectionsNotAsked => "--section is only for --role contributor: \
+                coordinators and approvers answer every section"
+                .into(),
             P::UnknownSection => format!(
                 "'{}' has no section '{}' (its sections: {})",
                 s.id,

@@ -11,6 +11,7 @@ mod nodes;
 mod population;
 mod respond;
 mod results;
+mod roles;
 mod security;
 mod storage;
 mod units;
