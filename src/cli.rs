@@ -154,7 +154,7 @@ pub enum TokenAction {
         #[arg(long)]
         email: Option<String>,
     },
-    /// List a country's links: holder, issued, first and last use, and whether each works.
+    /// List a country's links: holder, role, issued, first and last use, and whether each works.
     List {
         #[arg(long)]
         survey: String,
@@ -776,7 +776,7 @@ fn list_tokens(survey: &str, country: &str) -> Result<(), CliError> {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_else(|| "-".into())
     };
-    println!("holder\tunit\tissued\tfirst used\tlast used\tstatus");
+    println!("holder\tunit\trole\tissued\tfirst used\tlast used\tstatus");
     for r in &rows {
         let status = match r.ended(now) {
             None => match r.expires_at {
@@ -796,8 +796,12 @@ fn list_tokens(survey: &str, country: &str) -> Result<(), CliError> {
             (None, Some(e)) => e.clone(),
             (None, None) => "-".into(),
         };
+        let role = match r.role {
+            crate::db::tokens::LinkRole::Contributor => format!("contributor ({})", r.sections),
+            other => other.to_string(),
+        };
         println!(
-            "{holder}\t{}\t{}\t{}\t{}\t{status}",
+            "{holder}\t{}\t{role}\t{}\t{}\t{}\t{status}",
             if r.unit.is_empty() { "-" } else { &r.unit },
             when(Some(r.created_at)),
             when(r.first_used_at),

@@ -88,6 +88,17 @@ async fn token_issue_gives_each_role_and_refuses_bad_sections(backend: Backend) 
     for link in [&coordinator, &approver, &contributor] {
         assert_eq!(app.get(link).await.status, 200);
     }
+    // An approver works as a coordinator until sign-off exists: every section, and submit.
+    assert_eq!(app.get(&format!("{approver}/s/basics")).await.status, 200);
+    let review = app.get(&format!("{approver}/review")).await;
+    assert!(review.body.contains("/submit\""), "{}", review.body);
+    let list = app.cli(
+        &["token", "list", "--survey", "fixture", "--country", "SWE"],
+        None,
+    );
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("\tcontributor (plans extra)\t"), "{list}");
+    assert!(list.contains("Abe\t-\tapprover\t"), "{list}");
 
     let e = issue_fails(&app, &["--role", "chief"]);
     assert!(
