@@ -335,8 +335,24 @@ pub struct CountryStatus {
     pub delivery_errors: usize,
     /// The country's own deadline when extended, else the survey's (UTC).
     pub deadline: Option<NaiveDateTime>,
-    /// The furthest step reached.
-    pub stage: Stage,
+}
+
+impl CountryStatus {
+    /// The furthest step reached (reopening clears `submitted`, so a reopened response is a
+    /// draft again).
+    pub fn stage(&self) -> Stage {
+        if self.submitted.is_some() {
+            Stage::Submitted
+        } else if self.started {
+            Stage::Draft
+        } else if self.first_opened.is_some() {
+            Stage::Opened
+        } else if self.invited.is_some() {
+            Stage::Invited
+        } else {
+            Stage::Listed
+        }
+    }
 }
 
 /// Where a country's first invitation is. Sorted as the table sorts: delivered ones by time,
@@ -397,7 +413,6 @@ pub fn status_table(
             last_reminder: None,
             delivery_errors: 0,
             deadline: survey.closes.map(|c| c.naive_utc()),
-            stage: Stage::Listed,
         }
     };
     // Every State a survey of countries is asked of has its line, contacted or not.
@@ -457,16 +472,10 @@ pub fn status_table(
     for response in responses::survey_responses(conn, &survey.id)? {
         let answers = all_answers.remove(&response.id).unwrap_or_default();
         let vis = Visibility::evaluate(survey, &answers);
-        let is_submitted = response.is_submitted();
         let key = (response.country_iso3, response.unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         r.submitted = response.submitted_at;
         r.started = !answers.is_empty();
-        if is_submitted {
-            r.stage = Stage::Submitted;
-        } else if r.started {
-            r.stage = Stage::Draft;
-        }
         for s in &survey.sections {
             match section_progress(s, &answers, &vis) {
                 SectionProgress::Complete => {
@@ -490,12 +499,6 @@ pub fn status_table(
     for r in &mut list {
         if let Some(at) = extensions.get(&r.iso3) {
             r.deadline = Some(*at);
-        }
-        if r.stage < Stage::Opened && r.first_opened.is_some() {
-            r.stage = Stage::Opened;
-        }
-        if r.stage < Stage::Invited && r.invited.is_some() {
-            r.stage = Stage::Invited;
         }
         if r.sections_total == 0 {
             r.sections_total = survey

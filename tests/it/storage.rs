@@ -382,7 +382,7 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
         .filter(|r| r.submitted.is_some())
         .all(|r| r.sections_done == r.sections_total && r.sections_total > 0));
     use coherence::campaign::Stage;
-    let by_stage = |stage: Stage| table.iter().filter(|r| r.stage == stage).count();
+    let by_stage = |stage: Stage| table.iter().filter(|r| r.stage() == stage).count();
     assert_eq!(by_stage(Stage::Submitted), demo.submitted);
     assert_eq!(by_stage(Stage::Draft), demo.drafts);
     let extended = table.iter().find(|r| &r.iso3 == first).unwrap();

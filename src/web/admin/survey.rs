@@ -297,7 +297,7 @@ fn stage_label(stage: Stage) -> String {
 }
 
 fn row_view(r: &CountryStatus) -> Row {
-    let stage = r.stage;
+    let stage = r.stage();
     let name = if r.unit.is_empty() {
         r.country.clone()
     } else {
