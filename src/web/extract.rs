@@ -22,7 +22,8 @@ use crate::db::{DbConn, DbError};
 use crate::error::AppError;
 use crate::survey::Survey;
 
-fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+/// The application state behind a request.
+pub fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| AppError::internal("application state missing"))

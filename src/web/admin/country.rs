@@ -19,7 +19,6 @@ use crate::review::{self, CountryFile, HolderProblem, NewHolder, ResponseFile};
 use crate::survey::display::display_value;
 use crate::survey::Survey;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
-use crate::web::render::Layout;
 use crate::web::AppState;
 
 #[derive(Serialize)]
@@ -452,10 +451,8 @@ async fn country_page(
         is_admin,
         country: country.clone(),
     };
-    let mut layout = Layout::wide(country);
-    // After a form, the language links lead to the page, not to the form's address.
     let page = format!("/admin/surveys/{}/countries/{iso3}", survey.id);
-    layout.languages = crate::web::language::link_list_at(req, &page, |_| true, lang);
+    let layout = super::wide_layout(req, country, &page);
     admin_view(state, req, "admin/country", layout, &view, status)
 }
 

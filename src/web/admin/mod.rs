@@ -50,6 +50,16 @@ fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// The layout of a wide page (a table of countries) at `page`: its language links lead to
+/// that address, also when the page answers a form posted elsewhere.
+fn wide_layout(req: &HttpRequest, title: String, page: &str) -> Layout {
+    let lang = super::page_language();
+    Layout {
+        languages: super::language::link_list_at(req, page, |_| true, lang),
+        ..Layout::wide(title)
+    }
+}
+
 /// An admin page's view with the token its forms carry.
 #[derive(Serialize)]
 struct WithCsrf<'a, T> {

@@ -16,7 +16,6 @@ use crate::mail;
 use crate::survey::Survey;
 use crate::web::csrf;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
-use crate::web::render::Layout;
 use crate::web::AppState;
 use chrono::NaiveDateTime;
 
@@ -466,10 +465,8 @@ async fn survey_page(
         mail_on: state.mailer.is_some(),
         failures: failure_lines(&loaded.failures),
     };
-    let mut layout = Layout::wide(title);
-    // After a form (import, invite, remind), the language links lead to the page.
     let page = format!("/admin/surveys/{}", survey.id);
-    layout.languages = crate::web::language::link_list_at(req, &page, |_| true, lang);
+    let layout = super::wide_layout(req, title, &page);
     admin_view(state, req, "admin/survey", layout, &view, status)
 }
 

@@ -35,10 +35,7 @@ impl FromRequest for Respondent {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let found = req
-            .app_data::<web::Data<AppState>>()
-            .cloned()
-            .ok_or_else(|| AppError::internal("application state missing"));
+        let found = crate::web::extract::state_of(req);
         std::future::ready(
             found
                 .map(|state| Respondent {
