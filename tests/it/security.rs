@@ -781,18 +781,18 @@ async fn deadline_extension_refuses_dates_out_of_range(backend: Backend) {
     app.stop().await;
 }
 
+/// The real server with a body timeout of one second, so the slow-body tests run quickly.
+async fn app_with_one_second_body_timeout() -> TestApp {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(Backend::Sqlite, dir.path());
+    let timeout = vec![("COHERENCE_BODY_TIMEOUT_SECS", "1".into())];
+    TestApp::start_with(url, fixtures().join("surveys"), dir, timeout).await
+}
+
 /// A request whose body never arrives is dropped after the body timeout, not held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_request_body_is_dropped() {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let url = fresh_database(Backend::Sqlite, dir.path());
-    let app = TestApp::start_with(
-        url,
-        fixtures().join("surveys"),
-        dir,
-        vec![("COHERENCE_BODY_TIMEOUT_SECS", "1".into())],
-    )
-    .await;
+    let app = app_with_one_second_body_timeout().await;
     let address = app.address.trim_start_matches("http://").to_string();
     let started = Instant::now();
     let answer = tokio::task::spawn_blocking(move || {
@@ -1037,15 +1037,7 @@ async fn sign_in_counters_stay_bounded_and_refunds_go_where_counted(backend: Bac
 /// A body trickling one byte at a time is dropped after six idle timeouts in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_request_body_is_dropped_at_its_deadline() {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let url = fresh_database(Backend::Sqlite, dir.path());
-    let app = TestApp::start_with(
-        url,
-        fixtures().join("surveys"),
-        dir,
-        vec![("COHERENCE_BODY_TIMEOUT_SECS", "1".into())],
-    )
-    .await;
+    let app = app_with_one_second_body_timeout().await;
     let address = app.address.trim_start_matches("http://").to_string();
     let started = Instant::now();
     let answer = tokio::task::spawn_blocking(move || {
