@@ -176,20 +176,25 @@ impl Templates {
             lang,
             css_version: &self.css_version,
             layout,
-            content,
         };
-        self.strict.render("layout", &page)
+        let mut data = serde_json::to_value(&page).map_err(RenderErrorReason::SerdeError)?;
+        // The body is moved in, not serialised again: it is most of the page's bytes.
+        if let Json::Object(map) = &mut data {
+            map.insert("content".into(), Json::String(content));
+        }
+        self.strict
+            .render_with_context("layout", &handlebars::Context::from(data))
     }
 }
 
-/// The layout's data: the page's body is inserted raw, having come from escaping templates.
+/// The layout's data, besides `content`: the page's body, inserted raw (it comes from the
+/// escaping templates).
 #[derive(Serialize)]
 struct LayoutPage<'a> {
     lang: &'a str,
     css_version: &'a str,
     #[serde(flatten)]
     layout: &'a Layout,
-    content: String,
 }
 
 /// `{{t "message-id" name=value ...}}`: the message in the page's language (`lang` at the root).
