@@ -257,15 +257,7 @@ impl TestApp {
     pub async fn upload_contacts(&self, survey: &str, csv: &str) -> Page {
         let page = self.get(&format!("/admin/surveys/{survey}")).await;
         assert_eq!(page.status, 200, "{}", page.body);
-        let form = reqwest::multipart::Form::new()
-            .text("_csrf", page.hidden("_csrf"))
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
-                    .file_name("contacts.csv")
-                    .mime_str("text/csv")
-                    .unwrap(),
-            );
+        let form = contacts_form(page.hidden("_csrf"), csv);
         let res = self
             .client
             .post(format!("{}/admin/surveys/{survey}/contacts", self.address))
@@ -433,6 +425,17 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+/// The contacts import form as a browser posts it: the CSRF token and the file.
+pub fn contacts_form(csrf: String, csv: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new().text("_csrf", csrf).part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+            .file_name("contacts.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    )
 }
 
 pub fn mail_env(smtp_port: u16) -> Vec<(&'static str, String)> {

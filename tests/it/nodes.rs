@@ -423,15 +423,7 @@ fn contacts_csv(n: usize) -> String {
 async fn upload_contacts(admin: &Browser, base: &str, csv: &str) -> Page {
     let page = admin.get(base, "/admin/surveys/fixture").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let form = reqwest::multipart::Form::new()
-        .text("_csrf", page.hidden("_csrf"))
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
-                .file_name("contacts.csv")
-                .mime_str("text/csv")
-                .unwrap(),
-        );
+    let form = crate::helpers::contacts_form(page.hidden("_csrf"), csv);
     let res = admin
         .client
         .post(format!("{base}/admin/surveys/fixture/contacts"))
