@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::references::{check_identifier, Expect, PendingRef};
 use super::table::Table;
-use super::walk::{Walker, CHOICE_KEYS};
+use super::walk::{Walker, CHOICE_KEYS, TYPE_KEYS};
 use super::Cx;
 use crate::survey::model::*;
 
@@ -32,19 +32,7 @@ impl Walker {
                 return None;
             }
         };
-        const TYPE_KEYS: &[&str] = &[
-            "options",
-            "other",
-            "min_selections",
-            "max_selections",
-            "min",
-            "max",
-            "min_length",
-            "max_length",
-            "rows",
-            "scale",
-        ];
-        for key in TYPE_KEYS {
+        for key in &TYPE_KEYS {
             if t.get(key).is_some() && !allowed.contains(key) {
                 cx.error(
                     t.key_span(key),

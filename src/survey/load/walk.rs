@@ -26,13 +26,8 @@ const SURVEY_KEYS: &[&str] = &[
 ];
 const THEME_KEYS: &[&str] = &["id", "label"];
 const SECTION_KEYS: &[&str] = &["id", "title", "intro", "show_if", "questions"];
-const QUESTION_KEYS: &[&str] = &[
-    "id",
-    "type",
-    "text",
-    "help",
-    "required",
-    "show_if",
+/// The keys that belong to some question types only; `rules.rs` says which to which.
+pub(super) const TYPE_KEYS: [&str; 10] = [
     "options",
     "other",
     "min_selections",
@@ -43,14 +38,45 @@ const QUESTION_KEYS: &[&str] = &[
     "max_length",
     "rows",
     "scale",
-    "marker",
-    "themes",
-    "themes_from",
-    "cite_question",
-    "related",
-    "level",
-    "priority_question",
 ];
+/// Every key of a question, in the order the "allowed" message lists them.
+const QUESTION_KEYS: &[&str] = &concat3::<6, 10, 7, 23>(
+    ["id", "type", "text", "help", "required", "show_if"],
+    TYPE_KEYS,
+    [
+        "marker",
+        "themes",
+        "themes_from",
+        "cite_question",
+        "related",
+        "level",
+        "priority_question",
+    ],
+);
+
+/// Three key lists as one, at compile time (`N` must be `A + B + C`).
+const fn concat3<const A: usize, const B: usize, const C: usize, const N: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+    c: [&'static str; C],
+) -> [&'static str; N] {
+    assert!(A + B + C == N, "N must be the three lengths added");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < A + B {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    while i < N {
+        out[i] = c[i - A - B];
+        i += 1;
+    }
+    out
+}
 pub(super) const CHOICE_KEYS: &[&str] = &["code", "label", "theme"];
 
 #[derive(Default)]
