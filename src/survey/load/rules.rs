@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::references::{check_identifier, Expect, PendingRef};
 use super::table::Table;
-use super::walk::{Walker, CHOICE_KEYS, TYPE_KEYS};
+use super::walk::{Walker, CHOICE_KEYS, MARKER_KEYS, TYPE_KEYS};
 use super::Cx;
 use crate::survey::model::*;
 
@@ -236,14 +236,6 @@ impl Walker {
         kind: &QuestionKind,
     ) -> Option<Marker> {
         let marker = t.string(cx, "marker");
-        const MARKER_KEYS: &[&str] = &[
-            "themes",
-            "themes_from",
-            "cite_question",
-            "related",
-            "level",
-            "priority_question",
-        ];
         let Some(marker) = marker else {
             for key in MARKER_KEYS {
                 if t.get(key).is_some() {

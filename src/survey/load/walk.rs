@@ -39,42 +39,36 @@ pub(super) const TYPE_KEYS: [&str; 10] = [
     "rows",
     "scale",
 ];
+/// The keys that go with a `marker`; `rules.rs` says which to which marker.
+pub(super) const MARKER_KEYS: [&str; 6] = [
+    "themes",
+    "themes_from",
+    "cite_question",
+    "related",
+    "level",
+    "priority_question",
+];
 /// Every key of a question, in the order the "allowed" message lists them.
-const QUESTION_KEYS: &[&str] = &concat3::<6, 10, 7, 23>(
-    ["id", "type", "text", "help", "required", "show_if"],
-    TYPE_KEYS,
-    [
-        "marker",
-        "themes",
-        "themes_from",
-        "cite_question",
-        "related",
-        "level",
-        "priority_question",
-    ],
-);
+const QUESTION_KEYS: &[&str] = &concat::<23>(&[
+    &["id", "type", "text", "help", "required", "show_if"],
+    &TYPE_KEYS,
+    &["marker"],
+    &MARKER_KEYS,
+]);
 
-/// Three key lists as one, at compile time (`N` must be `A + B + C`).
-const fn concat3<const A: usize, const B: usize, const C: usize, const N: usize>(
-    a: [&'static str; A],
-    b: [&'static str; B],
-    c: [&'static str; C],
-) -> [&'static str; N] {
-    assert!(A + B + C == N, "N must be the three lengths added");
+/// Key lists as one, at compile time (`N` must be their lengths added).
+const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
     let mut out = [""; N];
-    let mut i = 0;
-    while i < A {
-        out[i] = a[i];
-        i += 1;
+    let (mut part, mut n) = (0, 0);
+    while part < parts.len() {
+        let mut i = 0;
+        while i < parts[part].len() {
+            out[n] = parts[part][i];
+            (i, n) = (i + 1, n + 1);
+        }
+        part += 1;
     }
-    while i < A + B {
-        out[i] = b[i - A];
-        i += 1;
-    }
-    while i < N {
-        out[i] = c[i - A - B];
-        i += 1;
-    }
+    assert!(n == N, "N must be the lengths of the parts added");
     out
 }
 pub(super) const CHOICE_KEYS: &[&str] = &["code", "label", "theme"];
