@@ -491,16 +491,17 @@ async fn csrf_tokens_are_bound_rotated_and_origin_checked(backend: Backend) {
     app.stop().await;
 }
 
-async fn rate_limits_count_per_account_address_and_link(backend: Backend) {
+/// The real server trusting a proxy on loopback, so a test can speak for many addresses
+/// through X-Forwarded-For.
+async fn app_behind_a_local_proxy(backend: Backend) -> TestApp {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let url = fresh_database(backend, dir.path());
-    let app = TestApp::start_with(
-        url,
-        fixtures().join("surveys"),
-        dir,
-        vec![("COHERENCE_TRUSTED_PROXIES", "127.0.0.1".into())],
-    )
-    .await;
+    let proxies = vec![("COHERENCE_TRUSTED_PROXIES", "127.0.0.1".into())];
+    TestApp::start_with(url, fixtures().join("surveys"), dir, proxies).await
+}
+
+async fn rate_limits_count_per_account_address_and_link(backend: Backend) {
+    let app = app_behind_a_local_proxy(backend).await;
     app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
     app.add_user(
         "owner@gfmd.example.org",
@@ -945,15 +946,7 @@ async fn links_are_revoked_from_the_country_page_by_its_owners_only(backend: Bac
 async fn sign_in_counters_stay_bounded_and_refunds_go_where_counted(backend: Backend) {
     use coherence::db::schema::attempt_counters;
     use diesel::prelude::*;
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let url = fresh_database(backend, dir.path());
-    let app = TestApp::start_with(
-        url,
-        fixtures().join("surveys"),
-        dir,
-        vec![("COHERENCE_TRUSTED_PROXIES", "127.0.0.1".into())],
-    )
-    .await;
+    let app = app_behind_a_local_proxy(backend).await;
     app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
     // The administrator's own browser signs in once: a known browser from now on.
     let own = app.clone_with_new_client();
