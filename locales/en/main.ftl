@@ -321,3 +321,13 @@ print-title = Questionnaire
 print-conditional = Only if it applies, given earlier answers.
 print-answer-lines = Answer:
 other-option = Other
+
+# The national report cycle
+state-refused-title = Not possible now
+state-refused-draft = This response is a draft: it has not been sent yet.
+state-refused-awaiting_sign_off = This response has been sent for national sign-off. It cannot be changed until the approver signs it off or sends it back.
+state-refused-submitted = This response has been submitted and can no longer be changed.
+state-refused-under_review = The secretariat is reviewing this response: it can no longer be changed or recalled.
+state-refused-returned = The secretariat returned this response: change it where needed and submit it again.
+state-refused-accepted = The secretariat accepted this response. It can no longer be changed.
+sign-off-required = This survey is submitted through national sign-off: send the response to your approver.

@@ -321,3 +321,13 @@ results-group-development = Desarrollados / en desarrollo
 results-group-ldc = Países menos adelantados
 results-group-lldc = Países en desarrollo sin litoral
 results-group-sids = Pequeños Estados insulares en desarrollo
+
+# The national report cycle
+state-refused-title = No es posible ahora
+state-refused-draft = Esta respuesta es un borrador: todavía no se ha enviado.
+state-refused-awaiting_sign_off = Esta respuesta se envió para la aprobación nacional. No puede modificarse hasta que quien aprueba la apruebe o la devuelva.
+state-refused-submitted = Esta respuesta ya se envió y no puede modificarse.
+state-refused-under_review = La secretaría está examinando esta respuesta: ya no puede modificarse ni retirarse.
+state-refused-returned = La secretaría devolvió esta respuesta: modifíquela donde sea necesario y envíela de nuevo.
+state-refused-accepted = La secretaría aceptó esta respuesta. Ya no puede modificarse.
+sign-off-required = Esta encuesta se envía tras la aprobación nacional: envíe la respuesta a quien aprueba.

@@ -321,3 +321,13 @@ results-group-development = Développés / en développement
 results-group-ldc = Pays les moins avancés
 results-group-lldc = Pays en développement sans littoral
 results-group-sids = Petits États insulaires en développement
+
+# The national report cycle
+state-refused-title = Impossible pour le moment
+state-refused-draft = Cette réponse est un brouillon : elle n’a pas encore été envoyée.
+state-refused-awaiting_sign_off = Cette réponse a été transmise pour validation nationale. Elle ne peut pas être modifiée tant que la personne qui valide ne l’a pas validée ou renvoyée.
+state-refused-submitted = Cette réponse a été envoyée et ne peut plus être modifiée.
+state-refused-under_review = Le secrétariat examine cette réponse : elle ne peut plus être modifiée ni retirée.
+state-refused-returned = Le secrétariat a renvoyé cette réponse : modifiez-la si nécessaire et envoyez-la de nouveau.
+state-refused-accepted = Le secrétariat a accepté cette réponse. Elle ne peut plus être modifiée.
+sign-off-required = Cette enquête est envoyée après validation nationale : transmettez la réponse à la personne qui valide.

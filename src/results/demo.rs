@@ -295,7 +295,7 @@ fn respond_as(
     }
     if submit {
         match respond::submit(conn, survey, &who, now)? {
-            SubmitOutcome::Submitted => summary.submitted += 1,
+            SubmitOutcome::Submitted(_) => summary.submitted += 1,
             SubmitOutcome::Incomplete(_) => summary.drafts += 1,
         }
     } else {

@@ -182,7 +182,7 @@ pub async fn submit(link: Respondent, _: PostedForm) -> Result<HttpResponse, App
             let now = Utc::now();
             let submitted = respond::submit(conn, survey, who, now).and_then(|outcome| {
                 let rs = match outcome {
-                    SubmitOutcome::Submitted => None,
+                    SubmitOutcome::Submitted(_) => None,
                     SubmitOutcome::Incomplete(_) => {
                         Some(respond::load(conn, survey, who, now.naive_utc())?)
                     }

@@ -592,9 +592,18 @@ pub fn refusal(link: &Link, e: RespondError) -> Result<MessagePage, AppError> {
             t("submitted-readonly-title", &[]),
             t("section-readonly", &[]),
         ),
-        RespondError::NoSuchSection | RespondError::NotSubmitter | RespondError::Db(_) => {
-            return Err(e.into())
+        RespondError::State(state) => (
+            t("state-refused-title", &[]),
+            t(&format!("state-refused-{}", state.as_str()), &[]),
+        ),
+        RespondError::SignOffRequired => {
+            (t("state-refused-title", &[]), t("sign-off-required", &[]))
         }
+        RespondError::NoSuchSection
+        | RespondError::NotSubmitter
+        | RespondError::NotApprover
+        | RespondError::Invalid { .. }
+        | RespondError::Db(_) => return Err(e.into()),
     };
     Ok(MessagePage {
         title,
