@@ -272,6 +272,7 @@ impl ResponseError for AppError {
             | AppError::Respond(RespondError::SignOffRequired) => StatusCode::CONFLICT,
             AppError::Respond(RespondError::Invalid { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Respond(RespondError::Db(_))
+            | AppError::Respond(RespondError::Email(_))
             | AppError::Db(_)
             | AppError::Render(_)
             | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

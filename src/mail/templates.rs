@@ -41,6 +41,22 @@ const KINDS: &[(&str, [&str; 3])] = &[
             include_str!("../../templates/email/reopened/html.hbs"),
         ],
     ),
+    (
+        "receipt",
+        [
+            include_str!("../../templates/email/receipt/subject.hbs"),
+            include_str!("../../templates/email/receipt/text.hbs"),
+            include_str!("../../templates/email/receipt/html.hbs"),
+        ],
+    ),
+    (
+        "sign_off_requested",
+        [
+            include_str!("../../templates/email/sign_off_requested/subject.hbs"),
+            include_str!("../../templates/email/sign_off_requested/text.hbs"),
+            include_str!("../../templates/email/sign_off_requested/html.hbs"),
+        ],
+    ),
 ];
 
 pub struct EmailTemplates {
@@ -58,10 +74,33 @@ pub struct RenderedEmail {
 /// What one kind of email says beyond the parts every email has.
 #[derive(Debug, Clone)]
 pub enum Message {
-    Invite { link: String },
-    Reminder { link: String, remaining: String },
+    Invite {
+        link: String,
+    },
+    Reminder {
+        link: String,
+        remaining: String,
+    },
     Deadline,
     Reopened,
+    /// A submission's receipt: what was submitted, when, signed off by whom, and its digest.
+    Receipt(Receipt),
+    /// A response waits for the approver's sign-off.
+    SignOffRequested,
+}
+
+/// What a receipt says about a submitted version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    pub version: i32,
+    /// When it was submitted, in the recipient's language.
+    pub at: String,
+    /// "Name, title" of the approver who signed it off, if the country signed off.
+    pub signed_off: Option<String>,
+    /// How it reached the secretariat, in words, when an owner entered it.
+    pub entered: Option<String>,
+    /// SHA-256 of the version's canonical content.
+    pub digest: String,
 }
 
 impl Message {
@@ -71,6 +110,8 @@ impl Message {
             Message::Reminder { .. } => MailKind::Reminder,
             Message::Deadline => MailKind::Deadline,
             Message::Reopened => MailKind::Reopened,
+            Message::Receipt(_) => MailKind::Receipt,
+            Message::SignOffRequested => MailKind::SignOffRequested,
         }
     }
 }
@@ -96,6 +137,7 @@ struct EmailView<'a> {
     letter: &'a Letter,
     link: Option<&'a str>,
     remaining: Option<&'a str>,
+    receipt: Option<&'a Receipt>,
 }
 
 impl EmailTemplates {
@@ -128,13 +170,21 @@ impl EmailTemplates {
             Message::Reminder { link, remaining } => {
                 (Some(link.as_str()), Some(remaining.as_str()))
             }
-            Message::Deadline | Message::Reopened => (None, None),
+            Message::Deadline
+            | Message::Reopened
+            | Message::Receipt(_)
+            | Message::SignOffRequested => (None, None),
+        };
+        let receipt = match message {
+            Message::Receipt(r) => Some(r),
+            _ => None,
         };
         let view = EmailView {
             lang,
             letter,
             link,
             remaining,
+            receipt,
         };
         let kind = message.kind().as_str();
         let subject = self.plain.render(&format!("{kind}/subject"), &view)?;
@@ -170,6 +220,14 @@ mod tests {
             },
             Message::Deadline,
             Message::Reopened,
+            Message::Receipt(Receipt {
+                version: 2,
+                at: "2027-01-02 10:00".into(),
+                signed_off: Some("<i>Ana</i>, Director".into()),
+                entered: Some("paper".into()),
+                digest: "ab".repeat(32),
+            }),
+            Message::SignOffRequested,
         ];
         for message in &messages {
             for lang in ["en", "fr", "es"] {

@@ -11,6 +11,8 @@
 //!
 //! The country may change its answers only in `draft` and `returned`. Knows nothing of HTTP.
 
+pub mod notify;
+
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;

@@ -47,6 +47,9 @@ pub enum RespondError {
     /// The link may not submit (a contributor's): answered as an unknown page.
     #[error("this link does not submit the response")]
     NotSubmitter,
+    /// An email could not be written (a template error).
+    #[error("email: {0}")]
+    Email(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -340,12 +343,20 @@ pub enum SubmitOutcome {
     Incomplete(Vec<Missing>),
 }
 
+/// What else a new version sets going, inside its transaction: the receipt emails.
+pub type OnVersion<'a> =
+    &'a dyn Fn(&mut DbConn, &ResponseRow, &VersionRow) -> Result<(), RespondError>;
+
+/// What else sending for sign-off sets going, inside its transaction: the approver's email.
+pub type OnSent<'a> = &'a dyn Fn(&mut DbConn, &ResponseRow) -> Result<(), RespondError>;
+
 /// Submit the response as its next version, where the survey does not ask for national
 /// sign-off (or the link is an owner's, entering a report received outside Coherence).
 pub fn submit(
     conn: &mut DbConn,
     survey: &Survey,
     who: &Respondent,
+    on_version: OnVersion,
     now: DateTime<Utc>,
 ) -> Result<SubmitOutcome, RespondError> {
     if !who.may_submit() {
@@ -375,6 +386,7 @@ pub fn submit(
         &state.response,
         &[ResponseStatus::Draft, ResponseStatus::Returned],
         submission,
+        on_version,
     )?;
     Ok(SubmitOutcome::Submitted(Box::new(version)))
 }
@@ -387,6 +399,7 @@ fn record_version(
     response: &ResponseRow,
     from: &[ResponseStatus],
     mut s: Submission,
+    on_version: OnVersion,
 ) -> Result<VersionRow, RespondError> {
     crate::db::transaction(conn, |conn| {
         let Some(number) =
@@ -418,8 +431,16 @@ fn record_version(
             },
             s.now,
         )?;
+        on_version(conn, response, &version)?;
         Ok(version)
     })
+}
+
+/// Where sending for sign-off leads.
+#[derive(Debug, Clone)]
+pub enum ForSignOff {
+    Sent,
+    Incomplete(Vec<Missing>),
 }
 
 /// A coordinator sends a complete response to the country's approver, where the survey asks
@@ -428,8 +449,9 @@ pub fn send_for_sign_off(
     conn: &mut DbConn,
     survey: &Survey,
     who: &Respondent,
+    on_sent: OnSent,
     now: DateTime<Utc>,
-) -> Result<SubmitOutcome, RespondError> {
+) -> Result<ForSignOff, RespondError> {
     if !who.may_submit() {
         return Err(RespondError::NotSubmitter);
     }
@@ -440,7 +462,7 @@ pub fn send_for_sign_off(
     check_writable(survey, &state, now)?;
     let missing = missing_answers(survey, &state.answers, &state.visibility);
     if !missing.is_empty() {
-        return Ok(SubmitOutcome::Incomplete(missing));
+        return Ok(ForSignOff::Incomplete(missing));
     }
     let naive = now.naive_utc();
     crate::db::transaction(conn, |conn| {
@@ -468,9 +490,9 @@ pub fn send_for_sign_off(
             },
             naive,
         )?;
-        Ok(())
+        on_sent(conn, &state.response)
     })?;
-    Ok(SubmitOutcome::Incomplete(Vec::new()))
+    Ok(ForSignOff::Sent)
 }
 
 /// The longest sign-off name, title or message kept.
@@ -484,6 +506,7 @@ pub fn sign_off(
     survey: &Survey,
     who: &Respondent,
     signed: &SignOff,
+    on_version: OnVersion,
     now: DateTime<Utc>,
 ) -> Result<VersionRow, RespondError> {
     let state = approver_state(conn, survey, who, now)?;
@@ -521,6 +544,7 @@ pub fn sign_off(
             &state.response,
             &[ResponseStatus::AwaitingSignOff],
             submission,
+            on_version,
         )?;
         audit::record(
             conn,
