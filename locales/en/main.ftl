@@ -377,3 +377,5 @@ email-receipt-body = The response of { $country } to “{ $survey }” was submi
 email-receipt-digest-help = The digest identifies exactly what was submitted: it is the SHA-256 of this version's file, which coordinators can download from the receipt page of their personal link.
 email-sign-off-subject = Sign-off requested: { $survey }, { $country }
 email-sign-off-body = The response of { $country } to “{ $survey }” has been sent to you for national sign-off. Open your personal link to read it, then sign it off or send it back with a message.
+section-refused-title = Your answers were not saved
+section-refused-kept = What you typed is shown below so that you can copy it; nothing else changed.

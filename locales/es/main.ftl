@@ -377,3 +377,5 @@ email-receipt-body = La respuesta de { $country } a «{ $survey }» se envió co
 email-receipt-digest-help = La huella identifica exactamente lo que se envió: es el SHA-256 del archivo de esta versión, que los coordinadores pueden descargar desde la página del acuse de recibo de su enlace personal.
 email-sign-off-subject = Aprobación solicitada: { $survey }, { $country }
 email-sign-off-body = La respuesta de { $country } a «{ $survey }» se le envió para la aprobación nacional. Abra su enlace personal para leerla y luego apruébela o devuélvala con un mensaje.
+section-refused-title = Sus respuestas no se guardaron
+section-refused-kept = Lo que escribió se muestra a continuación para que pueda copiarlo; nada más cambió.

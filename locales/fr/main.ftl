@@ -377,3 +377,5 @@ email-receipt-body = La réponse de { $country } à « { $survey } » a été en
 email-receipt-digest-help = L’empreinte identifie exactement ce qui a été envoyé : c’est le SHA-256 du fichier de cette version, que les coordinateurs peuvent télécharger depuis la page d’accusé de réception de leur lien personnel.
 email-sign-off-subject = Validation demandée : { $survey }, { $country }
 email-sign-off-body = La réponse de { $country } à « { $survey } » vous a été transmise pour validation nationale. Ouvrez votre lien personnel pour la lire, puis validez-la ou renvoyez-la avec un message.
+section-refused-title = Vos réponses n’ont pas été enregistrées
+section-refused-kept = Ce que vous avez saisi est affiché ci-dessous pour que vous puissiez le copier ; rien d’autre n’a changé.

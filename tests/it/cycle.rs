@@ -134,6 +134,8 @@ async fn a_response_goes_through_national_sign_off_to_a_receipt(backend: Backend
         .await;
     assert_eq!(save.status, 409, "{}", save.body);
     assert!(save.body.contains("sent for national sign-off"));
+    assert!(save.body.contains("Your answers were not saved"));
+    assert!(save.body.contains("value=\"1\""), "what was typed is kept");
 
     // The approver reads everything and sees both forms; an empty name is refused next to it.
     let review = app.get(&format!("{approver}/review")).await;

@@ -386,7 +386,15 @@ async fn submit_requires_a_complete_response_then_locks_it(backend: Backend) {
         .post_form_from(&form, &format!("{link}/s/basics"), &[("name", "Changed")])
         .await;
     assert_eq!(res.status, 409);
-    assert!(res.body.contains("Already submitted"));
+    assert!(
+        res.body.contains("Your answers were not saved"),
+        "{}",
+        res.body
+    );
+    assert!(
+        res.body.contains("value=\"Changed\""),
+        "what was typed is kept"
+    );
     let again = app.get(&format!("{link}/s/basics")).await;
     assert_eq!(again.field_value("name").as_deref(), Some("Anna"));
     // A second submit is refused too.
@@ -447,7 +455,13 @@ async fn closed_survey_accepts_no_changes(backend: Backend) {
         .post_form_from(&form, &format!("{link}/s/only"), &[("q", "late")])
         .await;
     assert_eq!(res.status, 409);
-    assert!(res.body.contains("The survey is closed"));
+    assert!(res.body.contains("This survey is closed"), "{}", res.body);
+    assert!(res.body.contains("Your answers were not saved"));
+    assert_eq!(
+        res.field_value("q").as_deref(),
+        Some("late"),
+        "what was typed is kept"
+    );
     let form = app.get(&format!("{link}/s/only")).await;
     assert_eq!(form.field_value("q").as_deref(), Some(""));
     app.stop().await;

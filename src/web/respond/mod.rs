@@ -90,6 +90,17 @@ pub async fn section_save(
             rs,
             posted,
         }) => (outcome, *rs, posted),
+        // The response stopped being editable (sent for sign-off, submitted, closed): the form
+        // again, read-only with the reason, holding what was typed so it can be copied.
+        Ok(AfterSave::Refused { rs, posted }) => {
+            let extras = SectionExtras {
+                posted: Some(posted),
+                refused: true,
+                ..SectionExtras::default()
+            };
+            let page = Page { link, rs: *rs };
+            return section_page(&page, &section_id, extras, StatusCode::CONFLICT);
+        }
         Err(e) => return refusal(&link, e),
     };
     let (extras, status) = SectionExtras::shown_again(&link, outcome, posted);
@@ -127,6 +138,11 @@ enum AfterSave {
         rs: Box<ResponseState>,
         posted: HashMap<String, RawAnswer>,
     },
+    /// The response may not change now: nothing was stored.
+    Refused {
+        rs: Box<ResponseState>,
+        posted: HashMap<String, RawAnswer>,
+    },
 }
 
 /// Save a section and, when the form must be shown again, load the response in the same
@@ -145,6 +161,14 @@ async fn save(
         let now = Utc::now();
         let outcome = respond::save_section(conn, survey, app.countries.as_ref(), who, &save, now);
         let posted = form.raw;
+        use respond::RespondError as E;
+        if let Err(E::Closed(_) | E::NotOpenYet | E::AlreadySubmitted | E::State(_)) = outcome {
+            let rs = respond::load(conn, survey, who, now.naive_utc())?;
+            return Ok(Ok(AfterSave::Refused {
+                rs: Box::new(rs),
+                posted,
+            }));
+        }
         Ok(outcome.and_then(|outcome| match outcome {
             SaveOutcome::Saved { errors, revealed } if errors.is_empty() => Ok(AfterSave::Saved {
                 revealed: !revealed.is_empty(),

@@ -147,6 +147,8 @@ pub struct SectionExtras {
     pub revealed: bool,
     pub conflict: Option<ConflictView>,
     pub version: Option<i32>,
+    /// The save was refused because the response may not change now (nothing stored).
+    pub refused: bool,
 }
 
 impl SectionExtras {
@@ -244,6 +246,8 @@ pub struct SectionView<'a> {
     revealed: bool,
     conflict: Option<ConflictView>,
     readonly_key: Option<&'static str>,
+    /// Nothing was stored: the typed values are shown so they can be copied.
+    refused: bool,
     csrf: String,
     version: i32,
     base: String,
@@ -307,6 +311,7 @@ impl<'a> SectionView<'a> {
             revealed: extras.revealed,
             conflict: extras.conflict,
             readonly_key: readonly_reason(&link.survey, rs),
+            refused: extras.refused,
             csrf,
             version: extras
                 .version
