@@ -14,6 +14,7 @@ on_both_backends!(
     a_response_goes_through_national_sign_off_to_a_receipt,
     a_submission_is_recalled_before_review_and_submitted_again,
     only_the_right_links_send_sign_off_and_recall,
+    a_save_racing_the_sign_off_request_is_kept_or_refused_whole,
 );
 
 pub fn cycle_surveys() -> PathBuf {
@@ -448,5 +449,99 @@ async fn only_the_right_links_send_sign_off_and_recall(backend: Backend) {
         let res = app.get(&format!("{coordinator}/{path}")).await;
         assert_eq!(res.status, 404, "{path}: no version yet");
     }
+    app.stop().await;
+}
+
+/// A contributor saves while the coordinator sends the response for sign-off, five times:
+/// each save is either stored before the response locked (and then in what the approver signs)
+/// or refused with its typed value shown again; nothing is half-stored, nothing vanishes.
+async fn a_save_racing_the_sign_off_request_is_kept_or_refused_whole(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = cycle_app(backend, &smtp).await;
+    let coordinator = app.issue_token_with(&[
+        "--survey",
+        "national",
+        "--country",
+        "PHL",
+        "--name",
+        "Maria",
+    ]);
+    let contributor = app.issue_token_with(&[
+        "--survey",
+        "national",
+        "--country",
+        "PHL",
+        "--name",
+        "DOLE",
+        "--role",
+        "contributor",
+        "--section",
+        "labour",
+    ]);
+    let approver = app.issue_token_with(&[
+        "--survey",
+        "national",
+        "--country",
+        "PHL",
+        "--name",
+        "Sec",
+        "--role",
+        "approver",
+    ]);
+    answer_everything(&app, &coordinator).await;
+    let mut expected = "250".to_string();
+    for round in 0..5 {
+        let value = format!("{}", 300 + round);
+        let form = app.get(&format!("{contributor}/s/labour")).await;
+        let coordinator_csrf = link_csrf(&app, &coordinator).await;
+        let (save_path, send_path) = (
+            format!("{contributor}/s/labour"),
+            format!("{coordinator}/send-for-sign-off"),
+        );
+        let answers = [("workers_abroad", value.as_str())];
+        let send_fields = [("_csrf", coordinator_csrf.as_str())];
+        let save = app.post_form_from(&form, &save_path, &answers);
+        let send = app.post(&send_path, &send_fields);
+        let (saved, sent) = tokio::join!(save, send);
+        assert_eq!(sent.status, 303, "round {round}: {}", sent.body);
+        match saved.status {
+            303 => expected = value.clone(),
+            409 => {
+                assert!(
+                    saved.body.contains("Your answers were not saved"),
+                    "{}",
+                    saved.body
+                );
+                assert_eq!(
+                    saved.field_value("workers_abroad").as_deref(),
+                    Some(value.as_str())
+                );
+            }
+            other => panic!("round {round}: save answered {other}: {}", saved.body),
+        }
+        let review = app.get(&format!("{approver}/review")).await;
+        assert!(
+            review.body.contains(&format!("<dd>{expected}</dd>")),
+            "round {round}: the approver reads {expected}"
+        );
+        if round < 4 {
+            let back =
+                post_from_review(&app, &approver, "send-back", &[("message", "again")]).await;
+            assert_eq!(back.status, 303, "{}", back.body);
+        }
+    }
+    let signed = post_from_review(
+        &app,
+        &approver,
+        "sign-off",
+        &[("name", "Sec"), ("title", "Secretary")],
+    )
+    .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let content = app
+        .get(&format!("{coordinator}/versions/1/content.json"))
+        .await;
+    let parsed: serde_json::Value = serde_json::from_str(&content.body).unwrap();
+    assert_eq!(parsed["answers"]["workers_abroad"][""], expected.as_str());
     app.stop().await;
 }
