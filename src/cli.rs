@@ -131,8 +131,9 @@ pub enum TokenAction {
         /// The last day (UTC) the link works, YYYY-MM-DD; without it the link never expires.
         #[arg(long)]
         expires: Option<String>,
-        /// coordinator (answers every section and submits; the default), contributor (only
-        /// the sections named with --section; cannot submit) or approver.
+        /// coordinator (answers every section and submits, or sends for sign-off; the
+        /// default), contributor (only the sections named with --section; cannot submit) or
+        /// approver (signs off where the survey sets sign_off, else as a coordinator).
         #[arg(long, default_value = "coordinator")]
         role: String,
         /// A section a contributor may answer, by its id; repeat for several.

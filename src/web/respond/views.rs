@@ -75,6 +75,11 @@ pub struct OverviewView<'a> {
     sections: Vec<OverviewSection<'a>>,
     /// A contributor's link: only its sections, no submitting.
     contributor: bool,
+    /// Where the response stands in the report cycle (`report-state-<state>`).
+    state: &'static str,
+    state_key: String,
+    /// The latest version, for its receipt (links that submit).
+    receipt: Option<i32>,
     base: String,
 }
 
@@ -131,6 +136,10 @@ impl<'a> OverviewView<'a> {
             submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
             sections,
             contributor: !link.who.may_submit(),
+            state: rs.response.status.as_str(),
+            state_key: format!("report-state-{}", rs.response.status.as_str()),
+            receipt: (rs.response.version_count > 0 && link.who.may_submit())
+                .then_some(rs.response.version_count),
             base: link.base(),
         }
     }
