@@ -34,6 +34,8 @@ text_enum! {
         Reminder = "reminder",
         Deadline = "deadline",
         Reopened = "reopened",
+        /// The secretariat returned a response with queries.
+        Returned = "returned",
     }
 }
 

@@ -41,6 +41,14 @@ const KINDS: &[(&str, [&str; 3])] = &[
             include_str!("../../templates/email/reopened/html.hbs"),
         ],
     ),
+    (
+        "returned",
+        [
+            include_str!("../../templates/email/returned/subject.hbs"),
+            include_str!("../../templates/email/returned/text.hbs"),
+            include_str!("../../templates/email/returned/html.hbs"),
+        ],
+    ),
 ];
 
 pub struct EmailTemplates {
@@ -58,10 +66,19 @@ pub struct RenderedEmail {
 /// What one kind of email says beyond the parts every email has.
 #[derive(Debug, Clone)]
 pub enum Message {
-    Invite { link: String },
-    Reminder { link: String, remaining: String },
+    Invite {
+        link: String,
+    },
+    Reminder {
+        link: String,
+        remaining: String,
+    },
     Deadline,
     Reopened,
+    /// The secretariat returned the response: the questions it asks about.
+    Returned {
+        queries: Vec<String>,
+    },
 }
 
 impl Message {
@@ -71,6 +88,7 @@ impl Message {
             Message::Reminder { .. } => MailKind::Reminder,
             Message::Deadline => MailKind::Deadline,
             Message::Reopened => MailKind::Reopened,
+            Message::Returned { .. } => MailKind::Returned,
         }
     }
 }
@@ -96,6 +114,8 @@ struct EmailView<'a> {
     letter: &'a Letter,
     link: Option<&'a str>,
     remaining: Option<&'a str>,
+    /// The questions of a returned response's open queries (empty for other kinds).
+    queries: &'a [String],
 }
 
 impl EmailTemplates {
@@ -123,18 +143,23 @@ impl EmailTemplates {
         letter: &Letter,
         lang: &str,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
+        let queries: &[String] = match message {
+            Message::Returned { queries } => queries,
+            _ => &[],
+        };
         let (link, remaining) = match message {
             Message::Invite { link } => (Some(link.as_str()), None),
             Message::Reminder { link, remaining } => {
                 (Some(link.as_str()), Some(remaining.as_str()))
             }
-            Message::Deadline | Message::Reopened => (None, None),
+            Message::Deadline | Message::Reopened | Message::Returned { .. } => (None, None),
         };
         let view = EmailView {
             lang,
             letter,
             link,
             remaining,
+            queries,
         };
         let kind = message.kind().as_str();
         let subject = self.plain.render(&format!("{kind}/subject"), &view)?;
@@ -170,6 +195,9 @@ mod tests {
             },
             Message::Deadline,
             Message::Reopened,
+            Message::Returned {
+                queries: vec!["<b>Plans</b>".into()],
+            },
         ];
         for message in &messages {
             for lang in ["en", "fr", "es"] {

@@ -11,6 +11,9 @@
 //!
 //! The country may change its answers only in `draft` and `returned`. Knows nothing of HTTP.
 
+pub mod queries;
+pub mod secretariat;
+
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
