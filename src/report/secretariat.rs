@@ -16,11 +16,14 @@ use crate::db::responses::{self, ResponseRow, ResponseStatus};
 use crate::db::review_queries::{self, QueryStatus};
 use crate::db::tokens::{self, LinkRole};
 use crate::db::users::User;
-use crate::db::versions::{self, Mark, VersionAnswers};
+use crate::db::versions::{self, Mark, VersionAnswers, VersionRow};
 use crate::db::{deadlines, DbConn, DbError, QueryError};
 use crate::mail::templates::{EmailTemplates, Letter, Message};
 use crate::reference::Countries;
 use crate::survey::answer::Item;
+
+use super::queries::{Change, Thread};
+use super::Channel;
 use crate::survey::Survey;
 
 #[derive(Debug, thiserror::Error)]
@@ -382,6 +385,149 @@ pub fn version_diff(
     let old = versions::version_answers(conn, response_id, from)?;
     let new = versions::version_answers(conn, response_id, to)?;
     Ok(diff(survey, &old, &new))
+}
+
+/// Which version the country page shows, and which two it compares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CycleRequest {
+    pub version: Option<i32>,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+}
+
+/// A response's report cycle as the country page shows it.
+pub struct Cycle {
+    /// Oldest first.
+    pub versions: Vec<VersionRow>,
+    /// Every query with its thread, and what became of its question since.
+    pub threads: Vec<(Thread, Option<Change>)>,
+    /// The version asked for, with its answers.
+    pub shown: Option<(VersionRow, VersionAnswers)>,
+    /// The two versions compared (older first) and what differs.
+    pub diff: Option<(i32, i32, Vec<DiffRow>)>,
+}
+
+impl Cycle {
+    pub fn open_queries(&self) -> usize {
+        self.threads.iter().filter(|(t, _)| t.is_open()).count()
+    }
+}
+
+/// Load a response's versions and queries, and the version or the difference asked for (a
+/// version or pair the response does not have is left out).
+pub fn load_cycle(
+    conn: &mut DbConn,
+    survey: &Survey,
+    r: &ResponseRow,
+    req: &CycleRequest,
+) -> Result<Cycle, ReviewError> {
+    let history = versions::versions(conn, &r.id)?;
+    let latest = history.last().map(|v| v.number);
+    let mut threads = Vec::new();
+    for t in super::queries::threads(conn, &r.id)? {
+        let change = super::queries::what_changed(conn, r, &t.query, latest)?;
+        threads.push((t, change));
+    }
+    let shown = match req
+        .version
+        .and_then(|n| history.iter().find(|v| v.number == n))
+    {
+        Some(v) => Some((v.clone(), versions::version_answers(conn, &r.id, v.number)?)),
+        None => None,
+    };
+    let has = |n: i32| history.iter().any(|v| v.number == n);
+    let diff = match (req.from, req.to) {
+        (Some(a), Some(b)) if a != b && has(a) && has(b) => {
+            Some((a.min(b), a.max(b), version_diff(conn, survey, &r.id, a, b)?))
+        }
+        _ => None,
+    };
+    Ok(Cycle {
+        versions: history,
+        threads,
+        shown,
+        diff,
+    })
+}
+
+/// The email addresses of users by id (one query per distinct user: the few owners who acted).
+pub fn user_emails(
+    conn: &mut DbConn,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, String>, ReviewError> {
+    let ids: BTreeSet<String> = ids.into_iter().collect();
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(u) = crate::db::users::find_user(conn, &id)? {
+            out.insert(id, u.email);
+        }
+    }
+    Ok(out)
+}
+
+/// Why an owner may not open an entry link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryProblem {
+    /// The channel is not email, paper or other.
+    Channel,
+    /// The country is not in the survey's population.
+    Population,
+    /// The organisation missing (a survey of organisations) or given (a survey of countries).
+    Unit,
+}
+
+/// Open a link for an owner to enter a report the country sent by email, on paper or some
+/// other way: a coordinator link held by the owner, marked as an entry with its channel (so
+/// the version it submits records both and skips national sign-off), with its audit entry.
+/// Returns the link's secret (its address is `/r/<secret>`).
+pub fn open_entry(
+    conn: &mut DbConn,
+    survey: &Survey,
+    iso3: &str,
+    unit: &str,
+    channel: Channel,
+    user: &User,
+    now: NaiveDateTime,
+) -> Result<Result<String, EntryProblem>, ReviewError> {
+    if channel == Channel::Web {
+        return Ok(Err(EntryProblem::Channel));
+    }
+    if !survey.population.contains(iso3) {
+        return Ok(Err(EntryProblem::Population));
+    }
+    let holder = crate::review::NewHolder {
+        name: "",
+        email: &user.email,
+        unit,
+        expires_at: None,
+        role: LinkRole::Coordinator,
+        sections: &[],
+    };
+    if holder.check(survey).is_err() {
+        return Ok(Err(EntryProblem::Unit));
+    }
+    crate::db::transaction(conn, |conn| {
+        let token = crate::review::issue_link(conn, survey, iso3, &holder, now)?;
+        let row = tokens::find_token(conn, &crate::access::hash_token(&token))?
+            .ok_or(ReviewError::NotFound)?;
+        tokens::record_entry(conn, &row.id, &user.id, channel.as_str())?;
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: iso3,
+                actor: Actor::User(&user.id),
+                kind: AuditKind::EntryOpened,
+                detail: serde_json::json!({
+                    "unit": unit.trim(),
+                    "link": row.id,
+                    "channel": channel.as_str(),
+                }),
+            },
+            now,
+        )?;
+        Ok(Ok(token))
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::field::FieldView;
 use super::link::{Link, Page};
+use super::queries::QueryNote;
 use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
@@ -70,6 +71,8 @@ pub struct OverviewView<'a> {
     /// A contributor's link: only its sections, no submitting.
     contributor: bool,
     base: String,
+    /// The secretariat's queries this link sees.
+    queries: Vec<QueryNote>,
 }
 
 #[derive(Serialize)]
@@ -126,7 +129,14 @@ impl<'a> OverviewView<'a> {
             sections,
             contributor: !link.who.may_submit(),
             base: link.base(),
+            queries: Vec::new(),
         }
+    }
+
+    /// With the secretariat's queries listed.
+    pub fn with_queries(mut self, queries: Vec<QueryNote>) -> Self {
+        self.queries = queries;
+        self
     }
 }
 
@@ -141,6 +151,8 @@ pub struct SectionExtras {
     pub revealed: bool,
     pub conflict: Option<ConflictView>,
     pub version: Option<i32>,
+    /// The secretariat's queries this link sees (shown beside their questions).
+    pub queries: Vec<QueryNote>,
 }
 
 impl SectionExtras {
@@ -241,6 +253,7 @@ pub struct SectionView<'a> {
     csrf: String,
     version: i32,
     base: String,
+    queries: Vec<QueryNote>,
 }
 
 /// A line of the error summary, linking to its field.
@@ -306,6 +319,7 @@ impl<'a> SectionView<'a> {
                 .version
                 .unwrap_or_else(|| rs.section_version(&section.id)),
             base: link.base(),
+            queries: extras.queries,
         })
     }
 }
