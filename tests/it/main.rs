@@ -12,6 +12,7 @@ mod population;
 mod respond;
 mod results;
 mod roles;
+mod secretariat;
 mod security;
 mod storage;
 mod units;
