@@ -202,7 +202,7 @@ async fn the_secretariat_queries_returns_and_accepts_a_report(backend: Backend) 
     assert_eq!(other.status, 404);
     assert_eq!(
         query_ids(&app.get(&basics_only).await.body, &basics_only),
-        [name_q.clone()]
+        [name_q.as_str()]
     );
 
     // The coordinator replies, changes the answer and submits again: version 2.
