@@ -279,7 +279,8 @@ fn response_view(
             .map(|c| c.name(lang).to_string())
             .unwrap_or_else(|| code.to_string())
     };
-    let submitted = r.response.submitted_at.is_some();
+    // Reopening takes a response with the secretariat (submitted, under review, accepted).
+    let submitted = r.response.is_submitted();
     let state_line = match r.response.submitted_at {
         Some(at) => t(
             "admin-response-submitted",
