@@ -38,6 +38,8 @@ text_enum! {
         Receipt = "receipt",
         /// A response sent for national sign-off, to the country's approver.
         SignOffRequested = "sign_off_requested",
+        /// The secretariat returned a response with queries.
+        Returned = "returned",
     }
 }
 

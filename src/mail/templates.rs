@@ -57,6 +57,14 @@ const KINDS: &[(&str, [&str; 3])] = &[
             include_str!("../../templates/email/sign_off_requested/html.hbs"),
         ],
     ),
+    (
+        "returned",
+        [
+            include_str!("../../templates/email/returned/subject.hbs"),
+            include_str!("../../templates/email/returned/text.hbs"),
+            include_str!("../../templates/email/returned/html.hbs"),
+        ],
+    ),
 ];
 
 pub struct EmailTemplates {
@@ -87,6 +95,10 @@ pub enum Message {
     Receipt(Receipt),
     /// A response waits for the approver's sign-off.
     SignOffRequested,
+    /// The secretariat returned the response: the questions it asks about.
+    Returned {
+        queries: Vec<String>,
+    },
 }
 
 /// What a receipt says about a submitted version.
@@ -112,6 +124,7 @@ impl Message {
             Message::Reopened => MailKind::Reopened,
             Message::Receipt(_) => MailKind::Receipt,
             Message::SignOffRequested => MailKind::SignOffRequested,
+            Message::Returned { .. } => MailKind::Returned,
         }
     }
 }
@@ -138,6 +151,8 @@ struct EmailView<'a> {
     link: Option<&'a str>,
     remaining: Option<&'a str>,
     receipt: Option<&'a Receipt>,
+    /// The questions of a returned response's open queries (empty for other kinds).
+    queries: &'a [String],
 }
 
 impl EmailTemplates {
@@ -165,6 +180,10 @@ impl EmailTemplates {
         letter: &Letter,
         lang: &str,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
+        let queries: &[String] = match message {
+            Message::Returned { queries } => queries,
+            _ => &[],
+        };
         let (link, remaining) = match message {
             Message::Invite { link } => (Some(link.as_str()), None),
             Message::Reminder { link, remaining } => {
@@ -173,7 +192,8 @@ impl EmailTemplates {
             Message::Deadline
             | Message::Reopened
             | Message::Receipt(_)
-            | Message::SignOffRequested => (None, None),
+            | Message::SignOffRequested
+            | Message::Returned { .. } => (None, None),
         };
         let receipt = match message {
             Message::Receipt(r) => Some(r),
@@ -185,6 +205,7 @@ impl EmailTemplates {
             link,
             remaining,
             receipt,
+            queries,
         };
         let kind = message.kind().as_str();
         let subject = self.plain.render(&format!("{kind}/subject"), &view)?;
@@ -228,6 +249,9 @@ mod tests {
                 digest: "ab".repeat(32),
             }),
             Message::SignOffRequested,
+            Message::Returned {
+                queries: vec!["<b>Plans</b>".into()],
+            },
         ];
         for message in &messages {
             for lang in ["en", "fr", "es"] {

@@ -12,6 +12,8 @@
 //! The country may change its answers only in `draft` and `returned`. Knows nothing of HTTP.
 
 pub mod notify;
+pub mod queries;
+pub mod secretariat;
 
 use std::collections::BTreeMap;
 

@@ -202,6 +202,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/r/{token}/versions/{n}/content.json",
             web::get().to(respond::version_content),
         )
+        .route(
+            "/r/{token}/queries/{query}",
+            web::get().to(respond::query_page),
+        )
+        .route(
+            "/r/{token}/queries/{query}",
+            web::post().to(respond::query_reply),
+        )
         .route("/admin/login", web::get().to(admin::login_form))
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
@@ -242,6 +250,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/countries/{iso3}/reopen",
             web::post().to(admin::reopen),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/review",
+            web::post().to(admin::begin_review),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/return",
+            web::post().to(admin::return_response),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/accept",
+            web::post().to(admin::accept),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/queries",
+            web::post().to(admin::raise_query),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/queries/{query}/reply",
+            web::post().to(admin::reply_query),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/queries/{query}/close",
+            web::post().to(admin::close_query),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/versions/{number}.json",
+            web::get().to(admin::version_json),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/entry",
+            web::post().to(admin::open_entry),
         )
         .route(
             "/admin/surveys/{id}/results",

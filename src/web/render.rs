@@ -37,6 +37,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/respond/print.hbs"),
     ),
     (
+        "respond/query",
+        include_str!("../../templates/respond/query.hbs"),
+    ),
+    (
         "admin/login",
         include_str!("../../templates/admin/login.hbs"),
     ),

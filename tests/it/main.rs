@@ -13,6 +13,7 @@ mod population;
 mod respond;
 mod results;
 mod roles;
+mod secretariat;
 mod security;
 mod storage;
 mod units;

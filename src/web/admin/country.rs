@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use super::cycle::{self, AuditView, ChannelChoice, CycleQuery, CycleView};
 use super::{admin_view, campaign_for, help_address, t, with_conn, Notices};
 use crate::access::LinkEnd;
 use crate::campaign;
@@ -15,6 +16,7 @@ use crate::db::outbox::{CountryMessage, OutboxStatus};
 use crate::db::tokens::{LinkRole, TokenRow};
 use crate::error::AppError;
 use crate::i18n::format_datetime;
+use crate::report::secretariat;
 use crate::review::{self, CountryFile, HolderProblem, NewHolder, ResponseFile};
 use crate::survey::display::display_value;
 use crate::survey::Survey;
@@ -42,6 +44,10 @@ struct CountryPage {
     issue: IssueView,
     /// Contacts, emails and issuing links are shown to administrators only.
     is_admin: bool,
+    /// The country's audit entries, newest first.
+    audit: Vec<AuditView>,
+    /// The channels of a report entered for the country.
+    channels: Vec<ChannelChoice>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +56,7 @@ struct ResponseView {
     state: String,
     submitted: bool,
     sections: Vec<SectionView>,
+    cycle: CycleView,
 }
 
 #[derive(Serialize)]
@@ -72,6 +79,8 @@ struct LinkView {
     id: String,
     holder: String,
     unit: String,
+    /// "entered by X (paper)" for an owner's entry link.
+    entry: Option<String>,
     issued: String,
     first_used: String,
     last_used: String,
@@ -210,6 +219,7 @@ impl LinkView {
             id: row.id.clone(),
             holder,
             unit: row.unit.clone(),
+            entry: None,
             issued: when(lang, Some(row.created_at)),
             first_used: when(lang, row.first_used_at),
             last_used: when(lang, row.last_used_at),
@@ -255,7 +265,13 @@ impl MessageView {
     }
 }
 
-fn response_view(state: &AppState, survey: &Survey, r: &ResponseFile, lang: &str) -> ResponseView {
+fn response_view(
+    state: &AppState,
+    survey: &Survey,
+    r: &ResponseFile,
+    lang: &str,
+    cycle: CycleView,
+) -> ResponseView {
     let name_of = |code: &str| {
         state
             .countries
@@ -263,7 +279,8 @@ fn response_view(state: &AppState, survey: &Survey, r: &ResponseFile, lang: &str
             .map(|c| c.name(lang).to_string())
             .unwrap_or_else(|| code.to_string())
     };
-    let submitted = r.response.submitted_at.is_some();
+    // Reopening takes a response with the secretariat (submitted, under review, accepted).
+    let submitted = r.response.is_submitted();
     let state_line = match r.response.submitted_at {
         Some(at) => t(
             "admin-response-submitted",
@@ -318,6 +335,7 @@ fn response_view(state: &AppState, survey: &Survey, r: &ResponseFile, lang: &str
         state: state_line,
         submitted,
         sections,
+        cycle,
     }
 }
 
@@ -348,13 +366,17 @@ fn contact_views(file: &CountryFile, lang: &str) -> (Vec<ContactView>, Vec<Messa
 }
 
 /// What a handler adds to the page it shows after a form.
-struct Outcome {
-    notices: Notices,
+pub(super) struct Outcome {
+    pub(super) notices: Notices,
     new_link: Option<String>,
     issue: IssueView,
     /// The issue form's role and sections, kept when it is refused.
     role: LinkRole,
     sections: Vec<String>,
+    /// Accepting the response of this unit was asked with open queries: ask to confirm.
+    pub(super) confirm_accept: Option<String>,
+    /// The version shown and the versions compared.
+    pub(super) cycle: CycleQuery,
 }
 
 impl Default for Outcome {
@@ -365,12 +387,21 @@ impl Default for Outcome {
             issue: IssueView::default(),
             role: LinkRole::Coordinator,
             sections: Vec::new(),
+            confirm_accept: None,
+            cycle: CycleQuery::default(),
         }
     }
 }
 
 impl Outcome {
-    fn message(text: String) -> Outcome {
+    pub(super) fn error(text: String) -> Outcome {
+        Outcome {
+            notices: Notices::error(text),
+            ..Outcome::default()
+        }
+    }
+
+    pub(super) fn message(text: String) -> Outcome {
         Outcome {
             notices: Notices::message(text),
             ..Outcome::default()
@@ -399,7 +430,7 @@ impl Outcome {
 /// The country page. Contacts and their emails, and issuing links, are for administrators (as
 /// the contacts file and invitations are); owners read the response and the links, revoke
 /// links, extend the deadline and reopen.
-async fn country_page(
+pub(super) async fn country_page(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     scope: &SurveyAdmin,
@@ -417,7 +448,20 @@ async fn country_page(
         .name(lang)
         .to_string();
     let (s, code) = (survey.clone(), iso3.to_string());
-    let file = with_conn(state, move |conn| Ok(review::load(conn, &s, &code)?)).await?;
+    let asked = outcome.cycle.clone();
+    let (file, cycles, audit, names) = with_conn(state, move |conn| {
+        let file = review::load(conn, &s, &code)?;
+        let mut cycles = Vec::new();
+        for r in &file.responses {
+            let request = asked.for_unit(&r.response.unit);
+            let c = secretariat::load_cycle(conn, &s, &r.response, &request);
+            cycles.push(c.map_err(cycle::app_error)?);
+        }
+        let audit = crate::db::audit::country_entries(conn, &s.id, &code, AUDIT_SHOWN)?;
+        let names = cycle::load_names(conn, &file.links, &cycles, &audit)?;
+        Ok((file, cycles, audit, names))
+    })
+    .await?;
     let now = campaign::now();
     let deadline = file.extended_to.or(survey.closes.map(|c| c.naive_utc()));
     let (contacts, other_messages) = if is_admin {
@@ -435,13 +479,23 @@ async fn country_page(
         responses: file
             .responses
             .iter()
-            .map(|r| response_view(state, survey, r, lang))
+            .zip(&cycles)
+            .map(|(r, c)| {
+                let confirm = outcome.confirm_accept.as_deref() == Some(r.response.unit.as_str());
+                let cv = cycle::cycle_view(state, survey, lang, &names, &r.response, c, confirm);
+                response_view(state, survey, r, lang, cv)
+            })
             .collect(),
         links: file
             .links
             .iter()
-            .map(|r| LinkView::new(r, survey, lang, now))
+            .map(|r| LinkView {
+                entry: names.entry(&r.id),
+                ..LinkView::new(r, survey, lang, now)
+            })
             .collect(),
+        audit: cycle::audit_views(&audit, &names, survey, lang),
+        channels: cycle::channel_choices(),
         contacts,
         other_messages,
         deadline: DeadlineView::new(deadline, lang, now),
@@ -456,14 +510,21 @@ async fn country_page(
     admin_view(state, req, "admin/country", layout, &view, status)
 }
 
+/// How many audit entries the country page lists (the newest).
+const AUDIT_SHOWN: i64 = 200;
+
 pub async fn country(
     state: web::Data<AppState>,
     req: HttpRequest,
     scope: SurveyAdmin,
     path: web::Path<(String, String)>,
+    query: web::Query<CycleQuery>,
 ) -> Result<HttpResponse, AppError> {
     let iso3 = path.into_inner().1;
-    let outcome = Outcome::default();
+    let outcome = Outcome {
+        cycle: query.into_inner(),
+        ..Outcome::default()
+    };
     country_page(&state, &req, &scope, &iso3, outcome, StatusCode::OK).await
 }
 

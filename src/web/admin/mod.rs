@@ -2,6 +2,7 @@
 //! contacts, invitations and reminders ([`survey`]), and one country's file ([`country`]).
 
 mod country;
+mod cycle;
 mod session;
 
 pub(crate) use session::NoFields;
@@ -19,6 +20,10 @@ use crate::error::AppError;
 
 pub(super) use super::extract::with_conn;
 pub use country::{country, extend_deadline, issue_link, reopen, revoke_link};
+pub use cycle::{
+    accept, app_error as review_app_error, begin_review, close_query, open_entry, raise_query,
+    reply_query, return_response, version_json,
+};
 pub use session::{dashboard, login, login_form, logout, setup, setup_form};
 pub use survey::{contacts_csv, import_contacts, invite, remind, status_csv, survey};
 

@@ -134,7 +134,11 @@ impl Respondent {
     /// Today's link rules: a valid link always works, whatever its address did; unknown links
     /// count against the caller's address (in the database, for every node) and are 404, 429
     /// past the limit; revoked or expired ones 410; the first use is recorded once.
-    async fn resolve<T, F>(self, spends_budget: bool, work: F) -> Result<(Link, T), AppError>
+    pub(super) async fn resolve<T, F>(
+        self,
+        spends_budget: bool,
+        work: F,
+    ) -> Result<(Link, T), AppError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn, &AppState, &respond::Respondent, &Survey) -> Result<T, AppError>

@@ -5,6 +5,7 @@
 mod cycle;
 mod field;
 mod link;
+mod queries;
 mod views;
 
 pub use cycle::{
@@ -29,9 +30,11 @@ use views::{OverviewView, PrintView, SectionExtras, SectionView};
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
 
+pub use queries::{query_page, query_reply};
+
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
-    let page = link.open(Visit::Record).await?;
-    let view = OverviewView::new(&page);
+    let (page, threads) = queries::open_with_queries(link, Visit::Record).await?;
+    let view = OverviewView::new(&page).with_queries(queries::notes(&page.link, &threads));
     let title = page.link.survey.title.get(page.link.lang).to_string();
     let layout = page.link.layout(title, true);
     page.link
@@ -49,10 +52,11 @@ pub async fn section_form(
     path: web::Path<(String, String)>,
     query: web::Query<SectionQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = link.open(Visit::Quiet).await?;
+    let (page, threads) = queries::open_with_queries(link, Visit::Quiet).await?;
     let extras = SectionExtras {
         saved: query.saved == Some(1),
         revealed: query.more == Some(1),
+        queries: queries::notes(&page.link, &threads),
         ..SectionExtras::default()
     };
     section_page(&page, &path.1, extras, StatusCode::OK)

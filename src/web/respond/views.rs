@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::field::FieldView;
 use super::link::{Link, Page};
+use super::queries::QueryNote;
 use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
@@ -81,6 +82,8 @@ pub struct OverviewView<'a> {
     /// The latest version, for its receipt (links that submit).
     receipt: Option<i32>,
     base: String,
+    /// The secretariat's queries this link sees.
+    queries: Vec<QueryNote>,
 }
 
 #[derive(Serialize)]
@@ -141,7 +144,14 @@ impl<'a> OverviewView<'a> {
             receipt: (rs.response.version_count > 0 && link.who.may_submit())
                 .then_some(rs.response.version_count),
             base: link.base(),
+            queries: Vec::new(),
         }
+    }
+
+    /// With the secretariat's queries listed.
+    pub fn with_queries(mut self, queries: Vec<QueryNote>) -> Self {
+        self.queries = queries;
+        self
     }
 }
 
@@ -158,6 +168,8 @@ pub struct SectionExtras {
     pub version: Option<i32>,
     /// The save was refused because the response may not change now (nothing stored).
     pub refused: bool,
+    /// The secretariat's queries this link sees (shown beside their questions).
+    pub queries: Vec<QueryNote>,
 }
 
 impl SectionExtras {
@@ -260,6 +272,7 @@ pub struct SectionView<'a> {
     csrf: String,
     version: i32,
     base: String,
+    queries: Vec<QueryNote>,
 }
 
 /// A line of the error summary, linking to its field.
@@ -326,6 +339,7 @@ impl<'a> SectionView<'a> {
                 .version
                 .unwrap_or_else(|| rs.section_version(&section.id)),
             base: link.base(),
+            queries: extras.queries,
         })
     }
 }
