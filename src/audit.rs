@@ -203,6 +203,10 @@ impl From<QueryError> for Stop {
 /// Recompute a survey's chain (or every chain, in the order of their names) from its first
 /// entry, reading the log a page at a time, and compare each chain's end with its head.
 pub fn verify(conn: &mut DbConn, survey: Option<&str>) -> Result<Verified, QueryError> {
+    audit::in_snapshot(conn, |conn| verify_now(conn, survey))
+}
+
+fn verify_now(conn: &mut DbConn, survey: Option<&str>) -> Result<Verified, QueryError> {
     let heads: Vec<(String, i64, String)> = audit::heads(conn)?
         .into_iter()
         .filter(|h| survey.is_none_or(|s| s == h.0))
@@ -366,11 +370,14 @@ pub fn export(
     out: &mut impl Write,
 ) -> Result<u64, ExportError> {
     let mut n = 0;
-    audit::for_each(conn, survey, |row| {
-        serde_json::to_writer(&mut *out, &ExportedEntry::of(row)).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
-        n += 1;
-        Ok::<(), ExportError>(())
+    audit::in_snapshot(conn, |conn| {
+        audit::for_each(conn, survey, |row| {
+            serde_json::to_writer(&mut *out, &ExportedEntry::of(row))
+                .map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            n += 1;
+            Ok::<(), ExportError>(())
+        })
     })?;
     out.flush()?;
     Ok(n)

@@ -257,6 +257,24 @@ pub fn country_entries(
         .load(conn)
 }
 
+/// Run `f` on one snapshot of the log, so that entries appended meanwhile are either all seen,
+/// with their heads, or not at all: inside a transaction which on PostgreSQL, when it is not
+/// nested in another, is REPEATABLE READ (on SQLite a transaction's reads see one snapshot).
+pub fn in_snapshot<T, E: From<diesel::result::Error>>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
+    use diesel::connection::{SimpleConnection, TransactionManager};
+    let depth = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?;
+    conn.transaction(|conn| {
+        if depth.is_none() && matches!(conn, DbConn::Postgres(_)) {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
+        }
+        f(conn)
+    })
+}
+
 /// Each chain's head: (chain, last sequence number, last hash).
 pub fn heads(conn: &mut DbConn) -> QueryResult<Vec<(String, i64, String)>> {
     audit_heads::table

@@ -459,6 +459,28 @@ async fn concurrent_saves_make_one_unbroken_chain(backend: Backend) {
         .iter()
         .map(|c| app.issue_token("fixture", c, "Focal point"))
         .collect();
+    // Meanwhile a secretariat verifies the log, again and again: it never sees a chain
+    // half-written.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pool = direct(&app);
+    let checker = {
+        let (stop, pool) = (stop.clone(), pool.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().unwrap();
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || runs == 0 {
+                let v = audit::verify(&mut conn, None).unwrap();
+                assert_eq!(
+                    v.broken,
+                    None,
+                    "{:?}",
+                    v.broken.as_ref().map(ToString::to_string)
+                );
+                runs += 1;
+            }
+            runs
+        })
+    };
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(links.len()));
     let mut tasks = Vec::new();
     for link in links {
@@ -481,7 +503,8 @@ async fn concurrent_saves_make_one_unbroken_chain(backend: Backend) {
     for t in tasks {
         t.await.unwrap();
     }
-    let pool = direct(&app);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(checker.await.unwrap() > 0);
     let mut conn = pool.get().unwrap();
     let rows = chain(&mut conn);
     let saves: Vec<&AuditRow> = rows.iter().filter(|r| r.kind == "saved").collect();
