@@ -134,28 +134,38 @@ async fn the_log_records_the_cycle_and_finds_each_tampering(backend: Backend) {
     assert_eq!(reopened.status, 200, "{}", reopened.body);
     let mail = smtp.wait_for(1).await;
     assert_eq!(mail[0].to, "anna@gov.se");
-    let export = app.get("/admin/surveys/fixture/export.csv?drafts=1").await;
-    assert_eq!(export.status, 200);
-
     let pool = direct(&app);
     let mut conn = pool.get().unwrap();
     // The worker records the delivery once the server took the message.
-    let mut rows = chain(&mut conn);
     for _ in 0..100 {
-        if rows.iter().any(|r| r.kind == "email_delivered") {
+        if chain(&mut conn).iter().any(|r| r.kind == "email_delivered") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        rows = chain(&mut conn);
     }
-    // The export is recorded when it is served, the delivery when the worker gets to it.
-    let mut got = shape(&rows);
-    let export_at = got.iter().position(|(k, _)| k == "export_downloaded");
-    let export_entry = got.remove(export_at.expect("the export is recorded"));
+    let export = app.get("/admin/surveys/fixture/export.csv?drafts=1").await;
+    assert_eq!(export.status, 200);
+    // The link revoked on the country page; another issued and revoked by the command line.
+    let link_id = detail(&chain(&mut conn)[0])["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = app.get("/admin/surveys/fixture/countries/SWE").await;
+    let action = format!("/admin/surveys/fixture/countries/SWE/links/{link_id}/revoke");
+    let revoked = app.post(&action, &[("_csrf", &page.hidden("_csrf"))]).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let other = app.issue_token("fixture", "SWE", "Per");
+    let out = app.cli(&["token", "revoke", "--link", &other], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let rows = chain(&mut conn);
     let pair = |k: &str, w: &str| (k.to_string(), w.to_string());
-    assert_eq!(export_entry, pair("export_downloaded", "user"));
     assert_eq!(
-        got,
+        shape(&rows),
         vec![
             pair("link_issued", "user"),
             pair("saved", "link"),
@@ -164,14 +174,19 @@ async fn the_log_records_the_cycle_and_finds_each_tampering(backend: Backend) {
             pair("reopened", "user"),
             pair("email_queued", "system"),
             pair("email_delivered", "system"),
+            pair("export_downloaded", "user"),
+            pair("link_revoked", "user"),
+            pair("link_issued", "cli"),
+            pair("link_revoked", "cli"),
         ]
     );
+    assert_eq!(detail(&rows[8])["link"], link_id.as_str());
+    assert_eq!(detail(&rows[10])["link"], detail(&rows[9])["link"]);
     assert!(rows
         .iter()
         .all(|r| r.country_iso3 == "SWE" || r.kind == "export_downloaded"));
     // The details: the link by its id, the questions saved, the email's kind and recipient,
     // the export's format and filter; never the link's secret nor its hash.
-    let link_id = detail(&rows[0])["link"].as_str().unwrap().to_string();
     assert_eq!(detail(&rows[0])["role"], "coordinator");
     assert_eq!(rows[1].actor, format!("link:{link_id}"));
     assert_eq!(detail(&rows[1])["section"], "basics");
@@ -190,9 +205,14 @@ async fn the_log_records_the_cycle_and_finds_each_tampering(backend: Backend) {
     let exported = rows.iter().find(|r| r.kind == "export_downloaded").unwrap();
     assert_eq!(detail(exported)["format"], "csv");
     assert_eq!(detail(exported)["filter"], "drafts=1");
-    let hashed = coherence::access::hash_token(&secret);
+    for secret in [secret.as_str(), other.trim_start_matches("/r/")] {
+        let hashed = coherence::access::hash_token(secret);
+        for r in &rows {
+            assert!(!r.detail.contains(secret) && !r.detail.contains(&hashed));
+            assert!(!r.actor.contains(secret));
+        }
+    }
     for r in &rows {
-        assert!(!r.detail.contains(&secret) && !r.detail.contains(&hashed));
         assert!(!r.detail.contains("Please") && !r.detail.contains("http"));
     }
 
