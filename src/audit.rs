@@ -1,6 +1,8 @@
 //! The audit log: what happened to each national report, by whom, in an append-only hash
 //! chain per survey that `coherence audit verify` recomputes (storage in [`crate::db::audit`]).
 
+use std::io::Write;
+
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
@@ -35,6 +37,9 @@ text_enum! {
         ExportDownloaded = "export_downloaded",
         EmailQueued = "email_queued",
         EmailDelivered = "email_delivered",
+        DeadlineChanged = "deadline_changed",
+        SignedIn = "signed_in",
+        SignInFailed = "sign_in_failed",
     }
 }
 
@@ -95,138 +100,285 @@ pub fn record(conn: &mut DbConn, event: &Event, now: NaiveDateTime) -> Result<()
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Break {
     pub chain: String,
-    /// The sequence number the entry should have.
-    pub expected_seq: i64,
-    /// The stored entry at that place, if any.
-    pub found_seq: Option<i64>,
+    /// The entry named: the first stored entry that does not match or, when entries are
+    /// missing at the end, the first one missing.
+    pub seq: i64,
     pub reason: BreakReason,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakReason {
-    /// The entry's content does not give its stored hash (it was altered).
+    /// Its content does not give its stored hash: the entry was altered.
     Altered,
-    /// The entry does not follow the previous one (one was deleted, inserted or moved).
-    Unlinked,
-    /// The chain ends before its head says it does (entries removed at the end).
-    Truncated,
+    /// It does not follow entry `after` (not the next number, or not holding that entry's
+    /// hash): an entry was deleted before it, or entries were inserted or moved.
+    Unlinked { after: i64 },
+    /// It comes after the last entry the chain's head records (`head`): it was added without
+    /// going through the application, or the head was moved back.
+    BeyondHead { head: i64 },
+    /// The head records this entry with another hash: the head was altered.
+    HeadMismatch,
+    /// The chain ends before this entry, but its head records entry `head`: entries were
+    /// removed at the end.
+    Missing { head: i64 },
+    /// The chain has entries but no head: its head was deleted.
+    NoHead,
 }
 
 impl std::fmt::Display for Break {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let chain = if self.chain.is_empty() {
-            "(no survey)"
-        } else {
-            &self.chain
-        };
+        let seq = self.seq;
+        write!(f, "chain {}, entry {seq}: ", chain_name(&self.chain))?;
         match self.reason {
             BreakReason::Altered => write!(
                 f,
-                "{chain}: entry {} was altered: its content does not give its hash",
-                self.expected_seq
+                "altered: its content does not give its stored hash"
             ),
-            BreakReason::Unlinked => write!(
+            BreakReason::Unlinked { after: 0 } => write!(
                 f,
-                "{chain}: entry {} does not follow entry {}: an entry was deleted, inserted or moved",
-                self.found_seq.unwrap_or(self.expected_seq),
-                self.expected_seq - 1
+                "out of place: it is not the chain's first entry (entries were deleted, inserted or moved)"
             ),
-            BreakReason::Truncated => write!(
+            BreakReason::Unlinked { after } => write!(
                 f,
-                "{chain}: the chain ends at entry {} but its head records entry {}: entries were removed",
-                self.expected_seq - 1,
-                self.found_seq.unwrap_or(self.expected_seq)
+                "out of place: it does not follow entry {after} (an entry was deleted, inserted or moved)"
+            ),
+            BreakReason::BeyondHead { head } => write!(
+                f,
+                "not in the chain: its head ends at entry {head} (an entry was added behind the application's back, or the head moved back)"
+            ),
+            BreakReason::HeadMismatch => write!(
+                f,
+                "the chain's head records another hash for this entry (the head was altered)"
+            ),
+            BreakReason::Missing { head } => write!(
+                f,
+                "missing: the chain ends at entry {} but its head records entry {head} (entries were removed at the end)",
+                seq - 1
+            ),
+            BreakReason::NoHead => write!(
+                f,
+                "the chain has no head (its head was deleted)"
             ),
         }
     }
 }
 
-/// What `verify` found: entries checked per chain, and the first break, if any.
+/// A chain's name as printed: its survey id, or `(no survey)`.
+pub fn chain_name(chain: &str) -> &str {
+    if chain.is_empty() {
+        "(no survey)"
+    } else {
+        chain
+    }
+}
+
+/// A chain that verified: its entries, and the hash of its last one (its head), which a
+/// secretariat can note elsewhere to detect a later rewriting of the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainChecked {
+    pub chain: String,
+    pub entries: i64,
+    pub head_hash: String,
+}
+
+/// What `verify` found: the chains that verified, and the first break, if any.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub chains: Vec<(String, i64, String)>,
+    pub chains: Vec<ChainChecked>,
     pub broken: Option<Break>,
 }
 
-/// Recompute a survey's chain (or every chain) from its first entry.
+/// Why a walk through the log stopped.
+enum Stop {
+    Db(QueryError),
+    Broken(Break),
+}
+
+impl From<QueryError> for Stop {
+    fn from(e: QueryError) -> Self {
+        Stop::Db(e)
+    }
+}
+
+/// Recompute a survey's chain (or every chain, in the order of their names) from its first
+/// entry, reading the log a page at a time, and compare each chain's end with its head.
 pub fn verify(conn: &mut DbConn, survey: Option<&str>) -> Result<Verified, QueryError> {
-    let rows = audit::entries(conn, survey)?;
-    let heads = audit::heads(conn)?;
-    let mut chains: Vec<(String, i64, String)> = Vec::new();
-    let mut i = 0;
-    while i < rows.len() {
-        let chain = rows[i].chain.clone();
-        let end = rows[i..]
+    audit::in_snapshot(conn, |conn| verify_now(conn, survey))
+}
+
+fn verify_now(conn: &mut DbConn, survey: Option<&str>) -> Result<Verified, QueryError> {
+    let heads: Vec<(String, i64, String)> = audit::heads(conn)?
+        .into_iter()
+        .filter(|h| survey.is_none_or(|s| s == h.0))
+        .collect();
+    let mut walk = Walk {
+        heads: &heads,
+        current: None,
+        chains: Vec::new(),
+    };
+    let walked = audit::for_each(conn, survey, |row| walk.step(row));
+    let walked = walked.and_then(|()| walk.finish());
+    let broken = match walked {
+        Ok(()) => None,
+        Err(Stop::Broken(b)) => Some(b),
+        Err(Stop::Db(e)) => return Err(e),
+    };
+    let broken = broken.or_else(|| {
+        // A head whose entries are all gone.
+        heads
             .iter()
-            .position(|r| r.chain != chain)
-            .map_or(rows.len(), |p| i + p);
-        let head = heads.iter().find(|h| h.0 == chain);
-        if let Some(broken) = check_chain(&chain, &rows[i..end], head) {
-            return Ok(Verified {
-                chains,
-                broken: Some(broken),
-            });
-        }
-        let last = &rows[end - 1];
-        chains.push((chain, last.seq, last.hash.clone()));
-        i = end;
-    }
-    // A head whose entries are all gone.
-    for (chain, seq, _) in &heads {
-        let wanted = survey.is_none_or(|s| s == chain);
-        if wanted && *seq > 0 && !chains.iter().any(|c| &c.0 == chain) {
-            return Ok(Verified {
-                chains,
-                broken: Some(Break {
-                    chain: chain.clone(),
-                    expected_seq: 1,
-                    found_seq: Some(*seq),
-                    reason: BreakReason::Truncated,
-                }),
-            });
-        }
-    }
+            .find(|(chain, seq, _)| *seq > 0 && !walk.chains.iter().any(|c| &c.chain == chain))
+            .map(|(chain, seq, _)| Break {
+                chain: chain.clone(),
+                seq: 1,
+                reason: BreakReason::Missing { head: *seq },
+            })
+    });
     Ok(Verified {
-        chains,
-        broken: None,
+        chains: walk.chains,
+        broken,
     })
 }
 
-fn check_chain(
-    chain: &str,
-    rows: &[AuditRow],
-    head: Option<&(String, i64, String)>,
-) -> Option<Break> {
-    let mut prev = GENESIS.to_string();
-    for (n, row) in rows.iter().enumerate() {
-        let expected_seq = n as i64 + 1;
-        let unlinked = row.seq != expected_seq || row.prev_hash != prev;
-        if unlinked {
-            return Some(Break {
-                chain: chain.to_string(),
-                expected_seq,
-                found_seq: Some(row.seq),
-                reason: BreakReason::Unlinked,
+/// The chain being walked.
+struct Cursor {
+    chain: String,
+    last: i64,
+    prev: String,
+    /// Its head: (last sequence number, last hash).
+    head: (i64, String),
+}
+
+struct Walk<'h> {
+    heads: &'h [(String, i64, String)],
+    current: Option<Cursor>,
+    chains: Vec<ChainChecked>,
+}
+
+impl Walk<'_> {
+    fn step(&mut self, row: &AuditRow) -> Result<(), Stop> {
+        let broken = |reason| {
+            Stop::Broken(Break {
+                chain: row.chain.clone(),
+                seq: row.seq,
+                reason,
+            })
+        };
+        if self.current.as_ref().is_none_or(|c| c.chain != row.chain) {
+            self.finish()?;
+            let head = self.heads.iter().find(|h| h.0 == row.chain);
+            let Some((_, seq, hash)) = head else {
+                return Err(broken(BreakReason::NoHead));
+            };
+            self.current = Some(Cursor {
+                chain: row.chain.clone(),
+                last: 0,
+                prev: GENESIS.to_string(),
+                head: (*seq, hash.clone()),
             });
+        }
+        let Some(c) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if row.seq != c.last + 1 || row.prev_hash != c.prev {
+            return Err(broken(BreakReason::Unlinked { after: c.last }));
         }
         if row.computed_hash() != row.hash {
-            return Some(Break {
-                chain: chain.to_string(),
-                expected_seq,
-                found_seq: Some(row.seq),
-                reason: BreakReason::Altered,
-            });
+            return Err(broken(BreakReason::Altered));
         }
-        prev = row.hash.clone();
+        if row.seq > c.head.0 {
+            return Err(broken(BreakReason::BeyondHead { head: c.head.0 }));
+        }
+        if row.seq == c.head.0 && row.hash != c.head.1 {
+            return Err(broken(BreakReason::HeadMismatch));
+        }
+        c.last = row.seq;
+        c.prev.clone_from(&row.hash);
+        Ok(())
     }
-    let last = rows.len() as i64;
-    match head {
-        Some((_, seq, hash)) if *seq != last || *hash != prev => Some(Break {
-            chain: chain.to_string(),
-            expected_seq: last + 1,
-            found_seq: Some(*seq),
-            reason: BreakReason::Truncated,
-        }),
-        _ => None,
+
+    /// The end of the chain being walked: its head must record its last entry.
+    fn finish(&mut self) -> Result<(), Stop> {
+        let Some(c) = self.current.take() else {
+            return Ok(());
+        };
+        if c.head.0 > c.last {
+            return Err(Stop::Broken(Break {
+                chain: c.chain,
+                seq: c.last + 1,
+                reason: BreakReason::Missing { head: c.head.0 },
+            }));
+        }
+        self.chains.push(ChainChecked {
+            chain: c.chain,
+            entries: c.last,
+            head_hash: c.prev,
+        });
+        Ok(())
     }
+}
+
+/// One line of `coherence audit export`: an entry as stored, its time in RFC 3339 (UTC, to
+/// the microsecond) and its detail as a JSON object (as a string if it is not valid JSON).
+#[derive(Debug, serde::Serialize)]
+pub struct ExportedEntry<'a> {
+    pub chain: &'a str,
+    pub seq: i64,
+    pub at: String,
+    pub country: &'a str,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub detail: Value,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl<'a> ExportedEntry<'a> {
+    pub fn of(row: &'a AuditRow) -> Self {
+        ExportedEntry {
+            chain: &row.chain,
+            seq: row.seq,
+            at: row
+                .at
+                .and_utc()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+            country: &row.country_iso3,
+            actor: &row.actor,
+            kind: &row.kind,
+            detail: serde_json::from_str(&row.detail)
+                .unwrap_or_else(|_| Value::String(row.detail.clone())),
+            prev_hash: &row.prev_hash,
+            hash: &row.hash,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("reading the audit log")]
+    Db(#[from] QueryError),
+    #[error("writing the audit log")]
+    Io(#[from] std::io::Error),
+}
+
+/// Write the entries of a survey's chain (or of every chain) as JSON lines, a page at a time;
+/// the number of entries written.
+pub fn export(
+    conn: &mut DbConn,
+    survey: Option<&str>,
+    out: &mut impl Write,
+) -> Result<u64, ExportError> {
+    let mut n = 0;
+    audit::in_snapshot(conn, |conn| {
+        audit::for_each(conn, survey, |row| {
+            serde_json::to_writer(&mut *out, &ExportedEntry::of(row))
+                .map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            n += 1;
+            Ok::<(), ExportError>(())
+        })
+    })?;
+    out.flush()?;
+    Ok(n)
 }

@@ -288,6 +288,14 @@ impl Campaign<'_> {
                 // Reopened by someone else since it was read.
                 return Err(CampaignError::NotSubmitted(iso3.to_string()));
             }
+            let event = crate::audit::Event {
+                survey_id: &self.survey.id,
+                country_iso3: iso3,
+                actor: crate::audit::Actor::User(&by.id),
+                kind: crate::audit::AuditKind::Reopened,
+                detail: serde_json::json!({ "response": response.id, "unit": unit }),
+            };
+            crate::audit::record(conn, &event, now)?;
             let mut result = Queued::default();
             for c in all
                 .iter()

@@ -1,4 +1,4 @@
-//! Command line: `coherence [serve|check|migrate|token issue]`.
+//! Command line: `coherence [serve|check|migrate|token issue|audit verify|...]`.
 
 use std::path::PathBuf;
 
@@ -79,6 +79,25 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long)]
         drafts: bool,
+    },
+    /// The audit log: check its hash chains, or write it out.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Recompute the hash chain of a survey (or of every survey) and compare it with its head;
+    /// prints each chain's entries and head hash, or the first entry that does not match
+    /// (exit status 1).
+    Verify { survey: Option<String> },
+    /// Write the entries (of a survey, or all) as JSON lines, to standard output or --out FILE.
+    Export {
+        survey: Option<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -176,6 +195,8 @@ pub enum CliError {
     Usage(String),
     #[error("the survey files have errors")]
     CheckFailed,
+    #[error("the audit log does not verify: {0}")]
+    AuditBroken(crate::audit::Break),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
     /// A domain module's failure, its cause kept (main prints the chain).
@@ -252,6 +273,53 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             units,
             seed,
         } => demo_data(&survey, countries, units, seed),
+        Command::Audit { action } => audit_command(action),
+    }
+}
+
+fn audit_command(action: AuditAction) -> Result<(), CliError> {
+    use crate::audit;
+    let settings = Settings::from_env()?;
+    let pool = db::connect(&settings.database, 1)?;
+    let mut conn = pool.get().map_err(DbError::from)?;
+    match action {
+        AuditAction::Verify { survey } => {
+            let found = audit::verify(&mut conn, survey.as_deref()).map_err(DbError::from)?;
+            for c in &found.chains {
+                println!(
+                    "{}: {} entries, head {}",
+                    audit::chain_name(&c.chain),
+                    c.entries,
+                    c.head_hash
+                );
+            }
+            if let Some(broken) = found.broken {
+                return Err(CliError::AuditBroken(broken));
+            }
+            let entries: i64 = found.chains.iter().map(|c| c.entries).sum();
+            println!(
+                "audit log verified: {} chain(s), {entries} entries",
+                found.chains.len()
+            );
+            Ok(())
+        }
+        AuditAction::Export { survey, out } => {
+            let fail = |e: audit::ExportError| CliError::Failed(Box::new(e));
+            match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let n = audit::export(&mut conn, survey.as_deref(), &mut w).map_err(fail)?;
+                    eprintln!("{n} audit entries written to {}", path.display());
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    audit::export(&mut conn, survey.as_deref(), &mut w).map_err(fail)?;
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -329,6 +397,17 @@ fn export(
     .within(&survey);
     let fail = |e: ex::ExportError| CliError::Usage(e.to_string());
     let rows = ex::load(&mut conn, &survey, &filter).map_err(fail)?;
+    let event = crate::audit::Event {
+        survey_id: &survey.id,
+        country_iso3: "",
+        actor: crate::audit::Actor::Cli,
+        kind: crate::audit::AuditKind::ExportDownloaded,
+        detail: serde_json::json!({
+            "format": format,
+            "filter": if drafts { "drafts=1" } else { "" },
+        }),
+    };
+    crate::audit::record(&mut conn, &event, Utc::now().naive_utc()).map_err(DbError::from)?;
     let bytes: Vec<u8> = match format {
         "xlsx" => ex::to_xlsx(&survey, &rows).map_err(fail)?,
         "json" => ex::to_json(&survey, &rows).map_err(fail)?.into_bytes(),
@@ -652,8 +731,10 @@ fn issue_token(
         }));
     }
     let mut conn = storage.pool.get().map_err(DbError::from)?;
-    let token = crate::review::issue_link(&mut conn, &s, &country, &holder, Utc::now().naive_utc())
-        .map_err(DbError::from)?;
+    let by = crate::audit::Actor::Cli;
+    let token =
+        crate::review::issue_link(&mut conn, &s, &country, &holder, by, Utc::now().naive_utc())
+            .map_err(DbError::from)?;
     let whom = crate::survey::respondent_name(&unit, &format!("{} ({country})", c.name_en));
     println!(
         "Personal link for {whom} to '{}'{}. Keep it private: it gives access to the response.",
@@ -716,7 +797,7 @@ fn revoke_tokens(
             let Some(row) = row else {
                 return Err(CliError::Usage("no such personal link".into()));
             };
-            queries::revoke_tokens(
+            revoke_recorded(
                 &mut conn,
                 &queries::RevokeLinks {
                     survey_id: &row.survey_id,
@@ -725,10 +806,8 @@ fn revoke_tokens(
                     holder_email: None,
                     id: Some(&row.id),
                 },
-                REVOKED_BY_CLI,
                 now,
-            )
-            .map_err(DbError::from)?
+            )?
         }
         (None, Some(survey), Some(country)) => {
             let s = find_survey(&storage, &survey)?;
@@ -738,7 +817,7 @@ fn revoke_tokens(
             }
             let unit = unit.map(|u| u.trim().to_string());
             let email = email.map(|e| e.trim().to_lowercase());
-            queries::revoke_tokens(
+            revoke_recorded(
                 &mut conn,
                 &queries::RevokeLinks {
                     survey_id: &s.id,
@@ -747,10 +826,8 @@ fn revoke_tokens(
                     holder_email: email.as_deref(),
                     id: None,
                 },
-                REVOKED_BY_CLI,
                 now,
-            )
-            .map_err(DbError::from)?
+            )?
         }
         _ => {
             return Err(CliError::Usage(
@@ -760,6 +837,36 @@ fn revoke_tokens(
     };
     println!("{revoked} link(s) revoked");
     Ok(())
+}
+
+/// Revoke links and record it in the audit log, in one transaction.
+fn revoke_recorded(
+    conn: &mut db::DbConn,
+    links: &queries::RevokeLinks,
+    now: chrono::NaiveDateTime,
+) -> Result<usize, CliError> {
+    use crate::audit::{self, Actor, AuditKind, Event};
+    let revoked = db::transaction(conn, |conn| {
+        let n = queries::revoke_tokens(conn, links, REVOKED_BY_CLI, now)?;
+        if n > 0 {
+            let detail = serde_json::json!({
+                "links": n,
+                "link": links.id,
+                "unit": links.unit,
+                "email": links.holder_email,
+            });
+            let event = Event {
+                survey_id: links.survey_id,
+                country_iso3: links.country_iso3,
+                actor: Actor::Cli,
+                kind: AuditKind::LinkRevoked,
+                detail,
+            };
+            audit::record(conn, &event, now)?;
+        }
+        Ok::<_, db::QueryError>(n)
+    });
+    Ok(revoked.map_err(DbError::from)?)
 }
 
 /// `revoked_by` of links revoked with `coherence token revoke`.

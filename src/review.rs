@@ -9,11 +9,12 @@ use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
 use crate::access::{hash_token, new_token};
+use crate::audit::{self, Actor, AuditKind, Event};
 use crate::contacts::{self, Contact};
 use crate::db::outbox::{self, CountryMessage};
 use crate::db::responses::{self, ResponseRow};
 use crate::db::tokens::{self, LinkRole, TokenRow};
-use crate::db::{answers, deadlines, sections, DbConn};
+use crate::db::{answers, deadlines, sections, DbConn, QueryError};
 use crate::survey::answer::{Answers, Visibility};
 use crate::survey::Survey;
 
@@ -190,6 +191,7 @@ pub fn issue_link(
     survey: &Survey,
     iso3: &str,
     holder: &NewHolder,
+    by: Actor,
     now: NaiveDateTime,
 ) -> QueryResult<String> {
     debug_assert!(holder.check(survey).is_ok(), "checked by the caller");
@@ -199,21 +201,42 @@ pub fn issue_link(
         (!s.is_empty()).then(|| s.to_string())
     };
     let (name, email) = (named(holder.name), named(holder.email));
-    tokens::insert_token(
-        conn,
-        &tokens::NewToken {
-            survey_id: &survey.id,
-            country_iso3: iso3,
-            unit: holder.unit.trim(),
-            token_hash: &hash_token(&token),
-            holder_name: name.as_deref(),
-            holder_email: email.map(|e| e.to_lowercase()).as_deref(),
+    let sections = holder.sections_in_order(survey);
+    crate::db::transaction(conn, |conn| {
+        let id = tokens::insert_token(
+            conn,
+            &tokens::NewToken {
+                survey_id: &survey.id,
+                country_iso3: iso3,
+                unit: holder.unit.trim(),
+                token_hash: &hash_token(&token),
+                holder_name: name.as_deref(),
+                holder_email: email.map(|e| e.to_lowercase()).as_deref(),
+                now,
+                expires_at: holder.expires_at,
+                role: holder.role,
+                sections: &sections,
+            },
+        )?;
+        // The link's id, never its secret.
+        let detail = serde_json::json!({
+            "link": id,
+            "role": holder.role.as_str(),
+            "sections": sections,
+            "unit": holder.unit.trim(),
+        });
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: iso3,
+                actor: by,
+                kind: AuditKind::LinkIssued,
+                detail,
+            },
             now,
-            expires_at: holder.expires_at,
-            role: holder.role,
-            sections: &holder.sections_in_order(survey),
-        },
-    )?;
+        )
+    })?;
     Ok(token)
 }
 
@@ -240,7 +263,23 @@ pub fn revoke_link(
     let Some(holder) = holder else {
         return Ok(None);
     };
-    let done = crate::campaign::revoke_link(conn, survey_id, iso3, link_id, by, now)?;
+    let done = crate::db::transaction(conn, |conn| {
+        let done = crate::campaign::revoke_link(conn, survey_id, iso3, link_id, by, now)?;
+        if done {
+            audit::record(
+                conn,
+                &Event {
+                    survey_id,
+                    country_iso3: iso3,
+                    actor: Actor::User(&by.id),
+                    kind: AuditKind::LinkRevoked,
+                    detail: serde_json::json!({ "link": link_id }),
+                },
+                now,
+            )?;
+        }
+        Ok::<_, QueryError>(done)
+    })?;
     Ok(Some(if done {
         Revoked::Now(holder)
     } else {

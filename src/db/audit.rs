@@ -186,6 +186,61 @@ pub fn entries(conn: &mut DbConn, chain: Option<&str>) -> QueryResult<Vec<AuditR
     q.load(conn)
 }
 
+/// At most `limit` entries in the order of the chains (by chain, then sequence number), of one
+/// chain or of every chain, starting after the entry `after` (chain, seq): a page of a walk
+/// through the whole log that never holds it all in memory.
+pub fn page(
+    conn: &mut DbConn,
+    chain: Option<&str>,
+    after: Option<(&str, i64)>,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    let mut q = audit_log::table
+        .select(AuditRow::as_select())
+        .order((audit_log::chain, audit_log::seq))
+        .limit(limit)
+        .into_boxed();
+    if let Some(c) = chain {
+        q = q.filter(audit_log::chain.eq(c.to_string()));
+    }
+    if let Some((c, seq)) = after {
+        q = q.filter(
+            audit_log::chain.gt(c.to_string()).or(audit_log::chain
+                .eq(c.to_string())
+                .and(audit_log::seq.gt(seq))),
+        );
+    }
+    q.load(conn)
+}
+
+/// Call `f` on every entry (of one chain or of all), in the order of the chains, reading
+/// `PAGE` entries at a time; stops at the first error `f` returns.
+pub fn for_each<E: From<diesel::result::Error>>(
+    conn: &mut DbConn,
+    chain: Option<&str>,
+    mut f: impl FnMut(&AuditRow) -> Result<(), E>,
+) -> Result<(), E> {
+    const PAGE: i64 = 1000;
+    let mut after: Option<(String, i64)> = None;
+    loop {
+        let rows = page(
+            conn,
+            chain,
+            after.as_ref().map(|(c, s)| (c.as_str(), *s)),
+            PAGE,
+        )?;
+        for row in &rows {
+            f(row)?;
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == PAGE => {
+                after = Some((last.chain.clone(), last.seq));
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// The entries of one country in a survey's chain, newest first, at most `limit`.
 pub fn country_entries(
     conn: &mut DbConn,
@@ -200,6 +255,24 @@ pub fn country_entries(
         .limit(limit)
         .select(AuditRow::as_select())
         .load(conn)
+}
+
+/// Run `f` on one snapshot of the log, so that entries appended meanwhile are either all seen,
+/// with their heads, or not at all: inside a transaction which on PostgreSQL, when it is not
+/// nested in another, is REPEATABLE READ (on SQLite a transaction's reads see one snapshot).
+pub fn in_snapshot<T, E: From<diesel::result::Error>>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
+    use diesel::connection::{SimpleConnection, TransactionManager};
+    let depth = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?;
+    conn.transaction(|conn| {
+        if depth.is_none() && matches!(conn, DbConn::Postgres(_)) {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
+        }
+        f(conn)
+    })
 }
 
 /// Each chain's head: (chain, last sequence number, last hash).

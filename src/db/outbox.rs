@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use super::schema::outbox;
 use super::states::text_enum;
 use super::{new_id, DbConn};
+use crate::audit;
 
 text_enum! {
     /// Where an email stands.
@@ -78,7 +79,27 @@ pub struct NewMessage<'a> {
     pub body_html: &'a str,
 }
 
+/// Queue a message, and record it in the audit log (its kind and recipient, never its body).
 pub fn enqueue(conn: &mut DbConn, m: &NewMessage, now: NaiveDateTime) -> QueryResult<String> {
+    conn.transaction(|conn| {
+        let id = insert(conn, m, now)?;
+        let event = audit::Event {
+            survey_id: m.survey_id,
+            country_iso3: m.country_iso3,
+            actor: audit::Actor::System,
+            kind: audit::AuditKind::EmailQueued,
+            detail: serde_json::json!({
+                "message": id,
+                "kind": m.kind.as_str(),
+                "recipient": m.recipient,
+            }),
+        };
+        audit::record(conn, &event, now)?;
+        Ok(id)
+    })
+}
+
+fn insert(conn: &mut DbConn, m: &NewMessage, now: NaiveDateTime) -> QueryResult<String> {
     let id = new_id();
     diesel::insert_into(outbox::table)
         .values((
@@ -158,18 +179,35 @@ pub fn release(conn: &mut DbConn, id: &str) -> QueryResult<()> {
 }
 
 /// A claimed message was delivered: its bodies, which held the personal link, are cleared.
+/// Recorded in the audit log.
 pub fn mark_sent(conn: &mut DbConn, row: &OutboxRow, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(claimed(&row.id))
-        .set((
-            outbox::status.eq(OutboxStatus::Sent.as_str()),
-            outbox::sent_at.eq(now),
-            outbox::attempts.eq(row.attempts + 1),
-            outbox::body_text.eq(""),
-            outbox::body_html.eq(""),
-            outbox::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(())
+    conn.transaction(|conn| {
+        let n = diesel::update(claimed(&row.id))
+            .set((
+                outbox::status.eq(OutboxStatus::Sent.as_str()),
+                outbox::sent_at.eq(now),
+                outbox::attempts.eq(row.attempts + 1),
+                outbox::body_text.eq(""),
+                outbox::body_html.eq(""),
+                outbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        if n == 1 {
+            let event = audit::Event {
+                survey_id: &row.survey_id,
+                country_iso3: &row.country_iso3,
+                actor: audit::Actor::System,
+                kind: audit::AuditKind::EmailDelivered,
+                detail: serde_json::json!({
+                    "message": row.id,
+                    "kind": row.kind.as_str(),
+                    "recipient": row.recipient,
+                }),
+            };
+            audit::record(conn, &event, now)?;
+        }
+        Ok(())
+    })
 }
 
 /// A claimed message failed for now: try again at `next_attempt_at`.

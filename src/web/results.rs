@@ -356,6 +356,18 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// As the audit log names it.
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Codebook => "codebook",
+            Format::Xlsx => "xlsx",
+            Format::Json => "json",
+        }
+    }
+}
+
 async fn export_as(
     state: web::Data<AppState>,
     scope: SurveyAdmin,
@@ -365,8 +377,20 @@ async fn export_as(
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
     let s = survey.clone();
+    let shown = query.query_string(&filter);
+    let by = scope.user.id;
     let bytes = with_conn(&state, move |conn| {
-        Ok(match format {
+        let event = crate::audit::Event {
+            survey_id: &s.id,
+            country_iso3: "",
+            actor: crate::audit::Actor::User(&by),
+            kind: crate::audit::AuditKind::ExportDownloaded,
+            detail: serde_json::json!({
+                "format": format.name(),
+                "filter": shown.trim_start_matches('?'),
+            }),
+        };
+        let bytes = match format {
             Format::Codebook => export::codebook_csv(&s)?.into_bytes(),
             _ => {
                 let rows = export::load(conn, &s, &filter)?;
@@ -376,7 +400,9 @@ async fn export_as(
                     _ => export::to_csv(&s, &rows)?.into_bytes(),
                 }
             }
-        })
+        };
+        crate::audit::record(conn, &event, crate::campaign::now())?;
+        Ok(bytes)
     })
     .await?;
     let id = &survey.id;

@@ -674,6 +674,7 @@ pub async fn issue_link(
         }
     };
     let (s, code, f) = (scope.survey.clone(), iso3.clone(), form.clone());
+    let by = scope.user.id.clone();
     let token = with_conn(&state, move |conn| {
         let holder = NewHolder {
             name: &f.name,
@@ -683,7 +684,8 @@ pub async fn issue_link(
             role: f.role.unwrap_or(LinkRole::Coordinator),
             sections: &f.sections,
         };
-        Ok(review::issue_link(conn, &s, &code, &holder, now)?)
+        let by = crate::audit::Actor::User(&by);
+        Ok(review::issue_link(conn, &s, &code, &holder, by, now)?)
     })
     .await?;
     let outcome = Outcome {
