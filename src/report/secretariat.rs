@@ -507,7 +507,14 @@ pub fn open_entry(
         return Ok(Err(EntryProblem::Unit));
     }
     crate::db::transaction(conn, |conn| {
-        let token = crate::review::issue_link(conn, survey, iso3, &holder, now)?;
+        let token = crate::review::issue_link(
+            conn,
+            survey,
+            iso3,
+            &holder,
+            audit::Actor::User(&user.id),
+            now,
+        )?;
         let row = tokens::find_token(conn, &crate::access::hash_token(&token))?
             .ok_or(ReviewError::NotFound)?;
         tokens::record_entry(conn, &row.id, &user.id, channel.as_str())?;
