@@ -34,6 +34,8 @@ text_enum! {
         Reminder = "reminder",
         Deadline = "deadline",
         Reopened = "reopened",
+        /// A coordinator handed sections to a colleague: the colleague's contributor link.
+        Assignment = "assignment",
     }
 }
 

@@ -41,6 +41,14 @@ const KINDS: &[(&str, [&str; 3])] = &[
             include_str!("../../templates/email/reopened/html.hbs"),
         ],
     ),
+    (
+        "assignment",
+        [
+            include_str!("../../templates/email/assignment/subject.hbs"),
+            include_str!("../../templates/email/assignment/text.hbs"),
+            include_str!("../../templates/email/assignment/html.hbs"),
+        ],
+    ),
 ];
 
 pub struct EmailTemplates {
@@ -58,10 +66,22 @@ pub struct RenderedEmail {
 /// What one kind of email says beyond the parts every email has.
 #[derive(Debug, Clone)]
 pub enum Message {
-    Invite { link: String },
-    Reminder { link: String, remaining: String },
+    Invite {
+        link: String,
+    },
+    Reminder {
+        link: String,
+        remaining: String,
+    },
     Deadline,
     Reopened,
+    /// A contributor link for some sections, sent by a coordinator (`sender`, by name);
+    /// `sections` are their titles, joined.
+    Assignment {
+        link: String,
+        sender: String,
+        sections: String,
+    },
 }
 
 impl Message {
@@ -71,6 +91,7 @@ impl Message {
             Message::Reminder { .. } => MailKind::Reminder,
             Message::Deadline => MailKind::Deadline,
             Message::Reopened => MailKind::Reopened,
+            Message::Assignment { .. } => MailKind::Assignment,
         }
     }
 }
@@ -96,6 +117,8 @@ struct EmailView<'a> {
     letter: &'a Letter,
     link: Option<&'a str>,
     remaining: Option<&'a str>,
+    sender: Option<&'a str>,
+    sections: Option<&'a str>,
 }
 
 impl EmailTemplates {
@@ -123,19 +146,31 @@ impl EmailTemplates {
         letter: &Letter,
         lang: &str,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
-        let (link, remaining) = match message {
-            Message::Invite { link } => (Some(link.as_str()), None),
-            Message::Reminder { link, remaining } => {
-                (Some(link.as_str()), Some(remaining.as_str()))
-            }
-            Message::Deadline | Message::Reopened => (None, None),
-        };
-        let view = EmailView {
+        let mut view = EmailView {
             lang,
             letter,
-            link,
-            remaining,
+            link: None,
+            remaining: None,
+            sender: None,
+            sections: None,
         };
+        match message {
+            Message::Invite { link } => view.link = Some(link),
+            Message::Reminder { link, remaining } => {
+                view.link = Some(link);
+                view.remaining = Some(remaining);
+            }
+            Message::Deadline | Message::Reopened => {}
+            Message::Assignment {
+                link,
+                sender,
+                sections,
+            } => {
+                view.link = Some(link);
+                view.sender = Some(sender);
+                view.sections = Some(sections);
+            }
+        }
         let kind = message.kind().as_str();
         let subject = self.plain.render(&format!("{kind}/subject"), &view)?;
         Ok(RenderedEmail {
@@ -170,6 +205,11 @@ mod tests {
             },
             Message::Deadline,
             Message::Reopened,
+            Message::Assignment {
+                link: "https://s.example.org/r/def".into(),
+                sender: "<script>x</script> & Co".into(),
+                sections: "<b>Plans</b>".into(),
+            },
         ];
         for message in &messages {
             for lang in ["en", "fr", "es"] {

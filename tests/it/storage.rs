@@ -29,7 +29,7 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     db::revert_all_migrations(&mut conn).unwrap();
     assert!(tokens::count_tokens(&mut conn).is_err(), "tables are gone");
     let applied = db::run_migrations(&mut conn).unwrap();
-    assert_eq!(applied.len(), 7);
+    assert_eq!(applied.len(), 8);
     assert_eq!(tokens::count_tokens(&mut conn).unwrap(), 0);
 }
 
@@ -61,6 +61,10 @@ async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
     // The newer migrations first, then the units migration.
     assert_eq!(
         db::revert_last_migration(&mut conn).unwrap(),
+        "20261130000008"
+    );
+    assert_eq!(
+        db::revert_last_migration(&mut conn).unwrap(),
         "20261130000007"
     );
     assert_eq!(
@@ -80,7 +84,7 @@ async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
         before,
         "after reverting the units migration"
     );
-    assert_eq!(db::run_migrations(&mut conn).unwrap().len(), 4);
+    assert_eq!(db::run_migrations(&mut conn).unwrap().len(), 5);
     assert_eq!(counts(&mut conn), before, "after applying it again");
     let unit: String = responses::table
         .select(responses::unit)
@@ -329,6 +333,8 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
             email: format!("fp{i}@gov.example"),
             language: "en".into(),
             office: "MFA".into(),
+            role: coherence::db::tokens::LinkRole::Coordinator,
+            sections: Vec::new(),
         })
         .collect();
     contacts::import(&mut conn, &survey.id, &rows, now).unwrap();
