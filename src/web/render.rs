@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/respond/review.hbs"),
     ),
     (
+        "respond/colleagues",
+        include_str!("../../templates/respond/colleagues.hbs"),
+    ),
+    (
         "respond/print",
         include_str!("../../templates/respond/print.hbs"),
     ),

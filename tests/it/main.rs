@@ -6,6 +6,7 @@ mod browser;
 mod check;
 mod country;
 mod faults;
+mod handover;
 mod helpers;
 mod nodes;
 mod population;

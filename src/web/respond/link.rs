@@ -91,6 +91,28 @@ impl Respondent {
         Ok(Page { link, rs })
     }
 
+    /// [`Respondent::open`] and more of the page's reading (`more`) in the same blocking task.
+    pub async fn open_with<T, F>(self, visit: Visit, more: F) -> Result<(Page, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &respond::Respondent, &Survey) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
+        let (link, (rs, extra)) = self
+            .resolve(false, move |conn, _, who, survey| {
+                let now = Utc::now().naive_utc();
+                if visit == Visit::Record {
+                    tokens::touch_token(conn, &who.token.id, now)?;
+                }
+                let rs = respond::load(conn, survey, who, now)?;
+                let extra = more(conn, who, survey)?;
+                Ok((rs, extra))
+            })
+            .await?;
+        Ok((Page { link, rs }, extra))
+    }
+
     /// A save or a submission: the link's write budget is spent, then `work` runs, in the
     /// same blocking task as the lookup.
     pub async fn write<T, F>(self, work: F) -> Result<(Link, T), AppError>

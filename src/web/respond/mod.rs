@@ -3,6 +3,7 @@
 //! Each handler reads: the link ([`Respondent`]), the domain call, the typed view, the page.
 
 mod field;
+mod handover;
 mod link;
 mod views;
 
@@ -24,13 +25,22 @@ use views::{OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
 
+pub use handover::revoke as colleague_revoke;
+pub use handover::{assign as colleagues_assign, colleagues, ready as section_ready};
+
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
-    let page = link.open(Visit::Record).await?;
-    let view = OverviewView::new(&page);
+    let (page, team) = link.open_with(Visit::Record, handover::team).await?;
+    let form = page.link.form_token();
+    let view = OverviewView::new(&page, &team, form.token.clone());
     let title = page.link.survey.title.get(page.link.lang).to_string();
     let layout = page.link.layout(title, true);
-    page.link
-        .render("respond/overview", &layout, &view, StatusCode::OK, None)
+    page.link.render(
+        "respond/overview",
+        &layout,
+        &view,
+        StatusCode::OK,
+        Some(&form),
+    )
 }
 
 #[derive(serde::Deserialize)]
