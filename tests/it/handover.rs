@@ -14,6 +14,7 @@ on_both_backends!(
     a_coordinator_hands_sections_to_two_colleagues_by_email,
     without_email_the_link_is_shown_once_and_bad_forms_are_refused,
     contacts_csv_roles_and_invitations_keep_other_links,
+    at_most_fifty_colleagues_hold_links_at_once,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -616,5 +617,43 @@ async fn contacts_csv_roles_and_invitations_keep_other_links(backend: Backend) {
         live("Bo"),
         vec![(LinkRole::Contributor, "basics plans".to_string())]
     );
+    app.stop().await;
+}
+
+async fn at_most_fifty_colleagues_hold_links_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let coordinator = app.issue_token("fixture", "SWE", "Cora");
+    let csrf = csrf_of(&app, &coordinator, "basics").await;
+    let post = |n: usize| {
+        let (name, email) = (format!("Colleague {n}"), format!("c{n}@gov.se"));
+        let (app, csrf, coordinator) = (&app, csrf.clone(), coordinator.clone());
+        async move {
+            let fields = [
+                ("_csrf", csrf.as_str()),
+                ("lang", "en"),
+                ("name", name.as_str()),
+                ("email", email.as_str()),
+                ("section", "plans"),
+            ];
+            app.post(&format!("{coordinator}/colleagues"), &fields)
+                .await
+        }
+    };
+    for n in 0..50 {
+        assert_eq!(post(n).await.status, 200, "colleague {n}");
+    }
+    let refused = post(50).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("already has 50 colleagues"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(links_of(&app, "SWE").len(), 51, "nothing more issued");
+    // Revoking one makes room again.
+    let first = link_named(&links_of(&app, "SWE"), "Colleague 0").id.clone();
+    let revoke = format!("{coordinator}/colleagues/{first}/revoke");
+    assert_eq!(app.post(&revoke, &[("_csrf", &csrf)]).await.status, 303);
+    assert_eq!(post(51).await.status, 200);
     app.stop().await;
 }
