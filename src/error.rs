@@ -254,7 +254,8 @@ impl ResponseError for AppError {
         match self {
             AppError::NotFound
             | AppError::Respond(RespondError::NoSuchSection)
-            | AppError::Respond(RespondError::NotSubmitter) => StatusCode::NOT_FOUND,
+            | AppError::Respond(RespondError::NotSubmitter)
+            | AppError::Respond(RespondError::NotApprover) => StatusCode::NOT_FOUND,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AppError::SignInLimited | AppError::LinkWritesLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -266,8 +267,12 @@ impl ResponseError for AppError {
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Respond(RespondError::Closed(_))
             | AppError::Respond(RespondError::NotOpenYet)
-            | AppError::Respond(RespondError::AlreadySubmitted) => StatusCode::CONFLICT,
+            | AppError::Respond(RespondError::AlreadySubmitted)
+            | AppError::Respond(RespondError::State(_))
+            | AppError::Respond(RespondError::SignOffRequired) => StatusCode::CONFLICT,
+            AppError::Respond(RespondError::Invalid { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Respond(RespondError::Db(_))
+            | AppError::Respond(RespondError::Email(_))
             | AppError::Db(_)
             | AppError::Render(_)
             | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

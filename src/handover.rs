@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::campaign::CampaignError;
 use crate::db::outbox;
+use crate::db::responses::ResponseStatus;
 use crate::db::sections::{self, ReadyOutcome};
 use crate::db::tokens::{self, LinkRole, TokenRow};
 use crate::db::{self, deadlines, DbConn, QueryError};
@@ -178,18 +179,22 @@ pub fn assign(
     })
 }
 
-/// Whether the response may still change (the same rules as a save).
+/// Whether the response may still change: the same rules as a save (`respond`'s own check is
+/// private to it).
 fn writable(survey: &Survey, rs: &ResponseState, now: DateTime<Utc>) -> Result<(), RespondError> {
-    if let Some(closes) = rs.closes.filter(|c| now > *c) {
+    // A response the secretariat returned may change after the deadline.
+    let returned = rs.response.status == ResponseStatus::Returned;
+    if let Some(closes) = rs.closes.filter(|c| !returned && now > *c) {
         return Err(RespondError::Closed(closes));
     }
     if !survey.is_open_yet(now) {
         return Err(RespondError::NotOpenYet);
     }
-    if !rs.is_draft() {
-        return Err(RespondError::AlreadySubmitted);
+    match rs.response.status {
+        s if s.is_editable() => Ok(()),
+        ResponseStatus::Submitted => Err(RespondError::AlreadySubmitted),
+        s => Err(RespondError::State(s)),
     }
-    Ok(())
 }
 
 /// Mark a section ready, by a link that answers it (a contributor its own sections, the

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod campaign;
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod handover;
 pub mod i18n;
 pub mod mail;
 pub mod reference;
+pub mod report;
 pub mod respond;
 pub mod results;
 pub mod review;

@@ -70,6 +70,10 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let now = Utc::now().naive_utc();
     for s in &report.surveys {
         survey_versions::record_survey_version(&mut conn, s, now).map_err(DbError::from)?;
+        let made = crate::report::backfill_versions(&mut conn, s, now).map_err(DbError::from)?;
+        if made > 0 {
+            tracing::info!(survey = %s.id, versions = made, "stored submitted responses as version 1");
+        }
     }
     let fresh = tokens::count_tokens(&mut conn).map_err(DbError::from)? == 0;
     drop(conn);

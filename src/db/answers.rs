@@ -28,6 +28,26 @@ pub fn load_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers
     Ok(out)
 }
 
+/// The answers of a response that a condition does not hide: what a submission contains.
+pub fn visible_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers> {
+    let rows: Vec<(String, String, String, Option<f64>)> = answers::table
+        .filter(answers::response_id.eq(response_id))
+        .filter(answers::visible.eq(true))
+        .order((answers::question_id, answers::item))
+        .select((
+            answers::question_id,
+            answers::item,
+            answers::value,
+            answers::num,
+        ))
+        .load(conn)?;
+    let mut out = Answers::new();
+    for (q, item, value, num) in rows {
+        out.entry(q).or_default().push(Item { item, value, num });
+    }
+    Ok(out)
+}
+
 /// The answers of every response of a survey, by response id, in one query (hidden ones
 /// included, as [`load_answers`] gives them).
 pub fn survey_answers(conn: &mut DbConn, survey_id: &str) -> QueryResult<HashMap<String, Answers>> {

@@ -34,6 +34,10 @@ text_enum! {
         Reminder = "reminder",
         Deadline = "deadline",
         Reopened = "reopened",
+        /// A submission's receipt, to the country's coordinators and approver.
+        Receipt = "receipt",
+        /// A response sent for national sign-off, to the country's approver.
+        SignOffRequested = "sign_off_requested",
         /// A coordinator handed sections to a colleague: the colleague's contributor link.
         Assignment = "assignment",
     }

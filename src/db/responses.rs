@@ -16,8 +16,17 @@ text_enum! {
     pub enum ResponseStatus("response status") {
         /// Being answered; it may change.
         Draft = "draft",
-        /// Sent by the country; it changes only if an administrator reopens it.
+        /// Sent by a coordinator to the country's approver, who signs off or sends it back;
+        /// nobody may change it meanwhile.
+        AwaitingSignOff = "awaiting_sign_off",
+        /// Sent by the country as a new version; the country may still recall it.
         Submitted = "submitted",
+        /// The secretariat is reviewing it: the country can no longer recall it.
+        UnderReview = "under_review",
+        /// The secretariat sent it back with queries: the country may change it and resubmit.
+        Returned = "returned",
+        /// Final: only reopening by an administrator changes it.
+        Accepted = "accepted",
     }
 }
 
@@ -43,15 +52,40 @@ pub struct ResponseRow {
     pub submitted_at: Option<NaiveDateTime>,
     pub submitted_by: Option<String>,
     pub unit: String,
+    /// The version results count: the latest submitted one not recalled.
+    pub counted_version: Option<i32>,
+    /// How many versions were submitted (the next is `version_count + 1`).
+    pub version_count: i32,
+    /// The approver's message when the response was last sent back, with who and when.
+    pub sent_back_message: Option<String>,
+    pub sent_back_by: Option<String>,
+    pub sent_back_at: Option<NaiveDateTime>,
+}
+
+impl ResponseStatus {
+    /// Whether the country may change the answers: a draft, or a response returned to it.
+    pub fn is_editable(self) -> bool {
+        matches!(self, ResponseStatus::Draft | ResponseStatus::Returned)
+    }
+
+    /// Whether the country has sent it (a version exists and is with the secretariat).
+    pub fn is_submitted(self) -> bool {
+        matches!(
+            self,
+            ResponseStatus::Submitted | ResponseStatus::UnderReview | ResponseStatus::Accepted
+        )
+    }
 }
 
 impl ResponseRow {
+    /// Whether the country may change the answers (see [`ResponseStatus::is_editable`]).
     pub fn is_draft(&self) -> bool {
-        self.status == ResponseStatus::Draft
+        self.status.is_editable()
     }
 
+    /// Whether the response is with the secretariat: submitted, under review or accepted.
     pub fn is_submitted(&self) -> bool {
-        self.status == ResponseStatus::Submitted
+        self.status.is_submitted()
     }
 }
 
@@ -122,45 +156,146 @@ pub fn get_or_create_response(
     find_response(conn, &survey.id, iso3, unit)?.ok_or(DieselError::NotFound)
 }
 
-/// Record a save on the response: when, and under which version of the survey.
-pub(super) fn touch(
+/// Record a save on the response (when, and under which version of the survey) if the country
+/// may still change it; false when it may not (sent for sign-off, submitted...). The first
+/// write of a save: on PostgreSQL it waits for a change of state in progress and then sees it.
+pub(super) fn touch_editable(
     conn: &mut DbConn,
     response_id: &str,
     survey_version: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(responses::table.find(response_id))
-        .set((
-            responses::updated_at.eq(now),
-            responses::survey_version.eq(survey_version),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Mark a draft submitted; false when it was not a draft any more.
-pub fn submit_response(
-    conn: &mut DbConn,
-    response_id: &str,
-    token_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let n = diesel::update(
         responses::table
             .filter(responses::id.eq(response_id))
-            .filter(responses::status.eq(ResponseStatus::Draft.as_str())),
+            .filter(responses::status.eq_any([
+                ResponseStatus::Draft.as_str(),
+                ResponseStatus::Returned.as_str(),
+            ])),
     )
     .set((
-        responses::status.eq(ResponseStatus::Submitted.as_str()),
-        responses::submitted_at.eq(now),
-        responses::submitted_by.eq(token_id),
+        responses::updated_at.eq(now),
+        responses::survey_version.eq(survey_version),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Move a response from one of `from` to `to`; false when it was in none of them (any more).
+/// The first write of a state change: on PostgreSQL it locks the response's row until the
+/// transaction ends, so a save or another change of state waits and then sees the new state.
+pub fn change_status(
+    conn: &mut DbConn,
+    response_id: &str,
+    from: &[ResponseStatus],
+    to: ResponseStatus,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let n = diesel::update(
+        responses::table
+            .filter(responses::id.eq(response_id))
+            .filter(responses::status.eq_any(from)),
+    )
+    .set((
+        responses::status.eq(to.as_str()),
         responses::updated_at.eq(now),
     ))
     .execute(conn)?;
     Ok(n == 1)
 }
 
-/// Make a submitted response a draft again, recording who did it; false when it was not
+/// Mark a response submitted as its next version, from one of `from`: the version's number,
+/// or None when the response was in none of those states (any more).
+pub fn record_submission(
+    conn: &mut DbConn,
+    response_id: &str,
+    from: &[ResponseStatus],
+    token_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<i32>> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let n = diesel::update(
+        responses::table
+            .filter(responses::id.eq(response_id))
+            .filter(responses::status.eq_any(from)),
+    )
+    .set((
+        responses::status.eq(ResponseStatus::Submitted.as_str()),
+        responses::version_count.eq(responses::version_count + 1),
+        responses::counted_version.eq((responses::version_count + 1).nullable()),
+        responses::submitted_at.eq(now),
+        responses::submitted_by.eq(token_id),
+        responses::updated_at.eq(now),
+        responses::sent_back_message.eq(None::<String>),
+        responses::sent_back_by.eq(None::<String>),
+        responses::sent_back_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    responses::table
+        .find(response_id)
+        .select(responses::version_count)
+        .first(conn)
+        .map(Some)
+}
+
+/// Make a response submitted before versions existed count as its version 1.
+pub fn record_backfilled_version(conn: &mut DbConn, response_id: &str) -> QueryResult<()> {
+    diesel::update(
+        responses::table
+            .filter(responses::id.eq(response_id))
+            .filter(responses::version_count.eq(0)),
+    )
+    .set((
+        responses::version_count.eq(1),
+        responses::counted_version.eq(Some(1)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Record the approver's message on a response sent back for changes.
+pub fn record_sent_back(
+    conn: &mut DbConn,
+    response_id: &str,
+    message: &str,
+    token_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(responses::table.find(response_id))
+        .set((
+            responses::sent_back_message.eq(message),
+            responses::sent_back_by.eq(token_id),
+            responses::sent_back_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Set which version results count (None: none, every version was recalled).
+pub fn set_counted_version(
+    conn: &mut DbConn,
+    response_id: &str,
+    version: Option<i32>,
+) -> QueryResult<()> {
+    diesel::update(responses::table.find(response_id))
+        .set(responses::counted_version.eq(version))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn response_by_id(conn: &mut DbConn, response_id: &str) -> QueryResult<Option<ResponseRow>> {
+    responses::table
+        .find(response_id)
+        .select(ResponseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Make a response with the secretariat (submitted, under review or accepted) a draft again, recording who did it; false when it was not
 /// submitted (any more). Call inside a transaction with what goes with it.
 pub fn reopen_response(
     conn: &mut DbConn,
@@ -171,7 +306,11 @@ pub fn reopen_response(
     let n = diesel::update(
         responses::table
             .filter(responses::id.eq(response_id))
-            .filter(responses::status.eq(ResponseStatus::Submitted.as_str())),
+            .filter(responses::status.eq_any([
+                ResponseStatus::Submitted.as_str(),
+                ResponseStatus::UnderReview.as_str(),
+                ResponseStatus::Accepted.as_str(),
+            ])),
     )
     .set((
         responses::status.eq(ResponseStatus::Draft.as_str()),

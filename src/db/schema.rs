@@ -80,6 +80,11 @@ diesel::table! {
         submitted_at -> Nullable<Timestamp>,
         submitted_by -> Nullable<Text>,
         unit -> Text,
+        counted_version -> Nullable<Integer>,
+        version_count -> Integer,
+        sent_back_message -> Nullable<Text>,
+        sent_back_by -> Nullable<Text>,
+        sent_back_at -> Nullable<Timestamp>,
     }
 }
 
@@ -214,6 +219,95 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    entry_links (token_id) {
+        token_id -> Text,
+        entered_by -> Text,
+        channel -> Text,
+    }
+}
+
+diesel::table! {
+    response_versions (response_id, number) {
+        response_id -> Text,
+        number -> Integer,
+        survey_version -> Text,
+        content -> Text,
+        digest -> Text,
+        submitted_at -> Timestamp,
+        submitted_by -> Text,
+        signed_off_by -> Nullable<Text>,
+        signed_off_name -> Nullable<Text>,
+        signed_off_title -> Nullable<Text>,
+        channel -> Text,
+        entered_by -> Nullable<Text>,
+        recalled_at -> Nullable<Timestamp>,
+        returned_at -> Nullable<Timestamp>,
+        accepted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    version_answers (response_id, version, question_id, item) {
+        response_id -> Text,
+        version -> Integer,
+        question_id -> Text,
+        item -> Text,
+        value -> Text,
+        num -> Nullable<Double>,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    queries (id) {
+        id -> Text,
+        response_id -> Text,
+        question_id -> Text,
+        version -> Integer,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    query_messages (id) {
+        id -> Text,
+        query_id -> Text,
+        author_kind -> Text,
+        author -> Text,
+        author_name -> Text,
+        body -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (chain, seq) {
+        chain -> Text,
+        seq -> BigInt,
+        at -> Timestamp,
+        country_iso3 -> Text,
+        actor -> Text,
+        kind -> Text,
+        detail -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_heads (chain) {
+        chain -> Text,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
 diesel::joinable!(trusted_devices -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -234,4 +328,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     section_states,
     answers,
     save_log,
+    entry_links,
+    response_versions,
+    version_answers,
+    queries,
+    query_messages,
+    audit_log,
+    audit_heads,
 );

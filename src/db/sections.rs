@@ -57,6 +57,9 @@ pub struct SectionWrite<'a> {
     pub base_version: i32,
     pub token_id: &'a str,
     pub survey_version: &'a str,
+    /// The survey and country, for the audit log.
+    pub survey_id: &'a str,
+    pub country_iso3: &'a str,
     /// Questions whose answer changes, with their new items (empty: the answer is removed).
     pub changes: &'a [(String, Vec<Item>)],
     /// Every question hidden by a condition once the changes are applied.
@@ -71,13 +74,22 @@ pub enum WriteOutcome {
     },
     /// Someone saved the section after `base_version`: nothing was written.
     Stale,
+    /// The response may no longer change (sent for sign-off, submitted): nothing was written.
+    NotEditable,
 }
 
 /// Write a section's changed answers if, and only if, the section is still at `base_version`.
 pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
+    let mut not_editable = false;
     let result = conn.transaction::<_, DieselError, _>(|conn| {
-        // The version bump comes first: it is the lock (a write first also lets SQLite's
-        // busy_timeout queue concurrent writers instead of failing a lock upgrade).
+        // The response's state is checked by the first write, which on PostgreSQL waits for a
+        // change of state in progress (a write first also lets SQLite's busy_timeout queue
+        // concurrent writers instead of failing a lock upgrade).
+        if !response_rows::touch_editable(conn, w.response_id, w.survey_version, w.now)? {
+            not_editable = true;
+            return Err(DieselError::RollbackTransaction);
+        }
+        // The section's version bump is the lock between officials.
         let new_version = w.base_version + 1;
         let claimed = if w.base_version == 0 {
             diesel::insert_into(section_states::table)
@@ -124,7 +136,6 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
             )?;
         }
         answers::sync_hidden(conn, w.response_id, w.hidden_after)?;
-        response_rows::touch(conn, w.response_id, w.survey_version, w.now)?;
         diesel::insert_into(save_log::table)
             .values((
                 save_log::id.eq(new_id()),
@@ -136,9 +147,26 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
                 save_log::saved_at.eq(w.now),
             ))
             .execute(conn)?;
+        let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
+        crate::audit::record(
+            conn,
+            &crate::audit::Event {
+                survey_id: w.survey_id,
+                country_iso3: w.country_iso3,
+                actor: crate::audit::Actor::Link(w.token_id),
+                kind: crate::audit::AuditKind::Saved,
+                detail: serde_json::json!({
+                    "section": w.section_id,
+                    "version": new_version,
+                    "changed": changed,
+                }),
+            },
+            w.now,
+        )?;
         Ok(new_version)
     });
     match result {
+        Err(DieselError::RollbackTransaction) if not_editable => Ok(WriteOutcome::NotEditable),
         Ok(version) => Ok(WriteOutcome::Saved { version }),
         Err(DieselError::RollbackTransaction)
         | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {

@@ -285,3 +285,32 @@ pub fn first_uses(
         ))
         .load(conn)
 }
+
+/// For a link an owner opened to enter a report received outside Coherence: the owner's user
+/// id and how the report came (a `report::Channel`). None for the country's own links.
+pub fn entry_of(conn: &mut DbConn, token_id: &str) -> QueryResult<Option<(String, String)>> {
+    use super::schema::entry_links;
+    entry_links::table
+        .find(token_id)
+        .select((entry_links::entered_by, entry_links::channel))
+        .first(conn)
+        .optional()
+}
+
+/// Mark a link as an owner's, for entering a report received by `channel`.
+pub fn record_entry(
+    conn: &mut DbConn,
+    token_id: &str,
+    entered_by: &str,
+    channel: &str,
+) -> QueryResult<()> {
+    use super::schema::entry_links;
+    diesel::insert_into(entry_links::table)
+        .values((
+            entry_links::token_id.eq(token_id),
+            entry_links::entered_by.eq(entered_by),
+            entry_links::channel.eq(channel),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

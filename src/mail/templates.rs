@@ -42,6 +42,22 @@ const KINDS: &[(&str, [&str; 3])] = &[
         ],
     ),
     (
+        "receipt",
+        [
+            include_str!("../../templates/email/receipt/subject.hbs"),
+            include_str!("../../templates/email/receipt/text.hbs"),
+            include_str!("../../templates/email/receipt/html.hbs"),
+        ],
+    ),
+    (
+        "sign_off_requested",
+        [
+            include_str!("../../templates/email/sign_off_requested/subject.hbs"),
+            include_str!("../../templates/email/sign_off_requested/text.hbs"),
+            include_str!("../../templates/email/sign_off_requested/html.hbs"),
+        ],
+    ),
+    (
         "assignment",
         [
             include_str!("../../templates/email/assignment/subject.hbs"),
@@ -82,6 +98,24 @@ pub enum Message {
         sender: String,
         sections: String,
     },
+    /// A submission's receipt: what was submitted, when, signed off by whom, and its digest.
+    Receipt(Receipt),
+    /// A response waits for the approver's sign-off.
+    SignOffRequested,
+}
+
+/// What a receipt says about a submitted version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    pub version: i32,
+    /// When it was submitted, in the recipient's language.
+    pub at: String,
+    /// "Name, title" of the approver who signed it off, if the country signed off.
+    pub signed_off: Option<String>,
+    /// How it reached the secretariat, in words, when an owner entered it.
+    pub entered: Option<String>,
+    /// SHA-256 of the version's canonical content.
+    pub digest: String,
 }
 
 impl Message {
@@ -91,6 +125,8 @@ impl Message {
             Message::Reminder { .. } => MailKind::Reminder,
             Message::Deadline => MailKind::Deadline,
             Message::Reopened => MailKind::Reopened,
+            Message::Receipt(_) => MailKind::Receipt,
+            Message::SignOffRequested => MailKind::SignOffRequested,
             Message::Assignment { .. } => MailKind::Assignment,
         }
     }
@@ -117,6 +153,7 @@ struct EmailView<'a> {
     letter: &'a Letter,
     link: Option<&'a str>,
     remaining: Option<&'a str>,
+    receipt: Option<&'a Receipt>,
     sender: Option<&'a str>,
     sections: Option<&'a str>,
 }
@@ -153,6 +190,7 @@ impl EmailTemplates {
             remaining: None,
             sender: None,
             sections: None,
+            receipt: None,
         };
         match message {
             Message::Invite { link } => view.link = Some(link),
@@ -160,7 +198,8 @@ impl EmailTemplates {
                 view.link = Some(link);
                 view.remaining = Some(remaining);
             }
-            Message::Deadline | Message::Reopened => {}
+            Message::Deadline | Message::Reopened | Message::SignOffRequested => {}
+            Message::Receipt(receipt) => view.receipt = Some(receipt),
             Message::Assignment {
                 link,
                 sender,
@@ -210,6 +249,14 @@ mod tests {
                 sender: "<script>x</script> & Co".into(),
                 sections: "<b>Plans</b>".into(),
             },
+            Message::Receipt(Receipt {
+                version: 2,
+                at: "2027-01-02 10:00".into(),
+                signed_off: Some("<i>Ana</i>, Director".into()),
+                entered: Some("paper".into()),
+                digest: "ab".repeat(32),
+            }),
+            Message::SignOffRequested,
         ];
         for message in &messages {
             for lang in ["en", "fr", "es"] {

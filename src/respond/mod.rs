@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::db::responses::{self, ResponseRow};
+use crate::audit::{self, Actor, AuditKind, Event};
+use crate::db::responses::{self, ResponseRow, ResponseStatus};
 use crate::db::sections::{self, SectionStateRow, SectionWrite, WriteOutcome};
 use crate::db::tokens::{self, TokenRow};
+use crate::db::versions::{self, Mark, VersionRow};
 use crate::db::{answers, deadlines, DbConn, DbError, QueryError};
+use crate::report::{self, Channel, SignOff, Submission};
 use crate::survey::answer::{
     missing_answers, validate, Answers, CountryCodes, FieldError, Item, Missing, RawAnswer,
     Visibility,
@@ -23,11 +26,30 @@ pub enum RespondError {
     NotOpenYet,
     #[error("the response was already submitted")]
     AlreadySubmitted,
+    /// The response is not in a state that allows this (sent for sign-off, under review...).
+    #[error("the response is {0}")]
+    State(ResponseStatus),
+    /// The survey asks for national sign-off: a coordinator sends the response to its approver.
+    #[error("this survey is submitted through its national sign-off")]
+    SignOffRequired,
+    /// The link is not the country's approver (or the survey has no sign-off): answered as an
+    /// unknown page.
+    #[error("this link does not sign off")]
+    NotApprover,
+    /// A typed value refused (sign-off name or title, a message), keyed by its field.
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: &'static str,
+    },
     #[error("no such section")]
     NoSuchSection,
     /// The link may not submit (a contributor's): answered as an unknown page.
     #[error("this link does not submit the response")]
     NotSubmitter,
+    /// An email could not be written (a template error).
+    #[error("email: {0}")]
+    Email(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -53,6 +75,18 @@ impl Respondent {
     /// Whether the link reviews and submits the whole response (not a contributor).
     pub fn may_submit(&self) -> bool {
         self.token.may_submit()
+    }
+
+    /// Whether the link is the country's approver.
+    pub fn is_approver(&self) -> bool {
+        self.token.role == tokens::LinkRole::Approver
+    }
+
+    /// For a link an owner opened to enter a report received outside Coherence: the owner and
+    /// how the report came. None for the country's own links.
+    pub fn entry(&self, conn: &mut DbConn) -> Result<Option<(String, Channel)>, QueryError> {
+        Ok(tokens::entry_of(conn, &self.token.id)?
+            .map(|(by, channel)| (by, Channel::parse(&channel).unwrap_or(Channel::Other))))
     }
 }
 
@@ -118,7 +152,10 @@ fn check_writable(
     state: &ResponseState,
     now: DateTime<Utc>,
 ) -> Result<(), RespondError> {
-    if let Some(closes) = state.closes {
+    // A response the secretariat returned may be changed and resubmitted after the deadline:
+    // the return reopened the conversation.
+    let returned = state.response.status == ResponseStatus::Returned;
+    if let Some(closes) = state.closes.filter(|_| !returned) {
         if now > closes {
             return Err(RespondError::Closed(closes));
         }
@@ -126,10 +163,16 @@ fn check_writable(
     if !survey.is_open_yet(now) {
         return Err(RespondError::NotOpenYet);
     }
-    if !state.is_draft() {
-        return Err(RespondError::AlreadySubmitted);
+    editable(state)
+}
+
+/// Whether the country may change the response now: a draft, or returned by the secretariat.
+fn editable(state: &ResponseState) -> Result<(), RespondError> {
+    match state.response.status {
+        s if s.is_editable() => Ok(()),
+        ResponseStatus::Submitted => Err(RespondError::AlreadySubmitted),
+        s => Err(RespondError::State(s)),
     }
-    Ok(())
 }
 
 /// One question where the saver's value and the newer saved value differ.
@@ -256,6 +299,8 @@ pub fn save_section(
             base_version: current,
             token_id: &who.token.id,
             survey_version: &survey.version,
+            survey_id: &survey.id,
+            country_iso3: &state.response.country_iso3,
             changes: &changes,
             hidden_after: &hidden_after,
             now: naive_now,
@@ -272,6 +317,12 @@ pub fn save_section(
             }
             // Someone saved between our read and our write: look again.
             WriteOutcome::Stale => continue,
+            // The state changed between our read and our write (sent for sign-off, submitted).
+            WriteOutcome::NotEditable => {
+                let state = load(conn, survey, who, naive_now)?;
+                editable(&state)?;
+                return Err(RespondError::AlreadySubmitted);
+            }
         }
     }
     // Two stale writes in a row: report whatever is now stored as the conflict.
@@ -287,18 +338,33 @@ pub fn save_section(
 
 #[derive(Debug, Clone)]
 pub enum SubmitOutcome {
-    Submitted,
+    /// A new version was stored: its receipt.
+    Submitted(Box<VersionRow>),
     Incomplete(Vec<Missing>),
 }
 
+/// What else a new version sets going, inside its transaction: the receipt emails.
+pub type OnVersion<'a> =
+    &'a dyn Fn(&mut DbConn, &ResponseRow, &VersionRow) -> Result<(), RespondError>;
+
+/// What else sending for sign-off sets going, inside its transaction: the approver's email.
+pub type OnSent<'a> = &'a dyn Fn(&mut DbConn, &ResponseRow) -> Result<(), RespondError>;
+
+/// Submit the response as its next version, where the survey does not ask for national
+/// sign-off (or the link is an owner's, entering a report received outside Coherence).
 pub fn submit(
     conn: &mut DbConn,
     survey: &Survey,
     who: &Respondent,
+    on_version: OnVersion,
     now: DateTime<Utc>,
 ) -> Result<SubmitOutcome, RespondError> {
     if !who.may_submit() {
         return Err(RespondError::NotSubmitter);
+    }
+    let entry = who.entry(conn)?;
+    if survey.sign_off && entry.is_none() {
+        return Err(RespondError::SignOffRequired);
     }
     let state = load(conn, survey, who, now.naive_utc())?;
     check_writable(survey, &state, now)?;
@@ -306,11 +372,334 @@ pub fn submit(
     if !missing.is_empty() {
         return Ok(SubmitOutcome::Incomplete(missing));
     }
-    if responses::submit_response(conn, &state.response.id, &who.token.id, now.naive_utc())? {
-        Ok(SubmitOutcome::Submitted)
-    } else {
-        Err(RespondError::AlreadySubmitted)
+    let submission = Submission {
+        number: 0,
+        token_id: &who.token.id,
+        sign_off: None,
+        channel: entry.as_ref().map_or(Channel::Web, |e| e.1),
+        entered_by: entry.as_ref().map(|e| e.0.as_str()),
+        now: now.naive_utc(),
+    };
+    let version = record_version(
+        conn,
+        survey,
+        &state.response,
+        &[ResponseStatus::Draft, ResponseStatus::Returned],
+        submission,
+        on_version,
+    )?;
+    Ok(SubmitOutcome::Submitted(Box::new(version)))
+}
+
+/// Mark the response submitted from one of `from` and store the new version, with its audit
+/// entry, in one transaction.
+fn record_version(
+    conn: &mut DbConn,
+    survey: &Survey,
+    response: &ResponseRow,
+    from: &[ResponseStatus],
+    mut s: Submission,
+    on_version: OnVersion,
+) -> Result<VersionRow, RespondError> {
+    crate::db::transaction(conn, |conn| {
+        let Some(number) =
+            responses::record_submission(conn, &response.id, from, s.token_id, s.now)?
+        else {
+            let now = responses::response_by_id(conn, &response.id)?;
+            return Err(match now.map(|r| r.status) {
+                Some(ResponseStatus::Submitted) | None => RespondError::AlreadySubmitted,
+                Some(state) => RespondError::State(state),
+            });
+        };
+        s.number = number;
+        let version = report::create_version(conn, survey, response, &s)?;
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: &response.country_iso3,
+                actor: Actor::Link(s.token_id),
+                kind: AuditKind::Submitted,
+                detail: serde_json::json!({
+                    "unit": response.unit,
+                    "version": number,
+                    "digest": version.digest,
+                    "channel": version.channel,
+                    "entered_by": version.entered_by,
+                    "signed_off_by": version.signed_off_name,
+                }),
+            },
+            s.now,
+        )?;
+        on_version(conn, response, &version)?;
+        Ok(version)
+    })
+}
+
+/// Where sending for sign-off leads.
+#[derive(Debug, Clone)]
+pub enum ForSignOff {
+    Sent,
+    Incomplete(Vec<Missing>),
+}
+
+/// A coordinator sends a complete response to the country's approver, where the survey asks
+/// for national sign-off. Nobody may change it until the approver sends it back.
+pub fn send_for_sign_off(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    on_sent: OnSent,
+    now: DateTime<Utc>,
+) -> Result<ForSignOff, RespondError> {
+    if !who.may_submit() {
+        return Err(RespondError::NotSubmitter);
     }
+    if !survey.sign_off {
+        return Err(RespondError::NotSubmitter);
+    }
+    let state = load(conn, survey, who, now.naive_utc())?;
+    check_writable(survey, &state, now)?;
+    let missing = missing_answers(survey, &state.answers, &state.visibility);
+    if !missing.is_empty() {
+        return Ok(ForSignOff::Incomplete(missing));
+    }
+    let naive = now.naive_utc();
+    crate::db::transaction(conn, |conn| {
+        let moved = responses::change_status(
+            conn,
+            &state.response.id,
+            &[ResponseStatus::Draft, ResponseStatus::Returned],
+            ResponseStatus::AwaitingSignOff,
+            naive,
+        )?;
+        if !moved {
+            let now = responses::response_by_id(conn, &state.response.id)?;
+            return Err(RespondError::State(
+                now.map_or(ResponseStatus::Submitted, |r| r.status),
+            ));
+        }
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: &state.response.country_iso3,
+                actor: Actor::Link(&who.token.id),
+                kind: AuditKind::SentForSignOff,
+                detail: serde_json::json!({ "unit": state.response.unit }),
+            },
+            naive,
+        )?;
+        on_sent(conn, &state.response)
+    })?;
+    Ok(ForSignOff::Sent)
+}
+
+/// The longest sign-off name, title or message kept.
+pub const MAX_SIGN_OFF_TEXT: usize = 200;
+pub const MAX_MESSAGE: usize = 4000;
+
+/// The approver signs off a response sent for sign-off: it is submitted as a new version with
+/// their name and title.
+pub fn sign_off(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    signed: &SignOff,
+    on_version: OnVersion,
+    now: DateTime<Utc>,
+) -> Result<VersionRow, RespondError> {
+    let state = approver_state(conn, survey, who, now)?;
+    for (field, value) in [("name", &signed.name), ("title", &signed.title)] {
+        if value.trim().is_empty() {
+            return Err(RespondError::Invalid {
+                field,
+                problem: "required",
+            });
+        }
+        if value.chars().count() > MAX_SIGN_OFF_TEXT {
+            return Err(RespondError::Invalid {
+                field,
+                problem: "too_long",
+            });
+        }
+    }
+    let signed = SignOff {
+        name: signed.name.trim().to_string(),
+        title: signed.title.trim().to_string(),
+    };
+    let naive = now.naive_utc();
+    let submission = Submission {
+        number: 0,
+        token_id: &who.token.id,
+        sign_off: Some((&who.token.id, &signed)),
+        channel: Channel::Web,
+        entered_by: None,
+        now: naive,
+    };
+    crate::db::transaction(conn, |conn| {
+        let version = record_version(
+            conn,
+            survey,
+            &state.response,
+            &[ResponseStatus::AwaitingSignOff],
+            submission,
+            on_version,
+        )?;
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: &state.response.country_iso3,
+                actor: Actor::Link(&who.token.id),
+                kind: AuditKind::SignedOff,
+                detail: serde_json::json!({
+                    "unit": state.response.unit,
+                    "version": version.number,
+                    "name": signed.name,
+                    "title": signed.title,
+                }),
+            },
+            naive,
+        )?;
+        Ok(version)
+    })
+}
+
+/// The approver sends a response back to its coordinators with a message: they may change it
+/// again and send it once more.
+pub fn send_back(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<ResponseStatus, RespondError> {
+    let state = approver_state(conn, survey, who, now)?;
+    let message = message.trim();
+    if message.is_empty() {
+        return Err(RespondError::Invalid {
+            field: "message",
+            problem: "required",
+        });
+    }
+    if message.chars().count() > MAX_MESSAGE {
+        return Err(RespondError::Invalid {
+            field: "message",
+            problem: "too_long",
+        });
+    }
+    let naive = now.naive_utc();
+    let history = versions::versions(conn, &state.response.id)?;
+    let back_to = report::editable_state(&history);
+    crate::db::transaction(conn, |conn| {
+        let moved = responses::change_status(
+            conn,
+            &state.response.id,
+            &[ResponseStatus::AwaitingSignOff],
+            back_to,
+            naive,
+        )?;
+        if !moved {
+            let now = responses::response_by_id(conn, &state.response.id)?;
+            return Err(RespondError::State(
+                now.map_or(ResponseStatus::Submitted, |r| r.status),
+            ));
+        }
+        responses::record_sent_back(conn, &state.response.id, message, &who.token.id, naive)?;
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: &state.response.country_iso3,
+                actor: Actor::Link(&who.token.id),
+                kind: AuditKind::SentBack,
+                detail: serde_json::json!({ "unit": state.response.unit, "message": message }),
+            },
+            naive,
+        )?;
+        Ok(back_to)
+    })
+}
+
+/// The response as an approver finds it: only an approver of a survey with sign-off, and only
+/// while the response awaits it.
+fn approver_state(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    now: DateTime<Utc>,
+) -> Result<ResponseState, RespondError> {
+    if !survey.sign_off || !who.is_approver() {
+        return Err(RespondError::NotApprover);
+    }
+    let state = load(conn, survey, who, now.naive_utc())?;
+    if state.response.status != ResponseStatus::AwaitingSignOff {
+        return Err(RespondError::State(state.response.status));
+    }
+    Ok(state)
+}
+
+/// The country takes back its submission while the secretariat has not begun reviewing it:
+/// it becomes a draft again (or stays returned), the version is marked recalled and no longer
+/// counts.
+pub fn recall(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    now: DateTime<Utc>,
+) -> Result<ResponseStatus, RespondError> {
+    if !who.may_submit() {
+        return Err(RespondError::NotSubmitter);
+    }
+    let state = load(conn, survey, who, now.naive_utc())?;
+    let naive = now.naive_utc();
+    crate::db::transaction(conn, |conn| {
+        // The state change comes first: it is the lock against the secretariat's review.
+        let moved = responses::change_status(
+            conn,
+            &state.response.id,
+            &[ResponseStatus::Submitted],
+            ResponseStatus::Draft,
+            naive,
+        )?;
+        if !moved {
+            let now = responses::response_by_id(conn, &state.response.id)?;
+            return Err(RespondError::State(
+                now.map_or(ResponseStatus::Draft, |r| r.status),
+            ));
+        }
+        let number = state.response.version_count;
+        versions::mark(conn, &state.response.id, number, Mark::Recalled, naive)?;
+        let history = versions::versions(conn, &state.response.id)?;
+        let back_to = report::editable_state(&history);
+        if back_to != ResponseStatus::Draft {
+            responses::change_status(
+                conn,
+                &state.response.id,
+                &[ResponseStatus::Draft],
+                back_to,
+                naive,
+            )?;
+        }
+        responses::set_counted_version(
+            conn,
+            &state.response.id,
+            report::counted_version(&history),
+        )?;
+        audit::record(
+            conn,
+            &Event {
+                survey_id: &survey.id,
+                country_iso3: &state.response.country_iso3,
+                actor: Actor::Link(&who.token.id),
+                kind: AuditKind::Recalled,
+                detail: serde_json::json!({ "unit": state.response.unit, "version": number }),
+            },
+            naive,
+        )?;
+        Ok(back_to)
+    })
 }
 
 /// Group a form's (name, value) pairs by question: `q`, `q.other`, `q.<row>`.

@@ -45,6 +45,9 @@ pub struct Survey {
     pub unit: RespondentUnit,
     /// The countries asked: responses from any other country are refused and never counted.
     pub population: Population,
+    /// Whether a coordinator sends the response to the country's approver, whose sign-off
+    /// submits it, instead of submitting it directly.
+    pub sign_off: bool,
     pub themes: Vec<Theme>,
     pub sections: Vec<Section>,
     /// SHA-256 of the file's bytes: the version a response was answered against.

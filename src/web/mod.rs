@@ -190,6 +190,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/r/{token}/review", web::get().to(respond::review))
         .route("/r/{token}/print", web::get().to(respond::print))
         .route("/r/{token}/submit", web::post().to(respond::submit))
+        .route(
+            "/r/{token}/send-for-sign-off",
+            web::post().to(respond::send_for_sign_off),
+        )
+        .route("/r/{token}/sign-off", web::post().to(respond::sign_off))
+        .route("/r/{token}/send-back", web::post().to(respond::send_back))
+        .route("/r/{token}/recall", web::post().to(respond::recall))
+        .route("/r/{token}/receipt/{n}", web::get().to(respond::receipt))
+        .route(
+            "/r/{token}/versions/{n}/content.json",
+            web::get().to(respond::version_content),
+        )
         .route("/r/{token}/colleagues", web::get().to(respond::colleagues))
         .route(
             "/r/{token}/colleagues",

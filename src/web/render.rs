@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/respond/review.hbs"),
     ),
     (
+        "respond/receipt",
+        include_str!("../../templates/respond/receipt.hbs"),
+    ),
+    (
         "respond/colleagues",
         include_str!("../../templates/respond/colleagues.hbs"),
     ),

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod check;
 mod country;
+mod cycle;
 mod faults;
 mod handover;
 mod helpers;

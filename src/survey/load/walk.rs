@@ -21,6 +21,7 @@ const SURVEY_KEYS: &[&str] = &[
     "closes",
     "respondent_unit",
     "population",
+    "sign_off",
     "themes",
     "sections",
 ];
@@ -115,6 +116,7 @@ impl Walker {
             }
         }
         let population = population(cx, &root, unit);
+        let sign_off = root.bool(cx, "sign_off").unwrap_or(false);
         let mut languages = vec!["en".to_string()];
         for lang in root.string_list(cx, "languages") {
             if !LANGUAGES.contains(&lang.get_ref().as_str()) {
@@ -197,6 +199,7 @@ impl Walker {
             closes,
             unit,
             population: population?,
+            sign_off,
             themes,
             sections,
             version: hex::encode(Sha256::digest(source.as_bytes())),

@@ -3,6 +3,8 @@
 
 mod country;
 mod session;
+
+pub(crate) use session::NoFields;
 mod survey;
 
 use actix_web::http::{header, StatusCode};
@@ -146,7 +148,7 @@ fn campaign_for<'a>(
 }
 
 /// The address respondents are told to write to for help ('' when email is off).
-fn help_address(state: &AppState) -> String {
+pub(crate) fn help_address(state: &AppState) -> String {
     state
         .mailer
         .as_ref()

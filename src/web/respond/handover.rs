@@ -18,9 +18,8 @@ use crate::db::tokens::{self, LinkRole};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::handover::{self, AssignProblem, Colleague, Mailing, MAX_CONTRIBUTORS};
-use crate::respond;
+use crate::respond::{self, ResponseState};
 use crate::review::{HolderProblem, MAX_EMAIL_BYTES, MAX_HOLDER_CHARS};
-use crate::survey::Survey;
 use crate::web::language::INTERFACE_LANGUAGES;
 use crate::web::render::translate;
 use crate::web::MessagePage;
@@ -30,14 +29,14 @@ use crate::web::MessagePage;
 pub fn team(
     conn: &mut DbConn,
     who: &respond::Respondent,
-    survey: &Survey,
+    _: &ResponseState,
 ) -> Result<views::Team, AppError> {
     let t = &who.token;
     let contributors = if t.role == LinkRole::Contributor {
         Vec::new()
     } else {
         let now = Utc::now().naive_utc();
-        tokens::live_contributors(conn, &survey.id, &t.country_iso3, &t.unit, now)?
+        tokens::live_contributors(conn, &t.survey_id, &t.country_iso3, &t.unit, now)?
     };
     Ok(views::Team { contributors })
 }

@@ -77,6 +77,34 @@ pub struct Page {
 }
 
 impl Respondent {
+    /// The page's language as the request asks for it, before the survey is known (emails
+    /// written during a save use it; the survey's own languages narrow it down).
+    pub fn requested_lang(&self) -> &'static str {
+        language::choose(&self.req, |_| true)
+    }
+
+    /// The link and its response as stored, for a page, with `more` read in the same task.
+    pub async fn open_with<T, F>(self, visit: Visit, more: F) -> Result<(Page, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &respond::Respondent, &ResponseState) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
+        let (link, (rs, extra)) = self
+            .resolve(false, move |conn, _, who, survey| {
+                let now = Utc::now().naive_utc();
+                if visit == Visit::Record {
+                    tokens::touch_token(conn, &who.token.id, now)?;
+                }
+                let rs = respond::load(conn, survey, who, now)?;
+                let extra = more(conn, who, &rs)?;
+                Ok((rs, extra))
+            })
+            .await?;
+        Ok((Page { link, rs }, extra))
+    }
+
     /// The link and its response as stored, for a page.
     pub async fn open(self, visit: Visit) -> Result<Page, AppError> {
         let (link, rs) = self
@@ -89,28 +117,6 @@ impl Respondent {
             })
             .await?;
         Ok(Page { link, rs })
-    }
-
-    /// [`Respondent::open`] and more of the page's reading (`more`) in the same blocking task.
-    pub async fn open_with<T, F>(self, visit: Visit, more: F) -> Result<(Page, T), AppError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn, &respond::Respondent, &Survey) -> Result<T, AppError>
-            + Send
-            + 'static,
-    {
-        let (link, (rs, extra)) = self
-            .resolve(false, move |conn, _, who, survey| {
-                let now = Utc::now().naive_utc();
-                if visit == Visit::Record {
-                    tokens::touch_token(conn, &who.token.id, now)?;
-                }
-                let rs = respond::load(conn, survey, who, now)?;
-                let extra = more(conn, who, survey)?;
-                Ok((rs, extra))
-            })
-            .await?;
-        Ok((Page { link, rs }, extra))
     }
 
     /// A save or a submission: the link's write budget is spent, then `work` runs, in the

@@ -2,10 +2,15 @@
 //!
 //! Each handler reads: the link ([`Respondent`]), the domain call, the typed view, the page.
 
+mod cycle;
 mod field;
 mod handover;
 mod link;
 mod views;
+
+pub use cycle::{
+    recall, receipt, review, send_back, send_for_sign_off, sign_off, submit, version_content,
+};
 
 use std::collections::HashMap;
 
@@ -15,12 +20,12 @@ use chrono::Utc;
 
 use super::extract::CsrfForm;
 use crate::error::AppError;
-use crate::respond::{self, group_form, ResponseState, SaveOutcome, SaveRequest, SubmitOutcome};
+use crate::respond::{self, group_form, ResponseState, SaveOutcome, SaveRequest};
 use crate::survey::answer::RawAnswer;
 use crate::web::render::translate;
 use link::Respondent;
 use link::{Link, Page, Visit};
-use views::{OverviewView, PrintView, ReviewView, SectionExtras, SectionView};
+use views::{OverviewView, PrintView, SectionExtras, SectionView};
 
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
@@ -165,48 +170,6 @@ async fn save(
         }))
     })
     .await
-}
-
-pub async fn review(link: Respondent) -> Result<HttpResponse, AppError> {
-    let page = link.open(Visit::Quiet).await?;
-    review_page(&page, page.rs.is_draft(), StatusCode::OK)
-}
-
-fn review_page(
-    page: &Page,
-    show_missing: bool,
-    status: StatusCode,
-) -> Result<HttpResponse, AppError> {
-    let form = page.link.form_token();
-    let view = ReviewView::new(page, show_missing, form.token.clone());
-    let layout = page
-        .link
-        .layout(translate(page.link.lang, "review-title", &[]), true);
-    page.link
-        .render("respond/review", &layout, &view, status, Some(&form))
-}
-
-pub async fn submit(link: Respondent, _: PostedForm) -> Result<HttpResponse, AppError> {
-    let (link, submitted) = link
-        .write(move |conn, _, who, survey| {
-            let now = Utc::now();
-            let submitted = respond::submit(conn, survey, who, now).and_then(|outcome| {
-                let rs = match outcome {
-                    SubmitOutcome::Submitted => None,
-                    SubmitOutcome::Incomplete(_) => {
-                        Some(respond::load(conn, survey, who, now.naive_utc())?)
-                    }
-                };
-                Ok(rs)
-            });
-            Ok(submitted)
-        })
-        .await?;
-    match submitted {
-        Ok(None) => Ok(link.redirect("")),
-        Ok(Some(rs)) => review_page(&Page { link, rs }, true, StatusCode::UNPROCESSABLE_ENTITY),
-        Err(e) => refusal(&link, e),
-    }
 }
 
 /// A clear page for a response that cannot change (closed survey, already submitted).

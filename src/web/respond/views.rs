@@ -41,7 +41,7 @@ impl Link {
         display_value(q, items, self.lang, &|c| self.country_name(c))
     }
 
-    fn date(&self, t: chrono::NaiveDateTime) -> String {
+    pub(super) fn date(&self, t: chrono::NaiveDateTime) -> String {
         format_datetime(self.lang, t)
     }
 }
@@ -49,8 +49,14 @@ impl Link {
 /// Why a response cannot change now, as a message id, or None when it can.
 fn readonly_reason(survey: &Survey, rs: &ResponseState) -> Option<&'static str> {
     let now = Utc::now();
+    use crate::db::responses::ResponseStatus;
     if !rs.is_draft() {
-        Some("section-readonly")
+        Some(match rs.response.status {
+            ResponseStatus::AwaitingSignOff => "state-refused-awaiting_sign_off",
+            ResponseStatus::UnderReview => "state-refused-under_review",
+            ResponseStatus::Accepted => "state-refused-accepted",
+            _ => "section-readonly",
+        })
     } else if rs.is_closed(now) || !survey.is_open_yet(now) {
         Some("section-closed")
     } else {
@@ -411,8 +417,8 @@ pub struct ReviewView<'a> {
     sections: Vec<ReviewSection<'a>>,
     missing: Vec<MissingItem<'a>>,
     editable: bool,
-    /// The submit button: an editable response, for a link that submits.
-    can_submit: bool,
+    /// Where the response stands in the report cycle and what this link may do.
+    cycle: super::cycle::CycleView,
     submitted_at: Option<String>,
     csrf: String,
     base: String,
@@ -486,11 +492,22 @@ impl<'a> ReviewView<'a> {
             sections,
             missing,
             editable,
-            can_submit: editable && link.who.may_submit(),
+            cycle: super::cycle::CycleView::default(),
             submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
             csrf,
             base: link.base(),
         }
+    }
+}
+
+impl ReviewView<'_> {
+    /// Whether the response may still change (a draft or returned, open, not closed).
+    pub fn editable(&self) -> bool {
+        self.editable
+    }
+
+    pub fn set_cycle(&mut self, cycle: super::cycle::CycleView) {
+        self.cycle = cycle;
     }
 }
 
@@ -687,9 +704,19 @@ pub fn refusal(link: &Link, e: RespondError) -> Result<MessagePage, AppError> {
             t("submitted-readonly-title", &[]),
             t("section-readonly", &[]),
         ),
-        RespondError::NoSuchSection | RespondError::NotSubmitter | RespondError::Db(_) => {
-            return Err(e.into())
+        RespondError::State(state) => (
+            t("state-refused-title", &[]),
+            t(&format!("state-refused-{}", state.as_str()), &[]),
+        ),
+        RespondError::SignOffRequired => {
+            (t("state-refused-title", &[]), t("sign-off-required", &[]))
         }
+        RespondError::NoSuchSection
+        | RespondError::NotSubmitter
+        | RespondError::NotApprover
+        | RespondError::Invalid { .. }
+        | RespondError::Email(_)
+        | RespondError::Db(_) => return Err(e.into()),
     };
     Ok(MessagePage {
         title,

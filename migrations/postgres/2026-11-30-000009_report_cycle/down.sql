@@ -1,0 +1,12 @@
+DROP TABLE audit_heads;
+DROP TABLE audit_log;
+DROP TABLE query_messages;
+DROP TABLE queries;
+DROP TABLE version_answers;
+DROP TABLE response_versions;
+DROP TABLE entry_links;
+ALTER TABLE responses DROP COLUMN sent_back_at;
+ALTER TABLE responses DROP COLUMN sent_back_by;
+ALTER TABLE responses DROP COLUMN sent_back_message;
+ALTER TABLE responses DROP COLUMN version_count;
+ALTER TABLE responses DROP COLUMN counted_version;
