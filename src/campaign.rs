@@ -94,16 +94,17 @@ impl Campaign<'_> {
         }
     }
 
-    /// A new personal link for the contact (only its hash is stored). It replaces the links
-    /// the contact was sent before, so each person holds one live link, however many
-    /// reminders they get; an old link then says it was replaced.
+    /// A new personal link for the contact (only its hash is stored), of the contact's role
+    /// and sections. It replaces the links of that role the contact was sent before, so each
+    /// person holds one live link, however many reminders they get; an old link then says it
+    /// was replaced. Links of another role, or other people's, stay as they are.
     fn issue_link(
         &self,
         conn: &mut DbConn,
         contact: &Contact,
         now: NaiveDateTime,
     ) -> Result<String, CampaignError> {
-        tokens::revoke_tokens(
+        tokens::revoke_tokens_of_role(
             conn,
             &tokens::RevokeLinks {
                 survey_id: &self.survey.id,
@@ -112,10 +113,15 @@ impl Campaign<'_> {
                 holder_email: Some(&contact.email),
                 id: None,
             },
+            contact.role,
             REPLACED,
             now,
         )?;
         let token = new_token();
+        let sections = match contact.role {
+            tokens::LinkRole::Contributor => contact.section_ids(),
+            tokens::LinkRole::Coordinator | tokens::LinkRole::Approver => Vec::new(),
+        };
         tokens::insert_token(
             conn,
             &tokens::NewToken {
@@ -127,8 +133,8 @@ impl Campaign<'_> {
                 holder_email: Some(&contact.email),
                 now,
                 expires_at: None,
-                role: tokens::LinkRole::Coordinator,
-                sections: &[],
+                role: contact.role,
+                sections: &sections,
             },
         )?;
         Ok(format!("{}/r/{token}", self.base_url))

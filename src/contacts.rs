@@ -6,12 +6,16 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 
 use crate::db::contacts::{self as store, ContactFields};
+use crate::db::tokens::LinkRole;
 use crate::db::{DbConn, QueryError};
 use crate::survey::answer::CountryCodes;
 use crate::survey::{Population, RespondentUnit, Survey};
 
 pub const LANGUAGES: &[&str] = &["en", "fr", "es"];
 const REQUIRED_COLUMNS: &[&str] = &["country", "name", "email", "language", "office"];
+/// Columns a file may add: the links' role (coordinator when absent or empty) and a
+/// contributor's section ids, separated by spaces or semicolons.
+const ROLE_COLUMNS: &[&str] = &["role", "sections"];
 
 pub use crate::db::contacts::{Contact, ImportSummary};
 
@@ -24,6 +28,15 @@ impl Contact {
             RespondentUnit::Organisation => &self.office,
         }
     }
+
+    /// The section ids a contributor contact answers (none for other roles).
+    pub fn section_ids(&self) -> Vec<String> {
+        self.sections
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
 }
 
 /// One row of an import file, checked.
@@ -35,6 +48,9 @@ pub struct ContactRow {
     pub email: String,
     pub language: String,
     pub office: String,
+    pub role: LinkRole,
+    /// A contributor's section ids, in the survey's order where the survey is known.
+    pub sections: Vec<String>,
 }
 
 /// A problem in an import file: line (1 = the header) and column.
@@ -61,6 +77,14 @@ pub fn parse_csv(
     parse_rows(data, countries, unit, None)
 }
 
+/// What a file is checked against beyond the country codes: the survey's population and its
+/// section ids.
+struct SurveyRules<'a> {
+    id: &'a str,
+    population: &'a Population,
+    sections: Vec<&'a str>,
+}
+
 /// [`parse_csv`] for a survey: a country outside the survey's population is refused too, as
 /// a problem of its line's `country` field.
 pub fn parse_csv_for(
@@ -72,7 +96,11 @@ pub fn parse_csv_for(
         data,
         countries,
         survey.unit,
-        Some((&survey.id, &survey.population)),
+        Some(SurveyRules {
+            id: &survey.id,
+            population: &survey.population,
+            sections: survey.sections.iter().map(|s| s.id.as_str()).collect(),
+        }),
     )
 }
 
@@ -80,7 +108,7 @@ fn parse_rows(
     data: &[u8],
     countries: &dyn CountryCodes,
     unit: RespondentUnit,
-    population: Option<(&str, &Population)>,
+    rules: Option<SurveyRules>,
 ) -> Result<Vec<ContactRow>, Vec<RowError>> {
     use validator::ValidateEmail;
     let text = String::from_utf8_lossy(data);
@@ -119,6 +147,11 @@ fn parse_rows(
     if !errors.is_empty() {
         return Err(errors);
     }
+    for col in ROLE_COLUMNS {
+        if let Some(i) = headers.iter().position(|h| h == col) {
+            index.insert(*col, i);
+        }
+    }
     let mut rows = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (n, record) in reader.records().enumerate() {
@@ -138,8 +171,10 @@ fn parse_rows(
             continue;
         }
         // A cell our own export neutralised ('=...) comes back as it was typed.
-        let get =
-            |col: &str| crate::text::csv::restore(record.get(index[col]).unwrap_or("")).to_string();
+        let get = |col: &str| match index.get(col) {
+            Some(&i) => crate::text::csv::restore(record.get(i).unwrap_or("")).to_string(),
+            None => String::new(),
+        };
         let mut bad = |field: &str, message: String| {
             errors.push(RowError {
                 line,
@@ -153,9 +188,9 @@ fn parse_rows(
                 "country",
                 format!("'{country}' is not an ISO 3166-1 alpha-3 country code"),
             );
-        } else if let Some((survey_id, population)) = population {
-            if !population.contains(&country) {
-                bad("country", population.refusal(survey_id, &country));
+        } else if let Some(rules) = &rules {
+            if !rules.population.contains(&country) {
+                bad("country", rules.population.refusal(rules.id, &country));
             }
         }
         let name = get("name");
@@ -185,6 +220,36 @@ fn parse_rows(
                     .into(),
             );
         }
+        let role_text = get("role").to_lowercase();
+        let role = if role_text.is_empty() {
+            Some(LinkRole::Coordinator)
+        } else {
+            LinkRole::parse(&role_text)
+        };
+        if role.is_none() {
+            bad(
+                "role",
+                format!("'{role_text}' is not one of coordinator, contributor, approver"),
+            );
+        }
+        let sections = row_sections(&get("sections"), rules.as_ref().map(|r| &r.sections[..]));
+        match (&sections, role) {
+            (Err(unknown), _) => bad(
+                "sections",
+                format!("'{unknown}' is not a section of this survey"),
+            ),
+            (Ok(list), Some(LinkRole::Contributor)) if list.is_empty() => bad(
+                "sections",
+                "is empty: a contributor answers the sections listed here".into(),
+            ),
+            (Ok(list), Some(LinkRole::Coordinator | LinkRole::Approver)) if !list.is_empty() => {
+                bad(
+                    "sections",
+                    "only a contributor is given sections: the other roles answer them all".into(),
+                )
+            }
+            _ => {}
+        }
         if let Some(first) = seen.get(&email) {
             bad(
                 "email",
@@ -200,6 +265,8 @@ fn parse_rows(
             email,
             language,
             office,
+            role: role.unwrap_or(LinkRole::Coordinator),
+            sections: sections.unwrap_or_default(),
         });
     }
     if rows.is_empty() && errors.is_empty() {
@@ -216,6 +283,29 @@ fn parse_rows(
     }
 }
 
+/// A row's section ids, split on spaces or semicolons, each once; in the survey's order when
+/// the survey is known, and then every id must be one of its sections (the first unknown id
+/// is the error).
+fn row_sections(cell: &str, known: Option<&[&str]>) -> Result<Vec<String>, String> {
+    let mut given: Vec<&str> = Vec::new();
+    for id in cell.split(|c: char| c == ';' || c.is_whitespace()) {
+        if !id.is_empty() && !given.contains(&id) {
+            given.push(id);
+        }
+    }
+    let Some(known) = known else {
+        return Ok(given.into_iter().map(String::from).collect());
+    };
+    if let Some(unknown) = given.iter().find(|id| !known.contains(id)) {
+        return Err(unknown.chars().take(100).collect());
+    }
+    Ok(known
+        .iter()
+        .filter(|id| given.contains(id))
+        .map(|id| id.to_string())
+        .collect())
+}
+
 /// Add or update contacts, matched by email within the survey, in one transaction.
 pub fn import(
     conn: &mut DbConn,
@@ -223,14 +313,18 @@ pub fn import(
     rows: &[ContactRow],
     now: NaiveDateTime,
 ) -> Result<ImportSummary, QueryError> {
+    let sections: Vec<String> = rows.iter().map(|r| r.sections.join(" ")).collect();
     let fields: Vec<ContactFields> = rows
         .iter()
-        .map(|r| ContactFields {
+        .zip(&sections)
+        .map(|(r, sections)| ContactFields {
             country_iso3: &r.country,
             name: &r.name,
             email: &r.email,
             language: &r.language,
             office: &r.office,
+            role: r.role,
+            sections,
         })
         .collect();
     store::upsert_all(conn, survey_id, &fields, now)
@@ -250,11 +344,27 @@ pub fn list_for_country(
 }
 
 /// The contacts as CSV, in the import format (so an export can be edited and re-imported).
+/// The role and sections columns are written when some contact is not a coordinator.
 pub fn to_csv(list: &[Contact]) -> Result<String, csv::Error> {
     let mut w = crate::text::csv::SafeWriter::new();
-    w.write_record(REQUIRED_COLUMNS)?;
+    let with_roles = list.iter().any(|c| c.role != LinkRole::Coordinator);
+    let mut header = REQUIRED_COLUMNS.to_vec();
+    if with_roles {
+        header.extend(ROLE_COLUMNS);
+    }
+    w.write_record(&header)?;
     for c in list {
-        w.write_record([&c.country_iso3, &c.name, &c.email, &c.language, &c.office])?;
+        let mut record = vec![
+            c.country_iso3.as_str(),
+            &c.name,
+            &c.email,
+            &c.language,
+            &c.office,
+        ];
+        if with_roles {
+            record.extend([c.role.as_str(), &c.sections]);
+        }
+        w.write_record(&record)?;
     }
     w.finish()
 }
@@ -289,6 +399,44 @@ mod tests {
                 "line 5, email: 'anna@gov.se' already appears on line 2",
             ]
         );
+    }
+
+    #[test]
+    fn roles_and_sections_are_read_and_checked() {
+        let csv = "country,name,email,language,office,role,sections\n\
+                   SWE,Anna,anna@gov.se,en,MFA,,\n\
+                   SWE,Bo,bo@gov.se,en,MoE,Contributor,b;a a\n\
+                   SWE,Cy,cy@gov.se,en,MoE,approver,\n\
+                   SWE,Di,di@gov.se,en,MoE,owner,\n\
+                   SWE,Ed,ed@gov.se,en,MoE,contributor,\n\
+                   SWE,Fi,fi@gov.se,en,MoE,coordinator,a\n";
+        let errors = parse_csv(csv.as_bytes(), &Few, RespondentUnit::Country).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 5, role: 'owner' is not one of coordinator, contributor, approver",
+                "line 6, sections: is empty: a contributor answers the sections listed here",
+                "line 7, sections: only a contributor is given sections: the other roles answer them all",
+            ]
+        );
+        let good: String = csv.lines().take(4).map(|l| format!("{l}\n")).collect();
+        let rows = parse_csv(good.as_bytes(), &Few, RespondentUnit::Country).unwrap();
+        assert_eq!(rows[0].role, LinkRole::Coordinator);
+        assert_eq!(
+            (rows[1].role, &rows[1].sections[..]),
+            (
+                LinkRole::Contributor,
+                &["b".to_string(), "a".to_string()][..]
+            )
+        );
+        assert_eq!(rows[2].role, LinkRole::Approver);
+        // Against a survey, ids are checked and put in the survey's order.
+        assert_eq!(
+            row_sections("b;a  a", Some(&["a", "b", "c"])),
+            Ok(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(row_sections("a;zz", Some(&["a", "b"])), Err("zz".into()));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::contacts;
+use super::tokens::LinkRole;
 use super::{new_id, DbConn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -19,6 +20,11 @@ pub struct Contact {
     pub office: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The role of the links the contact is sent (coordinator unless the CSV said otherwise).
+    #[diesel(deserialize_as = String)]
+    pub role: LinkRole,
+    /// A contributor's section ids, separated by single spaces ('' for other roles).
+    pub sections: String,
 }
 
 /// A contact's fields as imported.
@@ -28,6 +34,9 @@ pub struct ContactFields<'a> {
     pub email: &'a str,
     pub language: &'a str,
     pub office: &'a str,
+    pub role: LinkRole,
+    /// Section ids separated by single spaces.
+    pub sections: &'a str,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -57,7 +66,9 @@ pub fn upsert_all(
                     let same = c.country_iso3 == r.country_iso3
                         && c.name == r.name
                         && c.language == r.language
-                        && c.office == r.office;
+                        && c.office == r.office
+                        && c.role == r.role
+                        && c.sections == r.sections;
                     if same {
                         summary.unchanged += 1;
                         continue;
@@ -68,6 +79,8 @@ pub fn upsert_all(
                             contacts::name.eq(r.name),
                             contacts::language.eq(r.language),
                             contacts::office.eq(r.office),
+                            contacts::role.eq(r.role.as_str()),
+                            contacts::sections.eq(r.sections),
                             contacts::updated_at.eq(now),
                         ))
                         .execute(conn)?;
@@ -83,6 +96,8 @@ pub fn upsert_all(
                             contacts::email.eq(r.email),
                             contacts::language.eq(r.language),
                             contacts::office.eq(r.office),
+                            contacts::role.eq(r.role.as_str()),
+                            contacts::sections.eq(r.sections),
                             contacts::created_at.eq(now),
                             contacts::updated_at.eq(now),
                         ))

@@ -41,6 +41,8 @@ text_enum! {
         SignOffRequested = "sign_off_requested",
         /// The secretariat returned a response with queries.
         Returned = "returned",
+        /// A coordinator handed sections to a colleague: the colleague's contributor link.
+        Assignment = "assignment",
     }
 }
 

@@ -95,6 +95,8 @@ diesel::table! {
         version -> Integer,
         updated_at -> Timestamp,
         updated_by -> Text,
+        ready_at -> Nullable<Timestamp>,
+        ready_by -> Nullable<Text>,
     }
 }
 
@@ -171,6 +173,8 @@ diesel::table! {
         office -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        role -> Text,
+        sections -> Text,
     }
 }
 

@@ -20,6 +20,16 @@ pub struct SectionStateRow {
     pub version: i32,
     pub updated_at: NaiveDateTime,
     pub updated_by: String,
+    /// When a contributor (or the coordinator) marked the section ready; a later save clears it.
+    pub ready_at: Option<NaiveDateTime>,
+    /// The link that marked it ready.
+    pub ready_by: Option<String>,
+}
+
+impl SectionStateRow {
+    pub fn is_ready(&self) -> bool {
+        self.ready_at.is_some()
+    }
 }
 
 pub fn section_states(conn: &mut DbConn, response_id: &str) -> QueryResult<Vec<SectionStateRow>> {
@@ -102,6 +112,9 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
                 section_states::version.eq(new_version),
                 section_states::updated_at.eq(w.now),
                 section_states::updated_by.eq(w.token_id),
+                // Saved again after it was marked ready: in progress again.
+                section_states::ready_at.eq(None::<NaiveDateTime>),
+                section_states::ready_by.eq(None::<String>),
             ))
             .execute(conn)?
         };
@@ -161,4 +174,43 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
         }
         Err(e) => Err(e),
     }
+}
+
+/// What marking a section ready did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadyOutcome {
+    /// Marked ready now.
+    Marked,
+    /// It was ready already (the form sent twice): nothing changed.
+    Already,
+    /// Nothing is saved in it yet: there is nothing to be ready.
+    NotStarted,
+}
+
+/// Mark a saved section ready, by the link `token_id`.
+pub fn mark_ready(
+    conn: &mut DbConn,
+    response_id: &str,
+    section_id: &str,
+    token_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<ReadyOutcome> {
+    let the_section = section_states::table
+        .filter(section_states::response_id.eq(response_id))
+        .filter(section_states::section_id.eq(section_id));
+    let marked = diesel::update(the_section.filter(section_states::ready_at.is_null()))
+        .set((
+            section_states::ready_at.eq(now),
+            section_states::ready_by.eq(token_id),
+        ))
+        .execute(conn)?;
+    if marked > 0 {
+        return Ok(ReadyOutcome::Marked);
+    }
+    let exists: i64 = the_section.count().get_result(conn)?;
+    Ok(if exists > 0 {
+        ReadyOutcome::Already
+    } else {
+        ReadyOutcome::NotStarted
+    })
 }

@@ -148,6 +148,28 @@ pub fn revoke_tokens(
     by: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    revoke_matching(conn, which, None, by, now)
+}
+
+/// Revoke the matching live links of one role only: a new link replaces the holder's earlier
+/// links of its own role, never their links of another role.
+pub fn revoke_tokens_of_role(
+    conn: &mut DbConn,
+    which: &RevokeLinks,
+    role: LinkRole,
+    by: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    revoke_matching(conn, which, Some(role), by, now)
+}
+
+fn revoke_matching(
+    conn: &mut DbConn,
+    which: &RevokeLinks,
+    role: Option<LinkRole>,
+    by: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     let mut q = diesel::update(access_tokens::table)
         .filter(access_tokens::survey_id.eq(which.survey_id))
         .filter(access_tokens::country_iso3.eq(which.country_iso3))
@@ -162,6 +184,9 @@ pub fn revoke_tokens(
     }
     if let Some(id) = which.id {
         q = q.filter(access_tokens::id.eq(id));
+    }
+    if let Some(role) = role {
+        q = q.filter(access_tokens::role.eq(role.as_str()));
     }
     q.set((
         access_tokens::revoked_at.eq(now),
@@ -180,6 +205,31 @@ pub fn country_tokens(
         .filter(access_tokens::survey_id.eq(survey_id))
         .filter(access_tokens::country_iso3.eq(country_iso3))
         .order((access_tokens::created_at.desc(), access_tokens::id))
+        .select(TokenRow::as_select())
+        .load(conn)
+}
+
+/// The live contributor links of one respondent (a country, or an organisation of it), oldest
+/// first: who the coordinator handed sections to.
+pub fn live_contributors(
+    conn: &mut DbConn,
+    survey_id: &str,
+    country_iso3: &str,
+    unit: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<TokenRow>> {
+    access_tokens::table
+        .filter(access_tokens::survey_id.eq(survey_id))
+        .filter(access_tokens::country_iso3.eq(country_iso3))
+        .filter(access_tokens::unit.eq(unit))
+        .filter(access_tokens::role.eq(LinkRole::Contributor.as_str()))
+        .filter(access_tokens::revoked_at.is_null())
+        .filter(
+            access_tokens::expires_at
+                .is_null()
+                .or(access_tokens::expires_at.gt(now)),
+        )
+        .order((access_tokens::created_at, access_tokens::id))
         .select(TokenRow::as_select())
         .load(conn)
 }

@@ -65,6 +65,14 @@ const KINDS: &[(&str, [&str; 3])] = &[
             include_str!("../../templates/email/returned/html.hbs"),
         ],
     ),
+    (
+        "assignment",
+        [
+            include_str!("../../templates/email/assignment/subject.hbs"),
+            include_str!("../../templates/email/assignment/text.hbs"),
+            include_str!("../../templates/email/assignment/html.hbs"),
+        ],
+    ),
 ];
 
 pub struct EmailTemplates {
@@ -91,6 +99,13 @@ pub enum Message {
     },
     Deadline,
     Reopened,
+    /// A contributor link for some sections, sent by a coordinator (`sender`, by name);
+    /// `sections` are their titles, joined.
+    Assignment {
+        link: String,
+        sender: String,
+        sections: String,
+    },
     /// A submission's receipt: what was submitted, when, signed off by whom, and its digest.
     Receipt(Receipt),
     /// A response waits for the approver's sign-off.
@@ -125,6 +140,7 @@ impl Message {
             Message::Receipt(_) => MailKind::Receipt,
             Message::SignOffRequested => MailKind::SignOffRequested,
             Message::Returned { .. } => MailKind::Returned,
+            Message::Assignment { .. } => MailKind::Assignment,
         }
     }
 }
@@ -153,6 +169,8 @@ struct EmailView<'a> {
     receipt: Option<&'a Receipt>,
     /// The questions of a returned response's open queries (empty for other kinds).
     queries: &'a [String],
+    sender: Option<&'a str>,
+    sections: Option<&'a str>,
 }
 
 impl EmailTemplates {
@@ -184,29 +202,37 @@ impl EmailTemplates {
             Message::Returned { queries } => queries,
             _ => &[],
         };
-        let (link, remaining) = match message {
-            Message::Invite { link } => (Some(link.as_str()), None),
+        let mut view = EmailView {
+            lang,
+            letter,
+            link: None,
+            remaining: None,
+            sender: None,
+            sections: None,
+            receipt: None,
+            queries,
+        };
+        match message {
+            Message::Invite { link } => view.link = Some(link),
             Message::Reminder { link, remaining } => {
-                (Some(link.as_str()), Some(remaining.as_str()))
+                view.link = Some(link);
+                view.remaining = Some(remaining);
             }
             Message::Deadline
             | Message::Reopened
-            | Message::Receipt(_)
             | Message::SignOffRequested
-            | Message::Returned { .. } => (None, None),
-        };
-        let receipt = match message {
-            Message::Receipt(r) => Some(r),
-            _ => None,
-        };
-        let view = EmailView {
-            lang,
-            letter,
-            link,
-            remaining,
-            receipt,
-            queries,
-        };
+            | Message::Returned { .. } => {}
+            Message::Receipt(receipt) => view.receipt = Some(receipt),
+            Message::Assignment {
+                link,
+                sender,
+                sections,
+            } => {
+                view.link = Some(link);
+                view.sender = Some(sender);
+                view.sections = Some(sections);
+            }
+        }
         let kind = message.kind().as_str();
         let subject = self.plain.render(&format!("{kind}/subject"), &view)?;
         Ok(RenderedEmail {
@@ -241,6 +267,11 @@ mod tests {
             },
             Message::Deadline,
             Message::Reopened,
+            Message::Assignment {
+                link: "https://s.example.org/r/def".into(),
+                sender: "<script>x</script> & Co".into(),
+                sections: "<b>Plans</b>".into(),
+            },
             Message::Receipt(Receipt {
                 version: 2,
                 at: "2027-01-02 10:00".into(),

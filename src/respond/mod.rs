@@ -146,8 +146,9 @@ pub fn load(
     })
 }
 
-/// Whether the response may still change.
-fn check_writable(
+/// Whether the response may still change: open, before its deadline (unless returned by the
+/// secretariat), and a draft or returned.
+pub fn check_writable(
     survey: &Survey,
     state: &ResponseState,
     now: DateTime<Utc>,

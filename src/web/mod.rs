@@ -210,6 +210,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/r/{token}/queries/{query}",
             web::post().to(respond::query_reply),
         )
+        .route("/r/{token}/colleagues", web::get().to(respond::colleagues))
+        .route(
+            "/r/{token}/colleagues",
+            web::post().to(respond::colleagues_assign),
+        )
+        .route(
+            "/r/{token}/colleagues/{link}/revoke",
+            web::post().to(respond::colleague_revoke),
+        )
+        .route(
+            "/r/{token}/s/{section}/ready",
+            web::post().to(respond::section_ready),
+        )
         .route("/admin/login", web::get().to(admin::login_form))
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))

@@ -33,6 +33,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/respond/receipt.hbs"),
     ),
     (
+        "respond/colleagues",
+        include_str!("../../templates/respond/colleagues.hbs"),
+    ),
+    (
         "respond/print",
         include_str!("../../templates/respond/print.hbs"),
     ),

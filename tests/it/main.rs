@@ -8,6 +8,7 @@ mod check;
 mod country;
 mod cycle;
 mod faults;
+mod handover;
 mod helpers;
 mod nodes;
 mod population;

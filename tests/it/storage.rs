@@ -328,6 +328,8 @@ fn status_table_statements(backend: Backend, n: usize) -> Vec<String> {
             email: format!("fp{i}@gov.example"),
             language: "en".into(),
             office: "MFA".into(),
+            role: coherence::db::tokens::LinkRole::Coordinator,
+            sections: Vec::new(),
         })
         .collect();
     contacts::import(&mut conn, &survey.id, &rows, now).unwrap();

@@ -4,6 +4,7 @@
 
 mod cycle;
 mod field;
+mod handover;
 mod link;
 mod queries;
 mod views;
@@ -30,15 +31,25 @@ use views::{OverviewView, PrintView, SectionExtras, SectionView};
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
 
+pub use handover::revoke as colleague_revoke;
+pub use handover::{assign as colleagues_assign, colleagues, ready as section_ready};
 pub use queries::{query_page, query_reply};
 
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
-    let (page, threads) = queries::open_with_queries(link, Visit::Record).await?;
-    let view = OverviewView::new(&page).with_queries(queries::notes(&page.link, &threads));
+    let (page, (team, threads)) =
+        queries::open_with_queries(link, Visit::Record, handover::team).await?;
+    let form = page.link.form_token();
+    let view = OverviewView::new(&page, &team, form.token.clone())
+        .with_queries(queries::notes(&page.link, &threads));
     let title = page.link.survey.title.get(page.link.lang).to_string();
     let layout = page.link.layout(title, true);
-    page.link
-        .render("respond/overview", &layout, &view, StatusCode::OK, None)
+    page.link.render(
+        "respond/overview",
+        &layout,
+        &view,
+        StatusCode::OK,
+        Some(&form),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -52,7 +63,8 @@ pub async fn section_form(
     path: web::Path<(String, String)>,
     query: web::Query<SectionQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (page, threads) = queries::open_with_queries(link, Visit::Quiet).await?;
+    let (page, ((), threads)) =
+        queries::open_with_queries(link, Visit::Quiet, |_, _, _| Ok(())).await?;
     let extras = SectionExtras {
         saved: query.saved == Some(1),
         revealed: query.more == Some(1),

@@ -67,11 +67,23 @@ pub fn notes(link: &Link, threads: &[Thread]) -> Vec<QueryNote> {
 }
 
 /// A page's material with the queries its link sees, in one blocking task.
-pub async fn open_with_queries(
+/// `more` is read in the same task too (the overview's colleagues).
+pub async fn open_with_queries<T, F>(
     link: Respondent,
     visit: Visit,
-) -> Result<(Page, Vec<Thread>), AppError> {
-    let (link, (rs, threads)) = link
+    more: F,
+) -> Result<(Page, (T, Vec<Thread>)), AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &mut crate::db::DbConn,
+            &respond::Respondent,
+            &respond::ResponseState,
+        ) -> Result<T, AppError>
+        + Send
+        + 'static,
+{
+    let (link, (rs, extra, threads)) = link
         .resolve(false, move |conn, _, who, survey| {
             let now = Utc::now().naive_utc();
             if visit == Visit::Record {
@@ -80,10 +92,11 @@ pub async fn open_with_queries(
             let rs = respond::load(conn, survey, who, now)?;
             let threads = queries::link_threads(conn, survey, &who.token, &rs.response)
                 .map_err(review_error)?;
-            Ok((rs, threads))
+            let extra = more(conn, who, &rs)?;
+            Ok((rs, extra, threads))
         })
         .await?;
-    Ok((Page { link, rs }, threads))
+    Ok((Page { link, rs }, (extra, threads)))
 }
 
 fn review_error(e: ReviewError) -> AppError {

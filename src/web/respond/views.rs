@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::field::FieldView;
 use super::link::{Link, Page};
 use super::queries::QueryNote;
+use crate::db::tokens::{LinkRole, TokenRow};
 use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
@@ -84,6 +85,47 @@ pub struct OverviewView<'a> {
     base: String,
     /// The secretariat's queries this link sees.
     queries: Vec<QueryNote>,
+    /// Who answers each section the link answers, and how far it is.
+    handover: Vec<HandoverRow<'a>>,
+    /// A coordinator's link: it hands sections to colleagues and revokes their links.
+    coordinator: bool,
+    /// A coordinator's colleagues (live contributor links); none for other links.
+    colleagues: Vec<ColleagueRow>,
+    csrf: String,
+}
+
+/// The live contributor links of the response, read with the overview.
+pub struct Team {
+    pub contributors: Vec<TokenRow>,
+}
+
+/// A section's hand-over state: nothing saved, saved, or marked ready (until saved again).
+#[derive(Serialize)]
+struct HandoverRow<'a> {
+    id: &'a str,
+    title: &'a str,
+    /// The contributors it is handed to, by name, joined; '' when nobody has it.
+    assignees: String,
+    /// The tag's class (`tag-<state>`) and message (`handover-state-<state>`).
+    state: &'static str,
+    state_key: &'static str,
+    /// Saved, not ready, and the response may still change.
+    may_mark_ready: bool,
+}
+
+#[derive(Serialize)]
+struct ColleagueRow {
+    id: String,
+    name: String,
+    email: String,
+    /// Titles of the sections handed over, joined.
+    sections: String,
+}
+
+fn holder_name(t: &TokenRow) -> String {
+    (t.holder_name.clone())
+        .or_else(|| t.holder_email.clone())
+        .unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -105,10 +147,11 @@ fn progress_names(p: SectionProgress) -> (&'static str, &'static str) {
 }
 
 impl<'a> OverviewView<'a> {
-    pub fn new(page: &'a Page) -> OverviewView<'a> {
+    pub fn new(page: &'a Page, team: &Team, csrf: String) -> OverviewView<'a> {
         let (link, rs) = (&page.link, &page.rs);
         let (survey, lang) = (&link.survey, link.lang);
         let now = Utc::now();
+        let coordinator = link.who.token.role == LinkRole::Coordinator;
         let sections = survey
             .sections
             .iter()
@@ -145,6 +188,14 @@ impl<'a> OverviewView<'a> {
                 .then_some(rs.response.version_count),
             base: link.base(),
             queries: Vec::new(),
+            handover: handover_rows(page, team),
+            coordinator,
+            colleagues: if coordinator {
+                colleague_rows(survey, lang, team)
+            } else {
+                Vec::new()
+            },
+            csrf,
         }
     }
 
@@ -153,6 +204,50 @@ impl<'a> OverviewView<'a> {
         self.queries = queries;
         self
     }
+}
+
+fn colleague_rows(survey: &Survey, lang: &str, team: &Team) -> Vec<ColleagueRow> {
+    (team.contributors.iter())
+        .map(|c| ColleagueRow {
+            id: c.id.clone(),
+            name: c.holder_name.clone().unwrap_or_default(),
+            email: c.holder_email.clone().unwrap_or_default(),
+            sections: (survey.sections.iter())
+                .filter(|s| c.may_answer(&s.id))
+                .map(|s| s.title.get(lang))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect()
+}
+
+/// Each section the link answers: to whom it is handed and its state.
+fn handover_rows<'a>(page: &'a Page, team: &Team) -> Vec<HandoverRow<'a>> {
+    let (link, rs) = (&page.link, &page.rs);
+    let editable = readonly_reason(&link.survey, rs).is_none();
+    (link.survey.sections.iter())
+        .filter(|s| link.who.may_answer(&s.id))
+        .map(|s| {
+            let stored = rs.sections.get(&s.id);
+            let (state, state_key) = match stored {
+                None => ("not_started", "handover-state-not_started"),
+                Some(row) if row.is_ready() => ("ready", "handover-state-ready"),
+                Some(_) => ("in_progress", "handover-state-in_progress"),
+            };
+            let assignees: Vec<String> = (team.contributors.iter())
+                .filter(|c| c.may_answer(&s.id))
+                .map(holder_name)
+                .collect();
+            HandoverRow {
+                id: &s.id,
+                title: s.title.get(link.lang),
+                assignees: assignees.join(", "),
+                state,
+                state_key,
+                may_mark_ready: editable && state == "in_progress",
+            }
+        })
+        .collect()
 }
 
 /// What a section page shows besides the stored answers (after a save, a failed or a
