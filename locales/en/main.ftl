@@ -331,3 +331,11 @@ state-refused-under_review = The secretariat is reviewing this response: it can 
 state-refused-returned = The secretariat returned this response: change it where needed and submit it again.
 state-refused-accepted = The secretariat accepted this response. It can no longer be changed.
 sign-off-required = This survey is submitted through national sign-off: send the response to your approver.
+
+# Results: versions and acceptance
+results-accepted-only = Accepted reports only
+results-accepted = Accepted
+admin-stage-awaiting-sign-off = Awaiting sign-off
+admin-stage-under-review = Under review
+admin-stage-returned = Returned
+admin-stage-accepted = Accepted

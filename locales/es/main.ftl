@@ -331,3 +331,11 @@ state-refused-under_review = La secretaría está examinando esta respuesta: ya 
 state-refused-returned = La secretaría devolvió esta respuesta: modifíquela donde sea necesario y envíela de nuevo.
 state-refused-accepted = La secretaría aceptó esta respuesta. Ya no puede modificarse.
 sign-off-required = Esta encuesta se envía tras la aprobación nacional: envíe la respuesta a quien aprueba.
+
+# Results: versions and acceptance
+results-accepted-only = Solo informes aceptados
+results-accepted = Aceptadas
+admin-stage-awaiting-sign-off = Pendientes de validación
+admin-stage-under-review = En revisión
+admin-stage-returned = Devueltos
+admin-stage-accepted = Aceptados

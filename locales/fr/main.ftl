@@ -331,3 +331,11 @@ state-refused-under_review = Le secrétariat examine cette réponse : elle ne pe
 state-refused-returned = Le secrétariat a renvoyé cette réponse : modifiez-la si nécessaire et envoyez-la de nouveau.
 state-refused-accepted = Le secrétariat a accepté cette réponse. Elle ne peut plus être modifiée.
 sign-off-required = Cette enquête est envoyée après validation nationale : transmettez la réponse à la personne qui valide.
+
+# Results: versions and acceptance
+results-accepted-only = Rapports acceptés seulement
+results-accepted = Acceptées
+admin-stage-awaiting-sign-off = En attente de validation
+admin-stage-under-review = En cours d’examen
+admin-stage-returned = Renvoyés
+admin-stage-accepted = Acceptés
