@@ -15,4 +15,5 @@ mod roles;
 mod security;
 mod storage;
 mod units;
+mod versions_results;
 mod views;
