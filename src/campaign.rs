@@ -316,7 +316,8 @@ impl Campaign<'_> {
 }
 
 text_enum! {
-    /// How far a country (or organisation) has come in a round, furthest step first.
+    /// How far a country (or organisation) has come in a round: before a response exists, the
+    /// furthest step of the invitation; then where its response stands.
     pub enum Stage("stage") {
         /// Known (contacts, a link, an extension), not invited yet.
         Listed = "listed",
@@ -324,9 +325,16 @@ text_enum! {
         Invited = "invited",
         /// A personal link was opened.
         Opened = "opened",
-        /// Answers are saved; not submitted.
+        /// Answers are saved; not submitted (a response reopened by an administrator too).
         Draft = "draft",
+        /// Sent to the country's approver, who signs off or sends it back.
+        AwaitingSignOff = "awaiting_sign_off",
+        /// Submitted; the secretariat has not started its review.
         Submitted = "submitted",
+        UnderReview = "under_review",
+        /// Sent back to the country with queries: being changed, its last version still counts.
+        Returned = "returned",
+        Accepted = "accepted",
     }
 }
 
@@ -345,6 +353,10 @@ pub struct CountryStatus {
     /// Some answer has been saved.
     pub started: bool,
     pub submitted: Option<NaiveDateTime>,
+    /// Where the response stands, once there is one.
+    pub response: Option<responses::ResponseStatus>,
+    /// The version results count (the latest submitted and not recalled), if any.
+    pub counted_version: Option<i32>,
     pub last_reminder: Option<NaiveDateTime>,
     pub delivery_errors: usize,
     /// The country's own deadline when extended, else the survey's (UTC).
@@ -352,12 +364,19 @@ pub struct CountryStatus {
 }
 
 impl CountryStatus {
-    /// The furthest step reached (reopening clears `submitted`, so a reopened response is a
+    /// Where the response stands, else the furthest step reached (a reopened response is a
     /// draft again).
     pub fn stage(&self) -> Stage {
-        if self.submitted.is_some() {
-            Stage::Submitted
-        } else if self.started {
+        use responses::ResponseStatus as S;
+        match self.response {
+            Some(S::AwaitingSignOff) => return Stage::AwaitingSignOff,
+            Some(S::Submitted) => return Stage::Submitted,
+            Some(S::UnderReview) => return Stage::UnderReview,
+            Some(S::Returned) => return Stage::Returned,
+            Some(S::Accepted) => return Stage::Accepted,
+            Some(S::Draft) | None => {}
+        }
+        if self.started {
             Stage::Draft
         } else if self.first_opened.is_some() {
             Stage::Opened
@@ -424,6 +443,8 @@ pub fn status_table(
             sections_total: 0,
             started: false,
             submitted: None,
+            response: None,
+            counted_version: None,
             last_reminder: None,
             delivery_errors: 0,
             deadline: survey.closes.map(|c| c.naive_utc()),
@@ -446,10 +467,13 @@ pub fn status_table(
             .contacts += 1;
     }
     for m in outbox::survey_mail(conn, &survey.id)? {
-        let unit = m
-            .contact_id
-            .and_then(|id| contact_units.get(&id).cloned())
-            .unwrap_or_default();
+        // Emails to link holders who are not contacts (receipts, hand-overs, returns) name no
+        // organisation: in a survey of organisations they belong to no row.
+        let unit = match m.contact_id.and_then(|id| contact_units.get(&id).cloned()) {
+            Some(unit) => unit,
+            None if survey.unit.is_country() => String::new(),
+            None => continue,
+        };
         let key = (m.country_iso3, unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         match (m.kind, m.status) {
@@ -489,6 +513,8 @@ pub fn status_table(
         let key = (response.country_iso3, response.unit);
         let r = rows.entry(key.clone()).or_insert_with(|| entry(&key));
         r.submitted = response.submitted_at;
+        r.response = Some(response.status);
+        r.counted_version = response.counted_version;
         r.started = !answers.is_empty();
         for s in &survey.sections {
             match section_progress(s, &answers, &vis) {
@@ -561,6 +587,8 @@ pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv
         "last_reminder",
         "delivery_errors",
         "deadline",
+        "stage",
+        "counted_version",
     ];
     let keep = |i: usize| with_unit || i != 2;
     w.write_record(
@@ -584,6 +612,8 @@ pub fn status_csv(survey: &Survey, rows: &[CountryStatus]) -> Result<String, csv
             time(r.last_reminder),
             r.delivery_errors.to_string(),
             time(r.deadline),
+            r.stage().as_str().to_string(),
+            r.counted_version.map(|v| v.to_string()).unwrap_or_default(),
         ];
         w.write_record(
             cells

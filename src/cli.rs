@@ -69,8 +69,9 @@ pub enum Command {
         #[arg(long, default_value_t = 2008)]
         seed: u64,
     },
-    /// Export the responses (submitted only, unless --drafts) as csv, xlsx or json; csv also
-    /// writes the codebook next to the file (FILE.codebook.csv).
+    /// Export the responses (the counted version of each submitted one, drafts too with
+    /// --drafts, accepted ones only with --accepted-only) as csv, xlsx or json; csv also writes
+    /// the codebook next to the file (FILE.codebook.csv).
     Export {
         survey: String,
         #[arg(long, default_value = "csv")]
@@ -79,6 +80,8 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long)]
         drafts: bool,
+        #[arg(long)]
+        accepted_only: bool,
     },
     /// The audit log: check its hash chains, or write it out.
     Audit {
@@ -266,7 +269,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             format,
             out,
             drafts,
-        } => export(&survey, &format, out, drafts),
+            accepted_only,
+        } => export(&survey, &format, out, drafts, accepted_only),
         Command::DemoData {
             survey,
             countries,
@@ -374,6 +378,7 @@ fn export(
     format: &str,
     out: Option<PathBuf>,
     drafts: bool,
+    accepted_only: bool,
 ) -> Result<(), CliError> {
     use crate::results::{aggregate::Filter, export as ex};
     if !["csv", "xlsx", "json"].contains(&format) {
@@ -392,6 +397,7 @@ fn export(
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     let filter = Filter {
         include_drafts: drafts,
+        accepted_only,
         ..Default::default()
     }
     .within(&survey);

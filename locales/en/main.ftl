@@ -544,3 +544,11 @@ handover-give = Hand sections to a colleague
 handover-revoke = Revoke the link
 handover-not-started-title = Nothing saved yet
 handover-not-started-body = Save the section before marking it ready.
+
+# Results: versions and acceptance
+results-accepted-only = Accepted reports only
+results-accepted = Accepted
+admin-stage-awaiting-sign-off = Awaiting sign-off
+admin-stage-under-review = Under review
+admin-stage-returned = Returned
+admin-stage-accepted = Accepted

@@ -544,3 +544,11 @@ handover-give = Confiar secciones a un colega
 handover-revoke = Revocar el enlace
 handover-not-started-title = Aún no se ha guardado nada
 handover-not-started-body = Guarde la sección antes de marcarla como lista.
+
+# Results: versions and acceptance
+results-accepted-only = Solo informes aceptados
+results-accepted = Aceptadas
+admin-stage-awaiting-sign-off = Pendientes de validación
+admin-stage-under-review = En revisión
+admin-stage-returned = Devueltos
+admin-stage-accepted = Aceptados

@@ -544,3 +544,11 @@ handover-give = Confier des sections à un collègue
 handover-revoke = Révoquer le lien
 handover-not-started-title = Rien n'est encore enregistré
 handover-not-started-body = Enregistrez la section avant de la marquer comme prête.
+
+# Results: versions and acceptance
+results-accepted-only = Rapports acceptés seulement
+results-accepted = Acceptées
+admin-stage-awaiting-sign-off = En attente de validation
+admin-stage-under-review = En cours d’examen
+admin-stage-returned = Renvoyés
+admin-stage-accepted = Acceptés

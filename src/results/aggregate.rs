@@ -1,6 +1,13 @@
-//! Counting answers in the database: GROUP BY over `answers`, joined to responses and the
-//! country reference data. Hidden questions' answers never count (`answers.visible`), and
-//! "asked" excludes responses that a condition did not ask (`hidden_questions`).
+//! Counting answers in the database: GROUP BY over the answers that count, joined to responses
+//! and the country reference data. What counts of a response is its counted version
+//! (`responses.counted_version`: the latest one submitted and not recalled), read from
+//! `version_answers`, which holds only the answers a condition did not hide; a response being
+//! changed after it was returned still counts as the version it sent. "Asked" excludes
+//! responses that a condition did not ask (`hidden_questions`).
+//!
+//! With drafts included, a response without a counted version counts its live visible answers
+//! once something is saved in it; a response with one still counts that version (a country
+//! changing a returned report is not counted twice, nor by its unsent changes).
 
 use std::collections::BTreeMap;
 
@@ -16,8 +23,11 @@ use crate::survey::{Population, Question, QuestionKind, Survey};
 /// Which responses count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// Drafts as well as submitted responses (default: submitted only).
+    /// Drafts as well as submitted responses (default: submitted only): the live answers of
+    /// responses never submitted (or whose every version was recalled) with something saved.
     pub include_drafts: bool,
+    /// Only responses the secretariat accepted (their counted version).
+    pub accepted_only: bool,
     /// An M49 region code (002, 019, 142, 150, 009).
     pub region: Option<String>,
     /// A World Bank income group (L, LM, UM, H) of the FY09 classification.
@@ -119,23 +129,41 @@ fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
     push_filter(sql, filter);
 }
 
-/// `FROM answers a JOIN responses r JOIN countries c ... WHERE r.survey_id = ... AND <filter>`.
+/// `FROM <answers that count> a JOIN responses r JOIN countries c ... WHERE r.survey_id = ...
+/// AND <filter>`. `a` has `response_id, question_id, item, value, num`, visible answers only:
+/// the counted version's, and with drafts included the live ones of responses without one.
 pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
-    sql.push(
-        " FROM answers a JOIN responses r ON r.id = a.response_id \
-         JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ",
-    )
-    .bind(survey_id);
+    if filter.include_drafts && !filter.accepted_only {
+        let s = sql.param(survey_id);
+        sql.push(&format!(
+            " FROM (SELECT va.response_id AS response_id, va.question_id AS question_id, va.item AS item, \
+             va.value AS value, va.num AS num FROM version_answers va \
+             JOIN responses rv ON rv.id = va.response_id AND va.version = rv.counted_version WHERE rv.survey_id = {s} \
+             UNION ALL SELECT la.response_id, la.question_id, la.item, la.value, la.num FROM answers la \
+             JOIN responses rl ON rl.id = la.response_id \
+             WHERE rl.survey_id = {s} AND rl.counted_version IS NULL AND la.visible = TRUE) a \
+             JOIN responses r ON r.id = a.response_id \
+             JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = {s}"
+        ));
+    } else {
+        sql.push(
+            " FROM version_answers a JOIN responses r ON r.id = a.response_id AND a.version = r.counted_version \
+             JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ",
+        )
+        .bind(survey_id);
+    }
     push_filter(sql, filter);
 }
 
 /// ` AND <which responses count>` over `r` (responses) and `c` (countries).
-fn push_filter(sql: &mut Sql, filter: &Filter) {
-    if filter.include_drafts {
+pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
+    if filter.accepted_only {
+        sql.push(" AND r.counted_version IS NOT NULL AND r.status = 'accepted'");
+    } else if filter.include_drafts {
         // A draft counts once someone saved something in it.
-        sql.push(" AND (r.status = 'submitted' OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
+        sql.push(" AND (r.counted_version IS NOT NULL OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
     } else {
-        sql.push(" AND r.status = 'submitted'");
+        sql.push(" AND r.counted_version IS NOT NULL");
     }
     push_country_filter(sql, filter);
 }
@@ -202,10 +230,7 @@ pub fn choice_counts(
     answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question.id.clone())
-        .push(&format!(
-            " AND a.visible = TRUE AND {item_filter}{}",
-            group_by(grouping, key)
-        ));
+        .push(&format!(" AND {item_filter}{}", group_by(grouping, key)));
     let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(|r| (r.grp, r.value, r.n)).collect())
 }
@@ -260,9 +285,7 @@ pub fn choice_counts_by_two(
     answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question.id.clone())
-        .push(&format!(
-            " AND a.visible = TRUE AND {item_filter} GROUP BY {a}, {b}, {key}"
-        ));
+        .push(&format!(" AND {item_filter} GROUP BY {a}, {b}, {key}"));
     let rows: Vec<TwoGroupValueCount> = sql.query().load(conn)?;
     Ok(rows
         .into_iter()
@@ -292,7 +315,7 @@ pub fn asked_and_answered(
     answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
-        .push(&format!(" AND a.visible = TRUE{}", group_by(grouping, "")));
+        .push(&group_by(grouping, ""));
     let answered: Vec<GroupCount> = sql.query().load(conn)?;
     let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for r in asked {
@@ -339,7 +362,7 @@ pub fn number_stats(
         answers_from(sql, survey_id, filter);
         sql.push(" AND a.question_id = ")
             .bind(question_id)
-            .push(" AND a.visible = TRUE AND a.item = '' AND a.num IS NOT NULL");
+            .push(" AND a.item = '' AND a.num IS NOT NULL");
     };
     let mut sql = Sql::new("SELECT COUNT(*) AS n, MIN(a.num) AS lo, MAX(a.num) AS hi");
     where_answers(&mut sql);
@@ -388,7 +411,7 @@ pub fn date_range(
     answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
-        .push(" AND a.visible = TRUE AND a.item = ''");
+        .push(" AND a.item = ''");
     let row: DateRow = sql.query().get_result(conn)?;
     Ok((row.n, row.lo, row.hi))
 }
@@ -416,7 +439,7 @@ pub fn text_answers(
     answers_from(&mut sql, survey_id, filter);
     sql.push(" AND a.question_id = ")
         .bind(question_id)
-        .push(" AND a.visible = TRUE AND a.item = ")
+        .push(" AND a.item = ")
         .bind(if other { OTHER_ITEM } else { "" })
         .push(" ORDER BY c.name_en, r.unit");
     sql.query().load(conn)
@@ -436,10 +459,14 @@ pub struct RateRow {
     pub drafts: i64,
     #[diesel(sql_type = BigInt)]
     pub submitted: i64,
+    #[diesel(sql_type = BigInt)]
+    pub accepted: i64,
 }
 
 /// Response rates per group: the respondent units asked, how many were invited, opened a link,
-/// have a draft in progress, submitted. In a survey answered per country the units asked are
+/// have a draft in progress (something saved, no version counted), submitted (a version counts:
+/// submitted, under review, returned for changes or accepted, and not recalled; with "accepted
+/// only", accepted ones only), accepted. In a survey answered per country the units asked are
 /// the survey's population (so a rate is over every country asked, answering or not); in a
 /// survey of organisations, the organisations the survey went to (from contacts, links or a
 /// response), within its population.
@@ -451,6 +478,11 @@ pub fn response_rates(
 ) -> diesel::QueryResult<Vec<RateRow>> {
     let filter = filter.clone().within(survey);
     let g = group_expr(grouping);
+    let counted = if filter.accepted_only {
+        " AND r.status = 'accepted'"
+    } else {
+        ""
+    };
     let mut sql = Sql::new("");
     let s = sql.param(survey.id.clone());
     // A contact stands for its office in a survey of organisations, else for the country;
@@ -478,8 +510,9 @@ pub fn response_rates(
          WHERE o.survey_id = {s} AND o.kind = 'invite' AND o.status = 'sent'), \
          opened AS (SELECT DISTINCT country_iso3, unit FROM access_tokens WHERE survey_id = {s} AND first_used_at IS NOT NULL) \
          SELECT {g} AS grp, COUNT(*) AS targeted, COUNT(i.country_iso3) AS invited, COUNT(op.country_iso3) AS opened, \
-         COALESCE(SUM(CASE WHEN r.status = 'draft' AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END), 0) AS drafts, \
-         COALESCE(SUM(CASE WHEN r.status = 'submitted' THEN 1 ELSE 0 END), 0) AS submitted \
+         COALESCE(SUM(CASE WHEN r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END), 0) AS drafts, \
+         COALESCE(SUM(CASE WHEN r.counted_version IS NOT NULL{counted} THEN 1 ELSE 0 END), 0) AS submitted, \
+         COALESCE(SUM(CASE WHEN r.counted_version IS NOT NULL AND r.status = 'accepted' THEN 1 ELSE 0 END), 0) AS accepted \
          FROM targeted t JOIN countries c ON c.iso3 = t.country_iso3 \
          LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 AND r.unit = t.unit \
          LEFT JOIN invited i ON i.country_iso3 = t.country_iso3 AND i.unit = t.unit \

@@ -1,14 +1,18 @@
 //! Exports of a survey's responses: CSV (one row per country, codes not labels) with a
 //! codebook, XLSX (responses and codebook sheets), and JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use chrono::NaiveDateTime;
+use diesel::sql_types::{Double, Integer, Nullable, Text, Timestamp};
+use diesel::{QueryableByName, RunQueryDsl};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
-use super::aggregate::Filter;
-use crate::db::responses::{self, ExportFilter, ResponseStatus};
-use crate::db::{answers, sections, DbConn, QueryError};
+use super::aggregate::{answers_from, push_filter, Filter};
+use super::sql::Sql;
+use crate::db::responses::ResponseStatus;
+use crate::db::{DbConn, QueryError};
 use crate::survey::answer::{Answers, Item, OTHER_ITEM};
 use crate::survey::{QuestionKind, Survey, OTHER_CODE};
 
@@ -48,6 +52,9 @@ const FIXED: &[&str] = &[
     "development",
     "status",
     "submitted_at",
+    "version",
+    "state",
+    "digest",
 ];
 
 /// The same, with the organisation after the country in a survey of organisations.
@@ -60,6 +67,64 @@ const FIXED_WITH_UNIT: &[&str] = &[
     "development",
     "status",
     "submitted_at",
+    "version",
+    "state",
+    "digest",
+];
+
+/// What the fixed columns hold, for the codebook: (column, type, description, values).
+const FIXED_CODEBOOK: &[(&str, &str, &str, &str)] = &[
+    ("iso3", "text", "Country", "ISO 3166-1 alpha-3 code"),
+    ("country", "text", "Country name (English)", "text"),
+    ("organisation", "text", "Organisation that answered", "text"),
+    (
+        "m49_region",
+        "text",
+        "UN M49 region",
+        "002=Africa; 019=Americas; 142=Asia; 150=Europe; 009=Oceania",
+    ),
+    (
+        "income_fy09",
+        "text",
+        "World Bank income group, FY09",
+        "L; LM; UM; H",
+    ),
+    (
+        "development",
+        "text",
+        "Development group",
+        "developed; developing",
+    ),
+    (
+        "status",
+        "text",
+        "Where the response stands now",
+        "draft; awaiting_sign_off; submitted; under_review; returned; accepted",
+    ),
+    (
+        "submitted_at",
+        "date",
+        "When the exported version was submitted (UTC)",
+        "YYYY-MM-DDTHH:MM:SSZ",
+    ),
+    (
+        "version",
+        "integer",
+        "The version exported: the latest submitted and not recalled",
+        "number; empty for a draft",
+    ),
+    (
+        "state",
+        "text",
+        "What happened to the exported version",
+        "submitted; under_review; returned; accepted; draft=never submitted (drafts included)",
+    ),
+    (
+        "digest",
+        "text",
+        "SHA-256 of the version's canonical content (the receipt's digest)",
+        "64 hexadecimal digits",
+    ),
 ];
 
 /// The columns before the questions': who answered, and the country's groups.
@@ -169,10 +234,78 @@ pub fn columns(survey: &Survey) -> Vec<Column> {
     out
 }
 
-/// One response with its country's groups and its counted (visible) answers.
+/// One response with its country's groups and its counted answers: those of the version that
+/// counts (see [`super::aggregate`]), or a draft's live visible answers when drafts are in.
 pub struct ExportRow {
     pub fixed: Vec<String>,
     pub answers: Answers,
+}
+
+#[derive(QueryableByName, Debug)]
+struct ResponseLine {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    iso3: String,
+    #[diesel(sql_type = Text)]
+    name_en: String,
+    #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Text)]
+    region_code: String,
+    #[diesel(sql_type = Text)]
+    income_fy09: String,
+    #[diesel(sql_type = Text)]
+    development: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    counted_version: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    version_count: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    digest: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    submitted_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    returned_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    accepted_at: Option<NaiveDateTime>,
+}
+
+impl ResponseLine {
+    /// What happened to the exported version: accepted, returned, under review (the latest
+    /// version while the response is), submitted; "draft" for a response never submitted.
+    fn state(&self) -> &'static str {
+        let Some(version) = self.counted_version else {
+            return "draft";
+        };
+        if self.accepted_at.is_some() {
+            "accepted"
+        } else if self.returned_at.is_some() {
+            "returned"
+        } else if version == self.version_count
+            && ResponseStatus::parse(&self.status) == Some(ResponseStatus::UnderReview)
+        {
+            "under_review"
+        } else {
+            "submitted"
+        }
+    }
+}
+
+#[derive(QueryableByName, Debug)]
+struct AnswerLine {
+    #[diesel(sql_type = Text)]
+    response_id: String,
+    #[diesel(sql_type = Text)]
+    question_id: String,
+    #[diesel(sql_type = Text)]
+    item: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = Nullable<Double>)]
+    num: Option<f64>,
 }
 
 pub fn load(
@@ -180,38 +313,66 @@ pub fn load(
     survey: &Survey,
     filter: &Filter,
 ) -> Result<Vec<ExportRow>, ExportError> {
-    let rows = responses::responses_with_countries(
-        conn,
-        &survey.id,
-        &ExportFilter {
-            include_drafts: filter.include_drafts,
-            region: filter.region.as_deref(),
-            income: filter.income.as_deref(),
-        },
-    )?;
-    let started = sections::started_responses(conn, &survey.id)?;
-    let mut all = answers::visible_survey_answers(conn, &survey.id)?;
+    // Like every result, an export holds the survey's population only (a response kept from a
+    // country outside it, say after the population was narrowed, is left out).
+    let filter = &filter.clone().within(survey);
+    let mut sql = Sql::new(
+        "SELECT r.id AS id, c.iso3 AS iso3, c.name_en AS name_en, r.unit AS unit, \
+         c.region_code AS region_code, c.income_fy09 AS income_fy09, c.development AS development, \
+         r.status AS status, r.counted_version AS counted_version, r.version_count AS version_count, \
+         v.digest AS digest, v.submitted_at AS submitted_at, v.returned_at AS returned_at, \
+         v.accepted_at AS accepted_at \
+         FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 \
+         LEFT JOIN response_versions v ON v.response_id = r.id AND v.number = r.counted_version \
+         WHERE r.survey_id = ",
+    );
+    sql.bind(survey.id.clone());
+    push_filter(&mut sql, filter);
+    sql.push(" ORDER BY c.name_en, r.unit");
+    let rows: Vec<ResponseLine> = sql.query().load(conn)?;
+    // The answers that count, in one query, the same ones the aggregates count.
+    let mut sql = Sql::new(
+        "SELECT a.response_id AS response_id, a.question_id AS question_id, a.item AS item, \
+         a.value AS value, a.num AS num",
+    );
+    answers_from(&mut sql, &survey.id, filter);
+    sql.push(" ORDER BY a.response_id, a.question_id, a.item");
+    let lines: Vec<AnswerLine> = sql.query().load(conn)?;
+    let mut all: HashMap<String, Answers> = HashMap::new();
+    for a in lines {
+        all.entry(a.response_id)
+            .or_default()
+            .entry(a.question_id)
+            .or_default()
+            .push(Item {
+                item: a.item,
+                value: a.value,
+                num: a.num,
+            });
+    }
     Ok(rows
         .into_iter()
-        .filter(|r| r.status == ResponseStatus::Submitted || started.contains(&r.id))
-        // Like every result, an export holds the survey's population only (a response kept
-        // from a country outside it, say after the population was narrowed, is left out).
-        .filter(|r| filter.admits(&r.iso3) && survey.population.contains(&r.iso3))
-        .map(|r| ExportRow {
-            fixed: [r.iso3, r.country_name_en]
-                .into_iter()
-                .chain((!survey.unit.is_country()).then_some(r.unit))
-                .chain([
-                    r.region_code,
-                    r.income_fy09,
-                    r.development,
-                    r.status.as_str().to_string(),
-                    r.submitted_at
-                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                        .unwrap_or_default(),
-                ])
-                .collect(),
-            answers: all.remove(&r.id).unwrap_or_default(),
+        .map(|r| {
+            let state = r.state();
+            ExportRow {
+                fixed: [r.iso3, r.name_en]
+                    .into_iter()
+                    .chain((!survey.unit.is_country()).then_some(r.unit))
+                    .chain([
+                        r.region_code,
+                        r.income_fy09,
+                        r.development,
+                        r.status,
+                        r.submitted_at
+                            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                            .unwrap_or_default(),
+                        r.counted_version.map(|v| v.to_string()).unwrap_or_default(),
+                        state.to_string(),
+                        r.digest.unwrap_or_default(),
+                    ])
+                    .collect(),
+                answers: all.remove(&r.id).unwrap_or_default(),
+            }
         })
         .collect())
 }
@@ -287,9 +448,20 @@ const CODEBOOK_HEADER: [&str; 7] = [
     "values",
 ];
 
+/// The codebook's lines for the fixed columns a survey's export has.
+fn fixed_codebook(survey: &Survey) -> impl Iterator<Item = [&'static str; 7]> + '_ {
+    FIXED_CODEBOOK
+        .iter()
+        .filter(|(name, ..)| fixed_columns(survey).contains(name))
+        .map(|(name, kind, text, values)| [*name, "", *kind, *text, "", "", *values])
+}
+
 pub fn codebook_csv(survey: &Survey) -> Result<String, ExportError> {
     let mut w = crate::text::csv::SafeWriter::new();
     w.write_record(CODEBOOK_HEADER)?;
+    for line in fixed_codebook(survey) {
+        w.write_record(line)?;
+    }
     for c in columns(survey) {
         w.write_record([
             c.name.as_str(),
@@ -342,8 +514,14 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
     for (i, h) in CODEBOOK_HEADER.iter().enumerate() {
         sheet.write_string(0, i as u16, *h)?;
     }
+    let fixed_lines: Vec<[&str; 7]> = fixed_codebook(survey).collect();
+    for (r, cells) in fixed_lines.iter().enumerate() {
+        for (i, v) in cells.iter().enumerate() {
+            sheet.write_string(r as u32 + 1, i as u16, *v)?;
+        }
+    }
     for (r, c) in cols.iter().enumerate() {
-        let r = r as u32 + 1;
+        let r = (fixed_lines.len() + r) as u32 + 1;
         let cells = [
             c.name.as_str(),
             &c.question,
@@ -393,7 +571,13 @@ pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportErro
             let keys = fixed_columns(survey);
             let mut obj = serde_json::Map::new();
             for (k, v) in keys.iter().zip(&r.fixed) {
-                obj.insert((*k).to_string(), json!(v));
+                // The version as a number; a draft has none.
+                let value = match *k {
+                    "version" => v.parse::<i64>().map(Json::from).unwrap_or(Json::Null),
+                    "digest" | "submitted_at" if v.is_empty() => Json::Null,
+                    _ => json!(v),
+                };
+                obj.insert((*k).to_string(), value);
             }
             obj.insert("answers".into(), json!(answers));
             Json::Object(obj)

@@ -31,7 +31,7 @@ struct AnswerRow {
     value: String,
 }
 
-/// The visible answers to the given questions, per response, with the response's country.
+/// The counted answers to the given questions, per response, with the response's country.
 fn answers_of(
     conn: &mut DbConn,
     survey_id: &str,
@@ -45,7 +45,7 @@ fn answers_of(
         "SELECT r.id AS response_id, c.iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, a.item AS item, a.value AS value",
     );
     super::aggregate::answers_from(&mut sql, survey_id, filter);
-    sql.push(" AND a.visible = TRUE AND a.question_id IN (");
+    sql.push(" AND a.question_id IN (");
     for (i, q) in questions.iter().enumerate() {
         if i > 0 {
             sql.push(", ");

@@ -26,6 +26,8 @@ use views::{
 #[derive(serde::Deserialize, Default)]
 pub struct ResultsQuery {
     drafts: Option<String>,
+    /// "1": only responses the secretariat accepted.
+    accepted: Option<String>,
     region: Option<String>,
     income: Option<String>,
     by: Option<String>,
@@ -47,6 +49,7 @@ impl ResultsQuery {
             .filter(|i| ["L", "LM", "UM", "H"].contains(&i.as_str()));
         Filter {
             include_drafts: self.drafts.as_deref() == Some("1"),
+            accepted_only: self.accepted.as_deref() == Some("1"),
             region,
             income,
             population: None,
@@ -59,6 +62,9 @@ impl ResultsQuery {
         let mut parts = Vec::new();
         if filter.include_drafts {
             parts.push("drafts=1".to_string());
+        }
+        if filter.accepted_only {
+            parts.push("accepted=1".to_string());
         }
         if let Some(r) = &filter.region {
             parts.push(format!("region={r}"));

@@ -328,11 +328,14 @@ async fn respondent_flow(app: &TestApp, c: &Client, link: &str, prefix: &str, ch
         .await
         .unwrap();
     click(c, "form[action$='/submit'] button").await;
+    wait_for(c, "Empreinte SHA-256").await;
+    check_page(c, "receipt", &format!("{prefix}-06-receipt"), check).await;
+    c.goto(&format!("{}{link}", app.address)).await.unwrap();
     wait_for(c, "Envoyée le").await;
     check_page(
         c,
         "submitted overview",
-        &format!("{prefix}-06-submitted"),
+        &format!("{prefix}-07-submitted"),
         check,
     )
     .await;

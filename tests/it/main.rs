@@ -19,4 +19,5 @@ mod secretariat;
 mod security;
 mod storage;
 mod units;
+mod versions_results;
 mod views;

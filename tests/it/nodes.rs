@@ -358,10 +358,11 @@ async fn whole_round() {
             .await;
         assert_eq!(dash.status, 200);
         // All countries: the 193 UN Member States asked, 6 invited, 2 opened, 1 in draft,
-        // 1 submitted.
+        // 1 submitted, none accepted.
         assert!(
-            dash.body
-                .contains("<td>193</td><td>6</td><td>2</td><td>1</td><td>1</td><td>1%</td>"),
+            dash.body.contains(
+                "<td>193</td><td>6</td><td>2</td><td>1</td><td>1</td><td>0</td><td>1%</td>"
+            ),
             "{}",
             dash.body
         );

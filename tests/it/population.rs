@@ -145,15 +145,15 @@ async fn the_dashboard_asks_the_193_member_states_and_rates_regions_over_them(ba
     assert_eq!(asked.get("all"), Some(&(41, 41)));
     assert!(!within.admits("TWN") && within.admits("JPN"));
 
-    // The dashboard: asked, invited, opened, in draft, submitted, rate.
+    // The dashboard: asked, invited, opened, in draft, submitted, accepted, rate.
     app.add_user(OWNER, PASSWORD, "owner", &["asked"]);
     app.login(OWNER, PASSWORD).await;
     let dash = app.get("/admin/surveys/asked/results").await;
     assert_eq!(dash.status, 200);
     for row in [
-        "<th scope=\"row\">All countries</th><td>193</td><td>0</td><td>41</td><td>0</td><td>41</td><td>21%</td>",
-        "<th scope=\"row\">Africa</th><td>54</td><td>0</td><td>40</td><td>0</td><td>40</td><td>74%</td>",
-        "<th scope=\"row\">Asia</th><td>47</td><td>0</td><td>1</td><td>0</td><td>1</td><td>2%</td>",
+        "<th scope=\"row\">All countries</th><td>193</td><td>0</td><td>41</td><td>0</td><td>41</td><td>0</td><td>21%</td>",
+        "<th scope=\"row\">Africa</th><td>54</td><td>0</td><td>40</td><td>0</td><td>40</td><td>0</td><td>74%</td>",
+        "<th scope=\"row\">Asia</th><td>47</td><td>0</td><td>1</td><td>0</td><td>1</td><td>0</td><td>2%</td>",
     ] {
         assert!(dash.body.contains(row), "{row} in {}", dash.body);
     }

@@ -382,10 +382,10 @@ async fn compendium_needs_and_matching(backend: Backend) {
     );
     let dash = app.get("/admin/surveys/fixture/results").await;
     assert!(dash.body.contains("<svg role=\"img\""), "charts are SVG");
-    // Asked: the 193 UN Member States; 3 of them submitted.
+    // Asked: the 193 UN Member States; 3 of them submitted, none accepted yet.
     assert!(
         dash.body
-            .contains("<td>193</td><td>0</td><td>4</td><td>1</td><td>3</td><td>2%</td>"),
+            .contains("<td>193</td><td>0</td><td>4</td><td>1</td><td>3</td><td>0</td><td>2%</td>"),
         "{}",
         dash.body
     );

@@ -52,7 +52,6 @@ CREATE TABLE version_answers (
     PRIMARY KEY (response_id, version, question_id, item),
     FOREIGN KEY (response_id, version) REFERENCES response_versions (response_id, number)
 );
-CREATE INDEX version_answers_question ON version_answers (question_id, value);
 
 -- The secretariat's queries on a question of a submitted version, and their threads.
 CREATE TABLE queries (

@@ -11,6 +11,7 @@ use super::{admin_view, campaign_for, csv_response, t, with_conn, Notices};
 use crate::accounts::User;
 use crate::campaign::{self, CountryStatus, Invitation, Stage};
 use crate::contacts;
+use crate::db::responses::ResponseStatus;
 use crate::error::AppError;
 use crate::mail;
 use crate::survey::Survey;
@@ -66,23 +67,33 @@ impl TableQuery {
 }
 
 /// The stages a secretariat filters the table by. "Invited" and "opened" count every country
-/// that got at least that far, so the counts read as a funnel.
+/// that got at least that far, so the counts read as a funnel; so does "submitted", every
+/// response with the secretariat (submitted, under review or accepted), of which "under
+/// review" and "accepted" are parts. "Awaiting sign-off" and "returned" are with the country.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StageFilter {
     NotInvited,
     Invited,
     Opened,
     Draft,
+    AwaitingSignOff,
     Submitted,
+    UnderReview,
+    Returned,
+    Accepted,
 }
 
 impl StageFilter {
-    const ALL: [StageFilter; 5] = [
+    const ALL: [StageFilter; 9] = [
         StageFilter::NotInvited,
         StageFilter::Invited,
         StageFilter::Opened,
         StageFilter::Draft,
+        StageFilter::AwaitingSignOff,
         StageFilter::Submitted,
+        StageFilter::UnderReview,
+        StageFilter::Returned,
+        StageFilter::Accepted,
     ];
 
     fn as_str(self) -> &'static str {
@@ -91,7 +102,11 @@ impl StageFilter {
             StageFilter::Invited => "invited",
             StageFilter::Opened => "opened",
             StageFilter::Draft => "draft",
+            StageFilter::AwaitingSignOff => "awaiting-sign-off",
             StageFilter::Submitted => "submitted",
+            StageFilter::UnderReview => "under-review",
+            StageFilter::Returned => "returned",
+            StageFilter::Accepted => "accepted",
         }
     }
 
@@ -106,13 +121,21 @@ impl StageFilter {
     /// Each count is a fact about the country, not a step of a funnel: a country may answer
     /// through a link issued by hand without an invitation ever being sent.
     fn matches(self, row: &CountryStatus) -> bool {
-        let submitted = row.submitted.is_some();
+        let stage = row.stage();
         match self {
             StageFilter::NotInvited => row.invited.is_none(),
             StageFilter::Invited => row.invited.is_some(),
-            StageFilter::Opened => row.first_opened.is_some() || row.started || submitted,
-            StageFilter::Draft => row.started && !submitted,
-            StageFilter::Submitted => submitted,
+            StageFilter::Opened => {
+                row.first_opened.is_some()
+                    || row.started
+                    || row.response.is_some_and(|s| s != ResponseStatus::Draft)
+            }
+            StageFilter::Draft => stage == Stage::Draft,
+            StageFilter::AwaitingSignOff => stage == Stage::AwaitingSignOff,
+            StageFilter::Submitted => row.response.is_some_and(ResponseStatus::is_submitted),
+            StageFilter::UnderReview => stage == Stage::UnderReview,
+            StageFilter::Returned => stage == Stage::Returned,
+            StageFilter::Accepted => stage == Stage::Accepted,
         }
     }
 }
@@ -290,7 +313,11 @@ fn stage_label(stage: Stage) -> String {
         Stage::Invited => StageFilter::Invited,
         Stage::Opened => StageFilter::Opened,
         Stage::Draft => StageFilter::Draft,
+        Stage::AwaitingSignOff => StageFilter::AwaitingSignOff,
         Stage::Submitted => StageFilter::Submitted,
+        Stage::UnderReview => StageFilter::UnderReview,
+        Stage::Returned => StageFilter::Returned,
+        Stage::Accepted => StageFilter::Accepted,
     };
     filter.label()
 }

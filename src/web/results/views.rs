@@ -105,6 +105,8 @@ pub struct Filters {
     /// Empty on pages without a breakdown.
     pub by_options: Vec<Choice>,
     pub drafts: bool,
+    /// Accepted responses only.
+    pub accepted: bool,
 }
 
 #[derive(Serialize)]
@@ -152,6 +154,7 @@ impl Filters {
             incomes,
             by_options,
             drafts: filter.include_drafts,
+            accepted: filter.accepted_only,
         }
     }
 }
@@ -182,6 +185,7 @@ pub struct RateLine {
     pub opened: i64,
     pub drafts: i64,
     pub submitted: i64,
+    pub accepted: i64,
     pub rate: String,
 }
 
@@ -205,6 +209,7 @@ impl RateTable {
                 opened: r.opened,
                 drafts: r.drafts,
                 submitted: r.submitted,
+                accepted: r.accepted,
                 rate: w.percent(r.submitted, r.targeted),
             })
             .collect();
@@ -833,6 +838,7 @@ mod tests {
                 incomes: Vec::new(),
                 by_options: Vec::new(),
                 drafts: false,
+                accepted: false,
             },
             question_text: "Partner".into(),
             groups: Vec::new(),

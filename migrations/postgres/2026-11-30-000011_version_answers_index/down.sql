@@ -1,0 +1,1 @@
+DROP INDEX version_answers_aggregate;
