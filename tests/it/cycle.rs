@@ -15,6 +15,7 @@ on_both_backends!(
     a_submission_is_recalled_before_review_and_submitted_again,
     only_the_right_links_send_sign_off_and_recall,
     a_save_racing_the_sign_off_request_is_kept_or_refused_whole,
+    the_whole_national_report_cycle,
 );
 
 pub fn cycle_surveys() -> PathBuf {
@@ -543,5 +544,363 @@ async fn a_save_racing_the_sign_off_request_is_kept_or_refused_whole(backend: Ba
         .await;
     let parsed: serde_json::Value = serde_json::from_str(&content.body).unwrap();
     assert_eq!(parsed["answers"]["workers_abroad"][""], expected.as_str());
+    app.stop().await;
+}
+
+const OWNER: (&str, &str) = ("owner@gfmd.example.org", "a long owner passphrase");
+const GHA: &str = "/admin/surveys/national/countries/GHA";
+
+/// The first personal link in an email's body, as a path.
+fn link_in(body: &str) -> String {
+    let start = body.find("/r/").expect("a link in the email");
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/' || *c == '_' || *c == '-')
+        .collect()
+}
+
+/// Post a form of the owner's country page (its CSRF token).
+async fn post_country(app: &TestApp, action: &str, fields: &[(&str, &str)]) -> Page {
+    let page = app.get(GHA).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.hidden("_csrf");
+    let mut form = vec![("_csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    app.post(&format!("{GHA}/{action}"), &form).await
+}
+
+/// The ids of the queries a respondent page links to, in order.
+fn query_ids(body: &str, link: &str) -> Vec<String> {
+    let marker = format!("href=\"{link}/queries/");
+    let mut ids: Vec<String> = Vec::new();
+    for (i, _) in body.match_indices(&marker) {
+        let id: String = body[i + marker.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Ghana's audit entries as (place in the chain, kind), oldest first.
+fn audit_kinds(app: &TestApp) -> Vec<(i64, String)> {
+    let pool = coherence::db::connect(&coherence::db::DbUrl::parse(&app.database_url).unwrap(), 1)
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let mut rows =
+        coherence::db::audit::country_entries(&mut conn, "national", "GHA", 1000).unwrap();
+    rows.reverse();
+    rows.into_iter().map(|r| (r.seq, r.kind)).collect()
+}
+
+/// The issue's whole cycle in one test: sections handed to two ministries, sign-off after one
+/// sending back, the receipt's digest against the export of v1, queries and a return, a reply,
+/// a changed answer and v2 through sign-off, the difference v1 -> v2, acceptance, results
+/// "accepted only", and the audit log verified, then tampered with.
+async fn the_whole_national_report_cycle(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = cycle_app(backend, &smtp).await;
+    app.add_user(OWNER.0, OWNER.1, "owner", &["national"]);
+    let coordinator = app.issue_token_with(&[
+        "--survey",
+        "national",
+        "--country",
+        "GHA",
+        "--name",
+        "Ama",
+        "--email",
+        "ama@mfa.example.gh",
+    ]);
+    let approver = app.issue_token_with(&[
+        "--survey",
+        "national",
+        "--country",
+        "GHA",
+        "--name",
+        "Kofi",
+        "--email",
+        "kofi@presidency.example.gh",
+        "--role",
+        "approver",
+    ]);
+
+    // The coordinator hands two sections to two ministries; each gets its link by email.
+    let mut contributors = Vec::new();
+    for (name, email, section) in [
+        ("Policy unit", "policy@interior.example.gh", "policy"),
+        ("Labour ministry", "labour@labour.example.gh", "labour"),
+    ] {
+        let form = app.get(&format!("{coordinator}/colleagues")).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let (csrf, lang) = (form.hidden("_csrf"), form.hidden("lang"));
+        let done = app
+            .post(
+                &format!("{coordinator}/colleagues"),
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("lang", lang.as_str()),
+                    ("name", name),
+                    ("email", email),
+                    ("section", section),
+                ],
+            )
+            .await;
+        assert!(done.status == 200 || done.status == 303, "{}", done.body);
+        let mails = smtp.wait_for(contributors.len() + 1).await;
+        let mail = mails
+            .iter()
+            .find(|m| m.to == email)
+            .expect("the assignment email");
+        contributors.push((link_in(&mail.body), section));
+    }
+    let (policy, labour) = (contributors[0].0.clone(), contributors[1].0.clone());
+    // Each ministry saves its own section and marks it ready; the other sections stay closed.
+    for (link, section, answers) in [
+        (
+            &policy,
+            "policy",
+            vec![("has_strategy", "yes"), ("strategy_year", "2018")],
+        ),
+        (&labour, "labour", vec![("workers_abroad", "250")]),
+    ] {
+        let saved = app.save_section(link, section, &answers).await;
+        assert_eq!(saved.status, 303, "{section}: {}", saved.body);
+        assert_eq!(app.get(&format!("{link}/s/remittances")).await.status, 404);
+        let csrf = link_csrf(&app, link).await;
+        let ready = app
+            .post(
+                &format!("{link}/s/{section}/ready"),
+                &[("_csrf", csrf.as_str())],
+            )
+            .await;
+        assert_eq!(ready.status, 303, "{}", ready.body);
+    }
+    let overview = app.get(&coordinator).await;
+    assert!(overview.body.contains("Policy unit"), "{}", overview.body);
+    assert!(overview.body.contains("Labour ministry"));
+    // The coordinator completes the last section and sends for sign-off.
+    let saved = app
+        .save_section(&coordinator, "remittances", &[("remit_programme", "no")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(
+        post_from_review(&app, &coordinator, "send-for-sign-off", &[])
+            .await
+            .status,
+        303
+    );
+    // The approver sends it back once, then signs off after it comes again.
+    let back = post_from_review(
+        &app,
+        &approver,
+        "send-back",
+        &[("message", "Add the year.")],
+    )
+    .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(
+        post_from_review(&app, &coordinator, "send-for-sign-off", &[])
+            .await
+            .status,
+        303
+    );
+    let signed = post_from_review(
+        &app,
+        &approver,
+        "sign-off",
+        &[("name", "Kofi Mensah"), ("title", "Chief of Staff")],
+    )
+    .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let receipt = app.get(signed.location.as_deref().unwrap()).await;
+    let digest_v1 = between(&receipt.body, "<code class=\"digest\">", "</code>").to_string();
+
+    // The secretariat: the export of v1 gives the receipt's digest.
+    assert_eq!(app.login(OWNER.0, OWNER.1).await.status, 303);
+    let v1 = app
+        .client
+        .get(format!("{}{GHA}/versions/1.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha256(&v1), digest_v1);
+    let export = app.get("/admin/surveys/national/export.json").await;
+    assert_eq!(export.status, 200, "{}", export.body);
+    assert!(
+        export.body.contains(&digest_v1),
+        "the JSON export names the digest"
+    );
+
+    // Two queries, then the response is returned: the country is emailed.
+    for (question, body) in [
+        ("workers_abroad", "The figure differs from your 2019 reply."),
+        (
+            "strategy_year",
+            "Was the strategy adopted or published in 2018?",
+        ),
+    ] {
+        let raised = post_country(&app, "queries", &[("question", question), ("body", body)]).await;
+        assert_eq!(raised.status, 200, "{}", raised.body);
+    }
+    let returned = post_country(&app, "return", &[]).await;
+    assert_eq!(returned.status, 200, "{}", returned.body);
+    let mut returned_mail = None;
+    for _ in 0..200 {
+        returned_mail = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.subject.contains("returned") && m.to == "ama@mfa.example.gh");
+        if returned_mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let returned_mail = returned_mail.expect("the return email to the coordinator");
+    assert!(
+        returned_mail.body.contains("Workers abroad"),
+        "{}",
+        returned_mail.body
+    );
+
+    // The country replies to one query; the labour ministry changes its answer; the response
+    // goes through sign-off again: v2.
+    let ids = query_ids(&app.get(&coordinator).await.body, &coordinator);
+    assert_eq!(ids.len(), 2);
+    let labour_ids = query_ids(&app.get(&labour).await.body, &labour);
+    assert_eq!(
+        labour_ids.len(),
+        1,
+        "the labour ministry sees only its question's query"
+    );
+    let thread = app
+        .get(&format!("{labour}/queries/{}", labour_ids[0]))
+        .await;
+    assert_eq!(thread.status, 200, "{}", thread.body);
+    let csrf = thread.hidden("_csrf");
+    let replied = app
+        .post(
+            &format!("{labour}/queries/{}", labour_ids[0]),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("body", "Corrected: 270, from the 2024 census."),
+            ],
+        )
+        .await;
+    assert_eq!(replied.status, 303, "{}", replied.body);
+    let changed = app
+        .save_section(&labour, "labour", &[("workers_abroad", "270")])
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    assert_eq!(
+        post_from_review(&app, &coordinator, "send-for-sign-off", &[])
+            .await
+            .status,
+        303
+    );
+    let signed = post_from_review(
+        &app,
+        &approver,
+        "sign-off",
+        &[("name", "Kofi Mensah"), ("title", "Chief of Staff")],
+    )
+    .await;
+    assert_eq!(
+        signed.location.as_deref(),
+        Some(format!("{approver}/receipt/2").as_str())
+    );
+
+    // The difference v1 -> v2 is exactly that change, by the labour ministry.
+    let diff = app.get(&format!("{GHA}?from=1&to=2")).await;
+    assert_eq!(
+        diff.body.matches("<td class=\"old\">").count(),
+        1,
+        "{}",
+        diff.body
+    );
+    assert!(
+        diff.body.contains(
+            "<td class=\"old\">250</td><td class=\"new\">270</td><td>Labour ministry</td>"
+        ),
+        "{}",
+        diff.body
+    );
+    let page = app.get(GHA).await;
+    assert!(page.body.contains("Corrected: 270, from the 2024 census."));
+
+    // Accepted (one query still open: confirmed), and counted by "accepted only".
+    let accepted = post_country(&app, "accept", &[("confirm", "yes")]).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    let csv = app
+        .get("/admin/surveys/national/export.csv?accepted=1")
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{}", csv.body);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("iso3")], "GHA");
+    assert_eq!(&rows[0][col("version")], "2");
+    assert_eq!(&rows[0][col("state")], "accepted");
+    assert_eq!(&rows[0][col("workers_abroad")], "270");
+
+    // The audit log tells the story in order, verifies, and names a tampered entry.
+    let entries = audit_kinds(&app);
+    let kinds: Vec<&str> = entries.iter().map(|(_, k)| k.as_str()).collect();
+    let position = |kind: &str| {
+        kinds
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_else(|| panic!("{kind} in {kinds:?}"))
+    };
+    assert!(position("sections_assigned") < position("section_ready"));
+    assert!(position("section_ready") < position("sent_for_sign_off"));
+    assert!(position("sent_back") < position("signed_off"));
+    assert!(position("signed_off") < position("query_raised"));
+    assert!(position("returned") < position("query_replied"));
+    assert_eq!(kinds.iter().filter(|k| **k == "submitted").count(), 2);
+    assert!(kinds.iter().rposition(|k| *k == "submitted") < Some(position("accepted")));
+    // Emails delivered by the worker keep being recorded: the tampered entry is found by kind.
+    let accepted_seq = entries[position("accepted")].0;
+    let out = app.cli(&["audit", "verify", "national"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        use diesel::connection::SimpleConnection;
+        let pool =
+            coherence::db::connect(&coherence::db::DbUrl::parse(&app.database_url).unwrap(), 1)
+                .unwrap();
+        let mut conn = pool.get().unwrap();
+        let (drop, tamper) = match backend {
+            Backend::Sqlite => (
+                "DROP TRIGGER audit_log_no_update;",
+                "UPDATE audit_log SET detail = '{\"version\":3}' WHERE chain = 'national' AND kind = 'accepted';",
+            ),
+            Backend::Postgres => (
+                "DROP TRIGGER audit_log_no_change ON audit_log;",
+                "UPDATE audit_log SET detail = '{\"version\":3}' WHERE chain = 'national' AND kind = 'accepted';",
+            ),
+        };
+        let refused = conn.batch_execute(tamper);
+        assert!(refused.is_err(), "the database refuses a change to the log");
+        conn.batch_execute(drop).unwrap();
+        conn.batch_execute(tamper).unwrap();
+    }
+    let out = app.cli(&["audit", "verify", "national"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("chain national, entry {accepted_seq}: altered")),
+        "{stderr}"
+    );
     app.stop().await;
 }
