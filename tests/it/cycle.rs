@@ -16,6 +16,8 @@ on_both_backends!(
     only_the_right_links_send_sign_off_and_recall,
     a_save_racing_the_sign_off_request_is_kept_or_refused_whole,
     the_whole_national_report_cycle,
+    the_access_matrix_of_roles_and_states,
+    the_owner_returning_while_the_coordinator_saves_loses_nothing,
 );
 
 pub fn cycle_surveys() -> PathBuf {
@@ -62,7 +64,7 @@ pub async fn post_from_review(
 /// A CSRF token of the link's forms: from its review page, or where that shows no form (the
 /// action is not offered there), from a section form.
 pub async fn link_csrf(app: &TestApp, link: &str) -> String {
-    for page in ["review", "s/policy", "s/labour", "s/basics"] {
+    for page in ["review", "s/policy", "s/labour", "s/basics", "s/plans"] {
         let page = app.get(&format!("{link}/{page}")).await;
         if page.status == 200 && page.body.contains("name=\"_csrf\"") {
             return page.hidden("_csrf");
@@ -902,5 +904,221 @@ async fn the_whole_national_report_cycle(backend: Backend) {
         stderr.contains(&format!("chain national, entry {accepted_seq}: altered")),
         "{stderr}"
     );
+    app.stop().await;
+}
+
+const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
+
+/// Post a form of a country page of the fixture survey (its CSRF token).
+async fn post_fixture_country(
+    app: &TestApp,
+    iso3: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Page {
+    let path = format!("/admin/surveys/fixture/countries/{iso3}");
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.hidden("_csrf");
+    let mut form = vec![("_csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    app.post(&format!("{path}/{action}"), &form).await
+}
+
+/// The stored value of a question in a country's response of the fixture survey.
+fn stored_value(app: &TestApp, iso3: &str, question: &str) -> Option<String> {
+    let pool = coherence::db::connect(&coherence::db::DbUrl::parse(&app.database_url).unwrap(), 1)
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let r = coherence::db::responses::find_response(&mut conn, "fixture", iso3, "").unwrap()?;
+    let answers = coherence::db::answers::load_answers(&mut conn, &r.id).unwrap();
+    answers.get(question).map(|items| items[0].value.clone())
+}
+
+/// Who may do what, by role and state: another country's links never reach a country's
+/// queries, receipts or versions; nobody changes a response under review or accepted; only
+/// links that submit recall, and only before the review.
+async fn the_access_matrix_of_roles_and_states(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    assert_eq!(app.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let swe = app.issue_token("fixture", "SWE", "Anna");
+    let swe_contributor = app.issue_token_with(&[
+        "--survey",
+        "fixture",
+        "--country",
+        "SWE",
+        "--name",
+        "Bo",
+        "--role",
+        "contributor",
+        "--section",
+        "plans",
+    ]);
+    let swe_approver = app.issue_token_with(&[
+        "--survey",
+        "fixture",
+        "--country",
+        "SWE",
+        "--name",
+        "Eva",
+        "--role",
+        "approver",
+    ]);
+    let nor_approver = app.issue_token_with(&[
+        "--survey",
+        "fixture",
+        "--country",
+        "NOR",
+        "--name",
+        "Ola",
+        "--role",
+        "approver",
+    ]);
+    let saved = app
+        .save_section(&swe, "basics", &[("name", "MFA"), ("active", "yes")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    app.save_section(&swe, "plans", &[("has_plan", "no")]).await;
+    // A contributor does not recall; the coordinator's submission is version 1.
+    assert_eq!(app.submit(&swe).await.status, 303);
+    let csrf = link_csrf(&app, &swe_contributor).await;
+    let res = app
+        .post(
+            &format!("{swe_contributor}/recall"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, 404);
+    // A query on "name" begins the review.
+    let raised = post_fixture_country(
+        &app,
+        "SWE",
+        "queries",
+        &[("question", "name"), ("body", "Full name?")],
+    )
+    .await;
+    assert_eq!(raised.status, 200, "{}", raised.body);
+    let overview = app.get(&swe).await;
+    let marker = format!("href=\"{swe}/queries/");
+    let at = overview.body.find(&marker).expect("the query is listed") + marker.len();
+    let query: String = overview.body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+
+    // Norway's approver reaches none of Sweden's pages: the bare 404 of an unknown page.
+    for path in [
+        format!("{nor_approver}/queries/{query}"),
+        format!("{nor_approver}/receipt/1"),
+        format!("{nor_approver}/versions/1/content.json"),
+    ] {
+        assert_eq!(app.get(&path).await.status, 404, "{path}");
+    }
+    let csrf = link_csrf(&app, &nor_approver).await;
+    let reply = app
+        .post(
+            &format!("{nor_approver}/queries/{query}"),
+            &[("_csrf", csrf.as_str()), ("body", "Not mine")],
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    // The contributor of "plans" does not see the query on "name".
+    assert_eq!(
+        app.get(&format!("{swe_contributor}/queries/{query}"))
+            .await
+            .status,
+        404
+    );
+
+    // Under review, then accepted: every Swedish link is refused a change, with the reason.
+    for state in ["under review", "accepted"] {
+        if state == "accepted" {
+            let accepted = post_fixture_country(&app, "SWE", "accept", &[("confirm", "yes")]).await;
+            assert_eq!(accepted.status, 200, "{}", accepted.body);
+        }
+        for (link, section, question) in [
+            (&swe, "basics", "name"),
+            (&swe_approver, "basics", "name"),
+            (&swe_contributor, "plans", "has_plan"),
+        ] {
+            let form = app.get(&format!("{link}/s/{section}")).await;
+            let value = if question == "name" { "Changed" } else { "yes" };
+            let res = app
+                .post_form_from(&form, &format!("{link}/s/{section}"), &[(question, value)])
+                .await;
+            assert_eq!(res.status, 409, "{state}, {link}: {}", res.body);
+            assert!(res.body.contains("Your answers were not saved"));
+        }
+        assert_eq!(stored_value(&app, "SWE", "name").as_deref(), Some("MFA"));
+        assert_eq!(stored_value(&app, "SWE", "has_plan").as_deref(), Some("no"));
+        let csrf = link_csrf(&app, &swe).await;
+        for action in ["recall", "submit"] {
+            let res = app
+                .post(&format!("{swe}/{action}"), &[("_csrf", csrf.as_str())])
+                .await;
+            assert_eq!(res.status, 409, "{state}: {action}: {}", res.body);
+        }
+    }
+    app.stop().await;
+}
+
+/// The owner returns the response while a coordinator posts a form opened before: the save is
+/// either refused (the response was still with the secretariat) with its values shown again,
+/// or stored after the return (the response was the country's again); version 1 never changes.
+async fn the_owner_returning_while_the_coordinator_saves_loses_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    assert_eq!(app.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    app.save_section(&link, "basics", &[("name", "MFA"), ("active", "yes")])
+        .await;
+    app.save_section(&link, "plans", &[("has_plan", "no")])
+        .await;
+    let form = app.get(&format!("{link}/s/basics")).await;
+    assert_eq!(app.submit(&link).await.status, 303);
+    let v1 = app
+        .get(&format!("{link}/versions/1/content.json"))
+        .await
+        .body;
+    let country = app.get("/admin/surveys/fixture/countries/SWE").await;
+    let csrf = country.hidden("_csrf");
+    let save_path = format!("{link}/s/basics");
+    let answers = [("name", "Late"), ("active", "yes")];
+    let return_fields = [("_csrf", csrf.as_str())];
+    let (saved, returned) = tokio::join!(
+        app.post_form_from(&form, &save_path, &answers),
+        app.post(
+            "/admin/surveys/fixture/countries/SWE/return",
+            &return_fields
+        ),
+    );
+    assert_eq!(returned.status, 200, "{}", returned.body);
+    match saved.status {
+        303 => assert_eq!(stored_value(&app, "SWE", "name").as_deref(), Some("Late")),
+        409 => {
+            assert!(
+                saved.body.contains("Your answers were not saved"),
+                "{}",
+                saved.body
+            );
+            assert_eq!(saved.field_value("name").as_deref(), Some("Late"));
+            assert_eq!(stored_value(&app, "SWE", "name").as_deref(), Some("MFA"));
+        }
+        other => panic!("the save answered {other}: {}", saved.body),
+    }
+    // Version 1 is what was submitted, whatever happened since.
+    assert_eq!(
+        app.get(&format!("{link}/versions/1/content.json"))
+            .await
+            .body,
+        v1
+    );
+    assert!(v1.contains("\"name\":{\"\":\"MFA\"}"), "{v1}");
+    // Returned: the country may change it now.
+    let again = app
+        .save_section(&link, "basics", &[("name", "MFA 2"), ("active", "yes")])
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
     app.stop().await;
 }
