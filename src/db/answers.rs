@@ -11,28 +11,21 @@ use super::DbConn;
 use crate::survey::answer::{Answers, Item};
 
 pub fn load_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers> {
-    let rows: Vec<(String, String, String, Option<f64>)> = answers::table
-        .filter(answers::response_id.eq(response_id))
-        .order((answers::question_id, answers::item))
-        .select((
-            answers::question_id,
-            answers::item,
-            answers::value,
-            answers::num,
-        ))
-        .load(conn)?;
-    let mut out = Answers::new();
-    for (q, item, value, num) in rows {
-        out.entry(q).or_default().push(Item { item, value, num });
-    }
-    Ok(out)
+    response_answers(conn, response_id, false)
 }
 
 /// The answers of a response that a condition does not hide: what a submission contains.
 pub fn visible_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers> {
-    let rows: Vec<(String, String, String, Option<f64>)> = answers::table
+    response_answers(conn, response_id, true)
+}
+
+fn response_answers(
+    conn: &mut DbConn,
+    response_id: &str,
+    only_visible: bool,
+) -> QueryResult<Answers> {
+    let mut q = answers::table
         .filter(answers::response_id.eq(response_id))
-        .filter(answers::visible.eq(true))
         .order((answers::question_id, answers::item))
         .select((
             answers::question_id,
@@ -40,7 +33,11 @@ pub fn visible_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answ
             answers::value,
             answers::num,
         ))
-        .load(conn)?;
+        .into_boxed();
+    if only_visible {
+        q = q.filter(answers::visible.eq(true));
+    }
+    let rows: Vec<(String, String, String, Option<f64>)> = q.load(conn)?;
     let mut out = Answers::new();
     for (q, item, value, num) in rows {
         out.entry(q).or_default().push(Item { item, value, num });

@@ -475,20 +475,19 @@ pub fn send_for_sign_off(
             naive,
         )?;
         if !moved {
-            let now = responses::response_by_id(conn, &state.response.id)?;
-            return Err(RespondError::State(
-                now.map_or(ResponseStatus::Submitted, |r| r.status),
-            ));
+            return Err(state_now(
+                conn,
+                &state.response.id,
+                ResponseStatus::Submitted,
+            )?);
         }
-        audit::record(
+        record_by_link(
             conn,
-            &Event {
-                survey_id: &survey.id,
-                country_iso3: &state.response.country_iso3,
-                actor: Actor::Link(&who.token.id),
-                kind: AuditKind::SentForSignOff,
-                detail: serde_json::json!({ "unit": state.response.unit }),
-            },
+            survey,
+            who,
+            &state.response,
+            AuditKind::SentForSignOff,
+            serde_json::json!({ "unit": state.response.unit }),
             naive,
         )?;
         on_sent(conn, &state.response)
@@ -547,20 +546,18 @@ pub fn sign_off(
             submission,
             on_version,
         )?;
-        audit::record(
+        record_by_link(
             conn,
-            &Event {
-                survey_id: &survey.id,
-                country_iso3: &state.response.country_iso3,
-                actor: Actor::Link(&who.token.id),
-                kind: AuditKind::SignedOff,
-                detail: serde_json::json!({
-                    "unit": state.response.unit,
-                    "version": version.number,
-                    "name": signed.name,
-                    "title": signed.title,
-                }),
-            },
+            survey,
+            who,
+            &state.response,
+            AuditKind::SignedOff,
+            serde_json::json!({
+                "unit": state.response.unit,
+                "version": version.number,
+                "name": signed.name,
+                "title": signed.title,
+            }),
             naive,
         )?;
         Ok(version)
@@ -602,25 +599,58 @@ pub fn send_back(
             naive,
         )?;
         if !moved {
-            let now = responses::response_by_id(conn, &state.response.id)?;
-            return Err(RespondError::State(
-                now.map_or(ResponseStatus::Submitted, |r| r.status),
-            ));
+            return Err(state_now(
+                conn,
+                &state.response.id,
+                ResponseStatus::Submitted,
+            )?);
         }
         responses::record_sent_back(conn, &state.response.id, message, &who.token.id, naive)?;
-        audit::record(
+        record_by_link(
             conn,
-            &Event {
-                survey_id: &survey.id,
-                country_iso3: &state.response.country_iso3,
-                actor: Actor::Link(&who.token.id),
-                kind: AuditKind::SentBack,
-                detail: serde_json::json!({ "unit": state.response.unit, "message": message }),
-            },
+            survey,
+            who,
+            &state.response,
+            AuditKind::SentBack,
+            serde_json::json!({ "unit": state.response.unit, "message": message }),
             naive,
         )?;
         Ok(back_to)
     })
+}
+
+/// The state a response is in now, after a change of state from another one was refused
+/// (`missing`: the state reported if the response is gone).
+fn state_now(
+    conn: &mut DbConn,
+    response_id: &str,
+    missing: ResponseStatus,
+) -> Result<RespondError, QueryError> {
+    let now = responses::response_by_id(conn, response_id)?;
+    Ok(RespondError::State(now.map_or(missing, |r| r.status)))
+}
+
+/// Record in the audit log what a link did to its response.
+fn record_by_link(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    response: &ResponseRow,
+    kind: AuditKind,
+    detail: serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<(), QueryError> {
+    audit::record(
+        conn,
+        &Event {
+            survey_id: &survey.id,
+            country_iso3: &response.country_iso3,
+            actor: Actor::Link(&who.token.id),
+            kind,
+            detail,
+        },
+        now,
+    )
 }
 
 /// The response as an approver finds it: only an approver of a survey with sign-off, and only
@@ -665,10 +695,7 @@ pub fn recall(
             naive,
         )?;
         if !moved {
-            let now = responses::response_by_id(conn, &state.response.id)?;
-            return Err(RespondError::State(
-                now.map_or(ResponseStatus::Draft, |r| r.status),
-            ));
+            return Err(state_now(conn, &state.response.id, ResponseStatus::Draft)?);
         }
         let number = state.response.version_count;
         versions::mark(conn, &state.response.id, number, Mark::Recalled, naive)?;
@@ -688,15 +715,13 @@ pub fn recall(
             &state.response.id,
             report::counted_version(&history),
         )?;
-        audit::record(
+        record_by_link(
             conn,
-            &Event {
-                survey_id: &survey.id,
-                country_iso3: &state.response.country_iso3,
-                actor: Actor::Link(&who.token.id),
-                kind: AuditKind::Recalled,
-                detail: serde_json::json!({ "unit": state.response.unit, "version": number }),
-            },
+            survey,
+            who,
+            &state.response,
+            AuditKind::Recalled,
+            serde_json::json!({ "unit": state.response.unit, "version": number }),
             naive,
         )?;
         Ok(back_to)

@@ -412,13 +412,9 @@ fn notifier<'a>(
     })
 }
 
-/// A submitted version's receipt: survey, country, version, time, who signed it off, and the
-/// digest of its content. For the links that submit (not contributors).
-pub async fn receipt(
-    link: Respondent,
-    path: web::Path<(String, i32)>,
-) -> Result<HttpResponse, AppError> {
-    let number = path.1;
+/// The page's link and one of its response's versions: for the links that submit (not
+/// contributors), else the bare 404; also 404 for a version that does not exist.
+async fn open_version(link: Respondent, number: i32) -> Result<(Page, VersionRow), AppError> {
     let (page, version) = link
         .open_with(Visit::Quiet, move |conn, who, rs| {
             if !who.may_submit() {
@@ -427,7 +423,16 @@ pub async fn receipt(
             Ok(versions::version(conn, &rs.response.id, number)?)
         })
         .await?;
-    let version = version.ok_or(AppError::NotFound)?;
+    Ok((page, version.ok_or(AppError::NotFound)?))
+}
+
+/// A submitted version's receipt: survey, country, version, time, who signed it off, and the
+/// digest of its content. For the links that submit (not contributors).
+pub async fn receipt(
+    link: Respondent,
+    path: web::Path<(String, i32)>,
+) -> Result<HttpResponse, AppError> {
+    let (page, version) = open_version(link, path.1).await?;
     let link = &page.link;
     let view = ReceiptView {
         survey: link.survey.title.get(link.lang),
@@ -465,16 +470,7 @@ pub async fn version_content(
     link: Respondent,
     path: web::Path<(String, i32)>,
 ) -> Result<HttpResponse, AppError> {
-    let number = path.1;
-    let (page, version) = link
-        .open_with(Visit::Quiet, move |conn, who, rs| {
-            if !who.may_submit() {
-                return Err(AppError::NotFound);
-            }
-            Ok(versions::version(conn, &rs.response.id, number)?)
-        })
-        .await?;
-    let version = version.ok_or(AppError::NotFound)?;
+    let (page, version) = open_version(link, path.1).await?;
     let token = &page.link.who.token;
     let name = format!(
         "{}-{}-v{}.json",
