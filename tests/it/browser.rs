@@ -811,8 +811,11 @@ async fn the_report_cycle_in_a_real_browser_without_javascript() {
         "cycle-15-country-page",
     )
     .await;
-    for part in ["id=\"versions\"", "id=\"queries\"", "id=\"audit\""] {
-        assert!(page.contains(part), "{part}: {page}");
+    // Its queries, versions and record of events, each in view.
+    for part in ["queries", "versions", "audit"] {
+        assert!(page.contains(&format!("id=\"{part}\"")), "{part}: {page}");
+        go(&app, &admin, &format!("{file}#{part}")).await;
+        snap(&admin, &format!("cycle-15-country-page-{part}")).await;
     }
 
     // The coordinator reads the query on the overview, beside its question, and replies.
@@ -849,7 +852,7 @@ async fn the_report_cycle_in_a_real_browser_without_javascript() {
     let diff = admin_page(
         &app,
         &admin,
-        &format!("{file}?from=1&to=2"),
+        &format!("{file}?from=1&to=2#diff"),
         "difference v1 -> v2",
         "cycle-21-diff",
     )
