@@ -771,6 +771,9 @@ async fn the_report_cycle_in_a_real_browser_without_javascript() {
     fill(&c, "title", "Chief of Staff").await;
     click(&c, "form.sign-off button").await;
     wait_for(&c, "id=\"sign-off-name-error\"").await;
+    // The page comes back scrolled to the form, where the error is.
+    let at = c.current_url().await.unwrap();
+    assert_eq!(at.fragment(), Some("sign-off"), "{at}");
     check_page_without_js(&c, "sign-off with an error", "cycle-11-sign-off-error").await;
     fill(&c, "message", "Please check the number of workers.").await;
     click(&c, "form.send-back button").await;
