@@ -607,3 +607,268 @@ async fn a_secretariat_reads_a_full_round_at_1280_by_800() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// Let pages run scripts, or not (DevTools' `Emulation.setScriptExecutionDisabled`, which
+/// holds across navigations). Scripts are let on only while axe-core runs.
+async fn page_scripts(c: &Client, on: bool) {
+    cdp(
+        c,
+        "Emulation.setScriptExecutionDisabled",
+        json!({"value": !on}),
+    )
+    .await;
+}
+
+/// A browser whose pages run no JavaScript, as the country side is tested; proven on a page
+/// whose script would rename it.
+async fn browser_without_javascript(driver: &Driver) -> Client {
+    let c = browser(driver, true).await;
+    page_scripts(&c, false).await;
+    c.goto("data:text/html,<title>off</title><script>document.title='on'</script>")
+        .await
+        .unwrap();
+    assert_eq!(c.title().await.unwrap(), "off", "JavaScript is off");
+    c
+}
+
+/// `check_page` on a page loaded without JavaScript: axe-core runs with scripts let on for
+/// it, then off again for the pages that follow.
+async fn check_page_without_js(c: &Client, page: &str, name: &str) {
+    snap(c, name).await;
+    page_scripts(c, true).await;
+    axe(c, page).await;
+    page_scripts(c, false).await;
+    accessible_names(c, page).await;
+}
+
+/// Open `path` of the app in the browser.
+async fn go(app: &TestApp, c: &Client, path: &str) {
+    c.goto(&format!("{}{path}", app.address)).await.unwrap();
+}
+
+/// Send the response for sign-off from the coordinator's review page.
+async fn send_for_sign_off(app: &TestApp, c: &Client, link: &str) {
+    go(app, c, &format!("{link}/review")).await;
+    click(c, "form[action$='/send-for-sign-off'] button").await;
+    wait_for(c, "Awaiting national sign-off").await;
+}
+
+/// The approver signs off from the review page: the receipt of `version`.
+async fn sign_off(app: &TestApp, c: &Client, link: &str, version: u32) -> String {
+    go(app, c, &format!("{link}/review")).await;
+    fill(c, "name", "Kofi Mensah").await;
+    fill(c, "title", "Chief of Staff").await;
+    click(c, "form.sign-off button").await;
+    wait_for(c, &format!("Ghana submitted version {version}")).await
+}
+
+/// The country's side of the report cycle without JavaScript, on a survey with national
+/// sign-off and email off: the coordinator hands a section to a colleague (the link shown
+/// once), the colleague saves it and marks it ready, the coordinator sends for sign-off, the
+/// approver refuses an empty name, sends back, then signs off; the owner (another browser, with
+/// JavaScript) raises a query and returns the response; the coordinator reads and answers it,
+/// changes the answer and resubmits through sign-off (version 2); the owner reads the change.
+/// axe-core, accessible names and a screenshot on every page of the cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_cycle_in_a_real_browser_without_javascript() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(Backend::Sqlite, dir.path());
+    let app = TestApp::start(url, crate::cycle::cycle_surveys(), dir).await;
+    let country = ["--survey", "national", "--country", "GHA"];
+    let coordinator = app.issue_token_with(&[&country[..], &["--name", "Ama"]].concat());
+    let approver =
+        app.issue_token_with(&[&country[..], &["--name", "Kofi", "--role", "approver"]].concat());
+    let owner = ("owner@secretariat.example.org", "a long owner passphrase");
+    app.add_user(owner.0, owner.1, "owner", &["national"]);
+    let driver = chromedriver();
+    let c = browser_without_javascript(&driver).await;
+
+    // 1. The coordinator's overview, with who answers each section.
+    go(&app, &c, &coordinator).await;
+    let page = wait_for(&c, "Who answers each section").await;
+    assert!(page.contains("The coordinator"), "{page}");
+    check_page_without_js(&c, "coordinator's overview", "cycle-01-overview").await;
+    click(&c, &format!("a[href='{coordinator}/colleagues']")).await;
+    wait_for(&c, "Hand sections to a colleague").await;
+    check_page_without_js(&c, "colleagues page", "cycle-02-colleagues").await;
+    fill(&c, "name", "Yaw Boateng").await;
+    fill(&c, "email", "yaw@labour.example.gh").await;
+    click(&c, "#c-section-labour").await;
+    click(&c, "form[action$='/colleagues'] button").await;
+    wait_for(&c, "it is shown only once").await;
+    check_page_without_js(&c, "colleagues page, link shown", "cycle-03-link-once").await;
+    let shown = c
+        .find(Locator::Css("#new-link"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the link");
+    let contributor = shown[shown.find("/r/").expect("a link")..].to_string();
+    go(&app, &c, &coordinator).await;
+    let page = wait_for(&c, "Yaw Boateng").await;
+    assert!(page.contains("yaw@labour.example.gh"), "{page}");
+    check_page_without_js(
+        &c,
+        "overview with a colleague",
+        "cycle-04-overview-assigned",
+    )
+    .await;
+
+    // The colleague's overview and section: only Labour migration; saved and marked ready.
+    go(&app, &c, &contributor).await;
+    let page = wait_for(&c, "Who answers each section").await;
+    assert!(!page.contains("/s/policy\""), "{page}");
+    check_page_without_js(
+        &c,
+        "contributor's overview",
+        "cycle-05-contributor-overview",
+    )
+    .await;
+    go(&app, &c, &format!("{contributor}/s/labour")).await;
+    wait_for(&c, "Workers abroad").await;
+    check_page_without_js(&c, "contributor's section", "cycle-06-contributor-section").await;
+    fill(&c, "workers_abroad", "250").await;
+    click(&c, "form[action$='/s/labour'] button[type=submit]").await;
+    wait_for(&c, "Your answers were saved.").await;
+    go(&app, &c, &contributor).await;
+    wait_for(&c, "Mark ready").await;
+    click(&c, "form[action$='/s/labour/ready'] button").await;
+    let page = wait_for(&c, "tag-ready").await;
+    assert!(!page.contains("/s/labour/ready"), "{page}");
+    check_page_without_js(
+        &c,
+        "contributor's overview, ready",
+        "cycle-07-contributor-ready",
+    )
+    .await;
+
+    // The coordinator completes the rest and sends for sign-off.
+    go(&app, &c, &format!("{coordinator}/s/policy")).await;
+    click(&c, "#q-has_strategy-yes").await;
+    fill(&c, "strategy_year", "2018").await;
+    click(&c, "form[action$='/s/policy'] button[type=submit]").await;
+    wait_for(&c, "Your answers were saved.").await;
+    go(&app, &c, &format!("{coordinator}/s/remittances")).await;
+    click(&c, "#q-remit_programme-no").await;
+    click(&c, "form[action$='/s/remittances'] button[type=submit]").await;
+    wait_for(&c, "Your answers were saved.").await;
+
+    // 2. The coordinator's review with "Send for sign-off", then the awaiting notice.
+    go(&app, &c, &format!("{coordinator}/review")).await;
+    wait_for(&c, "Send for sign-off").await;
+    check_page_without_js(&c, "coordinator's review", "cycle-08-review-send").await;
+    send_for_sign_off(&app, &c, &coordinator).await;
+    wait_for(&c, "It cannot be changed until the approver").await;
+    check_page_without_js(&c, "review awaiting sign-off", "cycle-09-awaiting").await;
+
+    // The approver's review: both forms; an empty name is refused next to the field.
+    go(&app, &c, &format!("{approver}/review")).await;
+    let page = wait_for(&c, "Send back for changes").await;
+    assert!(page.contains("<dd>250</dd>"), "{page}");
+    check_page_without_js(&c, "approver's review", "cycle-10-approver-review").await;
+    fill(&c, "title", "Chief of Staff").await;
+    click(&c, "form.sign-off button").await;
+    wait_for(&c, "id=\"sign-off-name-error\"").await;
+    // The page comes back scrolled to the form, where the error is.
+    let at = c.current_url().await.unwrap();
+    assert_eq!(at.fragment(), Some("sign-off"), "{at}");
+    check_page_without_js(&c, "sign-off with an error", "cycle-11-sign-off-error").await;
+    fill(&c, "message", "Please check the number of workers.").await;
+    click(&c, "form.send-back button").await;
+    wait_for(&c, "Draft").await;
+
+    // The coordinator sees the message and sends again; the approver signs off: version 1.
+    go(&app, &c, &format!("{coordinator}/review")).await;
+    wait_for(&c, "Please check the number of workers.").await;
+    check_page_without_js(&c, "review sent back", "cycle-12-sent-back").await;
+    send_for_sign_off(&app, &c, &coordinator).await;
+    let receipt = sign_off(&app, &c, &approver, 1).await;
+    assert!(receipt.contains("Kofi Mensah, Chief of Staff"), "{receipt}");
+    check_page_without_js(&c, "receipt", "cycle-13-receipt").await;
+
+    // 3. The owner, in another browser with JavaScript, raises a query and returns it.
+    let admin = browser(&driver, true).await;
+    sign_in(&app, &admin, owner.0, owner.1, "cycle-14-sign-in").await;
+    let file = "/admin/surveys/national/countries/GHA";
+    go(&app, &admin, file).await;
+    wait_for(&admin, "Begin the review").await;
+    admin
+        .find(Locator::Css("#raise-question"))
+        .await
+        .unwrap()
+        .select_by_value("strategy_year")
+        .await
+        .unwrap();
+    fill(&admin, "body", "Your 2019 reply gave 2017.").await;
+    click(&admin, "form[action$='/queries'] button").await;
+    wait_for(&admin, "Your 2019 reply gave 2017.").await;
+    click(&admin, "form[action$='/return'] button").await;
+    wait_for(&admin, "Returned to the country").await;
+    let page = admin_page(
+        &app,
+        &admin,
+        file,
+        "country page, returned",
+        "cycle-15-country-page",
+    )
+    .await;
+    // Its queries, versions and record of events, each in view.
+    for part in ["queries", "versions", "audit"] {
+        assert!(page.contains(&format!("id=\"{part}\"")), "{part}: {page}");
+        go(&app, &admin, &format!("{file}#{part}")).await;
+        snap(&admin, &format!("cycle-15-country-page-{part}")).await;
+    }
+
+    // The coordinator reads the query on the overview, beside its question, and replies.
+    go(&app, &c, &coordinator).await;
+    let page = wait_for(&c, "Questions from the secretariat").await;
+    check_page_without_js(&c, "overview with a query", "cycle-16-overview-query").await;
+    go(&app, &c, &format!("{coordinator}/s/policy")).await;
+    wait_for(&c, "Your 2019 reply gave 2017.").await;
+    check_page_without_js(&c, "section with a query", "cycle-17-section-query").await;
+    let start = page
+        .find(&format!("href=\"{coordinator}/queries/"))
+        .expect("a query link")
+        + 6;
+    let query = &page[start..start + page[start..].find('"').unwrap()];
+    go(&app, &c, query).await;
+    wait_for(&c, "Your reply").await;
+    check_page_without_js(&c, "query page", "cycle-18-query").await;
+    fill(&c, "body", "It was adopted in 2017; corrected.").await;
+    click(&c, "form[action*='/queries/'] button").await;
+    wait_for(&c, "Your reply was sent.").await;
+    check_page_without_js(&c, "query page, replied", "cycle-19-query-replied").await;
+
+    // The answer changed and resubmitted through sign-off: version 2.
+    go(&app, &c, &format!("{coordinator}/s/policy")).await;
+    fill(&c, "strategy_year", "2017").await;
+    click(&c, "form[action$='/s/policy'] button[type=submit]").await;
+    wait_for(&c, "Your answers were saved.").await;
+    send_for_sign_off(&app, &c, &coordinator).await;
+    sign_off(&app, &c, &approver, 2).await;
+    check_page_without_js(&c, "receipt of version 2", "cycle-20-receipt-v2").await;
+    c.close().await.unwrap();
+
+    // The owner reads the difference: exactly that answer.
+    let diff = admin_page(
+        &app,
+        &admin,
+        &format!("{file}?from=1&to=2#diff"),
+        "difference v1 -> v2",
+        "cycle-21-diff",
+    )
+    .await;
+    assert!(
+        diff.contains("Changes from version 1 to version 2"),
+        "{diff}"
+    );
+    assert_eq!(diff.matches("<td class=\"old\">").count(), 1, "{diff}");
+    assert!(
+        diff.contains("<td class=\"old\">2018</td><td class=\"new\">2017</td>"),
+        "{diff}"
+    );
+    admin.close().await.unwrap();
+    app.stop().await;
+}
