@@ -552,3 +552,4 @@ admin-stage-awaiting-sign-off = Awaiting sign-off
 admin-stage-under-review = Under review
 admin-stage-returned = Returned
 admin-stage-accepted = Accepted
+handover-hint-no-email = The link is shown on this page once, for you to pass on to your colleague. You can revoke it from the overview at any time.

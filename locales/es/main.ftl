@@ -552,3 +552,4 @@ admin-stage-awaiting-sign-off = Pendientes de validación
 admin-stage-under-review = En revisión
 admin-stage-returned = Devueltos
 admin-stage-accepted = Aceptados
+handover-hint-no-email = El enlace se muestra una sola vez en esta página, para que lo transmita a su colega. Puede revocarlo en cualquier momento desde la vista general.

@@ -552,3 +552,4 @@ admin-stage-awaiting-sign-off = En attente de validation
 admin-stage-under-review = En cours d’examen
 admin-stage-returned = Renvoyés
 admin-stage-accepted = Acceptés
+handover-hint-no-email = Le lien s'affiche une seule fois sur cette page, pour que vous le transmettiez à votre collègue. Vous pouvez le révoquer à tout moment depuis la vue d'ensemble.

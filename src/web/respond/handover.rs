@@ -59,6 +59,8 @@ struct ColleaguesView {
     sections: Vec<SectionChoice>,
     max_name: usize,
     max_email: usize,
+    /// Email is configured: the link goes by email (else it is shown here once).
+    email_on: bool,
 }
 
 #[derive(Serialize)]
@@ -128,6 +130,7 @@ fn colleagues_page(
             .collect(),
         max_name: MAX_HOLDER_CHARS,
         max_email: MAX_EMAIL_BYTES,
+        email_on: link.state.mailer.is_some(),
     };
     let layout = link.layout(translate(link.lang, "handover-page-title", &[]), true);
     link.render("respond/colleagues", &layout, &view, status, Some(&token))
