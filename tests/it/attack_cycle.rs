@@ -1,0 +1,285 @@
+//! The national report cycle under attack: what a careless user or an attacker tries against
+//! the country's and the secretariat's actions (replayed and racing forms, forms without their
+//! CSRF token), and what the audit log must hold (every change recorded, no secret in it).
+//! Every test runs on SQLite and PostgreSQL.
+
+use coherence::db::audit::{entries, AuditRow};
+use coherence::db::responses::{self, ResponseStatus};
+use coherence::db::versions;
+use coherence::db::{self, DbUrl};
+
+use crate::cycle::{answer_everything, cycle_app, link_csrf, post_from_review};
+use crate::helpers::{Backend, SmtpServer, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    deadline_changes_and_sign_ins_are_recorded_without_secrets,
+    a_recall_racing_a_submission_never_leaves_a_draft_counted,
+    approvers_signing_off_at_once_make_exactly_one_version,
+    the_cycle_forms_refuse_a_missing_or_wrong_csrf_token,
+);
+
+const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
+
+fn conn(app: &TestApp) -> db::PooledConn {
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    pool.get().unwrap()
+}
+
+fn chain(app: &TestApp, name: &str) -> Vec<AuditRow> {
+    entries(&mut conn(app), Some(name)).unwrap()
+}
+
+fn kinds(rows: &[AuditRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.kind.as_str()).collect()
+}
+
+async fn deadline_changes_and_sign_ins_are_recorded_without_secrets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    // A password typed into the email field, and a wrong password for the real account.
+    let typo = "hunter2-typed-as-email";
+    assert_ne!(app.login(typo, "x").await.status, 303);
+    assert_ne!(app.login(ADMIN.0, "a wrong passphrase!!").await.status, 303);
+    assert_eq!(app.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let outside = chain(&app, "");
+    assert_eq!(
+        kinds(&outside),
+        ["sign_in_failed", "sign_in_failed", "signed_in"],
+        "{outside:?}"
+    );
+    assert_eq!(outside[0].actor, "system");
+    assert!(outside[1].actor.starts_with("user:"));
+    assert_eq!(outside[1].actor, outside[2].actor);
+    for row in &outside {
+        for secret in [typo, "a wrong passphrase", ADMIN.1, ADMIN.0] {
+            assert!(!row.detail.contains(secret), "{row:?}");
+        }
+    }
+
+    // Moving a country's deadline is recorded in the survey's log, by whom and to when.
+    let page = app.get("/admin/surveys/fixture/countries/SWE").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let closes = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let moved = app
+        .post(
+            "/admin/surveys/fixture/countries/SWE/deadline",
+            &[
+                ("_csrf", &page.hidden("_csrf")),
+                ("closes", closes.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{closes}: {}", moved.body);
+    let log = chain(&app, "fixture");
+    let changed: Vec<&AuditRow> = log
+        .iter()
+        .filter(|r| r.kind == "deadline_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{log:?}");
+    assert_eq!(changed[0].country_iso3, "SWE");
+    assert_eq!(changed[0].actor, outside[2].actor);
+    assert!(changed[0].detail.contains(&closes), "{:?}", changed[0]);
+    let out = app.cli(&["audit", "verify"], None);
+    assert!(out.status.success(), "{out:?}");
+    app.stop().await;
+}
+
+/// The SWE response of the fixture survey: (status, counted version, whether each version was
+/// recalled).
+fn swe(app: &TestApp) -> (ResponseStatus, Option<i32>, Vec<bool>) {
+    let mut c = conn(app);
+    let r = responses::find_response(&mut c, "fixture", "SWE", "")
+        .unwrap()
+        .unwrap();
+    let marks = versions::versions(&mut c, &r.id)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.recalled_at.is_some())
+        .collect();
+    (r.status, r.counted_version, marks)
+}
+
+async fn a_recall_racing_a_submission_never_leaves_a_draft_counted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let saved = app
+        .save_section(&link, "basics", &[("name", "Anna"), ("active", "yes")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    app.save_section(&link, "plans", &[("has_plan", "no")])
+        .await;
+    for round in 0..6 {
+        let csrf = link_csrf(&app, &link).await;
+        let fields = [("_csrf", csrf.as_str())];
+        let (submit_path, recall_path) = (format!("{link}/submit"), format!("{link}/recall"));
+        let (submitted, recalled) = tokio::join!(
+            app.post(&submit_path, &fields),
+            app.post(&recall_path, &fields)
+        );
+        assert!(
+            [303, 409].contains(&submitted.status) && [303, 409].contains(&recalled.status),
+            "round {round}: {} {}",
+            submitted.status,
+            recalled.status
+        );
+        let (status, counted, marks) = swe(&app);
+        match status {
+            // Recalled: no version counts, the last one is marked recalled.
+            ResponseStatus::Draft => {
+                assert_eq!(counted, None, "round {round}: {marks:?}");
+                assert_eq!(marks.last(), Some(&true), "round {round}: {marks:?}");
+            }
+            // Submitted: the newest version counts, and is not marked.
+            ResponseStatus::Submitted => {
+                assert_eq!(counted, Some(marks.len() as i32), "round {round}");
+                assert_eq!(marks.last(), Some(&false), "round {round}: {marks:?}");
+                let back = post_from_review(&app, &link, "recall", &[]).await;
+                assert_eq!(back.status, 303, "round {round}: {}", back.body);
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    app.stop().await;
+}
+
+async fn approvers_signing_off_at_once_make_exactly_one_version(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = cycle_app(backend, &smtp).await;
+    let coordinator =
+        app.issue_token_with(&["--survey", "national", "--country", "GHA", "--name", "Ama"]);
+    let approvers: Vec<String> = ["Kofi", "Efua"]
+        .iter()
+        .map(|name| {
+            app.issue_token_with(&[
+                "--survey",
+                "national",
+                "--country",
+                "GHA",
+                "--name",
+                name,
+                "--role",
+                "approver",
+            ])
+        })
+        .collect();
+    answer_everything(&app, &coordinator).await;
+    // The same form posted twice: the second send finds it sent already.
+    let csrf = link_csrf(&app, &coordinator).await;
+    let send = format!("{coordinator}/send-for-sign-off");
+    let first = app.post(&send, &[("_csrf", &csrf)]).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let again = app.post(&send, &[("_csrf", &csrf)]).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+
+    // Both approvers sign off at the same moment, each twice (a double click).
+    let mut csrfs = Vec::new();
+    for a in &approvers {
+        csrfs.push(link_csrf(&app, a).await);
+    }
+    let fields = |csrf: &str| {
+        vec![
+            ("_csrf".to_string(), csrf.to_string()),
+            ("name".to_string(), "Kofi".to_string()),
+            ("title".to_string(), "Minister".to_string()),
+        ]
+    };
+    let posts = (0..4).map(|i| {
+        let path = format!("{}/sign-off", approvers[i % 2]);
+        let form = fields(&csrfs[i % 2]);
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            app.post(&path, &form).await
+        }
+    });
+    let results = futures_util::future::join_all(posts).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [303, 409].contains(s)),
+        "{statuses:?}"
+    );
+    let mut c = conn(&app);
+    let r = responses::find_response(&mut c, "national", "GHA", "")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, ResponseStatus::Submitted);
+    assert_eq!(versions::versions(&mut c, &r.id).unwrap().len(), 1);
+    let signed: Vec<AuditRow> = entries(&mut c, Some("national"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "signed_off" || e.kind == "submitted")
+        .collect();
+    assert_eq!(kinds(&signed), ["submitted", "signed_off"]);
+    app.stop().await;
+}
+
+async fn the_cycle_forms_refuse_a_missing_or_wrong_csrf_token(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = cycle_app(backend, &smtp).await;
+    let coordinator =
+        app.issue_token_with(&["--survey", "national", "--country", "GHA", "--name", "Ama"]);
+    answer_everything(&app, &coordinator).await;
+    let respondent_posts = [
+        "submit",
+        "send-for-sign-off",
+        "sign-off",
+        "send-back",
+        "recall",
+        "colleagues",
+        "colleagues/0123456789abcdef/revoke",
+        "s/policy/ready",
+        "queries/0123456789abcdef",
+    ];
+    // A token of the same browser is needed for "wrong" to be meaningful: fetch one first.
+    let good = link_csrf(&app, &coordinator).await;
+    assert!(!good.is_empty());
+    for action in respondent_posts {
+        for token in [None, Some("not-the-token")] {
+            let mut form = vec![("name", "x"), ("email", "x@example.org"), ("body", "x")];
+            if let Some(t) = token {
+                form.push(("_csrf", t));
+            }
+            let res = app.post(&format!("{coordinator}/{action}"), &form).await;
+            assert_eq!(res.status, 403, "{action} {token:?}: {}", res.body);
+        }
+    }
+    let mut c = conn(&app);
+    let r = responses::find_response(&mut c, "national", "GHA", "")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, ResponseStatus::Draft, "nothing was sent");
+    drop(c);
+
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    assert_eq!(app.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let country = "/admin/surveys/national/countries/GHA";
+    assert_eq!(app.get(country).await.status, 200);
+    for action in [
+        "review",
+        "return",
+        "accept",
+        "queries",
+        "queries/0123456789abcdef/reply",
+        "queries/0123456789abcdef/close",
+        "entry",
+    ] {
+        for token in [None, Some("not-the-token")] {
+            let mut form = vec![("unit", ""), ("body", "x"), ("channel", "paper")];
+            if let Some(t) = token {
+                form.push(("_csrf", t));
+            }
+            let res = app.post(&format!("{country}/{action}"), &form).await;
+            assert_eq!(res.status, 403, "{action} {token:?}: {}", res.body);
+        }
+    }
+    app.stop().await;
+}
