@@ -670,7 +670,10 @@ pub fn recall(
                 now.map_or(ResponseStatus::Draft, |r| r.status),
             ));
         }
-        let number = state.response.version_count;
+        // The version recalled is the one submitted now, which may be newer than the one
+        // read before the state changed (a submission racing the recall).
+        let number = responses::response_by_id(conn, &state.response.id)?
+            .map_or(state.response.version_count, |r| r.version_count);
         versions::mark(conn, &state.response.id, number, Mark::Recalled, naive)?;
         let history = versions::versions(conn, &state.response.id)?;
         let back_to = report::editable_state(&history);
