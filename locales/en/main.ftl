@@ -354,6 +354,7 @@ send-back-message = Message to the coordinators
 send-back-button = Send back
 sign-off-error-required = Fill this in.
 sign-off-error-too_long = This is too long: at most { $max } characters (a message: 4,000).
+sign-off-error-unprintable = Use printable text on one line.
 sent-back-notice = Sent back by the approver on { $date } (UTC), with this message:
 recall-hint = You can take back this submission until the secretariat begins its review; it becomes a draft again.
 recall-button = Recall the submission

@@ -354,6 +354,7 @@ send-back-message = Mensaje a los coordinadores
 send-back-button = Devolver
 sign-off-error-required = Complete este campo.
 sign-off-error-too_long = Demasiado largo: { $max } caracteres como máximo (un mensaje: 4000).
+sign-off-error-unprintable = Use texto imprimible en una sola línea.
 sent-back-notice = Devuelta por quien aprueba el { $date } (UTC), con este mensaje:
 recall-hint = Puede retirar este envío mientras la secretaría no haya comenzado su examen; la respuesta vuelve a ser un borrador.
 recall-button = Retirar el envío

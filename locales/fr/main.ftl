@@ -354,6 +354,7 @@ send-back-message = Message aux coordinateurs
 send-back-button = Renvoyer
 sign-off-error-required = Remplissez ce champ.
 sign-off-error-too_long = Trop long : { $max } caractères au plus (un message : 4 000).
+sign-off-error-unprintable = Utilisez du texte imprimable sur une seule ligne.
 sent-back-notice = Renvoyée par la personne qui valide le { $date } (UTC), avec ce message :
 recall-hint = Vous pouvez retirer cet envoi tant que le secrétariat n’a pas commencé son examen ; la réponse redevient un brouillon.
 recall-button = Retirer l’envoi

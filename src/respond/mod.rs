@@ -524,6 +524,14 @@ pub fn sign_off(
                 problem: "too_long",
             });
         }
+        // One line of printable text, as every name on a link: a line break or a direction
+        // override would make the receipt and its email read other than what was signed.
+        if value.trim().chars().any(crate::review::unprintable) {
+            return Err(RespondError::Invalid {
+                field,
+                problem: "unprintable",
+            });
+        }
     }
     let signed = SignOff {
         name: signed.name.trim().to_string(),

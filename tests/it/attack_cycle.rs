@@ -17,6 +17,8 @@ on_both_backends!(
     a_recall_racing_a_submission_never_leaves_a_draft_counted,
     approvers_signing_off_at_once_make_exactly_one_version,
     the_cycle_forms_refuse_a_missing_or_wrong_csrf_token,
+    links_and_owners_never_reach_another_countrys_or_surveys_queries,
+    markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -281,5 +283,230 @@ async fn the_cycle_forms_refuse_a_missing_or_wrong_csrf_token(backend: Backend) 
             assert_eq!(res.status, 403, "{action} {token:?}: {}", res.body);
         }
     }
+    app.stop().await;
+}
+
+/// The ids of the queries a respondent page links to.
+fn query_ids(body: &str, link: &str) -> Vec<String> {
+    let marker = format!("{link}/queries/");
+    let mut ids: Vec<String> = Vec::new();
+    for (i, _) in body.match_indices(&marker) {
+        let id: String = body[i + marker.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        if !id.is_empty() && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+async fn links_and_owners_never_reach_another_countrys_or_surveys_queries(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = ("owner@closed.example", "a long owner passphrase");
+    app.add_user(owner.0, owner.1, "owner", &["closed"]);
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    let swe = app.issue_token("fixture", "SWE", "Lars");
+    let nor = app.issue_token("fixture", "NOR", "Kari");
+    let plans_only = app.issue_token_with(&[
+        "--survey",
+        "fixture",
+        "--country",
+        "SWE",
+        "--name",
+        "Eva",
+        "--role",
+        "contributor",
+        "--section",
+        "plans",
+    ]);
+    for link in [&swe, &nor] {
+        let saved = app
+            .save_section(link, "basics", &[("name", "MFA"), ("active", "yes")])
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        app.save_section(link, "plans", &[("has_plan", "no")]).await;
+        assert_eq!(app.submit(link).await.status, 303);
+    }
+    // The secretariat asks SWE about a question of its basics, in text that is markup.
+    assert_eq!(app.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let country = "/admin/surveys/fixture/countries/SWE";
+    let page = app.get(country).await;
+    let csrf = page.hidden("_csrf");
+    let raised = app
+        .post(
+            &format!("{country}/queries"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("question", "name"),
+                ("body", "<script>alert(1)</script>"),
+            ],
+        )
+        .await;
+    assert_eq!(raised.status, 200, "{}", raised.body);
+    assert!(!raised.body.contains("<script>alert"));
+    let overview = app.get(&swe).await;
+    let ids = query_ids(&overview.body, &swe);
+    assert_eq!(ids.len(), 1, "{}", overview.body);
+    let query = &ids[0];
+    let thread = app.get(&format!("{swe}/queries/{query}")).await;
+    assert_eq!(thread.status, 200);
+    assert!(thread
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!thread.body.contains("<script>alert"));
+
+    // Another country's link, and a contributor of other sections, find no such query:
+    // reading or replying (with a valid token of their own) is the bare 404.
+    for (link, csrf_page) in [(&nor, "s/basics"), (&plans_only, "s/plans")] {
+        let own = app.get(&format!("{link}/{csrf_page}")).await;
+        let csrf = own.hidden("_csrf");
+        assert!(query_ids(&app.get(link).await.body, link).is_empty());
+        assert_eq!(
+            app.get(&format!("{link}/queries/{query}")).await.status,
+            404
+        );
+        let reply = app
+            .post(
+                &format!("{link}/queries/{query}"),
+                &[("_csrf", csrf.as_str()), ("body", "not mine")],
+            )
+            .await;
+        assert_eq!(reply.status, 404, "{}", reply.body);
+    }
+    // NOR's receipt numbers are its own; the contributor sees no receipt or version at all.
+    assert_eq!(app.get(&format!("{nor}/receipt/2")).await.status, 404);
+    assert_eq!(
+        app.get(&format!("{plans_only}/receipt/1")).await.status,
+        404
+    );
+    let content = app
+        .get(&format!("{plans_only}/versions/1/content.json"))
+        .await;
+    assert_eq!(content.status, 404);
+
+    // The secretariat, through NOR's page, cannot reply to or close SWE's query.
+    let nor_page = app.get("/admin/surveys/fixture/countries/NOR").await;
+    let csrf = nor_page.hidden("_csrf");
+    for action in ["reply", "close"] {
+        let res = app
+            .post(
+                &format!("/admin/surveys/fixture/countries/NOR/queries/{query}/{action}"),
+                &[("_csrf", csrf.as_str()), ("body", "cross")],
+            )
+            .await;
+        assert_eq!(res.status, 404, "{action}: {}", res.body);
+    }
+    // The owner of another survey cannot either, through their own survey's page.
+    let other = app.clone_with_new_client();
+    assert_eq!(other.login(owner.0, owner.1).await.status, 303);
+    let closed = other.get("/admin/surveys/closed/countries/SWE").await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    let csrf = closed.hidden("_csrf");
+    for action in ["reply", "close"] {
+        let res = other
+            .post(
+                &format!("/admin/surveys/closed/countries/SWE/queries/{query}/{action}"),
+                &[("_csrf", csrf.as_str()), ("body", "cross")],
+            )
+            .await;
+        assert_eq!(res.status, 404, "{action}: {}", res.body);
+        let res = other
+            .post(
+                &format!("/admin/surveys/fixture/countries/SWE/queries/{query}/{action}"),
+                &[("_csrf", csrf.as_str()), ("body", "cross")],
+            )
+            .await;
+        assert!([403, 404].contains(&res.status), "{action}: {}", res.status);
+    }
+    let json = other
+        .get("/admin/surveys/fixture/countries/SWE/versions/1.json")
+        .await;
+    assert!([403, 404].contains(&json.status), "{}", json.status);
+    // Still one message, open.
+    let thread = app.get(&format!("{swe}/queries/{query}")).await;
+    assert!(!thread.body.contains("not mine") && !thread.body.contains("cross"));
+    app.stop().await;
+}
+
+async fn markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = cycle_app(backend, &smtp).await;
+    let coordinator =
+        app.issue_token_with(&["--survey", "national", "--country", "GHA", "--name", "Ama"]);
+    let approver = app.issue_token_with(&[
+        "--survey",
+        "national",
+        "--country",
+        "GHA",
+        "--name",
+        "Kofi",
+        "--email",
+        "kofi@presidency.example.gh",
+        "--role",
+        "approver",
+    ]);
+    answer_everything(&app, &coordinator).await;
+    let sent = post_from_review(&app, &coordinator, "send-for-sign-off", &[]).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(smtp.wait_for(1).await.len(), 1);
+    // A line break or a direction override in the name or title is refused, and nothing is
+    // submitted: the receipt would read other than what was signed.
+    for (name, title) in [
+        (
+            "Kofi",
+            "Minister\r\nBcc: evil@example.org\r\n\r\nForged text",
+        ),
+        ("Kofi\u{202e}retsiniM", "Minister"),
+    ] {
+        let refused = post_from_review(
+            &app,
+            &approver,
+            "sign-off",
+            &[("name", name), ("title", title)],
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body.contains("Use printable text on one line."));
+    }
+    let mut c = conn(&app);
+    let r = responses::find_response(&mut c, "national", "GHA", "")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, ResponseStatus::AwaitingSignOff);
+    drop(c);
+    // Markup is kept as text: escaped in the receipt page and in the email's HTML part.
+    let signed = post_from_review(
+        &app,
+        &approver,
+        "sign-off",
+        &[
+            ("name", "<script>alert(1)</script>"),
+            ("title", "Minister <b>x</b>"),
+        ],
+    )
+    .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let receipt = app.get(&format!("{approver}/receipt/1")).await;
+    assert_eq!(receipt.status, 200);
+    assert!(receipt
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!receipt.body.contains("<script>") && !receipt.body.contains("<b>x"));
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let mail = &mails[1];
+    assert_eq!(mail.to, "kofi@presidency.example.gh");
+    assert!(mail.subject.starts_with("Receipt"), "{}", mail.subject);
+    let html = &mail.body[mail.body.find("text/html").expect("an HTML part")..];
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script>") && !html.contains("<b>x"),
+        "{html}"
+    );
     app.stop().await;
 }
