@@ -528,6 +528,7 @@ handover-bad-email = Enter an email address such as name@ministry.gov
 handover-unprintable = Use only printable characters in the name
 handover-no-section = Choose at least one section
 handover-too-many = This response already has { $max } colleagues' links: revoke one before handing sections to someone else.
+handover-too-many-today = This link has handed sections to { $max } colleagues in the last day: try again tomorrow.
 handover-sender-unnamed = Your country's coordinator
 handover-title = Who answers each section
 handover-col-section = Section

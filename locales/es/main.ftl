@@ -528,6 +528,7 @@ handover-bad-email = Escriba un correo electrónico como nombre@ministerio.gob
 handover-unprintable = Use solo caracteres imprimibles en el nombre
 handover-no-section = Elija al menos una sección
 handover-too-many = Esta respuesta ya tiene { $max } enlaces de colegas: revoque uno antes de confiar secciones a otra persona.
+handover-too-many-today = Este enlace ha confiado secciones a { $max } colegas en el último día: vuelva a intentarlo mañana.
 handover-sender-unnamed = El coordinador de su país
 handover-title = Quién responde cada sección
 handover-col-section = Sección

@@ -528,6 +528,7 @@ handover-bad-email = Saisissez une adresse électronique comme nom@ministere.gou
 handover-unprintable = N'utilisez que des caractères imprimables dans le nom
 handover-no-section = Choisissez au moins une section
 handover-too-many = Cette réponse compte déjà { $max } liens de collègues : révoquez-en un avant de confier des sections à une autre personne.
+handover-too-many-today = Ce lien a confié des sections à { $max } collègues depuis un jour : réessayez demain.
 handover-sender-unnamed = Le coordinateur de votre pays
 handover-title = Qui répond à chaque section
 handover-col-section = Section

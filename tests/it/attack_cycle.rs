@@ -19,6 +19,7 @@ on_both_backends!(
     the_cycle_forms_refuse_a_missing_or_wrong_csrf_token,
     links_and_owners_never_reach_another_countrys_or_surveys_queries,
     markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails,
+    a_coordinator_cannot_hand_out_links_without_end,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -508,5 +509,58 @@ async fn markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails(back
         !html.contains("<script>") && !html.contains("<b>x"),
         "{html}"
     );
+    app.stop().await;
+}
+
+async fn a_coordinator_cannot_hand_out_links_without_end(backend: Backend) {
+    use coherence::db::schema::access_tokens as tokens;
+    use diesel::prelude::*;
+    // The per-minute limit on a link's posts set aside, to reach the daily one.
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let db = crate::helpers::fresh_database(backend, dir.path());
+    let env = vec![("COHERENCE_LINK_SAVES_PER_MINUTE", "1000".to_string())];
+    let app = TestApp::start_with(db, crate::helpers::fixtures().join("surveys"), dir, env).await;
+    let coordinator = app.issue_token("fixture", "SWE", "Cora");
+    let hand_over = |i: usize| {
+        let (app, coordinator) = (&app, &coordinator);
+        async move {
+            let form = app.get(&format!("{coordinator}/colleagues")).await;
+            assert_eq!(form.status, 200, "{}", form.body);
+            let csrf = form.hidden("_csrf");
+            let (name, email) = (format!("Colleague {i}"), format!("c{i}@example.org"));
+            let fields = [
+                ("_csrf", csrf.as_str()),
+                ("name", name.as_str()),
+                ("email", email.as_str()),
+                ("section", "basics"),
+            ];
+            app.post(&format!("{coordinator}/colleagues"), &fields)
+                .await
+        }
+    };
+    // Fifty live links at most; revoking them all and handing out again: a hundred a day.
+    for i in 0..100 {
+        if i == 50 {
+            diesel::update(tokens::table.filter(tokens::role.eq("contributor")))
+                .set(tokens::revoked_at.eq(Some(chrono::Utc::now().naive_utc())))
+                .execute(&mut conn(&app))
+                .unwrap();
+        }
+        let done = hand_over(i).await;
+        assert!(done.status < 400, "{i}: {}", done.body);
+    }
+    diesel::update(tokens::table.filter(tokens::role.eq("contributor")))
+        .set(tokens::revoked_at.eq(Some(chrono::Utc::now().naive_utc())))
+        .execute(&mut conn(&app))
+        .unwrap();
+    let refused = hand_over(100).await;
+    assert!(refused.status >= 400, "{}", refused.body);
+    assert!(refused.body.contains("in the last day"), "{}", refused.body);
+    let issued: i64 = tokens::table
+        .filter(tokens::role.eq("contributor"))
+        .count()
+        .get_result(&mut conn(&app))
+        .unwrap();
+    assert_eq!(issued, 100);
     app.stop().await;
 }
