@@ -20,6 +20,7 @@ on_both_backends!(
     links_and_owners_never_reach_another_countrys_or_surveys_queries,
     markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails,
     a_coordinator_cannot_hand_out_links_without_end,
+    the_secretariat_and_the_country_racing_decide_once,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -562,5 +563,77 @@ async fn a_coordinator_cannot_hand_out_links_without_end(backend: Backend) {
         .get_result(&mut conn(&app))
         .unwrap();
     assert_eq!(issued, 100);
+    app.stop().await;
+}
+
+async fn the_secretariat_and_the_country_racing_decide_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    assert_eq!(app.login(ADMIN.0, ADMIN.1).await.status, 303);
+    let link = app.issue_token("fixture", "SWE", "Lars");
+    let saved = app
+        .save_section(&link, "basics", &[("name", "MFA"), ("active", "yes")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    app.save_section(&link, "plans", &[("has_plan", "no")])
+        .await;
+    let country = "/admin/surveys/fixture/countries/SWE";
+    for round in 0..3 {
+        assert_eq!(app.submit(&link).await.status, 303, "round {round}");
+        let csrf = app.get(country).await.hidden("_csrf");
+        let link_csrf = link_csrf(&app, &link).await;
+        let (ret, acc, rec) = (
+            format!("{country}/return"),
+            format!("{country}/accept"),
+            format!("{link}/recall"),
+        );
+        let admin_form = [("_csrf", csrf.as_str()), ("confirm", "yes")];
+        let link_form = [("_csrf", link_csrf.as_str())];
+        // The owner returns and accepts at once, while the country recalls.
+        let (returned, accepted, recalled) = tokio::join!(
+            app.post(&ret, &admin_form),
+            app.post(&acc, &admin_form),
+            app.post(&rec, &link_form),
+        );
+        let won: Vec<bool> = [
+            returned.status == 200,
+            accepted.status == 200,
+            recalled.status == 303,
+        ]
+        .to_vec();
+        assert_eq!(
+            won.iter().filter(|w| **w).count(),
+            1,
+            "round {round}: {} {} {}",
+            returned.status,
+            accepted.status,
+            recalled.status
+        );
+        for page in [&returned, &accepted, &recalled] {
+            assert!([200, 303, 409].contains(&page.status), "{}", page.body);
+        }
+        let (status, counted, marks) = swe(&app);
+        if won[2] {
+            // Recalled: back to a draft, or returned when an earlier version was.
+            assert!(
+                [ResponseStatus::Draft, ResponseStatus::Returned].contains(&status),
+                "round {round}: {status:?}"
+            );
+            assert_eq!(marks.last(), Some(&true), "round {round}: {marks:?}");
+        } else {
+            let expected = if won[0] {
+                ResponseStatus::Returned
+            } else {
+                ResponseStatus::Accepted
+            };
+            assert_eq!(status, expected, "round {round}");
+        }
+        if won[1] {
+            assert_eq!(counted, Some(marks.len() as i32));
+            break;
+        }
+    }
+    let out = app.cli(&["audit", "verify"], None);
+    assert!(out.status.success(), "{out:?}");
     app.stop().await;
 }
