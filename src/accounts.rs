@@ -348,9 +348,45 @@ pub fn complete_sign_in(
     for counter in &counted.0 {
         crate::db::attempts::refund(conn, counter)?;
     }
-    let session = open_session(conn, &user.id, now)?;
-    let device = remember_device(conn, &user.id, device, now)?;
-    Ok(SignedIn { session, device })
+    crate::db::transaction(conn, |conn| {
+        let session = open_session(conn, &user.id, now)?;
+        let device = remember_device(conn, &user.id, device, now)?;
+        record_sign_in(conn, Some(user), crate::audit::AuditKind::SignedIn, now)?;
+        Ok(SignedIn { session, device })
+    })
+}
+
+/// Record an admitted sign-in attempt whose password did not match, in the log of what
+/// concerns no survey: the account's id when the email is one, never what was typed (a
+/// password typed into the email field would be kept).
+pub fn record_failed_sign_in(
+    conn: &mut DbConn,
+    user: Option<&User>,
+    now: NaiveDateTime,
+) -> Result<(), QueryError> {
+    crate::db::transaction(conn, |conn| {
+        record_sign_in(conn, user, crate::audit::AuditKind::SignInFailed, now)
+    })
+}
+
+fn record_sign_in(
+    conn: &mut DbConn,
+    user: Option<&User>,
+    kind: crate::audit::AuditKind,
+    now: NaiveDateTime,
+) -> Result<(), QueryError> {
+    let actor = match user {
+        Some(u) => crate::audit::Actor::User(&u.id),
+        None => crate::audit::Actor::System,
+    };
+    let event = crate::audit::Event {
+        survey_id: "",
+        country_iso3: "",
+        actor,
+        kind,
+        detail: serde_json::json!({ "known_account": user.is_some() }),
+    };
+    crate::audit::record(conn, &event, now)
 }
 
 /// The account a setup link belongs to, if the link is still valid.

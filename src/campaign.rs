@@ -264,6 +264,14 @@ impl Campaign<'_> {
         let all = contacts::list(conn, &self.survey.id)?;
         db::transaction(conn, |conn| {
             deadlines::set_extension(conn, &self.survey.id, iso3, closes_at, &by.id, now)?;
+            let event = crate::audit::Event {
+                survey_id: &self.survey.id,
+                country_iso3: iso3,
+                actor: crate::audit::Actor::User(&by.id),
+                kind: crate::audit::AuditKind::DeadlineChanged,
+                detail: serde_json::json!({ "closes_at": closes_at.to_string() }),
+            };
+            crate::audit::record(conn, &event, now)?;
             let mut result = Queued::default();
             for c in all.iter().filter(|c| c.country_iso3 == iso3) {
                 self.queue(conn, Message::Deadline, c, now)?;

@@ -41,6 +41,8 @@ pub enum AssignProblem {
     Holder(HolderProblem),
     /// [`MAX_CONTRIBUTORS`] live contributor links already.
     TooMany,
+    /// [`crate::access::HANDOVERS_PER_LINK`] hand-overs by this link in the last day.
+    TooManyToday,
 }
 
 impl Colleague<'_> {
@@ -105,6 +107,16 @@ pub fn assign(
 ) -> Result<Result<Assigned, AssignProblem>, CampaignError> {
     if let Err(problem) = colleague.check(survey, by) {
         return Ok(Err(problem));
+    }
+    // A hand-over refused for the live links is not counted; the count comes before the
+    // transaction (a lost race to create the counter must not abort it).
+    let live = tokens::live_contributors(conn, &survey.id, &by.country_iso3, &by.unit, now)?;
+    if live.len() >= MAX_CONTRIBUTORS {
+        return Ok(Err(AssignProblem::TooMany));
+    }
+    let limit = crate::access::HANDOVERS_PER_LINK;
+    if crate::db::attempts::hit(conn, &limit.counter(&by.id), limit.window(), now)? > limit.max {
+        return Ok(Err(AssignProblem::TooManyToday));
     }
     db::transaction(conn, |conn| {
         let live = tokens::live_contributors(conn, &survey.id, &by.country_iso3, &by.unit, now)?;

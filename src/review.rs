@@ -180,7 +180,7 @@ impl NewHolder<'_> {
 }
 
 /// Control characters and the bidirectional overrides that make a name read other than it is.
-fn unprintable(c: char) -> bool {
+pub fn unprintable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

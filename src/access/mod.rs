@@ -137,6 +137,13 @@ pub const LOGINS_PER_DEVICE: Limit = Limit {
     max: 10,
     minutes: 15,
 };
+/// Colleagues' links one coordinator link hands out, each emailed to an address it types in:
+/// revoking and handing out again must not make the service send mail without end.
+pub const HANDOVERS_PER_LINK: Limit = Limit {
+    purpose: "handover-link",
+    max: 100,
+    minutes: 24 * 60,
+};
 /// Unknown personal links tried from one client address. A valid link is never refused.
 pub const UNKNOWN_LINKS_PER_ADDRESS: Limit = Limit {
     purpose: "link-address",

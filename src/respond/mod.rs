@@ -523,6 +523,14 @@ pub fn sign_off(
                 problem: "too_long",
             });
         }
+        // One line of printable text, as every name on a link: a line break or a direction
+        // override would make the receipt and its email read other than what was signed.
+        if value.trim().chars().any(crate::review::unprintable) {
+            return Err(RespondError::Invalid {
+                field,
+                problem: "unprintable",
+            });
+        }
     }
     let signed = SignOff {
         name: signed.name.trim().to_string(),
@@ -697,7 +705,10 @@ pub fn recall(
         if !moved {
             return Err(state_now(conn, &state.response.id, ResponseStatus::Draft)?);
         }
-        let number = state.response.version_count;
+        // The version recalled is the one submitted now, which may be newer than the one
+        // read before the state changed (a submission racing the recall).
+        let number = responses::response_by_id(conn, &state.response.id)?
+            .map_or(state.response.version_count, |r| r.version_count);
         versions::mark(conn, &state.response.id, number, Mark::Recalled, naive)?;
         let history = versions::versions(conn, &state.response.id)?;
         let back_to = report::editable_state(&history);

@@ -2,6 +2,7 @@
 //! drives it over HTTP, on SQLite and on PostgreSQL.
 
 mod admin;
+mod attack_cycle;
 mod audit;
 mod browser;
 mod check;

@@ -133,6 +133,7 @@ async fn sign_in(
         accounts::Admission::Check(user, counted) => (user, counted),
     };
     // 2. Check the password, a bounded number at a time, holding no connection.
+    let tried = user.clone();
     let matched = if oversized {
         None
     } else {
@@ -144,6 +145,14 @@ async fn sign_in(
             .flatten()
     };
     let Some(user) = matched else {
+        with_conn(state, move |conn| {
+            Ok(accounts::record_failed_sign_in(
+                conn,
+                tried.as_ref(),
+                campaign::now(),
+            )?)
+        })
+        .await?;
         return Ok(None);
     };
     // 3. Open the session.

@@ -159,6 +159,10 @@ fn problem_text(lang: &str, problem: AssignProblem) -> String {
             "handover-too-many",
             &[("max", MAX_CONTRIBUTORS.to_string())],
         ),
+        AssignProblem::TooManyToday => t(
+            "handover-too-many-today",
+            &[("max", crate::access::HANDOVERS_PER_LINK.max.to_string())],
+        ),
         AssignProblem::Holder(HolderProblem::BadEmail) => t("handover-bad-email", &[]),
         AssignProblem::Holder(HolderProblem::TooLong) => {
             t("error-too-long", &[("max", MAX_HOLDER_CHARS.to_string())])
