@@ -53,6 +53,8 @@ fuzz_target!(|data: &[u8]| {
             email: r.email.clone(),
             language: r.language.clone(),
             office: r.office.clone(),
+            role: r.role,
+            sections: r.sections.join(" "),
             created_at: chrono::NaiveDateTime::default(),
             updated_at: chrono::NaiveDateTime::default(),
         })
@@ -67,6 +69,8 @@ fuzz_target!(|data: &[u8]| {
             r.email.clone(),
             r.language.clone(),
             r.office.clone(),
+            r.role,
+            r.sections.clone(),
         )
     };
     assert_eq!(
