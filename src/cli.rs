@@ -403,17 +403,16 @@ fn export(
     .within(&survey);
     let fail = |e: ex::ExportError| CliError::Usage(e.to_string());
     let rows = ex::load(&mut conn, &survey, &filter).map_err(fail)?;
-    let event = crate::audit::Event {
-        survey_id: &survey.id,
-        country_iso3: "",
-        actor: crate::audit::Actor::Cli,
-        kind: crate::audit::AuditKind::ExportDownloaded,
-        detail: serde_json::json!({
-            "format": format,
-            "filter": if drafts { "drafts=1" } else { "" },
-        }),
-    };
-    crate::audit::record(&mut conn, &event, Utc::now().naive_utc()).map_err(DbError::from)?;
+    let now = Utc::now().naive_utc();
+    ex::record_download(
+        &mut conn,
+        &survey,
+        crate::audit::Actor::Cli,
+        format,
+        &filter,
+        now,
+    )
+    .map_err(DbError::from)?;
     let bytes: Vec<u8> = match format {
         "xlsx" => ex::to_xlsx(&survey, &rows).map_err(fail)?,
         "json" => ex::to_json(&survey, &rows).map_err(fail)?.into_bytes(),

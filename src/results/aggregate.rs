@@ -38,6 +38,25 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The filter as URL query parameters (`drafts=1&accepted=1&region=...`, '' for none): for
+    /// links that keep it, and for the record of an export.
+    pub fn parameters(&self) -> String {
+        let mut parts = Vec::new();
+        if self.include_drafts {
+            parts.push("drafts=1".to_string());
+        }
+        if self.accepted_only {
+            parts.push("accepted=1".to_string());
+        }
+        if let Some(r) = &self.region {
+            parts.push(format!("region={r}"));
+        }
+        if let Some(i) = &self.income {
+            parts.push(format!("income={i}"));
+        }
+        parts.join("&")
+    }
+
     /// The same filter, counting only responses from the survey's population.
     pub fn within(mut self, survey: &Survey) -> Filter {
         self.population = (!survey.population.is_everyone()).then(|| survey.population.clone());

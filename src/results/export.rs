@@ -308,6 +308,26 @@ struct AnswerLine {
     num: Option<f64>,
 }
 
+/// Record in the audit log that the survey's responses were exported: the format and the
+/// filter as query parameters.
+pub fn record_download(
+    conn: &mut DbConn,
+    survey: &Survey,
+    actor: crate::audit::Actor,
+    format: &str,
+    filter: &Filter,
+    now: NaiveDateTime,
+) -> Result<(), QueryError> {
+    let event = crate::audit::Event {
+        survey_id: &survey.id,
+        country_iso3: "",
+        actor,
+        kind: crate::audit::AuditKind::ExportDownloaded,
+        detail: json!({ "format": format, "filter": filter.parameters() }),
+    };
+    crate::audit::record(conn, &event, now)
+}
+
 pub fn load(
     conn: &mut DbConn,
     survey: &Survey,

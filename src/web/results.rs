@@ -59,23 +59,9 @@ impl ResultsQuery {
 
     /// The same filters as a query string, for links between results pages.
     fn query_string(&self, filter: &Filter) -> String {
-        let mut parts = Vec::new();
-        if filter.include_drafts {
-            parts.push("drafts=1".to_string());
-        }
-        if filter.accepted_only {
-            parts.push("accepted=1".to_string());
-        }
-        if let Some(r) = &filter.region {
-            parts.push(format!("region={r}"));
-        }
-        if let Some(i) = &filter.income {
-            parts.push(format!("income={i}"));
-        }
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", parts.join("&"))
+        match filter.parameters() {
+            p if p.is_empty() => p,
+            p => format!("?{p}"),
         }
     }
 }
@@ -383,19 +369,8 @@ async fn export_as(
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
     let s = survey.clone();
-    let shown = query.query_string(&filter);
     let by = scope.user.id;
     let bytes = with_conn(&state, move |conn| {
-        let event = crate::audit::Event {
-            survey_id: &s.id,
-            country_iso3: "",
-            actor: crate::audit::Actor::User(&by),
-            kind: crate::audit::AuditKind::ExportDownloaded,
-            detail: serde_json::json!({
-                "format": format.name(),
-                "filter": shown.trim_start_matches('?'),
-            }),
-        };
         let bytes = match format {
             Format::Codebook => export::codebook_csv(&s)?.into_bytes(),
             _ => {
@@ -407,7 +382,15 @@ async fn export_as(
                 }
             }
         };
-        crate::audit::record(conn, &event, crate::campaign::now())?;
+        let actor = crate::audit::Actor::User(&by);
+        export::record_download(
+            conn,
+            &s,
+            actor,
+            format.name(),
+            &filter,
+            crate::campaign::now(),
+        )?;
         Ok(bytes)
     })
     .await?;
