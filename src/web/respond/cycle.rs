@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::link::{Link, Page, Respondent, Visit};
 use super::views::ReviewView;
-use crate::db::responses::ResponseStatus;
+use crate::db::responses::{ResponseRow, ResponseStatus};
 use crate::db::versions::{self, VersionRow};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -152,15 +152,12 @@ pub async fn submit(link: Respondent, _: NoFields) -> Result<HttpResponse, AppEr
             let now = Utc::now();
             let help = super::super::admin::help_address(app);
             let notifier = notifier(app, survey, &help, lang);
-            let notify = |conn: &mut DbConn, r: &_, v: &_| match &notifier {
-                Some(n) => n.receipt(conn, r, v, now.naive_utc()).map(|_| ()),
-                None => Ok(()),
-            };
+            let notify = receipts(&notifier, now.naive_utc());
             let outcome = respond::submit(conn, survey, who, &notify, now);
             shown_again(conn, survey, who, outcome.map(Submitted::from))
         })
         .await?;
-    after(link, outcome)
+    after(link, outcome, SignOffForm::default())
 }
 
 /// Send the response to the country's approver.
@@ -179,7 +176,7 @@ pub async fn send_for_sign_off(link: Respondent, _: NoFields) -> Result<HttpResp
             shown_again(conn, survey, who, outcome.map(Submitted::from))
         })
         .await?;
-    after(link, outcome)
+    after(link, outcome, SignOffForm::default())
 }
 
 #[derive(Deserialize, Default)]
@@ -205,38 +202,18 @@ pub async fn sign_off(
             let now = Utc::now();
             let help = super::super::admin::help_address(app);
             let notifier = notifier(app, survey, &help, lang);
-            let notify = |conn: &mut DbConn, r: &_, v: &_| match &notifier {
-                Some(n) => n.receipt(conn, r, v, now.naive_utc()).map(|_| ()),
-                None => Ok(()),
-            };
+            let notify = receipts(&notifier, now.naive_utc());
             let outcome = respond::sign_off(conn, survey, who, &signed, &notify, now)
                 .map(|v| Submitted::Version(v.number));
             shown_again(conn, survey, who, outcome)
         })
         .await?;
-    match outcome {
-        After::Invalid {
-            field,
-            problem,
-            page,
-        } => {
-            let form = SignOffForm {
-                name: typed.name,
-                title: typed.title,
-                ..SignOffForm::default()
-            }
-            .with_error(&link, field, problem);
-            let (rs, cycle) = *page;
-            review_page(
-                &Page { link, rs },
-                &cycle,
-                false,
-                Some(form),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-        }
-        other => after(link, other),
-    }
+    let typed = SignOffForm {
+        name: typed.name,
+        title: typed.title,
+        ..SignOffForm::default()
+    };
+    after(link, outcome, typed)
 }
 
 #[derive(Deserialize, Default)]
@@ -259,28 +236,11 @@ pub async fn send_back(
             shown_again(conn, survey, who, outcome)
         })
         .await?;
-    match outcome {
-        After::Invalid {
-            field,
-            problem,
-            page,
-        } => {
-            let form = SignOffForm {
-                message: typed,
-                ..SignOffForm::default()
-            }
-            .with_error(&link, field, problem);
-            let (rs, cycle) = *page;
-            review_page(
-                &Page { link, rs },
-                &cycle,
-                false,
-                Some(form),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-        }
-        other => after(link, other),
-    }
+    let typed = SignOffForm {
+        message: typed,
+        ..SignOffForm::default()
+    };
+    after(link, outcome, typed)
 }
 
 /// The country takes back its submission before the secretariat's review.
@@ -292,7 +252,7 @@ pub async fn recall(link: Respondent, _: NoFields) -> Result<HttpResponse, AppEr
             shown_again(conn, survey, who, outcome)
         })
         .await?;
-    after(link, outcome)
+    after(link, outcome, SignOffForm::default())
 }
 
 impl SignOffForm {
@@ -379,7 +339,9 @@ fn shown_again(
     })
 }
 
-fn after(link: Link, outcome: After) -> Result<HttpResponse, AppError> {
+/// The page an action leads to; `typed`: what the sign-off or send-back form held, shown again
+/// with its error when a value was refused.
+fn after(link: Link, outcome: After, typed: SignOffForm) -> Result<HttpResponse, AppError> {
     match outcome {
         After::Redirect(to) => Ok(link.redirect(&to)),
         After::Missing(page) => {
@@ -392,8 +354,33 @@ fn after(link: Link, outcome: After) -> Result<HttpResponse, AppError> {
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
         }
-        After::Invalid { .. } => Err(AppError::BadRequest),
+        After::Invalid {
+            field,
+            problem,
+            page,
+        } => {
+            let form = typed.with_error(&link, field, problem);
+            let (rs, cycle) = *page;
+            review_page(
+                &Page { link, rs },
+                &cycle,
+                false,
+                Some(form),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
         After::Refused(e) => super::refusal(&link, e),
+    }
+}
+
+/// The hook a new version calls: its receipt emails, where email is configured.
+fn receipts<'a>(
+    notifier: &'a Option<Notifier<'a>>,
+    now: chrono::NaiveDateTime,
+) -> impl Fn(&mut DbConn, &ResponseRow, &VersionRow) -> Result<(), RespondError> + 'a {
+    move |conn, response, version| match notifier {
+        Some(n) => n.receipt(conn, response, version, now).map(|_| ()),
+        None => Ok(()),
     }
 }
 
