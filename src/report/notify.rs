@@ -68,7 +68,7 @@ impl Notifier<'_> {
         message: Message,
         now: NaiveDateTime,
     ) -> Result<usize, RespondError> {
-        let holders = recipients(
+        let holders = holders(
             tokens::country_tokens(conn, &self.survey.id, &response.country_iso3)?,
             &response.unit,
             roles,
@@ -84,9 +84,9 @@ impl Notifier<'_> {
             .get(&response.country_iso3)
             .map(|c| c.name(lang).to_string())
             .unwrap_or_else(|| response.country_iso3.clone());
-        for (name, email) in &holders {
+        for holder in &holders {
             let letter = Letter {
-                name: name.clone(),
+                name: holder.name.clone(),
                 survey: self.survey.title.get(lang).to_string(),
                 country: crate::survey::respondent_name(&response.unit, &country),
                 deadline: None,
@@ -103,7 +103,7 @@ impl Notifier<'_> {
                     survey_id: &self.survey.id,
                     country_iso3: &response.country_iso3,
                     contact_id: None,
-                    recipient: email,
+                    recipient: &holder.email,
                     subject: &rendered.subject,
                     body_text: &rendered.text,
                     body_html: &rendered.html,
@@ -124,26 +124,37 @@ pub fn signed_off_by(version: &VersionRow) -> Option<String> {
     })
 }
 
-/// The (name, email) of each live link of the given roles for the response's unit, each email
-/// once.
-fn recipients(
+/// Who holds one of a response's live links of the given roles with an address.
+pub struct Holder {
+    pub link_id: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// The holders of the live links of the given roles for the response's unit, each email once
+/// (compared without case), in the order of `links`.
+pub fn holders(
     links: Vec<TokenRow>,
     unit: &str,
     roles: &[LinkRole],
     now: NaiveDateTime,
-) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+) -> Vec<Holder> {
+    let mut out: Vec<Holder> = Vec::new();
     for t in links {
         if t.unit != unit || !roles.contains(&t.role) || t.ended(now).is_some() {
             continue;
         }
-        let Some(email) = t.holder_email.filter(|e| !e.is_empty()) else {
+        let Some(email) = t.holder_email.filter(|e| !e.trim().is_empty()) else {
             continue;
         };
-        if out.iter().any(|(_, e)| e.eq_ignore_ascii_case(&email)) {
+        if out.iter().any(|h| h.email.eq_ignore_ascii_case(&email)) {
             continue;
         }
-        out.push((t.holder_name.unwrap_or_else(|| email.clone()), email));
+        out.push(Holder {
+            link_id: t.id,
+            name: t.holder_name.unwrap_or_else(|| email.clone()),
+            email,
+        });
     }
     out
 }

@@ -219,19 +219,14 @@ fn queue_returned(
         .collect();
     let deadline = deadlines::deadline_extension(conn, &survey.id, &r.country_iso3)?
         .or(survey.closes.map(|c| c.naive_utc()));
-    let mut seen = BTreeSet::new();
+    let links = tokens::country_tokens(conn, &survey.id, &r.country_iso3)?;
+    let roles = [LinkRole::Coordinator, LinkRole::Approver];
     let mut queued = 0;
-    for link in tokens::country_tokens(conn, &survey.id, &r.country_iso3)? {
-        let role_told = matches!(link.role, LinkRole::Coordinator | LinkRole::Approver);
-        if link.unit != r.unit || !role_told || link.ended(now).is_some() {
+    for holder in super::notify::holders(links, &r.unit, &roles, now) {
+        if tokens::entry_of(conn, &holder.link_id)?.is_some() {
             continue;
         }
-        let Some(email) = link.holder_email.clone().filter(|e| !e.trim().is_empty()) else {
-            continue;
-        };
-        if !seen.insert(email.to_lowercase()) || tokens::entry_of(conn, &link.id)?.is_some() {
-            continue;
-        }
+        let email = holder.email;
         let lang = language
             .get(&email.to_lowercase())
             .filter(|l| survey.languages.contains(l))
@@ -253,7 +248,7 @@ fn queue_returned(
             })
             .collect();
         let letter = Letter {
-            name: link.holder_name.clone().unwrap_or_else(|| email.clone()),
+            name: holder.name,
             survey: survey.title.get(&lang).to_string(),
             country: crate::survey::respondent_name(&r.unit, &country),
             deadline: deadline.map(|d| crate::i18n::format_datetime(&lang, d)),
