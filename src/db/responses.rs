@@ -242,6 +242,20 @@ pub fn record_submission(
         .map(Some)
 }
 
+/// The responses of a survey submitted before versions existed: submitted, with no version.
+/// Read at every start, so the database does the filtering.
+pub fn unversioned_submissions(
+    conn: &mut DbConn,
+    survey_id: &str,
+) -> QueryResult<Vec<ResponseRow>> {
+    responses::table
+        .filter(responses::survey_id.eq(survey_id))
+        .filter(responses::status.eq(ResponseStatus::Submitted.as_str()))
+        .filter(responses::version_count.eq(0))
+        .select(ResponseRow::as_select())
+        .load(conn)
+}
+
 /// Make a response submitted before versions existed count as its version 1.
 pub fn record_backfilled_version(conn: &mut DbConn, response_id: &str) -> QueryResult<()> {
     diesel::update(

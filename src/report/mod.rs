@@ -167,10 +167,7 @@ pub fn backfill_versions(
     survey: &Survey,
     now: NaiveDateTime,
 ) -> Result<usize, QueryError> {
-    let unversioned: Vec<ResponseRow> = crate::db::responses::survey_responses(conn, &survey.id)?
-        .into_iter()
-        .filter(|r| r.status == ResponseStatus::Submitted && r.version_count == 0)
-        .collect();
+    let unversioned = crate::db::responses::unversioned_submissions(conn, &survey.id)?;
     for r in &unversioned {
         crate::db::transaction(conn, |conn| {
             crate::db::responses::record_backfilled_version(conn, &r.id)?;

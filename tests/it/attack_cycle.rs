@@ -9,7 +9,7 @@ use coherence::db::versions;
 use coherence::db::{self, DbUrl};
 
 use crate::cycle::{answer_everything, cycle_app, link_csrf, post_from_review};
-use crate::helpers::{Backend, SmtpServer, TestApp};
+use crate::helpers::{query_ids, Backend, SmtpServer, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -286,22 +286,6 @@ async fn the_cycle_forms_refuse_a_missing_or_wrong_csrf_token(backend: Backend) 
         }
     }
     app.stop().await;
-}
-
-/// The ids of the queries a respondent page links to.
-fn query_ids(body: &str, link: &str) -> Vec<String> {
-    let marker = format!("{link}/queries/");
-    let mut ids: Vec<String> = Vec::new();
-    for (i, _) in body.match_indices(&marker) {
-        let id: String = body[i + marker.len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .collect();
-        if !id.is_empty() && !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
 }
 
 async fn links_and_owners_never_reach_another_countrys_or_surveys_queries(backend: Backend) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{fresh_database, mail_env, Backend, Page, SmtpServer, TestApp};
+use crate::helpers::{fresh_database, mail_env, query_ids, Backend, Page, SmtpServer, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -18,6 +18,7 @@ on_both_backends!(
     the_whole_national_report_cycle,
     the_access_matrix_of_roles_and_states,
     the_owner_returning_while_the_coordinator_saves_loses_nothing,
+    a_response_submitted_before_versions_becomes_version_1_at_start,
 );
 
 pub fn cycle_surveys() -> PathBuf {
@@ -563,28 +564,8 @@ fn link_in(body: &str) -> String {
 
 /// Post a form of the owner's country page (its CSRF token).
 async fn post_country(app: &TestApp, action: &str, fields: &[(&str, &str)]) -> Page {
-    let page = app.get(GHA).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = page.hidden("_csrf");
-    let mut form = vec![("_csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    app.post(&format!("{GHA}/{action}"), &form).await
-}
-
-/// The ids of the queries a respondent page links to, in order.
-fn query_ids(body: &str, link: &str) -> Vec<String> {
-    let marker = format!("href=\"{link}/queries/");
-    let mut ids: Vec<String> = Vec::new();
-    for (i, _) in body.match_indices(&marker) {
-        let id: String = body[i + marker.len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .collect();
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
+    app.post_with_csrf_of(GHA, &format!("{GHA}/{action}"), fields)
+        .await
 }
 
 /// Ghana's audit entries as (place in the chain, kind), oldest first.
@@ -917,12 +898,8 @@ async fn post_fixture_country(
     fields: &[(&str, &str)],
 ) -> Page {
     let path = format!("/admin/surveys/fixture/countries/{iso3}");
-    let page = app.get(&path).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = page.hidden("_csrf");
-    let mut form = vec![("_csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    app.post(&format!("{path}/{action}"), &form).await
+    app.post_with_csrf_of(&path, &format!("{path}/{action}"), fields)
+        .await
 }
 
 /// The stored value of a question in a country's response of the fixture survey.
@@ -1000,12 +977,9 @@ async fn the_access_matrix_of_roles_and_states(backend: Backend) {
     .await;
     assert_eq!(raised.status, 200, "{}", raised.body);
     let overview = app.get(&swe).await;
-    let marker = format!("href=\"{swe}/queries/");
-    let at = overview.body.find(&marker).expect("the query is listed") + marker.len();
-    let query: String = overview.body[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect();
+    let ids = query_ids(&overview.body, &swe);
+    assert_eq!(ids.len(), 1, "the query is listed");
+    let query = ids[0].clone();
 
     // Norway's approver reaches none of Sweden's pages: the bare 404 of an unknown page.
     for path in [
@@ -1120,5 +1094,85 @@ async fn the_owner_returning_while_the_coordinator_saves_loses_nothing(backend: 
         .save_section(&link, "basics", &[("name", "MFA 2"), ("active", "yes")])
         .await;
     assert_eq!(again.status, 303, "{}", again.body);
+    app.stop().await;
+}
+
+/// A database from before versions: a submitted response without any. The next start stores
+/// it as version 1 from its answers, counted; a draft is left alone.
+async fn a_response_submitted_before_versions_becomes_version_1_at_start(backend: Backend) {
+    use coherence::db::schema::{response_versions, responses, version_answers};
+    use diesel::prelude::*;
+    let app = TestApp::spawn(backend).await;
+    let swe = app.issue_token("fixture", "SWE", "Anna");
+    let nor = app.issue_token("fixture", "NOR", "Ola");
+    app.save_section(&swe, "basics", &[("name", "MFA"), ("active", "yes")])
+        .await;
+    app.save_section(&swe, "plans", &[("has_plan", "no")]).await;
+    assert_eq!(app.submit(&swe).await.status, 303);
+    app.save_section(&nor, "basics", &[("name", "UD"), ("active", "no")])
+        .await;
+    let v1 = app
+        .get(&format!("{swe}/versions/1/content.json"))
+        .await
+        .body;
+    let url = coherence::db::DbUrl::parse(&app.database_url).unwrap();
+    {
+        // As an older Coherence left it: submitted, no version.
+        let pool = coherence::db::connect(&url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        diesel::delete(version_answers::table)
+            .execute(&mut conn)
+            .unwrap();
+        diesel::delete(response_versions::table)
+            .execute(&mut conn)
+            .unwrap();
+        diesel::update(responses::table)
+            .set((
+                responses::version_count.eq(0),
+                responses::counted_version.eq(None::<i32>),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let (db, surveys, dir) = (
+        app.database_url.clone(),
+        app.surveys.clone(),
+        app.dir.clone(),
+    );
+    app.stop().await;
+    let app = TestApp::start(db, surveys, dir).await;
+    let pool = coherence::db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let rows: Vec<(String, i32, Option<i32>)> = responses::table
+        .order(responses::country_iso3)
+        .select((
+            responses::country_iso3,
+            responses::version_count,
+            responses::counted_version,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("NOR".to_string(), 0, None),
+            ("SWE".to_string(), 1, Some(1))
+        ]
+    );
+    let digest: String = response_versions::table
+        .select(response_versions::digest)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(
+        sha256(v1.as_bytes()),
+        digest,
+        "the same content as when it was submitted"
+    );
+    assert_eq!(
+        app.get(&format!("{swe}/versions/1/content.json"))
+            .await
+            .body,
+        v1
+    );
     app.stop().await;
 }

@@ -323,6 +323,21 @@ impl TestApp {
         self.post_form_from_review(&review, link).await
     }
 
+    /// Post `fields` to `action` with the CSRF token of the form on `page` (loaded first).
+    pub async fn post_with_csrf_of(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let form = self.get(page).await;
+        assert_eq!(form.status, 200, "{page}: {}", form.body);
+        let csrf = form.hidden("_csrf");
+        let mut all = vec![("_csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
     /// Post answers with the hidden fields of an already loaded form page.
     pub async fn post_form_from(
         &self,
@@ -612,4 +627,21 @@ fn parse_mail(raw: &str) -> Mail {
         message_id: header("Message-ID"),
         body: String::from_utf8_lossy(&decoded).into_owned(),
     }
+}
+
+/// The ids of the secretariat's queries a respondent page of `link` points to, in order of
+/// first appearance.
+pub fn query_ids(body: &str, link: &str) -> Vec<String> {
+    let marker = format!("{link}/queries/");
+    let mut ids: Vec<String> = Vec::new();
+    for (i, _) in body.match_indices(&marker) {
+        let id: String = body[i + marker.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        if !id.is_empty() && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
 }

@@ -7,7 +7,7 @@
 use coherence::db::versions::{self, VersionRow};
 use coherence::db::{self, responses, DbUrl};
 
-use crate::helpers::{Backend, Page, SmtpServer, TestApp};
+use crate::helpers::{query_ids, Backend, Page, SmtpServer, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -36,29 +36,8 @@ fn stored(app: &TestApp) -> (String, Vec<VersionRow>) {
 
 /// Post a form of the country page with its CSRF token.
 async fn post_country(app: &TestApp, action: &str, fields: &[(&str, &str)]) -> Page {
-    let page = app.get(COUNTRY).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = page.hidden("_csrf");
-    let mut form = vec![("_csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    app.post(&format!("{COUNTRY}/{action}"), &form).await
-}
-
-/// The ids of the queries listed on a respondent page, in order.
-fn query_ids(body: &str, link: &str) -> Vec<String> {
-    let marker = format!("href=\"{link}/queries/");
-    let mut ids: Vec<String> = Vec::new();
-    for (i, _) in body.match_indices(&marker) {
-        let start = i + marker.len();
-        let id: String = body[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .collect();
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
+    app.post_with_csrf_of(COUNTRY, &format!("{COUNTRY}/{action}"), fields)
+        .await
 }
 
 async fn the_secretariat_queries_returns_and_accepts_a_report(backend: Backend) {
