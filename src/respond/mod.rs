@@ -748,6 +748,12 @@ pub fn group_form(pairs: &[(String, String)]) -> HashMap<String, RawAnswer> {
         }
         match name.split_once('.') {
             Some((q, "other")) => out.entry(q.to_string()).or_default().other = Some(value.clone()),
+            Some((q, "escape")) => {
+                out.entry(q.to_string()).or_default().escape = Some(value.clone())
+            }
+            Some((q, "reason")) => {
+                out.entry(q.to_string()).or_default().reason = Some(value.clone())
+            }
             Some((q, row)) => {
                 out.entry(q.to_string())
                     .or_default()

@@ -68,6 +68,10 @@ pub struct RawAnswer {
     pub other: Option<String>,
     /// Matrix rows (`<id>.<row>`).
     pub rows: BTreeMap<String, String>,
+    /// A non-answer picked instead of a value (`<id>.escape`: `not_known`, `not_applicable`).
+    pub escape: Option<String>,
+    /// Why that non-answer was given (`<id>.reason`).
+    pub reason: Option<String>,
 }
 
 impl RawAnswer {
@@ -75,7 +79,10 @@ impl RawAnswer {
     pub fn from_items(kind: &QuestionKind, items: &[Item]) -> RawAnswer {
         let mut raw = RawAnswer::default();
         for it in items {
-            if it.item == OTHER_ITEM {
+            if let Some(kind) = EscapeKind::of_item(&it.item) {
+                raw.escape = Some(kind.code().to_string());
+                raw.reason = Some(it.value.clone());
+            } else if it.item == OTHER_ITEM {
                 raw.other = Some(it.value.clone());
             } else if matches!(kind, QuestionKind::Matrix { .. }) {
                 raw.rows.insert(it.item.clone(), it.value.clone());
@@ -529,6 +536,7 @@ mod tests {
             show_if: None,
             kind,
             marker: None,
+            escapes: Escapes::default(),
         }
     }
 

@@ -114,6 +114,72 @@ pub struct Question {
     pub show_if: Option<Condition>,
     pub kind: QuestionKind,
     pub marker: Option<Marker>,
+    /// The honest non-answers this question accepts in place of an answer.
+    pub escapes: Escapes,
+}
+
+/// "Not known" and "not applicable": answers a respondent may give instead of a value, kept
+/// distinct from an empty answer everywhere (stored, shown, counted and exported as such).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Escapes {
+    pub not_known: Option<Escape>,
+    pub not_applicable: Option<Escape>,
+}
+
+impl Escapes {
+    pub fn any(&self) -> bool {
+        self.not_known.is_some() || self.not_applicable.is_some()
+    }
+
+    pub fn get(&self, kind: EscapeKind) -> Option<&Escape> {
+        match kind {
+            EscapeKind::NotKnown => self.not_known.as_ref(),
+            EscapeKind::NotApplicable => self.not_applicable.as_ref(),
+        }
+    }
+}
+
+/// How one non-answer is allowed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Escape {
+    /// Whether the respondent must say why (a short reason).
+    pub reason_required: bool,
+}
+
+/// Which non-answer was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscapeKind {
+    NotKnown,
+    NotApplicable,
+}
+
+impl EscapeKind {
+    pub const ALL: [EscapeKind; 2] = [EscapeKind::NotKnown, EscapeKind::NotApplicable];
+
+    /// The code used in forms, files and exports: `not_known`, `not_applicable`.
+    pub fn code(self) -> &'static str {
+        match self {
+            EscapeKind::NotKnown => "not_known",
+            EscapeKind::NotApplicable => "not_applicable",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<EscapeKind> {
+        EscapeKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The answer item that stores it (its value is the reason, possibly empty).
+    pub fn item(self) -> &'static str {
+        match self {
+            EscapeKind::NotKnown => "#not_known",
+            EscapeKind::NotApplicable => "#not_applicable",
+        }
+    }
+
+    pub fn of_item(item: &str) -> Option<EscapeKind> {
+        EscapeKind::ALL.into_iter().find(|k| k.item() == item)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -293,6 +293,7 @@ impl Walker {
             show_if,
             kind,
             marker,
+            escapes: Escapes::default(),
         })
     }
 }
