@@ -15,6 +15,7 @@ pub mod config;
 pub mod contacts;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod handover;
 pub mod i18n;
 pub mod mail;

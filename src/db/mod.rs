@@ -11,6 +11,7 @@ pub mod audit;
 pub mod contacts;
 pub mod countries;
 pub mod deadlines;
+pub mod files;
 pub mod outbox;
 pub mod responses;
 pub mod review_queries;

@@ -308,6 +308,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    files (id) {
+        id -> Text,
+        response_id -> Text,
+        question_id -> Text,
+        name -> Text,
+        declared_type -> Text,
+        detected_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        content -> Binary,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
 diesel::joinable!(trusted_devices -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -335,4 +351,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     query_messages,
     audit_log,
     audit_heads,
+    files,
 );

@@ -10,13 +10,14 @@ use crate::db::responses::{self, ResponseRow, ResponseStatus};
 use crate::db::sections::{self, SectionStateRow, SectionWrite, WriteOutcome};
 use crate::db::tokens::{self, TokenRow};
 use crate::db::versions::{self, Mark, VersionRow};
-use crate::db::{answers, deadlines, DbConn, DbError, QueryError};
+use crate::db::{answers, deadlines, files, DbConn, DbError, QueryError};
+use crate::files::{CheckedPost, FilePost};
 use crate::report::{self, Channel, SignOff, Submission};
 use crate::survey::answer::{
     missing_answers, validate, Answers, CountryCodes, FieldError, Item, Missing, RawAnswer,
     Visibility,
 };
-use crate::survey::Survey;
+use crate::survey::{QuestionKind, Survey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RespondError {
@@ -206,6 +207,8 @@ pub struct SaveRequest<'a> {
     pub section_id: &'a str,
     pub base_version: i32,
     pub raw: &'a HashMap<String, RawAnswer>,
+    /// Files attached and removed, by file question (a question absent keeps its files).
+    pub files: &'a HashMap<String, FilePost>,
 }
 
 pub fn save_section(
@@ -221,6 +224,25 @@ pub fn save_section(
         .section(req.section_id)
         .filter(|s| who.may_answer(&s.id))
         .ok_or(RespondError::NoSuchSection)?;
+    // Uploads are checked once (their content does not depend on what is stored).
+    let mut file_posts: HashMap<&str, Result<CheckedPost, FieldError>> = HashMap::new();
+    for q in &section.questions {
+        if let (
+            QuestionKind::File {
+                max_size_mb,
+                accept,
+                ..
+            },
+            Some(post),
+        ) = (&q.kind, req.files.get(&q.id))
+        {
+            let limits = crate::files::Limits {
+                max_size_mb: *max_size_mb,
+                accept,
+            };
+            file_posts.insert(&q.id, CheckedPost::of(post, limits));
+        }
+    }
     // A stale write is retried once against fresh state, then reported as a conflict.
     for _attempt in 0..2 {
         let state = load(conn, survey, who, naive_now)?;
@@ -238,7 +260,17 @@ pub fn save_section(
             .filter(|q| state.visibility.question(&q.id))
         {
             let raw = req.raw.get(&q.id).unwrap_or(&empty);
-            match validate(q, raw, countries) {
+            let stored = state.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+            let checked = match &q.kind {
+                // Files come from the uploads and removals; none posted keeps them as they are.
+                QuestionKind::File { max_files, .. } => match file_posts.get(q.id.as_str()) {
+                    None => Ok(stored.to_vec()),
+                    Some(Err(e)) => Err(e.clone()),
+                    Some(Ok(post)) => post.items(stored, *max_files),
+                },
+                _ => validate(q, raw, countries),
+            };
+            match checked {
                 Ok(items) => {
                     let stored = state.answers.get(&q.id).cloned().unwrap_or_default();
                     if items != stored {
@@ -306,7 +338,21 @@ pub fn save_section(
             hidden_after: &hidden_after,
             now: naive_now,
         };
-        match sections::write_section(conn, &write)? {
+        let written = crate::db::transaction(conn, |conn| -> Result<_, QueryError> {
+            let outcome = sections::write_section(conn, &write)?;
+            if matches!(outcome, WriteOutcome::Saved { .. }) {
+                store_files(
+                    conn,
+                    &changes,
+                    &state,
+                    &file_posts,
+                    &who.token.id,
+                    naive_now,
+                )?;
+            }
+            Ok(outcome)
+        })?;
+        match written {
             WriteOutcome::Saved { .. } => {
                 let revealed = section
                     .questions
@@ -335,6 +381,49 @@ pub fn save_section(
         saved_at: None,
         errors: BTreeMap::new(),
     })
+}
+
+/// Inside a save's transaction: store the files its changes attach, and delete those it
+/// removed that no version refers to.
+fn store_files(
+    conn: &mut DbConn,
+    changes: &[(String, Vec<Item>)],
+    state: &ResponseState,
+    posts: &HashMap<&str, Result<CheckedPost, FieldError>>,
+    token_id: &str,
+    now: NaiveDateTime,
+) -> Result<(), QueryError> {
+    for (question, _) in changes {
+        let Some(Ok(post)) = posts.get(question.as_str()) else {
+            continue;
+        };
+        for (id, file) in &post.added {
+            files::insert(
+                conn,
+                &files::NewFile {
+                    id: id.clone(),
+                    response_id: state.response.id.clone(),
+                    question_id: question.clone(),
+                    name: file.name.clone(),
+                    declared_type: file.declared_type.clone(),
+                    detected_type: file.detected.code().to_string(),
+                    size: file.bytes.len() as i64,
+                    sha256: file.sha256.clone(),
+                    content: file.bytes.clone(),
+                    created_at: now,
+                    created_by: token_id.to_string(),
+                },
+            )?;
+        }
+        let stored = state
+            .answers
+            .get(question)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let removed: Vec<String> = post.removed(stored).cloned().collect();
+        files::delete_unreferenced(conn, &state.response.id, &removed)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]

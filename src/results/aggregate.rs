@@ -270,7 +270,8 @@ fn choice_key(question: &Question) -> (&'static str, &'static str) {
         | QuestionKind::Percentage
         | QuestionKind::Date { .. }
         | QuestionKind::Email
-        | QuestionKind::Url => ("a.value", "a.item = ''"),
+        | QuestionKind::Url
+        | QuestionKind::File { .. } => ("a.value", "a.item = ''"),
     }
 }
 

@@ -121,6 +121,8 @@ fn raw_answer(
             let hi = max.unwrap_or(lo + 100.0).max(lo);
             raw.values.push(format!("{:.1}", rng.random_range(lo..=hi)));
         }
+        // Demo responses attach no documents.
+        QuestionKind::File { .. } => return None,
         QuestionKind::Percentage => raw
             .values
             .push(format!("{:.1}", rng.random_range(0.0..=100.0))),
@@ -281,7 +283,9 @@ fn respond_as(
                     raw.insert(q.id.clone(), v);
                 }
             }
+            let no_files = std::collections::HashMap::new();
             let req = SaveRequest {
+                files: &no_files,
                 section_id: &section.id,
                 base_version: state.section_version(&section.id),
                 raw: &raw,

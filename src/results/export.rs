@@ -13,7 +13,7 @@ use super::aggregate::{answers_from, push_filter, Filter};
 use super::sql::Sql;
 use crate::db::responses::ResponseStatus;
 use crate::db::{DbConn, QueryError};
-use crate::survey::answer::{Answers, Item, OTHER_ITEM};
+use crate::survey::answer::{Answers, FileItem, Item, OTHER_ITEM};
 use crate::survey::{QuestionKind, Survey, OTHER_CODE};
 
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +229,12 @@ pub fn columns(survey: &Survey) -> Vec<Column> {
             | QuestionKind::LongText { .. }
             | QuestionKind::Email
             | QuestionKind::Url => out.push(col(q.id.clone(), None, None, "text".into())),
+            QuestionKind::File { .. } => out.push(col(
+                q.id.clone(),
+                None,
+                None,
+                "names of the attached files, separated by \"; \" (the files: zip export)".into(),
+            )),
         }
     }
     out
@@ -423,6 +429,11 @@ fn cell(survey: &Survey, column: &Column, answers: &Answers) -> String {
                 "0".into()
             }
         }
+        (QuestionKind::File { .. }, _) => FileItem::all(items)
+            .into_iter()
+            .map(|f| f.name)
+            .collect::<Vec<_>>()
+            .join("; "),
         (QuestionKind::Matrix { .. }, Some(row)) => items
             .iter()
             .find(|i| &i.item == row)
@@ -560,7 +571,8 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
 
 /// JSON: `{"survey", "version", "responses": [{"iso3", "country", ..., "answers": {...}}]}`.
 /// An answer is a string (text, code, date), a number, a list of codes (multiple choice, with
-/// `other_text`), or an object row -> scale code (matrix).
+/// `other_text`), an object row -> scale code (matrix), or a list of files, each with its
+/// `name`, `size` in bytes and `sha256` (file question).
 pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError> {
     let list: Vec<Json> = rows
         .iter()
@@ -580,6 +592,10 @@ pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportErro
                     }
                     QuestionKind::Integer { .. } | QuestionKind::Decimal { .. } | QuestionKind::Percentage => {
                         items.first().and_then(|i| i.num).map(|n| json!(n)).unwrap_or(Json::Null)
+                    }
+                    QuestionKind::File { .. } => {
+                        let files: Vec<Json> = FileItem::all(items).into_iter().map(|f| json!({"name": f.name, "size": f.size, "sha256": f.sha256})).collect();
+                        json!(files)
                     }
                     QuestionKind::SingleChoice { .. } if other.is_some() => {
                         json!({"code": items.iter().find(|i| i.item.is_empty()).map(|i| i.value.clone()), "other_text": other})

@@ -5,7 +5,10 @@
 //! - a scalar answer (text, number, date, yes/no, single choice, country...): one item `""`;
 //! - a multiple choice: one item per selected option code (value "1");
 //! - a matrix: one item per answered row, the value being the scale code;
-//! - the "other, please specify" text: an item `#other`.
+//! - the "other, please specify" text: an item `#other`;
+//! - a file question: one item per attached file, the item being the file's id (in the
+//!   `files` table), the value `<sha256 hex>/<name>` and `num` its size in bytes, so that
+//!   versions and the response's digest cover each file's content, not only its name.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -32,6 +35,45 @@ impl Item {
             value,
             num,
         }
+    }
+}
+
+/// One attached file as its answer item records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileItem {
+    pub id: String,
+    pub sha256: String,
+    pub name: String,
+    pub size: u64,
+}
+
+impl FileItem {
+    /// The answer item recording this file.
+    pub fn item(&self) -> Item {
+        Item {
+            item: self.id.clone(),
+            value: format!("{}/{}", self.sha256, self.name),
+            num: Some(self.size as f64),
+        }
+    }
+
+    /// The file an answer item of a file question records (None for other items).
+    pub fn of_item(item: &Item) -> Option<FileItem> {
+        if item.item.is_empty() || item.item.starts_with('#') {
+            return None;
+        }
+        let (sha256, name) = item.value.split_once('/')?;
+        Some(FileItem {
+            id: item.item.clone(),
+            sha256: sha256.to_string(),
+            name: name.to_string(),
+            size: item.num.map_or(0, |n| n.max(0.0) as u64),
+        })
+    }
+
+    /// The files of a question's items, in item order.
+    pub fn all(items: &[Item]) -> Vec<FileItem> {
+        items.iter().filter_map(FileItem::of_item).collect()
     }
 }
 
@@ -329,6 +371,9 @@ pub fn validate(
             }
             Ok(vec![Item::scalar(single, None)])
         }
+        // Files are not typed into a field: `respond::files` builds their items from the
+        // uploads and removals of a save, and a save without any keeps them as they are.
+        QuestionKind::File { .. } => Ok(vec![]),
     }
 }
 
@@ -489,7 +534,8 @@ fn is_answered(q: &Question, answers: &Answers) -> bool {
         | QuestionKind::Date { .. }
         | QuestionKind::Country
         | QuestionKind::Email
-        | QuestionKind::Url => !items.is_empty(),
+        | QuestionKind::Url
+        | QuestionKind::File { .. } => !items.is_empty(),
     }
 }
 

@@ -62,6 +62,10 @@ pub fn display_value(
             .iter()
             .map(|i| crate::i18n::format_percent(lang, &i.value))
             .collect(),
+        QuestionKind::File { .. } => super::answer::FileItem::all(items)
+            .into_iter()
+            .map(|f| f.name)
+            .collect(),
         QuestionKind::ShortText { .. }
         | QuestionKind::LongText { .. }
         | QuestionKind::Date { .. }

@@ -233,7 +233,103 @@ pub enum QuestionKind {
     /// A share from 0 to 100, written with or without "%" and with a decimal point or comma;
     /// stored as a number, shown with "%".
     Percentage,
+    /// Evidence: up to `max_files` documents of `max_size_mb` each, of the `accept`ed types.
+    File {
+        max_files: usize,
+        max_size_mb: u32,
+        accept: Vec<FileType>,
+    },
 }
+
+/// A kind of document a file question accepts, recognised from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileType {
+    Pdf,
+    Docx,
+    Xlsx,
+    Odt,
+    Ods,
+    Csv,
+    Png,
+    Jpeg,
+}
+
+impl FileType {
+    pub const ALL: [FileType; 8] = [
+        FileType::Pdf,
+        FileType::Docx,
+        FileType::Xlsx,
+        FileType::Odt,
+        FileType::Ods,
+        FileType::Csv,
+        FileType::Png,
+        FileType::Jpeg,
+    ];
+
+    /// The code used in survey files and stored with each file.
+    pub fn code(self) -> &'static str {
+        match self {
+            FileType::Pdf => "pdf",
+            FileType::Docx => "docx",
+            FileType::Xlsx => "xlsx",
+            FileType::Odt => "odt",
+            FileType::Ods => "ods",
+            FileType::Csv => "csv",
+            FileType::Png => "png",
+            FileType::Jpeg => "jpeg",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<FileType> {
+        FileType::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The file name extensions that stand for this type.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            FileType::Pdf => &["pdf"],
+            FileType::Docx => &["docx"],
+            FileType::Xlsx => &["xlsx"],
+            FileType::Odt => &["odt"],
+            FileType::Ods => &["ods"],
+            FileType::Csv => &["csv"],
+            FileType::Png => &["png"],
+            FileType::Jpeg => &["jpg", "jpeg"],
+        }
+    }
+
+    /// The type a file name's extension claims, if any.
+    pub fn of_name(name: &str) -> Option<FileType> {
+        let (_, ext) = name.rsplit_once('.')?;
+        let ext = ext.to_ascii_lowercase();
+        FileType::ALL
+            .into_iter()
+            .find(|t| t.extensions().contains(&ext.as_str()))
+    }
+
+    /// The media type a download is labelled with.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            FileType::Pdf => "application/pdf",
+            FileType::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            FileType::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            FileType::Odt => "application/vnd.oasis.opendocument.text",
+            FileType::Ods => "application/vnd.oasis.opendocument.spreadsheet",
+            FileType::Csv => "text/csv",
+            FileType::Png => "image/png",
+            FileType::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+/// Defaults of a file question: a few documents of a reasonable size, of every type.
+pub const DEFAULT_MAX_FILES: usize = 5;
+pub const DEFAULT_MAX_SIZE_MB: u32 = 10;
+/// The largest a survey may allow, per file and per question.
+pub const MAX_FILES_LIMIT: usize = 20;
+pub const MAX_SIZE_MB_LIMIT: u32 = 50;
 
 /// The code stored for the "other, please specify" option of a choice question.
 pub const OTHER_CODE: &str = "other";
@@ -257,6 +353,7 @@ impl QuestionKind {
             QuestionKind::Email => "email",
             QuestionKind::Url => "url",
             QuestionKind::Percentage => "percentage",
+            QuestionKind::File { .. } => "file",
         }
     }
 
@@ -274,7 +371,8 @@ impl QuestionKind {
             | QuestionKind::Country
             | QuestionKind::Email
             | QuestionKind::Url
-            | QuestionKind::Percentage => &[],
+            | QuestionKind::Percentage
+            | QuestionKind::File { .. } => &[],
         }
     }
 
@@ -294,8 +392,14 @@ impl QuestionKind {
             | QuestionKind::Matrix { .. }
             | QuestionKind::Country
             | QuestionKind::Email
-            | QuestionKind::Url => false,
+            | QuestionKind::Url
+            | QuestionKind::File { .. } => false,
         }
+    }
+
+    /// Whether answers are attached files (one item per file), not typed values.
+    pub fn is_file(&self) -> bool {
+        matches!(self, QuestionKind::File { .. })
     }
 
     pub fn has_other(&self) -> bool {

@@ -137,6 +137,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     }
 }
 
+/// Check the CSRF token of a form read by the handler itself (a multipart section form), for
+/// what the route acts for, as [`CsrfForm`] does.
+pub fn verify_form(req: &HttpRequest, pairs: &[(String, String)]) -> Result<(), AppError> {
+    let state = state_of(req)?;
+    let owner = FormOwner::of(req, state.settings.is_https())?;
+    csrf::verify(req, &state.settings, pairs, owner.binding())
+}
+
 /// The signed-in administrator or survey owner; otherwise the browser is sent to sign in.
 pub struct Admin {
     pub user: User,

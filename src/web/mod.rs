@@ -187,6 +187,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/r/{token}/s/{section}",
             web::post().to(respond::section_save),
         )
+        .route(
+            "/r/{token}/files/{file}",
+            web::get().to(respond::file_download),
+        )
         .route("/r/{token}/review", web::get().to(respond::review))
         .route("/r/{token}/print", web::get().to(respond::print))
         .route("/r/{token}/submit", web::post().to(respond::submit))
@@ -247,6 +251,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/countries/{iso3}",
             web::get().to(admin::country),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/files/{file}",
+            web::get().to(respond::admin_file),
         )
         .route(
             "/admin/surveys/{id}/countries/{iso3}/links/{link}/revoke",

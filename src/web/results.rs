@@ -141,6 +141,8 @@ enum Shown {
     Dates,
     /// Every answer with its country.
     Texts,
+    /// How many countries attached evidence, and how many files.
+    Files,
 }
 
 impl Shown {
@@ -155,6 +157,7 @@ impl Shown {
             K::Integer { .. } | K::Decimal { .. } | K::Percentage => Shown::Numbers,
             K::Date { .. } => Shown::Dates,
             K::ShortText { .. } | K::LongText { .. } | K::Email | K::Url => Shown::Texts,
+            K::File { .. } => Shown::Files,
         }
     }
 }

@@ -238,6 +238,9 @@ fn comparison_problem(
         (QuestionKind::MultipleChoice { .. }, _) => {
             Some("a multiple_choice answer is tested with \"code\" in question".into())
         }
+        (QuestionKind::File { .. }, _) => {
+            Some("a file question is tested with answered(question) only".into())
+        }
         (QuestionKind::Matrix { .. }, _) if !row => {
             Some("compare one row of a matrix: question.row == \"code\"".into())
         }

@@ -21,12 +21,13 @@ impl Walker {
             "multiple_choice" => &["options", "other", "min_selections", "max_selections"],
             "integer" | "decimal" | "date" => &["min", "max"],
             "matrix" => &["rows", "scale"],
+            "file" => &["max_files", "max_size_mb", "accept"],
             "yes_no" | "country" | "email" | "url" | "percentage" => &[],
             other => {
                 cx.error(
                     type_name.span(),
                     format!(
-                        "unknown question type '{other}' (allowed: short_text, long_text, single_choice, multiple_choice, yes_no, integer, decimal, percentage, date, matrix, country, email, url)"
+                        "unknown question type '{other}' (allowed: short_text, long_text, single_choice, multiple_choice, yes_no, integer, decimal, percentage, date, matrix, country, email, url, file)"
                     ),
                 );
                 return None;
@@ -142,9 +143,76 @@ impl Walker {
             "email" => QuestionKind::Email,
             "url" => QuestionKind::Url,
             "percentage" => QuestionKind::Percentage,
+            "file" => self.file_kind(cx, t),
             _ => return None,
         };
         Some(kind)
+    }
+
+    /// A file question: how many files, how large, of which types (defaults: 5 files of
+    /// 10 MB, every type).
+    fn file_kind(&mut self, cx: &mut Cx, t: &Table) -> QuestionKind {
+        let mut max_files = t.count(cx, "max_files").unwrap_or(DEFAULT_MAX_FILES);
+        if !(1..=MAX_FILES_LIMIT).contains(&max_files) {
+            cx.error(
+                t.key_span("max_files"),
+                format!(
+                    "max_files must be from 1 to {MAX_FILES_LIMIT} in {}",
+                    t.what
+                ),
+            );
+            max_files = DEFAULT_MAX_FILES;
+        }
+        let size = t
+            .count(cx, "max_size_mb")
+            .unwrap_or(DEFAULT_MAX_SIZE_MB as usize);
+        let max_size_mb = match u32::try_from(size) {
+            Ok(mb) if (1..=MAX_SIZE_MB_LIMIT).contains(&mb) => mb,
+            _ => {
+                cx.error(
+                    t.key_span("max_size_mb"),
+                    format!(
+                        "max_size_mb must be from 1 to {MAX_SIZE_MB_LIMIT} in {}",
+                        t.what
+                    ),
+                );
+                DEFAULT_MAX_SIZE_MB
+            }
+        };
+        let mut accept = Vec::new();
+        let listed = t.string_list(cx, "accept");
+        for code in &listed {
+            match FileType::parse(code.get_ref()) {
+                Some(ty) if !accept.contains(&ty) => accept.push(ty),
+                Some(_) => cx.error(
+                    code.span(),
+                    format!("'{}' is listed twice in 'accept' of {}", code.get_ref(), t.what),
+                ),
+                None => cx.error(
+                    code.span(),
+                    format!(
+                        "unknown file type '{}' in 'accept' of {} (allowed: pdf, docx, xlsx, odt, ods, csv, png, jpeg)",
+                        code.get_ref(),
+                        t.what
+                    ),
+                ),
+            }
+        }
+        if t.get("accept").is_some() && listed.is_empty() {
+            cx.error(
+                t.key_span("accept"),
+                format!("'accept' of {} lists no file type", t.what),
+            );
+        }
+        if accept.is_empty() {
+            accept = FileType::ALL.to_vec();
+        }
+        accept.sort();
+        QuestionKind::File {
+            max_files,
+            max_size_mb,
+            accept,
+        }
     }
 
     fn check_bounds<T: PartialOrd>(&self, cx: &mut Cx, t: &Table, min: Option<T>, max: Option<T>) {

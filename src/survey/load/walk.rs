@@ -28,7 +28,7 @@ const SURVEY_KEYS: &[&str] = &[
 const THEME_KEYS: &[&str] = &["id", "label"];
 const SECTION_KEYS: &[&str] = &["id", "title", "intro", "show_if", "questions"];
 /// The keys that belong to some question types only; `rules.rs` says which to which.
-pub(super) const TYPE_KEYS: [&str; 10] = [
+pub(super) const TYPE_KEYS: [&str; 13] = [
     "options",
     "other",
     "min_selections",
@@ -39,6 +39,9 @@ pub(super) const TYPE_KEYS: [&str; 10] = [
     "max_length",
     "rows",
     "scale",
+    "max_files",
+    "max_size_mb",
+    "accept",
 ];
 /// The keys that go with a `marker`; `rules.rs` says which to which marker.
 pub(super) const MARKER_KEYS: [&str; 6] = [
@@ -50,7 +53,7 @@ pub(super) const MARKER_KEYS: [&str; 6] = [
     "priority_question",
 ];
 /// Every key of a question, in the order the "allowed" message lists them.
-const QUESTION_KEYS: &[&str] = &concat::<23>(&[
+const QUESTION_KEYS: &[&str] = &concat::<26>(&[
     &["id", "type", "text", "help", "required", "show_if"],
     &TYPE_KEYS,
     &["marker"],

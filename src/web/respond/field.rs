@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::i18n::format_number;
-use crate::survey::answer::RawAnswer;
-use crate::survey::{Choice, Question, QuestionKind, OTHER_CODE};
+use crate::survey::answer::{FileItem, Item, RawAnswer};
+use crate::survey::{Choice, FileType, Question, QuestionKind, OTHER_CODE};
 use crate::web::render::translate;
 use crate::web::CountryOptions;
 
@@ -62,6 +62,24 @@ pub enum FieldKind<'a> {
         rows: Vec<MatrixRow<'a>>,
         scale: Vec<ScalePoint<'a>>,
     },
+    /// The attached files (each with a remove box and a download link) and a file input.
+    File {
+        files: Vec<AttachedFile>,
+        /// The `accept` attribute: the extensions of the accepted types.
+        accept: String,
+        /// What may be attached, said in words ("PDF, DOCX; at most 5 files of 10 MB").
+        limits: String,
+        /// Whether another file may still be attached.
+        room: bool,
+    },
+}
+
+/// A file already attached to a file question.
+#[derive(Serialize)]
+pub struct AttachedFile {
+    pub id: String,
+    pub name: String,
+    pub size: String,
 }
 
 #[derive(Serialize)]
@@ -97,14 +115,23 @@ pub struct ScalePoint<'a> {
 }
 
 impl<'a> FieldView<'a> {
+    /// `stored`: the question's saved items, which a file question shows whatever was posted.
     pub fn new(
         q: &'a Question,
         raw: &RawAnswer,
+        stored: &[Item],
         error: Option<String>,
         lang: &str,
         countries: &CountryOptions,
     ) -> FieldView<'a> {
-        let kind = FieldKind::of(&q.kind, raw, lang, countries);
+        let kind = match &q.kind {
+            QuestionKind::File {
+                max_files,
+                max_size_mb,
+                accept,
+            } => file_field(stored, *max_files, *max_size_mb, accept, lang),
+            _ => FieldKind::of(&q.kind, raw, lang, countries),
+        };
         FieldView {
             id: &q.id,
             text: q.text.get(lang),
@@ -199,17 +226,64 @@ impl<'a> FieldKind<'a> {
                     })
                     .collect(),
             },
+            // Built from the stored files by `file_field`; a file question never reaches here.
+            QuestionKind::File {
+                max_files,
+                max_size_mb,
+                accept,
+            } => file_field(&[], *max_files, *max_size_mb, accept, lang),
         }
     }
 
     fn is_group(&self) -> bool {
         match self {
-            FieldKind::Choice { .. } | FieldKind::Matrix { .. } => true,
+            FieldKind::Choice { .. } | FieldKind::Matrix { .. } | FieldKind::File { .. } => true,
             FieldKind::Short { .. }
             | FieldKind::Long { .. }
             | FieldKind::Percent { .. }
             | FieldKind::Select { .. } => false,
         }
+    }
+}
+
+/// A file question's control: the files attached so far and room for one more.
+fn file_field<'a>(
+    stored: &[Item],
+    max_files: usize,
+    max_size_mb: u32,
+    accept: &[FileType],
+    lang: &str,
+) -> FieldKind<'a> {
+    let files: Vec<AttachedFile> = FileItem::all(stored)
+        .into_iter()
+        .map(|f| AttachedFile {
+            size: crate::files::human_size(lang, f.size),
+            id: f.id,
+            name: f.name,
+        })
+        .collect();
+    let extensions: Vec<String> = accept
+        .iter()
+        .flat_map(|t| t.extensions().iter().map(|e| format!(".{e}")))
+        .collect();
+    let types: Vec<String> = accept
+        .iter()
+        .map(|t| t.code().to_ascii_uppercase())
+        .collect();
+    let limits = translate(
+        lang,
+        "file-limits",
+        &[
+            ("types", types.join(", ")),
+            ("count", max_files.to_string()),
+            ("size", max_size_mb.to_string()),
+        ],
+    );
+    FieldKind::File {
+        room: files.len() < max_files,
+        files,
+        accept: extensions.join(","),
+        limits,
     }
 }
 

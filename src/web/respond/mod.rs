@@ -4,6 +4,7 @@
 
 mod cycle;
 mod field;
+mod files;
 mod handover;
 mod link;
 mod queries;
@@ -31,6 +32,8 @@ use views::{OverviewView, PrintView, SectionExtras, SectionView};
 /// A section form or the submit button, as posted: every (name, value) pair in order.
 type PostedForm = CsrfForm<Vec<(String, String)>>;
 
+pub use files::admin_file;
+pub use files::download as file_download;
 pub use handover::revoke as colleague_revoke;
 pub use handover::{assign as colleagues_assign, colleagues, ready as section_ready};
 pub use queries::{query_page, query_reply};
@@ -88,13 +91,17 @@ fn section_page(
         .render("respond/section", &layout, &view, status, Some(&form))
 }
 
+/// A section form as posted: url-encoded, or multipart where the section has a file question.
 pub async fn section_save(
     link: Respondent,
     path: web::Path<(String, String)>,
-    CsrfForm(pairs): PostedForm,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let section_id = path.into_inner().1;
-    let form = SectionForm::from_pairs(&pairs);
+    let post = files::read_section_post(&req, &section_id, payload).await?;
+    let mut form = SectionForm::from_pairs(&post.pairs);
+    form.files = post.files;
     let (link, saved) = save(link, section_id.clone(), form).await?;
     let (outcome, rs, posted) = match saved {
         Ok(AfterSave::Saved { revealed }) => {
@@ -129,6 +136,7 @@ pub async fn section_save(
 struct SectionForm {
     base_version: i32,
     raw: HashMap<String, RawAnswer>,
+    files: HashMap<String, crate::files::FilePost>,
 }
 
 impl SectionForm {
@@ -139,6 +147,7 @@ impl SectionForm {
         SectionForm {
             base_version,
             raw: group_form(pairs),
+            files: HashMap::new(),
         }
     }
 }
@@ -173,6 +182,7 @@ async fn save(
             section_id: &section_id,
             base_version: form.base_version,
             raw: &form.raw,
+            files: &form.files,
         };
         let now = Utc::now();
         let outcome = respond::save_section(conn, survey, app.countries.as_ref(), who, &save, now);

@@ -368,6 +368,8 @@ pub struct SectionView<'a> {
     version: i32,
     base: String,
     queries: Vec<QueryNote>,
+    /// The section has a file question: the form is sent as multipart/form-data.
+    multipart: bool,
 }
 
 /// A line of the error summary, linking to its field.
@@ -394,6 +396,7 @@ impl<'a> SectionView<'a> {
         let mut questions = Vec::new();
         let mut error_list = Vec::new();
         let unanswered = RawAnswer::default();
+        let mut multipart = false;
         for q in (section.questions.iter()).filter(|q| rs.visibility.question(&q.id)) {
             let stored;
             let raw = match &extras.posted {
@@ -413,7 +416,9 @@ impl<'a> SectionView<'a> {
                 });
             }
             let countries = &link.state.country_options;
-            questions.push(FieldView::new(q, raw, error, lang, countries));
+            let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+            multipart |= q.kind.is_file();
+            questions.push(FieldView::new(q, raw, items, error, lang, countries));
         }
         Some(SectionView {
             id: &section.id,
@@ -435,6 +440,7 @@ impl<'a> SectionView<'a> {
                 .unwrap_or_else(|| rs.section_version(&section.id)),
             base: link.base(),
             queries: extras.queries,
+            multipart,
         })
     }
 }
@@ -695,6 +701,8 @@ fn print_question<'a>(q: &'a Question, items: &[Item], lang: &str) -> PrintQuest
         | QuestionKind::Country
         | QuestionKind::Email
         | QuestionKind::Url => free = true,
+        // Documents are attached online; a filled print lists their names.
+        QuestionKind::File { .. } => {}
     }
     PrintQuestion {
         number: String::new(),
