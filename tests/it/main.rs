@@ -9,6 +9,7 @@ mod check;
 mod country;
 mod cycle;
 mod faults;
+mod files;
 mod handover;
 mod helpers;
 mod nodes;
