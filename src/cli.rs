@@ -71,7 +71,8 @@ pub enum Command {
     },
     /// Export the responses (the counted version of each submitted one, drafts too with
     /// --drafts, accepted ones only with --accepted-only) as csv, xlsx or json; csv also writes
-    /// the codebook next to the file (FILE.codebook.csv).
+    /// the codebook next to the file (FILE.codebook.csv); zip holds the CSV, the codebook and
+    /// every attached file (files/ISO3/QUESTION/NAME).
     Export {
         survey: String,
         #[arg(long, default_value = "csv")]
@@ -381,15 +382,15 @@ fn export(
     accepted_only: bool,
 ) -> Result<(), CliError> {
     use crate::results::{aggregate::Filter, export as ex};
-    if !["csv", "xlsx", "json"].contains(&format) {
+    if !["csv", "xlsx", "json", "zip"].contains(&format) {
         return Err(CliError::Usage(format!(
-            "unknown format '{format}' (csv, xlsx or json)"
+            "unknown format '{format}' (csv, xlsx, json or zip)"
         )));
     }
-    if format == "xlsx" && out.is_none() {
-        return Err(CliError::Usage(
-            "xlsx is binary: give --out FILE.xlsx".into(),
-        ));
+    if (format == "xlsx" || format == "zip") && out.is_none() {
+        return Err(CliError::Usage(format!(
+            "{format} is binary: give --out FILE.{format}"
+        )));
     }
     let settings = Settings::from_env()?;
     let storage = open_storage(&settings)?;
@@ -413,6 +414,16 @@ fn export(
         now,
     )
     .map_err(DbError::from)?;
+    if let (Some(path), "zip") = (&out, format) {
+        let file = std::fs::File::create(path)?;
+        let n = crate::results::bundle::write_zip(&mut conn, &survey, &rows, file).map_err(fail)?;
+        eprintln!(
+            "{} responses and {n} files written to {}",
+            rows.len(),
+            path.display()
+        );
+        return Ok(());
+    }
     let bytes: Vec<u8> = match format {
         "xlsx" => ex::to_xlsx(&survey, &rows).map_err(fail)?,
         "json" => ex::to_json(&survey, &rows).map_err(fail)?.into_bytes(),

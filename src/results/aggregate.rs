@@ -448,6 +448,29 @@ pub struct TextAnswer {
 }
 
 /// Every answer of a text question (or the "other" texts of a choice), with its country.
+#[derive(QueryableByName, Debug)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many files the counted responses attached to a file question (its items other than
+/// `#`-prefixed ones, one per file).
+pub fn file_count(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+) -> diesel::QueryResult<i64> {
+    let mut sql = Sql::new("SELECT COUNT(*) AS n");
+    answers_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question_id)
+        .push(" AND a.item NOT LIKE '#%'");
+    let rows: Vec<Count> = sql.query().load(conn)?;
+    Ok(rows.first().map_or(0, |c| c.n))
+}
+
 pub fn text_answers(
     conn: &mut DbConn,
     survey_id: &str,

@@ -2,6 +2,7 @@
 //! capacity-building needs, partner matching, exports.
 
 pub mod aggregate;
+pub mod bundle;
 pub mod demo;
 pub mod export;
 pub mod practices;

@@ -71,9 +71,11 @@ impl FileItem {
         })
     }
 
-    /// The files of a question's items, in item order.
+    /// The files of a question's items, by name (ids are random: their order means nothing).
     pub fn all(items: &[Item]) -> Vec<FileItem> {
-        items.iter().filter_map(FileItem::of_item).collect()
+        let mut files: Vec<FileItem> = items.iter().filter_map(FileItem::of_item).collect();
+        files.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        files
     }
 }
 

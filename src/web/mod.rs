@@ -339,6 +339,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/export.json",
             web::get().to(results::export_json),
+        )
+        .route(
+            "/admin/surveys/{id}/export.zip",
+            web::get().to(results::export_zip),
         );
 }
 

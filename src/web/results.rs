@@ -190,6 +190,10 @@ fn question_figures(
             Shown::Texts => aggregate::text_answers(conn, s, id, false, f)?,
             _ => Vec::new(),
         },
+        files: match shown {
+            Shown::Files => Some(aggregate::file_count(conn, s, id, f)?),
+            _ => None,
+        },
         others: if q.kind.has_other() {
             aggregate::text_answers(conn, s, id, true, f)?
         } else {
@@ -349,6 +353,8 @@ pub enum Format {
     Codebook,
     Xlsx,
     Json,
+    /// The CSV, codebook and every attached file.
+    Zip,
 }
 
 impl Format {
@@ -359,6 +365,7 @@ impl Format {
             Format::Codebook => "codebook",
             Format::Xlsx => "xlsx",
             Format::Json => "json",
+            Format::Zip => "zip",
         }
     }
 }
@@ -381,6 +388,11 @@ async fn export_as(
                 match format {
                     Format::Xlsx => export::to_xlsx(&s, &rows)?,
                     Format::Json => export::to_json(&s, &rows)?.into_bytes(),
+                    Format::Zip => {
+                        let mut out = std::io::Cursor::new(Vec::new());
+                        crate::results::bundle::write_zip(conn, &s, &rows, &mut out)?;
+                        out.into_inner()
+                    }
                     _ => export::to_csv(&s, &rows)?.into_bytes(),
                 }
             }
@@ -413,6 +425,15 @@ async fn export_as(
                 .insert_header((
                     header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"{id}-responses.xlsx\""),
+                ))
+                .body(bytes),
+        ),
+        Format::Zip => no_store(
+            HttpResponse::Ok()
+                .content_type("application/zip")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{id}-responses.zip\""),
                 ))
                 .body(bytes),
         ),
@@ -458,4 +479,12 @@ pub async fn export_json(
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
     export_as(state, scope, query, Format::Json).await
+}
+
+pub async fn export_zip(
+    state: web::Data<AppState>,
+    scope: SurveyAdmin,
+    query: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, AppError> {
+    export_as(state, scope, query, Format::Zip).await
 }

@@ -486,7 +486,127 @@ async fn exports_list_and_carry_the_files(backend: Backend) {
     )
     .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
+    let other_pdf = b"%PDF-1.4\nanother annex\n".to_vec();
+    let annexes = save_files(
+        &app,
+        &link,
+        "annex",
+        vec![
+            Field::File("annex_files", "Annex.pdf", PDF.to_vec()),
+            Field::File("annex_files", "annex.pdf", other_pdf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(annexes.status, 303, "{}", annexes.body);
     assert_eq!(app.submit(&link).await.status, 303);
+    // A draft attaching a file after the submission is not what counts.
+    let norway = app.issue_token("evidence", "NOR", "Kari");
+    let draft = save_files(
+        &app,
+        &norway,
+        "policy",
+        vec![
+            Field::Text("strategy", "no"),
+            Field::File("documents", "draft.pdf", PDF.to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(draft.status, 303, "{}", draft.body);
+
+    // The zip export: the CSV, the codebook and every counted file, names kept apart.
+    let path = app.dir.path().join("evidence.zip");
+    let out = app.cli(
+        &[
+            "export",
+            "evidence",
+            "--format",
+            "zip",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let check_zip = |bytes: Vec<u8>| {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut names: Vec<String> = zip.file_names().map(String::from).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "codebook.csv",
+                "files/SWE/annex_files/Annex.pdf",
+                "files/SWE/annex_files/annex (2).pdf",
+                "files/SWE/documents/data.csv",
+                "files/SWE/documents/plan.pdf",
+                "responses.csv",
+            ]
+        );
+        let read = |zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str| {
+            use std::io::Read;
+            let mut out = Vec::new();
+            zip.by_name(name).unwrap().read_to_end(&mut out).unwrap();
+            out
+        };
+        let digest = |b: &[u8]| hex::encode(Sha256::digest(b));
+        assert_eq!(
+            digest(&read(&mut zip, "files/SWE/documents/plan.pdf")),
+            digest(PDF)
+        );
+        assert_eq!(
+            digest(&read(&mut zip, "files/SWE/documents/data.csv")),
+            digest(CSV)
+        );
+        assert_eq!(
+            digest(&read(&mut zip, "files/SWE/annex_files/annex (2).pdf")),
+            digest(&other_pdf)
+        );
+        let csv = String::from_utf8(read(&mut zip, "responses.csv")).unwrap();
+        assert!(csv.contains("data.csv; plan.pdf"), "{csv}");
+        let codebook = String::from_utf8(read(&mut zip, "codebook.csv")).unwrap();
+        assert!(
+            codebook.contains("names of the attached files"),
+            "{codebook}"
+        );
+    };
+    check_zip(bytes);
+
+    // The same from the results page, for the survey's owner, with the evidence counted.
+    app.add_user(
+        "owner@example.org",
+        "a long owner passphrase",
+        "owner",
+        &["evidence"],
+    );
+    assert_eq!(
+        app.login("owner@example.org", "a long owner passphrase")
+            .await
+            .status,
+        303
+    );
+    let results = app.get("/admin/surveys/evidence/results").await;
+    assert!(
+        results.body.contains("/admin/surveys/evidence/export.zip"),
+        "{}",
+        results.body
+    );
+    let (status, headers, bytes) = download(&app, "/admin/surveys/evidence/export.zip").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/zip");
+    check_zip(bytes);
+    let question = app.get("/admin/surveys/evidence/results/q/documents").await;
+    assert!(
+        question
+            .body
+            .contains("1 of 1 responses attached evidence (2 files)"),
+        "{}",
+        question.body
+    );
 
     let out = app.cli(&["export", "evidence", "--format", "json"], None);
     assert!(

@@ -168,6 +168,8 @@ pub struct DashboardPage {
     pub filters: Filters,
     pub rate_tables: Vec<RateTable>,
     pub questions: Vec<QuestionLink>,
+    /// The survey has file questions: the zip export is offered.
+    pub has_files: bool,
 }
 
 #[derive(Serialize)]
@@ -258,6 +260,7 @@ impl DashboardPage {
                     text: q.text.get(w.lang).to_string(),
                 })
                 .collect(),
+            has_files: survey.questions().any(|q| q.kind.is_file()),
         }
     }
 }
@@ -273,6 +276,8 @@ pub struct QuestionFigures {
     pub dates: Option<(i64, Option<String>, Option<String>)>,
     pub texts: Vec<TextAnswer>,
     pub others: Vec<TextAnswer>,
+    /// A file question: how many files the counted responses attached.
+    pub files: Option<i64>,
 }
 
 /// `results/question.hbs`.
@@ -441,7 +446,22 @@ impl QuestionPage {
             question_text: text,
             groups,
             breakdown,
-            stats: stats_line(w, &q.kind, figures.stats, figures.dates),
+            stats: match figures.files {
+                // "3 of 5 responses attached evidence (7 files)".
+                Some(files) => {
+                    let (asked, answered) = figures
+                        .asked
+                        .values()
+                        .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+                    let args = [
+                        ("countries", answered.to_string()),
+                        ("answered", asked.to_string()),
+                        ("files", files.to_string()),
+                    ];
+                    Some(crate::i18n::translate(w.lang, "results-files", &args))
+                }
+                None => stats_line(w, &q.kind, figures.stats, figures.dates),
+            },
             texts: named(figures.texts),
             other_texts: named(figures.others),
         }
