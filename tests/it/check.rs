@@ -135,7 +135,7 @@ fn shipped_surveys_cover_every_type_and_enough_conditions() {
     let mut types: Vec<&str> = questions.iter().map(|q| q.kind.type_name()).collect();
     types.sort();
     types.dedup();
-    assert_eq!(types.len(), 13, "{types:?}");
+    assert_eq!(types.len(), 14, "{types:?}");
     let conditions = questions.iter().filter(|q| q.show_if.is_some()).count();
     assert!(conditions >= 5);
     assert!(questions.iter().any(|q| matches!(

@@ -645,3 +645,35 @@ async fn exports_list_and_carry_the_files(backend: Backend) {
         ]
     );
 }
+
+/// Bad limits and types of a file question are reported where they are, as for other kinds.
+#[test]
+fn file_questions_are_checked_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("files.toml");
+    std::fs::write(
+        &file,
+        "id = \"x\"\ntitle = \"X\"\n[[sections]]\nid = \"s\"\ntitle = \"S\"\n\
+         [[sections.questions]]\nid = \"q\"\ntype = \"file\"\ntext = \"Q\"\n\
+         max_files = 0\nmax_size_mb = 500\naccept = [\"pdf\", \"exe\", \"pdf\"]\n\
+         [[sections.questions]]\nid = \"r\"\ntype = \"yes_no\"\ntext = \"R\"\n\
+         show_if = \"q == 'x'\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "10:1: error: max_files must be from 1 to 20 in question 'q'",
+        "11:1: error: max_size_mb must be from 1 to 50 in question 'q'",
+        "12:18: error: unknown file type 'exe' in 'accept' of question 'q'",
+        "12:25: error: 'pdf' is listed twice in 'accept' of question 'q'",
+        "17:12: error: show_if of question 'r': a file question is tested with answered(question) only",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}
