@@ -205,7 +205,13 @@ async fn files_are_attached_replaced_and_removed_in_a_plain_form(backend: Backen
     let submitted = app.submit(&link).await;
     assert_eq!(submitted.status, 303, "{}", submitted.body);
     let review = app.get(&format!("{link}/review")).await;
-    assert!(review.body.contains("annex.docx"), "{}", review.body);
+    assert!(
+        review.body.contains(&format!(
+            "<a href=\"{link}/files/{docx_id}\" download>annex.docx</a>"
+        )),
+        "{}",
+        review.body
+    );
     let csrf = crate::cycle::link_csrf(&app, &link).await;
     let recalled = app
         .post(&format!("{link}/recall"), &[("_csrf", csrf.as_str())])
@@ -468,7 +474,13 @@ async fn files_are_downloaded_only_by_the_country_and_the_owners(backend: Backen
     assert_eq!(status, 404);
     // The country page names the file, linked for download.
     let country = owner.get("/admin/surveys/evidence/countries/SWE").await;
-    assert!(country.body.contains("plan.pdf"), "{}", country.body);
+    assert!(
+        country
+            .body
+            .contains(&format!("<a href=\"{admin_path}\" download>plan.pdf</a>")),
+        "{}",
+        country.body
+    );
 }
 
 async fn exports_list_and_carry_the_files(backend: Backend) {

@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::report::secretariat;
 use crate::review::{self, CountryFile, HolderProblem, NewHolder, ResponseFile};
+use crate::survey::answer::FileItem;
 use crate::survey::display::display_value;
 use crate::survey::Survey;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
@@ -71,6 +72,15 @@ struct AnswerView {
     question: String,
     answer: String,
     answered: bool,
+    /// A file question's files, each linked for download.
+    files: Vec<FileLink>,
+}
+
+/// An attached file named and linked for download.
+#[derive(Serialize)]
+struct FileLink {
+    name: String,
+    href: String,
 }
 
 /// One personal link as the country page shows it.
@@ -315,11 +325,22 @@ fn response_view(
                         question: q.text.get(lang).to_string(),
                         answer: display_value(q, items, lang, &name_of),
                         answered: true,
+                        files: FileItem::all(items)
+                            .into_iter()
+                            .map(|f| FileLink {
+                                href: format!(
+                                    "/admin/surveys/{}/countries/{}/files/{}",
+                                    survey.id, r.response.country_iso3, f.id
+                                ),
+                                name: f.name,
+                            })
+                            .collect(),
                     },
                     None => AnswerView {
                         question: q.text.get(lang).to_string(),
                         answer: t("admin-answer-missing", &[]),
                         answered: false,
+                        files: Vec::new(),
                     },
                 })
                 .collect();

@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
 use crate::survey::answer::{
-    missing_answers, section_progress, FieldError, Item, RawAnswer, SectionProgress,
+    missing_answers, section_progress, FieldError, FileItem, Item, RawAnswer, SectionProgress,
 };
 use crate::survey::display::display_value;
 use crate::survey::{Question, QuestionKind, Survey};
@@ -470,6 +470,14 @@ struct ReviewAnswer<'a> {
     id: &'a str,
     text: &'a str,
     value: Option<String>,
+    /// A file question's files, linked for download (`files/<id>` under the link).
+    files: Vec<ReviewFile>,
+}
+
+#[derive(Serialize)]
+struct ReviewFile {
+    id: String,
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -500,6 +508,13 @@ impl<'a> ReviewView<'a> {
                             id: &q.id,
                             text: q.text.get(lang),
                             value: (!items.is_empty()).then(|| link.display(q, items)),
+                            files: FileItem::all(items)
+                                .into_iter()
+                                .map(|f| ReviewFile {
+                                    id: f.id,
+                                    name: f.name,
+                                })
+                                .collect(),
                         }
                     })
                     .collect(),
