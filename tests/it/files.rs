@@ -689,3 +689,57 @@ fn file_questions_are_checked_with_file_line_and_column() {
         assert!(stderr.contains(expected), "{expected}\n{stderr}");
     }
 }
+
+/// In a real browser without JavaScript: a file attached through the plain file input beside
+/// another answer, listed with its download link and remove box, then removed; axe-core and
+/// the accessible names of every control (the file input, the remove box) on each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_attached_and_removed_in_a_real_browser_without_javascript() {
+    use crate::browser::{
+        browser_without_javascript, check_page_without_js, chromedriver, click, go, wait_for,
+    };
+    use fantoccini::Locator;
+    let app = spawn(Backend::Sqlite).await;
+    let link = app.issue_token("evidence", "SWE", "Anna");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Plan d'action.pdf");
+    std::fs::write(&path, PDF).unwrap();
+    let driver = chromedriver();
+    let c = browser_without_javascript(&driver).await;
+
+    go(&app, &c, &format!("{link}/s/policy")).await;
+    wait_for(&c, "Attach a file").await;
+    check_page_without_js(&c, "section with a file question", "files-01-section").await;
+    click(&c, "#q-strategy-yes").await;
+    c.find(Locator::Css("#q-documents"))
+        .await
+        .expect("the file input")
+        .send_keys(path.to_str().unwrap())
+        .await
+        .expect("choose the file");
+    click(&c, "form[action$='/s/policy'] button[type=submit]").await;
+    let page = wait_for(&c, "Your answers were saved.").await;
+    assert!(page.contains("Plan d'action.pdf"), "{page}");
+    check_page_without_js(&c, "section with a file attached", "files-02-attached").await;
+
+    // The download link serves the same bytes (fetched outside the browser, with the link).
+    let href = page
+        .split("<a href=\"../files/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a download link")
+        .to_string();
+    let res = app
+        .client
+        .get(format!("{}{link}/files/{href}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
+
+    // Removed with its box.
+    click(&c, "input[name='documents.remove']").await;
+    click(&c, "form[action$='/s/policy'] button[type=submit]").await;
+    let page = wait_for(&c, "Your answers were saved.").await;
+    assert!(!page.contains("Plan d'action.pdf"), "{page}");
+}
