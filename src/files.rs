@@ -56,9 +56,12 @@ impl CheckedPost {
     /// The question's items after this post, from its stored ones (sorted by item, as stored),
     /// or why it is refused (more files than allowed).
     pub fn items(&self, stored: &[Item], max_files: usize) -> Result<Vec<Item>, FieldError> {
+        // A file attached replaces a non-answer ("not known"...): never mixed with files.
+        let attaching = !self.added.is_empty();
         let mut items: Vec<Item> = stored
             .iter()
             .filter(|i| !self.remove.contains(&i.item))
+            .filter(|i| !(attaching && i.item.starts_with('#')))
             .cloned()
             .collect();
         for (id, file) in &self.added {

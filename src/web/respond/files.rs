@@ -31,6 +31,20 @@ pub struct SectionPost {
     pub files: HashMap<String, FilePost>,
 }
 
+impl SectionPost {
+    /// A text field: a file question's remove box, or an answer like any other.
+    fn push_field(&mut self, budget: &Budget, name: String, value: String) {
+        if let Some(question) = name.strip_suffix(".remove") {
+            if budget.per_file.contains_key(question) {
+                let entry = self.files.entry(question.to_string()).or_default();
+                entry.remove.push(value);
+                return;
+            }
+        }
+        self.pairs.push((name, value));
+    }
+}
+
 /// Read a section post, url-encoded or multipart, and check its CSRF token.
 pub async fn read_section_post(
     req: &HttpRequest,
@@ -56,10 +70,17 @@ pub async fn read_section_post(
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&body).map_err(|_| AppError::BadRequest)?;
         extract::verify_form(req, &pairs)?;
-        return Ok(SectionPost {
-            pairs,
+        // Remove boxes work without a file chosen, whatever the encoding.
+        let state = extract::state_of(req)?;
+        let budget = Budget::of(&state, section_id);
+        let mut post = SectionPost {
+            pairs: Vec::new(),
             files: HashMap::new(),
-        });
+        };
+        for (name, value) in pairs {
+            post.push_field(&budget, name, value);
+        }
+        return Ok(post);
     }
     let state = extract::state_of(req)?;
     let budget = Budget::of(&state, section_id);
@@ -192,14 +213,7 @@ async fn read_multipart(
                     return Err(AppError::TooLarge);
                 }
                 let value = String::from_utf8(data).map_err(|_| AppError::BadRequest)?;
-                if let Some(question) = name.strip_suffix(".remove") {
-                    if budget.per_file.contains_key(question) {
-                        let entry = post.files.entry(question.to_string()).or_default();
-                        entry.remove.push(value);
-                        continue;
-                    }
-                }
-                post.pairs.push((name, value));
+                post.push_field(budget, name, value);
             }
         }
     }
