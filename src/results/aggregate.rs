@@ -471,6 +471,36 @@ pub fn file_count(
     Ok(rows.first().map_or(0, |c| c.n))
 }
 
+/// The names of the files attached to a file question, with their country, one per file.
+pub fn file_names(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<TextAnswer>> {
+    let mut sql = Sql::new("SELECT c.iso3 AS iso3, r.unit AS unit, a.value AS value");
+    answers_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question_id)
+        .push(" AND a.item NOT LIKE '#%' ORDER BY c.name_en, r.unit, a.value");
+    let rows: Vec<TextAnswer> = sql.query().load(conn)?;
+    // The value is `<sha256>/<name>` (see `survey::answer`): the name is what people read.
+    let mut rows: Vec<TextAnswer> = rows
+        .into_iter()
+        .map(|mut r| {
+            if let Some((_, name)) = r.value.split_once('/') {
+                r.value = name.to_string();
+            }
+            r
+        })
+        .collect();
+    // Countries stay in the query's order; each one's files by name.
+    for group in rows.chunk_by_mut(|a, b| a.iso3 == b.iso3 && a.unit == b.unit) {
+        group.sort_by(|a, b| a.value.cmp(&b.value));
+    }
+    Ok(rows)
+}
+
 pub fn text_answers(
     conn: &mut DbConn,
     survey_id: &str,

@@ -188,6 +188,7 @@ fn question_figures(
         },
         texts: match shown {
             Shown::Texts => aggregate::text_answers(conn, s, id, false, f)?,
+            Shown::Files => aggregate::file_names(conn, s, id, f)?,
             _ => Vec::new(),
         },
         files: match shown {

@@ -617,6 +617,13 @@ async fn exports_list_and_carry_the_files(backend: Backend) {
         "{}",
         question.body
     );
+    assert!(
+        question.body.contains(
+            "<dt>Sweden</dt><dd>data.csv</dd></div><div><dt>Sweden</dt><dd>plan.pdf</dd>"
+        ),
+        "{}",
+        question.body
+    );
 
     let out = app.cli(&["export", "evidence", "--format", "json"], None);
     assert!(
