@@ -213,6 +213,8 @@ async fn files_are_attached_replaced_and_removed_in_a_plain_form(backend: Backen
         review.body
     );
     let csrf = crate::cycle::link_csrf(&app, &link).await;
+    let print = app.get(&format!("{link}/print?answers=1")).await;
+    assert!(print.body.contains("annex.docx"), "{}", print.body);
     let recalled = app
         .post(&format!("{link}/recall"), &[("_csrf", csrf.as_str())])
         .await;

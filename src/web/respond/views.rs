@@ -631,7 +631,8 @@ impl<'a> PrintView<'a> {
                     let mut pq = print_question(q, items, lang);
                     pq.number = format!("{}.{}", si + 1, qi + 1);
                     pq.conditional = !with_answers && q.show_if.is_some();
-                    pq.answer = (pq.free && !items.is_empty()).then(|| link.display(q, items));
+                    pq.answer = ((pq.free || q.kind.is_file()) && !items.is_empty())
+                        .then(|| link.display(q, items));
                     pq
                 })
                 .collect();
