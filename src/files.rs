@@ -367,6 +367,43 @@ mod tests {
         );
     }
 
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in entries {
+            zip.start_file(*name, stored).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn office_documents_are_told_apart_by_their_entries() {
+        let types = b"<Types/>".as_slice();
+        let xlsx = zip_of(&[("[Content_Types].xml", types), ("xl/workbook.xml", b"<w/>")]);
+        assert_eq!(detect(&xlsx), Some(FileType::Xlsx));
+        let docx = zip_of(&[
+            ("[Content_Types].xml", types),
+            ("word/document.xml", b"<d/>"),
+        ]);
+        assert_eq!(detect(&docx), Some(FileType::Docx));
+        let odt = zip_of(&[("mimetype", b"application/vnd.oasis.opendocument.text")]);
+        assert_eq!(detect(&odt), Some(FileType::Odt));
+        let ods = zip_of(&[(
+            "mimetype",
+            b"application/vnd.oasis.opendocument.spreadsheet",
+        )]);
+        assert_eq!(detect(&ods), Some(FileType::Ods));
+        // Any other zip (a jar, an archive of executables) is not a document.
+        let other = zip_of(&[("payload.exe", b"MZ")]);
+        assert_eq!(detect(&other), None);
+        assert!(check(up("sheet.xlsx", &ods), limits()).is_err());
+    }
+
     #[test]
     fn names_are_made_safe() {
         assert_eq!(sanitise_name("C:\\Users\\x\\..\\plan\".pdf"), "plan_.pdf");
