@@ -18,6 +18,7 @@ pub mod error;
 pub mod handover;
 pub mod i18n;
 pub mod mail;
+pub mod questionnaire;
 pub mod reference;
 pub mod report;
 pub mod respond;

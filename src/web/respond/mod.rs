@@ -7,6 +7,7 @@ mod field;
 mod handover;
 mod link;
 mod queries;
+mod questionnaire;
 mod views;
 
 pub use cycle::{
@@ -34,6 +35,7 @@ type PostedForm = CsrfForm<Vec<(String, String)>>;
 pub use handover::revoke as colleague_revoke;
 pub use handover::{assign as colleagues_assign, colleagues, ready as section_ready};
 pub use queries::{query_page, query_reply};
+pub use questionnaire::{download as questionnaire_download, upload as questionnaire_upload};
 
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
     let (page, (team, threads)) =
