@@ -430,7 +430,13 @@ pub fn import(
                 if *items == stored {
                     continue;
                 }
-                let changed_online = book.digests.get(&q.id) != Some(&items_digest(&stored));
+                let exported = book.digests.get(&q.id);
+                // An answer the file leaves as it was exported is not the file's to change: a
+                // newer value saved online stays.
+                if exported == Some(&items_digest(items)) {
+                    continue;
+                }
+                let changed_online = exported != Some(&items_digest(&stored));
                 if moved && changed_online {
                     let place = parsed
                         .places

@@ -197,6 +197,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/r/{token}/questionnaire",
             web::post().to(respond::questionnaire_upload),
         )
+        .route(
+            "/r/{token}/questionnaire",
+            web::get().to(respond::questionnaire_after),
+        )
         .route("/r/{token}/submit", web::post().to(respond::submit))
         .route(
             "/r/{token}/send-for-sign-off",

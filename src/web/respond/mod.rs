@@ -35,7 +35,10 @@ type PostedForm = CsrfForm<Vec<(String, String)>>;
 pub use handover::revoke as colleague_revoke;
 pub use handover::{assign as colleagues_assign, colleagues, ready as section_ready};
 pub use queries::{query_page, query_reply};
-pub use questionnaire::{download as questionnaire_download, upload as questionnaire_upload};
+pub use questionnaire::{
+    after_upload as questionnaire_after, download as questionnaire_download,
+    upload as questionnaire_upload,
+};
 
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
     let (page, (team, threads)) =

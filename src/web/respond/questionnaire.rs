@@ -204,3 +204,18 @@ pub async fn upload(
     let layout = link.layout(view.title.clone(), true);
     link.render("respond/questionnaire", &layout, &view, status, None)
 }
+
+/// The upload's result page links to itself in other languages: those links lead back to the
+/// overview in that language.
+pub async fn after_upload(req: HttpRequest) -> HttpResponse {
+    let token = req.match_info().get("token").unwrap_or_default();
+    let query = req.query_string();
+    let to = if query.is_empty() {
+        format!("/r/{token}")
+    } else {
+        format!("/r/{token}?{query}")
+    };
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
