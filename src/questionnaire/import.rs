@@ -741,3 +741,107 @@ fn describe(q: &Question, items: &[crate::survey::answer::Item], labels: &Labels
         .collect();
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::survey::model::{Escape, Escapes, Section, Text};
+
+    fn question(escapes: Escapes) -> Question {
+        Question {
+            id: "staff".into(),
+            text: Text::english("Staff"),
+            help: None,
+            required: true,
+            show_if: None,
+            kind: QuestionKind::Integer {
+                min: Some(0),
+                max: None,
+            },
+            marker: None,
+            escapes,
+        }
+    }
+
+    fn sheet(escape: &str, reason: &str, answer: Cell) -> SheetData {
+        let text = |s: &str| {
+            if s.is_empty() {
+                Cell::Empty
+            } else {
+                Cell::Text(s.into())
+            }
+        };
+        SheetData {
+            section: "s".into(),
+            version: 0,
+            sheet: "1. S".into(),
+            rows: vec![CellRow {
+                row: 1,
+                question: "staff".into(),
+                key: String::new(),
+                answer,
+                escape: text(escape),
+                reason: text(reason),
+            }],
+        }
+    }
+
+    fn parse(q: Question, data: &SheetData) -> Parsed {
+        let countries = Countries::load().unwrap();
+        let labels = Labels::new("fr", &countries);
+        let section = Section {
+            id: "s".into(),
+            title: Text::english("S"),
+            intro: None,
+            show_if: None,
+            questions: vec![q],
+        };
+        let mut out = Parsed {
+            raw: HashMap::new(),
+            places: HashMap::new(),
+            errors: Vec::new(),
+        };
+        parse_sheet(&section, data, &labels, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_non_answer_is_read_from_its_label_with_its_reason() {
+        let escapes = Escapes {
+            not_known: Some(Escape {
+                reason_required: true,
+            }),
+            not_applicable: None,
+        };
+        let out = parse(
+            question(escapes.clone()),
+            &sheet("Inconnu", "Pas de registre", Cell::Empty),
+        );
+        let raw = &out.raw["staff"];
+        assert_eq!(raw.escape.as_deref(), Some("not_known"));
+        assert_eq!(raw.reason.as_deref(), Some("Pas de registre"));
+        assert!(out.errors.is_empty());
+        assert_eq!(out.places["staff"].1, "1. S!E2");
+
+        // A non-answer the question does not allow is refused at its cell.
+        let out = parse(
+            question(escapes),
+            &sheet("Sans objet", "", Cell::Number(3.0)),
+        );
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(out.errors[0].1.place, "1. S!E2");
+        assert_eq!(out.raw["staff"].values, ["3"]);
+    }
+
+    #[test]
+    fn numbers_and_dates_read_as_the_form_sends_them() {
+        assert_eq!(cell_text(&Cell::Number(12.0), false), "12");
+        assert_eq!(cell_text(&Cell::Number(0.25), false), "0.25");
+        assert_eq!(cell_text(&Cell::Date(43968.0), true), "2020-05-17");
+        assert_eq!(cell_text(&Cell::Number(43968.0), true), "2020-05-17");
+        assert_eq!(
+            cell_text(&Cell::Text("2020-05-17".into()), true),
+            "2020-05-17"
+        );
+    }
+}

@@ -626,6 +626,10 @@ async fn foreign_files_are_refused_and_change_nothing(backend: Backend) {
         res.body
     );
 
+    // Larger than any questionnaire: refused before it is read to the end.
+    let huge = upload(&app, &link, vec![b'x'; 6 * 1024 * 1024], "en").await;
+    assert_eq!(huge.status, 413, "{}", huge.body);
+
     let page = app.get(&format!("{link}/s/basics")).await;
     assert_eq!(page.field_value("name").as_deref(), Some("Anna"));
     assert_eq!(saved_count(&app), before);
