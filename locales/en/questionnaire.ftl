@@ -2,7 +2,7 @@
 sheet-instructions-name = Instructions
 sheet-for = Questionnaire for { $respondent }, downloaded { $date }.
 sheet-how-answer = Answer in the “Answer” column of each section's sheet (the shaded cells); the other cells are protected.
-sheet-how-lists = Where a cell offers a list, pick from it. Numbers and dates are checked as you type them; write dates as YYYY-MM-DD.
+sheet-how-lists = Where a cell offers a list, pick from it. Numbers and dates are checked as you type them; write dates as YYYY-MM-DD and percentages as numbers from 0 to 100.
 sheet-how-required = Questions marked * are required before the response can be submitted. For a multiple choice, answer Yes or No for each option.
 sheet-how-escapes = Where a question allows it, you may answer “Not known” or “Not applicable” in its own column, with the reason beside it, instead of an answer.
 sheet-how-structure = Do not add, remove or rename sheets, rows or columns: the hidden columns tell Coherence which question each row answers.

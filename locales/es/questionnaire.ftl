@@ -2,7 +2,7 @@
 sheet-instructions-name = Instrucciones
 sheet-for = Cuestionario para { $respondent }, descargado el { $date }.
 sheet-how-answer = Responda en la columna «Respuesta» de la hoja de cada sección (celdas sombreadas); las demás celdas están protegidas.
-sheet-how-lists = Cuando una celda ofrece una lista, elija de ella. Los números y las fechas se verifican al escribirlos; escriba las fechas como AAAA-MM-DD.
+sheet-how-lists = Cuando una celda ofrece una lista, elija de ella. Los números y las fechas se verifican al escribirlos; escriba las fechas como AAAA-MM-DD y los porcentajes como números de 0 a 100.
 sheet-how-required = Las preguntas marcadas con * son obligatorias para enviar la respuesta. En una pregunta de opción múltiple, responda Sí o No para cada opción.
 sheet-how-escapes = Cuando una pregunta lo permite, puede responder «Se desconoce» o «No procede» en su columna, con el motivo al lado, en lugar de una respuesta.
 sheet-how-structure = No añada, elimine ni cambie el nombre de hojas, filas o columnas: las columnas ocultas indican a Coherence a qué pregunta responde cada fila.

@@ -2,7 +2,7 @@
 sheet-instructions-name = Instructions
 sheet-for = Questionnaire pour { $respondent }, téléchargé le { $date }.
 sheet-how-answer = Répondez dans la colonne « Réponse » de la feuille de chaque section (cellules colorées) ; les autres cellules sont protégées.
-sheet-how-lists = Lorsqu'une cellule propose une liste, choisissez-y votre réponse. Les nombres et les dates sont vérifiés à la saisie ; écrivez les dates sous la forme AAAA-MM-JJ.
+sheet-how-lists = Lorsqu'une cellule propose une liste, choisissez-y votre réponse. Les nombres et les dates sont vérifiés à la saisie ; écrivez les dates sous la forme AAAA-MM-JJ et les pourcentages comme des nombres de 0 à 100.
 sheet-how-required = Les questions marquées * sont obligatoires avant l'envoi de la réponse. Pour un choix multiple, répondez Oui ou Non pour chaque option.
 sheet-how-escapes = Lorsqu'une question le permet, vous pouvez répondre « Inconnu » ou « Sans objet » dans sa colonne, avec la raison à côté, au lieu d'une réponse.
 sheet-how-structure = N'ajoutez, ne supprimez ni ne renommez de feuilles, lignes ou colonnes : les colonnes masquées indiquent à Coherence à quelle question répond chaque ligne.

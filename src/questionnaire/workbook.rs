@@ -204,7 +204,7 @@ impl Formats {
 }
 
 /// Write the workbook.
-pub fn write(x: &Export) -> Result<Vec<u8>, XlsxError> {
+pub fn write(x: &Export) -> Result<Vec<u8>, WorkbookError> {
     let labels = Labels::new(x.lang, x.countries);
     let f = Formats::new();
     let mut book = Workbook::new();
@@ -253,7 +253,50 @@ pub fn write(x: &Export) -> Result<Vec<u8>, XlsxError> {
     meta.write_string(rows.len() as u32, 1, &sum)?;
     meta.set_hidden(true);
     meta.protect();
-    book.save_to_buffer()
+    lock_structure(&book.save_to_buffer()?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkbookError {
+    #[error("writing the workbook: {0}")]
+    Xlsx(#[from] XlsxError),
+    #[error("locking the workbook's structure: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    #[error("locking the workbook's structure: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Protect the workbook's structure (no sheet added, removed, renamed, moved or unhidden), which
+/// rust_xlsxwriter does not write: the archive is copied with `<workbookProtection
+/// lockStructure="1"/>` added to `xl/workbook.xml`, where the schema puts it (before
+/// `<bookViews>`). Without a password, like the sheets' protection: it guards against
+/// mistakes, and the import checks everything anyway.
+fn lock_structure(xlsx: &[u8]) -> Result<Vec<u8>, WorkbookError> {
+    use std::io::{Read, Write};
+    let mut input = zip::ZipArchive::new(std::io::Cursor::new(xlsx))?;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..input.len() {
+        let mut entry = input.by_index(i)?;
+        let name = entry.name().to_string();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data)?;
+        if name == "xl/workbook.xml" {
+            let text = String::from_utf8_lossy(&data);
+            if let Some(at) = text.find("<bookViews") {
+                let locked = format!(
+                    "{}<workbookProtection lockStructure=\"1\"/>{}",
+                    &text[..at],
+                    &text[at..]
+                );
+                data = locked.into_bytes();
+            }
+        }
+        out.start_file(name, options)?;
+        out.write_all(&data)?;
+    }
+    Ok(out.finish()?.into_inner())
 }
 
 fn instructions(book: &mut Workbook, x: &Export, f: &Formats) -> Result<(), XlsxError> {

@@ -264,6 +264,10 @@ async fn the_questionnaire_goes_out_and_comes_back(backend: Backend) {
     assert!(basics.contains("lists!$"), "lists on the hidden sheet");
     let workbook = zip_entry(&xlsx, "xl/workbook.xml");
     assert!(
+        workbook.contains("<workbookProtection lockStructure=\"1\"/><bookViews"),
+        "{workbook}"
+    );
+    assert!(
         workbook.contains("name=\"coherence\" sheetId=\"6\" state=\"hidden\""),
         "{workbook}"
     );
