@@ -84,10 +84,48 @@ pub enum Command {
         #[arg(long)]
         accepted_only: bool,
     },
+    /// A country's questionnaire as an Excel workbook to fill offline (export), and the filled
+    /// workbook read back as one save (import).
+    Questionnaire {
+        #[command(subcommand)]
+        action: QuestionnaireAction,
+    },
     /// The audit log: check its hash chains, or write it out.
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuestionnaireAction {
+    /// Write the workbook of a country (or organisation) with its current answers.
+    Export {
+        survey: String,
+        #[arg(long)]
+        country: String,
+        /// The organisation, in a survey answered per organisation.
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// The workbook's language (default: the survey's first).
+        #[arg(long)]
+        lang: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a filled workbook and save it as one save of the country's link (the newest live
+    /// coordinator or approver link, or --link); every bad cell is listed, nothing is saved
+    /// until the file is clean.
+    Import {
+        survey: String,
+        #[arg(long)]
+        country: String,
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// The personal link the save is attributed to (its URL or its last part).
+        #[arg(long)]
+        link: Option<String>,
+        file: PathBuf,
     },
 }
 
@@ -279,6 +317,159 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             seed,
         } => demo_data(&survey, countries, units, seed),
         Command::Audit { action } => audit_command(action),
+        Command::Questionnaire { action } => questionnaire_command(action),
+    }
+}
+
+/// The link a command-line questionnaire acts through: the one named, or the respondent's
+/// newest live link that answers every section.
+fn questionnaire_link(
+    conn: &mut db::DbConn,
+    survey: &str,
+    country: &str,
+    unit: &str,
+    link: Option<&str>,
+) -> Result<crate::respond::Respondent, CliError> {
+    use crate::db::tokens::{self, LinkRole};
+    let now = Utc::now().naive_utc();
+    let token = match link {
+        Some(link) => {
+            let secret = link.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            tokens::find_token(conn, &hash_token(secret))
+                .map_err(DbError::from)?
+                .filter(|t| t.survey_id == survey && t.country_iso3 == country && t.unit == unit)
+                .ok_or_else(|| {
+                    CliError::Usage("no such personal link for this survey and country".into())
+                })?
+        }
+        None => tokens::country_tokens(conn, survey, country)
+            .map_err(DbError::from)?
+            .into_iter()
+            .find(|t| t.unit == unit && t.role != LinkRole::Contributor && t.ended(now).is_none())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no live personal link for {country} in '{survey}': issue one first \
+                     (coherence token issue)"
+                ))
+            })?,
+    };
+    if let Some(end) = token.ended(now) {
+        return Err(CliError::Usage(format!("that personal link was {end}")));
+    }
+    Ok(crate::respond::Respondent { token })
+}
+
+fn questionnaire_command(action: QuestionnaireAction) -> Result<(), CliError> {
+    use crate::questionnaire::import::{self, Expect, ImportOutcome};
+    use crate::questionnaire::workbook::{self, Export};
+    let settings = Settings::from_env()?;
+    let storage = open_storage(&settings)?;
+    let mut conn = storage.pool.get().map_err(DbError::from)?;
+    match action {
+        QuestionnaireAction::Export {
+            survey,
+            country,
+            unit,
+            lang,
+            out,
+        } => {
+            let survey = find_survey(&storage, &survey)?;
+            let country = country.to_uppercase();
+            let lang =
+                lang.unwrap_or_else(|| survey.languages.first().cloned().unwrap_or_default());
+            if !survey.languages.contains(&lang) {
+                return Err(CliError::Usage(format!(
+                    "'{}' is not offered in '{lang}' (languages: {})",
+                    survey.id,
+                    survey.languages.join(", ")
+                )));
+            }
+            let who = questionnaire_link(&mut conn, &survey.id, &country, &unit, None)?;
+            let now = Utc::now();
+            let state = crate::respond::load(&mut conn, &survey, &who, now.naive_utc())
+                .map_err(|e| CliError::Failed(e.into()))?;
+            let bytes = workbook::write(&Export {
+                survey: &survey,
+                who: &who,
+                state: &state,
+                lang: &lang,
+                countries: &storage.countries,
+                now: now.naive_utc(),
+            })
+            .map_err(|e| CliError::Failed(e.into()))?;
+            std::fs::write(&out, bytes)?;
+            eprintln!("questionnaire of {country} written to {}", out.display());
+            Ok(())
+        }
+        QuestionnaireAction::Import {
+            survey,
+            country,
+            unit,
+            link,
+            file,
+        } => {
+            let survey = find_survey(&storage, &survey)?;
+            let country = country.to_uppercase();
+            let who = questionnaire_link(&mut conn, &survey.id, &country, &unit, link.as_deref())?;
+            let data = std::fs::read(&file)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            let expect = Expect {
+                survey: &survey,
+                country: &country,
+                unit: &unit,
+            };
+            let refused = |message: String| {
+                CliError::Usage(format!("{}: {message}; nothing was saved", file.display()))
+            };
+            let book = import::read(&data, &expect).map_err(|f| refused(f.to_string()))?;
+            let lang = if survey.languages.contains(&book.lang) {
+                book.lang.clone()
+            } else {
+                "en".to_string()
+            };
+            let outcome = import::import(
+                &mut conn,
+                &survey,
+                &storage.countries,
+                &who,
+                &book,
+                &lang,
+                Utc::now(),
+            )
+            .map_err(|e| refused(e.to_string()))?;
+            match outcome {
+                ImportOutcome::Saved {
+                    sections,
+                    questions,
+                } => {
+                    println!("{country}: {questions} answer(s) saved in {sections} section(s)");
+                    Ok(())
+                }
+                ImportOutcome::Unchanged => {
+                    println!("{country}: the file holds the saved answers; nothing changed");
+                    Ok(())
+                }
+                ImportOutcome::Errors(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {}", e.place, e.message);
+                    }
+                    Err(refused(format!("{} cell(s) refused", errors.len())))
+                }
+                ImportOutcome::Conflicts(conflicts) => {
+                    for c in &conflicts {
+                        eprintln!(
+                            "{}: {}: changed online to \"{}\"; the file says \"{}\"",
+                            c.place, c.question, c.online, c.yours
+                        );
+                    }
+                    Err(refused(format!(
+                        "{} answer(s) changed online since the export",
+                        conflicts.len()
+                    )))
+                }
+                ImportOutcome::Foreign(f) => Err(refused(f.to_string())),
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod files;
 pub mod handover;
 pub mod i18n;
 pub mod mail;
+pub mod questionnaire;
 pub mod reference;
 pub mod report;
 pub mod respond;

@@ -80,13 +80,44 @@ pub enum WriteOutcome {
 
 /// Write a section's changed answers if, and only if, the section is still at `base_version`.
 pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
+    write_sections(conn, std::slice::from_ref(w))
+}
+
+/// Write several sections' changes as one save (one transaction, each section under its own
+/// lock, each recorded in the save log and the audit like a save of that section): all are
+/// written or none. The outcome's version is the last section's.
+pub fn write_sections(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOutcome> {
     let mut not_editable = false;
     let result = conn.transaction::<_, DieselError, _>(|conn| {
+        let mut version = 0;
+        for w in writes {
+            version = write_in(conn, w, &mut not_editable)?;
+        }
+        Ok(version)
+    });
+    match result {
+        Err(DieselError::RollbackTransaction) if not_editable => Ok(WriteOutcome::NotEditable),
+        Ok(version) => Ok(WriteOutcome::Saved { version }),
+        Err(DieselError::RollbackTransaction)
+        | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(WriteOutcome::Stale)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One section's write, inside the caller's transaction.
+fn write_in(
+    conn: &mut DbConn,
+    w: &SectionWrite,
+    not_editable: &mut bool,
+) -> Result<i32, DieselError> {
+    {
         // The response's state is checked by the first write, which on PostgreSQL waits for a
         // change of state in progress (a write first also lets SQLite's busy_timeout queue
         // concurrent writers instead of failing a lock upgrade).
         if !response_rows::touch_editable(conn, w.response_id, w.survey_version, w.now)? {
-            not_editable = true;
+            *not_editable = true;
             return Err(DieselError::RollbackTransaction);
         }
         // The section's version bump is the lock between officials.
@@ -164,15 +195,6 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
             w.now,
         )?;
         Ok(new_version)
-    });
-    match result {
-        Err(DieselError::RollbackTransaction) if not_editable => Ok(WriteOutcome::NotEditable),
-        Ok(version) => Ok(WriteOutcome::Saved { version }),
-        Err(DieselError::RollbackTransaction)
-        | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            Ok(WriteOutcome::Stale)
-        }
-        Err(e) => Err(e),
     }
 }
 

@@ -193,6 +193,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/r/{token}/review", web::get().to(respond::review))
         .route("/r/{token}/print", web::get().to(respond::print))
+        .route(
+            "/r/{token}/questionnaire.xlsx",
+            web::get().to(respond::questionnaire_download),
+        )
+        .route(
+            "/r/{token}/questionnaire",
+            web::post().to(respond::questionnaire_upload),
+        )
+        .route(
+            "/r/{token}/questionnaire",
+            web::get().to(respond::questionnaire_after),
+        )
         .route("/r/{token}/submit", web::post().to(respond::submit))
         .route(
             "/r/{token}/send-for-sign-off",

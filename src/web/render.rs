@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/respond/query.hbs"),
     ),
     (
+        "respond/questionnaire",
+        include_str!("../../templates/respond/questionnaire.hbs"),
+    ),
+    (
         "admin/login",
         include_str!("../../templates/admin/login.hbs"),
     ),

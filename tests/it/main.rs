@@ -14,6 +14,7 @@ mod handover;
 mod helpers;
 mod nodes;
 mod population;
+mod questionnaire;
 mod respond;
 mod results;
 mod roles;

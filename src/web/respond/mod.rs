@@ -8,6 +8,7 @@ mod files;
 mod handover;
 mod link;
 mod queries;
+mod questionnaire;
 mod views;
 
 pub use cycle::{
@@ -37,6 +38,10 @@ pub use files::download as file_download;
 pub use handover::revoke as colleague_revoke;
 pub use handover::{assign as colleagues_assign, colleagues, ready as section_ready};
 pub use queries::{query_page, query_reply};
+pub use questionnaire::{
+    after_upload as questionnaire_after, download as questionnaire_download,
+    upload as questionnaire_upload,
+};
 
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
     let (page, (team, threads)) =

@@ -1,0 +1,221 @@
+//! The questionnaire as a spreadsheet: download it (`questionnaire.xlsx`) and upload it back
+//! filled (a multipart form on the overview), see [`crate::questionnaire`].
+
+use actix_multipart::Multipart;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::link::{Respondent, Visit};
+use crate::error::AppError;
+use crate::questionnaire::import::{self, CellError, Expect, ImportOutcome, SheetConflict};
+use crate::questionnaire::workbook::{self, Export};
+use crate::web::render::translate;
+use crate::web::{csrf, AppState};
+
+const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+/// Largest other field of the upload form (the CSRF token is 64 characters).
+const MAX_FIELD_BYTES: usize = 1024;
+/// Room for the multipart boundaries and part headers.
+const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Parts read at most (the form has two).
+const MAX_PARTS: usize = 8;
+
+pub async fn download(link: Respondent) -> Result<HttpResponse, AppError> {
+    let page = link.open(Visit::Quiet).await?;
+    let link = &page.link;
+    let export = Export {
+        survey: &link.survey,
+        who: &link.who,
+        state: &page.rs,
+        lang: link.lang,
+        countries: &link.state.countries,
+        now: Utc::now().naive_utc(),
+    };
+    let bytes = workbook::write(&export).map_err(AppError::internal)?;
+    let t = &link.who.token;
+    let who = if t.unit.is_empty() {
+        t.country_iso3.clone()
+    } else {
+        format!("{}-{}", t.country_iso3, t.unit)
+    };
+    let name: String = format!("{}-{who}-{}.xlsx", link.survey.id, link.lang)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(XLSX_TYPE)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(bytes))
+}
+
+/// The upload form as read: its CSRF field and the file, within bounds.
+async fn read_upload(
+    req: &HttpRequest,
+    mut payload: Multipart,
+) -> Result<(Vec<(String, String)>, Vec<u8>), AppError> {
+    let limit = import::MAX_UPLOAD_BYTES;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit + MAX_ENVELOPE_BYTES) {
+        return Err(AppError::TooLarge);
+    }
+    let mut form = Vec::new();
+    let mut file = Vec::new();
+    let (mut parts, mut total) = (0, 0usize);
+    while let Some(item) = payload.next().await {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(AppError::BadRequest);
+        }
+        let mut part = item.map_err(|_| AppError::BadRequest)?;
+        let name = part.name().unwrap_or("").to_string();
+        let part_limit = if name == "file" {
+            limit
+        } else {
+            MAX_FIELD_BYTES
+        };
+        let mut data = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
+            total += chunk.len();
+            if data.len() + chunk.len() > part_limit || total > limit + MAX_FIELD_BYTES {
+                return Err(AppError::TooLarge);
+            }
+            data.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "file" => file = data,
+            csrf::FIELD => form.push((name, String::from_utf8_lossy(&data).into_owned())),
+            _ => {}
+        }
+    }
+    Ok((form, file))
+}
+
+#[derive(Serialize)]
+struct UploadView {
+    title: String,
+    message: String,
+    ok: bool,
+    errors: Vec<CellError>,
+    conflicts: Vec<SheetConflict>,
+    base: String,
+}
+
+pub async fn upload(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    link: Respondent,
+    payload: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let (form, file) = read_upload(&req, payload).await?;
+    let token = req.match_info().get("token").unwrap_or_default();
+    csrf::verify(&req, &state.settings, &form, csrf::Binding::Link(token))?;
+    let requested = link.requested_lang();
+    let (link, outcome) = link
+        .write(move |conn, app, who, survey| {
+            if file.is_empty() {
+                return Ok(Ok(None));
+            }
+            let lang = if survey.languages.iter().any(|l| l == requested) {
+                requested
+            } else {
+                "en"
+            };
+            let expect = Expect {
+                survey,
+                country: &who.token.country_iso3,
+                unit: &who.token.unit,
+            };
+            let book = match import::read(&file, &expect) {
+                Ok(book) => book,
+                Err(f) => return Ok(Ok(Some(ImportOutcome::Foreign(f)))),
+            };
+            let now = Utc::now();
+            Ok(import::import(conn, survey, &app.countries, who, &book, lang, now).map(Some))
+        })
+        .await?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return super::refusal(&link, e),
+    };
+    let lang = link.lang;
+    let mut view = UploadView {
+        title: translate(lang, "sheet-result-title", &[]),
+        message: String::new(),
+        ok: false,
+        errors: Vec::new(),
+        conflicts: Vec::new(),
+        base: link.base(),
+    };
+    let status = match outcome {
+        None => {
+            view.message = translate(lang, "sheet-missing-file", &[]);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Some(ImportOutcome::Saved {
+            sections,
+            questions,
+        }) => {
+            view.ok = true;
+            let args = [
+                ("sections", sections.to_string()),
+                ("questions", questions.to_string()),
+            ];
+            view.message = translate(lang, "sheet-result-saved", &args);
+            StatusCode::OK
+        }
+        Some(ImportOutcome::Unchanged) => {
+            view.ok = true;
+            view.message = translate(lang, "sheet-result-unchanged", &[]);
+            StatusCode::OK
+        }
+        Some(ImportOutcome::Errors(errors)) => {
+            view.message = translate(lang, "sheet-result-errors", &[]);
+            view.errors = errors;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Some(ImportOutcome::Conflicts(conflicts)) => {
+            view.message = translate(lang, "sheet-result-conflicts", &[]);
+            view.conflicts = conflicts;
+            StatusCode::CONFLICT
+        }
+        Some(ImportOutcome::Foreign(f)) => {
+            view.message = translate(lang, f.message_id(), &[]);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    let layout = link.layout(view.title.clone(), true);
+    link.render("respond/questionnaire", &layout, &view, status, None)
+}
+
+/// The upload's result page links to itself in other languages: those links lead back to the
+/// overview in that language.
+pub async fn after_upload(req: HttpRequest) -> HttpResponse {
+    let token = req.match_info().get("token").unwrap_or_default();
+    let query = req.query_string();
+    let to = if query.is_empty() {
+        format!("/r/{token}")
+    } else {
+        format!("/r/{token}?{query}")
+    };
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
