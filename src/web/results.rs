@@ -187,6 +187,7 @@ fn question_figures(
             Shown::Texts => aggregate::text_answers(conn, s, id, false, f)?,
             _ => Vec::new(),
         },
+        escapes: aggregate::escape_counts(conn, s, id, f, by)?,
         others: if q.kind.has_other() {
             aggregate::text_answers(conn, s, id, true, f)?
         } else {

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::escapes::ESCAPE_KEYS;
 use super::population::population;
 use super::references::{check_identifier, PendingRef};
 use super::table::{Table, Value};
@@ -22,6 +23,8 @@ const SURVEY_KEYS: &[&str] = &[
     "respondent_unit",
     "population",
     "sign_off",
+    "not_known",
+    "not_applicable",
     "themes",
     "sections",
 ];
@@ -50,11 +53,12 @@ pub(super) const MARKER_KEYS: [&str; 6] = [
     "priority_question",
 ];
 /// Every key of a question, in the order the "allowed" message lists them.
-const QUESTION_KEYS: &[&str] = &concat::<23>(&[
+const QUESTION_KEYS: &[&str] = &concat::<25>(&[
     &["id", "type", "text", "help", "required", "show_if"],
     &TYPE_KEYS,
     &["marker"],
     &MARKER_KEYS,
+    &ESCAPE_KEYS,
 ]);
 
 /// Key lists as one, at compile time (`N` must be their lengths added).
@@ -80,6 +84,8 @@ pub(super) struct Walker {
     pub(super) all_questions: Vec<(String, QuestionKind)>,
     pub(super) theme_ids: HashSet<String>,
     pub(super) pending: Vec<PendingRef>,
+    /// The survey's `not_known`/`not_applicable`, which each question may override.
+    pub(super) default_escapes: Escapes,
 }
 
 impl Walker {
@@ -117,6 +123,7 @@ impl Walker {
         }
         let population = population(cx, &root, unit);
         let sign_off = root.bool(cx, "sign_off").unwrap_or(false);
+        self.default_escapes = self.escapes(cx, &root, &Escapes::default());
         let mut languages = vec!["en".to_string()];
         for lang in root.string_list(cx, "languages") {
             if !LANGUAGES.contains(&lang.get_ref().as_str()) {
@@ -278,6 +285,7 @@ impl Walker {
         let kind = kind.unwrap_or(QuestionKind::YesNo);
         let id_text = id.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default();
         let marker = self.marker(cx, &t, &id_text, &kind);
+        let escapes = self.escapes(cx, &t, &self.default_escapes);
         if let Some(id) = &id {
             self.all_questions
                 .push((id.get_ref().clone(), kind.clone()));
@@ -293,7 +301,7 @@ impl Walker {
             show_if,
             kind,
             marker,
-            escapes: Escapes::default(),
+            escapes,
         })
     }
 }
