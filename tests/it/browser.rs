@@ -15,7 +15,7 @@ use serde_json::{json, Value as Json};
 
 use crate::helpers::{free_port, fresh_database, Backend, TestApp};
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
@@ -27,7 +27,7 @@ impl Drop for Driver {
     }
 }
 
-fn chromedriver() -> Driver {
+pub(crate) fn chromedriver() -> Driver {
     let path = std::env::var("COHERENCE_TEST_CHROMEDRIVER").unwrap_or_else(|_| {
         panic!("COHERENCE_TEST_CHROMEDRIVER is not set: the browser tests need chromedriver and Chromium. `.ci/run` installs them.")
     });
@@ -210,7 +210,7 @@ async fn check_page(c: &Client, page: &str, name: &str, axe_too: bool) -> BTreeM
     accessible_names(c, page).await
 }
 
-async fn fill(c: &Client, name: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, name: &str, value: &str) {
     let field = c
         .find(Locator::Css(&format!("[name='{name}']")))
         .await
@@ -219,7 +219,7 @@ async fn fill(c: &Client, name: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|_| panic!("{css}"))
@@ -233,7 +233,7 @@ async fn body(c: &Client) -> String {
 }
 
 /// The page source once it contains `text` (a click may return before the next page loads).
-async fn wait_for(c: &Client, text: &str) -> String {
+pub(crate) async fn wait_for(c: &Client, text: &str) -> String {
     for _ in 0..100 {
         let page = body(c).await;
         if page.contains(text) {
@@ -621,7 +621,7 @@ async fn page_scripts(c: &Client, on: bool) {
 
 /// A browser whose pages run no JavaScript, as the country side is tested; proven on a page
 /// whose script would rename it.
-async fn browser_without_javascript(driver: &Driver) -> Client {
+pub(crate) async fn browser_without_javascript(driver: &Driver) -> Client {
     let c = browser(driver, true).await;
     page_scripts(&c, false).await;
     c.goto("data:text/html,<title>off</title><script>document.title='on'</script>")
@@ -633,7 +633,7 @@ async fn browser_without_javascript(driver: &Driver) -> Client {
 
 /// `check_page` on a page loaded without JavaScript: axe-core runs with scripts let on for
 /// it, then off again for the pages that follow.
-async fn check_page_without_js(c: &Client, page: &str, name: &str) {
+pub(crate) async fn check_page_without_js(c: &Client, page: &str, name: &str) {
     snap(c, name).await;
     page_scripts(c, true).await;
     axe(c, page).await;
@@ -642,7 +642,7 @@ async fn check_page_without_js(c: &Client, page: &str, name: &str) {
 }
 
 /// Open `path` of the app in the browser.
-async fn go(app: &TestApp, c: &Client, path: &str) {
+pub(crate) async fn go(app: &TestApp, c: &Client, path: &str) {
     c.goto(&format!("{}{path}", app.address)).await.unwrap();
 }
 

@@ -345,3 +345,42 @@ async fn results_count_escapes_apart_and_exports_write_codes(backend: Backend) {
     assert_eq!(of("SWE")["answers"]["staff"], 10.0);
     app.stop().await;
 }
+
+/// In a real browser without JavaScript: the radio group and reason box pass axe-core and
+/// have accessible names, "not known" is picked by a click, a missing reason is refused next
+/// to its field with the choices kept, then saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_known_in_a_real_browser_without_javascript() {
+    use crate::browser::{
+        browser_without_javascript, check_page_without_js, chromedriver, click, fill, go, wait_for,
+    };
+    let app = spawn(Backend::Sqlite).await;
+    let link = app.issue_token("escapes", "SWE", "Anna");
+    let driver = chromedriver();
+    let c = browser_without_javascript(&driver).await;
+    go(&app, &c, &format!("{link}/s/figures")).await;
+    wait_for(&c, "Can you answer this question?").await;
+    check_page_without_js(&c, "section with not known", "escapes-01-section").await;
+    click(&c, "#q-staff-escape-not_known").await;
+    fill(&c, "staff.reason", "The register is not kept").await;
+    click(&c, "#q-budget-escape-not_applicable").await;
+    click(&c, "form button[type=submit]").await;
+    let page = wait_for(&c, "There is a problem").await;
+    assert!(page.contains("Give a short reason"), "{page}");
+    check_page_without_js(&c, "section with a missing reason", "escapes-02-refused").await;
+    assert!(c
+        .find(fantoccini::Locator::Css("#q-budget-escape-not_applicable"))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap()
+        .is_some_and(|v| v == "true"));
+    fill(&c, "budget.reason", "No budget line of its own").await;
+    click(&c, "form button[type=submit]").await;
+    wait_for(&c, "Your answers were saved").await;
+    go(&app, &c, &format!("{link}/review")).await;
+    let review = wait_for(&c, "Not known: The register is not kept").await;
+    assert!(review.contains("Not applicable: No budget line of its own"));
+    app.stop().await;
+}
