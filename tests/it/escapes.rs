@@ -247,8 +247,11 @@ async fn results_count_escapes_apart_and_exports_write_codes(backend: Backend) {
         .body
         .contains("<tr><th scope=\"row\">A</th><td>2</td><td>67%</td></tr>"));
     assert!(page.body.contains("1 not known"));
-    // A question without escapes has no note.
+    // Where nobody gave one, no note; figures count them apart, with no percentages to note.
     let page = app.get("/admin/surveys/escapes/results/q/rating").await;
+    assert!(!page.body.contains("answers with a value"));
+    let page = app.get("/admin/surveys/escapes/results/q/staff").await;
+    assert!(page.body.contains("4 of ") && page.body.contains(" · 1 not known"));
     assert!(!page.body.contains("answers with a value"));
     // In French.
     let page = app

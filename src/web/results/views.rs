@@ -544,7 +544,8 @@ fn group_result(
         label,
         asked,
         answered,
-        escaped_note: (!escaped.is_empty())
+        // Only where there are percentages (choices), not for figures, dates or texts.
+        escaped_note: (!escaped.is_empty() && !lines.is_empty())
             .then(|| w.t("results-escaped-note", &[("valued", valued.to_string())])),
         escaped,
         counts: lines,
