@@ -184,6 +184,51 @@ async fn not_known_is_saved_shown_and_submitted(backend: Backend) {
         "{}",
         page.body
     );
+
+    // Returned, the figure is found after all: the difference between the versions reads so.
+    let country = app
+        .get("/admin/surveys/escapes/countries/SWE?lang=en")
+        .await;
+    let returned = app
+        .post(
+            "/admin/surveys/escapes/countries/SWE/return",
+            &[("_csrf", country.hidden("_csrf").as_str())],
+        )
+        .await;
+    assert_eq!(returned.status, 200, "{}", returned.body);
+    let res = app
+        .save_section(
+            &link,
+            "figures",
+            &[
+                ("staff.escape", "answer"),
+                ("staff", "12"),
+                ("name", "Ministry of Labour"),
+                ("active", "yes"),
+                ("budget.escape", "not_applicable"),
+                ("budget.reason", "No budget line of its own"),
+                ("rating.escape", "not_known"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(app.submit(&link).await.status, 303);
+    let diff = app
+        .get("/admin/surveys/escapes/countries/SWE?from=1&to=2")
+        .await;
+    assert_eq!(
+        diff.body.matches("<td class=\"old\">").count(),
+        1,
+        "{}",
+        diff.body
+    );
+    assert!(
+        diff.body.contains(
+            "<td class=\"old\">Not known: The register is not kept</td><td class=\"new\">12</td>"
+        ),
+        "{}",
+        diff.body
+    );
     app.stop().await;
 }
 
