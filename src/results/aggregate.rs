@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::sql::Sql;
 use crate::db::DbConn;
 use crate::survey::answer::OTHER_ITEM;
-use crate::survey::{Population, Question, QuestionKind, Survey};
+use crate::survey::{EscapeKind, Population, Question, QuestionKind, Survey};
 
 /// Which responses count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -257,8 +257,9 @@ pub fn choice_counts(
 /// What a choice question's answers are counted by, and which of its rows count.
 fn choice_key(question: &Question) -> (&'static str, &'static str) {
     match &question.kind {
-        QuestionKind::MultipleChoice { .. } => ("a.item", "a.item <> '#other'"),
-        QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item <> '#other'"),
+        // `#other`, `#not_known` and `#not_applicable` are not options or rows.
+        QuestionKind::MultipleChoice { .. } => ("a.item", "a.item NOT LIKE '#%'"),
+        QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item NOT LIKE '#%'"),
         // One code per answer; numbers, dates and texts are not counted as choices.
         QuestionKind::SingleChoice { .. }
         | QuestionKind::YesNo
@@ -345,6 +346,37 @@ pub fn asked_and_answered(
         out.entry(r.grp).or_default().1 = r.n;
     }
     Ok(out)
+}
+
+/// Per group, how many responses answered "not known" and "not applicable": (group, code,
+/// count), the code being `not_known` or `not_applicable`.
+pub fn escape_counts(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+    grouping: Option<Grouping>,
+) -> diesel::QueryResult<Vec<(String, EscapeKind, i64)>> {
+    let g = group_expr(grouping);
+    let mut sql = Sql::new(&format!(
+        "SELECT {g} AS grp, a.item AS value, COUNT(*) AS n"
+    ));
+    answers_from(&mut sql, survey_id, filter);
+    sql.push(" AND a.question_id = ")
+        .bind(question_id)
+        .push(" AND a.item IN (");
+    for (i, kind) in EscapeKind::ALL.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(kind.item());
+    }
+    sql.push(&format!("){}", group_by(grouping, "a.item")));
+    let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.grp, EscapeKind::of_item(&r.value)?, r.n)))
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

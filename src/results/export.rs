@@ -1,5 +1,9 @@
 //! Exports of a survey's responses: CSV (one row per country, codes not labels) with a
 //! codebook, XLSX (responses and codebook sheets), and JSON.
+//!
+//! "Not known" and "not applicable" are written as the codes `not_known` and `not_applicable`
+//! in every answer column of the question, with the reason in a column `<question>.reason`
+//! (present for questions that allow them); in JSON, the answer is `{"not_known": "reason"}`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,8 +17,8 @@ use super::aggregate::{answers_from, push_filter, Filter};
 use super::sql::Sql;
 use crate::db::responses::ResponseStatus;
 use crate::db::{DbConn, QueryError};
-use crate::survey::answer::{Answers, FileItem, Item, OTHER_ITEM};
-use crate::survey::{QuestionKind, Survey, OTHER_CODE};
+use crate::survey::answer::{escape_of, Answers, FileItem, Item, OTHER_ITEM};
+use crate::survey::{EscapeKind, Question, QuestionKind, Survey, OTHER_CODE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -140,6 +144,7 @@ pub fn fixed_columns(survey: &Survey) -> &'static [&'static str] {
 pub fn columns(survey: &Survey) -> Vec<Column> {
     let mut out = Vec::new();
     for q in survey.questions() {
+        let first = out.len();
         let text = q.text.get("en").to_string();
         let codes = |list: &[crate::survey::Choice]| {
             list.iter()
@@ -236,8 +241,49 @@ pub fn columns(survey: &Survey) -> Vec<Column> {
                 "names of the attached files, separated by \"; \" (the files: zip export)".into(),
             )),
         }
+        escape_columns(q, &mut out, first);
     }
     out
+}
+
+/// Where a question allows "not known" or "not applicable": their codes among the values of
+/// each of its answer columns (from `first`), and a column for the reason.
+fn escape_columns(q: &Question, out: &mut Vec<Column>, first: usize) {
+    let allowed: Vec<String> = EscapeKind::ALL
+        .into_iter()
+        .filter(|k| q.escapes.get(*k).is_some())
+        .map(|k| format!("{}={}", k.code(), escape_label(k)))
+        .collect();
+    if allowed.is_empty() {
+        return;
+    }
+    let allowed = allowed.join("; ");
+    for c in out[first..].iter_mut() {
+        if !c.name.ends_with(".other_text") {
+            c.values = format!("{}; {allowed}", c.values);
+        }
+    }
+    out.push(Column {
+        name: reason_column(q),
+        question: q.id.clone(),
+        kind: q.kind.type_name(),
+        text: q.text.get("en").to_string(),
+        code: None,
+        label: Some("Reason for not known / not applicable".into()),
+        values: "text (empty: no reason given, or answered)".into(),
+    });
+}
+
+fn escape_label(kind: EscapeKind) -> &'static str {
+    match kind {
+        EscapeKind::NotKnown => "Not known",
+        EscapeKind::NotApplicable => "Not applicable",
+    }
+}
+
+/// The column holding why a question was answered "not known" or "not applicable".
+fn reason_column(q: &Question) -> String {
+    format!("{}.reason", q.id)
 }
 
 /// One response with its country's groups and its counted answers: those of the version that
@@ -412,12 +458,21 @@ fn cell(survey: &Survey, column: &Column, answers: &Answers) -> String {
     let Some(q) = survey.question(&column.question) else {
         return String::new();
     };
+    let escape = escape_of(items);
+    if column.code.is_none() && column.name == reason_column(q) {
+        return escape
+            .map(|(_, reason)| reason.to_string())
+            .unwrap_or_default();
+    }
     if column.name.ends_with(".other_text") {
         return items
             .iter()
             .find(|i| i.item == OTHER_ITEM)
             .map(|i| i.value.clone())
             .unwrap_or_default();
+    }
+    if let Some((kind, _)) = escape {
+        return kind.code().to_string();
     }
     match (&q.kind, &column.code) {
         (QuestionKind::MultipleChoice { .. }, Some(code)) => {
@@ -530,9 +585,14 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
         for (i, c) in cols.iter().enumerate() {
             let v = cell(survey, c, &row.answers);
             let col = (fixed.len() + i) as u16;
-            let kind = survey.question(&c.question).map(|q| &q.kind);
-            let numeric = kind.is_some_and(|k| k.is_numeric())
-                || (matches!(kind, Some(QuestionKind::MultipleChoice { .. })) && c.code.is_some());
+            let q = survey.question(&c.question);
+            let kind = q.map(|q| &q.kind);
+            // A reason is text, even "2010".
+            let reason = q.is_some_and(|q| c.code.is_none() && c.name == reason_column(q));
+            let numeric = !reason
+                && (kind.is_some_and(|k| k.is_numeric())
+                    || (matches!(kind, Some(QuestionKind::MultipleChoice { .. }))
+                        && c.code.is_some()));
             match v.parse::<f64>() {
                 Ok(n) if numeric => sheet.write_number(r, col, n)?,
                 _ if v.is_empty() => sheet,
@@ -571,8 +631,9 @@ pub fn to_xlsx(survey: &Survey, rows: &[ExportRow]) -> Result<Vec<u8>, ExportErr
 
 /// JSON: `{"survey", "version", "responses": [{"iso3", "country", ..., "answers": {...}}]}`.
 /// An answer is a string (text, code, date), a number, a list of codes (multiple choice, with
-/// `other_text`), an object row -> scale code (matrix), or a list of files, each with its
-/// `name`, `size` in bytes and `sha256` (file question).
+/// `other_text`), an object row -> scale code (matrix), a list of files, each with its
+/// `name`, `size` in bytes and `sha256` (file question), or `{"not_known": "reason"}` (and
+/// `{"not_applicable": "reason"}`).
 pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportError> {
     let list: Vec<Json> = rows
         .iter()
@@ -580,6 +641,10 @@ pub fn to_json(survey: &Survey, rows: &[ExportRow]) -> Result<String, ExportErro
             let mut answers = BTreeMap::new();
             for q in survey.questions() {
                 let Some(items) = r.answers.get(&q.id) else { continue };
+                if let Some((kind, reason)) = escape_of(items) {
+                    answers.insert(q.id.clone(), json!({ kind.code(): reason }));
+                    continue;
+                }
                 let other = items.iter().find(|i| i.item == OTHER_ITEM).map(|i| i.value.clone());
                 let value = match &q.kind {
                     QuestionKind::MultipleChoice { .. } => {

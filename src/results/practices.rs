@@ -11,7 +11,7 @@ use super::aggregate::{choice_counts_by_two, Filter, Grouping};
 use super::sql::Sql;
 use crate::db::DbConn;
 use crate::reference::Countries;
-use crate::survey::answer::{Item, OTHER_ITEM};
+use crate::survey::answer::{is_value_item, Item};
 use crate::survey::display::display_value;
 use crate::survey::{Marker, NeedLevel, Question, Survey};
 
@@ -366,7 +366,8 @@ pub fn partner_matches(
     let rows = answers_of(conn, &survey.id, &ids, filter)?;
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for r in rows.iter().filter(|r| r.item != OTHER_ITEM) {
+    // `#other` and "not known"/"not applicable" are not needs.
+    for r in rows.iter().filter(|r| is_value_item(&r.item)) {
         let Some((q, fixed)) = questions.iter().find(|(q, _)| q.id == r.question_id) else {
             continue;
         };

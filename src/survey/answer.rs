@@ -9,6 +9,10 @@
 //! - a file question: one item per attached file, the item being the file's id (in the
 //!   `files` table), the value `<sha256 hex>/<name>` and `num` its size in bytes, so that
 //!   versions and the response's digest cover each file's content, not only its name.
+//! - "not known" or "not applicable" given instead of an answer: one item `#not_known` or
+//!   `#not_applicable` alone, whose value is the reason (possibly empty).
+//!
+//! Items whose key starts with `#` are never option codes or matrix rows.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,6 +23,21 @@ use super::condition::AnswerLookup;
 use super::model::*;
 
 pub const OTHER_ITEM: &str = "#other";
+/// The longest reason for "not known" or "not applicable".
+pub const REASON_MAX: usize = 500;
+
+/// Whether an item is an answer's value (an option, a row, a scalar), not `#other` or an
+/// escape.
+pub fn is_value_item(item: &str) -> bool {
+    !item.starts_with('#')
+}
+
+/// The non-answer given in `items`, with its reason, if any.
+pub fn escape_of(items: &[Item]) -> Option<(EscapeKind, &str)> {
+    items
+        .iter()
+        .find_map(|i| EscapeKind::of_item(&i.item).map(|k| (k, i.value.as_str())))
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
@@ -164,12 +183,23 @@ fn parse_decimal(text: &str) -> Result<f64, FieldError> {
         .ok_or_else(|| FieldError::new("error-not-number"))
 }
 
-/// Check a question's raw value; `Ok(vec![])` means "no answer".
+/// Check a question's raw value; `Ok(vec![])` means "no answer". The single entry point for
+/// every way answers come in (web form, spreadsheet): "not known"/"not applicable" picked in
+/// `raw.escape` (a code the question allows; '' or `answer` for a value) replaces the value,
+/// which is then ignored, by one item holding the reason.
 pub fn validate(
     question: &Question,
     raw: &RawAnswer,
     countries: &dyn CountryCodes,
 ) -> Result<Vec<Item>, FieldError> {
+    if let Some(code) = raw
+        .escape
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && *c != "answer")
+    {
+        return escaped(question, code, raw.reason.as_deref().unwrap_or(""));
+    }
     let single = normalise_text(raw.first());
     match &question.kind {
         QuestionKind::ShortText {
@@ -379,6 +409,28 @@ pub fn validate(
     }
 }
 
+/// The item of a non-answer, or why it is refused: not allowed here, no reason where one is
+/// required, a reason too long.
+fn escaped(question: &Question, code: &str, reason: &str) -> Result<Vec<Item>, FieldError> {
+    let Some((kind, escape)) =
+        EscapeKind::parse(code).and_then(|k| question.escapes.get(k).map(|e| (k, e)))
+    else {
+        return Err(FieldError::new("error-escape-not-allowed"));
+    };
+    let reason = normalise_text(reason);
+    if reason.chars().count() > REASON_MAX {
+        return Err(FieldError::new("error-reason-too-long").with("max", REASON_MAX));
+    }
+    if reason.is_empty() && escape.reason_required {
+        return Err(FieldError::new("error-reason-required"));
+    }
+    Ok(vec![Item {
+        item: kind.item().to_string(),
+        value: reason,
+        num: None,
+    }])
+}
+
 fn push_other(items: &mut Vec<Item>, is_other: bool, raw: &RawAnswer) -> Result<(), FieldError> {
     if !is_other {
         return Ok(());
@@ -481,6 +533,8 @@ impl AnswerLookup for Effective<'_> {
         self.items(question).iter().any(|i| i.item == option)
     }
 
+    /// "Not known" and "not applicable" count as answered; they have no value, so a
+    /// comparison or an option test on them is false.
     fn answered(&self, question: &str) -> bool {
         !self.items(question).is_empty()
     }
@@ -518,8 +572,12 @@ pub fn missing_answers(survey: &Survey, answers: &Answers, vis: &Visibility) -> 
     out
 }
 
+/// Whether a question has an answer; "not known" and "not applicable" are answers.
 fn is_answered(q: &Question, answers: &Answers) -> bool {
     let items = answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+    if escape_of(items).is_some() {
+        return true;
+    }
     match &q.kind {
         // A required matrix needs every row.
         QuestionKind::Matrix { rows, .. } => {
@@ -655,5 +713,128 @@ mod tests {
             "SWE"
         );
         assert!(validate(&question, &raw("XYZ"), &Few).is_err());
+    }
+
+    fn escaped_raw(code: &str, reason: &str, value: &str) -> RawAnswer {
+        RawAnswer {
+            values: vec![value.into()],
+            escape: Some(code.into()),
+            reason: Some(reason.into()),
+            ..Default::default()
+        }
+    }
+
+    fn with_escapes(kind: QuestionKind) -> Question {
+        let mut question = q(kind);
+        question.escapes = Escapes {
+            not_known: Some(Escape::default()),
+            not_applicable: Some(Escape {
+                reason_required: true,
+            }),
+        };
+        question
+    }
+
+    #[test]
+    fn an_escape_replaces_the_value_by_one_item_with_its_reason() {
+        let question = with_escapes(QuestionKind::Integer {
+            min: None,
+            max: None,
+        });
+        let items = validate(
+            &question,
+            &escaped_raw("not_known", " not collected\r\n", "12"),
+            &Few,
+        )
+        .unwrap();
+        assert_eq!(
+            items,
+            vec![Item {
+                item: "#not_known".into(),
+                value: "not collected".into(),
+                num: None
+            }]
+        );
+        // Shown again in a form, it validates to the same items.
+        let shown = RawAnswer::from_items(&question.kind, &items);
+        assert_eq!(shown.escape.as_deref(), Some("not_known"));
+        assert_eq!(validate(&question, &shown, &Few).unwrap(), items);
+        // No reason where none is required.
+        assert_eq!(
+            validate(&question, &escaped_raw("not_known", "", ""), &Few).unwrap()[0].value,
+            ""
+        );
+        // "answer" (or nothing) picks the value.
+        assert_eq!(
+            validate(&question, &escaped_raw("answer", "why", "12"), &Few).unwrap()[0].value,
+            "12"
+        );
+        assert_eq!(
+            validate(&question, &escaped_raw("", "", "12"), &Few).unwrap()[0].num,
+            Some(12.0)
+        );
+    }
+
+    #[test]
+    fn escapes_are_refused_where_not_allowed_or_without_a_required_reason() {
+        let question = with_escapes(QuestionKind::YesNo);
+        let error = |raw: &RawAnswer| validate(&question, raw, &Few).unwrap_err().message_id;
+        assert_eq!(
+            error(&escaped_raw("not_applicable", "  ", "")),
+            "error-reason-required"
+        );
+        assert_eq!(
+            error(&escaped_raw(
+                "not_applicable",
+                &"x".repeat(REASON_MAX + 1),
+                ""
+            )),
+            "error-reason-too-long"
+        );
+        assert_eq!(
+            error(&escaped_raw("unknown", "", "")),
+            "error-escape-not-allowed"
+        );
+        let plain = q(QuestionKind::YesNo);
+        assert_eq!(
+            validate(&plain, &escaped_raw("not_known", "", "yes"), &Few)
+                .unwrap_err()
+                .message_id,
+            "error-escape-not-allowed"
+        );
+    }
+
+    #[test]
+    fn an_escape_answers_a_required_question_but_no_comparison() {
+        let mut question = with_escapes(QuestionKind::Matrix {
+            rows: vec![Choice {
+                code: "r".into(),
+                label: Text::english("R"),
+                theme: None,
+            }],
+            scale: vec![Choice {
+                code: "s".into(),
+                label: Text::english("S"),
+                theme: None,
+            }],
+        });
+        question.required = true;
+        let answers = Answers::from([(
+            "q".to_string(),
+            vec![Item {
+                item: "#not_known".into(),
+                value: String::new(),
+                num: None,
+            }],
+        )]);
+        assert!(is_answered(&question, &answers));
+        let visible = HashSet::from(["q".to_string()]);
+        let lookup = Effective {
+            answers: &answers,
+            visible: &visible,
+        };
+        assert!(lookup.answered("q"));
+        assert_eq!(lookup.scalar("q", None), None);
+        assert_eq!(lookup.scalar("q", Some("r")), None);
     }
 }

@@ -2,10 +2,19 @@
 
 use crate::i18n::translate;
 
-use super::answer::{Item, OTHER_ITEM};
-use super::{Question, QuestionKind, OTHER_CODE};
+use super::answer::{escape_of, Item, OTHER_ITEM};
+use super::{EscapeKind, Question, QuestionKind, OTHER_CODE};
 
-/// An answer as a reader sees it: option labels, country names, matrix rows.
+/// The message id naming a non-answer ("Not known", "Not applicable").
+pub fn escape_label_id(kind: EscapeKind) -> &'static str {
+    match kind {
+        EscapeKind::NotKnown => "escape-not-known",
+        EscapeKind::NotApplicable => "escape-not-applicable",
+    }
+}
+
+/// An answer as a reader sees it: option labels, country names, matrix rows; "Not known: the
+/// reason" for a non-answer.
 pub fn display_value(
     q: &Question,
     items: &[Item],
@@ -14,6 +23,18 @@ pub fn display_value(
 ) -> String {
     if items.is_empty() {
         return translate(lang, "conflict-empty", &[]);
+    }
+    if let Some((kind, reason)) = escape_of(items) {
+        let label = translate(lang, escape_label_id(kind), &[]);
+        return if reason.is_empty() {
+            label
+        } else {
+            translate(
+                lang,
+                "escape-with-reason",
+                &[("escape", label), ("reason", reason.to_string())],
+            )
+        };
     }
     let label_of = |code: &str| -> String {
         if code == OTHER_CODE {

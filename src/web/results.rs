@@ -195,6 +195,7 @@ fn question_figures(
             Shown::Files => Some(aggregate::file_count(conn, s, id, f)?),
             _ => None,
         },
+        escapes: aggregate::escape_counts(conn, s, id, f, by)?,
         others: if q.kind.has_other() {
             aggregate::text_answers(conn, s, id, true, f)?
         } else {

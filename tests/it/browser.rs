@@ -210,7 +210,7 @@ async fn check_page(c: &Client, page: &str, name: &str, axe_too: bool) -> BTreeM
     accessible_names(c, page).await
 }
 
-async fn fill(c: &Client, name: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, name: &str, value: &str) {
     let field = c
         .find(Locator::Css(&format!("[name='{name}']")))
         .await

@@ -8,6 +8,7 @@ mod browser;
 mod check;
 mod country;
 mod cycle;
+mod escapes;
 mod faults;
 mod files;
 mod handover;

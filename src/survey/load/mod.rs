@@ -9,6 +9,7 @@
 //! themes), [`population`] reads who the survey is asked of (a keyword or a list file),
 //! [`translations`] reads translatable texts and reports missing translations.
 
+mod escapes;
 mod population;
 mod references;
 mod rules;

@@ -269,6 +269,17 @@ impl Walker {
                     format!("row code '{OTHER_CODE}' is reserved in {}", t.what),
                 );
             }
+            // `<question>.escape` and `<question>.reason` carry "not known"/"not applicable".
+            if key == "rows" && ["escape", "reason"].contains(&code.get_ref().as_str()) {
+                cx.error(
+                    code.span(),
+                    format!(
+                        "row code '{}' is reserved for the form's not known/not applicable fields in {}",
+                        code.get_ref(),
+                        t.what
+                    ),
+                );
+            }
             if key == "options" && code.get_ref() == OTHER_CODE && t.get("other").is_some() {
                 cx.error(
                     code.span(),

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::escapes::ESCAPE_KEYS;
 use super::population::population;
 use super::references::{check_identifier, PendingRef};
 use super::table::{Table, Value};
@@ -22,6 +23,8 @@ const SURVEY_KEYS: &[&str] = &[
     "respondent_unit",
     "population",
     "sign_off",
+    "not_known",
+    "not_applicable",
     "themes",
     "sections",
 ];
@@ -53,11 +56,12 @@ pub(super) const MARKER_KEYS: [&str; 6] = [
     "priority_question",
 ];
 /// Every key of a question, in the order the "allowed" message lists them.
-const QUESTION_KEYS: &[&str] = &concat::<26>(&[
+const QUESTION_KEYS: &[&str] = &concat::<28>(&[
     &["id", "type", "text", "help", "required", "show_if"],
     &TYPE_KEYS,
     &["marker"],
     &MARKER_KEYS,
+    &ESCAPE_KEYS,
 ]);
 
 /// Key lists as one, at compile time (`N` must be their lengths added).
@@ -83,6 +87,8 @@ pub(super) struct Walker {
     pub(super) all_questions: Vec<(String, QuestionKind)>,
     pub(super) theme_ids: HashSet<String>,
     pub(super) pending: Vec<PendingRef>,
+    /// The survey's `not_known`/`not_applicable`, which each question may override.
+    pub(super) default_escapes: Escapes,
 }
 
 impl Walker {
@@ -120,6 +126,7 @@ impl Walker {
         }
         let population = population(cx, &root, unit);
         let sign_off = root.bool(cx, "sign_off").unwrap_or(false);
+        self.default_escapes = self.escapes(cx, &root, &Escapes::default());
         let mut languages = vec!["en".to_string()];
         for lang in root.string_list(cx, "languages") {
             if !LANGUAGES.contains(&lang.get_ref().as_str()) {
@@ -281,6 +288,21 @@ impl Walker {
         let kind = kind.unwrap_or(QuestionKind::YesNo);
         let id_text = id.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default();
         let marker = self.marker(cx, &t, &id_text, &kind);
+        // Evidence is attached or not: a file question is simply left empty, so it takes no
+        // non-answer (the survey's default passes it by; its own setting is an error).
+        let escapes = if kind.is_file() {
+            for key in ESCAPE_KEYS {
+                if let Some(v) = t.get(key) {
+                    cx.error(
+                        v.span(),
+                        format!("a file question takes no '{key}': leave it unanswered instead"),
+                    );
+                }
+            }
+            Escapes::default()
+        } else {
+            self.escapes(cx, &t, &self.default_escapes)
+        };
         if let Some(id) = &id {
             self.all_questions
                 .push((id.get_ref().clone(), kind.clone()));
@@ -296,7 +318,7 @@ impl Walker {
             show_if,
             kind,
             marker,
-            escapes: Escapes::default(),
+            escapes,
         })
     }
 }

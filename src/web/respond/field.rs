@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::i18n::format_number;
 use crate::survey::answer::{FileItem, Item, RawAnswer};
-use crate::survey::{Choice, FileType, Question, QuestionKind, OTHER_CODE};
+use crate::survey::display::escape_label_id;
+use crate::survey::{Choice, EscapeKind, Escapes, FileType, Question, QuestionKind, OTHER_CODE};
 use crate::web::render::translate;
 use crate::web::CountryOptions;
 
@@ -25,6 +26,66 @@ pub struct FieldView<'a> {
     pub fieldset: bool,
     /// Serialised externally tagged: the template tests `kind.short`, `kind.choice`...
     pub kind: FieldKind<'a>,
+    /// "Answer" / "Not known" / "Not applicable" and a reason, where the question allows them.
+    pub escape: Option<EscapeChoice>,
+}
+
+/// The radio group `<id>.escape` beside the field, and the reason box `<id>.reason`.
+#[derive(Serialize)]
+pub struct EscapeChoice {
+    pub options: Vec<EscapeOption>,
+    pub reason: String,
+    pub reason_max: usize,
+    /// Which non-answers need a reason, when some do.
+    pub reason_hint: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct EscapeOption {
+    /// `answer`, `not_known`, `not_applicable`.
+    pub code: &'static str,
+    pub label: String,
+    pub checked: bool,
+}
+
+impl EscapeChoice {
+    fn new(escapes: &Escapes, raw: &RawAnswer, lang: &str) -> Option<EscapeChoice> {
+        if !escapes.any() {
+            return None;
+        }
+        let picked = raw.escape.as_deref().and_then(EscapeKind::parse);
+        let allowed: Vec<(EscapeKind, bool)> = EscapeKind::ALL
+            .into_iter()
+            .filter_map(|k| escapes.get(k).map(|e| (k, e.reason_required)))
+            .collect();
+        let mut options = vec![EscapeOption {
+            code: "answer",
+            label: translate(lang, "escape-answer", &[]),
+            checked: picked.is_none_or(|p| !allowed.iter().any(|(k, _)| *k == p)),
+        }];
+        options.extend(allowed.iter().map(|(k, _)| EscapeOption {
+            code: k.code(),
+            label: translate(lang, escape_label_id(*k), &[]),
+            checked: picked == Some(*k),
+        }));
+        let needing: Vec<String> = allowed
+            .iter()
+            .filter(|(_, required)| *required)
+            .map(|(k, _)| translate(lang, escape_label_id(*k), &[]))
+            .collect();
+        Some(EscapeChoice {
+            options,
+            reason: raw.reason.clone().unwrap_or_default(),
+            reason_max: crate::survey::answer::REASON_MAX,
+            reason_hint: (!needing.is_empty()).then(|| {
+                translate(
+                    lang,
+                    "escape-reason-required",
+                    &[("escapes", needing.join(", "))],
+                )
+            }),
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -140,6 +201,7 @@ impl<'a> FieldView<'a> {
             error,
             fieldset: kind.is_group(),
             kind,
+            escape: EscapeChoice::new(&q.escapes, raw, lang),
         }
     }
 }

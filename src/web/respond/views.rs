@@ -14,11 +14,12 @@ use crate::db::tokens::{LinkRole, TokenRow};
 use crate::error::AppError;
 use crate::i18n::format_datetime;
 use crate::respond::{Conflict, RespondError, ResponseState, SaveOutcome};
+use crate::survey::answer::escape_of;
 use crate::survey::answer::{
     missing_answers, section_progress, FieldError, FileItem, Item, RawAnswer, SectionProgress,
 };
-use crate::survey::display::display_value;
-use crate::survey::{Question, QuestionKind, Survey};
+use crate::survey::display::{display_value, escape_label_id};
+use crate::survey::{EscapeKind, Question, QuestionKind, Survey};
 use crate::web::render::translate;
 use crate::web::MessagePage;
 
@@ -592,6 +593,8 @@ struct PrintQuestion<'a> {
     /// Answered in words or figures: lines to write on when blank.
     free: bool,
     answer: Option<String>,
+    /// "Not known" and "not applicable" boxes, where the question allows them.
+    escapes: Option<Vec<PrintOption<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -631,7 +634,9 @@ impl<'a> PrintView<'a> {
                     let mut pq = print_question(q, items, lang);
                     pq.number = format!("{}.{}", si + 1, qi + 1);
                     pq.conditional = !with_answers && q.show_if.is_some();
-                    pq.answer = ((pq.free || q.kind.is_file()) && !items.is_empty())
+                    // A non-answer is written out with its reason, whatever the kind.
+                    let escaped = escape_of(items).is_some();
+                    pq.answer = ((pq.free || escaped || q.kind.is_file()) && !items.is_empty())
                         .then(|| link.display(q, items));
                     pq
                 })
@@ -731,6 +736,16 @@ fn print_question<'a>(q: &'a Question, items: &[Item], lang: &str) -> PrintQuest
         scale,
         free,
         answer: None,
+        escapes: q.escapes.any().then(|| {
+            EscapeKind::ALL
+                .into_iter()
+                .filter(|k| q.escapes.get(*k).is_some())
+                .map(|k| {
+                    let label = translate(lang, escape_label_id(k), &[]);
+                    tick(label.into(), raw.escape.as_deref() == Some(k.code()))
+                })
+                .collect()
+        }),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::i18n::translate;
 use crate::reference::{Countries, Country};
 use crate::results::aggregate::{Filter, Grouping, NumberStats, RateRow, TextAnswer};
 use crate::results::practices::{Match, Need, Practice};
-use crate::survey::{Question, QuestionKind, Survey, OTHER_CODE};
+use crate::survey::{EscapeKind, Question, QuestionKind, Survey, OTHER_CODE};
 
 /// The page's language and the reference list of countries: what every label needs.
 #[derive(Clone, Copy)]
@@ -278,6 +278,25 @@ pub struct QuestionFigures {
     pub others: Vec<TextAnswer>,
     /// A file question: how many files the counted responses attached.
     pub files: Option<i64>,
+    /// (group, non-answer, count): "not known" and "not applicable", counted apart.
+    pub escapes: Vec<(String, EscapeKind, i64)>,
+}
+
+impl QuestionFigures {
+    /// In a group: how many answered "not known" and "not applicable".
+    fn escaped(&self, grp: &str) -> (i64, i64) {
+        let count = |kind: EscapeKind| {
+            self.escapes
+                .iter()
+                .filter(|(g, k, _)| g == grp && *k == kind)
+                .map(|(_, _, n)| *n)
+                .sum()
+        };
+        (
+            count(EscapeKind::NotKnown),
+            count(EscapeKind::NotApplicable),
+        )
+    }
 }
 
 /// `results/question.hbs`.
@@ -301,6 +320,10 @@ pub struct GroupResult {
     pub label: String,
     pub asked: i64,
     pub answered: i64,
+    /// "12 not known", "3 not applicable": counted apart from the options.
+    pub escaped: Vec<String>,
+    /// Why the percentages are of fewer answers than `answered`, when some are escapes.
+    pub escaped_note: Option<String>,
     pub counts: Vec<CountLine>,
     pub chart: Option<BarChart>,
 }
@@ -417,7 +440,12 @@ impl QuestionPage {
             .asked
             .iter()
             .map(|(grp, (asked, answered))| {
-                group_result(&answers, &figures.counts, &text, by, grp, *asked, *answered)
+                let counted = Counted {
+                    asked: *asked,
+                    answered: *answered,
+                    escaped: figures.escaped(grp),
+                };
+                group_result(&answers, &figures.counts, &text, by, grp, counted)
             })
             .collect();
         let breakdown = match (&q.kind, by) {
@@ -468,16 +496,36 @@ impl QuestionPage {
     }
 }
 
+/// How many responses of a group were asked, answered, and answered "not known" and "not
+/// applicable".
+struct Counted {
+    asked: i64,
+    answered: i64,
+    escaped: (i64, i64),
+}
+
+impl Counted {
+    /// The answers with a value: the percentages' denominator.
+    fn valued(&self) -> i64 {
+        self.answered - self.escaped.0 - self.escaped.1
+    }
+}
+
 fn group_result(
     answers: &Answers,
     counts: &[(String, String, i64)],
     question_text: &str,
     by: Option<Grouping>,
     grp: &str,
-    asked: i64,
-    answered: i64,
+    counted: Counted,
 ) -> GroupResult {
     let w = answers.w;
+    let Counted {
+        asked,
+        answered,
+        escaped: (not_known, not_applicable),
+    } = counted;
+    let valued = counted.valued();
     let mut here: Vec<(&str, i64)> = counts
         .iter()
         .filter(|(g, _, _)| g == grp)
@@ -489,10 +537,18 @@ fn group_result(
         .map(|(k, n)| CountLine {
             label: answers.label(k),
             count: *n,
-            percent: w.percent(*n, answered),
+            percent: w.percent(*n, valued),
         })
         .collect();
     let label = w.group(by, grp);
+    let escaped: Vec<String> = [
+        ("results-not-known", not_known),
+        ("results-not-applicable", not_applicable),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(id, n)| w.t(id, &[("count", n.to_string())]))
+    .collect();
     let bars: Vec<BarData> = lines
         .iter()
         .map(|l| BarData {
@@ -508,6 +564,10 @@ fn group_result(
         label,
         asked,
         answered,
+        // Only where there are percentages (choices), not for figures, dates or texts.
+        escaped_note: (!escaped.is_empty() && !lines.is_empty())
+            .then(|| w.t("results-escaped-note", &[("valued", valued.to_string())])),
+        escaped,
         counts: lines,
     }
 }
@@ -527,10 +587,13 @@ fn breakdown(
     keys.sort_by(|a, b| answers.position(a).cmp(&answers.position(b)).then(a.cmp(b)));
     keys.dedup();
     let series: Vec<String> = keys.iter().map(|k| answers.label(k)).collect();
-    let per_group: Vec<(String, Vec<i64>, i64)> = figures
+    let per_group: Vec<(String, Vec<i64>, i64, i64)> = figures
         .asked
         .iter()
         .map(|(grp, (_, answered))| {
+            // Percentages are of the answers with a value.
+            let (not_known, not_applicable) = figures.escaped(grp);
+            let valued = answered - not_known - not_applicable;
             let counts_here = keys
                 .iter()
                 .map(|k| {
@@ -542,17 +605,17 @@ fn breakdown(
                         .sum()
                 })
                 .collect();
-            (w.group(Some(g), grp), counts_here, *answered)
+            (w.group(Some(g), grp), counts_here, *answered, valued)
         })
         .collect();
     let rows = per_group
         .iter()
-        .map(|(label, counts_here, answered)| CrossLine {
+        .map(|(label, counts_here, answered, valued)| CrossLine {
             label: label.clone(),
             answered: *answered,
             cells: counts_here
                 .iter()
-                .map(|n| format!("{n} ({})", w.percent(*n, *answered)))
+                .map(|n| format!("{n} ({})", w.percent(*n, *valued)))
                 .collect(),
         })
         .collect();
@@ -560,7 +623,7 @@ fn breakdown(
     let title = format!("{question_text}: {grouping}");
     let chart_groups: Vec<(String, Vec<i64>)> = per_group
         .into_iter()
-        .map(|(label, counts, _)| (label, counts))
+        .map(|(label, counts, _, _)| (label, counts))
         .collect();
     Breakdown {
         chart: StackedChart::new("stacked", title.clone(), &series, &chart_groups),
