@@ -7,7 +7,8 @@
 //! (survey, themes, sections, questions), [`rules`] holds each question type's rules and
 //! markers, [`references`] checks identifiers and what refers to what (show_if, markers,
 //! themes), [`population`] reads who the survey is asked of (a keyword or a list file),
-//! [`translations`] reads translatable texts and reports missing translations.
+//! [`translations`] reads translatable texts and reports missing translations, [`escapes`]
+//! reads which questions allow "not known" and "not applicable".
 
 mod escapes;
 mod population;
