@@ -84,11 +84,15 @@ pub enum Command {
         #[arg(long)]
         accepted_only: bool,
     },
-    /// A country's questionnaire as an Excel workbook to fill offline (export), and the filled
-    /// workbook read back as one save (import).
+    /// A country's questionnaire as an Excel workbook to fill offline
+    /// (`questionnaire SURVEY --country ISO3 --out FILE.xlsx`), and the filled workbook read
+    /// back as one save (`questionnaire import SURVEY --country ISO3 FILE.xlsx`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Questionnaire {
         #[command(subcommand)]
-        action: QuestionnaireAction,
+        action: Option<QuestionnaireAction>,
+        #[command(flatten)]
+        export: Option<QuestionnaireExport>,
     },
     /// The audit log: check its hash chains, or write it out.
     Audit {
@@ -99,20 +103,9 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum QuestionnaireAction {
-    /// Write the workbook of a country (or organisation) with its current answers.
-    Export {
-        survey: String,
-        #[arg(long)]
-        country: String,
-        /// The organisation, in a survey answered per organisation.
-        #[arg(long, default_value = "")]
-        unit: String,
-        /// The workbook's language (default: the survey's first).
-        #[arg(long)]
-        lang: Option<String>,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// Write the workbook of a country (or organisation) with its current answers (the same
+    /// as `questionnaire SURVEY ...` without `export`).
+    Export(QuestionnaireExport),
     /// Check a filled workbook and save it as one save of the country's link (the newest live
     /// coordinator or approver link, or --link); every bad cell is listed, nothing is saved
     /// until the file is clean.
@@ -127,6 +120,22 @@ pub enum QuestionnaireAction {
         link: Option<String>,
         file: PathBuf,
     },
+}
+
+/// Which workbook to write: a country's (or organisation's), in a language, to a file.
+#[derive(clap::Args, Debug)]
+pub struct QuestionnaireExport {
+    survey: String,
+    #[arg(long)]
+    country: String,
+    /// The organisation, in a survey answered per organisation.
+    #[arg(long, default_value = "")]
+    unit: String,
+    /// The workbook's language (default: the survey's first).
+    #[arg(long)]
+    lang: Option<String>,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -317,7 +326,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             seed,
         } => demo_data(&survey, countries, units, seed),
         Command::Audit { action } => audit_command(action),
-        Command::Questionnaire { action } => questionnaire_command(action),
+        Command::Questionnaire { action, export } => match (action, export) {
+            (Some(action), _) => questionnaire_command(action),
+            (None, Some(export)) => questionnaire_command(QuestionnaireAction::Export(export)),
+            (None, None) => Err(CliError::Usage(
+                "questionnaire: name a survey (to write its workbook) or `import`".into(),
+            )),
+        },
     }
 }
 
@@ -366,13 +381,13 @@ fn questionnaire_command(action: QuestionnaireAction) -> Result<(), CliError> {
     let storage = open_storage(&settings)?;
     let mut conn = storage.pool.get().map_err(DbError::from)?;
     match action {
-        QuestionnaireAction::Export {
+        QuestionnaireAction::Export(QuestionnaireExport {
             survey,
             country,
             unit,
             lang,
             out,
-        } => {
+        }) => {
             let survey = find_survey(&storage, &survey)?;
             let country = country.to_uppercase();
             let lang =

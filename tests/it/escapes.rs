@@ -29,14 +29,6 @@ async fn signed_in_admin(app: &TestApp) {
     assert_eq!(res.status, 303, "{}", res.body);
 }
 
-/// Whether the radio `code` of a question's "Answer / Not known / Not applicable" group is
-/// checked.
-fn escape_checked(body: &str, question: &str, code: &str) -> bool {
-    body.contains(&format!(
-        "id=\"q-{question}-escape-{code}\" name=\"{question}.escape\" value=\"{code}\" checked"
-    ))
-}
-
 async fn not_known_is_saved_shown_and_submitted(backend: Backend) {
     let app = spawn(backend).await;
     let link = app.issue_token("escapes", "SWE", "Anna");
@@ -48,7 +40,7 @@ async fn not_known_is_saved_shown_and_submitted(backend: Backend) {
     assert!(form.body.contains(
         "<fieldset class=\"escape\" id=\"q-staff-escape\"><legend><span class=\"vh\">Staff: </span>Can you answer this question?</legend>"
     ));
-    assert!(escape_checked(&form.body, "staff", "answer"));
+    assert!(form.escape_checked("staff", "answer"));
     assert!(form
         .body
         .contains("name=\"staff.escape\" value=\"not_known\""));
@@ -92,8 +84,8 @@ async fn not_known_is_saved_shown_and_submitted(backend: Backend) {
         Some("Give a short reason for “not known” or “not applicable”.")
     );
     assert!(res.field_error("staff").is_none());
-    assert!(escape_checked(&res.body, "budget", "not_applicable"));
-    assert!(escape_checked(&res.body, "staff", "not_known"));
+    assert!(res.escape_checked("budget", "not_applicable"));
+    assert!(res.escape_checked("staff", "not_known"));
     assert_eq!(
         res.field_value("staff.reason").as_deref(),
         Some("  The register is not kept  ")
@@ -104,7 +96,7 @@ async fn not_known_is_saved_shown_and_submitted(backend: Backend) {
     );
     // A code the question does not allow is refused.
     let form = app.get(&section).await;
-    assert!(escape_checked(&form.body, "staff", "not_known"), "saved");
+    assert!(form.escape_checked("staff", "not_known"), "saved");
     assert_eq!(
         form.field_value("staff.reason").as_deref(),
         Some("The register is not kept")

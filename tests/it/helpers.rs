@@ -418,6 +418,14 @@ impl Page {
         self.body.contains(&id)
     }
 
+    /// Whether the radio `code` of a question's "Answer / Not known / Not applicable" group is
+    /// checked.
+    pub fn escape_checked(&self, question: &str, code: &str) -> bool {
+        self.body.contains(&format!(
+            "id=\"q-{question}-escape-{code}\" name=\"{question}.escape\" value=\"{code}\" checked"
+        ))
+    }
+
     pub fn has_field(&self, question: &str) -> bool {
         self.body.contains(&format!("id=\"field-{question}\""))
     }

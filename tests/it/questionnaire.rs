@@ -9,7 +9,7 @@ use std::process::Command;
 
 use calamine::{Data, Reader, Xlsx};
 
-use crate::helpers::{Backend, Page, TestApp};
+use crate::helpers::{fixtures, Backend, Page, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -19,6 +19,7 @@ on_both_backends!(
     foreign_files_are_refused_and_change_nothing,
     the_command_line_exports_and_imports,
     the_shipped_surveys_go_out_and_back_unchanged,
+    not_known_and_not_applicable_go_out_and_come_back,
 );
 
 const BASICS: &str = "1. Basics";
@@ -679,10 +680,10 @@ async fn the_command_line_exports_and_imports(backend: Backend) {
 
     let link = app.issue_token("fixture", "SWE", "Anna Berg");
     app.save_section(&link, "basics", &[("name", "Anna")]).await;
+    // The shape without `export`: `questionnaire SURVEY --country ... --out ...`.
     let res = app.cli(
         &[
             "questionnaire",
-            "export",
             "fixture",
             "--country",
             "swe",
@@ -771,4 +772,75 @@ async fn the_command_line_exports_and_imports(backend: Backend) {
     assert!(!res.status.success());
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(stderr.contains("another country"), "{stderr}");
+}
+
+/// "Not known" and "not applicable" through the workbook: their drop-down cells and reasons
+/// (tests/fixtures/escapes), a missing required reason listed with nothing saved, then a clean
+/// import stored as non-answers and written back into the next export.
+async fn not_known_and_not_applicable_go_out_and_come_back(backend: Backend) {
+    let app = TestApp::spawn_with(backend, fixtures().join("escapes")).await;
+    let link = app.issue_token("escapes", "SWE", "Anna Berg");
+    let sheet = "1. Figures";
+    let xlsx = download(&app, &link, "en").await;
+    let escape = |q: &str| cell(&xlsx, sheet, q, "", "E");
+    let reason = |q: &str| cell(&xlsx, sheet, q, "", "F");
+    // `budget` requires a reason: without one, the cell is named and nothing is stored.
+    let missing = fill(
+        &xlsx,
+        &[
+            (sheet, escape("staff"), V::S("Not known")),
+            (sheet, escape("budget"), V::S("Not applicable")),
+        ],
+    );
+    let res = upload(&app, &link, missing, "en").await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    let place = format!("<strong>{sheet}!{}</strong>: ", escape("budget"));
+    assert!(res.body.contains(&place), "{place} in {}", res.body);
+    assert_eq!(res.body.matches("<li><strong>").count(), 1, "{}", res.body);
+    let page = app.get(&format!("{link}/s/figures")).await;
+    assert!(!page.escape_checked("staff", "not_known"), "nothing saved");
+
+    let filled = fill(
+        &xlsx,
+        &[
+            (sheet, escape("staff"), V::S("Not known")),
+            (sheet, reason("staff"), V::S("Not collected yet")),
+            (sheet, escape("budget"), V::S("Not applicable")),
+            (sheet, reason("budget"), V::S("No budget line")),
+            (sheet, cell(&xlsx, sheet, "name", "", "D"), V::S("Ministry")),
+        ],
+    );
+    let done = upload(&app, &link, filled, "en").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("3 answers changed in 1 sections"),
+        "{}",
+        done.body
+    );
+    let page = app.get(&format!("{link}/s/figures")).await;
+    assert!(page.escape_checked("staff", "not_known"));
+    assert_eq!(
+        page.field_value("staff.reason").as_deref(),
+        Some("Not collected yet")
+    );
+    assert!(page.escape_checked("budget", "not_applicable"));
+    assert_eq!(
+        page.field_value("budget.reason").as_deref(),
+        Some("No budget line")
+    );
+    assert_eq!(page.field_value("name").as_deref(), Some("Ministry"));
+    // The next export shows them as given; `name` allows neither, so it has no escape cell.
+    let again = download(&app, &link, "en").await;
+    let range = book(&again).worksheet_range(sheet).unwrap();
+    let row_of = |q: &str| cell(&again, sheet, q, "", "A")[1..].parse::<u32>().unwrap() - 1;
+    assert_eq!(text(range.get_value((row_of("staff"), 4))), "Not known");
+    assert_eq!(
+        text(range.get_value((row_of("staff"), 5))),
+        "Not collected yet"
+    );
+    assert_eq!(
+        text(range.get_value((row_of("budget"), 4))),
+        "Not applicable"
+    );
+    assert_eq!(text(range.get_value((row_of("name"), 4))), "");
 }
