@@ -380,6 +380,7 @@ email-sign-off-subject = Sign-off requested: { $survey }, { $country }
 email-sign-off-body = The response of { $country } to “{ $survey }” has been sent to you for national sign-off. Open your personal link to read it, then sign it off or send it back with a message.
 section-refused-title = Your answers were not saved
 section-refused-kept = What you typed is shown below so that you can copy it; nothing else changed.
+section-refused-editable-now = The response changed state while you were saving and may be changed again now: check what you typed below and save again.
 
 # The secretariat's review: states, queries, versions, entered reports, audit (country page)
 admin-mail-kind-returned = Response returned

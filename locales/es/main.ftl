@@ -380,6 +380,7 @@ email-sign-off-subject = Aprobación solicitada: { $survey }, { $country }
 email-sign-off-body = La respuesta de { $country } a «{ $survey }» se le envió para la aprobación nacional. Abra su enlace personal para leerla y luego apruébela o devuélvala con un mensaje.
 section-refused-title = Sus respuestas no se guardaron
 section-refused-kept = Lo que escribió se muestra a continuación para que pueda copiarlo; nada más cambió.
+section-refused-editable-now = La respuesta cambió de estado mientras guardaba y ahora puede modificarse de nuevo: revise lo que escribió a continuación y guarde otra vez.
 
 # The secretariat's review: states, queries, versions, entered reports, audit (country page)
 admin-mail-kind-returned = Respuesta devuelta

@@ -380,6 +380,7 @@ email-sign-off-subject = Validation demandée : { $survey }, { $country }
 email-sign-off-body = La réponse de { $country } à « { $survey } » vous a été transmise pour validation nationale. Ouvrez votre lien personnel pour la lire, puis validez-la ou renvoyez-la avec un message.
 section-refused-title = Vos réponses n’ont pas été enregistrées
 section-refused-kept = Ce que vous avez saisi est affiché ci-dessous pour que vous puissiez le copier ; rien d’autre n’a changé.
+section-refused-editable-now = La réponse a changé d’état pendant l’enregistrement et peut de nouveau être modifiée : vérifiez ce que vous avez saisi ci-dessous et enregistrez à nouveau.
 
 # The secretariat's review: states, queries, versions, entered reports, audit (country page)
 admin-mail-kind-returned = Réponse renvoyée

@@ -363,8 +363,9 @@ pub struct SectionView<'a> {
     revealed: bool,
     conflict: Option<ConflictView>,
     readonly_key: Option<&'static str>,
-    /// Nothing was stored: the typed values are shown so they can be copied.
-    refused: bool,
+    /// Nothing was stored (the typed values are shown so they can be copied): the message id
+    /// of why. None when the save was not refused.
+    refused: Option<&'static str>,
     csrf: String,
     version: i32,
     base: String,
@@ -434,7 +435,12 @@ impl<'a> SectionView<'a> {
             revealed: extras.revealed,
             conflict: extras.conflict,
             readonly_key: readonly_reason(&link.survey, rs),
-            refused: extras.refused,
+            // Why nothing was stored: the state it is in now, or, when it changed back to
+            // editable in the meantime (returned while the save was refused), that it may be
+            // saved again.
+            refused: extras.refused.then(|| {
+                readonly_reason(&link.survey, rs).unwrap_or("section-refused-editable-now")
+            }),
             csrf,
             version: extras
                 .version
