@@ -50,7 +50,13 @@ pub struct AppState {
     /// None when email is not configured.
     pub mailer: Option<Mailer>,
     pub emails: EmailTemplates,
+    /// Multipart section posts carrying files are held in memory while read (up to their
+    /// survey's file budget): only a few at once, the others wait their turn.
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many multipart section posts may be read at the same time.
+const CONCURRENT_UPLOADS: usize = 4;
 
 impl AppState {
     pub fn new(
@@ -79,6 +85,7 @@ impl AppState {
             ),
             mailer,
             emails,
+            uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
         }
     }
 

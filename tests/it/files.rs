@@ -13,6 +13,7 @@ on_both_backends!(
     bad_files_are_refused_beside_the_field_and_the_rest_is_kept,
     files_are_downloaded_only_by_the_country_and_the_owners,
     exports_list_and_carry_the_files,
+    a_large_post_to_a_made_up_link_is_refused_before_its_body_is_read,
 );
 
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
@@ -758,4 +759,54 @@ async fn a_file_is_attached_and_removed_in_a_real_browser_without_javascript() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(gone, "{}", c.source().await.unwrap());
+}
+
+/// A multipart post may be as large as a section's files allow: its link is looked up before
+/// a byte of the body is read, so a made-up link (or a revoked one) cannot make the server
+/// hold tens of megabytes. The answer comes while the body has barely started.
+async fn a_large_post_to_a_made_up_link_is_refused_before_its_body_is_read(backend: Backend) {
+    use std::io::{Read, Write};
+    let app = spawn(backend).await;
+    let link = app.issue_token("evidence", "SWE", "Anna Berg");
+    let revoked = app.issue_token("evidence", "NOR", "Ola");
+    let out = app.cli(&["token", "revoke", "--link", &revoked], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made_up = format!("/r/{}", "x".repeat(43));
+    for (path, expected) in [(made_up, "HTTP/1.1 404"), (revoked, "HTTP/1.1 410")] {
+        let address = app.address.trim_start_matches("http://").to_string();
+        let target = format!("{path}/s/policy");
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let head = format!(
+                "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; \
+                 boundary=b\r\nContent-Length: 40000000\r\n\r\n--b\r\nContent-Disposition: \
+                 form-data; name=\"documents\"; filename=\"a.pdf\"\r\n\r\n%PDF-"
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with(expected), "{path}: {answer}");
+    }
+    // The live link's post of the same shape is read (and its file judged) as usual.
+    let form = app.get(&format!("{link}/s/policy")).await;
+    let res = post_multipart(
+        &app,
+        &form,
+        &format!("{link}/s/policy"),
+        vec![Field::File("documents", "plan.pdf", PDF.to_vec())],
+    )
+    .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    app.stop().await;
 }

@@ -1,11 +1,13 @@
 //! Section forms with file questions (multipart, no JavaScript) and file downloads.
 //!
-//! A multipart body is read before the link is looked up (as a url-encoded form is, so the
-//! CSRF check runs before anything else), so its limit comes from the survey definitions: the
-//! largest file budget of any served section with the route's section id (the sum of its file
-//! questions' `max_files * max_size_mb`) plus a small allowance for the other fields. Each
-//! part is streamed with a running count; a file past its question's size is read on and
-//! dropped, to be refused with its message next to the field.
+//! A url-encoded section post is read as every other form is (small limit, then the CSRF
+//! token). A multipart one may be large, so before a byte of its body is read the link is
+//! looked up (an unknown, revoked or expired link gets its 404/410/429 at once) and a turn
+//! among the few uploads read at the same time is taken; its limit is then the link's own
+//! section's file budget (the sum of its file questions' `max_files * max_size_mb`) plus a
+//! small allowance for the other fields. Each part is streamed with a running count; a file
+//! past its question's size is read on and dropped, to be refused with its message next to
+//! the field.
 
 use std::collections::HashMap;
 
@@ -18,7 +20,7 @@ use super::link::Respondent;
 use crate::db::files::{self, FileMeta};
 use crate::error::AppError;
 use crate::files::{Content, FilePost, Upload, MB};
-use crate::survey::{FileType, QuestionKind};
+use crate::survey::{FileType, QuestionKind, Survey};
 use crate::web::extract::{self, SurveyAdmin};
 use crate::web::{AppState, MAX_FORM_BYTES};
 
@@ -47,6 +49,7 @@ impl SectionPost {
 
 /// Read a section post, url-encoded or multipart, and check its CSRF token.
 pub async fn read_section_post(
+    link: &Respondent,
     req: &HttpRequest,
     section_id: &str,
     payload: web::Payload,
@@ -82,8 +85,9 @@ pub async fn read_section_post(
         }
         return Ok(post);
     }
+    let survey = link.survey().await?;
     let state = extract::state_of(req)?;
-    let budget = Budget::of(&state, section_id);
+    let budget = Budget::of_survey(&survey, section_id);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -92,6 +96,11 @@ pub async fn read_section_post(
     if declared.is_some_and(|n| n > budget.total) {
         return Err(AppError::TooLarge);
     }
+    let _turn = state
+        .uploads
+        .acquire()
+        .await
+        .map_err(|_| AppError::Overloaded)?;
     let post = read_multipart(req, payload, &budget).await?;
     extract::verify_form(req, &post.pairs)?;
     Ok(post)
@@ -106,28 +115,40 @@ struct Budget {
 }
 
 impl Budget {
+    /// For a url-encoded post, which only names files to remove: the file questions of any
+    /// served section of this id (the save checks them against the link's survey).
     fn of(state: &AppState, section_id: &str) -> Budget {
+        let mut budget = Budget {
+            total: 0,
+            per_file: HashMap::new(),
+        };
+        for survey in state.catalog.iter() {
+            let one = Budget::of_survey(survey, section_id);
+            budget.total = budget.total.max(one.total);
+            for (q, size) in one.per_file {
+                let entry = budget.per_file.entry(q).or_default();
+                *entry = (*entry).max(size);
+            }
+        }
+        budget
+    }
+
+    /// The link's own section.
+    fn of_survey(survey: &Survey, section_id: &str) -> Budget {
         let mut total = 0u64;
         let mut per_file: HashMap<String, u64> = HashMap::new();
-        for survey in state.catalog.iter() {
-            let Some(section) = survey.section(section_id) else {
-                continue;
-            };
-            let mut sum = 0u64;
-            for q in &section.questions {
-                if let QuestionKind::File {
-                    max_files,
-                    max_size_mb,
-                    ..
-                } = &q.kind
-                {
-                    let size = u64::from(*max_size_mb) * MB;
-                    sum += *max_files as u64 * size;
-                    let entry = per_file.entry(q.id.clone()).or_default();
-                    *entry = (*entry).max(size);
-                }
+        let questions = survey.section(section_id).map(|s| s.questions.as_slice());
+        for q in questions.unwrap_or_default() {
+            if let QuestionKind::File {
+                max_files,
+                max_size_mb,
+                ..
+            } = &q.kind
+            {
+                let size = u64::from(*max_size_mb) * MB;
+                total += *max_files as u64 * size;
+                per_file.insert(q.id.clone(), size);
             }
-            total = total.max(sum);
         }
         Budget {
             // Room for the other fields and every part's headers.

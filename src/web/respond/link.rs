@@ -24,6 +24,7 @@ use crate::web::render::Layout;
 use crate::web::{csrf, language, AppState};
 
 /// The personal link of the request, not yet looked up (see the module's note).
+#[derive(Clone)]
 pub struct Respondent {
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -117,6 +118,13 @@ impl Respondent {
             })
             .await?;
         Ok(Page { link, rs })
+    }
+
+    /// The link's survey, once the link is known to be live (unknown links count against the
+    /// caller as any lookup does): what a large upload checks before its body is read.
+    pub async fn survey(&self) -> Result<Arc<Survey>, AppError> {
+        let (link, ()) = self.clone().resolve(false, |_, _, _, _| Ok(())).await?;
+        Ok(link.survey)
     }
 
     /// A save or a submission: the link's write budget is spent, then `work` runs, in the

@@ -104,7 +104,7 @@ pub async fn section_save(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let section_id = path.into_inner().1;
-    let post = files::read_section_post(&req, &section_id, payload).await?;
+    let post = files::read_section_post(&link, &req, &section_id, payload).await?;
     let mut form = SectionForm::from_pairs(&post.pairs);
     form.files = post.files;
     let (link, saved) = save(link, section_id.clone(), form).await?;
