@@ -761,9 +761,9 @@ async fn a_file_is_attached_and_removed_in_a_real_browser_without_javascript() {
     assert!(gone, "{}", c.source().await.unwrap());
 }
 
-/// A multipart post may be as large as a section's files allow: its link is looked up before
-/// a byte of the body is read, so a made-up link (or a revoked one) cannot make the server
-/// hold tens of megabytes. The answer comes while the body has barely started.
+/// A multipart post may be as large as a section's files allow (or a workbook, 5 MB): its link
+/// is looked up before a byte of the body is read, so a made-up link (or a revoked one) cannot
+/// make the server hold megabytes. The answer comes while the body has barely started.
 async fn a_large_post_to_a_made_up_link_is_refused_before_its_body_is_read(backend: Backend) {
     use std::io::{Read, Write};
     let app = spawn(backend).await;
@@ -776,9 +776,16 @@ async fn a_large_post_to_a_made_up_link_is_refused_before_its_body_is_read(backe
         String::from_utf8_lossy(&out.stderr)
     );
     let made_up = format!("/r/{}", "x".repeat(43));
-    for (path, expected) in [(made_up, "HTTP/1.1 404"), (revoked, "HTTP/1.1 410")] {
+    let cases = [
+        (&made_up, "s/policy", "HTTP/1.1 404"),
+        (&revoked, "s/policy", "HTTP/1.1 410"),
+        // The spreadsheet upload (5 MB) is guarded the same way.
+        (&made_up, "questionnaire", "HTTP/1.1 404"),
+        (&revoked, "questionnaire", "HTTP/1.1 410"),
+    ];
+    for (path, route, expected) in cases {
         let address = app.address.trim_start_matches("http://").to_string();
-        let target = format!("{path}/s/policy");
+        let target = format!("{path}/{route}");
         let answer = tokio::task::spawn_blocking(move || {
             let mut stream = std::net::TcpStream::connect(&address).unwrap();
             stream
@@ -796,7 +803,7 @@ async fn a_large_post_to_a_made_up_link_is_refused_before_its_body_is_read(backe
         })
         .await
         .unwrap();
-        assert!(answer.starts_with(expected), "{path}: {answer}");
+        assert!(answer.starts_with(expected), "{path}/{route}: {answer}");
     }
     // The live link's post of the same shape is read (and its file judged) as usual.
     let form = app.get(&format!("{link}/s/policy")).await;

@@ -124,7 +124,12 @@ pub async fn upload(
     link: Respondent,
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
+    // As a section post with files: the link is known to be live before its body is read,
+    // and only a few uploads are held in memory at once.
+    link.survey().await?;
+    let turn = state.uploads.acquire().await;
     let (form, file) = read_upload(&req, payload).await?;
+    drop(turn);
     let token = req.match_info().get("token").unwrap_or_default();
     csrf::verify(&req, &state.settings, &form, csrf::Binding::Link(token))?;
     let requested = link.requested_lang();
