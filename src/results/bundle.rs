@@ -3,7 +3,7 @@
 //! within their folder). Files come from the counted version's answers, as every result does.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Seek, Write};
+use std::io::Write;
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -50,14 +50,37 @@ pub fn entries(survey: &Survey, rows: &[ExportRow]) -> Vec<Entry> {
     out
 }
 
-/// Write the bundle; each file's content is read on its own, so memory holds one at a time.
-pub fn write_zip<W: Write + Seek>(
+/// Write the bundle to `out`, reading each file's content through `conn`.
+pub fn write_zip<W: Write>(
     conn: &mut DbConn,
     survey: &Survey,
     rows: &[ExportRow],
     out: W,
 ) -> Result<usize, ExportError> {
-    let mut zip = ZipWriter::new(out);
+    write_zip_with(survey, rows, |id| content(conn, id), out)
+}
+
+/// The content of one stored file, or None if it went away since the rows were read.
+pub fn content(conn: &mut DbConn, id: &str) -> Result<Option<Vec<u8>>, ExportError> {
+    let found = files::contents(conn, &[id.to_string()])?;
+    Ok(found.into_iter().next().map(|(_, bytes)| bytes))
+}
+
+/// Write the bundle as a stream: `out` need not seek (a file, or an HTTP body fed chunk by
+/// chunk), each entry's sizes follow its data, and `read` fetches one file's content at a
+/// time, so memory holds one file and the writer's buffer whatever the total. The number of
+/// files written.
+pub fn write_zip_with<W, F>(
+    survey: &Survey,
+    rows: &[ExportRow],
+    mut read: F,
+    out: W,
+) -> Result<usize, ExportError>
+where
+    W: Write,
+    F: FnMut(&str) -> Result<Option<Vec<u8>>, ExportError>,
+{
+    let mut zip = ZipWriter::new_stream(out);
     let text = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
     // Documents are mostly compressed already: stored as they are.
     let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
@@ -65,15 +88,15 @@ pub fn write_zip<W: Write + Seek>(
     zip.write_all(to_csv(survey, rows)?.as_bytes())?;
     zip.start_file("codebook.csv", text)?;
     zip.write_all(codebook_csv(survey)?.as_bytes())?;
-    let entries = entries(survey, rows);
-    for entry in &entries {
-        let content = files::contents(conn, std::slice::from_ref(&entry.file.id))?;
-        let Some((_, bytes)) = content.into_iter().next() else {
+    let mut written = 0;
+    for entry in entries(survey, rows) {
+        let Some(bytes) = read(&entry.file.id)? else {
             continue;
         };
         zip.start_file(entry.path.as_str(), stored)?;
         zip.write_all(&bytes)?;
+        written += 1;
     }
-    zip.finish()?;
-    Ok(entries.len())
+    zip.finish()?.into_inner().flush()?;
+    Ok(written)
 }
