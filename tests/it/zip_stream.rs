@@ -1,6 +1,7 @@
 //! The results page's zip download is streamed: 20 files of 2 MB (40 MB of evidence from four
 //! countries) come back intact, entry by entry, from a server running as its own process,
-//! whose memory grows by far less than the archive. Both backends.
+//! whose memory grows by far less than the archive. And the country page's versions (shown
+//! and compared) link each version's files for download. Both backends.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,10 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{fixtures, Backend, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(a_large_zip_is_streamed_with_every_file_intact);
+on_both_backends!(
+    a_large_zip_is_streamed_with_every_file_intact,
+    version_pages_link_each_versions_files,
+);
 
 const COUNTRIES: [&str; 4] = ["SWE", "NOR", "FIN", "DNK"];
 const FILES_EACH: usize = 5;
@@ -40,13 +44,21 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Post the papers section of `link` with these files, as a browser's multipart form does.
+/// Post the papers section of `link` with these files (and these files removed), as a
+/// browser's multipart form does.
 async fn attach(app: &TestApp, link: &str, files: &[(String, Vec<u8>)]) {
+    attach_removing(app, link, files, &[]).await
+}
+
+async fn attach_removing(app: &TestApp, link: &str, files: &[(String, Vec<u8>)], remove: &[&str]) {
     let form = app.get(&format!("{link}/s/papers")).await;
     assert_eq!(form.status, 200, "{}", form.body);
     let mut body = Form::new()
         .text("_csrf", form.hidden("_csrf"))
         .text("_version", form.hidden("_version"));
+    for id in remove {
+        body = body.text("documents.remove", id.to_string());
+    }
     for (name, bytes) in files {
         body = body.part(
             "documents",
@@ -238,4 +250,94 @@ async fn a_large_zip_is_streamed_with_every_file_intact(backend: Backend) {
         "{}",
         exported[0].actor
     );
+}
+
+/// The id of the one file listed on the papers section of `link`.
+async fn listed_file(app: &TestApp, link: &str) -> String {
+    let page = app.get(&format!("{link}/s/papers")).await;
+    let ids: Vec<&str> = page
+        .body
+        .split("<a href=\"../files/")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert_eq!(ids.len(), 1, "{}", page.body);
+    ids[0].to_string()
+}
+
+async fn version_pages_link_each_versions_files(backend: Backend) {
+    let app = TestApp::spawn_with(backend, fixtures().join("zipstream")).await;
+    let link = app.issue_token("bulk", "SWE", "Anna");
+    let first = b"%PDF-1.7\nthe first plan\n".to_vec();
+    let second = b"%PDF-1.7\nthe second plan\n".to_vec();
+    attach(&app, &link, &[("R&D plan.pdf".into(), first.clone())]).await;
+    let first_id = listed_file(&app, &link).await;
+    assert_eq!(app.submit(&link).await.status, 303);
+
+    app.add_user(
+        "owner@example.org",
+        "a long owner passphrase",
+        "owner",
+        &["bulk"],
+    );
+    let owner = app.clone_with_new_client();
+    let login = owner
+        .login("owner@example.org", "a long owner passphrase")
+        .await;
+    assert_eq!(login.status, 303, "{}", login.body);
+    let page = owner.get("/admin/surveys/bulk/countries/SWE").await;
+    let reopened = owner
+        .post(
+            "/admin/surveys/bulk/countries/SWE/reopen",
+            &[("_csrf", &page.hidden("_csrf"))],
+        )
+        .await;
+    assert_eq!(reopened.status, 200, "{}", reopened.body);
+    // The plan replaced, then submitted again: version 2.
+    attach_removing(
+        &app,
+        &link,
+        &[("plan 2.pdf".into(), second.clone())],
+        &[&first_id],
+    )
+    .await;
+    let second_id = listed_file(&app, &link).await;
+    assert_ne!(first_id, second_id);
+    assert_eq!(app.submit(&link).await.status, 303);
+
+    let base = "/admin/surveys/bulk/countries/SWE";
+    let first_link = format!("<a href=\"{base}/files/{first_id}\" download>R&amp;D plan.pdf</a>");
+    let second_link = format!("<a href=\"{base}/files/{second_id}\" download>plan 2.pdf</a>");
+    // Version 1 shown: its file, linked (not the current one).
+    let shown = owner.get(&format!("{base}?version=1")).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let (_, version) = shown.body.split_once("id=\"shown\"").unwrap();
+    assert!(version.contains(&first_link), "{}", shown.body);
+    assert!(!version.contains(&second_link), "{}", shown.body);
+    // Compared: the old file on one side, the new one on the other, both linked.
+    let diff = owner.get(&format!("{base}?from=1&to=2")).await;
+    assert_eq!(diff.status, 200, "{}", diff.body);
+    assert!(
+        diff.body.contains(&format!(
+            "<td class=\"old\"><ul class=\"files\"><li>{first_link}</li></ul></td>\
+             <td class=\"new\"><ul class=\"files\"><li>{second_link}</li></ul></td>"
+        )),
+        "{}",
+        diff.body
+    );
+    // Both download for the owner: the replaced file stays stored with its version.
+    for (id, bytes) in [(&first_id, &first), (&second_id, &second)] {
+        let res = owner
+            .client
+            .get(format!("{}{base}/files/{id}", owner.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+    // Not for anyone signed out.
+    let anonymous = app.clone_with_new_client();
+    let refused = anonymous.get(&format!("{base}?version=1")).await;
+    assert_ne!(refused.status, 200);
 }
