@@ -17,6 +17,7 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::reference::Countries;
 use crate::results::aggregate::{self, Filter, Grouping};
+use crate::results::export::ExportError;
 use crate::results::{bundle, export, practices};
 use crate::survey::{Question, QuestionKind, Survey};
 use views::{
@@ -497,9 +498,15 @@ pub async fn export_zip(
             let mut conn = pool.get().map_err(std::io::Error::other)?;
             bundle::content(&mut conn, id)
         };
-        if let Err(e) = bundle::write_zip_with(&s, &rows, read, &mut writer) {
-            tracing::error!(survey = %s.id, error = %e, "zip export stopped midway");
-            writer.fail(e.to_string());
+        match bundle::write_zip_with(&s, &rows, read, &mut writer) {
+            Ok(_) => {}
+            Err(ExportError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                tracing::info!(survey = %s.id, "zip export: the client left before the end");
+            }
+            Err(e) => {
+                tracing::error!(survey = %s.id, error = %e, "zip export stopped midway");
+                writer.fail(e.to_string());
+            }
         }
     });
     let id = &survey.id;
