@@ -17,8 +17,7 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::reference::Countries;
 use crate::results::aggregate::{self, Filter, Grouping};
-use crate::results::export::ExportError;
-use crate::results::{bundle, export, practices};
+use crate::results::{export, practices};
 use crate::survey::{Question, QuestionKind, Survey};
 use views::{
     CompendiumPage, CompendiumPart, DashboardPage, Filters, Head, NeedsPage, QuestionFigures,
@@ -490,25 +489,7 @@ pub async fn export_zip(
         Ok(rows)
     })
     .await?;
-    let (mut writer, body) = stream::channel();
-    let pool = state.pool.clone();
-    let s = survey.clone();
-    actix_web::rt::task::spawn_blocking(move || {
-        let read = |id: &str| {
-            let mut conn = pool.get().map_err(std::io::Error::other)?;
-            bundle::content(&mut conn, id)
-        };
-        match bundle::write_zip_with(&s, &rows, read, &mut writer) {
-            Ok(_) => {}
-            Err(ExportError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                tracing::info!(survey = %s.id, "zip export: the client left before the end");
-            }
-            Err(e) => {
-                tracing::error!(survey = %s.id, error = %e, "zip export stopped midway");
-                writer.fail(e.to_string());
-            }
-        }
-    });
+    let body = stream::zip_body(state.pool.clone(), survey.clone(), rows);
     let id = &survey.id;
     Ok(no_store(
         HttpResponse::Ok()

@@ -3,10 +3,16 @@
 //! grow, and a client that goes away stops the writer at its next chunk.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
+
+use crate::db::Pool;
+use crate::results::bundle;
+use crate::results::export::{ExportError, ExportRow};
+use crate::survey::Survey;
 
 /// Bytes per chunk handed to the body.
 const CHUNK: usize = 64 * 1024;
@@ -30,6 +36,33 @@ pub fn channel() -> (ChunkWriter, impl Stream<Item = Chunk> + 'static) {
     };
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     (writer, body)
+}
+
+/// The zip bundle of `rows` as a body, written by a blocking task that takes a pooled
+/// connection for each file's read only, so a slow client holds no connection.
+pub fn zip_body(
+    pool: Pool,
+    survey: Arc<Survey>,
+    rows: Vec<ExportRow>,
+) -> impl Stream<Item = Chunk> + 'static {
+    let (mut writer, body) = channel();
+    actix_web::rt::task::spawn_blocking(move || {
+        let read = |id: &str| {
+            let mut conn = pool.get().map_err(io::Error::other)?;
+            bundle::content(&mut conn, id)
+        };
+        match bundle::write_zip_with(&survey, &rows, read, &mut writer) {
+            Ok(_) => {}
+            Err(ExportError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                tracing::info!(survey = %survey.id, "zip export: the client left before the end");
+            }
+            Err(e) => {
+                tracing::error!(survey = %survey.id, error = %e, "zip export stopped midway");
+                writer.fail(e.to_string());
+            }
+        }
+    });
+    body
 }
 
 impl ChunkWriter {
