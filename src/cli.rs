@@ -621,7 +621,8 @@ fn export(
     )
     .map_err(DbError::from)?;
     if let (Some(path), "zip") = (&out, format) {
-        let file = std::fs::File::create(path)?;
+        // The same streaming writer as the results page's download.
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
         let n = crate::results::bundle::write_zip(&mut conn, &survey, &rows, file).map_err(fail)?;
         eprintln!(
             "{} responses and {n} files written to {}",

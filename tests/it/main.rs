@@ -25,3 +25,4 @@ mod storage;
 mod units;
 mod versions_results;
 mod views;
+mod zip_stream;

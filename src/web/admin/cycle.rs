@@ -25,7 +25,7 @@ use crate::report::secretariat::{
     self, Cycle, CycleRequest, DiffRow, EntryProblem, Mailing, ReviewError, TextProblem,
 };
 use crate::report::Channel;
-use crate::survey::answer::{Item, Visibility};
+use crate::survey::answer::{FileItem, Item, Visibility};
 use crate::survey::display::display_value;
 use crate::survey::Survey;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
@@ -186,6 +186,15 @@ struct ShownAnswer {
     question: String,
     answer: String,
     answered: bool,
+    /// A file question's files, each linked for download.
+    files: Vec<FileLink>,
+}
+
+/// An attached file named and linked to the owners' download route, as on the current answers.
+#[derive(Serialize)]
+struct FileLink {
+    name: String,
+    href: String,
 }
 
 #[derive(Serialize)]
@@ -200,6 +209,9 @@ struct DiffRowView {
     question: String,
     old: String,
     new: String,
+    /// For a file question, the files on each side, linked (a version's files stay stored).
+    old_files: Vec<FileLink>,
+    new_files: Vec<FileLink>,
     by: String,
     at: String,
 }
@@ -254,6 +266,8 @@ struct Ctx<'a> {
     survey: &'a Survey,
     lang: &'a str,
     names: &'a Names,
+    /// The country page's address, under which its files are downloaded.
+    base: String,
 }
 
 impl Ctx<'_> {
@@ -275,6 +289,24 @@ impl Ctx<'_> {
                 .map(|i| i.value.clone())
                 .collect::<Vec<_>>()
                 .join(", "),
+        }
+    }
+
+    /// The files a file question's items record, linked; none for other questions.
+    fn files(&self, question_id: &str, items: Option<&Vec<Item>>) -> Vec<FileLink> {
+        let is_file = self
+            .survey
+            .question(question_id)
+            .is_some_and(|q| q.kind.is_file());
+        match items {
+            Some(items) if is_file => FileItem::all(items)
+                .into_iter()
+                .map(|f| FileLink {
+                    href: format!("{}/files/{}", self.base, f.id),
+                    name: f.name,
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -304,13 +336,14 @@ pub fn cycle_view(
     cycle: &Cycle,
     confirm_accept: bool,
 ) -> CycleView {
+    let base = format!("/admin/surveys/{}/countries/{}", survey.id, r.country_iso3);
     let ctx = Ctx {
         state,
         survey,
         lang,
         names,
+        base: base.clone(),
     };
-    let base = format!("/admin/surveys/{}/countries/{}", survey.id, r.country_iso3);
     let unit_q = if r.unit.is_empty() {
         String::new()
     } else {
@@ -487,6 +520,7 @@ fn shown_view(ctx: &Ctx, v: &VersionRow, answers: &VersionAnswers) -> ShownView 
                         question: q.text.get(ctx.lang).to_string(),
                         answer: ctx.display(&q.id, items),
                         answered: items.is_some_and(|i| !i.is_empty()),
+                        files: ctx.files(&q.id, items),
                     }
                 })
                 .collect(),
@@ -504,6 +538,8 @@ fn diff_row(ctx: &Ctx, d: &DiffRow) -> DiffRowView {
         question: ctx.question_text(&d.question_id),
         old: ctx.display(&d.question_id, d.old.as_ref()),
         new: ctx.display(&d.question_id, d.new.as_ref()),
+        old_files: ctx.files(&d.question_id, d.old.as_ref()),
+        new_files: ctx.files(&d.question_id, d.new.as_ref()),
         by: d
             .changed_by
             .as_deref()
