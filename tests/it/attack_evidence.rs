@@ -42,6 +42,21 @@ fn stored_files(app: &TestApp) -> i64 {
     files::table.count().get_result(&mut *c).unwrap()
 }
 
+/// A zip as an office suite (or an attacker) writes one.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in entries {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
 /// One part of a hand-written multipart body: its raw header lines and content.
 struct RawPart {
     headers: String,
@@ -153,10 +168,24 @@ fn wrong_type(name: &str, types: &str) -> String {
 async fn disguised_documents_are_refused_and_nothing_is_stored(backend: Backend) {
     let app = spawn(backend).await;
     let link = app.issue_token("evidence", "SWE", "Anna");
+    let types = "<Types/>".as_bytes();
+    // A "Word document" that is an archive carrying an executable beside a token `word/`.
+    let docx_with_exe = zip_of(&[
+        ("[Content_Types].xml", types),
+        ("word/document.xml", b"<w:document/>"),
+        ("payload.exe", b"MZ\x90\x00\x03\x00\x00\x00"),
+    ]);
+    // Only a `word/` folder, no document in it: not a Word document either.
+    let docx_without_document = zip_of(&[
+        ("[Content_Types].xml", types),
+        ("word/evil.js", b"WScript.Echo(1)"),
+    ]);
     let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".to_vec();
     let html_csv = b"<html><script>alert(document.cookie)</script></html>".to_vec();
     let accepted = "PDF, DOCX, CSV, PNG";
     let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("annex.docx", docx_with_exe),
+        ("annex2.docx", docx_without_document),
         ("chart.png", svg.clone()),
         ("chart.svg", svg),
         ("figures.csv", html_csv),
@@ -188,6 +217,31 @@ async fn disguised_documents_are_refused_and_nothing_is_stored(backend: Backend)
         assert!(listed(&stored).is_empty(), "{name} was stored");
         assert_eq!(stored_files(&app), 0, "{name} left a row");
     }
+
+    // A macro workbook (.xlsm) renamed .xlsx, to a question taking every type.
+    let xlsm = zip_of(&[
+        ("[Content_Types].xml", b"<Types><Override ContentType=\"application/vnd.ms-excel.sheet.macroEnabled.main+xml\"/></Types>"),
+        ("xl/workbook.xml", b"<workbook/>"),
+        ("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
+    ]);
+    let page = post_section(
+        &app,
+        &link,
+        "annex",
+        vec![
+            text_part("annex_note", "macros"),
+            file_part("annex_files", "budget.xlsx", &xlsm),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.field_error("annex_files")
+            .is_some_and(|e| e.starts_with("budget.xlsx is not an accepted document")),
+        "{:?}",
+        page.field_error("annex_files")
+    );
+    assert_eq!(stored_files(&app), 0);
 
     // A PDF that is also an HTML page: it is a PDF (its signature says so), and it is only
     // ever sent back as an attachment that no browser renders or sniffs.
