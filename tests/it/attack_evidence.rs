@@ -20,6 +20,7 @@ on_both_backends!(
     files_stay_with_their_response_and_their_link,
     non_answers_where_not_allowed_and_formulas_in_reasons,
     spreadsheets_that_are_not_what_they_claim_change_nothing,
+    file_names_reach_the_exports_as_text,
 );
 
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
@@ -976,4 +977,54 @@ async fn spreadsheets_that_are_not_what_they_claim_change_nothing(backend: Backe
     let after = app.get(&format!("{coordinator}/s/basics")).await;
     assert_eq!(after.field_value("name").as_deref(), Some("Anna"));
     assert_eq!(saved_count(&app), before);
+}
+
+async fn file_names_reach_the_exports_as_text(backend: Backend) {
+    let app = spawn(backend).await;
+    let link = app.issue_token("evidence", "SWE", "Anna");
+    let name = "=1+2-@SUM(A1)+cmd' -C calc'!A0.pdf";
+    let page = post_section(
+        &app,
+        &link,
+        "policy",
+        vec![
+            text_part("strategy", "yes"),
+            file_part("documents", name, PDF),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let submitted = app.submit(&link).await;
+    assert_eq!(submitted.status, 303, "{}", submitted.body);
+    app.add_user(
+        "admin@gfmd.example.org",
+        "a long admin passphrase",
+        "admin",
+        &[],
+    );
+    let res = app
+        .login("admin@gfmd.example.org", "a long admin passphrase")
+        .await;
+    assert_eq!(res.status, 303);
+    let csv = app.get("/admin/surveys/evidence/export.csv").await;
+    assert_eq!(csv.status, 200);
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let mut seen = false;
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "a formula in the CSV: {cell}"
+            );
+            seen |= cell.contains("cmd' -C calc'!A0.pdf");
+        }
+    }
+    assert!(seen, "{}", csv.body);
+    let json = app.get("/admin/surveys/evidence/export.json").await;
+    assert_eq!(json.status, 200);
+    assert!(
+        json.body.contains("=1+2-@SUM(A1)+cmd' -C calc'!A0.pdf"),
+        "{}",
+        json.body
+    );
 }
