@@ -584,6 +584,55 @@ async fn files_stay_with_their_response_and_their_link(backend: Backend) {
         404
     );
 
+    // A non-answer posted for a file question is not one: nothing but files is stored there.
+    let page = post_section(
+        &app,
+        &norway,
+        "policy",
+        vec![
+            text_part("strategy", "yes"),
+            text_part("documents.escape", "not_known"),
+            text_part("documents.reason", "lost"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let form = app.get(&format!("{norway}/s/policy")).await;
+    assert!(!form.escape_checked("documents", "not_known"));
+    assert_eq!(listed(&form).len(), 1);
+    // A contributor of the annex posts a file to the policy section: refused, nothing stored.
+    let contributor = app.issue_token_with(&[
+        "--survey",
+        "evidence",
+        "--country",
+        "NOR",
+        "--role",
+        "contributor",
+        "--section",
+        "annex",
+    ]);
+    let annex = app.get(&format!("{contributor}/s/annex")).await;
+    assert_eq!(annex.status, 200, "{}", annex.body);
+    let body = raw_body(
+        &[
+            text_part("_csrf", &annex.hidden("_csrf")),
+            text_part("_version", "0"),
+            text_part("strategy", "no"),
+            file_part("documents", "sneaked.pdf", PDF),
+            text_part("documents.remove", &norwegian),
+        ],
+        true,
+    );
+    let page = post_raw_multipart(&app, &format!("{contributor}/s/policy"), body).await;
+    assert_eq!(page.status, 404, "{}", page.body);
+    assert_eq!(stored_files(&app), 2);
+    assert_eq!(
+        download(&app, &format!("{norway}/files/{norwegian}"))
+            .await
+            .0,
+        200
+    );
+
     // Submitted: an upload is refused and leaves no row behind.
     let submitted = app.submit(&sweden).await;
     assert_eq!(submitted.status, 303, "{}", submitted.body);
@@ -884,6 +933,19 @@ async fn spreadsheets_that_are_not_what_they_claim_change_nothing(backend: Backe
     assert!(
         page.body
             .contains("This workbook holds sections your link does not answer."),
+        "{}",
+        page.body
+    );
+
+    // A workbook of another organisation of the same country.
+    let labour = app.issue_unit_token("institutions", "PHL", "Ministry of Labour");
+    let bank = app.issue_unit_token("institutions", "PHL", "Central Bank");
+    let theirs = workbook(&app, &labour).await;
+    let page = upload_workbook(&app, &bank, theirs).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body
+            .contains("This workbook is the questionnaire of another country or organisation."),
         "{}",
         page.body
     );
