@@ -498,6 +498,30 @@ async fn multipart_bodies_that_flood_or_lie_are_refused_whole(backend: Backend) 
             page.body
         );
     }
+    // A file before the form's token: refused before the file is held, even with the token
+    // after it; and a made-up link's post never gets as far as its file.
+    let form = app.get(&format!("{link}/s/policy")).await;
+    let body = raw_body(
+        &[
+            file_part("documents", "first.pdf", PDF),
+            text_part("_csrf", &form.hidden("_csrf")),
+            text_part("_version", &form.hidden("_version")),
+            text_part("staff", "8"),
+        ],
+        true,
+    );
+    let page = post_raw_multipart(&app, &format!("{link}/s/policy"), body).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    kept(&app, &link).await;
+    let body = raw_body(
+        &[
+            text_part("_csrf", &form.hidden("_csrf")),
+            file_part("documents", "big.pdf", &vec![b'%'; 1024 * 1024]),
+        ],
+        true,
+    );
+    let page = post_raw_multipart(&app, "/r/not-a-link-at-all/s/policy", body).await;
+    assert_eq!(page.status, 403, "{}", page.body);
     // A multipart post without the CSRF token stores nothing, even a valid file.
     let body = raw_body(
         &[
