@@ -961,6 +961,28 @@ async fn spreadsheets_that_are_not_what_they_claim_change_nothing(backend: Backe
         page.body
     );
 
+    // The file before the form's token: refused before the file is read, nothing saved; and a
+    // made-up link's upload never gets as far as its file.
+    let overview = app.get(&coordinator).await;
+    let body = raw_body(
+        &[
+            file_part("file", "questionnaire.xlsx", &ours),
+            text_part("_csrf", &overview.hidden("_csrf")),
+        ],
+        true,
+    );
+    let page = post_raw_multipart(&app, &format!("{coordinator}/questionnaire"), body).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    let body = raw_body(
+        &[
+            text_part("_csrf", &overview.hidden("_csrf")),
+            file_part("file", "questionnaire.xlsx", &ours),
+        ],
+        true,
+    );
+    let page = post_raw_multipart(&app, "/r/not-a-link-at-all/questionnaire", body).await;
+    assert!(page.status == 403 || page.status == 404, "{}", page.status);
+
     // A workbook of another organisation of the same country.
     let labour = app.issue_unit_token("institutions", "PHL", "Ministry of Labour");
     let bank = app.issue_unit_token("institutions", "PHL", "Central Bank");
