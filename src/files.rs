@@ -189,12 +189,16 @@ pub fn detect(bytes: &[u8]) -> Option<FileType> {
 fn detect_zip(bytes: &[u8]) -> Option<FileType> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
-    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-    if names.iter().any(|n| n == "[Content_Types].xml") {
-        if has("word/") {
+    // An archive carrying a program or macros is not a document, whatever else it holds.
+    if names.iter().any(|n| carries_code(n)) {
+        return None;
+    }
+    let has = |name: &str| names.iter().any(|n| n == name);
+    if has("[Content_Types].xml") {
+        if has("word/document.xml") {
             return Some(FileType::Docx);
         }
-        if has("xl/") {
+        if has("xl/workbook.xml") {
             return Some(FileType::Xlsx);
         }
         return None;
@@ -210,6 +214,30 @@ fn detect_zip(bytes: &[u8]) -> Option<FileType> {
         "application/vnd.oasis.opendocument.spreadsheet" => Some(FileType::Ods),
         _ => None,
     }
+}
+
+/// Whether an archive entry is code or climbs out of the archive: macros (`vbaProject.bin` of
+/// a .docm/.xlsm renamed, OpenDocument's `Basic/` and `Scripts/`), programs and scripts by
+/// their extension, and absolute or `..` paths, none of which an office suite writes into a
+/// .docx, .xlsx, .odt or .ods.
+fn carries_code(entry: &str) -> bool {
+    let lower = entry.to_ascii_lowercase().replace('\\', "/");
+    if lower.starts_with('/') || lower.split('/').any(|part| part == "..") {
+        return true;
+    }
+    if lower.starts_with("basic/") || lower.starts_with("scripts/") {
+        return true;
+    }
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    if file == "vbaproject.bin" || file == "vbadata.xml" {
+        return true;
+    }
+    let programs = [
+        "exe", "dll", "com", "scr", "pif", "bat", "cmd", "ps1", "vbs", "vbe", "js", "jse", "wsf",
+        "wsh", "hta", "msi", "jar", "lnk", "sh", "elf", "so", "dylib", "app", "apk",
+    ];
+    file.rsplit_once('.')
+        .is_some_and(|(_, ext)| programs.contains(&ext))
 }
 
 /// CSV: UTF-8 text without NUL or control bytes (tabs and line breaks aside), and not HTML.
@@ -401,6 +429,34 @@ mod tests {
         // Any other zip (a jar, an archive of executables) is not a document.
         let other = zip_of(&[("payload.exe", b"MZ")]);
         assert_eq!(detect(&other), None);
+        // Nor is a document's shape with a program, macros or a climbing path inside.
+        for extra in [
+            "payload.exe",
+            "word/media/run.JS",
+            "word/vbaProject.bin",
+            "../../x",
+        ] {
+            let docx = zip_of(&[
+                ("[Content_Types].xml", types),
+                ("word/document.xml", b"<d/>"),
+                (extra, b"x"),
+            ]);
+            assert_eq!(detect(&docx), None, "{extra}");
+        }
+        let xlsm = zip_of(&[
+            ("[Content_Types].xml", types),
+            ("xl/workbook.xml", b"<w/>"),
+            ("xl/vbaProject.bin", b"x"),
+        ]);
+        assert_eq!(detect(&xlsm), None);
+        let odt_macros = zip_of(&[
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("Basic/Standard/Module1.xml", b"<m/>"),
+        ]);
+        assert_eq!(detect(&odt_macros), None);
+        // A `word/` folder without its document is not a Word document.
+        let hollow = zip_of(&[("[Content_Types].xml", types), ("word/x.xml", b"<x/>")]);
+        assert_eq!(detect(&hollow), None);
         assert!(check(up("sheet.xlsx", &ods), limits()).is_err());
     }
 

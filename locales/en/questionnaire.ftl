@@ -18,6 +18,7 @@ sheet-col-reason = Reason
 sheet-not-known = Not known
 sheet-not-applicable = Not applicable
 sheet-error-escape = Pick “Not known” or “Not applicable” from the list, or leave the cell empty
+sheet-error-formula = Type the answer itself, not a formula
 sheet-foreign-not-workbook = This file is not an Excel workbook (.xlsx). Upload the questionnaire downloaded from this page.
 sheet-foreign-too-large = This file is too large once unpacked to be a questionnaire. Nothing was changed.
 sheet-foreign-not-ours = This workbook is not a questionnaire downloaded from Coherence. Nothing was changed.

@@ -18,6 +18,7 @@ sheet-col-reason = Motivo
 sheet-not-known = Se desconoce
 sheet-not-applicable = No procede
 sheet-error-escape = Elija «Se desconoce» o «No procede» de la lista, o deje la celda vacía
+sheet-error-formula = Escriba la respuesta misma, no una fórmula
 sheet-foreign-not-workbook = Este archivo no es un libro de Excel (.xlsx). Suba el cuestionario descargado desde esta página.
 sheet-foreign-too-large = Este archivo es demasiado grande una vez descomprimido para ser un cuestionario. No se modificó nada.
 sheet-foreign-not-ours = Este libro no es un cuestionario descargado de Coherence. No se modificó nada.

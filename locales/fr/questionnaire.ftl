@@ -18,6 +18,7 @@ sheet-col-reason = Raison
 sheet-not-known = Inconnu
 sheet-not-applicable = Sans objet
 sheet-error-escape = Choisissez « Inconnu » ou « Sans objet » dans la liste, ou laissez la cellule vide
+sheet-error-formula = Saisissez la réponse elle-même, pas une formule
 sheet-foreign-not-workbook = Ce fichier n'est pas un classeur Excel (.xlsx). Déposez le questionnaire téléchargé depuis cette page.
 sheet-foreign-too-large = Ce fichier est trop volumineux une fois décompressé pour être un questionnaire. Rien n'a été modifié.
 sheet-foreign-not-ours = Ce classeur n'est pas un questionnaire téléchargé depuis Coherence. Rien n'a été modifié.

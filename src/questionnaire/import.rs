@@ -87,6 +87,10 @@ pub struct CellRow {
     pub answer: Cell,
     pub escape: Cell,
     pub reason: Cell,
+    /// The first of the answer, non-answer and reason cells holding a formula (its column):
+    /// a formula is never read as a value (one written without its result reads as empty,
+    /// which would clear the answer).
+    pub formula: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,11 +150,14 @@ pub fn read(bytes: &[u8], expect: &Expect) -> Result<Book, Foreign> {
                 let range = wb
                     .worksheet_range(&cell(3))
                     .map_err(|_| Foreign::Tampered)?;
+                let formulas = wb
+                    .worksheet_formula(&cell(3))
+                    .map_err(|_| Foreign::Tampered)?;
                 sheets.push(SheetData {
                     section: cell(1),
                     version,
                     sheet: cell(3),
-                    rows: section_rows(&range),
+                    rows: section_rows(&range, &formulas),
                 });
             }
             Some("question") => {
@@ -260,7 +267,7 @@ fn meta_rows(range: &Range<Data>) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn section_rows(range: &Range<Data>) -> Vec<CellRow> {
+fn section_rows(range: &Range<Data>, formulas: &Range<String>) -> Vec<CellRow> {
     let Some((end_r, _)) = range.end() else {
         return Vec::new();
     };
@@ -277,6 +284,11 @@ fn section_rows(range: &Range<Data>) -> Vec<CellRow> {
                 answer: cell_of(range.get_value((r, COL_ANSWER as u32))),
                 escape: cell_of(range.get_value((r, COL_ESCAPE as u32))),
                 reason: cell_of(range.get_value((r, COL_REASON as u32))),
+                formula: [COL_ANSWER, COL_ESCAPE, COL_REASON].into_iter().find(|c| {
+                    formulas
+                        .get_value((r, u32::from(*c)))
+                        .is_some_and(|f| !f.trim().is_empty())
+                }),
             })
         })
         .collect()
@@ -555,6 +567,16 @@ fn parse_sheet(
         let mut value_cell = String::new();
         let mut escape_cell = String::new();
         for (row, kind) in rows.iter().zip(&expected) {
+            if let Some(col) = row.formula {
+                out.errors.push((
+                    q.id.clone(),
+                    CellError {
+                        place: place(&sheet.sheet, row.row, col),
+                        message: translate(lang, "sheet-error-formula", &[]),
+                    },
+                ));
+                continue;
+            }
             let here = place(&sheet.sheet, row.row, COL_ANSWER);
             if value_cell.is_empty() && *kind != RowKind::Heading {
                 value_cell = here.clone();
@@ -782,6 +804,7 @@ mod tests {
                 answer,
                 escape: text(escape),
                 reason: text(reason),
+                formula: None,
             }],
         }
     }

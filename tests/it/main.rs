@@ -3,6 +3,7 @@
 
 mod admin;
 mod attack_cycle;
+mod attack_evidence;
 mod audit;
 mod browser;
 mod check;

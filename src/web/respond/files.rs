@@ -5,9 +5,11 @@
 //! looked up (an unknown, revoked or expired link gets its 404/410/429 at once) and a turn
 //! among the few uploads read at the same time is taken; its limit is then the link's own
 //! section's file budget (the sum of its file questions' `max_files * max_size_mb`) plus a
-//! small allowance for the other fields. Each part is streamed with a running count; a file
-//! past its question's size is read on and dropped, to be refused with its message next to
-//! the field.
+//! small allowance for the other fields. The CSRF token must come before any file (it is the
+//! form's first field) and is checked when read, so nobody but the link's own browser makes
+//! the server hold a file in memory. Each part is streamed with a running count; a file past
+//! its question's size is read on and dropped, to be refused with its message next to the
+//! field.
 
 use std::collections::HashMap;
 
@@ -169,6 +171,9 @@ async fn read_multipart(
         files: HashMap::new(),
     };
     let (mut total, mut text_total, mut count) = (0u64, 0usize, 0usize);
+    // The form's token comes first (the section form's first field): checked as soon as it is
+    // read, so a post that is not the link's own is refused before any file is buffered.
+    let mut verified = false;
     while let Some(part) = parts.next().await {
         count += 1;
         if count > MAX_PARTS {
@@ -184,6 +189,9 @@ async fn read_multipart(
             .content_type()
             .map(|m| m.essence_str().to_string())
             .unwrap_or_default();
+        if filename.is_some() && !verified {
+            return Err(AppError::Csrf);
+        }
         // A file input, of a file question some survey has in a section of this id.
         let file_limit = filename.as_ref().and(budget.per_file.get(&name)).copied();
         let limit = file_limit.unwrap_or(MAX_FORM_BYTES as u64);
@@ -234,6 +242,10 @@ async fn read_multipart(
                     return Err(AppError::TooLarge);
                 }
                 let value = String::from_utf8(data).map_err(|_| AppError::BadRequest)?;
+                if !verified && name == crate::web::csrf::FIELD {
+                    extract::verify_form(req, &[(name.clone(), value.clone())])?;
+                    verified = true;
+                }
                 post.push_field(budget, name, value);
             }
         }

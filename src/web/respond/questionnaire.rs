@@ -78,6 +78,8 @@ async fn read_upload(
     let mut form = Vec::new();
     let mut file = Vec::new();
     let (mut parts, mut total) = (0, 0usize);
+    // The token is the form's first field: checked when read, before the file is held.
+    let mut verified = false;
     while let Some(item) = payload.next().await {
         parts += 1;
         if parts > MAX_PARTS {
@@ -85,6 +87,9 @@ async fn read_upload(
         }
         let mut part = item.map_err(|_| AppError::BadRequest)?;
         let name = part.name().unwrap_or("").to_string();
+        if name == "file" && !verified {
+            return Err(AppError::Csrf);
+        }
         let part_limit = if name == "file" {
             limit
         } else {
@@ -101,7 +106,11 @@ async fn read_upload(
         }
         match name.as_str() {
             "file" => file = data,
-            csrf::FIELD => form.push((name, String::from_utf8_lossy(&data).into_owned())),
+            csrf::FIELD => {
+                form.push((name, String::from_utf8_lossy(&data).into_owned()));
+                crate::web::extract::verify_form(req, &form)?;
+                verified = true;
+            }
             _ => {}
         }
     }
