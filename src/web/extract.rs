@@ -6,6 +6,8 @@
 //! - [`Admin`]: the signed-in administrator or owner.
 //! - [`SurveyAdmin`]: the signed-in user together with the survey of the route's `{id}`, which
 //!   they may see (administrators: every survey; owners: their own).
+//! - [`read_file_form`]: a form of one file and its CSRF token (the contacts CSV, the filled
+//!   workbook), within bounds.
 //!
 //! A handler then reads: extract, call the domain, render or redirect.
 
@@ -223,4 +225,73 @@ impl FromRequest for SurveyAdmin {
             Ok(survey_admin(&state, &req, &id).await?)
         })
     }
+}
+
+/// Largest other field of a one-file form (the CSRF token is 64 characters).
+const MAX_FILE_FORM_FIELD: usize = 1024;
+/// Room for a one-file form's multipart boundaries and part headers.
+const MAX_FILE_FORM_ENVELOPE: usize = 64 * 1024;
+/// Parts of a one-file form read at most (it has two).
+const MAX_FILE_FORM_PARTS: usize = 8;
+
+/// A form of one file (field `file`) and its CSRF token, as the contacts import and the
+/// workbook upload send it: the token comes first (the form's first field) and is checked as
+/// soon as it is read, so a forged form is refused before its file is held; the file is at
+/// most `limit` bytes, the other fields 1 KB, the whole body a little more, a few parts.
+pub async fn read_file_form(
+    req: &HttpRequest,
+    mut payload: actix_multipart::Multipart,
+    limit: usize,
+) -> Result<Vec<u8>, AppError> {
+    use futures_util::StreamExt;
+    // A declared body larger than the file and its envelope is refused before it is read (a
+    // part's headers are not counted below).
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit + MAX_FILE_FORM_ENVELOPE) {
+        return Err(AppError::TooLarge);
+    }
+    let mut file = Vec::new();
+    let (mut parts, mut total, mut verified) = (0, 0usize, false);
+    while let Some(item) = payload.next().await {
+        parts += 1;
+        if parts > MAX_FILE_FORM_PARTS {
+            return Err(AppError::BadRequest);
+        }
+        let mut part = item.map_err(|_| AppError::BadRequest)?;
+        let name = part.name().unwrap_or("").to_string();
+        if name == "file" && !verified {
+            return Err(AppError::Csrf);
+        }
+        let part_limit = if name == "file" {
+            limit
+        } else {
+            MAX_FILE_FORM_FIELD
+        };
+        let mut data = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
+            total += chunk.len();
+            if data.len() + chunk.len() > part_limit || total > limit + MAX_FILE_FORM_FIELD {
+                return Err(AppError::TooLarge);
+            }
+            data.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "file" => file = data,
+            csrf::FIELD => {
+                let token = String::from_utf8_lossy(&data).into_owned();
+                verify_form(req, &[(name, token)])?;
+                verified = true;
+            }
+            _ => {}
+        }
+    }
+    if !verified {
+        return Err(AppError::Csrf);
+    }
+    Ok(file)
 }

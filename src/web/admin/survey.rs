@@ -2,9 +2,8 @@
 //! filters, a filter by region and by stage, sorting), contacts, invitations and reminders.
 
 use actix_multipart::Multipart;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{admin_view, campaign_for, csv_response, t, with_conn, Notices};
@@ -15,19 +14,12 @@ use crate::db::responses::ResponseStatus;
 use crate::error::AppError;
 use crate::mail;
 use crate::survey::Survey;
-use crate::web::csrf;
 use crate::web::extract::{CsrfForm, SurveyAdmin};
 use crate::web::AppState;
 use chrono::NaiveDateTime;
 
 /// Largest contact file accepted.
 const MAX_CSV_BYTES: usize = 2 * 1024 * 1024;
-/// Largest other field of the contacts form (the CSRF token is 64 characters).
-const MAX_FIELD_BYTES: usize = 1024;
-/// Room for the contacts form's multipart boundaries and part headers.
-const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
-/// Parts of the contacts form read at most (it has two).
-const MAX_IMPORT_PARTS: usize = 8;
 
 /// How the status table is sorted and filtered (the query string of the survey page).
 #[derive(Deserialize, Default, Clone)]
@@ -573,57 +565,6 @@ pub async fn contacts_csv(
     ))
 }
 
-/// The contacts form as read: its CSRF field and the file, within bounds.
-async fn read_contacts_form(
-    req: &HttpRequest,
-    mut payload: Multipart,
-) -> Result<(Vec<(String, String)>, Vec<u8>), AppError> {
-    // A declared body larger than the file and its envelope is refused before it is read (a
-    // part's headers are not counted below).
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_CSV_BYTES + MAX_ENVELOPE_BYTES) {
-        return Err(AppError::TooLarge);
-    }
-    // The form has two parts: the CSRF token and the file. Other parts are ignored, a few
-    // at most are read, and the whole body is bounded (the file, plus a little for the rest).
-    let mut form = Vec::new();
-    let mut file: Vec<u8> = Vec::new();
-    let mut parts = 0;
-    let mut total = 0usize;
-    while let Some(item) = payload.next().await {
-        parts += 1;
-        if parts > MAX_IMPORT_PARTS {
-            return Err(AppError::BadRequest);
-        }
-        let mut part = item.map_err(|_| AppError::BadRequest)?;
-        let name = part.name().unwrap_or("").to_string();
-        let limit = if name == "file" {
-            MAX_CSV_BYTES
-        } else {
-            MAX_FIELD_BYTES
-        };
-        let mut data = Vec::new();
-        while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
-            total += chunk.len();
-            if data.len() + chunk.len() > limit || total > MAX_CSV_BYTES + MAX_FIELD_BYTES {
-                return Err(AppError::TooLarge);
-            }
-            data.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "file" => file = data,
-            csrf::FIELD => form.push((name, String::from_utf8_lossy(&data).into_owned())),
-            _ => {}
-        }
-    }
-    Ok((form, file))
-}
-
 pub async fn import_contacts(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -631,14 +572,7 @@ pub async fn import_contacts(
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
     admin_only(&scope)?;
-    let (form, file) = read_contacts_form(&req, payload).await?;
-    let session = crate::web::extract::session_token(&req, state.settings.is_https());
-    csrf::verify(
-        &req,
-        &state.settings,
-        &form,
-        csrf::Binding::Session(&session),
-    )?;
+    let file = crate::web::extract::read_file_form(&req, payload, MAX_CSV_BYTES).await?;
     let rows = contacts::parse_csv_for(&file, state.countries.as_ref(), &scope.survey);
     let rows = match rows {
         Ok(rows) => rows,

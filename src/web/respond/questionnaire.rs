@@ -5,23 +5,17 @@ use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::link::{Respondent, Visit};
 use crate::error::AppError;
 use crate::questionnaire::import::{self, CellError, Expect, ImportOutcome, SheetConflict};
 use crate::questionnaire::workbook::{self, Export};
+use crate::web::extract;
 use crate::web::render::translate;
-use crate::web::{csrf, AppState};
+use crate::web::AppState;
 
 const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-/// Largest other field of the upload form (the CSRF token is 64 characters).
-const MAX_FIELD_BYTES: usize = 1024;
-/// Room for the multipart boundaries and part headers.
-const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
-/// Parts read at most (the form has two).
-const MAX_PARTS: usize = 8;
 
 pub async fn download(link: Respondent) -> Result<HttpResponse, AppError> {
     let page = link.open(Visit::Quiet).await?;
@@ -61,62 +55,6 @@ pub async fn download(link: Respondent) -> Result<HttpResponse, AppError> {
         .body(bytes))
 }
 
-/// The upload form as read: its CSRF field and the file, within bounds.
-async fn read_upload(
-    req: &HttpRequest,
-    mut payload: Multipart,
-) -> Result<(Vec<(String, String)>, Vec<u8>), AppError> {
-    let limit = import::MAX_UPLOAD_BYTES;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit + MAX_ENVELOPE_BYTES) {
-        return Err(AppError::TooLarge);
-    }
-    let mut form = Vec::new();
-    let mut file = Vec::new();
-    let (mut parts, mut total) = (0, 0usize);
-    // The token is the form's first field: checked when read, before the file is held.
-    let mut verified = false;
-    while let Some(item) = payload.next().await {
-        parts += 1;
-        if parts > MAX_PARTS {
-            return Err(AppError::BadRequest);
-        }
-        let mut part = item.map_err(|_| AppError::BadRequest)?;
-        let name = part.name().unwrap_or("").to_string();
-        if name == "file" && !verified {
-            return Err(AppError::Csrf);
-        }
-        let part_limit = if name == "file" {
-            limit
-        } else {
-            MAX_FIELD_BYTES
-        };
-        let mut data = Vec::new();
-        while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|_| AppError::BadRequest)?;
-            total += chunk.len();
-            if data.len() + chunk.len() > part_limit || total > limit + MAX_FIELD_BYTES {
-                return Err(AppError::TooLarge);
-            }
-            data.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "file" => file = data,
-            csrf::FIELD => {
-                form.push((name, String::from_utf8_lossy(&data).into_owned()));
-                crate::web::extract::verify_form(req, &form)?;
-                verified = true;
-            }
-            _ => {}
-        }
-    }
-    Ok((form, file))
-}
-
 #[derive(Serialize)]
 struct UploadView {
     title: String,
@@ -137,10 +75,8 @@ pub async fn upload(
     // and only a few uploads are held in memory at once.
     link.survey().await?;
     let turn = state.uploads.acquire().await;
-    let (form, file) = read_upload(&req, payload).await?;
+    let file = extract::read_file_form(&req, payload, import::MAX_UPLOAD_BYTES).await?;
     drop(turn);
-    let token = req.match_info().get("token").unwrap_or_default();
-    csrf::verify(&req, &state.settings, &form, csrf::Binding::Link(token))?;
     let requested = link.requested_lang();
     let (link, outcome) = link
         .write(move |conn, app, who, survey| {
