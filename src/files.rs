@@ -271,13 +271,16 @@ pub fn sanitise_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let clean: String = base
         .chars()
-        .filter(|c| !c.is_control() && !crate::review::unprintable(*c))
+        .filter(|c| !c.is_control() && !crate::review::unprintable(*c) && !is_bidi_mark(*c))
         .map(|c| match c {
             '"' | ':' | '*' | '?' | '<' | '>' | '|' | ';' => '_',
             c => c,
         })
         .collect();
-    let clean = clean.trim().trim_start_matches('.').trim();
+    // Leading dots and spaces in any order (". .x" would be ".x", a hidden name).
+    let clean = clean
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
     let clean: String = if clean.chars().count() > 150 {
         // Keep the extension, which says the type.
         match clean.rsplit_once('.') {
@@ -285,7 +288,10 @@ pub fn sanitise_name(name: &str) -> String {
                 let stem: String = stem.chars().take(140).collect();
                 format!("{stem}.{ext}")
             }
-            _ => clean.chars().take(150).collect(),
+            _ => {
+                let cut: String = clean.chars().take(150).collect();
+                cut.trim_end().to_string()
+            }
         }
     } else {
         clean.to_string()
@@ -295,6 +301,12 @@ pub fn sanitise_name(name: &str) -> String {
     } else {
         clean
     }
+}
+
+/// The bidi marks that `review::unprintable` lets through (left-to-right, right-to-left and
+/// Arabic letter marks): invisible, they have no place in a file name.
+fn is_bidi_mark(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 /// The `Content-Disposition` of a download: always an attachment, with an ASCII fallback name
@@ -466,6 +478,23 @@ mod tests {
         assert_eq!(sanitise_name("../../etc/passwd"), "passwd");
         assert_eq!(sanitise_name("\u{202e}fdp.exe"), "fdp.exe");
         assert_eq!(sanitise_name(""), "file");
+        // Found by the attachment fuzz target: bidi marks kept, and names that changed when
+        // sanitised again (a dot left in front, a space left at the end of a cut).
+        assert_eq!(
+            sanitise_name("report\u{200f}.pdf\u{200e}\u{61c}"),
+            "report.pdf"
+        );
+        assert_eq!(sanitise_name(". .x.pdf"), "x.pdf");
+        let cut = sanitise_name(&format!("{} b.verylongextension", "a".repeat(149)));
+        assert_eq!(cut, "a".repeat(149));
+        for raw in [
+            ". .x.pdf",
+            " . . x",
+            &format!("{} b.verylongextension", "a".repeat(149)),
+        ] {
+            let once = sanitise_name(raw);
+            assert_eq!(sanitise_name(&once), once, "{raw:?}");
+        }
         let cd = content_disposition("Stratégie nationale.pdf");
         assert!(cd.starts_with("attachment; filename=\"Strat_gie nationale.pdf\""));
         assert!(cd.ends_with("filename*=UTF-8''Strat%C3%A9gie%20nationale.pdf"));
