@@ -114,6 +114,14 @@ pub struct Book {
 /// Read and recognise an upload; nothing else is looked at until this succeeds.
 pub fn read(bytes: &[u8], expect: &Expect) -> Result<Book, Foreign> {
     bound_archive(bytes)?;
+    // calamine 0.30 panics on some malformed sheets (a shared string index past the list,
+    // found by the workbook fuzz target): such a file is not a workbook, and the request
+    // must not fail with the worker. Nothing shared is changed while reading.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_bounded(bytes, expect)))
+        .unwrap_or(Err(Foreign::NotWorkbook))
+}
+
+fn read_bounded(bytes: &[u8], expect: &Expect) -> Result<Book, Foreign> {
     let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|_| Foreign::NotWorkbook)?;
     let meta = wb
         .worksheet_range(META_SHEET)
@@ -807,6 +815,69 @@ mod tests {
                 formula: None,
             }],
         }
+    }
+
+    /// A workbook with the meta sheet only, its cell A1 the shared string `index`.
+    fn shared_string_workbook(index: usize) -> Vec<u8> {
+        use std::io::Write;
+        let entries = [
+            (
+                "[Content_Types].xml",
+                r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#.to_string(),
+            ),
+            (
+                "_rels/.rels",
+                r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string(),
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#.to_string(),
+            ),
+            (
+                "xl/workbook.xml",
+                format!(r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{META_SHEET}" sheetId="1" r:id="rId1"/></sheets></workbook>"#),
+            ),
+            (
+                "xl/sharedStrings.xml",
+                r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>format</t></si></sst>"#.to_string(),
+            ),
+            (
+                "xl/worksheets/sheet1.xml",
+                format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>{index}</v></c></row></sheetData></worksheet>"#),
+            ),
+        ];
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, text) in entries {
+            out.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            out.write_all(text.as_bytes()).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_shared_string_past_the_list_is_not_a_workbook() {
+        // Found by the workbook fuzz target: calamine indexed the shared strings unchecked
+        // and the read panicked.
+        let (survey, _) = crate::survey::parse_survey(
+            "coherence-2008.toml",
+            include_str!("../../surveys/coherence-2008.toml"),
+        );
+        let survey = survey.unwrap();
+        let expect = Expect {
+            survey: &survey,
+            country: "SWE",
+            unit: "",
+        };
+        // The same file with a valid index is read as a workbook, not ours.
+        assert_eq!(
+            read(&shared_string_workbook(0), &expect).err(),
+            Some(Foreign::NotOurs)
+        );
+        assert_eq!(
+            read(&shared_string_workbook(3328), &expect).err(),
+            Some(Foreign::NotWorkbook)
+        );
     }
 
     fn parse(q: Question, data: &SheetData) -> Parsed {
