@@ -212,6 +212,9 @@ fn bound_archive(bytes: &[u8]) -> Result<(), Foreign> {
     let mut buf = vec![0u8; 64 * 1024];
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|_| Foreign::NotWorkbook)?;
+        // A worksheet's text is kept (within the same total) to measure its extent.
+        let sheet = is_worksheet(entry.name());
+        let mut text = Vec::new();
         loop {
             let n = match entry.read(&mut buf) {
                 Ok(0) => break,
@@ -222,9 +225,125 @@ fn bound_archive(bytes: &[u8]) -> Result<(), Foreign> {
             if total > MAX_UNZIPPED_BYTES {
                 return Err(Foreign::TooLarge);
             }
+            if sheet {
+                text.extend_from_slice(&buf[..n]);
+            }
+        }
+        if sheet && sheet_extent(&text) > MAX_SHEET_CELLS {
+            return Err(Foreign::TooLarge);
         }
     }
     Ok(())
+}
+
+/// The most cells a sheet's rectangle may span. calamine allocates a grid from a sheet's first
+/// to its last cell, so two cells at A1 and XFD1048576 in a 7 KB file would ask for hundreds of
+/// gigabytes and abort the server (found by the `workbook` fuzz target). Our workbooks span a
+/// few thousand cells.
+const MAX_SHEET_CELLS: u64 = 1_000_000;
+
+fn is_worksheet(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("xl/worksheets/") && name.ends_with(".xml")
+}
+
+/// How many cells the rectangle of a worksheet's XML may span, at most: from the smallest to
+/// the largest row and column that a row's or cell's `r` attribute or the `<dimension ref>`
+/// names, widened by every row or cell written without `r` (which take the next position).
+fn sheet_extent(xml: &[u8]) -> u64 {
+    let mut extent = Extent::default();
+    // Cells without `r` in the current row: they follow one another in it.
+    let mut in_row = 0u64;
+    let mut i = 0;
+    while let Some(open) = xml[i..].iter().position(|b| *b == b'<') {
+        let start = i + open + 1;
+        let Some(len) = xml[start..].iter().position(|b| *b == b'>') else {
+            break;
+        };
+        let tag = &xml[start..start + len];
+        i = start + len;
+        let name_len = tag
+            .iter()
+            .position(|b| b.is_ascii_whitespace() || *b == b'/')
+            .unwrap_or(tag.len());
+        let name = &tag[..name_len];
+        // `x:c` as `c`: a namespace prefix changes nothing.
+        let name = name.rsplit(|b| *b == b':').next().unwrap_or(name);
+        let attr = |key: &[u8]| {
+            let at = tag.windows(key.len()).position(|w| w == key)? + key.len();
+            let end = tag[at..].iter().position(|b| *b == b'"')? + at;
+            Some(&tag[at..end])
+        };
+        match name {
+            b"row" => {
+                in_row = 0;
+                match attr(b" r=\"") {
+                    Some(r) => extent.note(r),
+                    None => extent.rows_unnamed += 1,
+                }
+            }
+            b"c" => match attr(b" r=\"") {
+                Some(r) => extent.note(r),
+                None => {
+                    in_row += 1;
+                    extent.cols_unnamed = extent.cols_unnamed.max(in_row);
+                }
+            },
+            b"dimension" => {
+                for cell in attr(b" ref=\"").unwrap_or_default().split(|b| *b == b':') {
+                    extent.note(cell);
+                }
+            }
+            _ => {}
+        }
+    }
+    extent.cells()
+}
+
+/// The positions a sheet's XML names, and how many rows (in the sheet) and cells (in its
+/// fullest row) it leaves unnamed.
+#[derive(Default)]
+struct Extent {
+    rows: Option<(u64, u64)>,
+    cols: Option<(u64, u64)>,
+    rows_unnamed: u64,
+    cols_unnamed: u64,
+}
+
+impl Extent {
+    /// A reference: `B7` (a cell), `7` (a row).
+    fn note(&mut self, reference: &[u8]) {
+        let letters = reference
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        let widen = |range: &mut Option<(u64, u64)>, n: u64| {
+            *range = Some(range.map_or((n, n), |(lo, hi)| (lo.min(n), hi.max(n))));
+        };
+        let digits = std::str::from_utf8(&reference[letters..]).ok();
+        if let Some(row) = digits.and_then(|d| d.parse::<u64>().ok()) {
+            widen(&mut self.rows, row);
+        }
+        if letters > 0 {
+            let col = reference[..letters].iter().fold(0u64, |n, b| {
+                n.saturating_mul(26)
+                    .saturating_add(u64::from(b.to_ascii_uppercase() - b'A' + 1))
+            });
+            widen(&mut self.cols, col);
+        }
+    }
+
+    fn cells(&self) -> u64 {
+        let span = |range: Option<(u64, u64)>, unnamed: u64| {
+            // Unnamed positions may start anywhere from the first: count from 1 then.
+            let (lo, hi) = range.unwrap_or((1, 0));
+            let lo = if unnamed > 0 { 1 } else { lo };
+            hi.saturating_add(unnamed)
+                .saturating_sub(lo)
+                .saturating_add(1)
+        };
+        span(self.rows, self.rows_unnamed).saturating_mul(span(self.cols, self.cols_unnamed))
+    }
 }
 
 fn text_of(d: Option<&Data>) -> String {
@@ -877,6 +996,44 @@ mod tests {
         assert_eq!(
             read(&shared_string_workbook(3328), &expect).err(),
             Some(Foreign::NotWorkbook)
+        );
+    }
+
+    #[test]
+    fn a_sheet_spanning_too_many_cells_is_refused_before_calamine() {
+        // Found by the workbook fuzz target: cells at A1 and XFD1048576 made calamine ask for
+        // a grid of hundreds of gigabytes, which aborts the process.
+        let cells = |xml: &str| sheet_extent(xml.as_bytes());
+        let far = r#"<worksheet><sheetData><row r="1"><c r="A1"/></row>
+            <row r="1048576"><x:c t="s" r="XFD1048576"><v>0</v></x:c></row></sheetData></worksheet>"#;
+        assert_eq!(cells(far), 1_048_576 * 16_384);
+        assert_eq!(cells(r#"<dimension ref="B2:C4"/>"#), 6);
+        // Rows and cells without `r` take the next positions: counted, the fullest row's cells.
+        let unnamed = "<row><c/><c/><c/></row><row><c/></row><row r=\"5\"><c r=\"B5\"/></row>";
+        assert_eq!(cells(unnamed), 7 * 5);
+        // A workbook the app writes spans a few thousand cells at most.
+        let (survey, _) = crate::survey::parse_survey(
+            "coherence-2008.toml",
+            include_str!("../../surveys/coherence-2008.toml"),
+        );
+        let survey = survey.unwrap();
+        let expect = Expect {
+            survey: &survey,
+            country: "SWE",
+            unit: "",
+        };
+        let mut zipped = Cursor::new(Vec::new());
+        {
+            use std::io::Write;
+            let mut zip = zip::ZipWriter::new(&mut zipped);
+            let options = zip::write::SimpleFileOptions::default();
+            zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+            zip.write_all(far.as_bytes()).unwrap();
+            zip.finish().unwrap();
+        }
+        assert_eq!(
+            read(&zipped.into_inner(), &expect).err(),
+            Some(Foreign::TooLarge)
         );
     }
 
