@@ -320,8 +320,13 @@ impl Extent {
         let widen = |range: &mut Option<(u64, u64)>, n: u64| {
             *range = Some(range.map_or((n, n), |(lo, hi)| (lo.min(n), hi.max(n))));
         };
-        let digits = std::str::from_utf8(&reference[letters..]).ok();
-        if let Some(row) = digits.and_then(|d| d.parse::<u64>().ok()) {
+        let digits = &reference[letters..];
+        if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+            // A number too long for u64 (calamine wraps it) is as far as it gets.
+            let row = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse::<u64>().ok())
+                .unwrap_or(u64::MAX);
             widen(&mut self.rows, row);
         }
         if letters > 0 {
@@ -1008,6 +1013,11 @@ mod tests {
             <row r="1048576"><x:c t="s" r="XFD1048576"><v>0</v></x:c></row></sheetData></worksheet>"#;
         assert_eq!(cells(far), 1_048_576 * 16_384);
         assert_eq!(cells(r#"<dimension ref="B2:C4"/>"#), 6);
+        // A row number too long for any integer (calamine wrapped it to a far row).
+        assert_eq!(
+            cells(r#"<c r="A1"/><c r="D2222222222222222222222222"/>"#),
+            u64::MAX
+        );
         // Rows and cells without `r` take the next positions: counted, the fullest row's cells.
         let unnamed = "<row><c/><c/><c/></row><row><c/></row><row r=\"5\"><c r=\"B5\"/></row>";
         assert_eq!(cells(unnamed), 7 * 5);
