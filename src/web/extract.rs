@@ -227,6 +227,20 @@ impl FromRequest for SurveyAdmin {
     }
 }
 
+/// A body whose declared length is over `limit` is refused (413) before any of it is read;
+/// the reader still counts what actually arrives.
+pub fn refuse_declared_over(req: &HttpRequest, limit: u64) -> Result<(), AppError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AppError::TooLarge);
+    }
+    Ok(())
+}
+
 /// Largest other field of a one-file form (the CSRF token is 64 characters).
 const MAX_FILE_FORM_FIELD: usize = 1024;
 /// Room for a one-file form's multipart boundaries and part headers.
@@ -246,14 +260,7 @@ pub async fn read_file_form(
     use futures_util::StreamExt;
     // A declared body larger than the file and its envelope is refused before it is read (a
     // part's headers are not counted below).
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit + MAX_FILE_FORM_ENVELOPE) {
-        return Err(AppError::TooLarge);
-    }
+    refuse_declared_over(req, (limit + MAX_FILE_FORM_ENVELOPE) as u64)?;
     let mut file = Vec::new();
     let (mut parts, mut total, mut verified) = (0, 0usize, false);
     while let Some(item) = payload.next().await {

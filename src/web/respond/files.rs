@@ -90,14 +90,7 @@ pub async fn read_section_post(
     let survey = link.survey().await?;
     let state = extract::state_of(req)?;
     let budget = Budget::of_survey(&survey, section_id);
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > budget.total) {
-        return Err(AppError::TooLarge);
-    }
+    extract::refuse_declared_over(req, budget.total)?;
     let _turn = state
         .uploads
         .acquire()
