@@ -861,8 +861,15 @@ fn check(paths: Vec<PathBuf>) -> Result<(), CliError> {
         let questions = s.questions().count();
         let conditions = s.questions().filter(|q| q.show_if.is_some()).count()
             + s.sections.iter().filter(|x| x.show_if.is_some()).count();
+        let round = s.previous.as_ref().map_or(String::new(), |p| {
+            format!(
+                "; follows {}: {} of its questions carry",
+                p.survey,
+                p.plan.questions.len()
+            )
+        });
         println!(
-            "{}: ok ({} sections, {questions} questions, {conditions} conditions, {} themes, languages {})",
+            "{}: ok ({} sections, {questions} questions, {conditions} conditions, {} themes, languages {}{round})",
             s.id,
             s.sections.len(),
             s.themes.len(),

@@ -324,6 +324,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    carried_from (response_id) {
+        response_id -> Text,
+        from_response_id -> Text,
+        from_version -> Integer,
+        carried_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    carried_answers (response_id, question_id) {
+        response_id -> Text,
+        question_id -> Text,
+        from_question_id -> Text,
+        items -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        confirmed_by -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(trusted_devices -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -352,4 +372,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_heads,
     files,
+    carried_from,
+    carried_answers,
 );

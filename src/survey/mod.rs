@@ -6,6 +6,7 @@ pub mod display;
 pub mod load;
 pub mod model;
 pub mod population;
+pub mod rounds;
 
 pub use load::{load_paths, parse_survey, Diagnostic, LoadReport, Severity};
 pub use model::*;
@@ -32,6 +33,15 @@ impl Catalog {
 
     pub fn get(&self, id: &str) -> Option<&Arc<Survey>> {
         self.surveys.get(id)
+    }
+
+    /// The survey `survey` follows, with how its answers carry (None for a first round).
+    pub fn previous_round<'a>(
+        &'a self,
+        survey: &'a Survey,
+    ) -> Option<(&'a Arc<Survey>, &'a PreviousRound)> {
+        let round = survey.previous.as_ref()?;
+        Some((self.surveys.get(&round.survey)?, round))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Survey>> {

@@ -50,10 +50,56 @@ pub struct Survey {
     pub sign_off: bool,
     pub themes: Vec<Theme>,
     pub sections: Vec<Section>,
+    /// The round this survey follows, whose answers pre-fill a country's new response.
+    pub previous: Option<PreviousRound>,
     /// SHA-256 of the file's bytes: the version a response was answered against.
     pub version: String,
     pub source: String,
     pub path: String,
+}
+
+/// A place in a survey file, kept for problems only found once other files are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The round a survey follows (`previous = "..."`): a country's response to this survey starts
+/// from its last accepted (else last submitted) response to that one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousRound {
+    /// The previous round's survey id.
+    pub survey: String,
+    pub at: Place,
+    /// Whether every carried answer must be confirmed "still accurate" or changed before the
+    /// response can be submitted (`confirm_carried`, true unless set to false).
+    pub confirm_carried: bool,
+    /// The `[[carry]]` mappings as written.
+    pub rules: Vec<CarryRule>,
+    /// Questions asked afresh each round even though the previous round had them
+    /// (`not_carried = [...]`: the date of the reply, who filled it in).
+    pub not_carried: Vec<String>,
+    pub not_carried_at: Vec<Place>,
+    /// What carries into which question, worked out once the previous survey is loaded
+    /// (see [`crate::survey::rounds::plan`]).
+    pub plan: crate::survey::rounds::CarryPlan,
+}
+
+/// One `[[carry]]` mapping: a question of the previous round whose id, options or scale
+/// changed, and where its answers go in this one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarryRule {
+    pub from: String,
+    pub to: String,
+    /// Old option (or matrix scale) code -> new code; `""` means "not carried".
+    pub options: BTreeMap<String, String>,
+    /// Old matrix row code -> new row code; `""` means "not carried".
+    pub rows: BTreeMap<String, String>,
+    pub from_at: Place,
+    pub to_at: Place,
+    pub options_at: Place,
+    pub rows_at: Place,
 }
 
 /// What one response stands for.

@@ -119,9 +119,82 @@ fn shipped_surveys_pass_with_a_summary_line_each() {
     let (code, stdout, stderr) = check(&[root.join("surveys")]);
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("coherence-2008: ok"));
-    assert!(lines[1].starts_with("focal-points: ok"));
+    assert!(
+        lines[1].starts_with("coherence-2010: ok")
+            && lines[1].ends_with("; follows coherence-2008: 48 of its questions carry)"),
+        "{stdout}"
+    );
+    assert!(lines[2].starts_with("focal-points: ok"));
+}
+
+/// The second round's mappings are checked against the first round's file: a mapping that
+/// leaves an option without a place, one to a question that does not exist, and a type that
+/// cannot carry are each reported at their place; the second round alone cannot be checked.
+#[test]
+fn a_round_is_checked_against_the_round_it_follows() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("surveys/coherence-2008.toml"),
+        dir.path().join("coherence-2008.toml"),
+    )
+    .unwrap();
+    let second = std::fs::read_to_string(root.join("surveys/coherence-2010.toml")).unwrap();
+    let broken = second
+        .replace(
+            "options = { nationals_abroad = \"diaspora\" }",
+            "options = { nationals_abroad = \"diaspora_office\" }",
+        )
+        .replace(
+            "options = { dont_know = \"\" }",
+            "options = { maybe = \"\" }",
+        )
+        .replacen(
+            "[[themes]]",
+            "[[carry]]\nfrom = \"policy_year\"\nto = \"reply_date\"\n\n[[themes]]",
+            1,
+        );
+    assert_ne!(broken, second);
+    let file = dir.path().join("coherence-2010.toml");
+    std::fs::write(&file, &broken).unwrap();
+    let (code, _, stderr) = check(&[dir.path().to_path_buf()]);
+    assert_ne!(code, 0);
+    let at = |needle: &str| {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no '{needle}' in {stderr}"));
+        line.split(": error").next().unwrap().to_string()
+    };
+    let name = file.display().to_string();
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_eq!(
+        at("'diaspora_office' in 'options' is not an option"),
+        format!("{name}:{}:1", line_of("diaspora_office")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("option 'dont_know' of 'mechanism_effectiveness'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("'maybe' in 'options' is not an option"),
+        "{stderr}"
+    );
+    assert_eq!(
+        at("an answer of type integer cannot carry into a date question"),
+        format!("{name}:{}:6", line_of("to = \"reply_date\"")),
+        "{stderr}"
+    );
+    // Alone, the second round names a round that is not there.
+    let (code, _, stderr) = check(&[root.join("surveys/coherence-2010.toml")]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("previous round 'coherence-2008' is not among the survey files read"),
+        "{stderr}"
+    );
 }
 
 #[test]

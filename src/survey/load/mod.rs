@@ -13,6 +13,7 @@
 mod escapes;
 mod population;
 mod references;
+mod rounds;
 mod rules;
 mod table;
 mod translations;
@@ -131,7 +132,65 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadReport {
             report.surveys.push(survey);
         }
     }
+    link_rounds(&mut report);
     report
+}
+
+/// Work out what each survey that follows another round carries from it; a survey whose
+/// mappings do not fit the previous round is left out, like any survey with errors.
+fn link_rounds(report: &mut LoadReport) {
+    let mut keep = vec![true; report.surveys.len()];
+    for (i, kept) in keep.iter_mut().enumerate() {
+        let current = &report.surveys[i];
+        let Some(round) = &current.previous else {
+            continue;
+        };
+        let error = |message: String| Diagnostic {
+            file: current.path.clone(),
+            line: round.at.line,
+            column: round.at.column,
+            severity: Severity::Error,
+            message,
+        };
+        let previous = report.surveys.iter().find(|s| s.id == round.survey);
+        let (plan, problems) = match previous {
+            None => (
+                Default::default(),
+                vec![error(format!(
+                    "previous round '{}' is not among the survey files read (check them together, e.g. `coherence check surveys/`)",
+                    round.survey
+                ))],
+            ),
+            Some(p) if p.id == current.id => (
+                Default::default(),
+                vec![error("a survey cannot follow itself".into())],
+            ),
+            Some(p) if p.unit != current.unit => (
+                Default::default(),
+                vec![error(format!(
+                    "previous round '{}' is answered per {}, this one per {}: answers cannot carry",
+                    p.id,
+                    unit_name(p.unit),
+                    unit_name(current.unit)
+                ))],
+            ),
+            Some(p) => super::rounds::plan(p, current),
+        };
+        *kept = !problems.iter().any(|d| d.severity == Severity::Error);
+        report.diagnostics.extend(problems);
+        if let Some(round) = report.surveys[i].previous.as_mut() {
+            round.plan = plan;
+        }
+    }
+    let mut keep = keep.into_iter();
+    report.surveys.retain(|_| keep.next().unwrap_or(true));
+}
+
+fn unit_name(unit: RespondentUnit) -> &'static str {
+    match unit {
+        RespondentUnit::Country => "country",
+        RespondentUnit::Organisation => "organisation",
+    }
 }
 
 fn file_error(path: &Path, message: String) -> Diagnostic {

@@ -269,12 +269,13 @@ impl Walker {
                     format!("row code '{OTHER_CODE}' is reserved in {}", t.what),
                 );
             }
-            // `<question>.escape` and `<question>.reason` carry "not known"/"not applicable".
-            if key == "rows" && ["escape", "reason"].contains(&code.get_ref().as_str()) {
+            // `<question>.escape` and `<question>.reason` carry "not known"/"not applicable",
+            // `<question>.confirm` says a carried answer is still accurate.
+            if key == "rows" && ["escape", "reason", "confirm"].contains(&code.get_ref().as_str()) {
                 cx.error(
                     code.span(),
                     format!(
-                        "row code '{}' is reserved for the form's not known/not applicable fields in {}",
+                        "row code '{}' is reserved for the form's own fields in {}",
                         code.get_ref(),
                         t.what
                     ),

@@ -25,6 +25,10 @@ const SURVEY_KEYS: &[&str] = &[
     "sign_off",
     "not_known",
     "not_applicable",
+    "previous",
+    "confirm_carried",
+    "carry",
+    "not_carried",
     "themes",
     "sections",
 ];
@@ -126,6 +130,7 @@ impl Walker {
         }
         let population = population(cx, &root, unit);
         let sign_off = root.bool(cx, "sign_off").unwrap_or(false);
+        let previous = super::rounds::previous_round(cx, &root);
         self.default_escapes = self.escapes(cx, &root, &Escapes::default());
         let mut languages = vec!["en".to_string()];
         for lang in root.string_list(cx, "languages") {
@@ -212,6 +217,7 @@ impl Walker {
             sign_off,
             themes,
             sections,
+            previous,
             version: hex::encode(Sha256::digest(source.as_bytes())),
             source: source.to_string(),
             path: cx.file.to_string(),

@@ -1,0 +1,2 @@
+DROP TABLE carried_answers;
+DROP TABLE carried_from;
