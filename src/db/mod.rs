@@ -8,6 +8,7 @@
 pub mod answers;
 pub mod attempts;
 pub mod audit;
+pub mod carried;
 pub mod contacts;
 pub mod countries;
 pub mod deadlines;

@@ -7,7 +7,7 @@ CREATE TABLE carried_from (
     from_version INTEGER NOT NULL,
     carried_at TIMESTAMP NOT NULL
 );
--- Each answer carried into it: the answer as carried (a JSON array of [item, value] pairs, to
+-- Each answer carried into it: the answer as carried (a JSON array of [item, value, num] triples, to
 -- tell a changed answer from an unchanged one), the previous round's question it came from, and
 -- whether someone of the country confirmed it is still accurate.
 CREATE TABLE carried_answers (
