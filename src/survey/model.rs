@@ -67,7 +67,7 @@ pub struct Place {
 
 /// The round a survey follows (`previous = "..."`): a country's response to this survey starts
 /// from its last accepted (else last submitted) response to that one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PreviousRound {
     /// The previous round's survey id.
     pub survey: String,
@@ -84,6 +84,8 @@ pub struct PreviousRound {
     /// What carries into which question, worked out once the previous survey is loaded
     /// (see [`crate::survey::rounds::plan`]).
     pub plan: crate::survey::rounds::CarryPlan,
+    /// The previous round's survey as loaded with this one (None until then).
+    pub definition: Option<std::sync::Arc<Survey>>,
 }
 
 /// One `[[carry]]` mapping: a question of the previous round whose id, options or scale

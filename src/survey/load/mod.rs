@@ -153,6 +153,7 @@ fn link_rounds(report: &mut LoadReport) {
             message,
         };
         let previous = report.surveys.iter().find(|s| s.id == round.survey);
+        let definition = previous.map(|p| std::sync::Arc::new(p.clone()));
         let (plan, problems) = match previous {
             None => (
                 Default::default(),
@@ -180,6 +181,7 @@ fn link_rounds(report: &mut LoadReport) {
         report.diagnostics.extend(problems);
         if let Some(round) = report.surveys[i].previous.as_mut() {
             round.plan = plan;
+            round.definition = definition;
         }
     }
     let mut keep = keep.into_iter();

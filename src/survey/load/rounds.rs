@@ -84,6 +84,7 @@ pub(super) fn previous_round(cx: &mut Cx, root: &Table) -> Option<PreviousRound>
             .collect(),
         not_carried: not_carried.into_iter().map(|q| q.into_inner()).collect(),
         plan: Default::default(),
+        definition: None,
     })
 }
 
