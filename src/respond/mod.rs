@@ -1,11 +1,12 @@
 //! A country's response: drafting section by section, conflicts between officials, submission.
 //! Knows nothing of HTTP: handlers call these functions inside a blocking task.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::audit::{self, Actor, AuditKind, Event};
+use crate::db::carried::{self, CarriedAnswer};
 use crate::db::responses::{self, ResponseRow, ResponseStatus};
 use crate::db::sections::{self, SectionStateRow, SectionWrite, WriteOutcome};
 use crate::db::tokens::{self, TokenRow};
@@ -17,7 +18,7 @@ use crate::survey::answer::{
     missing_answers, validate, Answers, CountryCodes, FieldError, Item, Missing, RawAnswer,
     Visibility,
 };
-use crate::survey::{QuestionKind, Survey};
+use crate::survey::{QuestionKind, Section, Survey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RespondError {
@@ -100,6 +101,9 @@ pub struct ResponseState {
     pub visibility: Visibility,
     /// This country's deadline: the survey's, or the one an owner extended it to.
     pub closes: Option<DateTime<Utc>>,
+    /// The answers carried from the previous round, by question (none outside a round that
+    /// follows another).
+    pub carried: HashMap<String, CarriedAnswer>,
 }
 
 impl ResponseState {
@@ -114,6 +118,64 @@ impl ResponseState {
     pub fn section_version(&self, section: &str) -> i32 {
         self.sections.get(section).map(|s| s.version).unwrap_or(0)
     }
+
+    /// The carried answer of a question the respondent sees now, if one was carried.
+    pub fn carried_shown(&self, question: &str) -> Option<&CarriedAnswer> {
+        self.carried
+            .get(question)
+            .filter(|_| self.visibility.question(question))
+    }
+
+    /// Whether the question's answer differs from the one carried from the previous round.
+    pub fn carried_changed(&self, question: &str) -> bool {
+        self.carried
+            .get(question)
+            .is_some_and(|c| !c.is_unchanged(self.answers.get(question)))
+    }
+
+    /// The carried answers the respondent still has to confirm "still accurate" (or change),
+    /// in the survey's order: visible, unchanged and not confirmed. Whether the survey asks for
+    /// it at all is [`must_confirm`]'s question.
+    pub fn left_to_confirm(&self, survey: &Survey) -> Vec<Missing> {
+        if self.carried.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for s in survey
+            .sections
+            .iter()
+            .filter(|s| self.visibility.section(&s.id))
+        {
+            for q in &s.questions {
+                let Some(c) = self.carried_shown(&q.id) else {
+                    continue;
+                };
+                if c.confirmed_at.is_none() && c.is_unchanged(self.answers.get(&q.id)) {
+                    out.push(Missing {
+                        section: s.id.clone(),
+                        question: q.id.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// What stops the response being submitted: required questions without an answer, and
+    /// carried answers neither confirmed nor changed where the survey asks for that.
+    pub fn blocking(&self, survey: &Survey) -> Vec<Missing> {
+        let mut out = missing_answers(survey, &self.answers, &self.visibility);
+        if must_confirm(survey) {
+            out.extend(self.left_to_confirm(survey));
+        }
+        out
+    }
+}
+
+/// Whether the survey follows a round whose carried answers must each be confirmed or changed
+/// before submitting (`confirm_carried`, true unless the file says false).
+pub fn must_confirm(survey: &Survey) -> bool {
+    survey.previous.as_ref().is_some_and(|p| p.confirm_carried)
 }
 
 pub fn load(
@@ -138,12 +200,17 @@ pub fn load(
     let closes = deadlines::deadline_extension(conn, &survey.id, &who.token.country_iso3)?
         .map(|t| t.and_utc())
         .or(survey.closes);
+    let carried = match survey.previous {
+        Some(_) => carried::carried_answers(conn, &response.id)?,
+        None => HashMap::new(),
+    };
     Ok(ResponseState {
         response,
         answers,
         sections,
         visibility,
         closes,
+        carried,
     })
 }
 
@@ -209,6 +276,13 @@ pub struct SaveRequest<'a> {
     pub raw: &'a HashMap<String, RawAnswer>,
     /// Files attached and removed, by file question (a question absent keeps its files).
     pub files: &'a HashMap<String, FilePost>,
+    /// The carried questions whose "still accurate" box was ticked (`<q>.confirm`), for a form
+    /// that shows those boxes: the section's other carried questions are unconfirmed. None
+    /// leaves every confirmation as it is.
+    pub confirmed: Option<&'a HashSet<String>>,
+    /// The section's "all unchanged answers are still accurate" box: every carried answer of the
+    /// section that this save leaves as carried is confirmed too.
+    pub confirm_all: bool,
 }
 
 pub fn save_section(
@@ -282,6 +356,10 @@ pub fn save_section(
                 }
             }
         }
+        let confirmations = req
+            .confirmed
+            .map(|ticked| Confirmations::of(section, &state, &changes, ticked, req.confirm_all))
+            .unwrap_or_default();
         let current = state.section_version(&section.id);
         if current != req.base_version && !changes.is_empty() {
             let latest = state.sections.get(&section.id);
@@ -306,7 +384,8 @@ pub fn save_section(
                 errors,
             });
         }
-        if changes.is_empty() {
+        // A save that only ticks or unticks boxes is still a save of the section.
+        if changes.is_empty() && !confirmations.differ {
             return Ok(SaveOutcome::Saved {
                 errors,
                 revealed: Vec::new(),
@@ -341,6 +420,7 @@ pub fn save_section(
         let written = crate::db::transaction(conn, |conn| -> Result<_, QueryError> {
             let outcome = sections::write_section(conn, &write)?;
             if matches!(outcome, WriteOutcome::Saved { .. }) {
+                confirmations.write(conn, &state.response.id, &who.token.id, naive_now)?;
                 store_files(
                     conn,
                     &changes,
@@ -381,6 +461,62 @@ pub fn save_section(
         saved_at: None,
         errors: BTreeMap::new(),
     })
+}
+
+/// The "still accurate" boxes of a section's carried questions, as posted.
+#[derive(Debug, Default)]
+struct Confirmations {
+    confirmed: Vec<String>,
+    unconfirmed: Vec<String>,
+    /// Some box says other than what is stored.
+    differ: bool,
+}
+
+impl Confirmations {
+    /// The carried questions the form showed (visible under the stored answers), split by
+    /// whether their box was ticked (or the section's box, for those the save leaves as
+    /// carried).
+    fn of(
+        section: &Section,
+        state: &ResponseState,
+        changes: &[(String, Vec<Item>)],
+        ticked: &HashSet<String>,
+        all: bool,
+    ) -> Confirmations {
+        let mut out = Confirmations::default();
+        for q in &section.questions {
+            let Some(c) = state.carried_shown(&q.id) else {
+                continue;
+            };
+            let after = match changes.iter().find(|(id, _)| *id == q.id) {
+                Some((_, items)) => Some(items),
+                None => state.answers.get(&q.id),
+            };
+            let tick = ticked.contains(&q.id) || (all && c.is_unchanged(after));
+            out.differ |= tick != c.confirmed_at.is_some();
+            match tick {
+                true => out.confirmed.push(q.id.clone()),
+                false => out.unconfirmed.push(q.id.clone()),
+            }
+        }
+        out
+    }
+
+    /// Inside the save's transaction; nothing for a section without carried questions.
+    fn write(
+        &self,
+        conn: &mut DbConn,
+        response_id: &str,
+        by: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), QueryError> {
+        if self.confirmed.is_empty() && self.unconfirmed.is_empty() {
+            return Ok(());
+        }
+        let confirmed: Vec<&str> = self.confirmed.iter().map(String::as_str).collect();
+        let unconfirmed: Vec<&str> = self.unconfirmed.iter().map(String::as_str).collect();
+        carried::set_confirmed(conn, response_id, &confirmed, &unconfirmed, by, now)
+    }
 }
 
 /// Inside a save's transaction: store the files its changes attach, and delete those it
@@ -458,7 +594,7 @@ pub fn submit(
     }
     let state = load(conn, survey, who, now.naive_utc())?;
     check_writable(survey, &state, now)?;
-    let missing = missing_answers(survey, &state.answers, &state.visibility);
+    let missing = state.blocking(survey);
     if !missing.is_empty() {
         return Ok(SubmitOutcome::Incomplete(missing));
     }
@@ -550,7 +686,7 @@ pub fn send_for_sign_off(
     }
     let state = load(conn, survey, who, now.naive_utc())?;
     check_writable(survey, &state, now)?;
-    let missing = missing_answers(survey, &state.answers, &state.visibility);
+    let missing = state.blocking(survey);
     if !missing.is_empty() {
         return Ok(ForSignOff::Incomplete(missing));
     }
@@ -589,7 +725,7 @@ pub const MAX_SIGN_OFF_TEXT: usize = 200;
 pub const MAX_MESSAGE: usize = 4000;
 
 /// The approver signs off a response sent for sign-off: it is submitted as a new version with
-/// their name and title.
+/// their name and title. Refused (incomplete) while carried answers are left to confirm.
 pub fn sign_off(
     conn: &mut DbConn,
     survey: &Survey,
@@ -597,8 +733,14 @@ pub fn sign_off(
     signed: &SignOff,
     on_version: OnVersion,
     now: DateTime<Utc>,
-) -> Result<VersionRow, RespondError> {
+) -> Result<SubmitOutcome, RespondError> {
     let state = approver_state(conn, survey, who, now)?;
+    if must_confirm(survey) {
+        let left = state.left_to_confirm(survey);
+        if !left.is_empty() {
+            return Ok(SubmitOutcome::Incomplete(left));
+        }
+    }
     for (field, value) in [("name", &signed.name), ("title", &signed.title)] {
         if value.trim().is_empty() {
             return Err(RespondError::Invalid {
@@ -657,7 +799,7 @@ pub fn sign_off(
             }),
             naive,
         )?;
-        Ok(version)
+        Ok(SubmitOutcome::Submitted(Box::new(version)))
     })
 }
 
@@ -828,6 +970,25 @@ pub fn recall(
     })
 }
 
+/// The suffix of a carried question's "still accurate" box (`<q>.confirm`, value `1`); the
+/// survey loader keeps `confirm` from being a matrix row's code.
+pub const CONFIRM_FIELD: &str = "confirm";
+
+/// The name of a section's "all unchanged carried answers are still accurate" box.
+pub const CONFIRM_SECTION_FIELD: &str = "_confirm_section";
+
+/// The questions whose "still accurate" box a form ticked.
+pub fn confirmed_in_form(pairs: &[(String, String)]) -> HashSet<String> {
+    pairs
+        .iter()
+        .filter(|(_, value)| value == "1")
+        .filter_map(|(name, _)| match name.split_once('.') {
+            Some((q, CONFIRM_FIELD)) if !q.starts_with('_') => Some(q.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Group a form's (name, value) pairs by question: `q`, `q.other`, `q.<row>`.
 pub fn group_form(pairs: &[(String, String)]) -> HashMap<String, RawAnswer> {
     let mut out: HashMap<String, RawAnswer> = HashMap::new();
@@ -843,6 +1004,8 @@ pub fn group_form(pairs: &[(String, String)]) -> HashMap<String, RawAnswer> {
             Some((q, "reason")) => {
                 out.entry(q.to_string()).or_default().reason = Some(value.clone())
             }
+            // A carried answer's "still accurate" box: read by `confirmed_in_form`.
+            Some((_, CONFIRM_FIELD)) => {}
             Some((q, row)) => {
                 out.entry(q.to_string())
                     .or_default()

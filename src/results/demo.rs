@@ -289,6 +289,8 @@ fn respond_as(
                 section_id: &section.id,
                 base_version: state.section_version(&section.id),
                 raw: &raw,
+                confirmed: None,
+                confirm_all: false,
             };
             match respond::save_section(conn, survey, countries, &who, &req, now)? {
                 SaveOutcome::Saved { revealed, .. } if revealed.is_empty() => break,

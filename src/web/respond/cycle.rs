@@ -203,8 +203,8 @@ pub async fn sign_off(
             let help = super::super::admin::help_address(app);
             let notifier = notifier(app, survey, &help, lang);
             let notify = receipts(&notifier, now.naive_utc());
-            let outcome = respond::sign_off(conn, survey, who, &signed, &notify, now)
-                .map(|v| Submitted::Version(v.number));
+            let outcome =
+                respond::sign_off(conn, survey, who, &signed, &notify, now).map(Submitted::from);
             shown_again(conn, survey, who, outcome)
         })
         .await?;

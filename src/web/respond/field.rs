@@ -28,6 +28,21 @@ pub struct FieldView<'a> {
     pub kind: FieldKind<'a>,
     /// "Answer" / "Not known" / "Not applicable" and a reason, where the question allows them.
     pub escape: Option<EscapeChoice>,
+    /// The answer came from the previous round: its mark and "still accurate" box.
+    pub carried: Option<CarriedMark>,
+}
+
+/// A question whose answer was carried from the previous round: marked so, with the box
+/// `<id>.confirm` ("still accurate"), and, once the answer differs from the one carried, the
+/// previous round's answer beside it.
+#[derive(Serialize)]
+pub struct CarriedMark {
+    /// The box is ticked: someone of the country said the answer is still accurate.
+    pub confirmed: bool,
+    /// The answer differs from the one carried.
+    pub changed: bool,
+    /// The answer as carried, as text (shown when it was changed).
+    pub previous: String,
 }
 
 /// The radio group `<id>.escape` beside the field, and the reason box `<id>.reason`.
@@ -202,7 +217,14 @@ impl<'a> FieldView<'a> {
             fieldset: kind.is_group(),
             kind,
             escape: EscapeChoice::new(&q.escapes, raw, lang),
+            carried: None,
         }
+    }
+
+    /// Marked as carried from the previous round.
+    pub fn with_carried(mut self, mark: CarriedMark) -> Self {
+        self.carried = Some(mark);
+        self
     }
 }
 

@@ -15,7 +15,7 @@ pub use cycle::{
     recall, receipt, review, send_back, send_for_sign_off, sign_off, submit, version_content,
 };
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -23,7 +23,9 @@ use chrono::Utc;
 
 use super::extract::CsrfForm;
 use crate::error::AppError;
-use crate::respond::{self, group_form, ResponseState, SaveOutcome, SaveRequest};
+use crate::respond::{
+    self, confirmed_in_form, group_form, ResponseState, SaveOutcome, SaveRequest,
+};
 use crate::survey::answer::RawAnswer;
 use crate::web::render::translate;
 use link::Respondent;
@@ -142,6 +144,10 @@ struct SectionForm {
     base_version: i32,
     raw: HashMap<String, RawAnswer>,
     files: HashMap<String, crate::files::FilePost>,
+    /// The carried questions whose "still accurate" box is ticked.
+    confirmed: HashSet<String>,
+    /// The section's "all unchanged answers are still accurate" box.
+    confirm_all: bool,
 }
 
 impl SectionForm {
@@ -153,6 +159,10 @@ impl SectionForm {
             base_version,
             raw: group_form(pairs),
             files: HashMap::new(),
+            confirmed: confirmed_in_form(pairs),
+            confirm_all: pairs
+                .iter()
+                .any(|(k, v)| k == respond::CONFIRM_SECTION_FIELD && v == "1"),
         }
     }
 }
@@ -188,6 +198,8 @@ async fn save(
             base_version: form.base_version,
             raw: &form.raw,
             files: &form.files,
+            confirmed: Some(&form.confirmed),
+            confirm_all: form.confirm_all,
         };
         let now = Utc::now();
         let outcome = respond::save_section(conn, survey, app.countries.as_ref(), who, &save, now);

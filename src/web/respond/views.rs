@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::field::FieldView;
+use super::field::{CarriedMark, FieldView};
 use super::link::{Link, Page};
 use super::queries::QueryNote;
 use crate::db::tokens::{LinkRole, TokenRow};
@@ -93,6 +93,9 @@ pub struct OverviewView<'a> {
     /// A coordinator's colleagues (live contributor links); none for other links.
     colleagues: Vec<ColleagueRow>,
     csrf: String,
+    /// Carried answers still to confirm in the sections this link answers (0 where the
+    /// survey does not ask for it).
+    to_confirm: usize,
 }
 
 /// The live contributor links of the response, read with the overview.
@@ -136,6 +139,20 @@ struct OverviewSection<'a> {
     /// The tag's class (`tag-<status>`) and message (`overview-status-<status>`).
     status: &'static str,
     status_key: &'static str,
+    /// Carried answers of the section neither confirmed nor changed.
+    to_confirm: usize,
+}
+
+/// Carried answers left to confirm, by section, where the survey asks for it (the sections a
+/// link does not answer included: callers filter).
+fn to_confirm_by_section(survey: &Survey, rs: &ResponseState) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    if crate::respond::must_confirm(survey) {
+        for m in rs.left_to_confirm(survey) {
+            *out.entry(m.section).or_insert(0) += 1;
+        }
+    }
+    out
 }
 
 fn progress_names(p: SectionProgress) -> (&'static str, &'static str) {
@@ -153,7 +170,8 @@ impl<'a> OverviewView<'a> {
         let (survey, lang) = (&link.survey, link.lang);
         let now = Utc::now();
         let coordinator = link.who.token.role == LinkRole::Coordinator;
-        let sections = survey
+        let to_confirm = to_confirm_by_section(survey, rs);
+        let sections: Vec<OverviewSection> = survey
             .sections
             .iter()
             .filter(|s| link.who.may_answer(&s.id))
@@ -165,9 +183,14 @@ impl<'a> OverviewView<'a> {
                     title: s.title.get(lang),
                     status,
                     status_key,
+                    to_confirm: to_confirm.get(&s.id).copied().unwrap_or(0),
                 }
             })
             .collect();
+        let to_confirm = match rs.is_draft() {
+            true => sections.iter().map(|s| s.to_confirm).sum(),
+            false => 0,
+        };
         OverviewView {
             country: link.respondent_name(),
             description: survey.description.as_ref().map(|d| d.get(lang)),
@@ -197,6 +220,7 @@ impl<'a> OverviewView<'a> {
                 Vec::new()
             },
             csrf,
+            to_confirm,
         }
     }
 
@@ -372,6 +396,12 @@ pub struct SectionView<'a> {
     queries: Vec<QueryNote>,
     /// The section has a file question: the form is sent as multipart/form-data.
     multipart: bool,
+    /// Carried answers of this section neither confirmed nor changed.
+    to_confirm: usize,
+    /// Offer one box for all of them (more than one left).
+    confirm_all: bool,
+    /// The survey asks for each carried answer to be confirmed or changed before submitting.
+    must_confirm: bool,
 }
 
 /// A line of the error summary, linking to its field.
@@ -399,6 +429,7 @@ impl<'a> SectionView<'a> {
         let mut error_list = Vec::new();
         let unanswered = RawAnswer::default();
         let mut multipart = false;
+        let mut to_confirm = 0;
         for q in (section.questions.iter()).filter(|q| rs.visibility.question(&q.id)) {
             let stored;
             let raw = match &extras.posted {
@@ -420,7 +451,23 @@ impl<'a> SectionView<'a> {
             let countries = &link.state.country_options;
             let items = rs.answers.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
             multipart |= q.kind.is_file();
-            questions.push(FieldView::new(q, raw, items, error, lang, countries));
+            let mut field = FieldView::new(q, raw, items, error, lang, countries);
+            if let Some(c) = rs.carried_shown(&q.id) {
+                let changed = rs.carried_changed(&q.id);
+                if !changed && c.confirmed_at.is_none() {
+                    to_confirm += 1;
+                }
+                field = field.with_carried(CarriedMark {
+                    confirmed: c.confirmed_at.is_some(),
+                    changed,
+                    previous: match changed {
+                        true if c.items.is_empty() => translate(lang, "rounds-no-answer", &[]),
+                        true => link.display(q, &c.items),
+                        false => String::new(),
+                    },
+                });
+            }
+            questions.push(field);
         }
         Some(SectionView {
             id: &section.id,
@@ -448,6 +495,9 @@ impl<'a> SectionView<'a> {
             base: link.base(),
             queries: extras.queries,
             multipart,
+            to_confirm,
+            confirm_all: to_confirm > 1,
+            must_confirm: crate::respond::must_confirm(&link.survey),
         })
     }
 }
@@ -457,6 +507,8 @@ impl<'a> SectionView<'a> {
 pub struct ReviewView<'a> {
     sections: Vec<ReviewSection<'a>>,
     missing: Vec<MissingItem<'a>>,
+    /// Carried answers neither confirmed nor changed, where the survey asks for it.
+    unconfirmed: Vec<MissingItem<'a>>,
     editable: bool,
     /// Where the response stands in the report cycle and what this link may do.
     cycle: super::cycle::CycleView,
@@ -470,6 +522,8 @@ struct ReviewSection<'a> {
     id: &'a str,
     title: &'a str,
     answers: Vec<ReviewAnswer<'a>>,
+    /// Carried answers of the section left to confirm.
+    to_confirm: usize,
 }
 
 #[derive(Serialize)]
@@ -479,6 +533,14 @@ struct ReviewAnswer<'a> {
     value: Option<String>,
     /// A file question's files, linked for download (`files/<id>` under the link).
     files: Vec<ReviewFile>,
+    /// Carried from the previous round: changed since, or confirmed still accurate.
+    carried: Option<ReviewCarried>,
+}
+
+#[derive(Serialize)]
+struct ReviewCarried {
+    changed: bool,
+    confirmed: bool,
 }
 
 #[derive(Serialize)]
@@ -498,6 +560,7 @@ impl<'a> ReviewView<'a> {
     pub fn new(page: &'a Page, show_missing: bool, csrf: String) -> ReviewView<'a> {
         let (link, rs) = (&page.link, &page.rs);
         let (survey, lang) = (&*link.survey, link.lang);
+        let to_confirm = to_confirm_by_section(survey, rs);
         let sections = survey
             .sections
             .iter()
@@ -505,6 +568,7 @@ impl<'a> ReviewView<'a> {
             .map(|s| ReviewSection {
                 id: &s.id,
                 title: s.title.get(lang),
+                to_confirm: to_confirm.get(&s.id).copied().unwrap_or(0),
                 answers: s
                     .questions
                     .iter()
@@ -522,14 +586,17 @@ impl<'a> ReviewView<'a> {
                                     name: f.name,
                                 })
                                 .collect(),
+                            carried: rs.carried_shown(&q.id).map(|c| ReviewCarried {
+                                changed: rs.carried_changed(&q.id),
+                                confirmed: c.confirmed_at.is_some(),
+                            }),
                         }
                     })
                     .collect(),
             })
             .collect();
-        let missing = if show_missing {
-            missing_answers(survey, &rs.answers, &rs.visibility)
-                .into_iter()
+        let listed = |list: Vec<crate::survey::answer::Missing>| -> Vec<MissingItem<'a>> {
+            list.into_iter()
                 .filter(|m| link.who.may_answer(&m.section))
                 .filter_map(|m| {
                     let text = survey.question(&m.question)?.text.get(lang);
@@ -540,13 +607,24 @@ impl<'a> ReviewView<'a> {
                     })
                 })
                 .collect()
+        };
+        let (missing, unconfirmed) = if show_missing {
+            let unconfirmed = match crate::respond::must_confirm(survey) {
+                true => rs.left_to_confirm(survey),
+                false => Vec::new(),
+            };
+            (
+                listed(missing_answers(survey, &rs.answers, &rs.visibility)),
+                listed(unconfirmed),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let editable = readonly_reason(survey, rs).is_none();
         ReviewView {
             sections,
             missing,
+            unconfirmed,
             editable,
             cycle: super::cycle::CycleView::default(),
             submitted_at: rs.response.submitted_at.map(|t| link.date(t)),
