@@ -58,7 +58,10 @@ pub enum Command {
     /// Remind the contacts of countries that have not submitted; then send.
     Remind { survey: String },
     /// Fill a database with plausible, reproducible responses (80% submitted) for N countries,
-    /// or, in a survey answered per organisation, for N organisations (--units).
+    /// or, in a survey answered per organisation, for N organisations (--units). For a round
+    /// that follows another, both rounds: the previous one first (when it has no submitted
+    /// response yet), then the new one, starting from it, its carried answers confirmed or
+    /// changed.
     DemoData {
         survey: String,
         #[arg(long, default_value_t = 60)]
@@ -568,8 +571,49 @@ fn demo_data(
         (RespondentUnit::Organisation, units) => (units.unwrap_or(countries), "organisations"),
     };
     let mut conn = storage.pool.get().map_err(DbError::from)?;
+    let fail = |e: crate::results::demo::DemoError| CliError::Usage(e.to_string());
+    // A round that follows another: both rounds, linked.
+    if let Some(previous) = survey.previous.as_ref().and_then(|p| p.definition.clone()) {
+        let s = crate::results::demo::generate_rounds(
+            &mut conn,
+            &survey,
+            &previous,
+            &storage.countries,
+            n,
+            seed,
+        )
+        .map_err(fail)?;
+        match &s.previous {
+            Some((id, p)) => println!(
+                "{id}: demo responses for {} {what} ({} submitted, {} drafts; {} accepted, {} of them \
+                 submitted again after reopening), seed {seed}",
+                p.submitted + p.drafts,
+                p.submitted,
+                p.drafts,
+                p.accepted,
+                p.resubmitted
+            ),
+            None => println!(
+                "{}: already has submitted responses, left as they are",
+                previous.id
+            ),
+        }
+        let c = &s.current;
+        println!(
+            "{}: demo responses for {} {what} ({} submitted, {} drafts; {} started from the \
+             previous round: {} carried answers confirmed, {} changed), seed {seed}",
+            survey.id,
+            c.submitted + c.drafts,
+            c.submitted,
+            c.drafts,
+            c.prefilled,
+            c.confirmed,
+            c.changed
+        );
+        return Ok(());
+    }
     let s = crate::results::demo::generate(&mut conn, &survey, &storage.countries, n, seed)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(fail)?;
     println!(
         "{}: demo responses for {} {what} ({} submitted, {} drafts), seed {seed}",
         survey.id,

@@ -2,7 +2,7 @@
 //! and benchmarks have data. Answers go through the same validation and save path as a
 //! browser's, so conditions, hidden questions and good-practice markers behave as for real.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
 use diesel::Connection;
@@ -11,10 +11,12 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 
 use crate::access::{hash_token, new_token};
+use crate::db::responses::{self, ResponseStatus};
+use crate::db::versions::{self, Mark};
 use crate::db::{queries, DbConn};
 use crate::reference::Countries;
 use crate::respond::{self, Respondent, SaveOutcome, SaveRequest, SubmitOutcome};
-use crate::survey::answer::RawAnswer;
+use crate::survey::answer::{validate, RawAnswer};
 use crate::survey::{QuestionKind, Survey, OTHER_CODE};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,25 @@ pub enum DemoError {
 pub struct DemoSummary {
     pub submitted: usize,
     pub drafts: usize,
+    /// Submitted responses the secretariat accepted (in a round another one follows).
+    pub accepted: usize,
+    /// Of those, submitted again with a change after being reopened: the next round starts
+    /// from the accepted version, not this later one.
+    pub resubmitted: usize,
+    /// In a round that follows another: responses that started from the previous round, and
+    /// their carried answers confirmed "still accurate" or changed.
+    pub prefilled: usize,
+    pub confirmed: usize,
+    pub changed: usize,
+}
+
+/// What `demo-data` filled for a round that follows another: the previous round first when it
+/// had no submitted response yet.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RoundsSummary {
+    /// The previous round's id, and what was filled in it (None: it had submissions already).
+    pub previous: Option<(String, DemoSummary)>,
+    pub current: DemoSummary,
 }
 
 const PHRASES: &[&str] = &[
@@ -184,11 +205,83 @@ pub fn generate(
     n: usize,
     seed: u64,
 ) -> Result<DemoSummary, DemoError> {
-    let now = Utc::now();
-    if survey.is_closed(now) || !survey.is_open_yet(now) {
-        return Err(DemoError::NotWritable);
-    }
     let mut rng = StdRng::seed_from_u64(seed);
+    let (respondents, chosen) = pick(survey, countries, n, &[], &mut rng);
+    fill(
+        conn,
+        survey,
+        countries,
+        &respondents,
+        &chosen,
+        false,
+        &mut rng,
+    )
+}
+
+/// Fill a round that follows another (`previous`), and the previous one first (the same
+/// countries) when it has no submitted response yet: some of its responses accepted, and some
+/// of those reopened and submitted again with a change, so that the new round starts from the
+/// last accepted version. Each new response starts from the previous round's answers; about
+/// 70% of the carried answers are confirmed "still accurate" and 30% changed.
+pub fn generate_rounds(
+    conn: &mut DbConn,
+    survey: &Survey,
+    previous: &Survey,
+    countries: &Countries,
+    n: usize,
+    seed: u64,
+) -> Result<RoundsSummary, DemoError> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let answered: Vec<(String, String)> = responses::survey_responses(conn, &previous.id)?
+        .into_iter()
+        .filter(|r| r.status.is_submitted())
+        .map(|r| (r.country_iso3, r.unit))
+        .collect();
+    let mut summary = RoundsSummary::default();
+    let respondents = if answered.is_empty() {
+        let (respondents, chosen) = pick(previous, countries, n, &[], &mut rng);
+        let filled = fill(
+            conn,
+            previous,
+            countries,
+            &respondents,
+            &chosen,
+            true,
+            &mut rng,
+        )?;
+        summary.previous = Some((previous.id.clone(), filled));
+        respondents
+    } else {
+        // Those who answered the previous round first, then others.
+        let (respondents, _) = pick(survey, countries, n, &answered, &mut rng);
+        respondents
+    };
+    let respondents: Vec<(String, String)> = respondents
+        .into_iter()
+        .filter(|(iso3, _)| survey.population.contains(iso3))
+        .collect();
+    let chosen: Vec<String> = respondents.iter().map(|(c, _)| c.clone()).collect();
+    summary.current = fill(
+        conn,
+        survey,
+        countries,
+        &respondents,
+        &chosen,
+        false,
+        &mut rng,
+    )?;
+    Ok(summary)
+}
+
+/// Who answers: `first` (in a random order), then others of the survey's population, `n` in
+/// all; and the countries chosen (for answers naming a country).
+fn pick(
+    survey: &Survey,
+    countries: &Countries,
+    n: usize,
+    first: &[(String, String)],
+    rng: &mut StdRng,
+) -> (Vec<(String, String)>, Vec<String>) {
     // Only countries of the survey's population answer (every country in a survey of
     // organisations, unless its file says otherwise).
     let mut all: Vec<&str> = countries
@@ -196,21 +289,49 @@ pub fn generate(
         .map(|c| c.iso3.as_str())
         .filter(|iso3| survey.population.contains(iso3))
         .collect();
-    all.shuffle(&mut rng);
+    all.shuffle(rng);
     if all.is_empty() {
-        return Ok(DemoSummary::default());
+        return (Vec::new(), Vec::new());
     }
-    let respondents: Vec<(&str, String)> = if survey.unit.is_country() {
-        all.iter().take(n).map(|c| (*c, String::new())).collect()
+    let mut respondents: Vec<(String, String)> = first.to_vec();
+    respondents.shuffle(rng);
+    respondents.truncate(n);
+    let more = n - respondents.len();
+    if survey.unit.is_country() {
+        let others = all
+            .iter()
+            .filter(|c| !respondents.iter().any(|(r, _)| r == *c))
+            .take(more)
+            .map(|c| (c.to_string(), String::new()))
+            .collect::<Vec<_>>();
+        respondents.extend(others);
     } else {
-        (0..n)
-            .map(|i| {
-                let kind = ORGANISATIONS[i % ORGANISATIONS.len()];
-                (all[i % all.len()], format!("{kind} {}", i / all.len() + 1))
-            })
-            .collect()
-    };
-    let chosen: Vec<&str> = all.iter().take(n).copied().collect();
+        respondents.extend((0..more).map(|i| {
+            let kind = ORGANISATIONS[i % ORGANISATIONS.len()];
+            let unit = format!("{kind} {}", i / all.len() + 1);
+            (all[i % all.len()].to_string(), unit)
+        }));
+    }
+    let chosen = all.iter().take(n).map(|c| c.to_string()).collect();
+    (respondents, chosen)
+}
+
+/// Fill the responses of `respondents` in batches; `accept`: accept some of the submitted
+/// ones, and submit some of those again with a change.
+fn fill(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    respondents: &[(String, String)],
+    chosen: &[String],
+    accept: bool,
+    rng: &mut StdRng,
+) -> Result<DemoSummary, DemoError> {
+    let now = Utc::now();
+    if survey.is_closed(now) || !survey.is_open_yet(now) {
+        return Err(DemoError::NotWritable);
+    }
+    let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
     let mut summary = DemoSummary::default();
     for batch in respondents.chunks(BATCH) {
         conn.transaction(|conn| {
@@ -221,7 +342,8 @@ pub fn generate(
                     countries,
                     (iso3, unit),
                     &chosen,
-                    &mut rng,
+                    accept,
+                    rng,
                     &mut summary,
                 )?;
             }
@@ -231,13 +353,16 @@ pub fn generate(
     Ok(summary)
 }
 
-/// One respondent's answers, saved section by section and submitted (or left a draft).
+/// One respondent's answers, saved section by section and submitted (or left a draft). In a
+/// round that follows another, each carried answer is confirmed or changed.
+#[allow(clippy::too_many_arguments)]
 fn respond_as(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &Countries,
     (iso3, unit): (&str, &str),
     chosen: &[&str],
+    accept: bool,
     rng: &mut StdRng,
     summary: &mut DemoSummary,
 ) -> Result<(), DemoError> {
@@ -261,6 +386,8 @@ fn respond_as(
         queries::find_token_by_id(conn, &token_id)?.ok_or(diesel::result::Error::NotFound)?;
     let who = Respondent { token };
     let submit = rng.random_bool(0.8);
+    // Carried answers: true to confirm, false to change (decided once, kept over passes).
+    let mut keep: HashMap<String, bool> = HashMap::new();
     for section in &survey.sections {
         // Answer what is visible; answers that reveal more questions get a second pass.
         for _pass in 0..3 {
@@ -269,16 +396,30 @@ fn respond_as(
                 break;
             }
             let mut raw: HashMap<String, RawAnswer> = HashMap::new();
+            let mut ticked: HashSet<String> = HashSet::new();
             for q in section
                 .questions
                 .iter()
                 .filter(|q| state.visibility.question(&q.id))
             {
                 let existing = state.answers.get(&q.id);
-                let value = match existing {
-                    Some(items) => Some(RawAnswer::from_items(&q.kind, items)),
-                    None => raw_answer(rng, survey, q, iso3, chosen),
+                let value = match (state.carried_shown(&q.id), existing) {
+                    // A carried answer not decided yet: confirmed, or changed to another valid
+                    // value (confirmed when none is found).
+                    (Some(c), _) if !keep.contains_key(&q.id) => {
+                        let changed = rng
+                            .random_bool(0.3)
+                            .then(|| changed_answer(rng, survey, q, iso3, chosen, countries, c))
+                            .flatten();
+                        keep.insert(q.id.clone(), changed.is_none());
+                        changed.or_else(|| existing.map(|i| RawAnswer::from_items(&q.kind, i)))
+                    }
+                    (_, Some(items)) => Some(RawAnswer::from_items(&q.kind, items)),
+                    (_, None) => raw_answer(rng, survey, q, iso3, chosen),
                 };
+                if keep.get(&q.id) == Some(&true) {
+                    ticked.insert(q.id.clone());
+                }
                 if let Some(v) = value {
                     raw.insert(q.id.clone(), v);
                 }
@@ -289,7 +430,7 @@ fn respond_as(
                 section_id: &section.id,
                 base_version: state.section_version(&section.id),
                 raw: &raw,
-                confirmed: None,
+                confirmed: (!state.carried.is_empty()).then_some(&ticked),
                 confirm_all: false,
             };
             match respond::save_section(conn, survey, countries, &who, &req, now)? {
@@ -299,13 +440,124 @@ fn respond_as(
             }
         }
     }
-    if submit {
-        match respond::submit(conn, survey, &who, &|_, _, _| Ok(()), now)? {
-            SubmitOutcome::Submitted(_) => summary.submitted += 1,
-            SubmitOutcome::Incomplete(_) => summary.drafts += 1,
+    let state = respond::load(conn, survey, &who, now.naive_utc())?;
+    if !state.carried.is_empty() {
+        summary.prefilled += 1;
+        for q in state.carried.keys() {
+            if state.carried_changed(q) {
+                summary.changed += 1;
+            } else if state
+                .carried
+                .get(q)
+                .is_some_and(|c| c.confirmed_at.is_some())
+            {
+                summary.confirmed += 1;
+            }
         }
-    } else {
+    }
+    if !submit {
         summary.drafts += 1;
+        return Ok(());
+    }
+    match respond::submit(conn, survey, &who, &|_, _, _| Ok(()), now)? {
+        SubmitOutcome::Submitted(version) => {
+            summary.submitted += 1;
+            if accept && rng.random_bool(0.4) {
+                accept_and_revise(conn, survey, countries, &who, version.number, rng, summary)?;
+            }
+        }
+        SubmitOutcome::Incomplete(_) => summary.drafts += 1,
+    }
+    Ok(())
+}
+
+/// Another valid answer than the carried one, for a carried question; None when none is found.
+fn changed_answer(
+    rng: &mut StdRng,
+    survey: &Survey,
+    q: &crate::survey::Question,
+    iso3: &str,
+    chosen: &[&str],
+    countries: &Countries,
+    carried: &crate::db::carried::CarriedAnswer,
+) -> Option<RawAnswer> {
+    for _ in 0..6 {
+        let Some(raw) = raw_answer(rng, survey, q, iso3, chosen) else {
+            continue;
+        };
+        match validate(q, &raw, countries) {
+            Ok(items) if !carried.is_unchanged(Some(&items)) => return Some(raw),
+            _ => continue,
+        }
+    }
+    None
+}
+
+/// The secretariat accepts the version just submitted; half the time the response is then
+/// reopened and submitted again with one answer changed, a later version that is not accepted.
+fn accept_and_revise(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    who: &Respondent,
+    number: i32,
+    rng: &mut StdRng,
+    summary: &mut DemoSummary,
+) -> Result<(), DemoError> {
+    let now = Utc::now();
+    let naive = now.naive_utc();
+    let state = respond::load(conn, survey, who, naive)?;
+    let id = &state.response.id;
+    let from = [ResponseStatus::Submitted];
+    if !responses::change_status(conn, id, &from, ResponseStatus::Accepted, naive)? {
+        return Ok(());
+    }
+    versions::mark(conn, id, number, Mark::Accepted, naive)?;
+    summary.accepted += 1;
+    if !rng.random_bool(0.5) {
+        return Ok(());
+    }
+    let from = [ResponseStatus::Accepted];
+    if !responses::change_status(conn, id, &from, ResponseStatus::Draft, naive)? {
+        return Ok(());
+    }
+    // One visible answer of the first section that has one changes.
+    for section in survey.sections.iter() {
+        let visible = |q: &&crate::survey::Question| {
+            state.visibility.question(&q.id) && !q.kind.is_file() && q.show_if.is_none()
+        };
+        let Some(q) = section.questions.iter().find(visible) else {
+            continue;
+        };
+        let Some(raw) = raw_answer(rng, survey, q, &who.token.country_iso3, &[]) else {
+            continue;
+        };
+        let answers = HashMap::from([(q.id.clone(), raw)]);
+        // The other questions of the section keep their answers.
+        let mut all: HashMap<String, RawAnswer> = section
+            .questions
+            .iter()
+            .filter_map(|q| {
+                let items = state.answers.get(&q.id)?;
+                Some((q.id.clone(), RawAnswer::from_items(&q.kind, items)))
+            })
+            .collect();
+        all.extend(answers);
+        let no_files = HashMap::new();
+        let req = SaveRequest {
+            files: &no_files,
+            section_id: &section.id,
+            base_version: state.section_version(&section.id),
+            raw: &all,
+            confirmed: None,
+            confirm_all: false,
+        };
+        respond::save_section(conn, survey, countries, who, &req, now)?;
+        break;
+    }
+    if let SubmitOutcome::Submitted(_) = respond::submit(conn, survey, who, &|_, _, _| Ok(()), now)?
+    {
+        summary.resubmitted += 1;
     }
     Ok(())
 }
