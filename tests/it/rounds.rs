@@ -413,9 +413,11 @@ async fn the_survey_decides_whether_confirming_is_asked(backend: Backend) {
     ]);
     let refused = send_for_sign_off(&app, &national).await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused
-        .body
-        .contains(&format!("{national}/s/policy#field-summary\"")));
+    let list = left_to_confirm(&refused);
+    assert!(
+        list.contains(&format!("{national}/s/policy#field-summary\"")),
+        "{list}"
+    );
     let all = [("_confirm_section", "1")];
     for (section, answers) in [("about", ABOUT_2), ("policy", POLICY_2)] {
         let saved = save(&app, &national, section, &[answers, &all]).await;
