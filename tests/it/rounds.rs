@@ -17,6 +17,7 @@ on_both_backends!(
     carried_answers_are_confirmed_or_changed_before_submitting,
     the_survey_decides_whether_confirming_is_asked,
     a_contributor_confirms_only_its_sections,
+    a_workbook_changes_answers_but_never_confirms,
     demo_data_fills_two_linked_rounds,
 );
 
@@ -485,6 +486,94 @@ async fn a_contributor_confirms_only_its_sections(backend: Backend) {
         .contains("Answers carried from the previous round still to confirm: 4."));
 }
 
+/// The cell (A1 name, column D) of a question's answer on a sheet of a downloaded workbook.
+fn answer_cell(xlsx: &[u8], sheet: &str, question: &str) -> String {
+    use calamine::{Data, Reader};
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).unwrap();
+    let range = book.worksheet_range(sheet).expect("the sheet");
+    let (end, _) = range.end().unwrap();
+    (0..=end)
+        .find(|r| matches!(range.get_value((*r, 0)), Some(Data::String(q)) if q == question))
+        .map(|r| format!("D{}", r + 1))
+        .unwrap_or_else(|| panic!("no row {question} on {sheet}"))
+}
+
+/// Set a number in a workbook's cell as another program would (openpyxl from the test venv).
+fn set_number(xlsx: &[u8], sheet: &str, cell: &str, n: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.xlsx");
+    std::fs::write(&path, xlsx).unwrap();
+    let script = "import sys, openpyxl\n\
+        wb = openpyxl.load_workbook(sys.argv[1])\n\
+        wb[sys.argv[2]][sys.argv[3]].value = float(sys.argv[4])\n\
+        wb.save(sys.argv[1])\n";
+    let python = std::env::var("COHERENCE_TEST_PYTHON").expect("COHERENCE_TEST_PYTHON");
+    let out = std::process::Command::new(python)
+        .args(["-c", script, path.to_str().unwrap(), sheet, cell])
+        .arg(n.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+async fn a_workbook_changes_answers_but_never_confirms(backend: Backend) {
+    let app = spawn(backend).await;
+    answer_round_one(&app, "SWE", ABOUT, POLICY).await;
+    let link = app.issue_token("r2", "SWE", "Anna");
+    // Confirmed online first.
+    let boxes = [("lead.confirm", "1"), ("staff.confirm", "1")];
+    assert_eq!(
+        save(&app, &link, "about", &[ABOUT_2, &boxes]).await.status,
+        303
+    );
+    let xlsx = app
+        .client
+        .get(format!("{}{link}/questionnaire.xlsx", app.address))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let cell = answer_cell(&xlsx, "1. About", "staff");
+    let filled = set_number(&xlsx, "1. About", &cell, 30.0);
+    let overview = app.get(&link).await;
+    let form = reqwest::multipart::Form::new()
+        .text("_csrf", overview.hidden("_csrf"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(filled)
+                .file_name("questionnaire.xlsx")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    let res = app
+        .client
+        .post(format!("{}{link}/questionnaire", app.address))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+    // The staff figure changed; the confirmations stay as they were.
+    let about = app.get(&format!("{link}/s/about")).await;
+    assert_eq!(about.field_value("staff").as_deref(), Some("30"));
+    assert!(
+        about.body.contains("<span class=\"previous\">12</span>"),
+        "{}",
+        about.body
+    );
+    let stored = confirmed(&app, "r2", "SWE");
+    assert!(stored["lead"] && stored["staff"]);
+    assert!(!stored["plan"]);
+}
+
 async fn demo_data_fills_two_linked_rounds(backend: Backend) {
     let app = spawn(backend).await;
     let out = app.cli(&["demo-data", "r2", "--countries", "12"], None);
@@ -539,4 +628,130 @@ async fn demo_data_fills_two_linked_rounds(backend: Backend) {
         kept > 0 && changed > 0,
         "{kept} confirmed, {changed} changed"
     );
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver(std::process::Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let path = std::env::var("COHERENCE_TEST_CHROMEDRIVER")
+        .expect("COHERENCE_TEST_CHROMEDRIVER is not set: `.ci/run` installs chromedriver");
+    let port = crate::helpers::free_port();
+    let child = std::process::Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    Driver(child, port)
+}
+
+/// A headless Chromium (JavaScript on: axe-core is a script; the pages use none).
+async fn chromium(driver: &Driver) -> fantoccini::Client {
+    let profile = tempfile::tempdir().unwrap().keep();
+    let chrome =
+        std::env::var("COHERENCE_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,1400",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let caps = serde_json::json!({"goog:chromeOptions": {"binary": chrome, "args": args}});
+    let caps = caps.as_object().unwrap().clone();
+    for _ in 0..50 {
+        if let Ok(c) = fantoccini::ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.1))
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("cannot connect to chromedriver");
+}
+
+/// axe-core at WCAG 2.2 A and AA on the current page: no violation.
+async fn axe(c: &fantoccini::Client, page: &str) {
+    let source = std::env::var("COHERENCE_TEST_AXE")
+        .expect("COHERENCE_TEST_AXE (path of axe.min.js) is set by .ci/run");
+    let script = std::fs::read_to_string(source).expect("axe.min.js");
+    c.execute(&script, vec![]).await.expect("inject axe-core");
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']}})
+               .then(r => done(JSON.stringify(r.violations.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html)})))))
+               .catch(e => done('error: ' + e));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    let text = result.as_str().unwrap_or("").to_string();
+    assert_eq!(text, "[]", "axe-core violations on {page}: {text}");
+}
+
+/// The shipped second round: a country that submitted `coherence-2008` (demo data) opens
+/// `coherence-2010` in a browser, sees its carried answers marked and confirms one; axe-core
+/// finds nothing on the overview and the section page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_second_round_in_a_real_browser() {
+    use crate::browser::{click, wait_for};
+    let surveys = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::spawn_with(Backend::Sqlite, surveys).await;
+    let out = app.cli(&["demo-data", "coherence-2008", "--countries", "3"], None);
+    assert!(out.status.success(), "{out:?}");
+    let iso3 = responses::survey_responses(&mut conn(&app), "coherence-2008")
+        .unwrap()
+        .into_iter()
+        .find(|r| r.status.is_submitted())
+        .expect("a submitted response")
+        .country_iso3;
+    let link = app.issue_token("coherence-2010", &iso3, "Focal point");
+    let driver = chromedriver();
+    let c = chromium(&driver).await;
+    c.goto(&format!("{}{link}", app.address)).await.unwrap();
+    wait_for(
+        &c,
+        "Answers carried from the previous round still to confirm",
+    )
+    .await;
+    axe(&c, "overview with carried answers").await;
+    c.goto(&format!("{}{link}/s/reply", app.address))
+        .await
+        .unwrap();
+    let page = wait_for(&c, "From the previous round").await;
+    assert!(page.contains("id=\"q-lead_institution-confirm\""), "{page}");
+    axe(&c, "section with carried answers").await;
+    click(&c, "#q-lead_institution-confirm").await;
+    click(&c, "form[action$='/s/reply'] button[type='submit']").await;
+    wait_for(&c, "Your answers were saved.").await;
+    let confirmed = c
+        .find(fantoccini::Locator::Css("#q-lead_institution-confirm"))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(confirmed.as_deref(), Some("true"));
+    axe(&c, "section after confirming").await;
+    c.close().await.unwrap();
+    app.stop().await;
 }
