@@ -361,11 +361,16 @@ pub fn save_section(
                 }
             }
         }
-        let confirmations = req
+        let current = state.section_version(&section.id);
+        let mut confirmations = req
             .confirmed
             .map(|ticked| Confirmations::of(section, &state, &changes, ticked, req.confirm_all))
             .unwrap_or_default();
-        let current = state.section_version(&section.id);
+        // A form opened before someone else's save may confirm, but not take back a
+        // confirmation it may not have shown.
+        if current != req.base_version {
+            confirmations.only_confirm(&state);
+        }
         if current != req.base_version && !changes.is_empty() {
             let latest = state.sections.get(&section.id);
             let saved_by = match latest {
@@ -505,6 +510,17 @@ impl Confirmations {
             }
         }
         out
+    }
+
+    /// Leave every confirmation stored as it is, adding only the boxes ticked.
+    fn only_confirm(&mut self, state: &ResponseState) {
+        self.unconfirmed.clear();
+        self.differ = self.confirmed.iter().any(|q| {
+            state
+                .carried
+                .get(q)
+                .is_some_and(|c| c.confirmed_at.is_none())
+        });
     }
 
     /// Inside the save's transaction; nothing for a section without carried questions.

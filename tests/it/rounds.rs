@@ -452,6 +452,8 @@ async fn a_contributor_confirms_only_its_sections(backend: Backend) {
         "--section",
         "about",
     ]);
+    // The coordinator opens the section before the contributor saves it.
+    let stale = app.get(&format!("{coordinator}/s/about")).await;
     // Its section's boxes, and a box of another section slipped into the form, ignored.
     let boxes = [
         ("lead.confirm", "1"),
@@ -471,6 +473,11 @@ async fn a_contributor_confirms_only_its_sections(backend: Backend) {
         )
         .await;
     assert_eq!(posted.status, 404);
+    // The coordinator's older form, boxes unticked, does not take the confirmations back.
+    let posted = app
+        .post_form_from(&stale, &format!("{coordinator}/s/about"), ABOUT_2)
+        .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
     let stored = confirmed(&app, "r2", "SWE");
     assert!(stored["lead"]);
     assert!(stored["staff"]);
