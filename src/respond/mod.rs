@@ -523,7 +523,8 @@ impl Confirmations {
         });
     }
 
-    /// Inside the save's transaction; nothing for a section without carried questions.
+    /// Inside the save's transaction; no statement when no box says other than what is stored
+    /// (a section without carried questions included).
     fn write(
         &self,
         conn: &mut DbConn,
@@ -531,7 +532,7 @@ impl Confirmations {
         by: &str,
         now: NaiveDateTime,
     ) -> Result<(), QueryError> {
-        if self.confirmed.is_empty() && self.unconfirmed.is_empty() {
+        if !self.differ {
             return Ok(());
         }
         let confirmed: Vec<&str> = self.confirmed.iter().map(String::as_str).collect();
