@@ -40,6 +40,9 @@ text_enum! {
         DeadlineChanged = "deadline_changed",
         SignedIn = "signed_in",
         SignInFailed = "sign_in_failed",
+        /// A changed survey file left stored answers without their question or option, and
+        /// the operator started with --accept-orphans.
+        OrphansAccepted = "orphans_accepted",
     }
 }
 

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod contacts;
 pub mod countries;
 pub mod deadlines;
+pub mod definitions;
 pub mod files;
 pub mod outbox;
 pub mod responses;

@@ -353,3 +353,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_heads,
     files,
 );
+
+diesel::table! {
+    definition_changes (id) {
+        id -> Text,
+        survey_id -> Text,
+        from_version -> Text,
+        to_version -> Text,
+        changed_at -> Timestamp,
+        accepted_orphans -> Bool,
+        report -> Text,
+    }
+}
+
+diesel::table! {
+    definition_notices (change_id, response_id, section_id) {
+        change_id -> Text,
+        response_id -> Text,
+        section_id -> Text,
+        noted_at -> Timestamp,
+    }
+}

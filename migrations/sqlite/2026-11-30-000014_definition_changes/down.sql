@@ -1,0 +1,2 @@
+DROP TABLE definition_notices;
+DROP TABLE definition_changes;
