@@ -1196,3 +1196,27 @@ fn list_tokens(survey: &str, country: &str) -> Result<(), CliError> {
     println!("{} link(s)", rows.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_orphans_is_a_flag_of_serve_and_of_the_default_command() {
+        let cli = Cli::try_parse_from(["coherence", "serve", "--accept-orphans"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Serve {
+                accept_orphans: true
+            })
+        ));
+        let cli = Cli::try_parse_from(["coherence", "--accept-orphans"]).unwrap();
+        assert!(cli.accept_orphans && cli.command.is_none());
+        let cli = Cli::try_parse_from(["coherence", "check", "--database"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Check { database: true, .. })
+        ));
+        assert!(Cli::try_parse_from(["coherence", "migrate", "--accept-orphans"]).is_err());
+    }
+}
