@@ -215,7 +215,7 @@ fn accept_definition(
                         "change": change,
                         "from_version": review.from_version,
                         "to_version": review.to_version,
-                        "responses": impact.orphan_count(),
+                        "orphaned_responses": impact.orphan_count(),
                         "report": review.report,
                     }),
                 },

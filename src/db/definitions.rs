@@ -12,8 +12,9 @@ use super::schema::{
     answers, definition_changes, definition_notices, hidden_questions, queries, responses,
     survey_versions, version_answers,
 };
+use super::sql::Sql;
 use super::{new_id, DbConn};
-use crate::survey::changes::{Impact, StoredItem};
+use crate::survey::changes::{Impact, Orphan, StoredItem};
 
 /// The version of a survey loaded most recently, with its file's text.
 pub fn latest_version(conn: &mut DbConn, survey_id: &str) -> QueryResult<Option<(String, String)>> {
@@ -98,6 +99,18 @@ pub struct NewChange<'a> {
 /// `was`), orphaned draft rows are hidden (never deleted), each draft's hidden questions are
 /// brought in line with the new conditions, and the responses touched get their notices.
 pub fn apply(conn: &mut DbConn, impact: &Impact, change: &NewChange) -> QueryResult<String> {
+    let id = new_id();
+    diesel::insert_into(definition_changes::table)
+        .values((
+            definition_changes::id.eq(&id),
+            definition_changes::survey_id.eq(change.survey_id),
+            definition_changes::from_version.eq(change.from_version),
+            definition_changes::to_version.eq(change.to_version),
+            definition_changes::changed_at.eq(change.now),
+            definition_changes::accepted_orphans.eq(change.accepted_orphans),
+            definition_changes::report.eq(change.report),
+        ))
+        .execute(conn)?;
     for m in &impact.remaps {
         let r = &m.row;
         match r.version {
@@ -156,28 +169,7 @@ pub fn apply(conn: &mut DbConn, impact: &Impact, change: &NewChange) -> QueryRes
     for (response, hidden) in &impact.hidden {
         super::answers::sync_hidden(conn, response, hidden)?;
     }
-    for r in &impact.orphan_rows {
-        diesel::update(
-            answers::table
-                .filter(answers::response_id.eq(&r.response_id))
-                .filter(answers::question_id.eq(&r.question_id))
-                .filter(answers::item.eq(&r.item)),
-        )
-        .set(answers::visible.eq(false))
-        .execute(conn)?;
-    }
-    let id = new_id();
-    diesel::insert_into(definition_changes::table)
-        .values((
-            definition_changes::id.eq(&id),
-            definition_changes::survey_id.eq(change.survey_id),
-            definition_changes::from_version.eq(change.from_version),
-            definition_changes::to_version.eq(change.to_version),
-            definition_changes::changed_at.eq(change.now),
-            definition_changes::accepted_orphans.eq(change.accepted_orphans),
-            definition_changes::report.eq(change.report),
-        ))
-        .execute(conn)?;
+    set_orphans_aside(conn, &id, &impact.orphan_rows)?;
     for (response, sections) in &impact.notices {
         for section in sections {
             diesel::insert_into(definition_notices::table)
@@ -191,6 +183,48 @@ pub fn apply(conn: &mut DbConn, impact: &Impact, change: &NewChange) -> QueryRes
         }
     }
     Ok(id)
+}
+
+/// Copy each orphaned draft row, as it is, into `orphaned_answers`. An answer to a removed
+/// question then stays in `answers`, hidden (no form shows it, no save touches it); one to a
+/// question still asked (an option removed, a type changed, mapped onto an answer already
+/// given) leaves `answers`, where its form would show it as something else or drop it at the
+/// next save of the section: its copy is what keeps it.
+fn set_orphans_aside(
+    conn: &mut DbConn,
+    change: &str,
+    rows: &[(Orphan, StoredItem)],
+) -> QueryResult<()> {
+    for (why, r) in rows {
+        let mut sql = Sql::new(
+            "INSERT INTO orphaned_answers (change_id, response_id, question_id, item, value, num, \
+             section_id, updated_at, updated_by, reason) SELECT ",
+        );
+        sql.bind(change);
+        sql.push(
+            ", response_id, question_id, item, value, num, section_id, updated_at, updated_by, ",
+        );
+        sql.bind(why.code());
+        sql.push(" FROM answers WHERE response_id = ");
+        sql.bind(r.response_id.as_str());
+        sql.push(" AND question_id = ");
+        sql.bind(r.question_id.as_str());
+        sql.push(" AND item = ");
+        sql.bind(r.item.as_str());
+        sql.query().execute(conn)?;
+        let row = answers::table
+            .filter(answers::response_id.eq(&r.response_id))
+            .filter(answers::question_id.eq(&r.question_id))
+            .filter(answers::item.eq(&r.item));
+        if *why == Orphan::RemovedQuestion {
+            diesel::update(row)
+                .set(answers::visible.eq(false))
+                .execute(conn)?;
+        } else {
+            diesel::delete(row).execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// A change as recorded.

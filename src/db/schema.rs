@@ -374,3 +374,18 @@ diesel::table! {
         noted_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    orphaned_answers (change_id, response_id, question_id, item) {
+        change_id -> Text,
+        response_id -> Text,
+        question_id -> Text,
+        item -> Text,
+        value -> Text,
+        num -> Nullable<Double>,
+        section_id -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+        reason -> Text,
+    }
+}

@@ -271,6 +271,16 @@ pub enum Orphan {
 }
 
 impl Orphan {
+    /// How it is stored (`orphaned_answers.reason`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Orphan::RemovedQuestion => "removed_question",
+            Orphan::RemovedOption => "removed_option",
+            Orphan::TypeChanged => "type_changed",
+            Orphan::Merged => "merged",
+        }
+    }
+
     /// Whether a change orphaning such answers needs a mapping or --accept-orphans.
     pub fn refuses(self) -> bool {
         self != Orphan::Merged
@@ -323,8 +333,8 @@ pub struct Impact {
     pub newly_hidden: BTreeMap<String, Holders>,
     /// Rows to move (mappings).
     pub remaps: Vec<Remap>,
-    /// Draft rows to hide (orphaned).
-    pub orphan_rows: Vec<StoredItem>,
+    /// Draft rows orphaned, and why: set aside (the question's are hidden where they are).
+    pub orphan_rows: Vec<(Orphan, StoredItem)>,
     /// Per draft response: the questions hidden under the new definition.
     pub hidden: BTreeMap<String, HashSet<String>>,
     /// Per response: the sections (of the new version) to look at again.
@@ -337,13 +347,13 @@ impl Impact {
         self.orphaned.keys().any(|(why, _)| why.refuses())
     }
 
-    /// Stored rows an unmapped change orphans.
+    /// How many responses hold answers an unmapped change orphans.
     pub fn orphan_count(&self) -> usize {
-        self.orphaned
-            .iter()
+        (self.orphaned.iter())
             .filter(|((why, _), _)| why.refuses())
-            .map(|(_, h)| h.responses.len())
-            .sum()
+            .flat_map(|(_, h)| h.responses.iter())
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     /// The report printed at start and by `coherence check --database`: one line per change
@@ -612,7 +622,7 @@ fn orphan(
         .or_default()
         .add(r);
     if r.version.is_none() {
-        out.orphan_rows.push(r.clone());
+        out.orphan_rows.push((why, r.clone()));
         if let Some(section) = section_of.get(question) {
             notice(out, r, section);
         }

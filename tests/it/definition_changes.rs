@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use coherence::config::Settings;
 use coherence::db::schema::{
-    answers, audit_log, definition_changes, hidden_questions, response_versions, survey_versions,
-    version_answers,
+    answers, audit_log, definition_changes, hidden_questions, orphaned_answers, response_versions,
+    survey_versions, version_answers,
 };
 use coherence::db::{self, DbUrl};
 use coherence::startup::{Application, StartupError};
@@ -195,6 +195,19 @@ fn draft_rows(url: &str, question: &str) -> Vec<(String, String, bool)> {
         .filter(answers::question_id.eq(question))
         .order((answers::response_id, answers::item))
         .select((answers::item, answers::value, answers::visible))
+        .load(&mut conn(url))
+        .unwrap()
+}
+
+/// The draft answers set aside: (question, value, reason), by question and value.
+fn set_aside(url: &str) -> Vec<(String, String, String)> {
+    orphaned_answers::table
+        .order((orphaned_answers::question_id, orphaned_answers::value))
+        .select((
+            orphaned_answers::question_id,
+            orphaned_answers::value,
+            orphaned_answers::reason,
+        ))
         .load(&mut conn(url))
         .unwrap()
 }
@@ -403,11 +416,15 @@ async fn a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden(bac
         "",
     );
     assert_ne!(without_name, SURVEY);
+    // Red is no longer offered either.
+    let without_name = without_name.replace("{ code = \"red\", label = \"Red\" }, ", "");
     files.write(&without_name);
+    let option_line = "option 'red' of question 'colour' removed: answers of 1 response (1 country) point to removed options";
     let line = "question 'name' removed: answers of 2 responses (2 countries) are kept but no longer shown";
     let (message, url2, surveys, dir) = refused(app).await;
     assert_eq!(url, url2);
     assert!(message.contains(line), "{message}");
+    assert!(message.contains(option_line), "{message}");
     // The real server refuses the same way: a clear message, a non-zero exit.
     let served = std::process::Command::new(env!("CARGO_BIN_EXE_coherence"))
         .arg("serve")
@@ -433,6 +450,30 @@ async fn a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden(bac
     assert_eq!(recorded.len(), 1);
     assert!(recorded[0].0, "orphans accepted");
     assert!(recorded[0].1.contains(line), "{}", recorded[0].1);
+    assert!(recorded[0].1.contains(option_line), "{}", recorded[0].1);
+    // Each orphaned draft answer is copied aside as it was; the removed option's answer
+    // leaves the draft, where the form would drop it at the next save.
+    assert_eq!(
+        set_aside(&url),
+        vec![
+            (
+                "colour".to_string(),
+                "red".to_string(),
+                "removed_option".to_string()
+            ),
+            (
+                "name".to_string(),
+                "Kenya Foreign Office".to_string(),
+                "removed_question".to_string()
+            ),
+            (
+                "name".to_string(),
+                "Ministry of Foreign Affairs".to_string(),
+                "removed_question".to_string()
+            ),
+        ]
+    );
+    assert!(draft_rows(&url, "colour").is_empty());
     let audit: Vec<(String, String)> = audit_log::table
         .filter(audit_log::kind.eq("orphans_accepted"))
         .select((audit_log::chain, audit_log::detail))
@@ -440,7 +481,11 @@ async fn a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden(bac
         .unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].0, "defs");
-    assert!(audit[0].1.contains("\"responses\":2"), "{}", audit[0].1);
+    assert!(
+        audit[0].1.contains("\"orphaned_responses\":2"),
+        "{}",
+        audit[0].1
+    );
     let verify = app.cli(&["audit", "verify"], None);
     assert!(
         verify.status.success(),
@@ -455,6 +500,9 @@ async fn a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden(bac
         "{}",
         review.body
     );
+    assert!(!review.body.contains("Red"), "{}", review.body);
+    saved(&app, &swe, "one", &[("colour", "blue")]).await;
+    let review = app.get(&format!("{swe}/review")).await;
     let submitted = app.post_form_from_review(&review, &swe).await;
     assert_eq!(submitted.status, 303, "{}", submitted.body);
     let in_version: i64 = version_answers::table
@@ -464,6 +512,7 @@ async fn a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden(bac
         .unwrap();
     assert_eq!(in_version, 0);
     assert_eq!(draft_rows(&url, "name").len(), 2, "still stored");
+    assert_eq!(set_aside(&url).len(), 3, "still stored");
 
     // Started again on the same file without the flag: a known version, nothing to accept.
     let app = restart(app, false).await.unwrap();

@@ -23,3 +23,21 @@ CREATE TABLE definition_notices (
     PRIMARY KEY (change_id, response_id, section_id)
 );
 CREATE INDEX definition_notices_response ON definition_notices (response_id);
+
+-- Draft answers a change left without their question, option or type, as they were: a copy
+-- made at start before the draft is brought in line. An answer to a question still asked (an
+-- option removed, a type changed) then leaves `answers`, where the form would show or
+-- overwrite it; an answer to a removed question stays there too, hidden (visible = FALSE).
+CREATE TABLE orphaned_answers (
+    change_id TEXT NOT NULL REFERENCES definition_changes (id),
+    response_id TEXT NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    value TEXT NOT NULL,
+    num DOUBLE PRECISION,
+    section_id TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    updated_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (change_id, response_id, question_id, item)
+);
