@@ -9,6 +9,7 @@ mod browser;
 mod check;
 mod country;
 mod cycle;
+mod definition_changes;
 mod escapes;
 mod faults;
 mod files;
