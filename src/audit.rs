@@ -40,6 +40,8 @@ text_enum! {
         DeadlineChanged = "deadline_changed",
         SignedIn = "signed_in",
         SignInFailed = "sign_in_failed",
+        /// A new round's response started from the country's answers to the previous round.
+        Carried = "carried",
     }
 }
 

@@ -50,6 +50,23 @@ impl CarriedAnswer {
     }
 }
 
+/// What a new response starts with when its survey follows another round: the previous
+/// round's response and version, and each answer carried (already in this round's codes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Start {
+    pub from_response_id: String,
+    pub from_version: i32,
+    pub answers: Vec<StartAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartAnswer {
+    pub question_id: String,
+    pub from_question_id: String,
+    pub section_id: String,
+    pub items: Vec<Item>,
+}
+
 type CarriedRow = (
     String,
     String,
@@ -121,11 +138,12 @@ pub fn source_version(
     Ok(accepted.or(counted).map(|v| (response_id, v)))
 }
 
-/// Record where a new response started from and every answer carried into it.
-pub fn record(
+/// Record where a new response started from and every answer carried into it (the answers
+/// themselves are written with the response, see `responses::get_or_create_response`).
+pub(super) fn record(
     conn: &mut DbConn,
     from: &CarriedFrom,
-    answers: &[(String, String, Vec<Item>)],
+    answers: &[StartAnswer],
 ) -> QueryResult<()> {
     diesel::insert_into(carried_from::table)
         .values((
@@ -144,8 +162,9 @@ pub fn record(
             "INSERT INTO carried_answers (response_id, question_id, from_question_id, items) VALUES ",
         );
         let response = sql.param(from.response_id.as_str());
-        for (n, (question, from_question, items)) in chunk.iter().enumerate() {
-            let triples: Vec<(&str, &str, Option<f64>)> = items
+        for (n, a) in chunk.iter().enumerate() {
+            let triples: Vec<(&str, &str, Option<f64>)> = a
+                .items
                 .iter()
                 .map(|i| (i.item.as_str(), i.value.as_str(), i.num))
                 .collect();
@@ -153,9 +172,9 @@ pub fn record(
             sql.push(if n == 0 { "(" } else { ", (" })
                 .push(&response)
                 .push(", ")
-                .bind(question.as_str())
+                .bind(a.question_id.as_str())
                 .push(", ")
-                .bind(from_question.as_str())
+                .bind(a.from_question_id.as_str())
                 .push(", ")
                 .bind(json)
                 .push(")");

@@ -7,7 +7,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::{response_events, responses};
 use super::states::text_enum;
-use super::{answers, new_id, DbConn};
+use super::{answers, carried, new_id, DbConn};
 use crate::survey::answer::Answers;
 use crate::survey::Survey;
 
@@ -113,24 +113,33 @@ pub fn survey_responses(conn: &mut DbConn, survey_id: &str) -> QueryResult<Vec<R
         .load(conn)
 }
 
-/// The response of a country (or of one of its organisations), created as an empty draft on
-/// first use.
+/// The response of a country (or of one of its organisations), created on first use: an
+/// empty draft, or in a round that follows another one, a draft starting with the answers
+/// `start` carries (computed by the caller, only used when the response is created), written
+/// with the response in one transaction by `token_id`'s link.
 pub fn get_or_create_response(
     conn: &mut DbConn,
     survey: &Survey,
     iso3: &str,
     unit: &str,
     now: NaiveDateTime,
+    start: impl FnOnce(&mut DbConn) -> QueryResult<Option<carried::Start>>,
+    token_id: &str,
 ) -> QueryResult<ResponseRow> {
     if let Some(r) = find_response(conn, &survey.id, iso3, unit)? {
         return Ok(r);
     }
+    let start = start(conn)?;
     let id = new_id();
-    // What an empty response is not asked (conditions on answers it does not have yet).
-    let empty = crate::survey::answer::Visibility::evaluate(survey, &Answers::new());
+    let mut starting = Answers::new();
+    for a in start.iter().flat_map(|s| &s.answers) {
+        starting.insert(a.question_id.clone(), a.items.clone());
+    }
+    // What the response is not asked (conditions on answers it does not have yet).
+    let visibility = crate::survey::answer::Visibility::evaluate(survey, &starting);
     let hidden: std::collections::HashSet<String> = survey
         .questions()
-        .filter(|q| !empty.question(&q.id))
+        .filter(|q| !visibility.question(&q.id))
         .map(|q| q.id.clone())
         .collect();
     let inserted = conn.transaction::<_, DieselError, _>(|conn| {
@@ -146,6 +155,47 @@ pub fn get_or_create_response(
                 responses::updated_at.eq(now),
             ))
             .execute(conn)?;
+        if let Some(start) = &start {
+            for a in &start.answers {
+                answers::replace_answer(
+                    conn,
+                    &answers::AnswerWrite {
+                        response_id: &id,
+                        question_id: &a.question_id,
+                        section_id: &a.section_id,
+                        items: &a.items,
+                        visible: !hidden.contains(&a.question_id),
+                        token_id,
+                        now,
+                    },
+                )?;
+            }
+            carried::record(
+                conn,
+                &carried::CarriedFrom {
+                    response_id: id.clone(),
+                    from_response_id: start.from_response_id.clone(),
+                    from_version: start.from_version,
+                    carried_at: now,
+                },
+                &start.answers,
+            )?;
+            crate::audit::record(
+                conn,
+                &crate::audit::Event {
+                    survey_id: &survey.id,
+                    country_iso3: iso3,
+                    actor: crate::audit::Actor::Link(token_id),
+                    kind: crate::audit::AuditKind::Carried,
+                    detail: serde_json::json!({
+                        "from_response": start.from_response_id,
+                        "from_version": start.from_version,
+                        "carried": start.answers.iter().map(|a| &a.question_id).collect::<Vec<_>>(),
+                    }),
+                },
+                now,
+            )?;
+        }
         answers::sync_hidden(conn, &id, &hidden)
     });
     match inserted {

@@ -1,6 +1,8 @@
 //! A country's response: drafting section by section, conflicts between officials, submission.
 //! Knows nothing of HTTP: handlers call these functions inside a blocking task.
 
+pub mod carry;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -122,12 +124,15 @@ pub fn load(
     who: &Respondent,
     now: NaiveDateTime,
 ) -> Result<ResponseState, RespondError> {
+    let (iso3, unit) = (&who.token.country_iso3, &who.token.unit);
     let response = responses::get_or_create_response(
         conn,
         survey,
-        &who.token.country_iso3,
-        &who.token.unit,
+        iso3,
+        unit,
         now,
+        |conn| carry::starting_answers(conn, survey, iso3, unit),
+        &who.token.id,
     )?;
     let answers = answers::load_answers(conn, &response.id)?;
     let sections = sections::section_states(conn, &response.id)?
