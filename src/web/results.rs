@@ -39,7 +39,7 @@ pub struct ResultsQuery {
 
 impl ResultsQuery {
     /// The filter the query asks for, within the survey's population.
-    fn filter(&self, countries: &Countries, survey: &Survey) -> Filter {
+    pub(super) fn filter(&self, countries: &Countries, survey: &Survey) -> Filter {
         let region = self
             .region
             .clone()
@@ -59,7 +59,7 @@ impl ResultsQuery {
     }
 
     /// The same filters as a query string, for links between results pages.
-    fn query_string(&self, filter: &Filter) -> String {
+    pub(super) fn query_string(&self, filter: &Filter) -> String {
         match filter.parameters() {
             p if p.is_empty() => p,
             p => format!("?{p}"),

@@ -170,6 +170,8 @@ pub struct DashboardPage {
     pub questions: Vec<QuestionLink>,
     /// The survey has file questions: the zip export is offered.
     pub has_files: bool,
+    /// "What changed since <previous round>", for a survey that follows another.
+    pub changes_link: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -261,6 +263,16 @@ impl DashboardPage {
                 })
                 .collect(),
             has_files: survey.questions().any(|q| q.kind.is_file()),
+            changes_link: survey
+                .previous
+                .as_ref()
+                .and_then(|p| p.definition.as_ref())
+                .map(|p| {
+                    w.t(
+                        "changes-link",
+                        &[("previous", p.title.get(w.lang).to_string())],
+                    )
+                }),
         }
     }
 }
