@@ -292,6 +292,37 @@ pub fn moves(
     }
 }
 
+/// A result key of the previous round's question (an option code, `yes`/`no`, `row=scale` for a
+/// matrix, as [`crate::results::aggregate::choice_counts`] gives them) in this round's codes;
+/// None for an option left behind.
+pub fn renamed_key(
+    carried: &crate::survey::rounds::Carried,
+    from: &QuestionKind,
+    key: &str,
+) -> Option<String> {
+    let target = |map: &BTreeMap<String, String>, code: &str| -> Option<String> {
+        match map.get(code).map(String::as_str) {
+            Some("") => None,
+            Some(new) => Some(new.to_string()),
+            None => Some(code.to_string()),
+        }
+    };
+    match from {
+        QuestionKind::Matrix { .. } => {
+            let (row, scale) = key.split_once('=')?;
+            Some(format!(
+                "{}={}",
+                target(&carried.rows, row)?,
+                target(&carried.options, scale)?
+            ))
+        }
+        QuestionKind::SingleChoice { .. }
+        | QuestionKind::MultipleChoice { .. }
+        | QuestionKind::YesNo => target(&carried.options, key),
+        _ => Some(key.to_string()),
+    }
+}
+
 /// Whether the overall page counts movement between options for a question of this kind.
 pub fn is_choice(kind: &QuestionKind) -> bool {
     matches!(
