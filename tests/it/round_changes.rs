@@ -12,6 +12,8 @@ use crate::on_both_backends;
 on_both_backends!(
     what_changed_per_country_and_overall_equals_the_hand_count,
     what_changed_pages_are_refused_to_others,
+    shipped_rounds_render_in_every_language,
+    a_response_opened_before_the_previous_round_was_sent_compares_with_it,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -429,4 +431,115 @@ async fn what_changed_pages_are_refused_to_others(backend: Backend) {
             );
         }
     }
+}
+
+/// The shipped second round, filled by `demo-data` after the first: every what-changed page
+/// and the results pages with the previous-round column render in every language.
+async fn shipped_rounds_render_in_every_language(backend: Backend) {
+    let surveys = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::spawn_with(backend, surveys).await;
+    app.add_user(ADMIN.0, ADMIN.1, "admin", &[]);
+    for survey in ["coherence-2008", "coherence-2010"] {
+        let out = app.cli(&["demo-data", survey, "--countries", "12"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    app.login(ADMIN.0, ADMIN.1).await;
+    let base = "/admin/surveys/coherence-2010";
+    let status = app.get(base).await;
+    let marker = format!("href=\"{base}/countries/");
+    let countries: std::collections::BTreeSet<String> = status
+        .body
+        .match_indices(&marker)
+        .map(|(i, _)| {
+            let start = i + "href=\"".len();
+            let end = start + status.body[start..].find('"').unwrap_or(0);
+            status.body[start..end].to_string()
+        })
+        .collect();
+    assert!(countries.len() >= 12, "{}", status.body);
+    let mut paths: Vec<String> = countries
+        .iter()
+        .take(4)
+        .map(|c| format!("{c}/changes"))
+        .collect();
+    paths.push(format!("{base}/results/changes"));
+    paths.push(format!("{base}/results/changes?region=150"));
+    for q in [
+        "lead_institution",
+        "plan_status",
+        "mechanism_legal_basis",
+        "mechanism_effectiveness",
+    ] {
+        paths.push(format!("{base}/results/q/{q}"));
+        paths.push(format!("{base}/results/q/{q}?by=income"));
+    }
+    for lang in ["en", "fr", "es"] {
+        for path in &paths {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page = app.get(&format!("{path}{sep}lang={lang}")).await;
+            assert_eq!(page.status, 200, "{path} in {lang}: {}", page.body);
+            assert!(page.body.contains(&format!("<html lang=\"{lang}\">")));
+        }
+    }
+    let overall = app.get(&format!("{base}/results/changes?lang=en")).await;
+    assert!(overall.body.contains("Movement between options"));
+    let q = app.get(&format!("{base}/results/q/lead_institution")).await;
+    assert!(q.body.contains("class=\"previous-round\""), "{}", q.body);
+    for path in [
+        format!("{base}/results/changes.csv"),
+        format!("{}.csv", paths[0]),
+        format!("{}.xlsx", paths[0]),
+    ] {
+        let res = app.get(&path).await;
+        assert_eq!(res.status, 200, "{path}");
+    }
+    app.stop().await;
+}
+
+/// A response to round two opened before the country sent round one starts from nothing; once
+/// round one is sent, it is compared with that version all the same.
+async fn a_response_opened_before_the_previous_round_was_sent_compares_with_it(backend: Backend) {
+    let app = app(backend).await;
+    let one = app.issue_token("rc-one", "SWE", "Anna");
+    let saved = app.save_section(&one, "who", &[("lead", "office")]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let two = app.issue_token("rc-two", "SWE", "Anna");
+    let overview = app.get(&two).await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let page = app.get("/admin/surveys/rc-two/countries/SWE/changes").await;
+    assert!(
+        page.body
+            .contains("No response to Rounds fixture 2008 to compare with."),
+        "{}",
+        page.body
+    );
+    let submitted = app.submit(&one).await;
+    assert_eq!(submitted.status, 303, "{}", submitted.body);
+    answer_and_submit(&app, &two, &[("who", &[("lead_body", "ministry")])]).await;
+    let page = app.get("/admin/surveys/rc-two/countries/SWE/changes").await;
+    assert!(
+        page.body
+            .contains("Compared with version 1 of the response to Rounds fixture 2008."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "<td>Changed</td><td class=\"old\">Agency</td><td class=\"new\">Ministry</td>"
+        ),
+        "{}",
+        page.body
+    );
+    let overall = app.get("/admin/surveys/rc-two/results/changes").await;
+    assert!(
+        overall.body.contains(
+            "<tr id=\"q-lead_body\"><th scope=\"row\">Lead body</th><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>"
+        ),
+        "{}",
+        overall.body
+    );
 }

@@ -323,6 +323,46 @@ pub fn renamed_key(
     }
 }
 
+/// Where a movement's row comes in the definition: the whole answer first, then options or
+/// matrix rows in order.
+fn row_rank(q: &Question, row: &str) -> usize {
+    if row.is_empty() {
+        return 0;
+    }
+    let codes: Vec<&str> = match &q.kind {
+        QuestionKind::Matrix { rows, .. } => rows.iter().map(|r| r.code.as_str()).collect(),
+        kind => kind.options().iter().map(|o| o.code.as_str()).collect(),
+    };
+    codes
+        .iter()
+        .position(|c| *c == row)
+        .map_or(usize::MAX - 1, |p| p + 1)
+}
+
+/// Where a movement's state comes: options (yes/no, a matrix's scale) in the definition's
+/// order, "other", ticked, the non-answers, then no answer.
+fn state_rank(q: &Question, state: &str) -> usize {
+    let codes: Vec<&str> = match &q.kind {
+        QuestionKind::YesNo => vec!["yes", "no"],
+        QuestionKind::Matrix { scale, .. } => scale.iter().map(|s| s.code.as_str()).collect(),
+        kind => kind.options().iter().map(|o| o.code.as_str()).collect(),
+    };
+    if let Some(p) = codes.iter().position(|c| *c == state) {
+        return p;
+    }
+    let n = codes.len();
+    match state {
+        crate::survey::OTHER_CODE => n,
+        TICKED => n + 1,
+        NONE => n + 5,
+        s => match crate::survey::EscapeKind::of_item(s) {
+            Some(crate::survey::EscapeKind::NotKnown) => n + 2,
+            Some(crate::survey::EscapeKind::NotApplicable) => n + 3,
+            None => n + 4,
+        },
+    }
+}
+
 /// Whether the overall page counts movement between options for a question of this kind.
 pub fn is_choice(kind: &QuestionKind) -> bool {
     matches!(
@@ -433,29 +473,13 @@ pub fn overall(rounds: Rounds, responses: &[Counted], countries: &Countries) -> 
             }
         }
     }
-    // Rows in the definition's order (as met), then from and to as codes.
+    // Rows, then from and to, in the definition's order.
     for totals in &mut questions {
-        let q = rounds.current.question(&totals.question);
-        let order = |row: &str| -> usize {
-            let codes: Vec<&str> = match q.map(|q| &q.kind) {
-                Some(QuestionKind::Matrix { rows, .. }) => {
-                    rows.iter().map(|r| r.code.as_str()).collect()
-                }
-                Some(k) => k.options().iter().map(|o| o.code.as_str()).collect(),
-                None => Vec::new(),
-            };
-            if row.is_empty() {
-                0
-            } else {
-                codes
-                    .iter()
-                    .position(|c| *c == row)
-                    .map_or(usize::MAX, |p| p + 1)
-            }
-        };
-        totals
-            .moves
-            .sort_by(|(a, _), (b, _)| (order(&a.0), &a.1, &a.2).cmp(&(order(&b.0), &b.1, &b.2)));
+        if let Some(q) = rounds.current.question(&totals.question) {
+            totals.moves.sort_by_key(|((row, from, to), _)| {
+                (row_rank(q, row), state_rank(q, from), state_rank(q, to))
+            });
+        }
     }
     Overall {
         responses: responses.len(),

@@ -255,12 +255,69 @@ fn overall_counts_classes_and_movement_by_region_and_income() {
         .collect();
     assert_eq!(
         moved,
-        [("", "head", 1), ("head", "mfa", 1), ("mfa", "mfa", 1)]
+        [("head", "mfa", 1), ("mfa", "mfa", 1), ("", "head", 1)]
     );
-    let head_mfa = &units.moves[1].1;
+    let head_mfa = &units.moves[0].1;
     assert_eq!(head_mfa.by_region.get("150"), Some(&1));
     assert_eq!(head_mfa.by_income.get("H"), Some(&1));
     assert_eq!(o.regions.len(), 3);
     // The new question: nobody answered it.
     assert_eq!(o.questions[6].count(Class::NotAnswered), 3);
+}
+
+#[test]
+fn a_matrix_moves_row_by_row_and_a_non_answer_is_a_state() {
+    let (s, d) = parse_survey(
+        "m.toml",
+        r#"
+id = "m"
+title = "M"
+closes = 2027-01-01
+[[sections]]
+id = "s"
+title = "S"
+[[sections.questions]]
+id = "grid"
+type = "matrix"
+text = "Grid"
+rows = [{ code = "r1", label = "One" }, { code = "r2", label = "Two" }]
+scale = [{ code = "lo", label = "Low" }, { code = "hi", label = "High" }]
+not_known = {}
+"#,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    let s = s.unwrap();
+    let grid = s.question("grid").unwrap();
+    let cells = |pairs: &[(&str, &str)]| -> Vec<Item> {
+        pairs
+            .iter()
+            .map(|(r, v)| Item {
+                item: r.to_string(),
+                value: v.to_string(),
+                num: None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        moves(
+            grid,
+            Some(&cells(&[("r1", "lo"), ("r2", "hi")])),
+            Some(&cells(&[("r1", "hi")]))
+        ),
+        [
+            ("r1".into(), "lo".into(), "hi".into()),
+            ("r2".into(), "hi".into(), "".into())
+        ]
+    );
+    assert_eq!(
+        moves(
+            grid,
+            Some(&cells(&[("#not_known", "")])),
+            Some(&cells(&[("r2", "lo")]))
+        ),
+        [
+            ("".into(), "#not_known".into(), "".into()),
+            ("r2".into(), "".into(), "lo".into())
+        ]
+    );
 }
