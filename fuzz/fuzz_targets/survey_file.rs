@@ -2,8 +2,11 @@
 //! give diagnostics, never a panic, and every diagnostic must point inside the file.
 #![no_main]
 
-use coherence::survey::answer::{missing_answers, section_progress, Answers, Visibility};
+use coherence::survey::answer::{
+    missing_answers, section_progress, Answers, CountryCodes, Item, Visibility,
+};
 use coherence::survey::load::translation_warnings;
+use coherence::survey::rounds::{carry_answer, plan};
 use coherence::survey::{parse_survey, Severity};
 use libfuzzer_sys::fuzz_target;
 
@@ -36,5 +39,36 @@ fuzz_target!(|data: &[u8]| {
         for section in &survey.sections {
             let _ = section_progress(section, &answers, &vis);
         }
+        // A survey that follows a round: its mappings checked against itself as the previous
+        // round point inside the file too, and every question's own answer carries.
+        if survey.previous.is_some() {
+            let (plan, problems) = plan(&survey, &survey);
+            for d in &problems {
+                assert!(
+                    d.line >= 1 && d.line <= lines.len(),
+                    "line outside the file in {d}"
+                );
+                let width = lines[d.line - 1].chars().count();
+                assert!(
+                    d.column >= 1 && d.column <= width + 1,
+                    "column outside in {d}"
+                );
+            }
+            for (to, carried) in &plan.questions {
+                if let (Some(from), Some(q)) = (survey.question(&carried.from), survey.question(to))
+                {
+                    let items = [Item::scalar("x".into(), None)];
+                    let _ = carry_answer(carried, from, q, &items, &Everyone);
+                }
+            }
+        }
     }
 });
+
+struct Everyone;
+
+impl CountryCodes for Everyone {
+    fn is_country(&self, _: &str) -> bool {
+        true
+    }
+}
