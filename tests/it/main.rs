@@ -21,6 +21,7 @@ mod questionnaire;
 mod respond;
 mod results;
 mod roles;
+mod round_changes;
 mod secretariat;
 mod security;
 mod storage;
