@@ -42,6 +42,9 @@ text_enum! {
         SignInFailed = "sign_in_failed",
         /// A new round's response started from the country's answers to the previous round.
         Carried = "carried",
+        /// A changed survey file left stored answers without their question or option, and
+        /// the operator started with --accept-orphans.
+        OrphansAccepted = "orphans_accepted",
     }
 }
 

@@ -24,14 +24,29 @@ use crate::survey::{load::translation_warnings, load_paths, RespondentUnit, Seve
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Serve even though a changed survey file leaves stored answers without their question
+    /// or option (they stay stored, hidden; the decision goes to the audit log).
+    #[arg(long)]
+    pub accept_orphans: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start the web service (the default). Configured by COHERENCE_* variables (see README).
-    Serve,
+    Serve {
+        /// Start even though a changed survey file leaves stored answers without their
+        /// question or option (they stay stored, hidden; the decision goes to the audit log).
+        #[arg(long)]
+        accept_orphans: bool,
+    },
     /// Check survey definition files (default: the surveys directory).
-    Check { paths: Vec<PathBuf> },
+    Check {
+        paths: Vec<PathBuf>,
+        /// Also compare each file with the version the database last loaded and say what
+        /// starting on it would do to the stored answers (exit 1 if start would refuse).
+        #[arg(long)]
+        database: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Personal links for national focal points.
@@ -259,9 +274,13 @@ pub enum CliError {
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve().await,
-        Command::Check { paths } => check(paths),
+    let top_level_accept = cli.accept_orphans;
+    let default = Command::Serve {
+        accept_orphans: false,
+    };
+    match cli.command.unwrap_or(default) {
+        Command::Serve { accept_orphans } => serve(accept_orphans || top_level_accept).await,
+        Command::Check { paths, database } => check(paths, database),
         Command::Migrate => {
             let settings = Settings::from_env()?;
             let pool = db::connect(&settings.database, 1)?;
@@ -859,11 +878,15 @@ fn send_round(survey_id: &str, round: Round) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn serve() -> Result<(), CliError> {
-    let settings = Settings::from_env()?;
+async fn serve(accept_orphans: bool) -> Result<(), CliError> {
+    let mut settings = Settings::from_env()?;
+    settings.accept_orphans = accept_orphans;
     let backend = settings.database.backend();
     let db_shown = settings.database.display();
     let app = Application::build(settings)?;
+    for report in &app.definition_reports {
+        print!("{report}");
+    }
     let base_url = app.base_url.clone();
     println!("Coherence is listening on {base_url} ({backend}: {db_shown})");
     println!("Surveys: {}", app.survey_ids.join(", "));
@@ -879,11 +902,16 @@ async fn serve() -> Result<(), CliError> {
     Ok(())
 }
 
-fn check(paths: Vec<PathBuf>) -> Result<(), CliError> {
-    let paths = if paths.is_empty() {
-        vec![Settings::from_env()?.surveys]
+fn check(paths: Vec<PathBuf>, database: bool) -> Result<(), CliError> {
+    // The database comes from the usual configuration; so do the files unless given.
+    let settings = if paths.is_empty() || database {
+        Some(Settings::from_env()?)
     } else {
-        paths
+        None
+    };
+    let paths = match (paths.is_empty(), &settings) {
+        (true, Some(s)) => vec![s.surveys.clone()],
+        _ => paths,
     };
     let report = load_paths(&paths);
     for d in &report.diagnostics {
@@ -919,6 +947,32 @@ fn check(paths: Vec<PathBuf>) -> Result<(), CliError> {
             s.themes.len(),
             s.languages.join("/")
         );
+    }
+    match settings.filter(|_| database) {
+        Some(settings) => check_database(&settings, &report.surveys),
+        None => Ok(()),
+    }
+}
+
+/// `check --database`: what starting on these files would do to the stored answers (nothing
+/// is changed; exit 1 where start would refuse).
+fn check_database(settings: &Settings, surveys: &[crate::survey::Survey]) -> Result<(), CliError> {
+    let pool = db::connect(&settings.database, 1)?;
+    let mut conn = pool.get().map_err(DbError::from)?;
+    let reviews = crate::startup::review_definitions(&mut conn, surveys)?;
+    if reviews
+        .iter()
+        .any(crate::startup::DefinitionReview::refuses)
+    {
+        return Err(CliError::Startup(StartupError::Orphans(
+            crate::startup::refusal(&reviews),
+        )));
+    }
+    for r in &reviews {
+        print!("{}", r.report);
+    }
+    if reviews.is_empty() {
+        println!("database: no survey file changed since it was last loaded");
     }
     Ok(())
 }
@@ -1192,4 +1246,28 @@ fn list_tokens(survey: &str, country: &str) -> Result<(), CliError> {
     }
     println!("{} link(s)", rows.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_orphans_is_a_flag_of_serve_and_of_the_default_command() {
+        let cli = Cli::try_parse_from(["coherence", "serve", "--accept-orphans"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Serve {
+                accept_orphans: true
+            })
+        ));
+        let cli = Cli::try_parse_from(["coherence", "--accept-orphans"]).unwrap();
+        assert!(cli.accept_orphans && cli.command.is_none());
+        let cli = Cli::try_parse_from(["coherence", "check", "--database"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Check { database: true, .. })
+        ));
+        assert!(Cli::try_parse_from(["coherence", "migrate", "--accept-orphans"]).is_err());
+    }
 }

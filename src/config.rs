@@ -23,6 +23,10 @@ pub struct Settings {
     pub body_timeout: std::time::Duration,
     /// Saves and submissions one personal link may make in a minute (per node).
     pub link_saves_per_minute: u32,
+    /// Start even though a changed survey file leaves stored answers without their question
+    /// or option (`--accept-orphans`; never from the environment, so it is a decision made
+    /// once). The answers are kept, hidden, and the decision is recorded in the audit log.
+    pub accept_orphans: bool,
 }
 
 impl Settings {
@@ -187,6 +191,7 @@ impl Settings {
                 })?,
         };
         Ok(Settings {
+            accept_orphans: false,
             link_saves_per_minute,
             trusted_proxies,
             body_timeout,

@@ -9,11 +9,12 @@ use actix_web::{web, App, HttpServer};
 use chrono::Utc;
 
 use crate::config::Settings;
-use crate::db::{self, countries, survey_versions, tokens, DbError, Pool};
+use crate::db::{self, countries, definitions, survey_versions, tokens, DbConn, DbError, Pool};
 use crate::mail::templates::EmailTemplates;
 use crate::mail::{Mailer, Worker};
 use crate::reference::{Countries, ReferenceError};
-use crate::survey::{load_paths, Catalog, Diagnostic, Severity};
+use crate::survey::changes::{self, Impact};
+use crate::survey::{load_paths, parse_survey, Catalog, Diagnostic, Severity, Survey};
 use crate::web::render::Templates;
 use crate::web::{self as routes, AppState};
 
@@ -29,6 +30,9 @@ pub enum StartupError {
     Templates(#[from] Box<handlebars::TemplateError>),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    /// A changed survey file would leave stored answers without their question or option.
+    #[error("{0}")]
+    Orphans(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -56,6 +60,8 @@ pub struct Storage {
     pub countries: Arc<Countries>,
     /// Whether no personal link exists yet (a fresh installation).
     pub fresh: bool,
+    /// What each survey file changed since it was last loaded did to the stored answers.
+    pub definition_reports: Vec<String>,
 }
 
 pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
@@ -68,8 +74,17 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let mut conn = pool.get().map_err(DbError::from)?;
     countries::sync_countries(&mut conn, &countries).map_err(DbError::from)?;
     let now = Utc::now().naive_utc();
+    let reviews = review_definitions(&mut conn, &report.surveys)?;
+    if !settings.accept_orphans && reviews.iter().any(DefinitionReview::refuses) {
+        return Err(StartupError::Orphans(refusal(&reviews)));
+    }
     for s in &report.surveys {
-        survey_versions::record_survey_version(&mut conn, s, now).map_err(DbError::from)?;
+        match reviews.iter().find(|r| r.survey_id == s.id) {
+            Some(review) => accept_definition(&mut conn, s, review, now)?,
+            None => {
+                survey_versions::record_survey_version(&mut conn, s, now).map_err(DbError::from)?
+            }
+        }
         let made = crate::report::backfill_versions(&mut conn, s, now).map_err(DbError::from)?;
         if made > 0 {
             tracing::info!(survey = %s.id, versions = made, "stored submitted responses as version 1");
@@ -82,7 +97,136 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
         catalog: Catalog::new(report.surveys),
         countries,
         fresh,
+        definition_reports: reviews.into_iter().map(|r| r.report).collect(),
     })
+}
+
+/// A survey file whose version was never loaded, compared with the version loaded last.
+#[derive(Debug)]
+pub struct DefinitionReview {
+    pub survey_id: String,
+    pub from_version: String,
+    pub to_version: String,
+    /// What the change does to stored answers; None when the previous version no longer
+    /// parses (nothing is compared then).
+    pub impact: Option<Impact>,
+    /// The report printed at start and by `coherence check --database`.
+    pub report: String,
+}
+
+impl DefinitionReview {
+    /// Whether starting would leave stored answers that nothing maps without their question
+    /// or option.
+    pub fn refuses(&self) -> bool {
+        self.impact.as_ref().is_some_and(Impact::orphans)
+    }
+}
+
+/// Compare each survey whose file is a version not loaded before with the version loaded
+/// last (a known version was accepted when it was loaded). A first load compares nothing.
+pub fn review_definitions(
+    conn: &mut DbConn,
+    surveys: &[Survey],
+) -> Result<Vec<DefinitionReview>, DbError> {
+    let mut out = Vec::new();
+    for s in surveys {
+        if definitions::is_known_version(conn, &s.id, &s.version)? {
+            continue;
+        }
+        let Some((from, source)) = definitions::latest_version(conn, &s.id)? else {
+            continue;
+        };
+        // Under the current file's path, so that a population list next to it still resolves.
+        let (old, _) = parse_survey(&s.path, &source);
+        let (impact, report) = match old {
+            Some(old) => {
+                let rows = definitions::stored_items(conn, &s.id)?;
+                let impact = changes::impact(&old, s, &rows);
+                let report = impact.report(&s.id, &from, &s.version);
+                (Some(impact), report)
+            }
+            None => (
+                None,
+                format!(
+                    "survey '{}' changed since it was last loaded (version {} -> {}):\n  the version loaded before no longer parses: nothing is compared\n",
+                    s.id,
+                    from.get(..12).unwrap_or(&from),
+                    s.version.get(..12).unwrap_or(&s.version)
+                ),
+            ),
+        };
+        out.push(DefinitionReview {
+            survey_id: s.id.clone(),
+            from_version: from,
+            to_version: s.version.clone(),
+            impact,
+            report,
+        });
+    }
+    Ok(out)
+}
+
+/// Why start refuses: every report, then what to do.
+pub fn refusal(reviews: &[DefinitionReview]) -> String {
+    let reports: String = reviews.iter().map(|r| r.report.as_str()).collect();
+    format!(
+        "{reports}refusing to start: the changes above leave stored answers without their question or option. \
+         Map them in the survey file ([[renamed]] for a question, was = \"old_code\" on an option) \
+         or start with --accept-orphans to keep them stored but hidden (recorded in the audit log)"
+    )
+}
+
+/// Apply a reviewed change to the stored answers and record it with the new version, in one
+/// transaction (a second server starting on the same files waits, then finds it done).
+fn accept_definition(
+    conn: &mut DbConn,
+    survey: &Survey,
+    review: &DefinitionReview,
+    now: chrono::NaiveDateTime,
+) -> Result<(), DbError> {
+    let empty = Impact::default();
+    let impact = review.impact.as_ref().unwrap_or(&empty);
+    db::transaction(conn, |conn| {
+        db::lock_for_startup(conn)?;
+        if definitions::is_known_version(conn, &survey.id, &survey.version)? {
+            return Ok(());
+        }
+        let change = definitions::apply(
+            conn,
+            impact,
+            &definitions::NewChange {
+                survey_id: &survey.id,
+                from_version: &review.from_version,
+                to_version: &review.to_version,
+                accepted_orphans: review.refuses(),
+                report: &review.report,
+                now,
+            },
+        )?;
+        if review.refuses() {
+            crate::audit::record(
+                conn,
+                &crate::audit::Event {
+                    survey_id: &survey.id,
+                    country_iso3: "",
+                    actor: crate::audit::Actor::Cli,
+                    kind: crate::audit::AuditKind::OrphansAccepted,
+                    detail: serde_json::json!({
+                        "change": change,
+                        "from_version": review.from_version,
+                        "to_version": review.to_version,
+                        "orphaned_responses": impact.orphan_count(),
+                        "report": review.report,
+                    }),
+                },
+                now,
+            )?;
+        }
+        survey_versions::record_survey_version(conn, survey, now)?;
+        Ok::<(), db::QueryError>(())
+    })?;
+    tracing::info!(survey = %survey.id, "survey file changed:\n{}", review.report);
+    Ok(())
 }
 
 pub struct Application {
@@ -92,6 +236,8 @@ pub struct Application {
     worker: Option<Worker>,
     pub storage_fresh: bool,
     pub survey_ids: Vec<String>,
+    /// What changed survey files did to stored answers (printed by `serve`).
+    pub definition_reports: Vec<String>,
 }
 
 impl Application {
@@ -111,6 +257,7 @@ impl Application {
         let base_url = settings.base_url.clone();
         let survey_ids = storage.catalog.iter().map(|s| s.id.clone()).collect();
         let storage_fresh = storage.fresh;
+        let definition_reports = storage.definition_reports;
         let emails = EmailTemplates::new().map_err(Box::new)?;
         let mailer = settings.mail.as_ref().map(Mailer::new).transpose()?;
         let worker = mailer
@@ -150,6 +297,7 @@ impl Application {
             base_url,
             storage_fresh,
             survey_ids,
+            definition_reports,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod carried;
 pub mod contacts;
 pub mod countries;
 pub mod deadlines;
+pub mod definitions;
 pub mod files;
 pub mod outbox;
 pub mod responses;

@@ -375,3 +375,39 @@ diesel::allow_tables_to_appear_in_same_query!(
     carried_from,
     carried_answers,
 );
+
+diesel::table! {
+    definition_changes (id) {
+        id -> Text,
+        survey_id -> Text,
+        from_version -> Text,
+        to_version -> Text,
+        changed_at -> Timestamp,
+        accepted_orphans -> Bool,
+        report -> Text,
+    }
+}
+
+diesel::table! {
+    definition_notices (change_id, response_id, section_id) {
+        change_id -> Text,
+        response_id -> Text,
+        section_id -> Text,
+        noted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orphaned_answers (change_id, response_id, question_id, item) {
+        change_id -> Text,
+        response_id -> Text,
+        question_id -> Text,
+        item -> Text,
+        value -> Text,
+        num -> Nullable<Double>,
+        section_id -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+        reason -> Text,
+    }
+}

@@ -1,6 +1,7 @@
 //! Survey definitions: the model, loading and checking files, conditions, answer values.
 
 pub mod answer;
+pub mod changes;
 pub mod condition;
 pub mod display;
 pub mod load;

@@ -56,6 +56,35 @@ pub struct Survey {
     pub version: String,
     pub source: String,
     pub path: String,
+    /// What the file says became of earlier ids: `[[renamed]]` questions and options' `was`.
+    pub renamed: Renames,
+}
+
+/// How the ids of an earlier version of the file map to this one's, so that stored answers
+/// follow a question or an option whose id changed during a round.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Renames {
+    /// `(from, to)`: the old question id and the question now holding its answers.
+    pub questions: Vec<(String, String)>,
+    /// Per (new) question id: old code -> new code, of choice options and matrix scale entries
+    /// (the values stored in answers).
+    pub options: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per (new) question id: old row code -> new row code, of matrix rows.
+    pub rows: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Renames {
+    /// The question an old id now stands for: its `to`, else the same id.
+    pub fn question<'a>(&'a self, old: &'a str) -> &'a str {
+        self.questions
+            .iter()
+            .find(|(from, _)| from == old)
+            .map_or(old, |(_, to)| to.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.questions.is_empty() && self.options.is_empty() && self.rows.is_empty()
+    }
 }
 
 /// A place in a survey file, kept for problems only found once other files are read.

@@ -1,6 +1,7 @@
 //! HTTP: routes, security headers, CSRF, error pages. Handlers stay thin.
 
 mod admin;
+mod changes;
 mod csrf;
 pub mod extract;
 mod language;
@@ -330,6 +331,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/surveys/{id}/results/q/{qid}",
             web::get().to(results::question),
+        )
+        .route(
+            "/admin/surveys/{id}/results/changes",
+            web::get().to(changes::overall),
+        )
+        .route(
+            "/admin/surveys/{id}/results/changes.csv",
+            web::get().to(changes::overall_csv),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/changes",
+            web::get().to(changes::country),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/changes.csv",
+            web::get().to(changes::country_csv),
+        )
+        .route(
+            "/admin/surveys/{id}/countries/{iso3}/changes.xlsx",
+            web::get().to(changes::country_xlsx),
         )
         .route(
             "/admin/surveys/{id}/results/compendium",

@@ -96,6 +96,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "results/needs",
         include_str!("../../templates/results/needs.hbs"),
     ),
+    (
+        "admin/changes",
+        include_str!("../../templates/admin/changes.hbs"),
+    ),
+    (
+        "results/changes",
+        include_str!("../../templates/results/changes.hbs"),
+    ),
 ];
 
 const FIELD_TEMPLATE: &str = include_str!("../../templates/respond/field.hbs");

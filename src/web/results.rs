@@ -39,7 +39,7 @@ pub struct ResultsQuery {
 
 impl ResultsQuery {
     /// The filter the query asks for, within the survey's population.
-    fn filter(&self, countries: &Countries, survey: &Survey) -> Filter {
+    pub(super) fn filter(&self, countries: &Countries, survey: &Survey) -> Filter {
         let region = self
             .region
             .clone()
@@ -59,7 +59,7 @@ impl ResultsQuery {
     }
 
     /// The same filters as a query string, for links between results pages.
-    fn query_string(&self, filter: &Filter) -> String {
+    pub(super) fn query_string(&self, filter: &Filter) -> String {
         match filter.parameters() {
             p if p.is_empty() => p,
             p => format!("?{p}"),
@@ -202,6 +202,60 @@ fn question_figures(
         } else {
             Vec::new()
         },
+        previous: None,
+    })
+}
+
+/// The previous round and its question a choice question carries from, for the "previous
+/// round" column (None for a first round, a question that does not carry, or other kinds).
+fn previous_source(
+    survey: &Survey,
+    q: &Question,
+) -> Option<(
+    std::sync::Arc<Survey>,
+    Question,
+    crate::survey::rounds::Carried,
+)> {
+    if !matches!(Shown::of(&q.kind), Shown::Choices) {
+        return None;
+    }
+    let round = survey.previous.as_ref()?;
+    let previous = round.definition.clone()?;
+    let carried = round.plan.get(&q.id)?.clone();
+    let from = previous.question(&carried.from)?.clone();
+    Some((previous, from, carried))
+}
+
+/// The previous round's counts of the question a choice question carries from, with the same
+/// filter (within the previous round's population), its options renamed into this round's
+/// codes (options merged into one are added up; options left behind are left out).
+fn previous_figures(
+    conn: &mut DbConn,
+    previous: &Survey,
+    from: &Question,
+    carried: &crate::survey::rounds::Carried,
+    filter: &Filter,
+    by: Option<Grouping>,
+) -> Result<views::PreviousFigures, AppError> {
+    let f = Filter {
+        population: None,
+        ..filter.clone()
+    }
+    .within(previous);
+    let mut counts: Vec<(String, String, i64)> = Vec::new();
+    for (grp, key, n) in aggregate::choice_counts(conn, &previous.id, from, &f, by)? {
+        let Some(key) = crate::results::changes::renamed_key(carried, &from.kind, &key) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(g, k, _)| *g == grp && *k == key) {
+            Some(line) => line.2 += n,
+            None => counts.push((grp, key, n)),
+        }
+    }
+    Ok(views::PreviousFigures {
+        asked: aggregate::asked_and_answered(conn, &previous.id, &from.id, &f, by)?,
+        counts,
+        escapes: aggregate::escape_counts(conn, &previous.id, &from.id, &f, by)?,
     })
 }
 
@@ -221,7 +275,15 @@ pub async fn question(
     let filter = query.filter(&state.countries, &survey);
     let by = query.by.as_deref().and_then(Grouping::parse);
     let (s, f, qq) = (survey.id.clone(), filter.clone(), q.clone());
-    let figures = with_conn(&state, move |conn| question_figures(conn, &s, &qq, &f, by)).await?;
+    let source = previous_source(&survey, &q);
+    let figures = with_conn(&state, move |conn| {
+        let mut figures = question_figures(conn, &s, &qq, &f, by)?;
+        if let Some((previous, from, carried)) = source {
+            figures.previous = Some(previous_figures(conn, &previous, &from, &carried, &f, by)?);
+        }
+        Ok(figures)
+    })
+    .await?;
     let w = words(&state, lang);
     let head = Head::new(&survey, w.lang, query.query_string(&filter));
     let filters = Filters::new(w, &filter, Some(by));

@@ -8,11 +8,13 @@
 //! markers, [`references`] checks identifiers and what refers to what (show_if, markers,
 //! themes), [`population`] reads who the survey is asked of (a keyword or a list file),
 //! [`translations`] reads translatable texts and reports missing translations, [`escapes`]
-//! reads which questions allow "not known" and "not applicable".
+//! reads which questions allow "not known" and "not applicable", [`renames`] reads what became
+//! of earlier ids (`[[renamed]]`, options' `was`).
 
 mod escapes;
 mod population;
 mod references;
+mod renames;
 mod rounds;
 mod rules;
 mod table;

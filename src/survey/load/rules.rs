@@ -290,6 +290,7 @@ impl Walker {
                     ),
                 );
             }
+            self.read_was(cx, t, key, code.get_ref(), &c);
             let label = c.text(cx, "label", true).unwrap_or_default();
             let theme = c.string(cx, "theme");
             if let Some(theme) = &theme {

@@ -31,6 +31,7 @@ const SURVEY_KEYS: &[&str] = &[
     "not_carried",
     "themes",
     "sections",
+    "renamed",
 ];
 const THEME_KEYS: &[&str] = &["id", "label"];
 const SECTION_KEYS: &[&str] = &["id", "title", "intro", "show_if", "questions"];
@@ -83,7 +84,7 @@ const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] 
     assert!(n == N, "N must be the lengths of the parts added");
     out
 }
-pub(super) const CHOICE_KEYS: &[&str] = &["code", "label", "theme"];
+pub(super) const CHOICE_KEYS: &[&str] = &["code", "label", "theme", "was"];
 
 #[derive(Default)]
 pub(super) struct Walker {
@@ -93,6 +94,8 @@ pub(super) struct Walker {
     pub(super) pending: Vec<PendingRef>,
     /// The survey's `not_known`/`not_applicable`, which each question may override.
     pub(super) default_escapes: Escapes,
+    /// Options' `was`, checked once every question is read (`renames.rs`).
+    pub(super) was: Vec<super::renames::WasEntry>,
 }
 
 impl Walker {
@@ -204,6 +207,7 @@ impl Walker {
             }
         }
         self.resolve_pending(cx);
+        let renamed = self.renames(cx, &root, &sections);
 
         Some(Survey {
             id: id?.into_inner(),
@@ -221,6 +225,7 @@ impl Walker {
             version: hex::encode(Sha256::digest(source.as_bytes())),
             source: source.to_string(),
             path: cx.file.to_string(),
+            renamed,
         })
     }
 

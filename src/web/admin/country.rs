@@ -49,6 +49,8 @@ struct CountryPage {
     audit: Vec<AuditView>,
     /// The channels of a report entered for the country.
     channels: Vec<ChannelChoice>,
+    /// "What changed since <previous round>", for a survey that follows another.
+    changes_link: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -525,6 +527,16 @@ pub(super) async fn country_page(
             .with_choices(survey, lang, outcome.role, &outcome.sections),
         is_admin,
         country: country.clone(),
+        changes_link: survey
+            .previous
+            .as_ref()
+            .and_then(|p| p.definition.as_ref())
+            .map(|p| {
+                t(
+                    "changes-link",
+                    &[("previous", p.title.get(lang).to_string())],
+                )
+            }),
     };
     let page = format!("/admin/surveys/{}/countries/{iso3}", survey.id);
     let layout = super::wide_layout(req, country, &page);

@@ -46,11 +46,16 @@ pub use questionnaire::{
 };
 
 pub async fn overview(link: Respondent) -> Result<HttpResponse, AppError> {
-    let (page, (team, threads)) =
-        queries::open_with_queries(link, Visit::Record, handover::team).await?;
+    let (page, ((team, notices), threads)) =
+        queries::open_with_queries(link, Visit::Record, |conn, who, rs| {
+            let notices = crate::db::definitions::notices(conn, &rs.response.id)?;
+            Ok((handover::team(conn, who, rs)?, notices))
+        })
+        .await?;
     let form = page.link.form_token();
     let view = OverviewView::new(&page, &team, form.token.clone())
-        .with_queries(queries::notes(&page.link, &threads));
+        .with_queries(queries::notes(&page.link, &threads))
+        .with_definition_notices(&page, &notices);
     let title = page.link.survey.title.get(page.link.lang).to_string();
     let layout = page.link.layout(title, true);
     page.link.render(

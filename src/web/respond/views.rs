@@ -96,6 +96,16 @@ pub struct OverviewView<'a> {
     /// Carried answers still to confirm in the sections this link answers (0 where the
     /// survey does not ask for it).
     to_confirm: usize,
+    /// Sections to look at again since the survey's definition changed (see
+    /// [`OverviewView::with_definition_notices`]).
+    changed_sections: Vec<ChangedSection<'a>>,
+}
+
+/// A section whose stored answers a change of the survey's definition touched.
+#[derive(Serialize)]
+struct ChangedSection<'a> {
+    id: &'a str,
+    title: &'a str,
 }
 
 /// The live contributor links of the response, read with the overview.
@@ -221,7 +231,35 @@ impl<'a> OverviewView<'a> {
             },
             csrf,
             to_confirm,
+            changed_sections: Vec::new(),
         }
+    }
+
+    /// With the sections a definition change touched (`(section, when)`, from
+    /// `db::definitions::notices`): each until it is saved after that time, all until the
+    /// response is submitted after it.
+    pub fn with_definition_notices(
+        mut self,
+        page: &'a Page,
+        notices: &[(String, chrono::NaiveDateTime)],
+    ) -> Self {
+        let (link, rs) = (&page.link, &page.rs);
+        let submitted = rs.response.submitted_at;
+        self.changed_sections = (link.survey.sections.iter())
+            .filter(|s| link.who.may_answer(&s.id))
+            .filter(|s| {
+                notices.iter().any(|(id, at)| {
+                    *id == s.id
+                        && submitted.is_none_or(|t| t < *at)
+                        && rs.sections.get(&s.id).is_none_or(|st| st.updated_at < *at)
+                })
+            })
+            .map(|s| ChangedSection {
+                id: &s.id,
+                title: s.title.get(link.lang),
+            })
+            .collect();
+        self
     }
 
     /// With the secretariat's queries listed.

@@ -170,6 +170,8 @@ pub struct DashboardPage {
     pub questions: Vec<QuestionLink>,
     /// The survey has file questions: the zip export is offered.
     pub has_files: bool,
+    /// "What changed since <previous round>", for a survey that follows another.
+    pub changes_link: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -261,6 +263,16 @@ impl DashboardPage {
                 })
                 .collect(),
             has_files: survey.questions().any(|q| q.kind.is_file()),
+            changes_link: survey
+                .previous
+                .as_ref()
+                .and_then(|p| p.definition.as_ref())
+                .map(|p| {
+                    w.t(
+                        "changes-link",
+                        &[("previous", p.title.get(w.lang).to_string())],
+                    )
+                }),
         }
     }
 }
@@ -280,6 +292,30 @@ pub struct QuestionFigures {
     pub files: Option<i64>,
     /// (group, non-answer, count): "not known" and "not applicable", counted apart.
     pub escapes: Vec<(String, EscapeKind, i64)>,
+    /// The previous round's figures of the question this one carries from, in this round's
+    /// codes (a choice question of a survey that follows another).
+    pub previous: Option<PreviousFigures>,
+}
+
+/// The previous round's counts of a carried choice question, keys renamed into this round's.
+pub struct PreviousFigures {
+    pub asked: BTreeMap<String, (i64, i64)>,
+    pub counts: Vec<(String, String, i64)>,
+    pub escapes: Vec<(String, EscapeKind, i64)>,
+}
+
+impl PreviousFigures {
+    /// In a group: how many answers with a value (the percentages' denominator).
+    fn valued(&self, grp: &str) -> i64 {
+        let answered = self.asked.get(grp).map_or(0, |(_, a)| *a);
+        let escaped: i64 = self
+            .escapes
+            .iter()
+            .filter(|(g, _, _)| g == grp)
+            .map(|(_, _, n)| *n)
+            .sum();
+        answered - escaped
+    }
 }
 
 impl QuestionFigures {
@@ -326,6 +362,8 @@ pub struct GroupResult {
     pub escaped_note: Option<String>,
     pub counts: Vec<CountLine>,
     pub chart: Option<BarChart>,
+    /// The table has a "previous round" column.
+    pub previous: bool,
 }
 
 #[derive(Serialize)]
@@ -333,6 +371,8 @@ pub struct CountLine {
     pub label: String,
     pub count: i64,
     pub percent: String,
+    /// The previous round's count and percentage ("3 (25%)"), when shown.
+    pub previous: Option<String>,
 }
 
 /// Every group in one stacked chart, and the same figures as a cross-table.
@@ -445,7 +485,8 @@ impl QuestionPage {
                     answered: *answered,
                     escaped: figures.escaped(grp),
                 };
-                group_result(&answers, &figures.counts, &text, by, grp, counted)
+                let previous = figures.previous.as_ref().map(|p| (p, p.valued(grp)));
+                group_result(&answers, &figures.counts, &text, by, grp, counted, previous)
             })
             .collect();
         let breakdown = match (&q.kind, by) {
@@ -518,6 +559,7 @@ fn group_result(
     by: Option<Grouping>,
     grp: &str,
     counted: Counted,
+    previous: Option<(&PreviousFigures, i64)>,
 ) -> GroupResult {
     let w = answers.w;
     let Counted {
@@ -531,6 +573,14 @@ fn group_result(
         .filter(|(g, _, _)| g == grp)
         .map(|(_, k, n)| (k.as_str(), *n))
         .collect();
+    // Options answered only in the previous round are listed too, with no answer now.
+    if let Some((p, _)) = previous {
+        for (_, k, _) in p.counts.iter().filter(|(g, _, _)| g == grp) {
+            if !here.iter().any(|(h, _)| h == k) {
+                here.push((k.as_str(), 0));
+            }
+        }
+    }
     here.sort_by_key(|(k, n)| (answers.position(k), -n));
     let lines: Vec<CountLine> = here
         .iter()
@@ -538,6 +588,15 @@ fn group_result(
             label: answers.label(k),
             count: *n,
             percent: w.percent(*n, valued),
+            previous: previous.map(|(p, valued)| {
+                let before: i64 = p
+                    .counts
+                    .iter()
+                    .filter(|(g, key, _)| g == grp && key == k)
+                    .map(|(_, _, n)| *n)
+                    .sum();
+                format!("{before} ({})", w.percent(before, valued))
+            }),
         })
         .collect();
     let label = w.group(by, grp);
@@ -569,6 +628,7 @@ fn group_result(
             .then(|| w.t("results-escaped-note", &[("valued", valued.to_string())])),
         escaped,
         counts: lines,
+        previous: previous.is_some(),
     }
 }
 
