@@ -112,6 +112,8 @@ pub struct DefinitionReview {
     pub impact: Option<Impact>,
     /// The report printed at start and by `coherence check --database`.
     pub report: String,
+    /// The version loaded before, as it parsed.
+    pub old: Option<Box<Survey>>,
 }
 
 impl DefinitionReview {
@@ -138,10 +140,10 @@ pub fn review_definitions(
         };
         // Under the current file's path, so that a population list next to it still resolves.
         let (old, _) = parse_survey(&s.path, &source);
-        let (impact, report) = match old {
+        let (impact, report) = match &old {
             Some(old) => {
                 let rows = definitions::stored_items(conn, &s.id)?;
-                let impact = changes::impact(&old, s, &rows);
+                let impact = changes::impact(old, s, &rows);
                 let report = impact.report(&s.id, &from, &s.version);
                 (Some(impact), report)
             }
@@ -161,6 +163,7 @@ pub fn review_definitions(
             to_version: s.version.clone(),
             impact,
             report,
+            old: old.map(Box::new),
         });
     }
     Ok(out)
@@ -221,6 +224,19 @@ fn accept_definition(
                 },
                 now,
             )?;
+        }
+        // Answers carried from a previous round follow their question and codes, so that
+        // "changed since the previous round" and confirmations stay right.
+        if let Some(old) = &review.old {
+            for (response, carried) in db::carried::survey_carried_answers(conn, &survey.id)? {
+                for c in carried.values() {
+                    if let Some((to, items)) =
+                        changes::carried_fate(old, survey, &c.question_id, &c.items)
+                    {
+                        db::carried::rewrite(conn, &response, &c.question_id, &to, &items)?;
+                    }
+                }
+            }
         }
         survey_versions::record_survey_version(conn, survey, now)?;
         Ok::<(), db::QueryError>(())

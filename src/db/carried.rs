@@ -281,3 +281,29 @@ pub fn set_confirmed(
     }
     Ok(())
 }
+
+/// Move a carried answer to the question and codes a changed survey file gives it (see
+/// `survey::changes::carried_fate`), keeping its confirmation.
+pub fn rewrite(
+    conn: &mut DbConn,
+    response_id: &str,
+    question_id: &str,
+    to: &str,
+    items: &[Item],
+) -> QueryResult<()> {
+    let triples: Vec<(&str, &str, Option<f64>)> = items
+        .iter()
+        .map(|i| (i.item.as_str(), i.value.as_str(), i.num))
+        .collect();
+    diesel::update(
+        carried_answers::table
+            .filter(carried_answers::response_id.eq(response_id))
+            .filter(carried_answers::question_id.eq(question_id)),
+    )
+    .set((
+        carried_answers::question_id.eq(to),
+        carried_answers::items.eq(serde_json::to_string(&triples).unwrap_or_else(|_| "[]".into())),
+    ))
+    .execute(conn)?;
+    Ok(())
+}

@@ -638,6 +638,40 @@ fn notice(out: &mut Impact, r: &StoredItem, section: &str) {
     }
 }
 
+/// A carried answer (see [`crate::survey::rounds`]) of old question `question_id` under the new
+/// version: the question now holding it and the items that still fit (codes renamed as the file
+/// maps them; an option no longer offered is dropped, so the answer reads as changed). None when
+/// the question is gone or nothing changes.
+pub fn carried_fate(
+    old: &Survey,
+    new: &Survey,
+    question_id: &str,
+    items: &[Item],
+) -> Option<(String, Vec<Item>)> {
+    let oq = old.question(question_id)?;
+    let to = new.question(new.renamed.question(question_id))?;
+    let mut kept = Vec::new();
+    for it in items {
+        let row = StoredItem {
+            response_id: String::new(),
+            country: String::new(),
+            version: None,
+            question_id: question_id.to_string(),
+            item: it.item.clone(),
+            value: it.value.clone(),
+            num: it.num,
+        };
+        if let Ok((_, item, value)) = fate(oq, new, &row) {
+            kept.push(Item {
+                item,
+                value,
+                num: it.num,
+            });
+        }
+    }
+    (to.id != question_id || kept != items).then(|| (to.id.clone(), kept))
+}
+
 /// Where a stored row of old question `oq` goes in the new version: (question, item, value),
 /// or why it no longer fits.
 fn fate(oq: &Question, new: &Survey, r: &StoredItem) -> Result<(String, String, String), Orphan> {

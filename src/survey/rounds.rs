@@ -4,7 +4,8 @@
 //! stored answer of the previous round into this round's answer.
 //!
 //! A question carries from the previous round's question named in a `[[carry]]` mapping, or by
-//! default from the question with the same id, when the types are compatible (the same type, short
+//! default from the question with the same id (or the id a `[[renamed]]` of this round gives
+//! it, with options renamed by `was` carrying under their new codes), when the types are compatible (the same type, short
 //! and long text, an integer into a decimal, a single choice into a multiple choice, yes/no into a
 //! choice). Every option (matrix row, scale point) of the old question must have a place in the new
 //! one: the same code, a code mapped in `options`/`rows`, or `""` to leave it behind. File
@@ -204,7 +205,14 @@ pub fn plan(previous: &Survey, current: &Survey) -> (CarryPlan, Vec<Diagnostic>)
         {
             continue;
         }
-        let Some(old) = previous.question(&q.id) else {
+        // A question renamed during this round (`[[renamed]]`) still carries from its old id.
+        let from = current
+            .renamed
+            .questions
+            .iter()
+            .find(|(from, to)| *to == q.id && previous.question(from).is_some())
+            .map_or(q.id.as_str(), |(from, _)| from.as_str());
+        let Some(old) = previous.question(from) else {
             continue;
         };
         if old.kind.is_file() && q.kind.is_file() {
@@ -225,9 +233,26 @@ pub fn plan(previous: &Survey, current: &Survey) -> (CarryPlan, Vec<Diagnostic>)
             );
             continue;
         }
+        // Options and rows renamed during this round (`was`) carry under their new codes.
+        let renamed_codes = |maps: &BTreeMap<String, BTreeMap<String, String>>, old_codes| {
+            let old_codes: Vec<String> = old_codes;
+            maps.get(&q.id)
+                .into_iter()
+                .flatten()
+                .filter(|(old, _)| old_codes.contains(old))
+                .map(|(old, new)| (old.clone(), new.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
         let carried = Carried {
-            from: q.id.clone(),
-            ..Carried::default()
+            from: from.to_string(),
+            options: renamed_codes(
+                &current.renamed.options,
+                value_codes(&old.kind).unwrap_or_default(),
+            ),
+            rows: renamed_codes(
+                &current.renamed.rows,
+                row_codes(&old.kind).unwrap_or_default(),
+            ),
         };
         let problems = check_codes(&carried, old, q, &previous.id);
         if problems.is_empty() {

@@ -25,6 +25,7 @@ on_both_backends!(
     a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden,
     a_renamed_question_keeps_its_answers,
     a_changed_condition_hides_answers_and_the_overview_says_where,
+    carried_answers_follow_a_renamed_question_and_option,
 );
 
 const SURVEY: &str = r#"id = "defs"
@@ -638,5 +639,113 @@ async fn a_changed_condition_hides_answers_and_the_overview_says_where(backend: 
     let after = app.get(&swe).await;
     assert_eq!(notice_sections(&after.body), None, "{}", after.body);
     assert_eq!(changes_recorded(&url).len(), 1);
+    app.stop().await;
+}
+
+const ROUND_ONE: &str = r#"id = "r1"
+title = "Round one"
+closes = 2099-12-31
+
+[[sections]]
+id = "one"
+title = "Section one"
+
+[[sections.questions]]
+id = "name"
+type = "short_text"
+text = "Name of the ministry"
+
+[[sections.questions]]
+id = "colour"
+type = "single_choice"
+text = "Colour"
+options = [{ code = "red", label = "Red" }, { code = "blue", label = "Blue" }]
+"#;
+
+/// A second round changed while open: the answers carried into it from the first round
+/// follow a renamed question and a renamed option, keep their confirmation, and still read as
+/// unchanged since the previous round (nothing left to confirm before submitting).
+async fn carried_answers_follow_a_renamed_question_and_option(backend: Backend) {
+    let round_two = ROUND_ONE
+        .replace("id = \"r1\"", "id = \"r2\"\nprevious = \"r1\"")
+        .replace("Round one", "Round two");
+    let files = Files::new(&round_two);
+    std::fs::write(files.dir.path().join("r1.toml"), ROUND_ONE).unwrap();
+    let app = spawn(backend, &files).await;
+    let first = app.issue_token("r1", "SWE", "Anna");
+    saved(&app, &first, "one", &[("name", "MFA"), ("colour", "red")]).await;
+    assert_eq!(app.submit(&first).await.status, 303);
+    let second = app.issue_token("r2", "SWE", "Anna");
+    let form = app.get(&format!("{second}/s/one")).await;
+    assert_eq!(form.field_value("name").as_deref(), Some("MFA"));
+    saved(
+        &app,
+        &second,
+        "one",
+        &[
+            ("name", "MFA"),
+            ("name.confirm", "1"),
+            ("colour", "red"),
+            ("colour.confirm", "1"),
+        ],
+    )
+    .await;
+    let url = app.database_url.clone();
+    let carried = |url: &str| {
+        use coherence::db::schema::carried_answers as c;
+        c::table
+            .order(c::question_id)
+            .select((c::question_id, c::items, c::confirmed_at.is_not_null()))
+            .load::<(String, String, bool)>(&mut conn(url))
+            .unwrap()
+    };
+    assert_eq!(
+        carried(&url),
+        [
+            (
+                "colour".to_string(),
+                r#"[["","red",null]]"#.to_string(),
+                true
+            ),
+            ("name".to_string(), r#"[["","MFA",null]]"#.to_string(), true),
+        ]
+    );
+
+    files.write(
+        &(round_two
+            .replace("id = \"name\"", "id = \"ministry\"")
+            .replace(
+                "{ code = \"red\", label = \"Red\" }",
+                "{ code = \"crimson\", label = \"Crimson\", was = \"red\" }",
+            )
+            + "\n[[renamed]]\nfrom = \"name\"\nto = \"ministry\"\n"),
+    );
+    let app = restart(app, false).await.unwrap();
+    assert_eq!(
+        carried(&url),
+        [
+            (
+                "colour".to_string(),
+                r#"[["","crimson",null]]"#.to_string(),
+                true
+            ),
+            (
+                "ministry".to_string(),
+                r#"[["","MFA",null]]"#.to_string(),
+                true
+            ),
+        ]
+    );
+    // Both still read as confirmed and unchanged: the reply can be sent as it is.
+    assert_eq!(app.submit(&second).await.status, 303);
+    let status: Vec<String> = {
+        use coherence::db::schema::responses as r;
+        r::table
+            .filter(r::survey_id.eq("r2"))
+            .select(r::status)
+            .load(&mut conn(&url))
+            .unwrap()
+    };
+    assert_eq!(status, ["submitted"]);
     app.stop().await;
 }
