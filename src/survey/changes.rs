@@ -650,6 +650,9 @@ pub fn carried_fate(
 ) -> Option<(String, Vec<Item>)> {
     let oq = old.question(question_id)?;
     let to = new.question(new.renamed.question(question_id))?;
+    // As `impact` does for stored rows: an item mapped onto one the answer already holds (two
+    // old options made one) is left out, so that the answer is carried once.
+    let mut taken: HashSet<String> = items.iter().map(|i| i.item.clone()).collect();
     let mut kept = Vec::new();
     for it in items {
         let row = StoredItem {
@@ -662,6 +665,9 @@ pub fn carried_fate(
             num: it.num,
         };
         if let Ok((_, item, value)) = fate(oq, new, &row) {
+            if item != it.item && !taken.insert(item.clone()) {
+                continue;
+            }
             kept.push(Item {
                 item,
                 value,
@@ -918,5 +924,28 @@ show_if = "colour == \"red\""
         assert_eq!(i.remaps.len(), 1);
         assert_eq!(i.remaps[0].row.response_id, "2");
         assert_eq!(i.remaps[0].item, "x");
+    }
+
+    #[test]
+    fn a_carried_answer_merged_onto_a_given_one_keeps_it_once() {
+        let new = OLD.replace(
+            "options = [{ code = \"x\", label = \"X\" }, { code = \"y\", label = \"Y\" }]",
+            "options = [{ code = \"x\", label = \"X\", was = \"y\" }]",
+        );
+        let (old, new) = (survey(OLD), survey(&new));
+        let item = |code: &str| Item {
+            item: code.into(),
+            value: "1".into(),
+            num: None,
+        };
+        // As the stored draft becomes: the moved `y` is kept aside, `x` stays, once.
+        assert_eq!(
+            carried_fate(&old, &new, "tools", &[item("y"), item("x")]),
+            Some(("tools".to_string(), vec![item("x")]))
+        );
+        assert_eq!(
+            carried_fate(&old, &new, "tools", &[item("y")]),
+            Some(("tools".to_string(), vec![item("x")]))
+        );
     }
 }
