@@ -3,7 +3,7 @@
 //! answers such a change reads and moves: the drafts' `answers` and the submitted versions'
 //! `version_answers` rows, never a version's canonical `content`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -14,7 +14,7 @@ use super::schema::{
 };
 use super::sql::Sql;
 use super::{new_id, DbConn};
-use crate::survey::changes::{Impact, Orphan, StoredItem};
+use crate::survey::changes::{Impact, Orphan, Remap, StoredItem};
 
 /// The version of a survey loaded most recently, with its file's text.
 pub fn latest_version(conn: &mut DbConn, survey_id: &str) -> QueryResult<Option<(String, String)>> {
@@ -111,41 +111,7 @@ pub fn apply(conn: &mut DbConn, impact: &Impact, change: &NewChange) -> QueryRes
             definition_changes::report.eq(change.report),
         ))
         .execute(conn)?;
-    for m in &impact.remaps {
-        let r = &m.row;
-        match r.version {
-            None => {
-                diesel::update(
-                    answers::table
-                        .filter(answers::response_id.eq(&r.response_id))
-                        .filter(answers::question_id.eq(&r.question_id))
-                        .filter(answers::item.eq(&r.item)),
-                )
-                .set((
-                    answers::question_id.eq(&m.question_id),
-                    answers::item.eq(&m.item),
-                    answers::value.eq(&m.value),
-                    answers::section_id.eq(&m.section_id),
-                ))
-                .execute(conn)?;
-            }
-            Some(v) => {
-                diesel::update(
-                    version_answers::table
-                        .filter(version_answers::response_id.eq(&r.response_id))
-                        .filter(version_answers::version.eq(v))
-                        .filter(version_answers::question_id.eq(&r.question_id))
-                        .filter(version_answers::item.eq(&r.item)),
-                )
-                .set((
-                    version_answers::question_id.eq(&m.question_id),
-                    version_answers::item.eq(&m.item),
-                    version_answers::value.eq(&m.value),
-                ))
-                .execute(conn)?;
-            }
-        }
-    }
+    move_rows(conn, &impact.remaps)?;
     // The secretariat's queries and the hidden-question records follow a renamed question.
     let survey_responses = responses::table
         .filter(responses::survey_id.eq(change.survey_id))
@@ -183,6 +149,87 @@ pub fn apply(conn: &mut DbConn, impact: &Impact, change: &NewChange) -> QueryRes
         }
     }
     Ok(id)
+}
+
+/// Rows moved the same way: (version, old question, old item, old and new value when the value
+/// changes, new question, new item, new section).
+type Move<'a> = (
+    Option<i32>,
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
+/// How many responses one moving statement names.
+const MOVE_CHUNK: usize = 500;
+
+/// Move the rows a mapping places elsewhere: one statement per way of moving (a renamed option
+/// or question, per version) and 500 responses, not one per row. A response holds one row per
+/// (version, question, item), and no mapping moves a row onto a place another one moves from
+/// (a `was` or a `[[renamed]]` `from` is never a current code or question), so the order of the
+/// statements does not matter.
+fn move_rows(conn: &mut DbConn, remaps: &[Remap]) -> QueryResult<()> {
+    let mut moves: BTreeMap<Move, Vec<&str>> = BTreeMap::new();
+    for m in remaps {
+        let r = &m.row;
+        let value = (r.value != m.value).then_some((r.value.as_str(), m.value.as_str()));
+        let key = (
+            r.version,
+            r.question_id.as_str(),
+            r.item.as_str(),
+            value,
+            m.question_id.as_str(),
+            m.item.as_str(),
+            m.section_id.as_str(),
+        );
+        moves.entry(key).or_default().push(r.response_id.as_str());
+    }
+    for ((version, question, item, value, to, to_item, section), ids) in moves {
+        for chunk in ids.chunks(MOVE_CHUNK) {
+            match version {
+                None => {
+                    let rows = answers::table
+                        .filter(answers::response_id.eq_any(chunk))
+                        .filter(answers::question_id.eq(question))
+                        .filter(answers::item.eq(item));
+                    let place = (
+                        answers::question_id.eq(to),
+                        answers::item.eq(to_item),
+                        answers::section_id.eq(section),
+                    );
+                    match value {
+                        Some((old, new)) => diesel::update(rows.filter(answers::value.eq(old)))
+                            .set((place, answers::value.eq(new)))
+                            .execute(conn)?,
+                        None => diesel::update(rows).set(place).execute(conn)?,
+                    };
+                }
+                Some(v) => {
+                    let rows = version_answers::table
+                        .filter(version_answers::response_id.eq_any(chunk))
+                        .filter(version_answers::version.eq(v))
+                        .filter(version_answers::question_id.eq(question))
+                        .filter(version_answers::item.eq(item));
+                    let place = (
+                        version_answers::question_id.eq(to),
+                        version_answers::item.eq(to_item),
+                    );
+                    match value {
+                        Some((old, new)) => {
+                            diesel::update(rows.filter(version_answers::value.eq(old)))
+                                .set((place, version_answers::value.eq(new)))
+                                .execute(conn)?
+                        }
+                        None => diesel::update(rows).set(place).execute(conn)?,
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copy each orphaned draft row, as it is, into `orphaned_answers`. An answer to a removed

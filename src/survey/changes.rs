@@ -464,8 +464,25 @@ impl Impact {
         if !self.orphans() && self.remapped.is_empty() && self.newly_hidden.is_empty() {
             out.push_str("  no stored answer is affected\n");
         }
-        out
+        printable(&out)
     }
+}
+
+/// Text for a terminal: a control character from a survey file (a compared string may hold
+/// any) is written as its escape, so printing a report never drives the operator's terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => c.to_string(),
+            // Bidirectional overrides too: they reorder what the terminal shows.
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                c.escape_unicode().to_string()
+            }
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn short(version: &str) -> &str {
@@ -650,6 +667,9 @@ pub fn carried_fate(
 ) -> Option<(String, Vec<Item>)> {
     let oq = old.question(question_id)?;
     let to = new.question(new.renamed.question(question_id))?;
+    // As `impact` does for stored rows: an item mapped onto one the answer already holds (two
+    // old options made one) is left out, so that the answer is carried once.
+    let mut taken: HashSet<String> = items.iter().map(|i| i.item.clone()).collect();
     let mut kept = Vec::new();
     for it in items {
         let row = StoredItem {
@@ -662,6 +682,9 @@ pub fn carried_fate(
             num: it.num,
         };
         if let Ok((_, item, value)) = fate(oq, new, &row) {
+            if item != it.item && !taken.insert(item.clone()) {
+                continue;
+            }
             kept.push(Item {
                 item,
                 value,
@@ -918,5 +941,45 @@ show_if = "colour == \"red\""
         assert_eq!(i.remaps.len(), 1);
         assert_eq!(i.remaps[0].row.response_id, "2");
         assert_eq!(i.remaps[0].item, "x");
+    }
+
+    #[test]
+    fn the_report_prints_no_control_character_of_the_file() {
+        // A condition comparing a text answer with a string holding terminal escapes.
+        let new = OLD.replace(
+            "colour == \\\"red\\\"",
+            "old_name == \\\"\\u001b]0;owned\\u0007\\u001b[2J\\\"",
+        );
+        let (old, new) = (survey(OLD), survey(&new));
+        let report = impact(&old, &new, &[]).report("s", "a", "b");
+        assert!(report.contains("old_name =="), "{report}");
+        assert!(
+            !report.chars().any(|c| c.is_control() && c != '\n'),
+            "{report:?}"
+        );
+        assert!(report.contains("\\u{1b}[2J"), "{report}");
+    }
+
+    #[test]
+    fn a_carried_answer_merged_onto_a_given_one_keeps_it_once() {
+        let new = OLD.replace(
+            "options = [{ code = \"x\", label = \"X\" }, { code = \"y\", label = \"Y\" }]",
+            "options = [{ code = \"x\", label = \"X\", was = \"y\" }]",
+        );
+        let (old, new) = (survey(OLD), survey(&new));
+        let item = |code: &str| Item {
+            item: code.into(),
+            value: "1".into(),
+            num: None,
+        };
+        // As the stored draft becomes: the moved `y` is kept aside, `x` stays, once.
+        assert_eq!(
+            carried_fate(&old, &new, "tools", &[item("y"), item("x")]),
+            Some(("tools".to_string(), vec![item("x")]))
+        );
+        assert_eq!(
+            carried_fate(&old, &new, "tools", &[item("y")]),
+            Some(("tools".to_string(), vec![item("x")]))
+        );
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! A question carries from the previous round's question named in a `[[carry]]` mapping, or by
 //! default from the question with the same id (or the id a `[[renamed]]` of this round gives
-//! it, with options renamed by `was` carrying under their new codes), when the types are compatible (the same type, short
-//! and long text, an integer into a decimal, a single choice into a multiple choice, yes/no into a
+//! it, with options renamed by `was` carrying under their new codes; or the new id a
+//! `[[renamed]]` of the previous round gave it), when the types are compatible (the same type,
+//! short and long text, an integer into a decimal, a single choice into a multiple choice, yes/no into a
 //! choice). Every option (matrix row, scale point) of the old question must have a place in the new
 //! one: the same code, a code mapped in `options`/`rows`, or `""` to leave it behind. File
 //! questions never carry (evidence is attached for each round), nor those the survey lists in
@@ -212,6 +213,14 @@ pub fn plan(previous: &Survey, current: &Survey) -> (CarryPlan, Vec<Diagnostic>)
             .iter()
             .find(|(from, to)| *to == q.id && previous.question(from).is_some())
             .map_or(q.id.as_str(), |(from, _)| from.as_str());
+        // One the previous round renamed while it was open (its own `[[renamed]]`; its answers
+        // moved with it) carries from the new id there, unless this round asks that one too.
+        let from = match previous.question(from) {
+            None if current.question(previous.renamed.question(from)).is_none() => {
+                previous.renamed.question(from)
+            }
+            _ => from,
+        };
         let Some(old) = previous.question(from) else {
             continue;
         };
@@ -524,6 +533,28 @@ text = "Plan?"
         assert_eq!(carry("unit", "units", units, "none"), None);
         let staff = carry("staff", "staff", plan.get("staff").unwrap(), "12").unwrap();
         assert_eq!(staff[0].num, Some(12.0));
+    }
+
+    #[test]
+    fn a_question_the_previous_round_renamed_while_open_still_carries() {
+        // The previous round's file renamed `staff` to `staff_count` while it was open: its
+        // stored answers moved there, and this round's `staff` carries from it.
+        let one = ROUND_ONE.replace("id = \"staff\"", "id = \"staff_count\"")
+            + "[[renamed]]\nfrom = \"staff\"\nto = \"staff_count\"\n";
+        let two = format!(
+            "{HEAD}[[sections]]\nid = \"s\"\ntitle = \"S\"\n\
+             [[sections.questions]]\nid = \"staff\"\ntype = \"integer\"\ntext = \"Staff\"\n"
+        );
+        let (one, d) = parse_survey("r1.toml", &one);
+        assert!(d.is_empty(), "{d:?}");
+        let (two, d) = parse_survey("r2.toml", &two);
+        assert!(d.iter().all(|d| d.severity != Severity::Error), "{d:?}");
+        let (plan, problems) = plan(&one.unwrap(), &two.unwrap());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            plan.get("staff").map(|c| c.from.as_str()),
+            Some("staff_count")
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ on_both_backends!(
     a_contributor_confirms_only_its_sections,
     a_workbook_changes_answers_but_never_confirms,
     demo_data_fills_two_linked_rounds,
+    officials_opening_the_round_at_once_prefill_it_once,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -761,4 +762,54 @@ async fn the_shipped_second_round_in_a_real_browser() {
     axe(&c, "section after confirming").await;
     c.close().await.unwrap();
     app.stop().await;
+}
+
+/// Several officials of a country open the new round at the same moment: one response, started
+/// from the previous round once (one origin, each answer carried once, one audit record).
+async fn officials_opening_the_round_at_once_prefill_it_once(backend: Backend) {
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let app = spawn(backend).await;
+    for iso3 in ["KEN", "GHA", "SEN"] {
+        answer_round_one(&app, iso3, ABOUT, POLICY).await;
+        let links: Vec<String> = (0..4)
+            .map(|i| app.issue_token("r2", iso3, &format!("Official {i}")))
+            .collect();
+        let clients: Vec<TestApp> = links.iter().map(|_| app.clone_with_new_client()).collect();
+        let pages =
+            futures_util::future::join_all(clients.iter().zip(&links).map(|(c, l)| c.get(l))).await;
+        for page in &pages {
+            assert_eq!(page.status, 200, "{iso3}: {}", page.body);
+        }
+        let (carried, from) = carried_into(&app, "r2", iso3);
+        assert_eq!(from, Some(1), "{iso3}");
+        assert_eq!(carried.len(), 6, "{iso3}: {carried:?}");
+        let mut conn = conn(&app);
+        let count = |conn: &mut db::PooledConn, sql: &str| -> i64 {
+            diesel::sql_query(sql)
+                .bind::<diesel::sql_types::Text, _>(iso3)
+                .get_result::<Count>(conn)
+                .unwrap()
+                .n
+        };
+        let responses = count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM responses WHERE survey_id = 'r2' AND country_iso3 = $1",
+        );
+        let carried_rows = count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM carried_answers c JOIN responses r ON r.id = c.response_id \
+             WHERE r.survey_id = 'r2' AND r.country_iso3 = $1",
+        );
+        let audited = count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM audit_log WHERE kind = 'carried' AND country_iso3 = $1",
+        );
+        assert_eq!((responses, carried_rows, audited), (1, 6, 1), "{iso3}");
+    }
 }
