@@ -276,8 +276,18 @@ pub async fn question(
     let by = query.by.as_deref().and_then(Grouping::parse);
     let (s, f, qq) = (survey.id.clone(), filter.clone(), q.clone());
     let source = previous_source(&survey, &q);
+    let user = scope.user.clone();
     let figures = with_conn(&state, move |conn| {
         let mut figures = question_figures(conn, &s, &qq, &f, by)?;
+        // The previous round's figures only for those who may see that survey too.
+        let source = match source {
+            Some((previous, ..))
+                if !crate::accounts::may_see_survey(conn, &user, &previous.id)? =>
+            {
+                None
+            }
+            source => source,
+        };
         if let Some((previous, from, carried)) = source {
             figures.previous = Some(previous_figures(conn, &previous, &from, &carried, &f, by)?);
         }

@@ -431,6 +431,29 @@ async fn what_changed_pages_are_refused_to_others(backend: Backend) {
             );
         }
     }
+    // An owner of the second round alone reads its own results, but not the first round's
+    // answers through it: no what-changed page, no previous-round column.
+    app.add_user(
+        "second@gfmd.example.org",
+        "a second owner's passphrase",
+        "owner",
+        &["rc-two"],
+    );
+    let second = app.clone_with_new_client();
+    let res = second
+        .login("second@gfmd.example.org", "a second owner's passphrase")
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    for path in paths {
+        let page = second.get(path).await;
+        assert_eq!(page.status, 403, "owner of the second round only: {path}");
+        assert!(!page.body.contains("Lead body"));
+    }
+    let q = second.get("/admin/surveys/rc-two/results/q/lead_body").await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert!(!q.body.contains("previous-round"), "{}", q.body);
+    let q = app.get("/admin/surveys/rc-two/results/q/lead_body").await;
+    assert!(q.body.contains("previous-round"), "{}", q.body);
 }
 
 /// The shipped second round, filled by `demo-data` after the first: every what-changed page

@@ -22,6 +22,20 @@ fn rounds_of(scope: &SurveyAdmin) -> Result<Rounds<'_>, AppError> {
     Rounds::of(&scope.survey).ok_or(AppError::NotFound)
 }
 
+/// The previous round's answers are shown only to those who may see that survey too (an
+/// owner of the new round alone does not read the old one's answers through it).
+fn may_see_previous(
+    conn: &mut crate::db::DbConn,
+    user: &crate::db::users::User,
+    previous: &str,
+) -> Result<(), AppError> {
+    if crate::accounts::may_see_survey(conn, user, previous)? {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
 /// A country's responses compared with the previous round.
 async fn country_view(
     state: &web::Data<AppState>,
@@ -36,12 +50,14 @@ async fn country_view(
         .ok_or(AppError::NotFound)?
         .name(lang)
         .to_string();
-    let (s, prev, code) = (
+    let (s, prev, code, user) = (
         scope.survey.clone(),
         rounds.previous.id.clone(),
         iso3.to_string(),
+        scope.user.clone(),
     );
     let loaded = with_conn(state, move |conn| {
+        may_see_previous(conn, &user, &prev)?;
         Ok(load::country(conn, &s, &prev, &code)?)
     })
     .await?;
@@ -122,13 +138,15 @@ async fn overall_view(
 ) -> Result<OverallChanges, AppError> {
     let rounds = rounds_of(scope)?;
     let filter = query.filter(&state.countries, &scope.survey);
-    let (app, s, prev, f) = (
+    let (app, s, prev, f, user) = (
         state.clone(),
         scope.survey.clone(),
         rounds.previous.id.clone(),
         filter.clone(),
+        scope.user.clone(),
     );
     let counted = with_conn(state, move |conn| {
+        may_see_previous(conn, &user, &prev)?;
         Ok(load::counted(conn, &s, &prev, &f, &app.countries)?)
     })
     .await?;
