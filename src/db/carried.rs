@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::schema::{carried_answers, carried_from, response_versions, responses};
 use super::DbConn;
-use crate::survey::answer::Item;
+use crate::survey::answer::{same_items, Item};
 
 /// The response and version of the previous round a response started from.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -38,15 +38,7 @@ impl CarriedAnswer {
     /// Whether `current` is still the answer as carried (compared item by item, values as
     /// stored).
     pub fn is_unchanged(&self, current: Option<&Vec<Item>>) -> bool {
-        let key = |items: &[Item]| -> Vec<(String, String)> {
-            let mut k: Vec<(String, String)> = items
-                .iter()
-                .map(|i| (i.item.clone(), i.value.clone()))
-                .collect();
-            k.sort();
-            k
-        };
-        key(&self.items) == key(current.map_or(&[][..], |v| v.as_slice()))
+        same_items(&self.items, current.map_or(&[][..], |v| v.as_slice()))
     }
 }
 
@@ -65,6 +57,16 @@ pub struct StartAnswer {
     pub from_question_id: String,
     pub section_id: String,
     pub items: Vec<Item>,
+}
+
+/// Items as `carried_answers.items` holds them: a JSON array of [item, value, num] triples.
+fn items_json(items: &[Item]) -> String {
+    let triples: Vec<(&str, &str, Option<f64>)> = items
+        .iter()
+        .map(|i| (i.item.as_str(), i.value.as_str(), i.num))
+        .collect();
+    // Strings and numbers only: serialising cannot fail.
+    serde_json::to_string(&triples).unwrap_or_else(|_| "[]".into())
 }
 
 type CarriedRow = (
@@ -163,12 +165,7 @@ pub(super) fn record(
         );
         let response = sql.param(from.response_id.as_str());
         for (n, a) in chunk.iter().enumerate() {
-            let triples: Vec<(&str, &str, Option<f64>)> = a
-                .items
-                .iter()
-                .map(|i| (i.item.as_str(), i.value.as_str(), i.num))
-                .collect();
-            let json = serde_json::to_string(&triples).unwrap_or_else(|_| "[]".into());
+            let json = items_json(&a.items);
             sql.push(if n == 0 { "(" } else { ", (" })
                 .push(&response)
                 .push(", ")
@@ -291,10 +288,6 @@ pub fn rewrite(
     to: &str,
     items: &[Item],
 ) -> QueryResult<()> {
-    let triples: Vec<(&str, &str, Option<f64>)> = items
-        .iter()
-        .map(|i| (i.item.as_str(), i.value.as_str(), i.num))
-        .collect();
     diesel::update(
         carried_answers::table
             .filter(carried_answers::response_id.eq(response_id))
@@ -302,7 +295,7 @@ pub fn rewrite(
     )
     .set((
         carried_answers::question_id.eq(to),
-        carried_answers::items.eq(serde_json::to_string(&triples).unwrap_or_else(|_| "[]".into())),
+        carried_answers::items.eq(items_json(items)),
     ))
     .execute(conn)?;
     Ok(())

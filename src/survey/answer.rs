@@ -39,6 +39,20 @@ pub fn escape_of(items: &[Item]) -> Option<(EscapeKind, &str)> {
         .find_map(|i| EscapeKind::of_item(&i.item).map(|k| (k, i.value.as_str())))
 }
 
+/// Whether two answers are the same as stored: item and value, in any order (the numeric copy
+/// follows the value).
+pub fn same_items(a: &[Item], b: &[Item]) -> bool {
+    let key = |items: &[Item]| -> Vec<(String, String)> {
+        let mut k: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i.item.clone(), i.value.clone()))
+            .collect();
+        k.sort();
+        k
+    };
+    key(a) == key(b)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub item: String,

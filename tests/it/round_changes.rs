@@ -449,7 +449,9 @@ async fn what_changed_pages_are_refused_to_others(backend: Backend) {
         assert_eq!(page.status, 403, "owner of the second round only: {path}");
         assert!(!page.body.contains("Lead body"));
     }
-    let q = second.get("/admin/surveys/rc-two/results/q/lead_body").await;
+    let q = second
+        .get("/admin/surveys/rc-two/results/q/lead_body")
+        .await;
     assert_eq!(q.status, 200, "{}", q.body);
     assert!(!q.body.contains("previous-round"), "{}", q.body);
     let q = app.get("/admin/surveys/rc-two/results/q/lead_body").await;

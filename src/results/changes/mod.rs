@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde::Serialize;
 
 use crate::reference::Countries;
-use crate::survey::answer::{escape_of, is_value_item, Answers, CountryCodes, Item, Visibility};
+use crate::survey::answer::{
+    escape_of, is_value_item, same_items, Answers, CountryCodes, Item, Visibility,
+};
 use crate::survey::rounds::carry_answer;
 use crate::survey::{Question, QuestionKind, Survey};
 
@@ -128,19 +130,6 @@ fn shown(survey: &Survey, answers: &Answers) -> Answers {
         .collect()
 }
 
-/// Items compared as stored (item and value; the numeric copy follows the value).
-fn same(a: &[Item], b: &[Item]) -> bool {
-    let key = |items: &[Item]| -> Vec<(String, String)> {
-        let mut k: Vec<(String, String)> = items
-            .iter()
-            .map(|i| (i.item.clone(), i.value.clone()))
-            .collect();
-        k.sort();
-        k
-    };
-    key(a) == key(b)
-}
-
 /// Compare every question of this round, in survey order. `current` and `previous` are the
 /// two responses' answers (hidden ones are left out here); `confirmed` tells whether the
 /// country confirmed a carried answer "still accurate".
@@ -184,7 +173,7 @@ pub fn compare(
                 (None, None) => Class::NotAnswered,
                 (None, Some(_)) => Class::NewlyAnswered,
                 (Some(_), None) => Class::NoLongerAnswered,
-                (Some(o), Some(n)) if same(o, n) => {
+                (Some(o), Some(n)) if same_items(o, n) => {
                     if confirmed(&q.id) {
                         Class::ConfirmedUnchanged
                     } else {
