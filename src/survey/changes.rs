@@ -15,27 +15,6 @@ use super::answer::{Answers, Item, Visibility, OTHER_ITEM};
 use super::condition::{CompareOp, Condition, QuestionRef};
 use super::model::*;
 
-/// Which list of a question an option belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum OptionList {
-    /// A choice question's options.
-    Options,
-    /// A matrix's rows.
-    Rows,
-    /// A matrix's scale.
-    Scale,
-}
-
-impl OptionList {
-    pub fn name(self) -> &'static str {
-        match self {
-            OptionList::Options => "option",
-            OptionList::Rows => "row",
-            OptionList::Scale => "scale entry",
-        }
-    }
-}
-
 /// What a new version changes in the definition, by the new question ids.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
@@ -88,7 +67,7 @@ pub fn compare(old: &Survey, new: &Survey) -> Changes {
             }
         }
         for list in [OptionList::Options, OptionList::Rows, OptionList::Scale] {
-            for code in codes(&q.kind, list) {
+            for code in q.kind.choices(list).iter().map(|c| c.code.as_str()) {
                 let mapped = map_code(renames, &nq.id, list, code);
                 if mapped != code {
                     out.remapped_options.push((
@@ -98,7 +77,7 @@ pub fn compare(old: &Survey, new: &Survey) -> Changes {
                         mapped.to_string(),
                     ));
                 }
-                if !valid_code(&nq.kind, list, mapped) {
+                if !nq.kind.has_code(list, mapped) {
                     out.removed_options
                         .push((nq.id.clone(), list, code.to_string()));
                 }
@@ -155,22 +134,6 @@ pub fn compatible(old: &QuestionKind, new: &QuestionKind) -> bool {
                 | (K::LongText { .. }, K::ShortText { .. })
                 | (K::Integer { .. }, K::Decimal { .. })
         )
-}
-
-fn codes(kind: &QuestionKind, list: OptionList) -> Vec<&str> {
-    let choices: &[Choice] = match (kind, list) {
-        (QuestionKind::Matrix { rows, .. }, OptionList::Rows) => rows,
-        (QuestionKind::Matrix { scale, .. }, OptionList::Scale) => scale,
-        (QuestionKind::Matrix { .. }, OptionList::Options) => &[],
-        (k, OptionList::Options) => k.options(),
-        (_, _) => &[],
-    };
-    choices.iter().map(|c| c.code.as_str()).collect()
-}
-
-fn valid_code(kind: &QuestionKind, list: OptionList, code: &str) -> bool {
-    codes(kind, list).contains(&code)
-        || (list == OptionList::Options && kind.has_other() && code == OTHER_CODE)
 }
 
 /// An old code of `list` of (new) question `question`, as the file maps it.
@@ -716,7 +679,7 @@ fn fate(oq: &Question, new: &Survey, r: &StoredItem) -> Result<(String, String, 
     // An old code: mapped, still offered, or (if it was valid before) removed.
     let code = |list: OptionList, code: &str| -> Result<String, Orphan> {
         let mapped = map_code(renames, &nq.id, list, code);
-        if valid_code(&nq.kind, list, mapped) || !valid_code(&oq.kind, list, code) {
+        if nq.kind.has_code(list, mapped) || !oq.kind.has_code(list, code) {
             Ok(mapped.to_string())
         } else {
             Err(Orphan::RemovedOption)

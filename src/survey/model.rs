@@ -401,6 +401,27 @@ impl FileType {
     }
 }
 
+/// Which list of a question a code belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OptionList {
+    /// A choice question's options.
+    Options,
+    /// A matrix's rows.
+    Rows,
+    /// A matrix's scale.
+    Scale,
+}
+
+impl OptionList {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptionList::Options => "option",
+            OptionList::Rows => "row",
+            OptionList::Scale => "scale entry",
+        }
+    }
+}
+
 /// Defaults of a file question: a few documents of a reasonable size, of every type.
 pub const DEFAULT_MAX_FILES: usize = 5;
 pub const DEFAULT_MAX_SIZE_MB: u32 = 10;
@@ -432,6 +453,23 @@ impl QuestionKind {
             QuestionKind::Percentage => "percentage",
             QuestionKind::File { .. } => "file",
         }
+    }
+
+    /// The entries of one of the question's lists of codes (empty when it has no such list).
+    pub fn choices(&self, list: OptionList) -> &[Choice] {
+        match (self, list) {
+            (QuestionKind::Matrix { rows, .. }, OptionList::Rows) => rows,
+            (QuestionKind::Matrix { scale, .. }, OptionList::Scale) => scale,
+            (_, OptionList::Options) => self.options(),
+            (_, OptionList::Rows | OptionList::Scale) => &[],
+        }
+    }
+
+    /// Whether `code` is a code of that list: one of its entries, or `other` for a choice
+    /// with an "other" box.
+    pub fn has_code(&self, list: OptionList, code: &str) -> bool {
+        self.choices(list).iter().any(|c| c.code == code)
+            || (list == OptionList::Options && self.has_other() && code == OTHER_CODE)
     }
 
     pub fn options(&self) -> &[Choice] {

@@ -66,25 +66,25 @@ pub fn compatible(from: &QuestionKind, to: &QuestionKind) -> bool {
 /// matrix's scale.
 fn value_codes(kind: &QuestionKind) -> Option<Vec<String>> {
     match kind {
-        QuestionKind::SingleChoice { options, other }
-        | QuestionKind::MultipleChoice { options, other, .. } => {
-            let mut codes: Vec<String> = options.iter().map(|o| o.code.clone()).collect();
+        QuestionKind::SingleChoice { other, .. } | QuestionKind::MultipleChoice { other, .. } => {
+            let mut codes = codes(kind, OptionList::Options);
             if *other {
                 codes.push(OTHER_CODE.to_string());
             }
             Some(codes)
         }
         QuestionKind::YesNo => Some(vec!["yes".into(), "no".into()]),
-        QuestionKind::Matrix { scale, .. } => Some(scale.iter().map(|c| c.code.clone()).collect()),
+        QuestionKind::Matrix { .. } => Some(codes(kind, OptionList::Scale)),
         _ => None,
     }
 }
 
 fn row_codes(kind: &QuestionKind) -> Option<Vec<String>> {
-    match kind {
-        QuestionKind::Matrix { rows, .. } => Some(rows.iter().map(|c| c.code.clone()).collect()),
-        _ => None,
-    }
+    matches!(kind, QuestionKind::Matrix { .. }).then(|| codes(kind, OptionList::Rows))
+}
+
+fn codes(kind: &QuestionKind, list: OptionList) -> Vec<String> {
+    kind.choices(list).iter().map(|c| c.code.clone()).collect()
 }
 
 /// Where a code of the previous round goes: renamed, left behind (None), or the same code.

@@ -63,19 +63,10 @@ impl Walker {
             let Some(q) = question(&entry.question) else {
                 continue;
             };
-            let (codes, map): (Vec<&str>, _) = match (&q.kind, entry.list) {
-                (QuestionKind::Matrix { rows, .. }, "rows") => (
-                    rows.iter().map(|c| c.code.as_str()).collect(),
-                    &mut out.rows,
-                ),
-                (QuestionKind::Matrix { scale, .. }, _) => (
-                    scale.iter().map(|c| c.code.as_str()).collect(),
-                    &mut out.options,
-                ),
-                (kind, _) => (
-                    kind.options().iter().map(|c| c.code.as_str()).collect(),
-                    &mut out.options,
-                ),
+            let (list, map) = match (&q.kind, entry.list) {
+                (QuestionKind::Matrix { .. }, "rows") => (OptionList::Rows, &mut out.rows),
+                (QuestionKind::Matrix { .. }, _) => (OptionList::Scale, &mut out.options),
+                (_, _) => (OptionList::Options, &mut out.options),
             };
             let old = entry.was.get_ref();
             let what = format!("'{}' of question '{}'", entry.list, q.id);
@@ -84,7 +75,7 @@ impl Walker {
                     entry.was.span(),
                     format!("'was = \"{old}\"' is the entry's own code in {what}"),
                 );
-            } else if codes.contains(&old.as_str()) || (q.kind.has_other() && old == OTHER_CODE) {
+            } else if q.kind.has_code(list, old) {
                 cx.error(
                     entry.was.span(),
                     format!(
