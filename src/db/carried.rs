@@ -140,6 +140,49 @@ pub fn source_version(
     Ok(accepted.or(counted).map(|v| (response_id, v)))
 }
 
+#[derive(diesel::QueryableByName)]
+struct LastAccepted {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    response_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    number: Option<i32>,
+}
+
+/// [`source_version`] of every country (and organisation) of `survey_id` at once, in two
+/// queries: (iso3, unit) -> (response id, version).
+pub fn source_versions(
+    conn: &mut DbConn,
+    survey_id: &str,
+) -> QueryResult<HashMap<(String, String), (String, i32)>> {
+    let rows: Vec<(String, String, String, Option<i32>)> = responses::table
+        .filter(responses::survey_id.eq(survey_id))
+        .select((
+            responses::id,
+            responses::country_iso3,
+            responses::unit,
+            responses::counted_version,
+        ))
+        .load(conn)?;
+    let mut sql = super::sql::Sql::new(
+        "SELECT v.response_id AS response_id, MAX(v.number) AS number FROM response_versions v \
+         JOIN responses r ON r.id = v.response_id WHERE v.accepted_at IS NOT NULL AND r.survey_id = ",
+    );
+    sql.bind(survey_id).push(" GROUP BY v.response_id");
+    let accepted: HashMap<String, Option<i32>> = sql
+        .query()
+        .load::<LastAccepted>(conn)?
+        .into_iter()
+        .map(|a| (a.response_id, a.number))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, iso3, unit, counted)| {
+            let version = accepted.get(&id).copied().flatten().or(counted)?;
+            Some(((iso3, unit), (id, version)))
+        })
+        .collect())
+}
+
 /// Record where a new response started from and every answer carried into it (the answers
 /// themselves are written with the response, see `responses::get_or_create_response`).
 pub(super) fn record(

@@ -142,7 +142,7 @@ fn group_by(grouping: Option<Grouping>, rest: &str) -> String {
 }
 
 /// `FROM responses r JOIN countries c ... WHERE r.survey_id = ... AND <filter>`.
-fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
+pub(super) fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
     sql.push(" FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ")
         .bind(survey_id);
     push_filter(sql, filter);

@@ -347,6 +347,19 @@ async fn what_changed_per_country_and_overall_equals_the_hand_count(backend: Bac
     // No movement line for a group with nobody in it.
     assert!(!lines.iter().any(|l| l
         .starts_with("lead_body,Lead body,movement,,,ministry,Ministry,agency,Agency,region,002")));
+    // Filtered to Europe, only Sweden counts (it changed its lead body).
+    let europe = app
+        .get("/admin/surveys/rc-two/results/changes.csv?region=150")
+        .await;
+    assert_eq!(europe.status, 200, "{}", europe.body);
+    let europe: Vec<&str> = europe.body.lines().collect();
+    for line in [
+        "lead_body,Lead body,changed,,,,,,,all,,All countries,1",
+        "lead_body,Lead body,confirmed,,,,,,,all,,All countries,0",
+        "plan,Plan adopted,movement,,,yes,Yes,yes,Yes,all,,All countries,1",
+    ] {
+        assert!(europe.contains(&line), "{line} in {europe:#?}");
+    }
 
     // The results page of a carried question: the previous round beside this one, options
     // renamed (office -> agency), the one left behind (none) out.

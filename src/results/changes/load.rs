@@ -15,7 +15,7 @@ use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 use super::Counted;
 use crate::db::responses::{self, ResponseRow};
 use crate::db::{answers, carried, versions, DbConn};
-use crate::results::aggregate::Filter;
+use crate::results::aggregate::{self, Filter};
 use crate::results::sql::Sql;
 use crate::survey::answer::{Answers, Item};
 use crate::survey::Survey;
@@ -93,11 +93,15 @@ struct VersionItem {
 }
 
 #[derive(QueryableByName)]
-struct Accepted {
+struct CountedResponse {
     #[diesel(sql_type = Text)]
-    response_id: String,
-    #[diesel(sql_type = Nullable<Integer>)]
-    number: Option<i32>,
+    id: String,
+    #[diesel(sql_type = Text)]
+    country_iso3: String,
+    #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Integer)]
+    counted_version: i32,
 }
 
 /// The answers of every version of a survey's responses that `wanted` names, by (response,
@@ -139,60 +143,32 @@ fn version_items(
 }
 
 /// Every response of `survey` that counts (its counted version, within the filter's
-/// population, region and income group), with the previous round's answers it compares with.
-/// Seven queries, whatever the number of countries.
+/// population, region and income group, as the results pages select them; drafts never), with
+/// the previous round's answers it compares with. Seven queries, whatever the number of
+/// countries.
 pub fn counted(
     conn: &mut DbConn,
     survey: &Survey,
     previous_survey: &str,
     filter: &Filter,
-    countries: &crate::reference::Countries,
 ) -> QueryResult<Vec<Counted>> {
-    let admits = |iso3: &str| {
-        let c = countries.get(iso3);
-        filter.admits(iso3)
-            && filter
-                .region
-                .as_ref()
-                .is_none_or(|r| c.is_some_and(|c| &c.region_code == r))
-            && filter
-                .income
-                .as_ref()
-                .is_none_or(|i| c.is_some_and(|c| &c.income_fy09 == i))
+    let submitted = Filter {
+        include_drafts: false,
+        ..filter.clone()
     };
-    let counted: Vec<ResponseRow> = responses::survey_responses(conn, &survey.id)?
-        .into_iter()
-        .filter(|r| r.counted_version.is_some() && admits(&r.country_iso3))
-        .filter(|r| !filter.accepted_only || r.status == responses::ResponseStatus::Accepted)
-        .collect();
+    let mut sql = Sql::new(
+        "SELECT r.id AS id, r.country_iso3 AS country_iso3, r.unit AS unit, \
+         r.counted_version AS counted_version",
+    );
+    aggregate::responses_from(&mut sql, &survey.id, &submitted);
+    sql.push(" ORDER BY r.country_iso3, r.unit");
+    let counted: Vec<CountedResponse> = sql.query().load(conn)?;
     let mut current = version_items(conn, &survey.id, true, &|_, _| true)?;
     let from = carried::survey_carried_from(conn, &survey.id)?;
     let carried = carried::survey_carried_answers(conn, &survey.id)?;
     // The previous round's source versions, for responses that did not start from one.
-    let previous_rows = responses::survey_responses(conn, previous_survey)?;
-    let mut sql = Sql::new(
-        "SELECT v.response_id AS response_id, MAX(v.number) AS number FROM response_versions v \
-         JOIN responses r ON r.id = v.response_id WHERE v.accepted_at IS NOT NULL AND r.survey_id = ",
-    );
-    sql.bind(previous_survey).push(" GROUP BY v.response_id");
-    let accepted: HashMap<String, Option<i32>> = sql
-        .query()
-        .load::<Accepted>(conn)?
-        .into_iter()
-        .map(|a| (a.response_id, a.number))
-        .collect();
-    let source: HashMap<(String, String), (String, i32)> = previous_rows
-        .iter()
-        .filter_map(|p| {
-            let v = accepted
-                .get(&p.id)
-                .copied()
-                .flatten()
-                .or(p.counted_version)?;
-            Some(((p.country_iso3.clone(), p.unit.clone()), (p.id.clone(), v)))
-        })
-        .collect();
-    let origin_of = |r: &ResponseRow| -> Option<(String, i32)> {
+    let source = carried::source_versions(conn, previous_survey)?;
+    let origin_of = |r: &CountedResponse| -> Option<(String, i32)> {
         match from.get(&r.id) {
             Some(f) => Some((f.from_response_id.clone(), f.from_version)),
             None => source
@@ -211,10 +187,11 @@ pub fn counted(
     Ok(counted
         .into_iter()
         .map(|r| {
-            let version = r.counted_version.unwrap_or_default();
             let origin = origins.get(&r.id);
             Counted {
-                current: current.remove(&(r.id.clone(), version)).unwrap_or_default(),
+                current: current
+                    .remove(&(r.id.clone(), r.counted_version))
+                    .unwrap_or_default(),
                 previous: origin.map(|o| previous.get(o).cloned().unwrap_or_default()),
                 confirmed: carried
                     .get(&r.id)

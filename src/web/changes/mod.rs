@@ -138,8 +138,7 @@ async fn overall_view(
 ) -> Result<OverallChanges, AppError> {
     let rounds = rounds_of(scope)?;
     let filter = query.filter(&state.countries, &scope.survey);
-    let (app, s, prev, f, user) = (
-        state.clone(),
+    let (s, prev, f, user) = (
         scope.survey.clone(),
         rounds.previous.id.clone(),
         filter.clone(),
@@ -147,7 +146,7 @@ async fn overall_view(
     );
     let counted = with_conn(state, move |conn| {
         may_see_previous(conn, &user, &prev)?;
-        Ok(load::counted(conn, &s, &prev, &f, &app.countries)?)
+        Ok(load::counted(conn, &s, &prev, &f)?)
     })
     .await?;
     let figures = changes::overall(rounds, &counted, &state.countries);
