@@ -166,11 +166,10 @@ async fn run_backend(backend: &str, duration: Duration) {
     };
     println!("\n== {backend}");
     // One personal link per connection, each for its own country.
-    let countries = coherence::reference::Countries::load().expect("countries");
     let mut links = Vec::new();
-    for c in countries.iter().take(CONNECTIONS) {
+    for iso3 in coherence::reference::un_member_states().take(CONNECTIONS) {
         let out = coherence(&db)
-            .args(["token", "issue", "--survey", "bench", "--country", &c.iso3])
+            .args(["token", "issue", "--survey", "bench", "--country", &iso3])
             .env("COHERENCE_BASE_URL", "http://bench.invalid")
             .output()
             .expect("issue token");
