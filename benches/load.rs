@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
+#[path = "load/whole.rs"]
+mod whole;
+
 const CONNECTIONS: usize = 64;
 
 fn main() {
@@ -116,9 +119,13 @@ fn free_port() -> u16 {
 }
 
 fn coherence(db: &str) -> Command {
+    coherence_with(db, &surveys_dir())
+}
+
+fn coherence_with(db: &str, surveys: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coherence"));
     cmd.env("COHERENCE_DATABASE_URL", db)
-        .env("COHERENCE_SURVEYS", surveys_dir())
+        .env("COHERENCE_SURVEYS", surveys)
         // Each connection saves as fast as it can: throughput is measured, not the per-link
         // budget a person never reaches.
         .env("COHERENCE_LINK_SAVES_PER_MINUTE", "1000000")
@@ -127,8 +134,12 @@ fn coherence(db: &str) -> Command {
 }
 
 async fn start_server(db: &str) -> Server {
+    start_server_with(db, &surveys_dir()).await
+}
+
+async fn start_server_with(db: &str, surveys: &std::path::Path) -> Server {
     let port = free_port();
-    let mut child = coherence(db)
+    let mut child = coherence_with(db, surveys)
         .arg("serve")
         .env("COHERENCE_BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
@@ -149,10 +160,11 @@ async fn start_server(db: &str) -> Server {
     panic!("server did not become healthy");
 }
 
-async fn run_backend(backend: &str, duration: Duration) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = match backend {
-        "sqlite" => dir.path().join("bench.db").display().to_string(),
+/// A new, empty database: a file in `dir`, or a new database on the PostgreSQL server named by
+/// `COHERENCE_BENCH_PG`.
+fn fresh_database(backend: &str, dir: &std::path::Path, file: &str) -> String {
+    match backend {
+        "sqlite" => dir.join(file).display().to_string(),
         _ => {
             let server = std::env::var("COHERENCE_BENCH_PG").expect("COHERENCE_BENCH_PG");
             let name = format!("coherence_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
@@ -163,7 +175,12 @@ async fn run_backend(backend: &str, duration: Duration) {
                 .expect("create bench database");
             format!("{server}/{name}")
         }
-    };
+    }
+}
+
+async fn run_backend(backend: &str, duration: Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = fresh_database(backend, dir.path(), "bench.db");
     println!("\n== {backend}");
     // One personal link per connection, each for its own country.
     let mut links = Vec::new();
@@ -192,10 +209,16 @@ async fn run_backend(backend: &str, duration: Duration) {
 
     let healthz = {
         let base = base.clone();
-        measure("GET /healthz", pid, duration, move |_i, client, state| {
-            let url = format!("{base}/healthz");
-            async move { (get_ok(&client, &url).await, state) }
-        })
+        measure(
+            "GET /healthz",
+            &server.address,
+            pid,
+            duration,
+            move |_i, client, state| {
+                let url = format!("{base}/healthz");
+                async move { (get_ok(&client, &url).await, state) }
+            },
+        )
         .await
     };
     let page_bytes = {
@@ -212,6 +235,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         let links = links.clone();
         measure(
             &format!("GET section page (20 questions, {page_bytes} bytes)"),
+            &server.address,
             pid,
             duration,
             move |i, client, state| {
@@ -230,6 +254,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         let ack = acknowledged.clone();
         measure(
             "POST draft save of the section",
+            &server.address,
             pid,
             duration,
             move |i, client, mut state| {
@@ -293,7 +318,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         }
     }
     for r in [&healthz, &page, &save] {
-        r.print();
+        r.print(healthz.per_second());
     }
     println!(
         "server peak RSS {rss:.1} MiB; load average after: {}; acknowledged saves missing from the database: {missing}",
@@ -301,6 +326,8 @@ async fn run_backend(backend: &str, duration: Duration) {
     );
     assert_eq!(missing, 0, "every acknowledged save must be stored");
     drop(server);
+    let whole_db = fresh_database(backend, dir.path(), "whole.db");
+    whole::run(&whole_db, duration, healthz.per_second()).await;
 }
 
 async fn get_ok(client: &reqwest::Client, url: &str) -> bool {
@@ -380,14 +407,25 @@ struct Report {
     p99: Duration,
     load_before: String,
     cpu_us_per_request: f64,
+    /// SQL statements the server sent per request, from its `/metrics` (None where it has none).
+    statements_per_request: Option<f64>,
 }
 
 impl Report {
-    fn print(&self) {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+
+    fn print(&self, healthz: f64) {
+        let statements = self
+            .statements_per_request
+            .map(|n| format!("{n:.2}"))
+            .unwrap_or_else(|| "n/a".into());
         println!(
-            "{:<52} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  server CPU {:.0} us/req  (requests {}, load before {})",
+            "{:<52} {:>8.0} req/s ({:>5.1} % of /healthz)  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  server CPU {:.0} us/req  SQL statements/req {statements}  (requests {}, load before {})",
             self.name,
-            self.requests as f64 / self.secs,
+            self.per_second(),
+            100.0 * self.per_second() / healthz.max(1.0),
             self.p50.as_secs_f64() * 1000.0,
             self.p99.as_secs_f64() * 1000.0,
             self.errors,
@@ -398,12 +436,39 @@ impl Report {
     }
 }
 
-async fn measure<F, Fut>(name: &str, server_pid: u32, duration: Duration, f: F) -> Report
+/// The server's counters from `GET /metrics` (Prometheus text): SQL statements sent and
+/// requests served, or None where the server has no such page.
+async fn server_counters(base: &str) -> Option<(f64, f64)> {
+    let body = reqwest::get(format!("{base}/metrics")).await.ok()?;
+    if !body.status().is_success() {
+        return None;
+    }
+    let text = body.text().await.ok()?;
+    let value = |name: &str| -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .reduce(|a, b| a + b)
+    };
+    Some((
+        value("coherence_sql_statements_total")?,
+        value("coherence_http_requests_total")?,
+    ))
+}
+
+async fn measure<F, Fut>(
+    name: &str,
+    base: &str,
+    server_pid: u32,
+    duration: Duration,
+    f: F,
+) -> Report
 where
     F: Fn(usize, reqwest::Client, ConnState) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = (bool, ConnState)> + Send,
 {
     let load_before = loadavg();
+    let counters_before = server_counters(&base).await;
     let cpu_before = cpu_seconds(server_pid);
     let start = Instant::now();
     let deadline = start + duration;
@@ -442,6 +507,12 @@ where
     }
     let secs = start.elapsed().as_secs_f64();
     let server_cpu = cpu_seconds(server_pid) - cpu_before;
+    // The counters' own request is counted once on each side: it cancels out of the difference
+    // of requests, and adds no statement.
+    let statements_per_request = match (counters_before, server_counters(&base).await) {
+        (Some((s0, _)), Some((s1, _))) => Some((s1 - s0) / all.len().max(1) as f64),
+        _ => None,
+    };
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -457,5 +528,6 @@ where
         p99: pct(0.99),
         load_before,
         cpu_us_per_request: server_cpu * 1e6 / all.len().max(1) as f64,
+        statements_per_request,
     }
 }

@@ -561,3 +561,34 @@ fn accept_and_revise(
     }
     Ok(())
 }
+
+/// The fields a focal point's browser posts for one section, answered as the demo answers
+/// (optional questions sometimes left blank, no documents attached), named as the section form
+/// names them: `<id>` (repeated for several choices), `<id>.other`, `<id>.<row>`. The load
+/// benchmark's whole responses post these.
+pub fn section_fields(
+    survey: &Survey,
+    section: &crate::survey::Section,
+    iso3: &str,
+    seed: u64,
+) -> Vec<(String, String)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let countries: Vec<String> = crate::reference::un_member_states().collect();
+    let countries: Vec<&str> = countries.iter().map(String::as_str).collect();
+    let mut fields = Vec::new();
+    for q in &section.questions {
+        let Some(raw) = raw_answer(&mut rng, survey, q, iso3, &countries) else {
+            continue;
+        };
+        for v in raw.values {
+            fields.push((q.id.clone(), v));
+        }
+        if let Some(other) = raw.other {
+            fields.push((format!("{}.other", q.id), other));
+        }
+        for (row, v) in raw.rows {
+            fields.push((format!("{}.{row}", q.id), v));
+        }
+    }
+    fields
+}
