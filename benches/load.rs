@@ -95,6 +95,21 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The server's resident memory now, split as the kernel counts it: (anonymous, file-backed:
+/// the binary's pages and SQLite's memory-mapped database), in MiB.
+fn rss_split_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 struct Server {
     child: Child,
     address: String,
@@ -299,6 +314,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         .await
     };
     let rss = peak_rss_mib(server.child.id());
+    let (anon, file) = rss_split_mib(server.child.id());
     // Every acknowledged save must be what the database now holds.
     let client = reqwest::Client::new();
     let acknowledged = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
@@ -321,7 +337,7 @@ async fn run_backend(backend: &str, duration: Duration) {
         r.print(healthz.per_second());
     }
     println!(
-        "server peak RSS {rss:.1} MiB; load average after: {}; acknowledged saves missing from the database: {missing}",
+        "server peak RSS {rss:.1} MiB (at the end: anonymous {anon:.1}, file-backed {file:.1}); load average after: {}; acknowledged saves missing from the database: {missing}",
         loadavg()
     );
     assert_eq!(missing, 0, "every acknowledged save must be stored");

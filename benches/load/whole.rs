@@ -18,7 +18,8 @@ use coherence::survey::Survey;
 use diesel::prelude::*;
 
 use super::{
-    cpu_seconds, hidden, loadavg, peak_rss_mib, server_counters, start_server_with, CONNECTIONS,
+    cpu_seconds, hidden, loadavg, peak_rss_mib, rss_split_mib, server_counters, start_server_with,
+    CONNECTIONS,
 };
 
 /// Links issued per connection: more than a connection completes in a run on this machine.
@@ -196,6 +197,7 @@ pub async fn run(db: &str, duration: Duration, healthz_per_second: f64) {
     let server_cpu = cpu_seconds(pid) - cpu_before;
     let counters_after = server_counters(&base).await;
     let rss = peak_rss_mib(pid);
+    let (anon, file) = rss_split_mib(pid);
     drop(server);
     let mut tally = std::mem::take(&mut *tally.lock().expect("tally"));
     let stored = submitted(db);
@@ -236,7 +238,7 @@ pub async fn run(db: &str, duration: Duration, healthz_per_second: f64) {
         );
     }
     println!(
-        "  completed {} responses in {secs:.1} s; submitted responses in the database: {stored}; server peak RSS {rss:.1} MiB; load before {load_before}, after {}",
+        "  completed {} responses in {secs:.1} s; submitted responses in the database: {stored}; server peak RSS {rss:.1} MiB (at the end: anonymous {anon:.1}, file-backed {file:.1}); load before {load_before}, after {}",
         tally.completed,
         loadavg()
     );
