@@ -6,6 +6,7 @@ use coherence::cli::{run, Cli, CliError};
 
 #[actix_web::main]
 async fn main() {
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COHERENCE_LOG")
@@ -26,3 +27,21 @@ async fn main() {
         std::process::exit(1);
     }
 }
+
+/// glibc's malloc gives threads that allocate at the same time arenas of their own, up to eight
+/// per core, and each arena keeps what its threads free. Under 64 connections the blocking
+/// threads that serve database work spread over many arenas: the load benchmark measured the
+/// server's anonymous memory at 36 MiB with the default and 25 MiB with one arena. Two keep
+/// the two cores from waiting on one arena's lock. Called first: actix's system runtime runs on
+/// the main thread, and no other thread has started yet (blocking threads start on first use).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets a parameter of the allocator, and no other thread is
+    // allocating yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
