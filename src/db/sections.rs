@@ -204,24 +204,29 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
 /// transaction's first write, which takes the database's write lock.
 fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bool> {
     use diesel::sql_types::{Integer, Text, Timestamp};
-    // $1 version, $2 time, $3 link, $4 response, $5 section, $6 $7 the editable states,
-    // $8 the base version.
-    let editable = format!(
-        "EXISTS (SELECT 1 FROM responses WHERE id = $4 AND status IN ($6, $7){})",
-        share_lock(conn)
-    );
+    // $1 version, $2 time, $3 link, $4 response, $5 section, then (an update) $6 the base
+    // version, then the two editable states. SQLite numbers `$n` parameters in the order they
+    // first appear: they appear here in numeric order.
+    let editable = |states: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM responses WHERE id = $4 AND status IN ({states}){})",
+            share_lock(conn)
+        )
+    };
     let sql = if w.base_version == 0 {
         // A concurrent first save of the section makes this insert nothing.
         format!(
             "INSERT INTO section_states (version, updated_at, updated_by, response_id, \
-             section_id) SELECT $1, $2, $3, $4, $5 WHERE {editable} \
-             ON CONFLICT (response_id, section_id) DO NOTHING"
+             section_id) SELECT $1, $2, $3, $4, $5 WHERE {} \
+             ON CONFLICT (response_id, section_id) DO NOTHING",
+            editable("$6, $7")
         )
     } else {
         format!(
             "UPDATE section_states SET version = $1, updated_at = $2, updated_by = $3, \
              ready_at = NULL, ready_by = NULL \
-             WHERE response_id = $4 AND section_id = $5 AND version = $8 AND {editable}"
+             WHERE response_id = $4 AND section_id = $5 AND version = $6 AND {}",
+            editable("$7, $8")
         )
     };
     let q = diesel::sql_query(sql)
@@ -230,15 +235,17 @@ fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<b
         .bind::<Timestamp, _>(w.now)
         .bind::<Text, _>(w.token_id)
         .bind::<Text, _>(w.response_id)
-        .bind::<Text, _>(w.section_id)
-        .bind::<Text, _>(ResponseStatus::Draft.as_str())
-        .bind::<Text, _>(ResponseStatus::Returned.as_str());
+        .bind::<Text, _>(w.section_id);
     let q = if w.base_version == 0 {
         q
     } else {
         q.bind::<Integer, _>(w.base_version)
     };
-    Ok(q.execute(conn)? == 1)
+    let n = q
+        .bind::<Text, _>(ResponseStatus::Draft.as_str())
+        .bind::<Text, _>(ResponseStatus::Returned.as_str())
+        .execute(conn)?;
+    Ok(n == 1)
 }
 
 fn share_lock(conn: &DbConn) -> &'static str {
