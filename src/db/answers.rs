@@ -103,26 +103,80 @@ pub(super) struct AnswerWrite<'a> {
 }
 
 pub(super) fn replace_answer(conn: &mut DbConn, w: &AnswerWrite) -> QueryResult<()> {
+    replace_answers(
+        conn,
+        &AnswersWrite {
+            response_id: w.response_id,
+            section_id: w.section_id,
+            changes: &[(w.question_id, w.items)],
+            hidden: &|_| !w.visible,
+            token_id: w.token_id,
+            now: w.now,
+        },
+    )
+}
+
+/// Replace several questions' answers in a response (a question with no items: its answer
+/// is removed).
+pub(super) struct AnswersWrite<'a> {
+    pub response_id: &'a str,
+    pub section_id: &'a str,
+    /// (question, its new items).
+    pub changes: &'a [(&'a str, &'a [Item])],
+    /// Whether a condition hides the question (its items are stored as not visible).
+    pub hidden: &'a dyn Fn(&str) -> bool,
+    pub token_id: &'a str,
+    pub now: NaiveDateTime,
+}
+
+/// Rows in one multi-row INSERT: 9 bound values each, well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters, and more items than a section's form holds in practice
+/// (a larger save takes one more statement per this many items).
+const INSERT_ROWS: usize = 1000;
+
+/// [`AnswersWrite`] in two statements however many questions change: one DELETE of their old
+/// items, one multi-row INSERT of the new ones (none when every change removes an answer).
+pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResult<()> {
+    if w.changes.is_empty() {
+        return Ok(());
+    }
+    let questions: Vec<&str> = w.changes.iter().map(|(q, _)| *q).collect();
     diesel::delete(
         answers::table
             .filter(answers::response_id.eq(w.response_id))
-            .filter(answers::question_id.eq(w.question_id)),
+            .filter(answers::question_id.eq_any(&questions)),
     )
     .execute(conn)?;
-    for it in w.items {
-        diesel::insert_into(answers::table)
-            .values((
-                answers::response_id.eq(w.response_id),
-                answers::question_id.eq(w.question_id),
-                answers::item.eq(&it.item),
-                answers::value.eq(&it.value),
-                answers::num.eq(it.num),
-                answers::section_id.eq(w.section_id),
-                answers::updated_at.eq(w.now),
-                answers::updated_by.eq(w.token_id),
-                answers::visible.eq(w.visible),
-            ))
-            .execute(conn)?;
+    let rows: Vec<_> = w
+        .changes
+        .iter()
+        .flat_map(|(q, items)| {
+            let visible = !(w.hidden)(q);
+            items.iter().map(move |it| {
+                (
+                    answers::response_id.eq(w.response_id),
+                    answers::question_id.eq(*q),
+                    answers::item.eq(it.item.as_str()),
+                    answers::value.eq(it.value.as_str()),
+                    answers::num.eq(it.num),
+                    answers::section_id.eq(w.section_id),
+                    answers::updated_at.eq(w.now),
+                    answers::updated_by.eq(w.token_id),
+                    answers::visible.eq(visible),
+                )
+            })
+        })
+        .collect();
+    // MultiConnection has no multi-row INSERT: each backend's own connection does.
+    for chunk in rows.chunks(INSERT_ROWS) {
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(answers::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(answers::table)
+                .values(chunk)
+                .execute(c)?,
+        };
     }
     Ok(())
 }

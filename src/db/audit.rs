@@ -99,32 +99,31 @@ impl AuditRow {
 /// Append an entry to its chain. Call inside the transaction of the change it records, so that
 /// both are kept or neither.
 pub fn append(conn: &mut DbConn, e: &NewEntry) -> QueryResult<AuditRow> {
-    // Take the head's lock first (a write that changes nothing), creating the chain on its
-    // first entry; a savepoint keeps a lost race for the creation from aborting the caller's
-    // transaction on PostgreSQL.
-    let locked = lock_head(conn, e.chain)?;
-    if locked == 0 {
-        let created = conn.transaction(|conn| {
-            diesel::insert_into(audit_heads::table)
-                .values((
-                    audit_heads::chain.eq(e.chain),
-                    audit_heads::seq.eq(0i64),
-                    audit_heads::hash.eq(GENESIS),
-                ))
-                .execute(conn)
-        });
-        match created {
-            Err(ref err) if is_unique_violation(err) => {}
-            other => {
-                other?;
+    // Take the head's lock first (a write that changes nothing, which also reads the head),
+    // creating the chain on its first entry; a savepoint keeps a lost race for the creation
+    // from aborting the caller's transaction on PostgreSQL.
+    let head = match lock_head(conn, e.chain)? {
+        Some(head) => head,
+        None => {
+            let created = conn.transaction(|conn| {
+                diesel::insert_into(audit_heads::table)
+                    .values((
+                        audit_heads::chain.eq(e.chain),
+                        audit_heads::seq.eq(0i64),
+                        audit_heads::hash.eq(GENESIS),
+                    ))
+                    .execute(conn)
+            });
+            match created {
+                Err(ref err) if is_unique_violation(err) => {}
+                other => {
+                    other?;
+                }
             }
+            lock_head(conn, e.chain)?.ok_or(diesel::result::Error::NotFound)?
         }
-        lock_head(conn, e.chain)?;
-    }
-    let (seq, prev_hash): (i64, String) = audit_heads::table
-        .find(e.chain)
-        .select((audit_heads::seq, audit_heads::hash))
-        .first(conn)?;
+    };
+    let (seq, prev_hash) = (head.seq, head.hash);
     let at = stored_time(e.at);
     let row = AuditRow {
         chain: e.chain.to_string(),
@@ -168,10 +167,22 @@ pub fn append(conn: &mut DbConn, e: &NewEntry) -> QueryResult<AuditRow> {
     Ok(row)
 }
 
-fn lock_head(conn: &mut DbConn, chain: &str) -> QueryResult<usize> {
-    diesel::update(audit_heads::table.find(chain))
-        .set(audit_heads::seq.eq(audit_heads::seq))
-        .execute(conn)
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    hash: String,
+}
+
+/// Lock a chain's head and read it, in one statement; None when the chain has no head yet.
+fn lock_head(conn: &mut DbConn, chain: &str) -> QueryResult<Option<Head>> {
+    let mut heads: Vec<Head> =
+        diesel::sql_query("UPDATE audit_heads SET seq = seq WHERE chain = $1 RETURNING seq, hash")
+            .into_boxed::<super::sql::Backend>()
+            .bind::<diesel::sql_types::Text, _>(chain)
+            .load(conn)?;
+    Ok(heads.pop())
 }
 
 /// Every entry of a chain in the order of the chain, or of every chain (by chain, then order).

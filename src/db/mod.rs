@@ -451,11 +451,48 @@ pub fn is_unique_violation(e: &QueryError) -> bool {
 }
 
 /// Run `f` in a transaction: committed if it returns Ok, rolled back otherwise.
+///
+/// On SQLite the process's write transactions take turns on a lock of their own first: a
+/// writer waiting for SQLite's lock sleeps in its busy handler in millisecond steps, where a
+/// writer waiting here wakes as soon as the previous one commits. A transaction nested in
+/// another (on this thread) is already in turn.
 pub fn transaction<T, E: From<QueryError>>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
 ) -> Result<T, E> {
+    if matches!(conn, DbConn::Sqlite(_)) {
+        return sqlite_writer::in_turn(|| conn.transaction(f));
+    }
     conn.transaction(f)
+}
+
+mod sqlite_writer {
+    use std::cell::Cell;
+    use std::sync::Mutex;
+
+    static TURN: Mutex<()> = Mutex::new(());
+
+    thread_local! {
+        static HOLDING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Run `f` holding the process's SQLite write turn (already held by this thread: as is).
+    pub(super) fn in_turn<T>(f: impl FnOnce() -> T) -> T {
+        if HOLDING.with(Cell::get) {
+            return f();
+        }
+        // A writer that panicked left nothing half-done here: SQLite rolled it back.
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        HOLDING.with(|h| h.set(true));
+        struct Release;
+        impl Drop for Release {
+            fn drop(&mut self) {
+                HOLDING.with(|h| h.set(false));
+            }
+        }
+        let _release = Release;
+        f()
+    }
 }
 
 /// Whether the database answers.

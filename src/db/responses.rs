@@ -206,6 +206,20 @@ pub fn get_or_create_response(
     find_response(conn, &survey.id, iso3, unit)?.ok_or(DieselError::NotFound)
 }
 
+/// Whether the response may still change (a draft, or returned): the reason a save's claim
+/// of its section wrote nothing, when the section's version is not.
+pub(super) fn is_editable(conn: &mut DbConn, response_id: &str) -> QueryResult<bool> {
+    let n: i64 = responses::table
+        .filter(responses::id.eq(response_id))
+        .filter(responses::status.eq_any([
+            ResponseStatus::Draft.as_str(),
+            ResponseStatus::Returned.as_str(),
+        ]))
+        .count()
+        .get_result(conn)?;
+    Ok(n == 1)
+}
+
 /// Record a save on the response (when, and under which version of the survey) if the country
 /// may still change it; false when it may not (sent for sign-off, submitted...). The first
 /// write of a save: on PostgreSQL it waits for a change of state in progress and then sees it.

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
-use super::answers::{self, AnswerWrite};
+use super::answers::{self, AnswersWrite};
+use super::responses::ResponseStatus;
 use super::schema::{responses, save_log, section_states};
 use super::{new_id, responses as response_rows, DbConn};
 use crate::survey::answer::Item;
@@ -57,11 +58,16 @@ pub struct SectionWrite<'a> {
     pub base_version: i32,
     pub token_id: &'a str,
     pub survey_version: &'a str,
+    /// The survey version the response was last saved under (`responses.survey_version`):
+    /// the response row is written only when it differs.
+    pub stored_survey_version: &'a str,
     /// The survey and country, for the audit log.
     pub survey_id: &'a str,
     pub country_iso3: &'a str,
     /// Questions whose answer changes, with their new items (empty: the answer is removed).
     pub changes: &'a [(String, Vec<Item>)],
+    /// Every question hidden by a condition before the changes (under the stored answers).
+    pub hidden_before: &'a HashSet<String>,
     /// Every question hidden by a condition once the changes are applied.
     pub hidden_after: &'a HashSet<String>,
     pub now: NaiveDateTime,
@@ -86,115 +92,166 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
 /// Write several sections' changes as one save (one transaction, each section under its own
 /// lock, each recorded in the save log and the audit like a save of that section): all are
 /// written or none. The outcome's version is the last section's.
+///
+/// Inside the caller's transaction, a single section's write needs no savepoint: nothing is
+/// written unless its first statement claims the section.
 pub fn write_sections(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOutcome> {
-    let mut not_editable = false;
-    let result = conn.transaction::<_, DieselError, _>(|conn| {
-        let mut version = 0;
-        for w in writes {
-            version = write_in(conn, w, &mut not_editable)?;
+    use diesel::connection::TransactionManager;
+    let depth = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?;
+    if depth.is_some() && writes.len() <= 1 {
+        return write_all(conn, writes);
+    }
+    let mut refused = None;
+    let result = super::transaction(conn, |conn| match write_all(conn, writes)? {
+        saved @ WriteOutcome::Saved { .. } => Ok(saved),
+        other => {
+            refused = Some(other);
+            Err(DieselError::RollbackTransaction)
         }
-        Ok(version)
     });
-    match result {
-        Err(DieselError::RollbackTransaction) if not_editable => Ok(WriteOutcome::NotEditable),
-        Ok(version) => Ok(WriteOutcome::Saved { version }),
-        Err(DieselError::RollbackTransaction)
-        | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            Ok(WriteOutcome::Stale)
-        }
-        Err(e) => Err(e),
+    match (result, refused) {
+        (Err(DieselError::RollbackTransaction), Some(outcome)) => Ok(outcome),
+        (result, _) => result,
     }
 }
 
-/// One section's write, inside the caller's transaction.
-fn write_in(
-    conn: &mut DbConn,
-    w: &SectionWrite,
-    not_editable: &mut bool,
-) -> Result<i32, DieselError> {
-    {
-        // The response's state is checked by the first write, which on PostgreSQL waits for a
-        // change of state in progress (a write first also lets SQLite's busy_timeout queue
-        // concurrent writers instead of failing a lock upgrade).
-        if !response_rows::touch_editable(conn, w.response_id, w.survey_version, w.now)? {
-            *not_editable = true;
-            return Err(DieselError::RollbackTransaction);
+/// The writes in order; stops at the first section it cannot claim (the caller rolls back).
+fn write_all(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOutcome> {
+    let mut outcome = WriteOutcome::Saved { version: 0 };
+    for w in writes {
+        outcome = write_in(conn, w)?;
+        if !matches!(outcome, WriteOutcome::Saved { .. }) {
+            break;
         }
-        // The section's version bump is the lock between officials.
-        let new_version = w.base_version + 1;
-        let claimed = if w.base_version == 0 {
-            diesel::insert_into(section_states::table)
-                .values((
-                    section_states::response_id.eq(w.response_id),
-                    section_states::section_id.eq(w.section_id),
-                    section_states::version.eq(new_version),
-                    section_states::updated_at.eq(w.now),
-                    section_states::updated_by.eq(w.token_id),
-                ))
-                .execute(conn)?
+    }
+    Ok(outcome)
+}
+
+/// One section's write, inside the caller's transaction: the claim (one statement), the
+/// answers (one DELETE, one INSERT), the log; the hidden questions and the response row
+/// only when they change.
+fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
+    let new_version = w.base_version + 1;
+    if !claim(conn, w, new_version)? {
+        return Ok(if response_rows::is_editable(conn, w.response_id)? {
+            WriteOutcome::Stale
         } else {
-            diesel::update(
-                section_states::table
-                    .filter(section_states::response_id.eq(w.response_id))
-                    .filter(section_states::section_id.eq(w.section_id))
-                    .filter(section_states::version.eq(w.base_version)),
-            )
-            .set((
-                section_states::version.eq(new_version),
-                section_states::updated_at.eq(w.now),
-                section_states::updated_by.eq(w.token_id),
-                // Saved again after it was marked ready: in progress again.
-                section_states::ready_at.eq(None::<NaiveDateTime>),
-                section_states::ready_by.eq(None::<String>),
-            ))
-            .execute(conn)?
-        };
-        if claimed == 0 {
-            return Err(DieselError::RollbackTransaction);
-        }
-        for (question, items) in w.changes {
-            answers::replace_answer(
-                conn,
-                &AnswerWrite {
-                    response_id: w.response_id,
-                    question_id: question,
-                    section_id: w.section_id,
-                    items,
-                    visible: !w.hidden_after.contains(question),
-                    token_id: w.token_id,
-                    now: w.now,
-                },
-            )?;
-        }
+            WriteOutcome::NotEditable
+        });
+    }
+    if w.stored_survey_version != w.survey_version {
+        response_rows::touch_editable(conn, w.response_id, w.survey_version, w.now)?;
+    }
+    let changes: Vec<(&str, &[Item])> = w
+        .changes
+        .iter()
+        .map(|(q, items)| (q.as_str(), items.as_slice()))
+        .collect();
+    answers::replace_answers(
+        conn,
+        &AnswersWrite {
+            response_id: w.response_id,
+            section_id: w.section_id,
+            changes: &changes,
+            hidden: &|q| w.hidden_after.contains(q),
+            token_id: w.token_id,
+            now: w.now,
+        },
+    )?;
+    if w.hidden_after != w.hidden_before {
         answers::sync_hidden(conn, w.response_id, w.hidden_after)?;
-        diesel::insert_into(save_log::table)
-            .values((
-                save_log::id.eq(new_id()),
-                save_log::response_id.eq(w.response_id),
-                save_log::section_id.eq(w.section_id),
-                save_log::token_id.eq(w.token_id),
-                save_log::version.eq(new_version),
-                save_log::changed_questions.eq(w.changes.len() as i32),
-                save_log::saved_at.eq(w.now),
-            ))
-            .execute(conn)?;
-        let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
-        crate::audit::record(
-            conn,
-            &crate::audit::Event {
-                survey_id: w.survey_id,
-                country_iso3: w.country_iso3,
-                actor: crate::audit::Actor::Link(w.token_id),
-                kind: crate::audit::AuditKind::Saved,
-                detail: serde_json::json!({
-                    "section": w.section_id,
-                    "version": new_version,
-                    "changed": changed,
-                }),
-            },
-            w.now,
-        )?;
-        Ok(new_version)
+    }
+    diesel::insert_into(save_log::table)
+        .values((
+            save_log::id.eq(new_id()),
+            save_log::response_id.eq(w.response_id),
+            save_log::section_id.eq(w.section_id),
+            save_log::token_id.eq(w.token_id),
+            save_log::version.eq(new_version),
+            save_log::changed_questions.eq(w.changes.len() as i32),
+            save_log::saved_at.eq(w.now),
+        ))
+        .execute(conn)?;
+    let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
+    crate::audit::record(
+        conn,
+        &crate::audit::Event {
+            survey_id: w.survey_id,
+            country_iso3: w.country_iso3,
+            actor: crate::audit::Actor::Link(w.token_id),
+            kind: crate::audit::AuditKind::Saved,
+            detail: serde_json::json!({
+                "section": w.section_id,
+                "version": new_version,
+                "changed": changed,
+            }),
+        },
+        w.now,
+    )?;
+    Ok(WriteOutcome::Saved {
+        version: new_version,
+    })
+}
+
+/// The section's version bump, the optimistic lock between officials, in one statement that
+/// also checks that the response may still change; false when the section is no longer at
+/// `base_version` or the response is no longer editable (nothing written).
+///
+/// On PostgreSQL the check reads the response row `FOR SHARE`: a change of state in progress
+/// (which updates that row) makes the save wait and then see the new state, and a change of
+/// state begun after the check waits for the save to commit. On SQLite the statement is the
+/// transaction's first write, which takes the database's write lock.
+fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bool> {
+    use diesel::sql_types::{Integer, Text, Timestamp};
+    // $1 version, $2 time, $3 link, $4 response, $5 section, then (an update) $6 the base
+    // version, then the two editable states. SQLite numbers `$n` parameters in the order they
+    // first appear: they appear here in numeric order.
+    let editable = |states: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM responses WHERE id = $4 AND status IN ({states}){})",
+            share_lock(conn)
+        )
+    };
+    let sql = if w.base_version == 0 {
+        // A concurrent first save of the section makes this insert nothing.
+        format!(
+            "INSERT INTO section_states (version, updated_at, updated_by, response_id, \
+             section_id) SELECT $1, $2, $3, $4, $5 WHERE {} \
+             ON CONFLICT (response_id, section_id) DO NOTHING",
+            editable("$6, $7")
+        )
+    } else {
+        format!(
+            "UPDATE section_states SET version = $1, updated_at = $2, updated_by = $3, \
+             ready_at = NULL, ready_by = NULL \
+             WHERE response_id = $4 AND section_id = $5 AND version = $6 AND {}",
+            editable("$7, $8")
+        )
+    };
+    let q = diesel::sql_query(sql)
+        .into_boxed::<super::sql::Backend>()
+        .bind::<Integer, _>(new_version)
+        .bind::<Timestamp, _>(w.now)
+        .bind::<Text, _>(w.token_id)
+        .bind::<Text, _>(w.response_id)
+        .bind::<Text, _>(w.section_id);
+    let q = if w.base_version == 0 {
+        q
+    } else {
+        q.bind::<Integer, _>(w.base_version)
+    };
+    let n = q
+        .bind::<Text, _>(ResponseStatus::Draft.as_str())
+        .bind::<Text, _>(ResponseStatus::Returned.as_str())
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+fn share_lock(conn: &DbConn) -> &'static str {
+    match conn {
+        DbConn::Postgres(_) => " FOR SHARE",
+        DbConn::Sqlite(_) => "",
     }
 }
 

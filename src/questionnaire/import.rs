@@ -622,6 +622,11 @@ pub fn import(
             .filter(|q| !after_vis.question(&q.id))
             .map(|q| q.id.clone())
             .collect();
+        let hidden_before: HashSet<String> = survey
+            .questions()
+            .filter(|q| !state.visibility.question(&q.id))
+            .map(|q| q.id.clone())
+            .collect();
         let writes: Vec<SectionWrite> = changes
             .iter()
             .map(|(sheet, list)| SectionWrite {
@@ -630,9 +635,11 @@ pub fn import(
                 base_version: state.section_version(&sheet.section),
                 token_id: &who.token.id,
                 survey_version: &survey.version,
+                stored_survey_version: &state.response.survey_version,
                 survey_id: &survey.id,
                 country_iso3: &state.response.country_iso3,
                 changes: list,
+                hidden_before: &hidden_before,
                 hidden_after: &hidden_after,
                 now: now.naive_utc(),
             })

@@ -415,15 +415,22 @@ pub fn save_section(
             .filter(|q| !after.question(&q.id))
             .map(|q| q.id.clone())
             .collect();
+        let hidden_before: std::collections::HashSet<String> = survey
+            .questions()
+            .filter(|q| !state.visibility.question(&q.id))
+            .map(|q| q.id.clone())
+            .collect();
         let write = SectionWrite {
             response_id: &state.response.id,
             section_id: &section.id,
             base_version: current,
             token_id: &who.token.id,
             survey_version: &survey.version,
+            stored_survey_version: &state.response.survey_version,
             survey_id: &survey.id,
             country_iso3: &state.response.country_iso3,
             changes: &changes,
+            hidden_before: &hidden_before,
             hidden_after: &hidden_after,
             now: naive_now,
         };

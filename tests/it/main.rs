@@ -23,6 +23,7 @@ mod results;
 mod roles;
 mod round_changes;
 mod rounds;
+mod save_path;
 mod secretariat;
 mod security;
 mod storage;

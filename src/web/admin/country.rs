@@ -298,9 +298,20 @@ fn response_view(
             "admin-response-submitted",
             &[("date", when(lang, Some(at)))],
         ),
+        // A save dates its section, not the response row.
         None => t(
             "admin-response-draft",
-            &[("date", when(lang, Some(r.response.updated_at)))],
+            &[(
+                "date",
+                when(
+                    lang,
+                    r.saves
+                        .values()
+                        .map(|s| s.at)
+                        .max()
+                        .max(Some(r.response.updated_at)),
+                ),
+            )],
         ),
     };
     let sections = survey
