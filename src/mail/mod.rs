@@ -85,6 +85,8 @@ pub fn record(
 #[derive(Clone)]
 pub struct Mailer {
     transport: SmtpTransport,
+    /// The rate limit, shared by every clone of this mailer (one process, one limit).
+    pace: Arc<Pace>,
     from: Mailbox,
     pub settings: MailSettings,
 }
@@ -119,6 +121,7 @@ impl Mailer {
         let from: Mailbox = settings.from.parse().map_err(MailError::From)?;
         Ok(Mailer {
             transport,
+            pace: Arc::new(Pace::new(settings.per_minute)),
             from,
             settings: settings.clone(),
         })
@@ -253,7 +256,6 @@ pub fn drain(
     mut progress: impl FnMut(&DrainReport),
 ) -> Result<DrainReport, MailError> {
     let mut report = DrainReport::default();
-    let pace = Pace::new(mailer.settings.per_minute);
     let connections = mailer.settings.connections.max(1) as usize;
     // A batch must go out well within its lease, however slow the allowed pace.
     let mut limit = connections * BATCH_PER_CONNECTION;
@@ -271,7 +273,7 @@ pub fn drain(
         if batch.is_empty() {
             return Ok(report);
         }
-        let results = send_batch(mailer, &batch, stop, &pace);
+        let results = send_batch(mailer, &batch, stop, &mailer.pace);
         let mut sent = Vec::new();
         let mut unsent = Vec::new();
         let mut other = Vec::new();

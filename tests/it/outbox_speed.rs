@@ -151,13 +151,14 @@ async fn a_stopped_worker_records_what_was_accepted_and_the_rest_goes_out_once(b
         app.env.clone(),
     );
     app.stop().await;
+    // Every message the server accepted is recorded as sent, the rest given back.
+    let stopped = TestApp::start_with(url.clone(), surveys.clone(), dir.clone(), Vec::new()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let accepted = smtp.messages().len();
     assert!(
         accepted < 120,
         "the batch was interrupted ({accepted} sent)"
     );
-    // Every message the server accepted is recorded as sent, the rest given back.
-    let stopped = TestApp::start_with(url.clone(), surveys.clone(), dir.clone(), Vec::new()).await;
     let counts = status_counts(&stopped);
     assert_eq!(
         counts.get("sent").copied().unwrap_or(0),
@@ -205,18 +206,14 @@ async fn a_dead_workers_claim_is_taken_over_only_when_its_lease_is_stale(backend
     };
     let now = chrono::Utc::now().naive_utc();
     let long_ago = now - chrono::Duration::minutes(11);
-    // A worker claimed one message 11 minutes ago and died; another holds one claimed now.
-    outbox::enqueue(&mut conn, &message("stale@gov.example"), long_ago).unwrap();
-    let stale = outbox::claim_due(&mut conn, long_ago, chrono::Duration::minutes(10), 10).unwrap();
-    assert_eq!(stale.len(), 1);
+    // A live worker holds one message claimed now; another claimed one 11 minutes ago and died.
     outbox::enqueue(&mut conn, &message("held@gov.example"), now).unwrap();
     let held = outbox::claim_due(&mut conn, now, chrono::Duration::minutes(10), 10).unwrap();
-    assert_eq!(
-        held.len(),
-        1,
-        "the stale claim is not yet stale at its own time"
-    );
-    assert_eq!(held[0].recipient, "held@gov.example");
+    assert_eq!(held.len(), 1);
+    outbox::enqueue(&mut conn, &message("stale@gov.example"), long_ago).unwrap();
+    let stale = outbox::claim_due(&mut conn, long_ago, chrono::Duration::minutes(10), 10).unwrap();
+    assert_eq!(stale.len(), 1, "only the message due then");
+    assert_eq!(stale[0].recipient, "stale@gov.example");
     idle.stop().await;
     let app = TestApp::start_with(
         url,
