@@ -14,3 +14,4 @@ else
     cargo bench --bench load "$@"
 fi
 cargo bench --bench results
+cargo bench --bench mail

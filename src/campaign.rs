@@ -54,6 +54,9 @@ pub struct Queued {
     pub skipped: usize,
 }
 
+/// Each country's deadline extension (None: none), read once per round of messages.
+type Deadlines = HashMap<String, Option<NaiveDateTime>>;
+
 fn fmt_time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
@@ -74,13 +77,23 @@ impl Campaign<'_> {
             .unwrap_or_else(|| iso3.to_string())
     }
 
+    /// The country's deadline in `lang`; its extension is read once per country per round
+    /// (`known` remembers them), not once per message.
     fn deadline(
         &self,
         conn: &mut DbConn,
+        known: &mut Deadlines,
         iso3: &str,
         lang: &str,
     ) -> Result<Option<String>, CampaignError> {
-        let extended = deadlines::deadline_extension(conn, &self.survey.id, iso3)?;
+        let extended = match known.get(iso3) {
+            Some(e) => *e,
+            None => {
+                let e = deadlines::deadline_extension(conn, &self.survey.id, iso3)?;
+                known.insert(iso3.to_string(), e);
+                e
+            }
+        };
         Ok(extended
             .or(self.survey.closes.map(|c| c.naive_utc()))
             .map(|t| crate::i18n::format_datetime(lang, t)))
@@ -143,6 +156,7 @@ impl Campaign<'_> {
     fn queue(
         &self,
         conn: &mut DbConn,
+        known: &mut Deadlines,
         message: Message,
         contact: &Contact,
         now: NaiveDateTime,
@@ -155,7 +169,7 @@ impl Campaign<'_> {
                 contact.unit(self.survey.unit),
                 &self.country_name(&contact.country_iso3, &lang),
             ),
-            deadline: self.deadline(conn, &contact.country_iso3, &lang)?,
+            deadline: self.deadline(conn, known, &contact.country_iso3, &lang)?,
             help: self.help.to_string(),
         };
         let kind = message.kind();
@@ -190,6 +204,7 @@ impl Campaign<'_> {
             let invited: HashSet<String> =
                 outbox::contacts_with(conn, &self.survey.id, MailKind::Invite)?;
             let mut result = Queued::default();
+            let mut known = Deadlines::new();
             for c in all
                 .iter()
                 .filter(|c| only.is_empty() || only.contains(&c.country_iso3))
@@ -199,7 +214,7 @@ impl Campaign<'_> {
                     continue;
                 }
                 let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                self.queue(conn, Message::Invite { link }, c, now)?;
+                self.queue(conn, &mut known, Message::Invite { link }, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -218,6 +233,7 @@ impl Campaign<'_> {
         let all_answers = answers::survey_answers(conn, &self.survey.id)?;
         db::transaction(conn, |conn| {
             let mut result = Queued::default();
+            let mut known = Deadlines::new();
             for c in &all {
                 let key = (c.country_iso3.clone(), c.unit(self.survey.unit).to_string());
                 let response = by_unit.get(&key);
@@ -245,7 +261,13 @@ impl Campaign<'_> {
                     .collect();
                 let link = self.in_language(self.issue_link(conn, c, now)?, c);
                 let remaining = remaining.join(", ");
-                self.queue(conn, Message::Reminder { link, remaining }, c, now)?;
+                self.queue(
+                    conn,
+                    &mut known,
+                    Message::Reminder { link, remaining },
+                    c,
+                    now,
+                )?;
                 result.queued += 1;
             }
             Ok(result)
@@ -273,8 +295,9 @@ impl Campaign<'_> {
             };
             crate::audit::record(conn, &event, now)?;
             let mut result = Queued::default();
+            let mut known = Deadlines::new();
             for c in all.iter().filter(|c| c.country_iso3 == iso3) {
-                self.queue(conn, Message::Deadline, c, now)?;
+                self.queue(conn, &mut known, Message::Deadline, c, now)?;
                 result.queued += 1;
             }
             Ok(result)
@@ -311,11 +334,12 @@ impl Campaign<'_> {
             };
             crate::audit::record(conn, &event, now)?;
             let mut result = Queued::default();
+            let mut known = Deadlines::new();
             for c in all
                 .iter()
                 .filter(|c| c.country_iso3 == iso3 && c.unit(self.survey.unit) == unit)
             {
-                self.queue(conn, Message::Reopened, c, now)?;
+                self.queue(conn, &mut known, Message::Reopened, c, now)?;
                 result.queued += 1;
             }
             Ok(result)

@@ -48,6 +48,10 @@ pub struct MailSettings {
     pub retry_base: std::time::Duration,
     /// How often the worker looks for due messages.
     pub poll: std::time::Duration,
+    /// SMTP connections the worker keeps open and sends over at once (COHERENCE_MAIL_CONNECTIONS).
+    pub connections: u32,
+    /// At most this many messages a minute to the server (COHERENCE_MAIL_PER_MINUTE); None: no limit.
+    pub per_minute: Option<u32>,
 }
 
 impl std::fmt::Debug for MailSettings {
@@ -155,6 +159,35 @@ impl Settings {
                     from: from.trim().to_string(),
                     retry_base: millis("COHERENCE_MAIL_RETRY_MS", 30_000)?,
                     poll: millis("COHERENCE_MAIL_POLL_MS", 2_000)?,
+                    connections: match get("COHERENCE_MAIL_CONNECTIONS") {
+                        None => 4,
+                        Some(v) => v
+                            .trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|n| (1..=32).contains(n))
+                            .ok_or_else(|| ConfigError {
+                                var: "COHERENCE_MAIL_CONNECTIONS",
+                                problem: format!(
+                                    "'{v}' must be a number of connections from 1 to 32"
+                                ),
+                            })?,
+                    },
+                    per_minute: match get("COHERENCE_MAIL_PER_MINUTE") {
+                        None => None,
+                        Some(v) => match v.trim().parse::<u32>() {
+                            Ok(0) => None,
+                            Ok(n) => Some(n),
+                            Err(_) => {
+                                return Err(ConfigError {
+                                    var: "COHERENCE_MAIL_PER_MINUTE",
+                                    problem: format!(
+                                        "'{v}' must be a number of messages a minute (0: no limit)"
+                                    ),
+                                })
+                            }
+                        },
+                    },
                 })
             }
         };

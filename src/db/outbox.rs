@@ -1,8 +1,9 @@
 //! The `outbox` table: every email, written before it is sent, with its delivery state.
 //!
-//! A worker claims due rows with a conditional UPDATE (`... WHERE id = ? AND status =
-//! 'pending'`, one row affected or none), which works on SQLite and PostgreSQL alike, so two
-//! instances never send the same row.
+//! A worker claims a batch of due rows with one conditional UPDATE (`... WHERE id IN (...) AND
+//! status = 'pending' ... RETURNING`), which works on SQLite and PostgreSQL alike and returns
+//! only the rows it changed, so two instances never send the same row; the claim's time is its
+//! lease, and only the holder of a lease marks the row.
 
 use std::collections::HashSet;
 
@@ -123,78 +124,84 @@ fn insert(conn: &mut DbConn, m: &NewMessage, now: NaiveDateTime) -> QueryResult<
     Ok(id)
 }
 
-/// Claim up to `limit` due messages, after releasing claims older than `stale` (a worker
-/// died mid-send).
+/// Claim up to `limit` due messages in two statements whatever the count: the ids of due rows
+/// (pending and due, or claimed longer than `stale` ago by a worker that died mid-send), then
+/// one conditional UPDATE of those ids that returns the rows it changed. A row another worker
+/// claimed in between no longer matches the UPDATE's condition, so two workers never hold the
+/// same row; each returned row's `claimed_at` is this claim's lease, checked when it is marked.
 pub fn claim_due(
     conn: &mut DbConn,
     now: NaiveDateTime,
     stale: Duration,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
-    diesel::update(
-        outbox::table
-            .filter(outbox::status.eq(OutboxStatus::Sending.as_str()))
-            .filter(outbox::claimed_at.lt(now - stale)),
-    )
-    .set(outbox::status.eq(OutboxStatus::Pending.as_str()))
-    .execute(conn)?;
+    let due = |now: NaiveDateTime| {
+        outbox::status
+            .eq(OutboxStatus::Pending.as_str())
+            .and(outbox::next_attempt_at.le(now))
+            .or(outbox::status
+                .eq(OutboxStatus::Sending.as_str())
+                .and(outbox::claimed_at.lt(now - stale)))
+    };
     let candidates: Vec<String> = outbox::table
-        .filter(outbox::status.eq(OutboxStatus::Pending.as_str()))
-        .filter(outbox::next_attempt_at.le(now))
+        .filter(due(now))
         .order((outbox::next_attempt_at, outbox::created_at))
         .select(outbox::id)
         .limit(limit)
         .load(conn)?;
-    let mut claimed = Vec::new();
-    for id in candidates {
-        let n = diesel::update(
-            outbox::table
-                .filter(outbox::id.eq(&id))
-                .filter(outbox::status.eq(OutboxStatus::Pending.as_str())),
-        )
-        .set((
-            outbox::status.eq(OutboxStatus::Sending.as_str()),
-            outbox::claimed_at.eq(now),
-        ))
-        .execute(conn)?;
-        if n == 1 {
-            let row: OutboxRow = outbox::table
-                .find(&id)
-                .select(OutboxRow::as_select())
-                .get_result(conn)?;
-            claimed.push(row);
-        }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut claimed: Vec<OutboxRow> = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(&candidates))
+            .filter(due(now)),
+    )
+    .set((
+        outbox::status.eq(OutboxStatus::Sending.as_str()),
+        outbox::claimed_at.eq(now),
+    ))
+    // The struct lists the columns in the table's order.
+    .returning(outbox::all_columns)
+    .get_results(conn)?;
+    claimed.sort_by_key(|r| (r.next_attempt_at, r.created_at));
     Ok(claimed)
 }
 
-/// Give back a message this worker claimed but did not send.
-pub fn release(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(id))
-            .filter(outbox::status.eq(OutboxStatus::Sending.as_str())),
-    )
-    .set(outbox::status.eq(OutboxStatus::Pending.as_str()))
-    .execute(conn)?;
+/// Give back messages this worker claimed but did not send (one statement).
+pub fn release(conn: &mut DbConn, rows: &[&OutboxRow]) -> QueryResult<()> {
+    for lease in leases(rows) {
+        diesel::update(held(lease.0, &lease.1))
+            .set(outbox::status.eq(OutboxStatus::Pending.as_str()))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
-/// A claimed message was delivered: its bodies, which held the personal link, are cleared.
-/// Recorded in the audit log.
-pub fn mark_sent(conn: &mut DbConn, row: &OutboxRow, now: NaiveDateTime) -> QueryResult<()> {
+/// Claimed messages the server accepted: one UPDATE for the lot (bodies, which held the
+/// personal links, cleared), then an audit entry for each row this worker still held, all in
+/// one transaction.
+pub fn mark_sent(conn: &mut DbConn, rows: &[&OutboxRow], now: NaiveDateTime) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     conn.transaction(|conn| {
-        let n = diesel::update(claimed(&row.id))
-            .set((
-                outbox::status.eq(OutboxStatus::Sent.as_str()),
-                outbox::sent_at.eq(now),
-                outbox::attempts.eq(row.attempts + 1),
-                outbox::body_text.eq(""),
-                outbox::body_html.eq(""),
-                outbox::last_error.eq(None::<String>),
-            ))
-            .execute(conn)?;
-        if n == 1 {
+        let mut done: HashSet<String> = HashSet::new();
+        for lease in leases(rows) {
+            let ids: Vec<String> = diesel::update(held(lease.0, &lease.1))
+                .set((
+                    outbox::status.eq(OutboxStatus::Sent.as_str()),
+                    outbox::sent_at.eq(now),
+                    outbox::attempts.eq(outbox::attempts + 1),
+                    outbox::body_text.eq(""),
+                    outbox::body_html.eq(""),
+                    outbox::last_error.eq(None::<String>),
+                ))
+                .returning(outbox::id)
+                .get_results(conn)?;
+            done.extend(ids);
+        }
+        for row in rows.iter().filter(|r| done.contains(&r.id)) {
             let event = audit::Event {
                 survey_id: &row.survey_id,
                 country_iso3: &row.country_iso3,
@@ -212,6 +219,19 @@ pub fn mark_sent(conn: &mut DbConn, row: &OutboxRow, now: NaiveDateTime) -> Quer
     })
 }
 
+/// The rows grouped by the lease they were claimed under (one group in practice: a batch is
+/// claimed at once).
+fn leases(rows: &[&OutboxRow]) -> Vec<(Option<NaiveDateTime>, Vec<String>)> {
+    let mut groups: Vec<(Option<NaiveDateTime>, Vec<String>)> = Vec::new();
+    for row in rows {
+        match groups.iter_mut().find(|g| g.0 == row.claimed_at) {
+            Some(g) => g.1.push(row.id.clone()),
+            None => groups.push((row.claimed_at, vec![row.id.clone()])),
+        }
+    }
+    groups
+}
+
 /// A claimed message failed for now: try again at `next_attempt_at`.
 pub fn mark_retry(
     conn: &mut DbConn,
@@ -219,7 +239,7 @@ pub fn mark_retry(
     error: &str,
     next_attempt_at: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(claimed(&row.id))
+    diesel::update(claimed(row))
         .set((
             outbox::status.eq(OutboxStatus::Pending.as_str()),
             outbox::attempts.eq(row.attempts + 1),
@@ -232,7 +252,7 @@ pub fn mark_retry(
 
 /// A claimed message failed for good.
 pub fn mark_failed(conn: &mut DbConn, row: &OutboxRow, error: &str) -> QueryResult<()> {
-    diesel::update(claimed(&row.id))
+    diesel::update(claimed(row))
         .set((
             outbox::status.eq(OutboxStatus::Failed.as_str()),
             outbox::attempts.eq(row.attempts + 1),
@@ -242,16 +262,32 @@ pub fn mark_failed(conn: &mut DbConn, row: &OutboxRow, error: &str) -> QueryResu
     Ok(())
 }
 
-/// The outbox row with this id.
-type ById<'a> = diesel::dsl::Filter<outbox::table, diesel::dsl::Eq<outbox::id, &'a str>>;
-/// ...while a worker holds its claim.
-type Claimed<'a> = diesel::dsl::Filter<ById<'a>, diesel::dsl::Eq<outbox::status, &'static str>>;
+type Sending<W> = diesel::dsl::Filter<
+    diesel::dsl::Filter<outbox::table, W>,
+    diesel::dsl::Eq<outbox::status, &'static str>,
+>;
+/// Rows still held under one lease.
+type Held<W> = diesel::dsl::Filter<Sending<W>, diesel::dsl::Eq<outbox::claimed_at, NaiveDateTime>>;
 
-/// The row `id` while a worker holds its claim.
-fn claimed(id: &str) -> Claimed<'_> {
+/// The rows `ids` while still held under the lease `claimed_at` (a row whose claim went stale
+/// and was taken by another worker is not touched).
+fn held(
+    claimed_at: Option<NaiveDateTime>,
+    ids: &[String],
+) -> Held<diesel::dsl::EqAny<outbox::id, &[String]>> {
     outbox::table
-        .filter(outbox::id.eq(id))
+        .filter(outbox::id.eq_any(ids))
         .filter(outbox::status.eq(OutboxStatus::Sending.as_str()))
+        // A claimed row always has its time; none matches no row.
+        .filter(outbox::claimed_at.eq(claimed_at.unwrap_or_default()))
+}
+
+/// The row while this worker holds its claim.
+fn claimed(row: &OutboxRow) -> Held<diesel::dsl::Eq<outbox::id, &str>> {
+    outbox::table
+        .filter(outbox::id.eq(row.id.as_str()))
+        .filter(outbox::status.eq(OutboxStatus::Sending.as_str()))
+        .filter(outbox::claimed_at.eq(row.claimed_at.unwrap_or_default()))
 }
 
 /// The contacts of a survey already sent (or about to be sent) a message of this kind: a

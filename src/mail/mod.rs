@@ -1,19 +1,30 @@
 //! Email: templates, the persisted outbox, and the worker that sends it over SMTP.
 //!
-//! Every message is an `outbox` row before anything is sent. A worker claims due rows with a
-//! conditional UPDATE (`... WHERE id = ? AND status = 'pending'`, one row affected or none),
-//! which works on SQLite and PostgreSQL alike, so two instances never send the same row. A
-//! claimed row that was never finished (the process died mid-send) is released after
-//! [`STALE_CLAIM_MINUTES`]; its deterministic Message-ID lets mail clients recognise a repeat.
+//! Every message is an `outbox` row before anything is sent. A worker claims a batch of due
+//! rows with one conditional UPDATE that returns only the rows it changed (see
+//! [`crate::db::outbox::claim_due`]), which works on SQLite and PostgreSQL alike, so two
+//! instances never send the same row. The batch goes out over a pool of SMTP connections
+//! ([`MailSettings::connections`] messages in flight, at most [`MailSettings::per_minute`] a
+//! minute), and the outcome of the whole batch is written in one transaction: a message is
+//! marked sent only after the server accepted it (its 250 to the end of DATA).
+//!
+//! What this guarantees: a message the database records as sent was accepted by the server;
+//! a worker that is stopped finishes the sends in flight, records them, and gives the rest
+//! back, so nothing is sent twice. SMTP cannot give exactly once across a crash: if the process
+//! dies after the server's 250 and before the batch's commit, those messages (at most one
+//! batch, [`BATCH_PER_CONNECTION`] per connection) are claimed again once their lease is
+//! [`STALE_CLAIM_MINUTES`] old and sent a second time, with the same Message-ID, so mail
+//! clients recognise the repeat. Nothing is ever lost.
 
 pub mod templates;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::MailSettings;
@@ -30,6 +41,8 @@ pub const STATUS_FAILED: &str = OutboxStatus::Failed.as_str();
 /// After this many temporary failures a message is given up (and shown as failed).
 pub const MAX_ATTEMPTS: i32 = 10;
 pub const STALE_CLAIM_MINUTES: i64 = 10;
+/// A worker claims this many messages per SMTP connection at a time.
+pub const BATCH_PER_CONNECTION: usize = 16;
 
 /// Claim up to `limit` due messages for this worker.
 pub fn claim_due(
@@ -57,7 +70,7 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), QueryError> {
     match result {
-        Delivery::Sent => outbox::mark_sent(conn, row, now),
+        Delivery::Sent => outbox::mark_sent(conn, &[row], now),
         Delivery::Temporary(e) if row.attempts + 1 < MAX_ATTEMPTS => {
             let factor = 2u32.saturating_pow(row.attempts.max(0) as u32).min(120);
             let delay = (retry_base * factor).min(StdDuration::from_secs(3600));
@@ -72,6 +85,8 @@ pub fn record(
 #[derive(Clone)]
 pub struct Mailer {
     transport: SmtpTransport,
+    /// The rate limit, shared by every clone of this mailer (one process, one limit).
+    pace: Arc<Pace>,
     from: Mailbox,
     pub settings: MailSettings,
 }
@@ -97,10 +112,16 @@ impl Mailer {
         let transport = SmtpTransport::from_url(&settings.smtp_url)
             .map_err(MailError::SmtpUrl)?
             .timeout(Some(StdDuration::from_secs(30)))
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(settings.connections.max(1))
+                    .idle_timeout(StdDuration::from_secs(60)),
+            )
             .build();
         let from: Mailbox = settings.from.parse().map_err(MailError::From)?;
         Ok(Mailer {
             transport,
+            pace: Arc::new(Pace::new(settings.per_minute)),
             from,
             settings: settings.clone(),
         })
@@ -144,7 +165,89 @@ pub struct DrainReport {
     pub failed: usize,
 }
 
-/// Send every message that is due now, then return. `progress` is told after each message.
+/// Spaces sends out to at most `per_minute` a minute, shared by the sending threads.
+struct Pace {
+    gap: Option<StdDuration>,
+    next: Mutex<Instant>,
+}
+
+impl Pace {
+    fn new(per_minute: Option<u32>) -> Pace {
+        Pace {
+            gap: per_minute
+                .filter(|n| *n > 0)
+                .map(|n| StdDuration::from_secs(60) / n),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Wait for this send's turn; false when `stop` was raised meanwhile (nothing sent then).
+    fn wait(&self, stop: &AtomicBool) -> bool {
+        let Some(gap) = self.gap else {
+            return true;
+        };
+        let slot = {
+            let mut next = match self.next.lock() {
+                Ok(n) => n,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let slot = (*next).max(Instant::now());
+            *next = slot + gap;
+            slot
+        };
+        while Instant::now() < slot {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep((slot - Instant::now()).min(StdDuration::from_millis(50)));
+        }
+        true
+    }
+}
+
+/// Send a claimed batch over up to `connections` connections at once; each message's outcome,
+/// or None for those not tried because `stop` was raised.
+fn send_batch(
+    mailer: &Mailer,
+    batch: &[OutboxRow],
+    stop: &AtomicBool,
+    pace: &Pace,
+) -> Vec<Option<Delivery>> {
+    let next = AtomicUsize::new(0);
+    let threads = (mailer.settings.connections.max(1) as usize).min(batch.len());
+    let mut results: Vec<Option<Delivery>> = vec![None; batch.len()];
+    let done: Vec<Vec<(usize, Delivery)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(row) = batch.get(i) else { break };
+                        if !pace.wait(stop) {
+                            break;
+                        }
+                        mine.push((i, mailer.send(row)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        // A sending thread does not panic; one that did leaves its messages unsent (released).
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (i, result) in done.into_iter().flatten() {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    results
+}
+
+/// Send every message that is due now, then return. `progress` is told after each batch.
 pub fn drain(
     pool: &Pool,
     mailer: &Mailer,
@@ -153,29 +256,37 @@ pub fn drain(
     mut progress: impl FnMut(&DrainReport),
 ) -> Result<DrainReport, MailError> {
     let mut report = DrainReport::default();
+    let connections = mailer.settings.connections.max(1) as usize;
+    // A batch must go out well within its lease, however slow the allowed pace.
+    let mut limit = connections * BATCH_PER_CONNECTION;
+    if let Some(per_minute) = mailer.settings.per_minute.filter(|n| *n > 0) {
+        limit = limit.min((per_minute as usize).max(1));
+    }
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(report);
         }
         let batch = {
             let mut conn = pool.get().map_err(DbError::from)?;
-            claim_due(&mut conn, Utc::now().naive_utc(), 10).map_err(DbError::from)?
+            claim_due(&mut conn, Utc::now().naive_utc(), limit as i64).map_err(DbError::from)?
         };
         if batch.is_empty() {
             return Ok(report);
         }
-        for (i, row) in batch.iter().enumerate() {
-            if stop.load(Ordering::Relaxed) {
-                // Give back what this worker claimed but did not send.
-                let mut conn = pool.get().map_err(DbError::from)?;
-                for rest in &batch[i..] {
-                    outbox::release(&mut conn, &rest.id)?;
-                }
-                return Ok(report);
+        let results = send_batch(mailer, &batch, stop, &mailer.pace);
+        let mut sent = Vec::new();
+        let mut unsent = Vec::new();
+        let mut other = Vec::new();
+        for (row, result) in batch.iter().zip(results) {
+            match result {
+                None => unsent.push(row),
+                Some(Delivery::Sent) => sent.push(row),
+                Some(result) => other.push((row, result)),
             }
-            let result = mailer.send(row);
-            match &result {
-                Delivery::Sent => report.sent += 1,
+        }
+        report.sent += sent.len();
+        for (row, result) in &other {
+            match result {
                 Delivery::Temporary(e) => {
                     tracing::warn!(worker, outbox = %row.id, error = %e, "temporary email failure");
                     report.retrying += 1
@@ -184,17 +295,23 @@ pub fn drain(
                     tracing::warn!(worker, outbox = %row.id, error = %e, "email refused");
                     report.failed += 1
                 }
+                Delivery::Sent => {}
             }
-            let mut conn = pool.get().map_err(DbError::from)?;
-            record(
-                &mut conn,
-                row,
-                &result,
-                mailer.settings.retry_base,
-                Utc::now().naive_utc(),
-            )
-            .map_err(DbError::from)?;
-            progress(&report);
+        }
+        let mut conn = pool.get().map_err(DbError::from)?;
+        let now = Utc::now().naive_utc();
+        crate::db::transaction(&mut conn, |conn| {
+            outbox::mark_sent(conn, &sent, now)?;
+            for (row, result) in &other {
+                record(conn, row, result, mailer.settings.retry_base, now)?;
+            }
+            // Give back what this worker claimed but did not send.
+            outbox::release(conn, &unsent)
+        })
+        .map_err(DbError::from)?;
+        progress(&report);
+        if !unsent.is_empty() {
+            return Ok(report);
         }
     }
 }

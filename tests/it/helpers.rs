@@ -521,10 +521,31 @@ impl SmtpServer {
         )
     }
 
+    /// A server that also defers (451, once per address) recipients starting with `defer`.
+    pub fn start_with(reject: &[&str], defer: &[&str], delay_ms: u64) -> SmtpServer {
+        Self::launch(
+            free_port(),
+            tempfile::tempdir().expect("maildir"),
+            reject,
+            defer,
+            delay_ms,
+        )
+    }
+
     pub fn start_on(
         port: u16,
         dir: tempfile::TempDir,
         reject: &[&str],
+        delay_ms: u64,
+    ) -> SmtpServer {
+        Self::launch(port, dir, reject, &[], delay_ms)
+    }
+
+    fn launch(
+        port: u16,
+        dir: tempfile::TempDir,
+        reject: &[&str],
+        defer: &[&str],
         delay_ms: u64,
     ) -> SmtpServer {
         use std::io::BufRead;
@@ -540,6 +561,9 @@ impl SmtpServer {
             .stdout(std::process::Stdio::piped());
         for r in reject {
             cmd.args(["--reject", r]);
+        }
+        for d in defer {
+            cmd.args(["--defer", d]);
         }
         let mut child = cmd.spawn().expect("start the SMTP server");
         let stdout = child.stdout.take().expect("stdout");

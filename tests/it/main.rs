@@ -16,6 +16,7 @@ mod files;
 mod handover;
 mod helpers;
 mod nodes;
+mod outbox_speed;
 mod population;
 mod questionnaire;
 mod respond;

@@ -476,7 +476,7 @@ async fn states_are_stored_as_text_and_unknown_ones_are_errors(backend: Backend)
     assert!(claimed.iter().all(|r| r.kind == MailKind::Reminder));
     for row in &claimed {
         if row.id == sent {
-            outbox::mark_sent(&mut conn, row, now).unwrap();
+            outbox::mark_sent(&mut conn, &[row], now).unwrap();
         } else {
             outbox::mark_failed(&mut conn, row, "550 no such user").unwrap();
         }
