@@ -25,6 +25,7 @@ mod round_changes;
 mod rounds;
 mod secretariat;
 mod security;
+mod statements;
 mod storage;
 mod units;
 mod versions_results;
