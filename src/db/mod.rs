@@ -399,6 +399,27 @@ impl Pool {
     pub fn stats(&self) -> &SqlStats {
         &self.stats
     }
+
+    /// A connection (waiting up to `timeout`), with what `first`, its first work, returned.
+    /// The check at checkout sends no statement, so it cannot see a session the server is
+    /// ending at that very moment (a restart, a terminated backend): when `first` failed
+    /// because the connection was lost, it runs again on another connection, as many times
+    /// as the pool has connections.
+    pub fn get_then<T, E: From<DbError>>(
+        &self,
+        timeout: Duration,
+        mut first: impl FnMut(&mut DbConn) -> Result<T, E>,
+    ) -> Result<(PooledConn, T), E> {
+        let mut tries = self.inner.max_size();
+        loop {
+            let mut conn = self.inner.get_timeout(timeout).map_err(DbError::from)?;
+            match first(&mut conn) {
+                Ok(v) => return Ok((conn, v)),
+                Err(_) if tries > 0 && watch(&mut conn).is_some_and(|w| w.lost) => tries -= 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 pub type PooledConn = r2d2::PooledConnection<Manager>;

@@ -21,7 +21,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::access::RequestBudget;
 use crate::config::Settings;
-use crate::db::Pool;
+use crate::db::{DbError, Pool};
 use crate::error::{page_for_status, AppError, ErrorPage};
 use crate::mail::templates::EmailTemplates;
 use crate::mail::Mailer;
@@ -561,8 +561,10 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let ok = web::block(move || {
         // A health check answers within a second or two, not after the pool's full wait: a
         // load balancer polling it must see a database outage while it lasts.
-        let mut conn = pool.get_timeout(Duration::from_secs(1)).ok()?;
-        crate::db::queries::ping(&mut conn).ok()
+        pool.get_then(Duration::from_secs(1), |conn| {
+            crate::db::queries::ping(conn).map_err(DbError::from)
+        })
+        .ok()
     })
     .await
     .ok()

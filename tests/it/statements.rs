@@ -10,6 +10,36 @@ on_both_backends!(
     page_views_send_few_statements,
 );
 
+/// PostgreSQL ended every pooled session (as a restart does): the pool sees it at checkout
+/// without sending a statement, and opens new connections; no request fails.
+#[tokio::test]
+async fn sessions_ended_by_postgresql_are_replaced_without_a_statement() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let section = format!("{link}/s/basics");
+    assert_eq!(app.get(&section).await.status, 200);
+    let (server, name) = app.database_url.rsplit_once('/').unwrap();
+    let mut admin = PgConnection::establish(&format!("{server}/postgres")).unwrap();
+    let terminate =
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+    let killed = diesel::sql_query(&terminate).execute(&mut admin).unwrap();
+    assert!(killed >= 1, "the pool had connections");
+    // Time for the sessions to end (a request at the very moment retries on another).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (health, sent) = app.get_counting("/healthz").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(sent, 1, "no statement was sent on a dead connection");
+    let (page, sent) = app.get_counting(&section).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(sent <= 3, "a section page view sent {sent} statements");
+    // At the very moment of the end: the request goes through on a new connection.
+    diesel::sql_query(&terminate).execute(&mut admin).unwrap();
+    assert_eq!(app.get(&section).await.status, 200);
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.stop().await;
+}
+
 async fn metrics_counts_requests_and_statements(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let page = app.get("/metrics").await;
