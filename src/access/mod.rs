@@ -56,21 +56,25 @@ pub enum LinkError {
 /// is no longer served) counts against the address, in the database so every node shares the
 /// count, and is refused as unknown, then as limited; a revoked or expired one is refused as
 /// ended. The link's first use is recorded once, for the status table's "first opened".
+/// The link comes with what its pages read next (see [`tokens::open_token`]), in the same
+/// statement.
+///
+/// [`tokens::open_token`]: crate::db::tokens::open_token
 pub fn open_link(
     conn: &mut crate::db::DbConn,
     token: &str,
     address: &str,
     served: impl Fn(&str) -> bool,
     now: chrono::NaiveDateTime,
-) -> Result<crate::db::tokens::TokenRow, LinkError> {
+) -> Result<crate::db::tokens::OpenedLink, LinkError> {
     use crate::db::{attempts, tokens};
     // Only a string of a token's shape is looked up; anything else is unknown at once.
-    let row = if looks_like_token(token) {
-        tokens::find_token(conn, &hash_token(token))?
+    let opened = if looks_like_token(token) {
+        tokens::open_token(conn, &hash_token(token))?
     } else {
         None
     };
-    let Some(row) = row.filter(|row| served(&row.survey_id)) else {
+    let Some(mut opened) = opened.filter(|o| served(&o.token.survey_id)) else {
         let limit = UNKNOWN_LINKS_PER_ADDRESS;
         let tried = attempts::hit(conn, &limit.counter(address), limit.window(), now)?;
         return Err(if tried > limit.max {
@@ -79,13 +83,15 @@ pub fn open_link(
             LinkError::Unknown
         });
     };
-    if let Some(end) = row.ended(now) {
+    if let Some(end) = opened.token.ended(now) {
         return Err(LinkError::Ended(end));
     }
-    if row.first_used_at.is_none() {
-        tokens::touch_token(conn, &row.id, now)?;
+    if opened.token.first_used_at.is_none() {
+        tokens::touch_token(conn, &opened.token.id, now)?;
+        opened.token.first_used_at = Some(now);
+        opened.token.last_used_at = Some(now);
     }
-    Ok(row)
+    Ok(opened)
 }
 
 /// Whether a string has the shape of a session or device cookie (64 hex characters).

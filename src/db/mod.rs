@@ -47,9 +47,11 @@ pub mod queries {
     };
 }
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -214,15 +216,81 @@ fn redact(url: &str) -> String {
     }
 }
 
-pub struct Manager {
-    url: DbUrl,
+/// What the pooled connections sent, shared by all of them: the SQL statements, counted as
+/// each connection hands one to its database (`BEGIN`, `COMMIT`, `SAVEPOINT` and `RELEASE`
+/// included; a batch sent in one call, like the SQLite pragmas, counts once). Statements sent
+/// while a connection is being set up (those pragmas) are not counted.
+#[derive(Debug, Default)]
+pub struct SqlStats {
+    statements: AtomicU64,
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConn;
-    type Error = DbError;
+impl SqlStats {
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+}
 
-    fn connect(&self) -> Result<DbConn, DbError> {
+/// Watches one pooled connection (diesel's instrumentation): counts its statements in the
+/// pool's [`SqlStats`], and remembers a statement that failed because the connection itself
+/// is gone, so the pool drops it when it comes back instead of handing it out again.
+struct ConnectionWatch {
+    stats: Arc<SqlStats>,
+    lost: bool,
+}
+
+impl Instrumentation for ConnectionWatch {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.stats.statements.fetch_add(1, Ordering::Relaxed);
+            }
+            InstrumentationEvent::FinishQuery { error: Some(e), .. } if connection_lost(e) => {
+                self.lost = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Messages of errors after which a PostgreSQL connection cannot serve again.
+const CONNECTION_LOST_MESSAGES: &[&str] = &[
+    "terminating connection",
+    "the database system is shutting down",
+    "server closed the connection unexpectedly",
+    "no connection to the server",
+];
+
+fn connection_lost(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            CONNECTION_LOST_MESSAGES.iter().any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+fn watch(conn: &mut DbConn) -> Option<&mut ConnectionWatch> {
+    let instrumentation = match conn {
+        DbConn::Postgres(c) => c.instrumentation(),
+        DbConn::Sqlite(c) => c.instrumentation(),
+    };
+    instrumentation.downcast_mut::<ConnectionWatch>()
+}
+
+pub struct Manager {
+    url: DbUrl,
+    stats: Arc<SqlStats>,
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConn, DbError> {
         match &self.url {
             DbUrl::Postgres(u) => diesel::PgConnection::establish(u)
                 .map(DbConn::Postgres)
@@ -254,16 +322,57 @@ impl ManageConnection for Manager {
             }
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
-        conn.ping().map_err(DbError::Query)
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        let mut conn = self.open()?;
+        let watch = ConnectionWatch {
+            stats: self.stats.clone(),
+            lost: false,
+        };
+        match &mut conn {
+            DbConn::Postgres(c) => c.set_instrumentation(watch),
+            DbConn::Sqlite(c) => c.set_instrumentation(watch),
+        }
+        Ok(conn)
     }
 
-    /// A connection left inside a transaction (its COMMIT or ROLLBACK failed) is closed when
-    /// given back. One whose server went away is not known here (diesel does not expose libpq's
-    /// status); `is_valid` finds it at the next checkout and the pool opens a new one.
+    /// Run at every checkout, without sending a statement. A connection whose statement failed
+    /// because the connection was lost is refused. PostgreSQL: libpq reads what the server
+    /// sent while the connection sat in the pool, without waiting; a server that restarted, or
+    /// that terminated the session, has sent its goodbye and closed the socket, which libpq
+    /// reports as an error, and the pool opens a new connection instead. (A server that
+    /// vanished without closing the socket is found by the first statement, which fails with
+    /// the 503 page and marks the connection lost.) A SQLite connection to its file does not
+    /// go away.
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        if watch(conn).is_some_and(|w| w.lost) {
+            return Err(DbError::Query(
+                diesel::result::Error::BrokenTransactionManager,
+            ));
+        }
+        match conn {
+            DbConn::Postgres(c) => {
+                // The first read may bring the server's last message, the second its end.
+                for _ in 0..2 {
+                    if let Some(Err(e)) = c.notifications_iter().next() {
+                        return Err(DbError::Query(e));
+                    }
+                }
+                Ok(())
+            }
+            DbConn::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// A connection left inside a transaction (its COMMIT or ROLLBACK failed), or whose
+    /// statement failed because the connection was lost, is closed when given back.
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
+        conn.is_broken() || watch(conn).is_some_and(|w| w.lost)
     }
 }
 
@@ -271,25 +380,72 @@ impl ManageConnection for Manager {
 /// unavailable.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub type Pool = r2d2::Pool<Manager>;
+/// The connection pool, with the counts of what its connections sent.
+#[derive(Clone)]
+pub struct Pool {
+    inner: r2d2::Pool<Manager>,
+    stats: Arc<SqlStats>,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<Manager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl Pool {
+    pub fn stats(&self) -> &SqlStats {
+        &self.stats
+    }
+
+    /// A connection (waiting up to `timeout`), with what `first`, its first work, returned.
+    /// The check at checkout sends no statement, so it cannot see a session the server is
+    /// ending at that very moment (a restart, a terminated backend): when `first` failed
+    /// because the connection was lost, it runs again on another connection, as many times
+    /// as the pool has connections.
+    pub fn get_then<T, E: From<DbError>>(
+        &self,
+        timeout: Duration,
+        mut first: impl FnMut(&mut DbConn) -> Result<T, E>,
+    ) -> Result<(PooledConn, T), E> {
+        let mut tries = self.inner.max_size();
+        loop {
+            let mut conn = self.inner.get_timeout(timeout).map_err(DbError::from)?;
+            match first(&mut conn) {
+                Ok(v) => return Ok((conn, v)),
+                Err(_) if tries > 0 && watch(&mut conn).is_some_and(|w| w.lost) => tries -= 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
-    let manager = Manager { url: url.clone() };
+    let stats = Arc::new(SqlStats::default());
+    let manager = Manager {
+        url: url.clone(),
+        stats: stats.clone(),
+    };
     // Try once directly so the real reason (wrong password, missing directory) is reported.
-    let mut first = manager.connect()?;
+    let mut first = manager.open()?;
     run_migrations(&mut first)?;
     drop(first);
-    // Every checkout pings its connection (`is_valid`), so connections that died with a
-    // PostgreSQL restart are dropped and replaced without restarting the service. A request
-    // that cannot get a connection within 5 s gets the "briefly unavailable" page (503)
-    // rather than holding the browser, and a blocking thread, for longer.
-    r2d2::Pool::builder()
+    // Every checkout checks its connection (`is_valid`, no statement sent), so connections
+    // that died with a PostgreSQL restart are dropped and replaced without restarting the
+    // service. A request that cannot get a connection within 5 s gets the "briefly
+    // unavailable" page (503) rather than holding the browser, and a blocking thread, for
+    // longer.
+    let inner = r2d2::Pool::builder()
         .max_size(size)
         .test_on_check_out(true)
         .connection_timeout(CONNECTION_TIMEOUT)
         .build(manager)
-        .map_err(DbError::Pool)
+        .map_err(DbError::Pool)?;
+    Ok(Pool { inner, stats })
 }
 
 /// Key of the PostgreSQL advisory lock held while migrations run ("coherenc" in ASCII).

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::responses::ResponseRow;
 use super::schema::access_tokens;
 use super::states::text_enum;
 use super::{new_id, DbConn};
@@ -122,6 +123,56 @@ pub fn find_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<TokenRow>
         .select(TokenRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().next())
+}
+
+/// A link as a respondent page opens it, read in one statement: the link, its response (once
+/// a page of the country's links created it), the country's extended deadline, and whether
+/// the response has review queries (so that a page reads them only when there are some).
+#[derive(Debug, Clone)]
+pub struct OpenedLink {
+    pub token: TokenRow,
+    pub response: Option<ResponseRow>,
+    /// The later deadline an owner gave the country, if any.
+    pub extension: Option<NaiveDateTime>,
+    pub has_queries: bool,
+}
+
+/// The link with this hash (revoked or expired ones included) with what its pages read next.
+pub fn open_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<OpenedLink>> {
+    use super::schema::{deadline_extensions, queries, responses};
+    let extension = deadline_extensions::table
+        .filter(deadline_extensions::survey_id.eq(access_tokens::survey_id))
+        .filter(deadline_extensions::country_iso3.eq(access_tokens::country_iso3))
+        .select(deadline_extensions::closes_at)
+        .single_value();
+    let has_queries = diesel::dsl::exists(
+        queries::table.filter(queries::response_id.nullable().eq(responses::id.nullable())),
+    );
+    let rows: Vec<(TokenRow, Option<ResponseRow>, Option<NaiveDateTime>, bool)> =
+        access_tokens::table
+            .left_join(
+                responses::table.on(responses::survey_id
+                    .eq(access_tokens::survey_id)
+                    .and(responses::country_iso3.eq(access_tokens::country_iso3))
+                    .and(responses::unit.eq(access_tokens::unit))),
+            )
+            .filter(access_tokens::token_hash.eq(hash))
+            .select((
+                TokenRow::as_select(),
+                Option::<ResponseRow>::as_select(),
+                extension,
+                has_queries,
+            ))
+            .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .map(|(token, response, extension, has_queries)| OpenedLink {
+            token,
+            response,
+            extension,
+            has_queries,
+        }))
 }
 
 diesel::define_sql_function! {
@@ -245,17 +296,22 @@ pub fn token_names(
     Ok(rows.into_iter().collect())
 }
 
+diesel::define_sql_function! {
+    /// The first of two times that is not null, the same on SQLite and PostgreSQL.
+    fn coalesce(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+        y: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Timestamp>;
+}
+
+/// Record a use of the link: its latest, and its first if it had none (one statement).
 pub fn touch_token(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(access_tokens::table.find(id))
-        .set(access_tokens::last_used_at.eq(now))
+        .set((
+            access_tokens::last_used_at.eq(now),
+            access_tokens::first_used_at.eq(coalesce(access_tokens::first_used_at, Some(now))),
+        ))
         .execute(conn)?;
-    diesel::update(
-        access_tokens::table
-            .find(id)
-            .filter(access_tokens::first_used_at.is_null()),
-    )
-    .set(access_tokens::first_used_at.eq(now))
-    .execute(conn)?;
     Ok(())
 }
 

@@ -180,14 +180,44 @@ pub fn must_confirm(survey: &Survey) -> bool {
     survey.previous.as_ref().is_some_and(|p| p.confirm_carried)
 }
 
+/// Everything stored about the link's response, created on first use.
 pub fn load(
     conn: &mut DbConn,
     survey: &Survey,
     who: &Respondent,
     now: NaiveDateTime,
 ) -> Result<ResponseState, RespondError> {
+    let response = create_response(conn, survey, who, now)?;
+    let extension = deadlines::deadline_extension(conn, &survey.id, &who.token.country_iso3)?;
+    read_state(conn, survey, response, extension)
+}
+
+/// As [`load`], from what the link's look-up read with it (the response row, if one exists,
+/// and the country's deadline extension: [`tokens::open_token`]): a page then reads the
+/// answers and the section states (and in a round that follows another, the carried answers).
+pub fn load_opened(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    response: Option<ResponseRow>,
+    extension: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<ResponseState, RespondError> {
+    let response = match response {
+        Some(r) => r,
+        None => create_response(conn, survey, who, now)?,
+    };
+    read_state(conn, survey, response, extension)
+}
+
+fn create_response(
+    conn: &mut DbConn,
+    survey: &Survey,
+    who: &Respondent,
+    now: NaiveDateTime,
+) -> Result<ResponseRow, RespondError> {
     let (iso3, unit) = (&who.token.country_iso3, &who.token.unit);
-    let response = responses::get_or_create_response(
+    Ok(responses::get_or_create_response(
         conn,
         survey,
         iso3,
@@ -195,16 +225,22 @@ pub fn load(
         now,
         |conn| carry::starting_answers(conn, survey, iso3, unit),
         &who.token.id,
-    )?;
+    )?)
+}
+
+fn read_state(
+    conn: &mut DbConn,
+    survey: &Survey,
+    response: ResponseRow,
+    extension: Option<NaiveDateTime>,
+) -> Result<ResponseState, RespondError> {
     let answers = answers::load_answers(conn, &response.id)?;
     let sections = sections::section_states(conn, &response.id)?
         .into_iter()
         .map(|s| (s.section_id.clone(), s))
         .collect();
     let visibility = Visibility::evaluate(survey, &answers);
-    let closes = deadlines::deadline_extension(conn, &survey.id, &who.token.country_iso3)?
-        .map(|t| t.and_utc())
-        .or(survey.closes);
+    let closes = extension.map(|t| t.and_utc()).or(survey.closes);
     let carried = match survey.previous {
         Some(_) => carried::carried_answers(conn, &response.id)?,
         None => HashMap::new(),

@@ -9,6 +9,7 @@ pub mod render;
 mod respond;
 mod results;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::access::RequestBudget;
 use crate::config::Settings;
-use crate::db::Pool;
+use crate::db::{DbError, Pool};
 use crate::error::{page_for_status, AppError, ErrorPage};
 use crate::mail::templates::EmailTemplates;
 use crate::mail::Mailer;
@@ -54,6 +55,8 @@ pub struct AppState {
     /// Multipart section posts carrying files are held in memory while read (up to their
     /// survey's file budget): only a few at once, the others wait their turn.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// HTTP requests received since start (counted by [`with_language`]), for `/metrics`.
+    pub http_requests: AtomicU64,
 }
 
 /// How many multipart section posts may be read at the same time.
@@ -87,6 +90,7 @@ impl AppState {
             mailer,
             emails,
             uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
+            http_requests: AtomicU64::new(0),
         }
     }
 
@@ -185,6 +189,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
         .route("/", web::get().to(landing))
         .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/r/{token}", web::get().to(respond::overview))
         .route(
@@ -521,11 +526,15 @@ pub fn page_language() -> &'static str {
     PAGE_LANG.try_with(|l| *l).unwrap_or("en")
 }
 
-/// Middleware: decide the request's language once and serve the request within it.
+/// Middleware: decide the request's language once and serve the request within it. Being
+/// the middleware every request passes, it also counts them for `/metrics`.
 pub async fn with_language(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.http_requests.fetch_add(1, Ordering::Relaxed);
+    }
     let lang = language::choose(req.request(), |_| true);
     PAGE_LANG.scope(lang, next.call(req)).await
 }
@@ -552,8 +561,10 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let ok = web::block(move || {
         // A health check answers within a second or two, not after the pool's full wait: a
         // load balancer polling it must see a database outage while it lasts.
-        let mut conn = pool.get_timeout(Duration::from_secs(1)).ok()?;
-        crate::db::queries::ping(&mut conn).ok()
+        pool.get_then(Duration::from_secs(1), |conn| {
+            crate::db::queries::ping(conn).map_err(DbError::from)
+        })
+        .ok()
     })
     .await
     .ok()
@@ -566,6 +577,48 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body("database unreachable")
     }
+}
+
+/// Counters since start, in Prometheus' text format: counts only, nothing about any survey,
+/// country or person.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.pool.state();
+    let counters = [
+        (
+            "coherence_http_requests_total",
+            "counter",
+            "HTTP requests received.",
+            state.http_requests.load(Ordering::Relaxed),
+        ),
+        (
+            "coherence_sql_statements_total",
+            "counter",
+            "SQL statements sent by the pooled database connections, BEGIN, COMMIT and SAVEPOINT included.",
+            state.pool.stats().statements(),
+        ),
+        (
+            "coherence_db_connections",
+            "gauge",
+            "Database connections open in the pool.",
+            u64::from(pool.connections),
+        ),
+        (
+            "coherence_db_connections_idle",
+            "gauge",
+            "Database connections idle in the pool.",
+            u64::from(pool.idle_connections),
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in counters {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
 }
 
 async fn stylesheet(req: HttpRequest) -> HttpResponse {

@@ -285,6 +285,34 @@ impl TestApp {
         Page::from(res).await
     }
 
+    /// A counter or gauge from the app's `/metrics` (Prometheus' text format).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let page = self.get("/metrics").await;
+        assert_eq!(page.status, 200, "/metrics: {}", page.body);
+        page.body
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (n, v) = l.split_once(' ')?;
+                (n == name).then(|| v.trim().parse().expect("a whole number"))
+            })
+            .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{}", page.body))
+    }
+
+    /// SQL statements the app's pooled connections have sent since it started.
+    pub async fn sql_statements(&self) -> u64 {
+        self.metric("coherence_sql_statements_total").await
+    }
+
+    /// GET `path`, with the number of SQL statements the request sent (the app must have
+    /// nothing else running, like the email worker, for the count to be this request's).
+    pub async fn get_counting(&self, path: &str) -> (Page, u64) {
+        let before = self.sql_statements().await;
+        let page = self.get(path).await;
+        let after = self.sql_statements().await;
+        (page, after - before)
+    }
+
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let body = serde_urlencoded::to_string(form).expect("encode form");
         self.post_raw(path, body).await

@@ -27,6 +27,7 @@ mod rounds;
 mod save_path;
 mod secretariat;
 mod security;
+mod statements;
 mod storage;
 mod units;
 mod versions_results;

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::access::{self, address_subject};
-use crate::db::{tokens, DbConn, DbError};
+use crate::db::responses::ResponseRow;
+use crate::db::tokens::{self, OpenedLink};
+use crate::db::{DbConn, CONNECTION_TIMEOUT};
 use crate::error::AppError;
 use crate::respond::{self, ResponseState};
 use crate::survey::Survey;
@@ -93,12 +95,8 @@ impl Respondent {
             + 'static,
     {
         let (link, (rs, extra)) = self
-            .resolve(false, move |conn, _, who, survey| {
-                let now = Utc::now().naive_utc();
-                if visit == Visit::Record {
-                    tokens::touch_token(conn, &who.token.id, now)?;
-                }
-                let rs = respond::load(conn, survey, who, now)?;
+            .resolve_with(false, move |conn, _, who, survey, opened| {
+                let rs = opened.load(conn, survey, who, visit)?;
                 let extra = more(conn, who, &rs)?;
                 Ok((rs, extra))
             })
@@ -108,16 +106,8 @@ impl Respondent {
 
     /// The link and its response as stored, for a page.
     pub async fn open(self, visit: Visit) -> Result<Page, AppError> {
-        let (link, rs) = self
-            .resolve(false, move |conn, _, who, survey| {
-                let now = Utc::now().naive_utc();
-                if visit == Visit::Record {
-                    tokens::touch_token(conn, &who.token.id, now)?;
-                }
-                Ok(respond::load(conn, survey, who, now)?)
-            })
-            .await?;
-        Ok(Page { link, rs })
+        let (page, ()) = self.open_with(visit, |_, _, _| Ok(())).await?;
+        Ok(page)
     }
 
     /// The link's survey, once the link is known to be live (unknown links count against the
@@ -153,25 +143,64 @@ impl Respondent {
             + Send
             + 'static,
     {
+        self.resolve_with(spends_budget, move |conn, app, who, survey, _| {
+            work(conn, app, who, survey)
+        })
+        .await
+    }
+
+    /// As [`Respondent::resolve`], `work` also given what the link's look-up read with it.
+    pub(super) async fn resolve_with<T, F>(
+        self,
+        spends_budget: bool,
+        work: F,
+    ) -> Result<(Link, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &mut DbConn,
+                &AppState,
+                &respond::Respondent,
+                &Survey,
+                Opened,
+            ) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
         let Respondent { state, req, token } = self;
         let address = address_subject(super::super::client_address(&req, &state.settings));
         let (app, t) = (state.clone(), token.clone());
         let (who, survey, done) = web::block(move || {
-            let mut conn = app.pool.get().map_err(DbError::from)?;
             let now = Utc::now().naive_utc();
             let served = |id: &str| app.catalog.get(id).is_some();
-            let row = access::open_link(&mut conn, &t, &address, served, now)?;
+            let (mut conn, opened) =
+                app.pool
+                    .get_then(CONNECTION_TIMEOUT, |conn| -> Result<_, AppError> {
+                        Ok(access::open_link(conn, &t, &address, served, now)?)
+                    })?;
             let survey = app
                 .catalog
-                .get(&row.survey_id)
+                .get(&opened.token.survey_id)
                 .cloned()
                 .ok_or(AppError::NotFound)?;
-            let who = respond::Respondent { token: row };
+            let OpenedLink {
+                token,
+                response,
+                extension,
+                has_queries,
+            } = opened;
+            let who = respond::Respondent { token };
             // Spent once the link is known to exist, so made-up links cannot fill the table.
             if spends_budget && !app.link_writes.take(&who.token.id) {
                 return Err(AppError::LinkWritesLimited);
             }
-            let done = work(&mut conn, &app, &who, &survey)?;
+            let opened = Opened {
+                response,
+                extension,
+                has_queries,
+                now,
+            };
+            let done = work(&mut conn, &app, &who, &survey, opened)?;
             Ok((who, survey, done))
         })
         .await??;
@@ -185,6 +214,41 @@ impl Respondent {
             lang,
         };
         Ok((link, done))
+    }
+}
+
+/// What the link's look-up read besides the link (see [`tokens::open_token`]), for a page.
+pub struct Opened {
+    response: Option<ResponseRow>,
+    extension: Option<NaiveDateTime>,
+    /// Whether the response has review queries: a page reads them only then.
+    pub has_queries: bool,
+    /// When the link was looked up.
+    now: NaiveDateTime,
+}
+
+impl Opened {
+    /// The response as stored (created on the link's first page). The overview records the
+    /// link's use, unless the look-up just recorded its first.
+    pub fn load(
+        self,
+        conn: &mut DbConn,
+        survey: &Survey,
+        who: &respond::Respondent,
+        visit: Visit,
+    ) -> Result<ResponseState, AppError> {
+        let now = self.now;
+        if visit == Visit::Record && who.token.first_used_at != Some(now) {
+            tokens::touch_token(conn, &who.token.id, now)?;
+        }
+        Ok(respond::load_opened(
+            conn,
+            survey,
+            who,
+            self.response,
+            self.extension,
+            now,
+        )?)
     }
 }
 

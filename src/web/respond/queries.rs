@@ -84,14 +84,15 @@ where
         + 'static,
 {
     let (link, (rs, extra, threads)) = link
-        .resolve(false, move |conn, _, who, survey| {
-            let now = Utc::now().naive_utc();
-            if visit == Visit::Record {
-                crate::db::tokens::touch_token(conn, &who.token.id, now)?;
-            }
-            let rs = respond::load(conn, survey, who, now)?;
-            let threads = queries::link_threads(conn, survey, &who.token, &rs.response)
-                .map_err(review_error)?;
+        .resolve_with(false, move |conn, _, who, survey, opened| {
+            let has_queries = opened.has_queries;
+            let rs = opened.load(conn, survey, who, visit)?;
+            // Most responses have none: nothing to read then.
+            let threads = match has_queries {
+                true => queries::link_threads(conn, survey, &who.token, &rs.response)
+                    .map_err(review_error)?,
+                false => Vec::new(),
+            };
             let extra = more(conn, who, &rs)?;
             Ok((rs, extra, threads))
         })
