@@ -18,6 +18,7 @@ mod helpers;
 mod nodes;
 mod population;
 mod questionnaire;
+mod render_same;
 mod respond;
 mod results;
 mod roles;
