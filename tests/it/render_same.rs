@@ -17,8 +17,9 @@ on_both_backends!(section_pages_render_the_same_bytes_as_plain_handlebars);
 
 const LANGS: [&str; 3] = ["en", "fr", "es"];
 
-/// `(survey id, answered per organisation)` of every survey file in `dir`.
-fn surveys_in(dir: &Path) -> Vec<(String, bool)> {
+/// `(survey id, answered per organisation, the round it follows)` of every survey file in
+/// `dir`.
+fn surveys_in(dir: &Path) -> Vec<(String, bool, Option<String>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -33,7 +34,12 @@ fn surveys_in(dir: &Path) -> Vec<(String, bool)> {
             .unwrap()
             .to_string();
         let per_unit = text.contains("respondent_unit = \"organisation\"");
-        out.push((id, per_unit));
+        let previous = text
+            .lines()
+            .find_map(|l| l.strip_prefix("previous = \""))
+            .and_then(|rest| rest.split('"').next())
+            .map(String::from);
+        out.push((id, per_unit, previous));
     }
     out.sort();
     out
@@ -201,9 +207,13 @@ async fn answer_all(app: &TestApp, link: &str, seen: &mut Seen) -> bool {
 async fn section_pages_render_the_same_bytes_as_plain_handlebars(backend: Backend) {
     let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
     let mut seen = Seen::default();
-    for dir in [shipped, fixtures().join("surveys")] {
+    for dir in [
+        shipped,
+        fixtures().join("surveys"),
+        fixtures().join("rounds"),
+    ] {
         let app = TestApp::spawn_with(backend, dir.clone()).await;
-        for (survey, per_unit) in surveys_in(&dir) {
+        for (survey, per_unit, _) in surveys_in(&dir) {
             let link = match per_unit {
                 true => app.issue_unit_token(&survey, "SWE", "Statistics Sweden"),
                 false => app.issue_token(&survey, "SWE", "Anna <Berg>"),
@@ -217,10 +227,8 @@ async fn section_pages_render_the_same_bytes_as_plain_handlebars(backend: Backen
                 continue;
             }
             // A round that follows this one starts from these answers: carried marks.
-            for (next, _) in surveys_in(&dir) {
-                let text =
-                    std::fs::read_to_string(dir.join(format!("{next}.toml"))).unwrap_or_default();
-                if text.contains(&format!("previous = \"{survey}\"")) {
+            for (next, _, previous) in surveys_in(&dir) {
+                if previous.as_deref() == Some(survey.as_str()) {
                     let next_link = app.issue_token(&next, "SWE", "Anna");
                     open_all(&app, &next_link, &mut seen).await;
                     answer_all(&app, &next_link, &mut seen).await;
