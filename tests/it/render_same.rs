@@ -128,6 +128,10 @@ async fn open_all(app: &TestApp, link: &str, seen: &mut Seen) {
     for section in sections(&overview, link) {
         for lang in LANGS {
             let page = app.get(&format!("{link}/s/{section}?lang={lang}")).await;
+            // Listed on the overview, hidden by a condition: no page.
+            if page.status == 404 {
+                continue;
+            }
             assert_eq!(
                 page.status, 200,
                 "{link}/s/{section} in {lang}: {}",
@@ -172,6 +176,9 @@ async fn answer_all(app: &TestApp, link: &str, seen: &mut Seen) -> bool {
         for section in sections(&overview, link) {
             let action = format!("{link}/s/{section}");
             let form = app.get(&action).await;
+            if form.status == 404 {
+                continue;
+            }
             assert_eq!(form.status, 200, "{action}: {}", form.body);
             let all = answers(&form.body, false);
             let pairs: Vec<(&str, &str)> =
