@@ -18,7 +18,6 @@ mod helpers;
 mod nodes;
 mod population;
 mod questionnaire;
-mod render_same;
 mod respond;
 mod results;
 mod roles;
