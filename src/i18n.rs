@@ -17,8 +17,19 @@ fluent_templates::static_loader! {
 
 static ENGLISH: LazyLock<LanguageIdentifier> = LazyLock::new(|| "en".parse().unwrap_or_default());
 
-fn language(lang: &str) -> LanguageIdentifier {
-    lang.parse().unwrap_or_else(|_| ENGLISH.clone())
+/// The interface's languages, parsed once (a page asks for dozens of messages).
+static KNOWN: LazyLock<Vec<(&'static str, LanguageIdentifier)>> = LazyLock::new(|| {
+    ["en", "fr", "es"]
+        .into_iter()
+        .map(|code| (code, code.parse().unwrap_or_else(|_| ENGLISH.clone())))
+        .collect()
+});
+
+fn language(lang: &str) -> std::borrow::Cow<'static, LanguageIdentifier> {
+    match KNOWN.iter().find(|(code, _)| *code == lang) {
+        Some((_, id)) => std::borrow::Cow::Borrowed(id),
+        None => std::borrow::Cow::Owned(lang.parse().unwrap_or_else(|_| ENGLISH.clone())),
+    }
 }
 
 /// Translate a message id with named arguments.

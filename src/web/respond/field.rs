@@ -10,7 +10,7 @@ use crate::i18n::format_number;
 use crate::survey::answer::{FileItem, Item, RawAnswer};
 use crate::survey::display::escape_label_id;
 use crate::survey::{Choice, EscapeKind, Escapes, FileType, Question, QuestionKind, OTHER_CODE};
-use crate::web::render::translate;
+use crate::web::render::{translate, Fragment};
 use crate::web::CountryOptions;
 
 #[derive(Serialize)]
@@ -401,4 +401,125 @@ fn choices<'a>(
             value: raw.other.clone().unwrap_or_default(),
         }),
     }
+}
+
+/// A field is rendered from a skeleton per question, language and shape: everything but the
+/// answer, the error and the marks is the question's (see [`crate::web::render::Templates::render_fragment`]).
+impl Fragment for FieldView<'_> {
+    fn shape(&self, shape: &mut Vec<u8>) {
+        let flag = |shape: &mut Vec<u8>, b: bool| shape.push(u8::from(b));
+        flag(shape, self.error.is_some());
+        match &self.kind {
+            FieldKind::Short { .. } => shape.push(b's'),
+            FieldKind::Long { .. } => shape.push(b'l'),
+            FieldKind::Percent { .. } => shape.push(b'p'),
+            FieldKind::Select { .. } => shape.push(b'c'),
+            FieldKind::Choice { options, .. } => {
+                shape.push(b'o');
+                shape.extend(options.iter().map(|o| u8::from(o.checked)));
+            }
+            FieldKind::Matrix { rows, .. } => {
+                shape.push(b'm');
+                for r in rows {
+                    shape.extend(r.cells.iter().map(|c| u8::from(c.checked)));
+                    shape.push(b'/');
+                }
+            }
+            FieldKind::File { files, room, .. } => {
+                shape.push(b'f');
+                shape.extend_from_slice(&files.len().to_le_bytes());
+                flag(shape, *room);
+            }
+        }
+        match &self.escape {
+            None => shape.push(b'-'),
+            Some(e) => {
+                shape.push(b'e');
+                shape.extend(e.options.iter().map(|o| u8::from(o.checked)));
+            }
+        }
+        match &self.carried {
+            None => shape.push(b'-'),
+            Some(c) => shape.extend([b'c', u8::from(c.confirmed), u8::from(c.changed)]),
+        }
+        // Whether each per-request string is empty: a template may test it.
+        shape.push(b'|');
+        let strings = per_request(self);
+        shape.extend(strings.iter().map(|s| u8::from(s.is_empty())));
+    }
+
+    fn per_request(&mut self) -> Vec<&mut String> {
+        let mut out = Vec::new();
+        if let Some(e) = &mut self.error {
+            out.push(e);
+        }
+        match &mut self.kind {
+            FieldKind::Short { value, .. }
+            | FieldKind::Long { value, .. }
+            | FieldKind::Percent { value } => out.push(value),
+            FieldKind::Select { options_html } => out.push(options_html),
+            FieldKind::Choice { other, .. } => {
+                if let Some(o) = other {
+                    out.push(&mut o.value);
+                }
+            }
+            FieldKind::Matrix { .. } => {}
+            FieldKind::File { files, .. } => {
+                for f in files {
+                    out.extend([&mut f.id, &mut f.name, &mut f.size]);
+                }
+            }
+        }
+        if let Some(e) = &mut self.escape {
+            out.push(&mut e.reason);
+        }
+        if let Some(c) = &mut self.carried {
+            out.push(&mut c.previous);
+        }
+        out
+    }
+}
+
+/// [`Fragment::per_request`], read only, in the same order.
+fn per_request<'v>(view: &'v FieldView) -> Vec<&'v String> {
+    let mut out = Vec::new();
+    if let Some(e) = &view.error {
+        out.push(e);
+    }
+    match &view.kind {
+        FieldKind::Short { value, .. }
+        | FieldKind::Long { value, .. }
+        | FieldKind::Percent { value } => out.push(value),
+        FieldKind::Select { options_html } => out.push(options_html),
+        FieldKind::Choice { other, .. } => {
+            if let Some(o) = other {
+                out.push(&o.value);
+            }
+        }
+        FieldKind::Matrix { .. } => {}
+        FieldKind::File { files, .. } => {
+            for f in files {
+                out.extend([&f.id, &f.name, &f.size]);
+            }
+        }
+    }
+    if let Some(e) = &view.escape {
+        out.push(&e.reason);
+    }
+    if let Some(c) = &view.carried {
+        out.push(&c.previous);
+    }
+    out
+}
+
+/// What keys a question's skeletons besides its shape: the survey's version, the question,
+/// the language.
+pub fn fragment_key(survey: &crate::survey::Survey, q: &Question, lang: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(survey.version.len() + survey.id.len() + q.id.len() + 8);
+    for part in [&survey.version, &survey.id, &q.id] {
+        key.extend_from_slice(part.as_bytes());
+        key.push(0);
+    }
+    key.extend_from_slice(lang.as_bytes());
+    key
 }

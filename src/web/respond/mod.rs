@@ -96,8 +96,8 @@ fn section_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let form = page.link.form_token();
-    let view =
-        SectionView::new(page, section_id, extras, form.token.clone()).ok_or(AppError::NotFound)?;
+    let view = SectionView::new(page, section_id, extras, form.token.clone())?
+        .ok_or(AppError::NotFound)?;
     let layout = page.link.layout(view.title.to_string(), true);
     page.link
         .render("respond/section", &layout, &view, status, Some(&form))

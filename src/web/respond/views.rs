@@ -20,7 +20,7 @@ use crate::survey::answer::{
 };
 use crate::survey::display::{display_value, escape_label_id};
 use crate::survey::{EscapeKind, Question, QuestionKind, Survey};
-use crate::web::render::translate;
+use crate::web::render::{translate, SECTION_PLAIN};
 use crate::web::MessagePage;
 
 impl Link {
@@ -417,7 +417,7 @@ pub struct SectionView<'a> {
     intro: Option<&'a str>,
     number: usize,
     total: usize,
-    questions: Vec<FieldView<'a>>,
+    questions: SectionQuestions<'a>,
     error_list: Vec<ErrorItem<'a>>,
     /// Valid values were saved though others were not.
     kept: bool,
@@ -442,6 +442,22 @@ pub struct SectionView<'a> {
     must_confirm: bool,
 }
 
+/// The section's questions: their views, which the section template renders through the field
+/// partial, or (the fast path) each field already rendered from its skeleton.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SectionQuestions<'a> {
+    Fields(Vec<FieldView<'a>>),
+    Rendered(Vec<RenderedField<'a>>),
+}
+
+/// A question of a section page as the fast section template takes it: its field's HTML.
+#[derive(Serialize)]
+struct RenderedField<'a> {
+    id: &'a str,
+    field_html: String,
+}
+
 /// A line of the error summary, linking to its field.
 #[derive(Serialize)]
 struct ErrorItem<'a> {
@@ -451,8 +467,63 @@ struct ErrorItem<'a> {
 }
 
 impl<'a> SectionView<'a> {
-    /// The form of `section_id`; None when it does not exist or a condition hides it.
+    /// The form of `section_id`; None when it does not exist or a condition hides it. Its
+    /// fields come rendered from their skeletons where the section template allows it.
     pub fn new(
+        page: &'a Page,
+        section_id: &str,
+        extras: SectionExtras,
+        csrf: String,
+    ) -> Result<Option<SectionView<'a>>, handlebars::RenderError> {
+        let Some(mut view) = Self::with_fields(page, section_id, extras, csrf) else {
+            return Ok(None);
+        };
+        let templates = &page.link.state.templates;
+        if templates.fast_section() {
+            view.render_fields(page)?;
+        }
+        Ok(Some(view))
+    }
+
+    /// Each field rendered from its skeleton (see [`crate::web::render::Templates::render_fragment`]); in debug
+    /// builds, the section's body also rendered both ways and compared.
+    fn render_fields(&mut self, page: &'a Page) -> Result<(), handlebars::RenderError> {
+        let SectionQuestions::Fields(fields) = &mut self.questions else {
+            return Ok(());
+        };
+        let (link, templates) = (&page.link, &page.link.state.templates);
+        let mut rendered = Vec::with_capacity(fields.len());
+        for field in fields.iter_mut() {
+            let Some(q) = link.survey.question(field.id) else {
+                continue;
+            };
+            let key = super::field::fragment_key(&link.survey, q, link.lang);
+            let mut html = String::with_capacity(1024);
+            templates.render_fragment("respond/field", link.lang, key, field, &mut html)?;
+            rendered.push(RenderedField {
+                id: field.id,
+                field_html: html,
+            });
+        }
+        let fields = std::mem::replace(&mut self.questions, SectionQuestions::Rendered(rendered));
+        if templates.verify_always() {
+            let fast = templates.render_body("respond/section", link.lang, self)?;
+            let rendered = std::mem::replace(&mut self.questions, fields);
+            let plain = templates.render_body(SECTION_PLAIN, link.lang, self)?;
+            self.questions = rendered;
+            if fast != plain {
+                return Err(crate::web::render::mismatch(
+                    "respond/section",
+                    &plain,
+                    &fast,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The form with every question's view, as the plain section template takes it.
+    pub fn with_fields(
         page: &'a Page,
         section_id: &str,
         extras: SectionExtras,
@@ -513,7 +584,7 @@ impl<'a> SectionView<'a> {
             intro: section.intro.as_ref().map(|t| t.get(lang)),
             number: index + 1,
             total: link.survey.sections.len(),
-            questions,
+            questions: SectionQuestions::Fields(questions),
             error_list,
             kept: !extras.errors.is_empty() && extras.conflict.is_none(),
             saved: extras.saved,
