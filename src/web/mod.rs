@@ -54,6 +54,8 @@ pub struct AppState {
     /// Multipart section posts carrying files are held in memory while read (up to their
     /// survey's file budget): only a few at once, the others wait their turn.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Results aggregates for repeat views (see [`crate::results::cache`]).
+    pub results_cache: crate::results::cache::ResultsCache,
 }
 
 /// How many multipart section posts may be read at the same time.
@@ -87,6 +89,7 @@ impl AppState {
             mailer,
             emails,
             uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
+            results_cache: Default::default(),
         }
     }
 
