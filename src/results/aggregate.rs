@@ -143,8 +143,13 @@ fn group_by(grouping: Option<Grouping>, rest: &str) -> String {
 
 /// `FROM responses r JOIN countries c ... WHERE r.survey_id = ... AND <filter>`.
 pub(super) fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
-    sql.push(" FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ")
-        .bind(survey_id);
+    // `survey_id || ''` keeps SQLite off the survey's index, whose every row then costs a look-up
+    // in the table: it scans the covering `responses_counted` instead (three times less work
+    // on 100,000 responses of one survey).
+    sql.push(
+        " FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id || '' = ",
+    )
+    .bind(survey_id);
     push_filter(sql, filter);
 }
 
@@ -165,9 +170,14 @@ pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
              JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = {s}"
         ));
     } else {
+        // Answers first, then their response: every caller picks answers by question, and
+        // SQLite reads them from `version_answers_aggregate` and each response from the
+        // covering `responses_counted` only in this order, which its CROSS JOIN keeps (the
+        // planner started from the survey's responses, at twice the cost on 100,000).
+        // PostgreSQL plans a CROSS JOIN with a WHERE like any inner join.
         sql.push(
-            " FROM version_answers a JOIN responses r ON r.id = a.response_id AND a.version = r.counted_version \
-             JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ",
+            " FROM version_answers a CROSS JOIN responses r JOIN countries c ON c.iso3 = r.country_iso3 \
+             WHERE r.id = a.response_id AND a.version = r.counted_version AND r.survey_id = ",
         )
         .bind(survey_id);
     }

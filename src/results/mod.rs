@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bundle;
+pub mod cache;
 pub mod changes;
 pub mod demo;
 pub mod export;

@@ -57,6 +57,8 @@ pub struct AppState {
     pub uploads: Arc<tokio::sync::Semaphore>,
     /// HTTP requests received since start (counted by [`with_language`]), for `/metrics`.
     pub http_requests: AtomicU64,
+    /// Results aggregates for repeat views (see [`crate::results::cache`]).
+    pub results_cache: crate::results::cache::ResultsCache,
 }
 
 /// How many multipart section posts may be read at the same time.
@@ -91,6 +93,7 @@ impl AppState {
             emails,
             uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
             http_requests: AtomicU64::new(0),
+            results_cache: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::reference::Countries;
 use crate::results::aggregate::{self, Filter, Grouping};
+use crate::results::cache::Weight;
 use crate::results::{export, practices};
 use crate::survey::{Question, QuestionKind, Survey};
 use views::{
@@ -90,6 +91,39 @@ fn results_view<T: serde::Serialize>(
         view,
         StatusCode::OK,
     )
+}
+
+/// Where a page's figures are kept for repeat views: what they depend on besides the
+/// generations of the surveys they count (None: results with drafts, never kept).
+fn cache_key(page: &str, survey: &Survey, filter: &Filter, rest: &str) -> Option<String> {
+    (!filter.include_drafts).then(|| {
+        format!(
+            "{page}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{rest}",
+            survey.id,
+            survey.version,
+            filter.parameters()
+        )
+    })
+}
+
+/// `compute`'s figures, or the same kept from an earlier view while none of `surveys` changed
+/// what counts since.
+fn cached<T: Weight + Send + Sync + 'static>(
+    state: &AppState,
+    conn: &mut DbConn,
+    key: Option<String>,
+    surveys: &[&str],
+    compute: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
+) -> Result<std::sync::Arc<T>, AppError> {
+    match key {
+        None => Ok(std::sync::Arc::new(compute(conn)?)),
+        Some(key) => {
+            let generations = crate::results::cache::generations(conn, surveys)?;
+            state
+                .results_cache
+                .get_or_compute(&key, generations, || compute(conn))
+        }
+    }
 }
 
 /// The groupings the dashboard shows response rates by.
@@ -277,8 +311,9 @@ pub async fn question(
     let (s, f, qq) = (survey.id.clone(), filter.clone(), q.clone());
     let source = previous_source(&survey, &q);
     let user = scope.user.clone();
+    let app = state.clone();
+    let this = survey.clone();
     let figures = with_conn(&state, move |conn| {
-        let mut figures = question_figures(conn, &s, &qq, &f, by)?;
         // The previous round's figures only for those who may see that survey too.
         let source = match source {
             Some((previous, ..))
@@ -288,10 +323,20 @@ pub async fn question(
             }
             source => source,
         };
-        if let Some((previous, from, carried)) = source {
-            figures.previous = Some(previous_figures(conn, &previous, &from, &carried, &f, by)?);
-        }
-        Ok(figures)
+        let shown = source.as_ref().map(|(p, ..)| p.version.clone());
+        let rest = format!("{}\u{1f}{by:?}\u{1f}{shown:?}", qq.id);
+        let key = cache_key("question", &this, &f, &rest);
+        let surveys: Vec<&str> = std::iter::once(s.as_str())
+            .chain(source.as_ref().map(|(p, ..)| p.id.as_str()))
+            .collect();
+        let figures = cached(&app, conn, key, &surveys, |conn| {
+            let mut figures = question_figures(conn, &s, &qq, &f, by)?;
+            if let Some((previous, from, carried)) = &source {
+                figures.previous = Some(previous_figures(conn, previous, from, carried, &f, by)?);
+            }
+            Ok(figures)
+        })?;
+        Ok(std::sync::Arc::unwrap_or_clone(figures))
     })
     .await?;
     let w = words(&state, lang);
@@ -307,12 +352,32 @@ async fn load_compendium(
     survey: &std::sync::Arc<Survey>,
     filter: &Filter,
     lang: &'static str,
-) -> Result<Vec<practices::Practice>, AppError> {
+) -> Result<std::sync::Arc<Vec<practices::Practice>>, AppError> {
     let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
     with_conn(state, move |conn| {
-        Ok(practices::compendium(conn, &s, &app.countries, &f, lang)?)
+        cached_compendium(&app, conn, &s, &f, lang)
     })
     .await
+}
+
+/// The compendium, kept for repeat views (the compendium page, its Markdown, the matching).
+fn cached_compendium(
+    app: &AppState,
+    conn: &mut DbConn,
+    survey: &Survey,
+    filter: &Filter,
+    lang: &'static str,
+) -> Result<std::sync::Arc<Vec<practices::Practice>>, AppError> {
+    let key = cache_key("compendium", survey, filter, lang);
+    cached(app, conn, key, &[survey.id.as_str()], |conn| {
+        Ok(practices::compendium(
+            conn,
+            survey,
+            &app.countries,
+            filter,
+            lang,
+        )?)
+    })
 }
 
 pub async fn compendium(
@@ -402,13 +467,17 @@ pub async fn needs(
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
     let (app, s, f, l) = (state.clone(), survey.clone(), filter.clone(), lang.0);
-    let (needs, matches) = with_conn(&state, move |conn| {
-        let needs = practices::ranked_needs(conn, &s, &f, l)?;
-        let list = practices::compendium(conn, &s, &app.countries, &f, l)?;
-        let matches = practices::partner_matches(conn, &s, &app.countries, &list, &f, l)?;
-        Ok((needs, matches))
+    let figures = with_conn(&state, move |conn| {
+        let key = cache_key("needs", &s, &f, l);
+        cached(&app, conn, key, &[s.id.as_str()], |conn| {
+            let needs = practices::ranked_needs(conn, &s, &f, l)?;
+            let list = cached_compendium(&app, conn, &s, &f, l)?;
+            let matches = practices::partner_matches(conn, &s, &app.countries, &list, &f, l)?;
+            Ok((needs, matches))
+        })
     })
     .await?;
+    let (needs, matches) = &*figures;
     let w = words(&state, lang);
     let head = Head::new(&survey, w.lang, query.query_string(&filter));
     let filters = Filters::new(w, &filter, None);

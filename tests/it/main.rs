@@ -21,6 +21,7 @@ mod population;
 mod questionnaire;
 mod respond;
 mod results;
+mod results_cache;
 mod roles;
 mod round_changes;
 mod rounds;

@@ -9,6 +9,7 @@ use super::charts::{BarChart, BarData, StackedChart};
 use crate::i18n::translate;
 use crate::reference::{Countries, Country};
 use crate::results::aggregate::{Filter, Grouping, NumberStats, RateRow, TextAnswer};
+use crate::results::cache::Weight;
 use crate::results::practices::{Match, Need, Practice};
 use crate::survey::{EscapeKind, Question, QuestionKind, Survey, OTHER_CODE};
 
@@ -278,6 +279,7 @@ impl DashboardPage {
 }
 
 /// The figures of one question, as loaded from the database.
+#[derive(Clone)]
 pub struct QuestionFigures {
     /// Per group: (asked, answered).
     pub asked: BTreeMap<String, (i64, i64)>,
@@ -298,10 +300,31 @@ pub struct QuestionFigures {
 }
 
 /// The previous round's counts of a carried choice question, keys renamed into this round's.
+#[derive(Clone)]
 pub struct PreviousFigures {
     pub asked: BTreeMap<String, (i64, i64)>,
     pub counts: Vec<(String, String, i64)>,
     pub escapes: Vec<(String, EscapeKind, i64)>,
+}
+
+impl Weight for PreviousFigures {
+    fn weight(&self) -> usize {
+        self.asked.weight() + self.counts.weight() + self.escapes.weight()
+    }
+}
+
+impl Weight for QuestionFigures {
+    fn weight(&self) -> usize {
+        self.asked.weight()
+            + self.counts.weight()
+            + self.stats.weight()
+            + self.dates.weight()
+            + self.texts.weight()
+            + self.others.weight()
+            + self.files.weight()
+            + self.escapes.weight()
+            + self.previous.weight()
+    }
 }
 
 impl PreviousFigures {

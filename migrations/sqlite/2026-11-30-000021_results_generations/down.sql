@@ -1,0 +1,9 @@
+DROP TRIGGER results_generation_hidden_delete;
+DROP TRIGGER results_generation_hidden_insert;
+DROP TRIGGER results_generation_version_answers_delete;
+DROP TRIGGER results_generation_version_answers_update;
+DROP TRIGGER results_generation_version_answers_insert;
+DROP TRIGGER results_generation_response_delete;
+DROP TRIGGER results_generation_response_insert;
+DROP TRIGGER results_generation_response_update;
+DROP TABLE results_generations;

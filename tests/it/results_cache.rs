@@ -1,0 +1,165 @@
+//! The results pages keep their figures for repeat views, and a change of what counts (a
+//! submission, a recall, an acceptance) shows at once. A repeat view is recognised by a change
+//! the results read but that no respondent or secretariat makes: the countries' reference data,
+//! moved under the server's feet. A node started afterwards on the same database (an empty
+//! cache) shows it; the node that cached the figures does not, until something that counts
+//! changes.
+
+use chrono::Utc;
+use coherence::db::responses::{self, ResponseStatus};
+use coherence::db::versions::{self, Mark};
+use coherence::db::{self, DbUrl};
+use diesel::RunQueryDsl;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(repeat_views_are_cached_and_every_counted_change_shows_at_once);
+
+const OWNER: (&str, &str) = ("owner@fixture.example", "a long owner passphrase");
+
+/// What a results page shows, without the layout (whose session token differs per node).
+fn main_of(body: &str) -> String {
+    let start = body.find("<main").unwrap_or_else(|| panic!("{body}"));
+    let end = body.find("</main>").unwrap_or_else(|| panic!("{body}"));
+    body[start..end].to_string()
+}
+
+/// The page as a node with an empty cache shows it: a new node on the same database.
+async fn fresh_view(app: &TestApp, path: &str) -> String {
+    let node = TestApp::start(
+        app.database_url.clone(),
+        app.surveys.clone(),
+        app.dir.clone(),
+    )
+    .await;
+    node.login(OWNER.0, OWNER.1).await;
+    let page = node.get(path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    node.stop().await;
+    main_of(&page.body)
+}
+
+async fn view(app: &TestApp, path: &str) -> String {
+    let page = app.get(path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    main_of(&page.body)
+}
+
+const PAGES: [&str; 4] = [
+    "/admin/surveys/fixture/results/q/colour?by=region",
+    "/admin/surveys/fixture/results/q/colour?by=region&accepted=1",
+    "/admin/surveys/fixture/results/compendium",
+    "/admin/surveys/fixture/results/needs",
+];
+
+/// Every page on `app` is what a fresh node shows.
+async fn all_current(app: &TestApp, when: &str) {
+    for path in PAGES {
+        assert_eq!(
+            view(app, path).await,
+            fresh_view(app, path).await,
+            "{when}: {path}"
+        );
+    }
+}
+
+async fn repeat_views_are_cached_and_every_counted_change_shows_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let mut links = Vec::new();
+    for (iso3, colour) in [("SWE", "red"), ("PHL", "blue"), ("MAR", "red")] {
+        let link = app.issue_token("fixture", iso3, "Focal point");
+        let saved = app
+            .save_section(
+                &link,
+                "basics",
+                &[
+                    ("name", "N"),
+                    ("colour", colour),
+                    ("active", "yes"),
+                    ("staff", "10"),
+                    ("tools", "b"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let saved = app
+            .save_section(
+                &link,
+                "plans",
+                &[
+                    ("has_plan", "yes"),
+                    ("plan_year", "2020"),
+                    ("plan_text", "A plan worth citing"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        links.push(link);
+    }
+    for link in &links[..2] {
+        let res = app.submit(link).await;
+        assert_eq!(res.status, 303, "{}", res.body);
+    }
+    app.add_user(OWNER.0, OWNER.1, "owner", &["fixture"]);
+    app.login(OWNER.0, OWNER.1).await;
+    let first: Vec<String> = {
+        let mut out = Vec::new();
+        for path in PAGES {
+            out.push(view(&app, path).await);
+        }
+        out
+    };
+
+    // Sweden moves to Africa in the reference data: a fresh node shows it, the repeat view
+    // on this node is served from its cache.
+    diesel::sql_query("UPDATE countries SET region_code = '002' WHERE iso3 = 'SWE'")
+        .execute(&mut conn)
+        .unwrap();
+    let by_region = PAGES[0];
+    let repeat = view(&app, by_region).await;
+    assert_eq!(repeat, first[0], "a repeat view is served from the cache");
+    assert_ne!(
+        fresh_view(&app, by_region).await,
+        first[0],
+        "a node with an empty cache reads the moved country"
+    );
+
+    // Morocco submits: every page shows it at once.
+    let res = app.submit(&links[2]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let after = view(&app, by_region).await;
+    assert_ne!(after, first[0]);
+    all_current(&app, "after a submission").await;
+
+    // The Philippines recall theirs.
+    let review = app.get(&format!("{}/review", links[1])).await;
+    let recalled = app
+        .post(
+            &format!("{}/recall", links[1]),
+            &[("_csrf", &review.hidden("_csrf"))],
+        )
+        .await;
+    assert_eq!(recalled.status, 303, "{}", recalled.body);
+    all_current(&app, "after a recall").await;
+
+    // The secretariat accepts Sweden's report (as its pages do, through the storage
+    // functions): the accepted-only figures change at once.
+    let accepted_before = view(&app, PAGES[1]).await;
+    let id = responses::find_response(&mut conn, "fixture", "SWE", "")
+        .unwrap()
+        .unwrap()
+        .id;
+    let row = responses::response_by_id(&mut conn, &id).unwrap().unwrap();
+    let now = Utc::now().naive_utc();
+    assert!(
+        responses::change_status(&mut conn, &id, &[row.status], ResponseStatus::Accepted, now)
+            .unwrap()
+    );
+    assert!(versions::mark(&mut conn, &id, row.version_count, Mark::Accepted, now).unwrap());
+    assert_ne!(view(&app, PAGES[1]).await, accepted_before);
+    all_current(&app, "after an acceptance").await;
+    app.stop().await;
+}
