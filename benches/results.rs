@@ -24,75 +24,120 @@ fn main() {
         .clone();
     let countries = Countries::load().expect("countries");
     let dir = tempfile::tempdir().expect("temp dir");
-    // COHERENCE_BENCH_SKIP_SQLITE=1 times PostgreSQL alone (a full run takes half an hour).
-    let mut backends = Vec::new();
-    if std::env::var("COHERENCE_BENCH_SKIP_SQLITE").is_err() {
-        backends.push((
-            "sqlite",
-            dir.path().join("results.db").display().to_string(),
-        ));
-    }
-    match std::env::var("COHERENCE_BENCH_PG") {
-        Ok(server) => {
-            let name = format!("coherence_results_{}", db::new_id());
-            let mut admin =
-                PgConnection::establish(&format!("{server}/postgres")).expect("PostgreSQL");
-            diesel::sql_query(format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .expect("create database");
-            backends.push(("postgres", format!("{server}/{name}")));
-        }
-        Err(_) => println!("postgres: not run (set COHERENCE_BENCH_PG or use benches/run.sh)"),
-    }
     // The stress set: a survey answered per organisation, 100,000 organisations by default.
     let units: usize = std::env::var("COHERENCE_BENCH_UNITS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    // COHERENCE_BENCH_KEEP=<dir> keeps the generated databases (a SQLite file in <dir>, a
+    // PostgreSQL database named after the count) and reuses them on the next run.
+    let keep = std::env::var("COHERENCE_BENCH_KEEP")
+        .ok()
+        .map(PathBuf::from);
+    // COHERENCE_BENCH_SKIP_SQLITE=1 times PostgreSQL alone (a full run takes half an hour).
+    let mut backends = Vec::new();
+    if std::env::var("COHERENCE_BENCH_SKIP_SQLITE").is_err() {
+        let file = match &keep {
+            Some(k) => k.join(format!("results-{units}.db")),
+            None => dir.path().join("results.db"),
+        };
+        let reuse = keep.is_some() && done_marker(&file).exists();
+        backends.push((
+            "sqlite",
+            file.display().to_string(),
+            reuse,
+            done_marker(&file),
+        ));
+    }
+    match std::env::var("COHERENCE_BENCH_PG") {
+        Ok(server) => {
+            let name = match &keep {
+                Some(_) => format!("coherence_results_keep_{units}"),
+                None => format!("coherence_results_{}", db::new_id()),
+            };
+            let marker = keep
+                .as_ref()
+                .map(|k| k.join(format!("{name}.done")))
+                .unwrap_or_else(|| dir.path().join("pg.done"));
+            let reuse = marker.exists();
+            if !reuse {
+                let mut admin =
+                    PgConnection::establish(&format!("{server}/postgres")).expect("PostgreSQL");
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&mut admin)
+                    .expect("drop database");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create database");
+            }
+            backends.push(("postgres", format!("{server}/{name}"), reuse, marker));
+        }
+        Err(_) => println!("postgres: not run (set COHERENCE_BENCH_PG or use benches/run.sh)"),
+    }
     let fixtures = coherence::survey::load_paths(&[root.join("tests/fixtures/surveys")]);
     let stress = coherence::survey::Catalog::new(fixtures.surveys)
         .get("institutions")
         .expect("tests/fixtures/surveys/institutions.toml")
         .clone();
-    for (name, url) in backends {
+    for (name, url, reuse, marker) in backends {
+        if !reuse && name == "sqlite" {
+            let _ = std::fs::remove_file(&url);
+        }
         let pool = db::connect(&DbUrl::parse(&url).expect("url"), 2).expect("database");
         let mut conn = pool.get().expect("connection");
-        coherence::db::queries::sync_countries(&mut conn, &countries).expect("countries");
-        let t = Instant::now();
-        let s = demo::generate(&mut conn, &survey, &countries, 200, 2008).expect("demo data");
-        println!(
-            "\n== {name}: 200 countries ({} submitted, {} drafts) generated in {:.1} s",
-            s.submitted,
-            s.drafts,
-            t.elapsed().as_secs_f64()
-        );
-        time_results(&mut conn, &survey, &countries, "mechanisms_present");
-        let t = Instant::now();
-        let s = demo::generate(&mut conn, &stress, &countries, units, 2008).expect("demo data");
-        println!(
-            "\n== {name}: stress set, {units} organisations ({} submitted, {} drafts) generated in {:.1} s",
-            s.submitted,
-            s.drafts,
-            t.elapsed().as_secs_f64()
-        );
-        time_results(&mut conn, &stress, &countries, "areas");
+        if reuse {
+            println!("\n== {name}: reusing the kept databases ({url})");
+        } else {
+            coherence::db::queries::sync_countries(&mut conn, &countries).expect("countries");
+            let t = Instant::now();
+            let s = demo::generate(&mut conn, &survey, &countries, 200, 2008).expect("demo data");
+            println!(
+                "\n== {name}: 200 countries ({} submitted, {} drafts) generated in {:.1} s",
+                s.submitted,
+                s.drafts,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        time_results(&mut conn, &survey, &countries, "mechanisms_present", None);
+        if !reuse {
+            let t = Instant::now();
+            let s = demo::generate(&mut conn, &stress, &countries, units, 2008).expect("demo data");
+            println!(
+                "\n== {name}: stress set, {units} organisations ({} submitted, {} drafts) generated in {:.1} s",
+                s.submitted,
+                s.drafts,
+                t.elapsed().as_secs_f64()
+            );
+            std::fs::write(&marker, "").expect("marker");
+        }
+        println!("\n== {name}: stress set, {units} organisations");
+        let shell = Shell::new(name, &url);
+        time_results(&mut conn, &stress, &countries, "areas", Some(&shell));
     }
 }
 
+/// Beside a kept SQLite file: present once its data sets are complete.
+fn done_marker(file: &std::path::Path) -> PathBuf {
+    file.with_extension("done")
+}
+
 /// Times what the results pages compute: the dashboard's response rates by region, one
-/// multiple-choice question by region, the compendium and the ranked needs.
+/// multiple-choice question by region, the compendium and the ranked needs; on the stress set,
+/// beside each, the same figures written by hand and run by the database's own shell.
 fn time_results(
     conn: &mut db::DbConn,
     survey: &coherence::survey::Survey,
     countries: &Countries,
     question: &str,
+    shell: Option<&Shell>,
 ) {
     let filter = Filter::default();
     let question = survey.question(question).expect("question").clone();
-    time("dashboard: response rates by region", || {
+    let ours = time("dashboard: response rates by region", || {
         aggregate::response_rates(conn, survey, &filter, Some(Grouping::Region)).expect("rates");
     });
-    time("one question (multiple choice) by region", || {
+    compare(shell, ours, &hand::rates(&survey.id));
+    let ours = time("one question (multiple choice) by region", || {
         aggregate::choice_counts(conn, &survey.id, &question, &filter, Some(Grouping::Region))
             .expect("counts");
         aggregate::asked_and_answered(
@@ -104,19 +149,218 @@ fn time_results(
         )
         .expect("asked");
     });
+    compare(shell, ours, &hand::question(&survey.id, &question.id));
     let mut practices = 0;
-    time("good-practice compendium", || {
+    let ours = time("good-practice compendium", || {
         practices = practices::compendium(conn, survey, countries, &filter, "en")
             .expect("compendium")
             .len();
     });
+    let wanted: Vec<&str> = survey
+        .questions()
+        .filter_map(|q| match &q.marker {
+            Some(coherence::survey::Marker::GoodPractice {
+                themes_from,
+                cite_question,
+                related,
+                ..
+            }) => Some(
+                std::iter::once(q.id.as_str())
+                    .chain(themes_from.as_deref())
+                    .chain(cite_question.as_deref())
+                    .chain(related.iter().map(String::as_str))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    compare(shell, ours, &hand::answers(&survey.id, &wanted));
     println!("  ({practices} practices in the compendium)");
-    time("ranked capacity needs", || {
+    let ours = time("ranked capacity needs", || {
         practices::ranked_needs(conn, survey, &filter, "en").expect("needs");
     });
+    let needs: Vec<&str> = survey
+        .questions()
+        .filter(|q| {
+            matches!(
+                q.marker,
+                Some(coherence::survey::Marker::CapacityNeed { .. })
+            )
+        })
+        .map(|q| q.id.as_str())
+        .collect();
+    compare(shell, ours, &hand::needs(&survey.id, &needs));
 }
 
-fn time(what: &str, mut f: impl FnMut()) {
+/// Prints the hand-written queries' time beside ours, and the ratio.
+fn compare(shell: Option<&Shell>, ours: Duration, statements: &[String]) {
+    let Some(shell) = shell else { return };
+    match shell.time(statements) {
+        Some(hand) => println!(
+            "  {:<43} p50 {:>7.2} ms  (ours {:.2}x, {} statement(s) by {})",
+            "the same written by hand",
+            hand * 1e3,
+            ours.as_secs_f64() / hand.max(1e-6),
+            statements.len(),
+            shell.program()
+        ),
+        None => println!("  (the {} shell did not run)", shell.program()),
+    }
+}
+
+/// The database's own shell: `sqlite3` with `.timer on`, or `psql` with `\timing`. Its
+/// timings are the engine's alone (no driver, no rows turned into Rust values), on the same
+/// database with its page cache as warm as ours: the fairest floor for our queries.
+struct Shell {
+    backend: &'static str,
+    url: String,
+}
+
+const SHELL_RUNS: usize = 7;
+
+impl Shell {
+    fn new(backend: &'static str, url: &str) -> Shell {
+        Shell {
+            backend,
+            url: url.to_string(),
+        }
+    }
+
+    fn program(&self) -> &'static str {
+        if self.backend == "sqlite" {
+            "sqlite3"
+        } else {
+            "psql"
+        }
+    }
+
+    /// The median over runs of the statements' summed time, in seconds.
+    fn time(&self, statements: &[String]) -> Option<f64> {
+        use std::io::Write;
+        let mut script = String::new();
+        if self.backend == "sqlite" {
+            script.push_str(".timer on\n.output /dev/null\n");
+        } else {
+            script.push_str("\\timing on\n\\o /dev/null\n");
+        }
+        for _ in 0..SHELL_RUNS + 1 {
+            for s in statements {
+                script.push_str(s);
+                script.push_str(";\n");
+            }
+        }
+        let mut cmd = if self.backend == "sqlite" {
+            let mut c = std::process::Command::new("sqlite3");
+            c.arg("-readonly").arg(&self.url);
+            c
+        } else {
+            let mut c = std::process::Command::new("psql");
+            c.arg("-q").arg("-X").arg(&self.url);
+            c
+        };
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(script.as_bytes()).ok()?;
+        let out = child.wait_with_output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let times: Vec<f64> = text
+            .lines()
+            .filter_map(|l| {
+                if let Some(rest) = l.strip_prefix("Run Time: real ") {
+                    rest.split_whitespace().next()?.parse().ok()
+                } else {
+                    let ms: f64 = l
+                        .strip_prefix("Time: ")?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()?;
+                    Some(ms / 1e3)
+                }
+            })
+            .collect();
+        if times.len() != (SHELL_RUNS + 1) * statements.len() {
+            return None;
+        }
+        // The first run warms the page cache as ours was warmed by its first call.
+        let mut runs: Vec<f64> = times
+            .chunks(statements.len())
+            .skip(1)
+            .map(|c| c.iter().sum())
+            .collect();
+        runs.sort_by(f64::total_cmp);
+        Some(runs[SHELL_RUNS / 2])
+    }
+}
+
+/// The figures each page shows, as someone would write them by hand: the same filter
+/// (submitted responses, their counted version) and grouping.
+mod hand {
+    pub fn rates(survey: &str) -> Vec<String> {
+        vec![format!(
+            "SELECT c.region_code, COUNT(*) AS targeted, \
+             SUM(CASE WHEN r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id) THEN 1 ELSE 0 END) AS drafts, \
+             SUM(CASE WHEN r.counted_version IS NOT NULL THEN 1 ELSE 0 END) AS submitted, \
+             SUM(CASE WHEN r.counted_version IS NOT NULL AND r.status = 'accepted' THEN 1 ELSE 0 END) AS accepted \
+             FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 \
+             WHERE r.survey_id = '{survey}' GROUP BY c.region_code"
+        )]
+    }
+
+    const COUNTED: &str = "FROM version_answers a JOIN responses r ON r.id = a.response_id \
+        AND a.version = r.counted_version JOIN countries c ON c.iso3 = r.country_iso3";
+
+    pub fn question(survey: &str, question: &str) -> Vec<String> {
+        vec![
+            format!(
+                "SELECT c.region_code, a.item, COUNT(*) {COUNTED} WHERE r.survey_id = '{survey}' \
+                 AND a.question_id = '{question}' AND a.item NOT LIKE '#%' GROUP BY c.region_code, a.item"
+            ),
+            format!(
+                "SELECT c.region_code, COUNT(*) FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 \
+                 WHERE r.survey_id = '{survey}' AND r.counted_version IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM hidden_questions h WHERE h.response_id = r.id AND h.question_id = '{question}') \
+                 GROUP BY c.region_code"
+            ),
+            format!(
+                "SELECT c.region_code, COUNT(DISTINCT a.response_id) {COUNTED} WHERE r.survey_id = '{survey}' \
+                 AND a.question_id = '{question}' GROUP BY c.region_code"
+            ),
+        ]
+    }
+
+    pub fn answers(survey: &str, questions: &[&str]) -> Vec<String> {
+        let list = questions
+            .iter()
+            .map(|q| format!("'{q}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![format!(
+            "SELECT r.id, r.country_iso3, r.unit, a.question_id, a.item, a.value {COUNTED} \
+             WHERE r.survey_id = '{survey}' AND a.question_id IN ({list})"
+        )]
+    }
+
+    pub fn needs(survey: &str, questions: &[&str]) -> Vec<String> {
+        questions
+            .iter()
+            .map(|q| {
+                format!(
+                    "SELECT c.development, c.region_code, a.item, COUNT(*) {COUNTED} \
+                     WHERE r.survey_id = '{survey}' AND a.question_id = '{q}' AND a.item NOT LIKE '#%' \
+                     GROUP BY c.development, c.region_code, a.item"
+                )
+            })
+            .collect()
+    }
+}
+
+fn time(what: &str, mut f: impl FnMut()) -> Duration {
     f();
     let mut samples: Vec<Duration> = (0..ITERATIONS)
         .map(|_| {
@@ -133,4 +377,5 @@ fn time(what: &str, mut f: impl FnMut()) {
         samples[ITERATIONS / 2].as_secs_f64() * 1e3,
         samples[ITERATIONS - 1].as_secs_f64() * 1e3
     );
+    samples[ITERATIONS / 2]
 }
