@@ -484,7 +484,7 @@ where
     Fut: std::future::Future<Output = (bool, ConnState)> + Send,
 {
     let load_before = loadavg();
-    let counters_before = server_counters(&base).await;
+    let counters_before = server_counters(base).await;
     let cpu_before = cpu_seconds(server_pid);
     let start = Instant::now();
     let deadline = start + duration;
@@ -525,7 +525,7 @@ where
     let server_cpu = cpu_seconds(server_pid) - cpu_before;
     // The counters' own request is counted once on each side: it cancels out of the difference
     // of requests, and adds no statement.
-    let statements_per_request = match (counters_before, server_counters(&base).await) {
+    let statements_per_request = match (counters_before, server_counters(base).await) {
         (Some((s0, _)), Some((s1, _))) => Some((s1 - s0) / all.len().max(1) as f64),
         _ => None,
     };

@@ -80,7 +80,7 @@ fn issue_links(db: &str, n: usize) -> Vec<(String, String)> {
     let countries: Vec<String> = coherence::reference::un_member_states().collect();
     let now = chrono::Utc::now().naive_utc();
     let mut links = Vec::with_capacity(n);
-    coherence::db::transaction(&mut *conn, |conn| -> Result<(), diesel::result::Error> {
+    coherence::db::transaction(&mut conn, |conn| -> Result<(), diesel::result::Error> {
         for i in 0..n {
             let iso3 = &countries[i % countries.len()];
             let token = coherence::access::new_token();

@@ -357,7 +357,6 @@ mod tests {
         let _ = get("b", 1);
         let _ = get("c", 1);
         let _ = get("d", 1);
-        drop(get);
         assert_eq!(computed, 5);
         let (hits, misses, weight) = cache.stats();
         assert_eq!((hits, misses), (1, 5));

@@ -481,7 +481,7 @@ pub async fn needs(
     let w = words(&state, lang);
     let head = Head::new(&survey, w.lang, query.query_string(&filter));
     let filters = Filters::new(w, &filter, None);
-    let view = NeedsPage::new(w, head, filters, &survey, &needs, &matches);
+    let view = NeedsPage::new(w, head, filters, &survey, needs, matches);
     results_view(
         &state,
         &req,
