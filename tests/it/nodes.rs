@@ -222,14 +222,16 @@ async fn whole_round() {
         .load(&mut conn)
         .unwrap();
     assert_eq!(statuses, vec![("sent".to_string(), contacts as i64)]);
-    // Both workers sent some: each node keeps its pooled SMTP connection open afterwards.
-    for node in &cluster.nodes {
-        assert!(
-            smtp_connections(node.process.pid(), smtp.port) > 0,
-            "node {} sent none of the invitations",
-            node.address
-        );
-    }
+    // The workers claim in batches (up to 16 per SMTP connection), so one node may send all
+    // twelve: at least one node holds a pooled SMTP connection afterwards. That two nodes'
+    // workers share a larger outbox without sending anything twice is
+    // outbox_speed::two_nodes_deliver_each_invitation_exactly_once.
+    let holding: usize = cluster
+        .nodes
+        .iter()
+        .map(|node| smtp_connections(node.process.pid(), smtp.port))
+        .sum();
+    assert!(holding > 0, "no node holds an SMTP connection");
     let page = admin.get(&cluster.proxy, "/admin/surveys/fixture").await;
     assert!(
         page.body.contains("Email: 0 waiting, 12 sent, 0 failed"),

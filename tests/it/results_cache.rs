@@ -1,9 +1,8 @@
 //! The results pages keep their figures for repeat views, and a change of what counts (a
 //! submission, a recall, an acceptance) shows at once. A repeat view is recognised by a change
 //! the results read but that no respondent or secretariat makes: the countries' reference data,
-//! moved under the server's feet. A node started afterwards on the same database (an empty
-//! cache) shows it; the node that cached the figures does not, until something that counts
-//! changes.
+//! moved under the server's feet; the node that cached the figures does not show it. After
+//! each change that counts, every page equals what a node with an empty cache shows.
 
 use chrono::Utc;
 use coherence::db::responses::{self, ResponseStatus};
@@ -117,19 +116,18 @@ async fn repeat_views_are_cached_and_every_counted_change_shows_at_once(backend:
         out
     };
 
-    // Sweden moves to Africa in the reference data: a fresh node shows it, the repeat view
-    // on this node is served from its cache.
+    // Sweden moves to Africa in the stored reference data, under the server's feet (nothing
+    // that counts changed): the repeat view on this node is served from its cache. (A node
+    // started now would not show the move either: start-up writes the reference data back.)
     diesel::sql_query("UPDATE countries SET region_code = '002' WHERE iso3 = 'SWE'")
         .execute(&mut conn)
         .unwrap();
     let by_region = PAGES[0];
     let repeat = view(&app, by_region).await;
     assert_eq!(repeat, first[0], "a repeat view is served from the cache");
-    assert_ne!(
-        fresh_view(&app, by_region).await,
-        first[0],
-        "a node with an empty cache reads the moved country"
-    );
+    diesel::sql_query("UPDATE countries SET region_code = '150' WHERE iso3 = 'SWE'")
+        .execute(&mut conn)
+        .unwrap();
 
     // Morocco submits: every page shows it at once.
     let res = app.submit(&links[2]).await;
