@@ -272,8 +272,9 @@ impl Templates {
 /// per request (answers, errors). See [`Templates::render_fragment`].
 pub trait Fragment: Serialize {
     /// Appends to `shape` everything besides the key that may steer the template: flags,
-    /// whether each option is present, lengths of lists, whether each per-request string is
-    /// empty. Two views with the same key and shape differ in their per-request strings alone.
+    /// whether each option is present, lengths of lists. ([`Templates::render_fragment`] adds
+    /// whether each per-request string is empty.) Two views with the same key and shape differ
+    /// in their per-request strings alone.
     fn shape(&self, shape: &mut Vec<u8>);
     /// The per-request strings, always in the same order for one key and shape.
     fn per_request(&mut self) -> Vec<&mut String>;
@@ -400,6 +401,9 @@ impl Templates {
         key.extend_from_slice(name.as_bytes());
         key.push(0);
         view.shape(&mut key);
+        // Whether each per-request string is empty: a template may test it.
+        key.push(b'|');
+        key.extend(view.per_request().iter().map(|s| u8::from(s.is_empty())));
         let found = self
             .fragments
             .skeletons

@@ -442,10 +442,6 @@ impl Fragment for FieldView<'_> {
             None => shape.push(b'-'),
             Some(c) => shape.extend([b'c', u8::from(c.confirmed), u8::from(c.changed)]),
         }
-        // Whether each per-request string is empty: a template may test it.
-        shape.push(b'|');
-        let strings = per_request(self);
-        shape.extend(strings.iter().map(|s| u8::from(s.is_empty())));
     }
 
     fn per_request(&mut self) -> Vec<&mut String> {
@@ -478,38 +474,6 @@ impl Fragment for FieldView<'_> {
         }
         out
     }
-}
-
-/// [`Fragment::per_request`], read only, in the same order.
-fn per_request<'v>(view: &'v FieldView) -> Vec<&'v String> {
-    let mut out = Vec::new();
-    if let Some(e) = &view.error {
-        out.push(e);
-    }
-    match &view.kind {
-        FieldKind::Short { value, .. }
-        | FieldKind::Long { value, .. }
-        | FieldKind::Percent { value } => out.push(value),
-        FieldKind::Select { options_html } => out.push(options_html),
-        FieldKind::Choice { other, .. } => {
-            if let Some(o) = other {
-                out.push(&o.value);
-            }
-        }
-        FieldKind::Matrix { .. } => {}
-        FieldKind::File { files, .. } => {
-            for f in files {
-                out.extend([&f.id, &f.name, &f.size]);
-            }
-        }
-    }
-    if let Some(e) = &view.escape {
-        out.push(&e.reason);
-    }
-    if let Some(c) = &view.carried {
-        out.push(&c.previous);
-    }
-    out
 }
 
 /// What keys a question's skeletons besides its shape: the survey's version, the question,
