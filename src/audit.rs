@@ -2,13 +2,16 @@
 //! chain per survey that `coherence audit verify` recomputes (storage in [`crate::db::audit`]).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::db::audit::{self, AuditRow, NewEntry, GENESIS};
 use crate::db::states::text_enum;
-use crate::db::{DbConn, QueryError};
+use crate::db::{DbConn, DbError, Pool, QueryError};
 
 text_enum! {
     /// What an audit entry records.
@@ -84,21 +87,122 @@ pub struct Event<'a> {
     pub detail: Value,
 }
 
-/// Record an event. Call inside the transaction of the change it records.
+/// Record an event: one statement, inside the transaction of the change it records (see
+/// [`audit::append`]; the sealer chains it within a second).
 pub fn record(conn: &mut DbConn, event: &Event, now: NaiveDateTime) -> Result<(), QueryError> {
-    let detail = event.detail.to_string();
-    audit::append(
-        conn,
-        &NewEntry {
-            chain: event.survey_id,
-            country_iso3: event.country_iso3,
-            actor: &event.actor.text(),
-            kind: event.kind.as_str(),
-            detail: &detail,
+    record_all(conn, std::slice::from_ref(event), now)
+}
+
+/// Record several events with one statement.
+pub fn record_all(
+    conn: &mut DbConn,
+    events: &[Event],
+    now: NaiveDateTime,
+) -> Result<(), QueryError> {
+    let texts: Vec<(String, String)> = events
+        .iter()
+        .map(|e| (e.actor.text(), e.detail.to_string()))
+        .collect();
+    let entries: Vec<NewEntry> = events
+        .iter()
+        .zip(&texts)
+        .map(|(e, (actor, detail))| NewEntry {
+            chain: e.survey_id,
+            country_iso3: e.country_iso3,
+            actor,
+            kind: e.kind.as_str(),
+            detail,
             at: now,
-        },
-    )?;
+        })
+        .collect();
+    audit::append_all(conn, &entries)?;
     Ok(())
+}
+
+/// Chain every event recorded so far (see [`audit::seal`]): the number chained.
+pub fn seal(conn: &mut DbConn) -> Result<u64, QueryError> {
+    audit::seal(conn)
+}
+
+/// How often the service seals what was recorded.
+pub const SEAL_EVERY: Duration = Duration::from_secs(1);
+
+/// The service's sealer: a thread that chains recorded events every [`SEAL_EVERY`], and once
+/// more when stopped.
+pub struct Sealer {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sealer {
+    pub fn start(pool: Pool) -> Sealer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("audit-sealer".into())
+            .spawn(move || {
+                // Its own connection (see `Pool::open_apart`), opened again after an error
+                // (PostgreSQL restarted, say).
+                let mut conn: Option<DbConn> = None;
+                // An outage is logged when it starts and when it ends, not every second.
+                let mut failing = false;
+                loop {
+                    let stopping = flag.load(Ordering::Relaxed);
+                    let sealed = match conn.as_mut() {
+                        Some(c) => seal(c).map_err(DbError::from),
+                        None => pool.open_apart().and_then(|mut c| {
+                            let n = seal(&mut c)?;
+                            conn = Some(c);
+                            Ok(n)
+                        }),
+                    };
+                    match sealed {
+                        Err(e) => {
+                            conn = None;
+                            if !failing {
+                                tracing::error!(error = %crate::error::chain(&e), "audit sealer");
+                            }
+                            failing = true;
+                        }
+                        Ok(_) if failing => {
+                            tracing::info!("audit sealer: sealing again");
+                            failing = false;
+                        }
+                        Ok(_) => {}
+                    }
+                    if stopping {
+                        return;
+                    }
+                    // Sleep in short steps so a stop is quick.
+                    let mut slept = Duration::ZERO;
+                    while slept < SEAL_EVERY && !flag.load(Ordering::Relaxed) {
+                        let step = Duration::from_millis(50);
+                        std::thread::sleep(step);
+                        slept += step;
+                    }
+                }
+            })
+            .ok();
+        Sealer { stop, handle }
+    }
+
+    /// Seal once more, and stop.
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// The first entry of a chain that does not match, and why.
@@ -208,6 +312,7 @@ impl From<QueryError> for Stop {
 /// Recompute a survey's chain (or every chain, in the order of their names) from its first
 /// entry, reading the log a page at a time, and compare each chain's end with its head.
 pub fn verify(conn: &mut DbConn, survey: Option<&str>) -> Result<Verified, QueryError> {
+    seal(conn)?;
     audit::in_snapshot(conn, |conn| verify_now(conn, survey))
 }
 
@@ -375,6 +480,7 @@ pub fn export(
     out: &mut impl Write,
 ) -> Result<u64, ExportError> {
     let mut n = 0;
+    seal(conn)?;
     audit::in_snapshot(conn, |conn| {
         audit::for_each(conn, survey, |row| {
             serde_json::to_writer(&mut *out, &ExportedEntry::of(row))

@@ -250,6 +250,7 @@ pub struct Application {
     pub base_url: String,
     server: Server,
     worker: Option<Worker>,
+    sealer: crate::audit::Sealer,
     pub storage_fresh: bool,
     pub survey_ids: Vec<String>,
     /// What changed survey files did to stored answers (printed by `serve`).
@@ -279,6 +280,7 @@ impl Application {
         let worker = mailer
             .clone()
             .map(|m| Worker::start(storage.pool.clone(), m));
+        let sealer = crate::audit::Sealer::start(storage.pool.clone());
         let state = web::Data::new(AppState::new(
             storage.pool,
             storage.catalog,
@@ -310,6 +312,7 @@ impl Application {
             port,
             server,
             worker,
+            sealer,
             base_url,
             storage_fresh,
             survey_ids,
@@ -325,13 +328,19 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serve until stopped, then let the email worker finish the message it is sending.
+    /// Serve until stopped, then let the email worker finish the message it is sending, and
+    /// chain the audit entries recorded last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(worker) = self.worker {
-            // Joining blocks: do it off the async executor.
-            let _ = actix_web::rt::task::spawn_blocking(move || worker.stop()).await;
-        }
+        let (worker, sealer) = (self.worker, self.sealer);
+        // Joining blocks: do it off the async executor.
+        let _ = actix_web::rt::task::spawn_blocking(move || {
+            if let Some(worker) = worker {
+                worker.stop();
+            }
+            sealer.stop();
+        })
+        .await;
         result
     }
 }

@@ -110,6 +110,7 @@ pub(super) fn replace_answer(conn: &mut DbConn, w: &AnswerWrite) -> QueryResult<
             section_id: w.section_id,
             changes: &[(w.question_id, w.items)],
             hidden: &|_| !w.visible,
+            stored: &|_| true,
             token_id: w.token_id,
             now: w.now,
         },
@@ -125,6 +126,10 @@ pub(super) struct AnswersWrite<'a> {
     pub changes: &'a [(&'a str, &'a [Item])],
     /// Whether a condition hides the question (its items are stored as not visible).
     pub hidden: &'a dyn Fn(&str) -> bool,
+    /// Whether the question may have stored items (false only when the caller read the
+    /// response under a lock it still holds and found none): the DELETE is sent only for a
+    /// change of some question that may.
+    pub stored: &'a dyn Fn(&str) -> bool,
     pub token_id: &'a str,
     pub now: NaiveDateTime,
 }
@@ -135,18 +140,21 @@ pub(super) struct AnswersWrite<'a> {
 const INSERT_ROWS: usize = 1000;
 
 /// [`AnswersWrite`] in two statements however many questions change: one DELETE of their old
-/// items, one multi-row INSERT of the new ones (none when every change removes an answer).
+/// items (none when no question had any), one multi-row INSERT of the new ones (none when every
+/// change removes an answer).
 pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResult<()> {
     if w.changes.is_empty() {
         return Ok(());
     }
     let questions: Vec<&str> = w.changes.iter().map(|(q, _)| *q).collect();
-    diesel::delete(
-        answers::table
-            .filter(answers::response_id.eq(w.response_id))
-            .filter(answers::question_id.eq_any(&questions)),
-    )
-    .execute(conn)?;
+    if questions.iter().any(|q| (w.stored)(q)) {
+        diesel::delete(
+            answers::table
+                .filter(answers::response_id.eq(w.response_id))
+                .filter(answers::question_id.eq_any(&questions)),
+        )
+        .execute(conn)?;
+    }
     let rows: Vec<_> = w
         .changes
         .iter()

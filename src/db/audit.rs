@@ -1,16 +1,18 @@
 //! `audit_log` and `audit_heads`: the append-only record, one hash chain per survey.
 //!
-//! An entry's hash is the SHA-256 of its own content and of the previous entry's hash
-//! ([`entry_hash`]); `audit_heads` keeps each chain's last sequence number and hash. Appending
-//! updates the head row first: on PostgreSQL that row lock makes a second writer of the same
-//! chain wait for the first to commit, and on SQLite the first write takes the database's write
-//! lock, so two entries never claim the same place in a chain.
+//! An entry is recorded as one row of `audit_pending` ([`append`]), in the transaction of the
+//! change it records. [`seal`] moves recorded entries into `audit_log`, their chain: an entry's
+//! hash is the SHA-256 of its own content and of the previous entry's hash ([`entry_hash`]),
+//! and `audit_heads` keeps each chain's last sequence number and hash. Sealing updates the head
+//! row first: on PostgreSQL that row lock makes a second sealer of the same chain wait for the
+//! first to commit, and on SQLite the first write takes the database's write lock, so two
+//! entries never claim the same place in a chain. Every reader of the log seals first.
 
 use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::schema::{audit_heads, audit_log};
+use super::schema::{audit_heads, audit_log, audit_pending};
 use super::{is_unique_violation, DbConn};
 
 /// The `prev_hash` of a chain's first entry.
@@ -96,75 +98,186 @@ impl AuditRow {
     }
 }
 
-/// Append an entry to its chain. Call inside the transaction of the change it records, so that
-/// both are kept or neither.
-pub fn append(conn: &mut DbConn, e: &NewEntry) -> QueryResult<AuditRow> {
-    // Take the head's lock first (a write that changes nothing, which also reads the head),
-    // creating the chain on its first entry; a savepoint keeps a lost race for the creation
-    // from aborting the caller's transaction on PostgreSQL.
-    let head = match lock_head(conn, e.chain)? {
-        Some(head) => head,
-        None => {
-            let created = conn.transaction(|conn| {
-                diesel::insert_into(audit_heads::table)
-                    .values((
-                        audit_heads::chain.eq(e.chain),
-                        audit_heads::seq.eq(0i64),
-                        audit_heads::hash.eq(GENESIS),
-                    ))
-                    .execute(conn)
-            });
-            match created {
-                Err(ref err) if is_unique_violation(err) => {}
-                other => {
-                    other?;
-                }
-            }
-            lock_head(conn, e.chain)?.ok_or(diesel::result::Error::NotFound)?
+/// Record an entry: one row in `audit_pending`, inside the transaction of the change it
+/// records, so that both are kept or neither. Nothing else is touched: [`seal`] later gives it
+/// its place and hash in its chain, so that writers of one survey do not wait for each other.
+pub fn append(conn: &mut DbConn, e: &NewEntry) -> QueryResult<()> {
+    append_all(conn, std::slice::from_ref(e))
+}
+
+/// As [`append`], several entries with one statement (per `PENDING_ROWS_PER_INSERT`).
+pub fn append_all(conn: &mut DbConn, entries: &[NewEntry]) -> QueryResult<()> {
+    for chunk in entries.chunks(PENDING_ROWS_PER_INSERT) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|e| {
+                (
+                    audit_pending::chain.eq(e.chain),
+                    audit_pending::at.eq(stored_time(e.at)),
+                    audit_pending::country_iso3.eq(e.country_iso3),
+                    audit_pending::actor.eq(e.actor),
+                    audit_pending::kind.eq(e.kind),
+                    audit_pending::detail.eq(e.detail),
+                )
+            })
+            .collect();
+        // MultiConnection has no multi-row INSERT: each backend's own connection does.
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(audit_pending::table)
+                .values(rows)
+                .execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(audit_pending::table)
+                .values(rows)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Six parameters a row: well inside both backends' limits on bound parameters.
+const PENDING_ROWS_PER_INSERT: usize = 500;
+
+/// At most this many entries are chained per transaction.
+const SEAL_BATCH: i64 = 500;
+
+diesel::define_sql_function! {
+    /// PostgreSQL: take a transaction-level advisory lock, waiting for it.
+    fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt);
+}
+
+#[derive(QueryableByName)]
+struct Pending {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    chain: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    at: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    country_iso3: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    actor: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+/// Chain every entry recorded so far (see [`append`]), a batch per transaction; the number of
+/// entries chained. Each batch is taken by one `DELETE ... RETURNING`, so that no entry is
+/// chained twice, and sealers take turns (other nodes, a reader sealing before it reads): on
+/// SQLite the DELETE takes the database's write lock, on PostgreSQL a transaction-level
+/// advisory lock is taken first. Within a chain, entries keep the order of `id`, so each
+/// writer's entries keep the order it recorded them in.
+pub fn seal(conn: &mut DbConn) -> QueryResult<u64> {
+    let mut sealed = 0;
+    loop {
+        let n = super::transaction(conn, seal_batch)?;
+        sealed += n as u64;
+        if (n as i64) < SEAL_BATCH {
+            return Ok(sealed);
         }
+    }
+}
+
+/// Key of the PostgreSQL advisory lock sealers take turns on ("auditsea" in ASCII).
+pub const SEAL_LOCK_KEY: i64 = 0x6175_6469_7473_6561;
+
+fn seal_batch(conn: &mut DbConn) -> QueryResult<usize> {
+    if let DbConn::Postgres(c) = conn {
+        diesel::select(pg_advisory_xact_lock(SEAL_LOCK_KEY)).execute(c)?;
+    }
+    let mut taken: Vec<Pending> = diesel::sql_query(
+        "DELETE FROM audit_pending WHERE id IN \
+         (SELECT id FROM audit_pending ORDER BY id LIMIT $1) \
+         RETURNING id, chain, at, country_iso3, actor, kind, detail",
+    )
+    .into_boxed::<super::sql::Backend>()
+    .bind::<diesel::sql_types::BigInt, _>(SEAL_BATCH)
+    .load(conn)?;
+    let n = taken.len();
+    // Chains in the order of their names, so that two sealers take the heads' locks in the
+    // same order; within a chain, the order of recording.
+    taken.sort_by(|a, b| a.chain.cmp(&b.chain).then(a.id.cmp(&b.id)));
+    for chain in taken.chunk_by(|a, b| a.chain == b.chain) {
+        chain_entries(conn, chain)?;
+    }
+    Ok(n)
+}
+
+/// Give entries of one chain their places after its head, and move the head.
+fn chain_entries(conn: &mut DbConn, pending: &[Pending]) -> QueryResult<()> {
+    let Some(first) = pending.first() else {
+        return Ok(());
     };
-    let (seq, prev_hash) = (head.seq, head.hash);
-    let at = stored_time(e.at);
-    let row = AuditRow {
-        chain: e.chain.to_string(),
-        seq: seq + 1,
-        at,
-        country_iso3: e.country_iso3.to_string(),
-        actor: e.actor.to_string(),
-        kind: e.kind.to_string(),
-        detail: e.detail.to_string(),
-        hash: entry_hash(
-            e.chain,
-            seq + 1,
-            at,
-            e.country_iso3,
-            e.actor,
-            e.kind,
-            e.detail,
+    let name = first.chain.as_str();
+    let head = head_for_update(conn, name)?;
+    let (mut seq, mut prev_hash) = (head.seq, head.hash);
+    let mut rows = Vec::with_capacity(pending.len());
+    for p in pending {
+        seq += 1;
+        let hash = entry_hash(
+            name,
+            seq,
+            p.at,
+            &p.country_iso3,
+            &p.actor,
+            &p.kind,
+            &p.detail,
             &prev_hash,
-        ),
-        prev_hash,
-    };
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::chain.eq(&row.chain),
-            audit_log::seq.eq(row.seq),
-            audit_log::at.eq(row.at),
-            audit_log::country_iso3.eq(&row.country_iso3),
-            audit_log::actor.eq(&row.actor),
-            audit_log::kind.eq(&row.kind),
-            audit_log::detail.eq(&row.detail),
-            audit_log::prev_hash.eq(&row.prev_hash),
-            audit_log::hash.eq(&row.hash),
-        ))
+        );
+        rows.push((
+            audit_log::chain.eq(name),
+            audit_log::seq.eq(seq),
+            audit_log::at.eq(p.at),
+            audit_log::country_iso3.eq(&p.country_iso3),
+            audit_log::actor.eq(&p.actor),
+            audit_log::kind.eq(&p.kind),
+            audit_log::detail.eq(&p.detail),
+            audit_log::prev_hash.eq(std::mem::replace(&mut prev_hash, hash.clone())),
+            audit_log::hash.eq(hash),
+        ));
+    }
+    // Nine parameters a row: chunks well inside both backends' limits.
+    for chunk in rows.chunks(PENDING_ROWS_PER_INSERT) {
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Postgres(c) => diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    diesel::update(audit_heads::table.find(name))
+        .set((audit_heads::seq.eq(seq), audit_heads::hash.eq(&prev_hash)))
         .execute(conn)?;
-    diesel::update(audit_heads::table.find(e.chain))
-        .set((
-            audit_heads::seq.eq(row.seq),
-            audit_heads::hash.eq(&row.hash),
-        ))
-        .execute(conn)?;
-    Ok(row)
+    Ok(())
+}
+
+/// A chain's head, locked until the end of the transaction, created on the chain's first
+/// entry; a savepoint keeps a lost race for the creation from aborting the caller's
+/// transaction on PostgreSQL.
+fn head_for_update(conn: &mut DbConn, chain: &str) -> QueryResult<Head> {
+    if let Some(head) = lock_head(conn, chain)? {
+        return Ok(head);
+    }
+    let created = conn.transaction(|conn| {
+        diesel::insert_into(audit_heads::table)
+            .values((
+                audit_heads::chain.eq(chain),
+                audit_heads::seq.eq(0i64),
+                audit_heads::hash.eq(GENESIS),
+            ))
+            .execute(conn)
+    });
+    match created {
+        Err(ref err) if is_unique_violation(err) => {}
+        other => {
+            other?;
+        }
+    }
+    lock_head(conn, chain)?.ok_or(diesel::result::Error::NotFound)
 }
 
 #[derive(QueryableByName)]
@@ -185,8 +298,10 @@ fn lock_head(conn: &mut DbConn, chain: &str) -> QueryResult<Option<Head>> {
     Ok(heads.pop())
 }
 
-/// Every entry of a chain in the order of the chain, or of every chain (by chain, then order).
+/// Every entry of a chain in the order of the chain, or of every chain (by chain, then order),
+/// once what was recorded is sealed.
 pub fn entries(conn: &mut DbConn, chain: Option<&str>) -> QueryResult<Vec<AuditRow>> {
+    seal(conn)?;
     let mut q = audit_log::table
         .select(AuditRow::as_select())
         .order((audit_log::chain, audit_log::seq))
@@ -252,13 +367,15 @@ pub fn for_each<E: From<diesel::result::Error>>(
     }
 }
 
-/// The entries of one country in a survey's chain, newest first, at most `limit`.
+/// The entries of one country in a survey's chain, newest first, at most `limit`, once what
+/// was recorded is sealed.
 pub fn country_entries(
     conn: &mut DbConn,
     chain: &str,
     iso3: &str,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
+    seal(conn)?;
     audit_log::table
         .filter(audit_log::chain.eq(chain))
         .filter(audit_log::country_iso3.eq(iso3))

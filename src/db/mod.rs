@@ -385,6 +385,7 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Pool {
     inner: r2d2::Pool<Manager>,
     stats: Arc<SqlStats>,
+    url: DbUrl,
 }
 
 impl std::ops::Deref for Pool {
@@ -398,6 +399,17 @@ impl std::ops::Deref for Pool {
 impl Pool {
     pub fn stats(&self) -> &SqlStats {
         &self.stats
+    }
+
+    /// A connection of its own, outside the pool and not counted in [`Pool::stats`]: for a
+    /// background task, which then neither takes a connection from requests nor blurs the
+    /// statements counted per request.
+    pub fn open_apart(&self) -> Result<DbConn, DbError> {
+        Manager {
+            url: self.url.clone(),
+            stats: Arc::new(SqlStats::default()),
+        }
+        .open()
     }
 
     /// A connection (waiting up to `timeout`), with what `first`, its first work, returned.
@@ -445,7 +457,11 @@ pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
         .connection_timeout(CONNECTION_TIMEOUT)
         .build(manager)
         .map_err(DbError::Pool)?;
-    Ok(Pool { inner, stats })
+    Ok(Pool {
+        inner,
+        stats,
+        url: url.clone(),
+    })
 }
 
 /// Key of the PostgreSQL advisory lock held while migrations run ("coherenc" in ASCII).

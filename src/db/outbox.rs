@@ -179,8 +179,8 @@ pub fn release(conn: &mut DbConn, rows: &[&OutboxRow]) -> QueryResult<()> {
 }
 
 /// Claimed messages the server accepted: one UPDATE for the lot (bodies, which held the
-/// personal links, cleared), then an audit entry for each row this worker still held, all in
-/// one transaction.
+/// personal links, cleared), then one INSERT of an audit entry for each row this worker still
+/// held, in one transaction.
 pub fn mark_sent(conn: &mut DbConn, rows: &[&OutboxRow], now: NaiveDateTime) -> QueryResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -201,8 +201,10 @@ pub fn mark_sent(conn: &mut DbConn, rows: &[&OutboxRow], now: NaiveDateTime) -> 
                 .get_results(conn)?;
             done.extend(ids);
         }
-        for row in rows.iter().filter(|r| done.contains(&r.id)) {
-            let event = audit::Event {
+        let events: Vec<audit::Event> = rows
+            .iter()
+            .filter(|r| done.contains(&r.id))
+            .map(|row| audit::Event {
                 survey_id: &row.survey_id,
                 country_iso3: &row.country_iso3,
                 actor: audit::Actor::System,
@@ -212,9 +214,9 @@ pub fn mark_sent(conn: &mut DbConn, rows: &[&OutboxRow], now: NaiveDateTime) -> 
                     "kind": row.kind.as_str(),
                     "recipient": row.recipient,
                 }),
-            };
-            audit::record(conn, &event, now)?;
-        }
+            })
+            .collect();
+        audit::record_all(conn, &events, now)?;
         Ok(())
     })
 }

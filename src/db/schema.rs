@@ -122,18 +122,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    save_log (id) {
-        id -> Text,
-        response_id -> Text,
-        section_id -> Text,
-        token_id -> Text,
-        version -> Integer,
-        changed_questions -> Integer,
-        saved_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     users (id) {
         id -> Text,
         email -> Text,
@@ -301,6 +289,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_pending (id) {
+        id -> BigInt,
+        chain -> Text,
+        at -> Timestamp,
+        country_iso3 -> Text,
+        actor -> Text,
+        kind -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
     audit_heads (chain) {
         chain -> Text,
         seq -> BigInt,
@@ -363,7 +363,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     responses,
     section_states,
     answers,
-    save_log,
     entry_links,
     response_versions,
     version_answers,
@@ -371,6 +370,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     query_messages,
     audit_log,
     audit_heads,
+    audit_pending,
     files,
     carried_from,
     carried_answers,

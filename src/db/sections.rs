@@ -1,5 +1,5 @@
-//! `section_states` (each section's version, the optimistic lock between officials) and
-//! `save_log` (every save); [`write_section`] writes a section's answers under that lock.
+//! `section_states`, each section's version: the optimistic lock between officials.
+//! [`write_section`] writes a section's answers under that lock, recorded by one audit entry.
 
 use std::collections::HashSet;
 
@@ -9,8 +9,8 @@ use diesel::result::Error as DieselError;
 
 use super::answers::{self, AnswersWrite};
 use super::responses::ResponseStatus;
-use super::schema::{responses, save_log, section_states};
-use super::{new_id, responses as response_rows, DbConn};
+use super::schema::{responses, section_states};
+use super::{responses as response_rows, DbConn};
 use crate::survey::answer::Item;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -66,6 +66,9 @@ pub struct SectionWrite<'a> {
     pub country_iso3: &'a str,
     /// Questions whose answer changes, with their new items (empty: the answer is removed).
     pub changes: &'a [(String, Vec<Item>)],
+    /// Whether a question had stored items when the section was at `base_version`: the claim
+    /// of that version guarantees they are still those (no old items to delete otherwise).
+    pub stored: &'a dyn Fn(&str) -> bool,
     /// Every question hidden by a condition before the changes (under the stored answers).
     pub hidden_before: &'a HashSet<String>,
     /// Every question hidden by a condition once the changes are applied.
@@ -129,8 +132,8 @@ fn write_all(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOut
 }
 
 /// One section's write, inside the caller's transaction: the claim (one statement), the
-/// answers (one DELETE, one INSERT), the log; the hidden questions and the response row
-/// only when they change.
+/// answers (one DELETE, one INSERT), the audit entry (one INSERT); the hidden questions and
+/// the response row only when they change.
 fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
     let new_version = w.base_version + 1;
     if !claim(conn, w, new_version)? {
@@ -155,6 +158,7 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
             section_id: w.section_id,
             changes: &changes,
             hidden: &|q| w.hidden_after.contains(q),
+            stored: w.stored,
             token_id: w.token_id,
             now: w.now,
         },
@@ -162,17 +166,6 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
     if w.hidden_after != w.hidden_before {
         answers::sync_hidden(conn, w.response_id, w.hidden_after)?;
     }
-    diesel::insert_into(save_log::table)
-        .values((
-            save_log::id.eq(new_id()),
-            save_log::response_id.eq(w.response_id),
-            save_log::section_id.eq(w.section_id),
-            save_log::token_id.eq(w.token_id),
-            save_log::version.eq(new_version),
-            save_log::changed_questions.eq(w.changes.len() as i32),
-            save_log::saved_at.eq(w.now),
-        ))
-        .execute(conn)?;
     let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
     crate::audit::record(
         conn,

@@ -627,6 +627,7 @@ pub fn import(
             .filter(|q| !state.visibility.question(&q.id))
             .map(|q| q.id.clone())
             .collect();
+        let stored = |q: &str| state.answers.contains_key(q);
         let writes: Vec<SectionWrite> = changes
             .iter()
             .map(|(sheet, list)| SectionWrite {
@@ -639,6 +640,7 @@ pub fn import(
                 survey_id: &survey.id,
                 country_iso3: &state.response.country_iso3,
                 changes: list,
+                stored: &stored,
                 hidden_before: &hidden_before,
                 hidden_after: &hidden_after,
                 now: now.naive_utc(),

@@ -326,12 +326,15 @@ pub struct SaveRequest<'a> {
     pub confirm_all: bool,
 }
 
+/// Save a section. `stored` is the response as the caller just read it (with the link, see
+/// [`load_opened`]), if it did: the first attempt starts from it, a retry reads again.
 pub fn save_section(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &dyn CountryCodes,
     who: &Respondent,
     req: &SaveRequest,
+    stored: Option<ResponseState>,
     now: DateTime<Utc>,
 ) -> Result<SaveOutcome, RespondError> {
     let naive_now = now.naive_utc();
@@ -359,8 +362,12 @@ pub fn save_section(
         }
     }
     // A stale write is retried once against fresh state, then reported as a conflict.
+    let mut stored = stored;
     for _attempt in 0..2 {
-        let state = load(conn, survey, who, naive_now)?;
+        let state = match stored.take() {
+            Some(state) => state,
+            None => load(conn, survey, who, naive_now)?,
+        };
         check_writable(survey, &state, now)?;
         if !state.visibility.section(&section.id) {
             return Err(RespondError::NoSuchSection);
@@ -466,6 +473,7 @@ pub fn save_section(
             survey_id: &survey.id,
             country_iso3: &state.response.country_iso3,
             changes: &changes,
+            stored: &|q| state.answers.contains_key(q),
             hidden_before: &hidden_before,
             hidden_after: &hidden_after,
             now: naive_now,

@@ -433,7 +433,7 @@ fn respond_as(
                 confirmed: (!state.carried.is_empty()).then_some(&ticked),
                 confirm_all: false,
             };
-            match respond::save_section(conn, survey, countries, &who, &req, now)? {
+            match respond::save_section(conn, survey, countries, &who, &req, None, now)? {
                 SaveOutcome::Saved { revealed, .. } if revealed.is_empty() => break,
                 SaveOutcome::Saved { .. } => continue,
                 SaveOutcome::Conflict { .. } => break,
@@ -552,7 +552,7 @@ fn accept_and_revise(
             confirmed: None,
             confirm_all: false,
         };
-        respond::save_section(conn, survey, countries, who, &req, now)?;
+        respond::save_section(conn, survey, countries, who, &req, None, now)?;
         break;
     }
     if let SubmitOutcome::Submitted(_) = respond::submit(conn, survey, who, &|_, _, _| Ok(()), now)?

@@ -17,6 +17,8 @@ on_both_backends!(
     the_log_records_the_cycle_and_finds_each_tampering,
     concurrent_saves_make_one_unbroken_chain,
     long_chains_are_read_a_page_at_a_time,
+    the_service_seals_what_it_records_by_itself,
+    sealers_side_by_side_chain_each_entry_once,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -634,4 +636,125 @@ async fn long_chains_are_read_a_page_at_a_time(backend: Backend) {
             reason: BreakReason::Unlinked { after: 699 }
         })
     );
+}
+
+/// A save records its entry unchained; the running service chains it within seconds, with no
+/// reader asking (the table is read directly here, which does not seal).
+async fn the_service_seals_what_it_records_by_itself(backend: Backend) {
+    use coherence::db::schema::audit_pending;
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Focal point");
+    let saved = app
+        .save_section(&link, "basics", &[("name", "MFA"), ("active", "yes")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let pool = direct(&app);
+    let mut conn = pool.get().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sealed: Vec<(i64, String)> = audit_log::table
+            .filter(audit_log::chain.eq("fixture"))
+            .select((audit_log::seq, audit_log::kind))
+            .order(audit_log::seq)
+            .load(&mut conn)
+            .unwrap();
+        if sealed.iter().any(|(_, k)| k == "saved") {
+            assert_eq!(
+                sealed,
+                vec![(1, "link_issued".to_string()), (2, "saved".to_string())]
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the save is not chained after 10 s: {sealed:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let waiting: i64 = audit_pending::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(waiting, 0);
+    assert_eq!(audit::verify(&mut conn, None).unwrap().broken, None);
+    app.stop().await;
+}
+
+/// Writers recording into two chains while two sealers (two nodes) chain them: every entry is
+/// chained exactly once, each chain numbered without a gap, and the log verifies.
+async fn sealers_side_by_side_chain_each_entry_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
+    let pool = db::connect(&url, 6).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut sealers = Vec::new();
+    for _ in 0..2 {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        sealers.push(std::thread::spawn(move || {
+            let mut conn = pool.get().unwrap();
+            let mut chained = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                chained += audit::seal(&mut conn).unwrap();
+            }
+            chained
+        }));
+    }
+    let mut writers = Vec::new();
+    for w in 0..4i64 {
+        let pool = pool.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut conn = pool.get().unwrap();
+            for i in 0..150i64 {
+                let survey = if (w + i) % 2 == 0 { "a" } else { "b" };
+                let event = audit::Event {
+                    survey_id: survey,
+                    country_iso3: "SWE",
+                    actor: audit::Actor::System,
+                    kind: audit::AuditKind::EmailQueued,
+                    detail: serde_json::json!({ "writer": w, "n": i }),
+                };
+                db::transaction(&mut conn, |c| {
+                    audit::record(c, &event, chrono::Utc::now().naive_utc())
+                })
+                .unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let by_sealers: u64 = sealers.into_iter().map(|s| s.join().unwrap()).sum();
+    let mut conn = pool.get().unwrap();
+    let rest = audit::seal(&mut conn).unwrap();
+    assert_eq!(by_sealers + rest, 600);
+    let rows = entries(&mut conn, None).unwrap();
+    let mut seen: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            let d: serde_json::Value = serde_json::from_str(&r.detail).unwrap();
+            (d["writer"].as_i64().unwrap(), d["n"].as_i64().unwrap())
+        })
+        .collect();
+    seen.sort_unstable();
+    let expected: Vec<(i64, i64)> = (0..4).flat_map(|w| (0..150).map(move |i| (w, i))).collect();
+    assert_eq!(seen, expected, "each entry chained once");
+    // Within a chain, one writer's entries keep the order it recorded them in.
+    for w in 0..4 {
+        for chain in ["a", "b"] {
+            let order: Vec<i64> = rows
+                .iter()
+                .filter(|r| r.chain == chain)
+                .map(|r| serde_json::from_str::<serde_json::Value>(&r.detail).unwrap())
+                .filter(|d| d["writer"] == w)
+                .map(|d| d["n"].as_i64().unwrap())
+                .collect();
+            assert!(order.windows(2).all(|p| p[0] < p[1]), "{chain}, writer {w}");
+        }
+    }
+    let v = audit::verify(&mut conn, None).unwrap();
+    assert_eq!(v.broken, None);
+    let counts: Vec<(&str, i64)> = v
+        .chains
+        .iter()
+        .map(|c| (c.chain.as_str(), c.entries))
+        .collect();
+    assert_eq!(counts, vec![("a", 300), ("b", 300)]);
 }

@@ -475,10 +475,12 @@ async fn a_removed_question_needs_accept_orphans_and_its_answers_stay_hidden(bac
         ]
     );
     assert!(draft_rows(&url, "colour").is_empty());
+    let mut c = conn(&url);
+    coherence::audit::seal(&mut c).unwrap();
     let audit: Vec<(String, String)> = audit_log::table
         .filter(audit_log::kind.eq("orphans_accepted"))
         .select((audit_log::chain, audit_log::detail))
-        .load(&mut conn(&url))
+        .load(&mut c)
         .unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].0, "defs");

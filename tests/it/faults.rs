@@ -576,15 +576,21 @@ struct Verified {
     lost: Vec<String>,
 }
 
-/// For each saver: every acknowledged save's version has its row in `save_log` (a save with
-/// base version v writes version v+1, exactly once), and the stored notes are those of the
+/// For each saver: every acknowledged save's version has its audit entry (a save with base
+/// version v writes version v+1, exactly once; entries recorded before the kill are chained
+/// when the log is read), and the stored notes are those of the
 /// last acknowledged save or of a later one this saver sent (sent, committed, but killed
 /// before the answer).
 fn verify(database_url: &str, reports: &[SaverReport]) -> Verified {
-    use schema::{answers, responses, save_log};
+    use schema::{answers, responses};
     let url = DbUrl::parse(database_url).unwrap();
     let pool = db::connect(&url, 1).expect("open the database to verify");
     let mut conn = pool.get().unwrap();
+    let saved: Vec<db::audit::AuditRow> = db::audit::entries(&mut conn, Some("fixture"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "saved")
+        .collect();
     let mut out = Verified {
         acknowledged: 0,
         verified: 0,
@@ -610,13 +616,12 @@ fn verify(database_url: &str, reports: &[SaverReport]) -> Verified {
             ));
             continue;
         };
-        let versions: HashSet<i32> = save_log::table
-            .filter(save_log::response_id.eq(&response))
-            .filter(save_log::section_id.eq("basics"))
-            .select(save_log::version)
-            .load(&mut conn)
-            .unwrap()
-            .into_iter()
+        let versions: HashSet<i32> = saved
+            .iter()
+            .filter(|e| e.country_iso3 == r.country)
+            .map(|e| serde_json::from_str::<serde_json::Value>(&e.detail).unwrap())
+            .filter(|d| d["section"] == "basics")
+            .map(|d| d["version"].as_i64().unwrap() as i32)
             .collect();
         let notes: Option<String> = answers::table
             .filter(answers::response_id.eq(&response))
@@ -632,7 +637,7 @@ fn verify(database_url: &str, reports: &[SaverReport]) -> Verified {
                 ok += 1;
             } else {
                 out.lost.push(format!(
-                    "{}: save {} acknowledged as version {}, not in save_log",
+                    "{}: save {} acknowledged as version {}, not in the audit log",
                     r.country, ack.seq, ack.version
                 ));
             }
@@ -874,9 +879,10 @@ async fn postgres_restart_under_load() {
     assert!(cause_logged >= 1, "the cause of the 503s is in the log");
 }
 
-/// How long after `since` the first save row was written, if any yet.
+/// How long after `since` the first save was recorded, if any yet: its audit entry, sealed
+/// or not (read without sealing: this only watches).
 fn first_save_after(database_url: &str, since: Instant) -> Option<Duration> {
-    use schema::save_log;
+    use schema::{audit_log, audit_pending};
     let url = DbUrl::parse(database_url).ok()?;
     let mut conn = match url {
         DbUrl::Postgres(u) => db::DbConn::Postgres(PgConnection::establish(&u).ok()?),
@@ -884,12 +890,19 @@ fn first_save_after(database_url: &str, since: Instant) -> Option<Duration> {
     };
     let wall_since =
         chrono::Utc::now().naive_utc() - chrono::Duration::from_std(since.elapsed()).ok()?;
-    let first: Option<chrono::NaiveDateTime> = save_log::table
-        .filter(save_log::saved_at.gt(wall_since))
-        .select(diesel::dsl::min(save_log::saved_at))
+    let pending: Option<chrono::NaiveDateTime> = audit_pending::table
+        .filter(audit_pending::kind.eq("saved"))
+        .filter(audit_pending::at.gt(wall_since))
+        .select(diesel::dsl::min(audit_pending::at))
         .first(&mut conn)
         .ok()?;
-    let first = first?;
+    let sealed: Option<chrono::NaiveDateTime> = audit_log::table
+        .filter(audit_log::kind.eq("saved"))
+        .filter(audit_log::at.gt(wall_since))
+        .select(diesel::dsl::min(audit_log::at))
+        .first(&mut conn)
+        .ok()?;
+    let first = pending.into_iter().chain(sealed).min()?;
     (first - wall_since).to_std().ok()
 }
 

@@ -790,6 +790,8 @@ async fn officials_opening_the_round_at_once_prefill_it_once(backend: Backend) {
         assert_eq!(from, Some(1), "{iso3}");
         assert_eq!(carried.len(), 6, "{iso3}: {carried:?}");
         let mut conn = conn(&app);
+        // The entries recorded so far, chained.
+        coherence::audit::seal(&mut conn).unwrap();
         let count = |conn: &mut db::PooledConn, sql: &str| -> i64 {
             diesel::sql_query(sql)
                 .bind::<diesel::sql_types::Text, _>(iso3)

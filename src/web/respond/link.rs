@@ -117,6 +117,24 @@ impl Respondent {
         Ok(link.survey)
     }
 
+    /// A save: as [`Respondent::write`], `work` also given what the link's look-up read with
+    /// it.
+    pub async fn write_opened<T, F>(self, work: F) -> Result<(Link, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &mut DbConn,
+                &AppState,
+                &respond::Respondent,
+                &Survey,
+                Opened,
+            ) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
+        self.resolve_with(true, work).await
+    }
+
     /// A save or a submission: the link's write budget is spent, then `work` runs, in the
     /// same blocking task as the lookup.
     pub async fn write<T, F>(self, work: F) -> Result<(Link, T), AppError>

@@ -197,7 +197,8 @@ async fn save(
     section_id: String,
     form: SectionForm,
 ) -> Result<(Link, Result<AfterSave, respond::RespondError>), AppError> {
-    link.write(move |conn, app, who, survey| {
+    link.write_opened(move |conn, app, who, survey, opened| {
+        let stored = opened.load(conn, survey, who, Visit::Quiet)?;
         let save = SaveRequest {
             section_id: &section_id,
             base_version: form.base_version,
@@ -207,7 +208,15 @@ async fn save(
             confirm_all: form.confirm_all,
         };
         let now = Utc::now();
-        let outcome = respond::save_section(conn, survey, app.countries.as_ref(), who, &save, now);
+        let outcome = respond::save_section(
+            conn,
+            survey,
+            app.countries.as_ref(),
+            who,
+            &save,
+            Some(stored),
+            now,
+        );
         let posted = form.raw;
         use respond::RespondError as E;
         if let Err(E::Closed(_) | E::NotOpenYet | E::AlreadySubmitted | E::State(_)) = outcome {
