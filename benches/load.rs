@@ -472,6 +472,39 @@ async fn server_counters(base: &str) -> Option<(f64, f64)> {
     ))
 }
 
+/// `COHERENCE_BENCH_PERF=<text>`: the scenarios whose name contains `<text>` run under
+/// `perf record --call-graph dwarf` attached to the server, written to `perf-<pid>-<n>.data` in the temporary
+/// directory (build with `CARGO_PROFILE_RELEASE_DEBUG=line-tables-only` for source lines).
+fn profile(name: &str, server_pid: u32, duration: Duration) -> Option<Child> {
+    let wanted = std::env::var("COHERENCE_BENCH_PERF").ok()?;
+    if !name.contains(&wanted) {
+        return None;
+    }
+    let out = std::env::temp_dir()
+        .join(format!("perf-{server_pid}-{}.data", name.len()))
+        .display()
+        .to_string();
+    println!("profiling \"{name}\" into {out}");
+    Command::new("perf")
+        .args([
+            "record",
+            "-F",
+            "499",
+            "--call-graph",
+            "dwarf,16384",
+            "-o",
+            &out,
+            "-p",
+        ])
+        .arg(server_pid.to_string())
+        .args(["--", "sleep"])
+        .arg(duration.as_secs().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
 async fn measure<F, Fut>(
     name: &str,
     base: &str,
@@ -486,6 +519,7 @@ where
     let load_before = loadavg();
     let counters_before = server_counters(base).await;
     let cpu_before = cpu_seconds(server_pid);
+    let _profile = profile(name, server_pid, duration);
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();

@@ -107,20 +107,26 @@ pub fn append(conn: &mut DbConn, e: &NewEntry) -> QueryResult<()> {
 
 /// As [`append`], several entries with one statement (per `PENDING_ROWS_PER_INSERT`).
 pub fn append_all(conn: &mut DbConn, entries: &[NewEntry]) -> QueryResult<()> {
+    let row = |e: &NewEntry<'_>| {
+        (
+            audit_pending::chain.eq(e.chain.to_string()),
+            audit_pending::at.eq(stored_time(e.at)),
+            audit_pending::country_iso3.eq(e.country_iso3.to_string()),
+            audit_pending::actor.eq(e.actor.to_string()),
+            audit_pending::kind.eq(e.kind.to_string()),
+            audit_pending::detail.eq(e.detail.to_string()),
+        )
+    };
+    if let [one] = entries {
+        // One row (a save): the query builder keeps this statement prepared, which it does not
+        // for a multi-row INSERT.
+        diesel::insert_into(audit_pending::table)
+            .values(row(one))
+            .execute(conn)?;
+        return Ok(());
+    }
     for chunk in entries.chunks(PENDING_ROWS_PER_INSERT) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    audit_pending::chain.eq(e.chain),
-                    audit_pending::at.eq(stored_time(e.at)),
-                    audit_pending::country_iso3.eq(e.country_iso3),
-                    audit_pending::actor.eq(e.actor),
-                    audit_pending::kind.eq(e.kind),
-                    audit_pending::detail.eq(e.detail),
-                )
-            })
-            .collect();
+        let rows: Vec<_> = chunk.iter().map(row).collect();
         // MultiConnection has no multi-row INSERT: each backend's own connection does.
         match conn {
             DbConn::Sqlite(c) => diesel::insert_into(audit_pending::table)

@@ -10,6 +10,7 @@ use diesel::result::Error as DieselError;
 use super::answers::{self, AnswersWrite};
 use super::responses::ResponseStatus;
 use super::schema::{responses, section_states};
+use super::sql::Kept;
 use super::{responses as response_rows, DbConn};
 use crate::survey::answer::Item;
 
@@ -197,48 +198,54 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
 /// transaction's first write, which takes the database's write lock.
 fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bool> {
     use diesel::sql_types::{Integer, Text, Timestamp};
-    // $1 version, $2 time, $3 link, $4 response, $5 section, then (an update) $6 the base
-    // version, then the two editable states. SQLite numbers `$n` parameters in the order they
-    // first appear: they appear here in numeric order.
-    let editable = |states: &str| {
-        format!(
-            "EXISTS (SELECT 1 FROM responses WHERE id = $4 AND status IN ({states}){})",
-            share_lock(conn)
-        )
-    };
-    let sql = if w.base_version == 0 {
-        // A concurrent first save of the section makes this insert nothing.
-        format!(
-            "INSERT INTO section_states (version, updated_at, updated_by, response_id, \
-             section_id) SELECT $1, $2, $3, $4, $5 WHERE {} \
-             ON CONFLICT (response_id, section_id) DO NOTHING",
-            editable("$6, $7")
-        )
-    } else {
-        format!(
-            "UPDATE section_states SET version = $1, updated_at = $2, updated_by = $3, \
-             ready_at = NULL, ready_by = NULL \
-             WHERE response_id = $4 AND section_id = $5 AND version = $6 AND {}",
-            editable("$7, $8")
-        )
-    };
-    let q = diesel::sql_query(sql)
-        .into_boxed::<super::sql::Backend>()
-        .bind::<Integer, _>(new_version)
-        .bind::<Timestamp, _>(w.now)
-        .bind::<Text, _>(w.token_id)
-        .bind::<Text, _>(w.response_id)
-        .bind::<Text, _>(w.section_id);
+    // Kept prepared (see `Kept`): the statement runs on every save.
     let q = if w.base_version == 0 {
-        q
+        // A concurrent first save of the section makes this insert nothing.
+        Kept::new(
+            "INSERT INTO section_states (version, updated_at, updated_by, response_id, \
+             section_id) SELECT ",
+        )
+        .bind::<Integer, _>(new_version)
+        .sql(", ")
+        .bind::<Timestamp, _>(w.now)
+        .sql(", ")
+        .bind::<Text, _>(w.token_id)
+        .sql(", ")
+        .bind::<Text, _>(w.response_id)
+        .sql(", ")
+        .bind::<Text, _>(w.section_id)
+        .sql(" WHERE ")
     } else {
-        q.bind::<Integer, _>(w.base_version)
+        Kept::new("UPDATE section_states SET version = ")
+            .bind::<Integer, _>(new_version)
+            .sql(", updated_at = ")
+            .bind::<Timestamp, _>(w.now)
+            .sql(", updated_by = ")
+            .bind::<Text, _>(w.token_id)
+            .sql(", ready_at = NULL, ready_by = NULL WHERE response_id = ")
+            .bind::<Text, _>(w.response_id)
+            .sql(" AND section_id = ")
+            .bind::<Text, _>(w.section_id)
+            .sql(" AND version = ")
+            .bind::<Integer, _>(w.base_version)
+            .sql(" AND ")
     };
-    let n = q
+    let q = q
+        .sql("EXISTS (SELECT 1 FROM responses WHERE id = ")
+        .bind::<Text, _>(w.response_id)
+        .sql(" AND status IN (")
         .bind::<Text, _>(ResponseStatus::Draft.as_str())
+        .sql(", ")
         .bind::<Text, _>(ResponseStatus::Returned.as_str())
-        .execute(conn)?;
-    Ok(n == 1)
+        .sql(")")
+        .sql(share_lock(conn))
+        .sql(")");
+    let q = if w.base_version == 0 {
+        q.sql(" ON CONFLICT (response_id, section_id) DO NOTHING")
+    } else {
+        q
+    };
+    Ok(q.execute(conn)? == 1)
 }
 
 fn share_lock(conn: &DbConn) -> &'static str {

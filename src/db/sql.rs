@@ -2,12 +2,96 @@
 //! and in SQLite named parameters numbered in order of first appearance, so one text serves
 //! both backends (a placeholder may be repeated). Every value is bound as text.
 
-use diesel::query_builder::BoxedSqlQuery;
-use diesel::sql_types::Text;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, Text, Untyped};
+use diesel::QueryResult;
 
 use crate::db::DbConn;
 
 pub type Backend = <DbConn as diesel::Connection>::Backend;
+
+/// A statement of fixed text, written as SQL fragments and bound values, that each connection
+/// prepares once and keeps in diesel's statement cache (keyed by the text). `sql_query` and
+/// every UPDATE the query builder writes are prepared again at each execution, which on a
+/// save cost more than running them: this is for statements on the hot path.
+pub struct Kept<'f> {
+    parts: Vec<Part<'f>>,
+}
+
+enum Part<'f> {
+    Sql(Cow<'static, str>),
+    Bind(Box<dyn QueryFragment<Backend> + Send + 'f>),
+}
+
+struct Bound<ST, U> {
+    value: U,
+    sql_type: PhantomData<ST>,
+}
+
+impl<ST, U> QueryFragment<Backend> for Bound<ST, U>
+where
+    Backend: HasSqlType<ST>,
+    U: ToSql<ST, Backend>,
+{
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        pass.push_bind_param::<ST, U>(&self.value)
+    }
+}
+
+impl<'f> Kept<'f> {
+    pub fn new(sql: impl Into<Cow<'static, str>>) -> Kept<'f> {
+        Kept {
+            parts: vec![Part::Sql(sql.into())],
+        }
+    }
+
+    /// More text.
+    pub fn sql(mut self, sql: impl Into<Cow<'static, str>>) -> Self {
+        self.parts.push(Part::Sql(sql.into()));
+        self
+    }
+
+    /// A bound value, at its placeholder (`?` or `$n`, written by the backend).
+    pub fn bind<ST, U>(mut self, value: U) -> Self
+    where
+        Backend: HasSqlType<ST>,
+        U: ToSql<ST, Backend> + Send + 'f,
+        ST: Send + 'f,
+    {
+        self.parts.push(Part::Bind(Box::new(Bound {
+            value,
+            sql_type: PhantomData,
+        })));
+        self
+    }
+}
+
+impl QueryFragment<Backend> for Kept<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        for part in &self.parts {
+            match part {
+                Part::Sql(sql) => out.push_sql(sql),
+                Part::Bind(b) => b.walk_ast(out.reborrow())?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for Kept<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Kept<'_> {
+    type SqlType = Untyped;
+}
+
+impl diesel::RunQueryDsl<DbConn> for Kept<'_> {}
 
 #[derive(Default)]
 pub struct Sql {
