@@ -137,6 +137,16 @@ fn time_results(
         aggregate::response_rates(conn, survey, &filter, Some(Grouping::Region)).expect("rates");
     });
     compare(shell, ours, &hand::rates(&survey.id));
+    // The dashboard page shows four groupings, from one statement.
+    let groupings = [
+        None,
+        Some(Grouping::Region),
+        Some(Grouping::Income),
+        Some(Grouping::Development),
+    ];
+    time("dashboard: the page's four groupings", || {
+        aggregate::response_rates_by(conn, survey, &filter, &groupings).expect("rates");
+    });
     let ours = time("one question (multiple choice) by region", || {
         aggregate::choice_counts(conn, &survey.id, &question, &filter, Some(Grouping::Region))
             .expect("counts");

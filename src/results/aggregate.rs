@@ -578,6 +578,52 @@ pub struct RateRow {
     pub accepted: i64,
 }
 
+/// One country's response-rate counts, with the group it falls in by every [`Grouping`].
+#[derive(QueryableByName, Debug)]
+struct CountryRates {
+    #[diesel(sql_type = Text)]
+    region: String,
+    #[diesel(sql_type = Text)]
+    subregion: String,
+    #[diesel(sql_type = Text)]
+    income: String,
+    #[diesel(sql_type = Text)]
+    development: String,
+    #[diesel(sql_type = Text)]
+    ldc: String,
+    #[diesel(sql_type = Text)]
+    lldc: String,
+    #[diesel(sql_type = Text)]
+    sids: String,
+    #[diesel(sql_type = BigInt)]
+    targeted: i64,
+    #[diesel(sql_type = BigInt)]
+    invited: i64,
+    #[diesel(sql_type = BigInt)]
+    opened: i64,
+    #[diesel(sql_type = BigInt)]
+    drafts: i64,
+    #[diesel(sql_type = BigInt)]
+    submitted: i64,
+    #[diesel(sql_type = BigInt)]
+    accepted: i64,
+}
+
+impl CountryRates {
+    fn group(&self, grouping: Option<Grouping>) -> &str {
+        match grouping {
+            None => "all",
+            Some(Grouping::Region) => &self.region,
+            Some(Grouping::Subregion) => &self.subregion,
+            Some(Grouping::Income) => &self.income,
+            Some(Grouping::Development) => &self.development,
+            Some(Grouping::Ldc) => &self.ldc,
+            Some(Grouping::Lldc) => &self.lldc,
+            Some(Grouping::Sids) => &self.sids,
+        }
+    }
+}
+
 /// Response rates per group: the respondent units asked, how many were invited, opened a link,
 /// have a draft in progress (something saved, no version counted), submitted (a version counts:
 /// submitted, under review, returned for changes or accepted, and not recalled; with "accepted
@@ -591,57 +637,156 @@ pub fn response_rates(
     filter: &Filter,
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<Vec<RateRow>> {
+    Ok(response_rates_by(conn, survey, filter, &[grouping])?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// [`response_rates`] by each of `groupings`, in that order, from one statement: the counts
+/// are taken per country, and the countries added up into each grouping's groups here.
+pub fn response_rates_by(
+    conn: &mut DbConn,
+    survey: &Survey,
+    filter: &Filter,
+    groupings: &[Option<Grouping>],
+) -> diesel::QueryResult<Vec<Vec<RateRow>>> {
     let filter = filter.clone().within(survey);
-    let g = group_expr(grouping);
-    let counted = if filter.accepted_only {
+    let mut sql = Sql::new("SELECT ");
+    for (g, name) in Grouping::ALL.iter().zip([
+        "region",
+        "subregion",
+        "income",
+        "development",
+        "ldc",
+        "lldc",
+        "sids",
+    ]) {
+        sql.push(&format!("{} AS {name}, ", g.column()));
+    }
+    sql.push(
+        "u.targeted AS targeted, u.invited AS invited, u.opened AS opened, u.drafts AS drafts, \
+         u.submitted AS submitted, u.accepted AS accepted FROM (",
+    );
+    let s = sql.param(survey.id.clone());
+    let parts = rate_parts(&s, survey.unit.is_country(), filter.accepted_only);
+    sql.push(&parts);
+    sql.push(") u JOIN countries c ON c.iso3 = u.country_iso3 WHERE 1 = 1");
+    push_country_filter(&mut sql, &filter);
+    let countries: Vec<CountryRates> = sql.query().load(conn)?;
+    Ok(groupings
+        .iter()
+        .map(|&grouping| {
+            let mut groups: BTreeMap<&str, RateRow> = BTreeMap::new();
+            if grouping.is_none() {
+                // Without a breakdown, one row even without any country (only zeros).
+                groups.insert("all", RateRow::zero("all"));
+            }
+            for c in &countries {
+                let g = c.group(grouping);
+                let row = groups.entry(g).or_insert_with(|| RateRow::zero(g));
+                row.targeted += c.targeted;
+                row.invited += c.invited;
+                row.opened += c.opened;
+                row.drafts += c.drafts;
+                row.submitted += c.submitted;
+                row.accepted += c.accepted;
+            }
+            groups
+                .into_values()
+                .filter(|r| r.targeted > 0 || grouping.is_none())
+                .collect()
+        })
+        .collect())
+}
+
+impl RateRow {
+    fn zero(grp: &str) -> RateRow {
+        RateRow {
+            grp: grp.to_string(),
+            targeted: 0,
+            invited: 0,
+            opened: 0,
+            drafts: 0,
+            submitted: 0,
+            accepted: 0,
+        }
+    }
+}
+
+/// Rows of `country_iso3, targeted, invited, opened, drafts, submitted, accepted` whose sums
+/// per country are the country's response rates in survey `s` (a placeholder). Each unit asked
+/// counts once: a unit is a country in a survey answered per country, else an organisation
+/// (country and unit) with a contact, a link or a response. Every part reads one table in
+/// (country, unit) order from an index and looks up the others by unit, rather than collecting
+/// the units of all three and joining them (on 100,000 organisations, sorting the units took
+/// most of the time); units are told apart with `COUNT(DISTINCT)` after the look-ups, which
+/// leave few rows (several links or contacts of one unit count once).
+fn rate_parts(s: &str, per_country: bool, accepted_only: bool) -> String {
+    let counted = if accepted_only {
         " AND r.status = 'accepted'"
     } else {
         ""
     };
-    let mut sql = Sql::new("");
-    let s = sql.param(survey.id.clone());
-    // A contact stands for its office in a survey of organisations, else for the country;
-    // an invitation counts for the unit of the contact it went to. Invited and opened units
-    // are collected once and joined, rather than looked up per unit: a country may have
-    // hundreds of organisations, each with its own invitations.
-    let (contact_unit, invite_join) = if survey.unit.is_country() {
-        ("''", "")
-    } else {
-        ("ct.office", " JOIN contacts ct ON ct.id = o.contact_id")
-    };
-    let targeted = if survey.unit.is_country() {
-        // Every country; the population is applied with the other country filters below.
-        "SELECT iso3 AS country_iso3, '' AS unit FROM countries".to_string()
-    } else {
+    let zero = "CAST(0 AS BIGINT)";
+    // A unit's response: at most one (a response is unique per survey, country and unit).
+    let response = format!(
+        "SUM(CASE WHEN r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END) AS drafts, \
+         SUM(CASE WHEN r.counted_version IS NOT NULL{counted} THEN 1 ELSE 0 END) AS submitted, \
+         SUM(CASE WHEN r.counted_version IS NOT NULL AND r.status = 'accepted' THEN 1 ELSE 0 END) AS accepted \
+         FROM responses r WHERE r.survey_id = {s}"
+    );
+    // Whether `table` of survey `s` names the unit (`country`, `unit`): one index probe.
+    let has = |table: &str, country: &str, unit: &str| {
+        let unit_column = if table == "contacts" {
+            "office"
+        } else {
+            "unit"
+        };
         format!(
-            "SELECT ct.country_iso3 AS country_iso3, ct.office AS unit FROM contacts ct WHERE ct.survey_id = {s} \
-             UNION SELECT country_iso3, unit FROM access_tokens WHERE survey_id = {s} \
-             UNION SELECT country_iso3, unit FROM responses WHERE survey_id = {s}"
+            "EXISTS (SELECT 1 FROM {table} x2 WHERE x2.survey_id = {s} \
+             AND x2.country_iso3 = {country} AND x2.{unit_column} = {unit})"
         )
     };
-    sql.push(&format!(
-        "WITH targeted AS ({targeted}), \
-         invited AS (SELECT DISTINCT o.country_iso3 AS country_iso3, {contact_unit} AS unit FROM outbox o{invite_join} \
-         WHERE o.survey_id = {s} AND o.kind = 'invite' AND o.status = 'sent'), \
-         opened AS (SELECT DISTINCT country_iso3, unit FROM access_tokens WHERE survey_id = {s} AND first_used_at IS NOT NULL) \
-         SELECT {g} AS grp, COUNT(*) AS targeted, COUNT(i.country_iso3) AS invited, COUNT(op.country_iso3) AS opened, \
-         COALESCE(SUM(CASE WHEN r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END), 0) AS drafts, \
-         COALESCE(SUM(CASE WHEN r.counted_version IS NOT NULL{counted} THEN 1 ELSE 0 END), 0) AS submitted, \
-         COALESCE(SUM(CASE WHEN r.counted_version IS NOT NULL AND r.status = 'accepted' THEN 1 ELSE 0 END), 0) AS accepted \
-         FROM targeted t JOIN countries c ON c.iso3 = t.country_iso3 \
-         LEFT JOIN responses r ON r.survey_id = {s} AND r.country_iso3 = t.country_iso3 AND r.unit = t.unit \
-         LEFT JOIN invited i ON i.country_iso3 = t.country_iso3 AND i.unit = t.unit \
-         LEFT JOIN opened op ON op.country_iso3 = t.country_iso3 AND op.unit = t.unit WHERE 1 = 1"
-    ));
-    push_country_filter(&mut sql, &filter);
-    sql.push(&group_by(grouping, ""));
-    if grouping.is_some() {
-        sql.push(&format!(" ORDER BY {g}"));
+    if per_country {
+        // Every country is asked (the population is applied with the other country filters);
+        // only responses and links for the country as a whole count.
+        format!(
+            "SELECT iso3 AS country_iso3, CAST(1 AS BIGINT) AS targeted, {zero} AS invited, {zero} AS opened, \
+             {zero} AS drafts, {zero} AS submitted, {zero} AS accepted FROM countries \
+             UNION ALL SELECT o.country_iso3, {zero}, CAST(1 AS BIGINT), {zero}, {zero}, {zero}, {zero} FROM outbox o \
+             WHERE o.survey_id = {s} AND o.kind = 'invite' AND o.status = 'sent' GROUP BY o.country_iso3 \
+             UNION ALL SELECT t.country_iso3, {zero}, {zero}, CAST(1 AS BIGINT), {zero}, {zero}, {zero} FROM access_tokens t \
+             WHERE t.survey_id = {s} AND t.unit = '' AND t.first_used_at IS NOT NULL GROUP BY t.country_iso3 \
+             UNION ALL SELECT r.country_iso3, {zero}, {zero}, {zero}, {response} AND r.unit = '' GROUP BY r.country_iso3"
+        )
+    } else {
+        format!(
+            // Units with a response.
+            "SELECT r.country_iso3 AS country_iso3, COUNT(*) AS targeted, {zero} AS invited, {zero} AS opened, \
+             {response} GROUP BY r.country_iso3 \
+             UNION ALL \
+             SELECT t.country_iso3, COUNT(DISTINCT t.unit), {zero}, {zero}, {zero}, {zero}, {zero} FROM access_tokens t \
+             WHERE t.survey_id = {s} AND NOT {t_response} GROUP BY t.country_iso3 \
+             UNION ALL \
+             SELECT t.country_iso3, {zero}, {zero}, COUNT(DISTINCT t.unit), {zero}, {zero}, {zero} FROM access_tokens t \
+             WHERE t.survey_id = {s} AND t.first_used_at IS NOT NULL GROUP BY t.country_iso3 \
+             UNION ALL \
+             SELECT ct.country_iso3, COUNT(DISTINCT ct.office), {zero}, {zero}, {zero}, {zero}, {zero} FROM contacts ct \
+             WHERE ct.survey_id = {s} AND NOT {ct_response} AND NOT {ct_token} GROUP BY ct.country_iso3 \
+             UNION ALL \
+             SELECT o.country_iso3, {zero}, COUNT(DISTINCT ct.office), {zero}, {zero}, {zero}, {zero} FROM outbox o \
+             JOIN contacts ct ON ct.id = o.contact_id WHERE o.survey_id = {s} AND o.kind = 'invite' AND o.status = 'sent' \
+             AND ({o_token} OR {o_response} OR {o_contact}) GROUP BY o.country_iso3",
+            // Units with a link and no response; of all units with links, those opened.
+            t_response = has("responses", "t.country_iso3", "t.unit"),
+            // Units with a contact only.
+            ct_response = has("responses", "ct.country_iso3", "ct.office"),
+            ct_token = has("access_tokens", "ct.country_iso3", "ct.office"),
+            // An invitation counts for the unit of the contact it went to, if that unit is
+            // asked (it is unless the contact moved since).
+            o_token = has("access_tokens", "o.country_iso3", "ct.office"),
+            o_response = has("responses", "o.country_iso3", "ct.office"),
+            o_contact = has("contacts", "o.country_iso3", "ct.office"),
+        )
     }
-    let rows: Vec<RateRow> = sql.query().load(conn)?;
-    // Without a breakdown and without any country, the single row has only zeros.
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.targeted > 0 || grouping.is_none())
-        .collect())
 }

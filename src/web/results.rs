@@ -145,11 +145,8 @@ pub async fn dashboard(
     let filter = query.filter(&state.countries, &survey);
     let (s, f) = (survey.clone(), filter.clone());
     let tables = with_conn(&state, move |conn| {
-        let mut out = Vec::new();
-        for g in RATE_GROUPINGS {
-            out.push((g, aggregate::response_rates(conn, &s, &f, g)?));
-        }
-        Ok(out)
+        let rates = aggregate::response_rates_by(conn, &s, &f, &RATE_GROUPINGS)?;
+        Ok(RATE_GROUPINGS.into_iter().zip(rates).collect::<Vec<_>>())
     })
     .await?;
     let w = words(&state, lang);

@@ -18,6 +18,7 @@ on_both_backends!(
     results_refuse_anonymous_users_focal_points_and_other_owners,
     charts_tell_twelve_options_apart_name_other_and_wrap_long_labels,
     every_results_page_renders_for_the_shipped_surveys_in_every_language,
+    response_rates_count_each_unit_once_whichever_table_names_it,
 );
 
 /// Answer and submit a whole response through the real pages.
@@ -1030,5 +1031,199 @@ async fn every_results_page_renders_for_the_shipped_surveys_in_every_language(ba
         }
     }
     assert!(pages > 200, "{pages} pages");
+    app.stop().await;
+}
+
+/// Inserts rows as the app keeps them, for response-rate cases the pages cannot reach quickly
+/// (a contact that moved country after its invitation, two links to one unit).
+fn insert(conn: &mut db::DbConn, statements: &[String]) {
+    use diesel::RunQueryDsl;
+    for s in statements {
+        diesel::sql_query(s.as_str())
+            .execute(conn)
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+const AT: &str = "'2026-11-01 10:00:00'";
+
+fn contact(survey: &str, id: &str, iso3: &str, office: &str) -> String {
+    format!(
+        "INSERT INTO contacts (id, survey_id, country_iso3, name, email, language, office, created_at, updated_at) \
+         VALUES ('{id}', '{survey}', '{iso3}', 'Contact {id}', '{id}@example.org', 'en', '{office}', {AT}, {AT})"
+    )
+}
+
+fn token(survey: &str, id: &str, iso3: &str, unit: &str, opened: bool) -> String {
+    let first = if opened { AT } else { "NULL" };
+    format!(
+        "INSERT INTO access_tokens (id, survey_id, country_iso3, token_hash, created_at, first_used_at, unit) \
+         VALUES ('{id}', '{survey}', '{iso3}', 'hash-{id}', {AT}, {first}, '{unit}')"
+    )
+}
+
+/// A response; `counted`: its counted version and status, if any.
+fn response(survey: &str, id: &str, iso3: &str, unit: &str, counted: Option<&str>) -> String {
+    let (version, status) = match counted {
+        Some(status) => ("1", status),
+        None => ("NULL", "draft"),
+    };
+    format!(
+        "INSERT INTO responses (id, survey_id, country_iso3, status, survey_version, created_at, updated_at, unit, counted_version, version_count) \
+         VALUES ('{id}', '{survey}', '{iso3}', '{status}', '1', {AT}, {AT}, '{unit}', {version}, 1)"
+    )
+}
+
+fn saved_section(response: &str, token: &str) -> String {
+    format!(
+        "INSERT INTO section_states (response_id, section_id, version, updated_at, updated_by) \
+         VALUES ('{response}', 'profile', 1, {AT}, '{token}')"
+    )
+}
+
+fn invite(survey: &str, id: &str, iso3: &str, contact: Option<&str>, status: &str) -> String {
+    let contact = contact.map_or("NULL".to_string(), |c| format!("'{c}'"));
+    format!(
+        "INSERT INTO outbox (id, kind, survey_id, country_iso3, contact_id, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at) \
+         VALUES ('{id}', 'invite', '{survey}', '{iso3}', {contact}, 'someone@example.org', 'Invitation', '', '', '{status}', 1, {AT}, {AT})"
+    )
+}
+
+fn rates_of(rows: &[aggregate::RateRow]) -> Vec<(&str, [i64; 6])> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.grp.as_str(),
+                [
+                    r.targeted,
+                    r.invited,
+                    r.opened,
+                    r.drafts,
+                    r.submitted,
+                    r.accepted,
+                ],
+            )
+        })
+        .collect()
+}
+
+/// An organisation is asked once whether a contact, a link or a response names it, and its
+/// invitation, opened link, draft and submission count once; a unit of a survey answered per
+/// country is the country as a whole. The dashboard shows the same figures.
+async fn response_rates_count_each_unit_once_whichever_table_names_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut pooled = conn_for(&app);
+    let conn = &mut *pooled;
+    let inst = "institutions";
+    insert(
+        conn,
+        &[
+            // PHL A: two contacts, an invitation sent, a link opened, accepted.
+            contact(inst, "c1", "PHL", "A"),
+            contact(inst, "c2", "PHL", "A"),
+            invite(inst, "o1", "PHL", Some("c1"), "sent"),
+            invite(inst, "o2", "PHL", Some("c2"), "sent"),
+            token(inst, "t1", "PHL", "A", true),
+            response(inst, "r1", "PHL", "A", Some("accepted")),
+            // PHL B: its invitation not sent yet, its link not opened, a draft with a saved
+            // section.
+            contact(inst, "c3", "PHL", "B"),
+            invite(inst, "o3", "PHL", Some("c3"), "pending"),
+            token(inst, "t2", "PHL", "B", false),
+            response(inst, "r2", "PHL", "B", None),
+            saved_section("r2", "t2"),
+            // PHL C: an opened link only.
+            token(inst, "t3", "PHL", "C", true),
+            // SWE D: a contact invited, nothing else.
+            contact(inst, "c4", "SWE", "D"),
+            invite(inst, "o4", "SWE", Some("c4"), "sent"),
+            // SWE E: a submitted response only.
+            response(inst, "r3", "SWE", "E", Some("submitted")),
+            // KEN F: a response with nothing saved (neither a draft nor submitted).
+            response(inst, "r4", "KEN", "F", None),
+            // KEN G: two links to one organisation, one opened.
+            token(inst, "t4", "KEN", "G", false),
+            token(inst, "t5", "KEN", "G", true),
+            // KEN H: a contact whose invitation went out while it was in Brazil: asked in
+            // Kenya, not invited there, and Brazil's H is not asked.
+            contact(inst, "c5", "KEN", "H"),
+            invite(inst, "o5", "BRA", Some("c5"), "sent"),
+            // Another survey's rows count for neither.
+            contact("fixture", "c6", "BRA", "Z"),
+            token("fixture", "t6", "BRA", "", true),
+            invite("fixture", "o6", "BRA", None, "sent"),
+            response("fixture", "r5", "BRA", "", Some("accepted")),
+            // The country survey: a unit other than the country as a whole is not counted.
+            token("fixture", "t7", "SWE", "Office", true),
+            response("fixture", "r6", "SWE", "Office", Some("accepted")),
+        ],
+    );
+    let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+    let catalog = coherence::survey::Catalog::new(report.surveys);
+    let institutions = catalog.get(inst).unwrap().clone();
+    let fixture = catalog.get("fixture").unwrap().clone();
+    let groupings = [None, Some(Grouping::Region), Some(Grouping::Sids)];
+    let all = Filter::default();
+    let rates = aggregate::response_rates_by(conn, &institutions, &all, &groupings).unwrap();
+    assert_eq!(rates_of(&rates[0]), [("all", [8, 2, 3, 1, 2, 1])]);
+    assert_eq!(
+        rates_of(&rates[1]),
+        [
+            ("002", [3, 0, 1, 0, 0, 0]),
+            ("142", [3, 1, 2, 1, 1, 1]),
+            ("150", [2, 1, 0, 0, 1, 0])
+        ]
+    );
+    assert_eq!(rates_of(&rates[2]), [("other", [8, 2, 3, 1, 2, 1])]);
+    // One grouping at a time gives the same rows.
+    for (g, rows) in groupings.iter().zip(&rates) {
+        assert_eq!(
+            &aggregate::response_rates(conn, &institutions, &all, *g).unwrap(),
+            rows
+        );
+    }
+    let accepted = Filter {
+        accepted_only: true,
+        ..Default::default()
+    };
+    let rates = aggregate::response_rates(conn, &institutions, &accepted, None).unwrap();
+    assert_eq!(rates_of(&rates), [("all", [8, 2, 3, 1, 1, 1])]);
+    let europe = Filter {
+        region: Some("150".to_string()),
+        ..Default::default()
+    };
+    let rates =
+        aggregate::response_rates(conn, &institutions, &europe, Some(Grouping::Region)).unwrap();
+    assert_eq!(rates_of(&rates), [("150", [2, 1, 0, 0, 1, 0])]);
+    // A survey answered per country: the 193 Member States asked, Brazil invited, its link
+    // opened and its response accepted; Sweden's office counts for nothing.
+    let rates = aggregate::response_rates_by(conn, &fixture, &all, &groupings).unwrap();
+    assert_eq!(rates_of(&rates[0]), [("all", [193, 1, 1, 0, 1, 1])]);
+    assert_eq!(
+        rates_of(&rates[1])
+            .into_iter()
+            .filter(|(_, r)| r[1..] != [0; 5])
+            .collect::<Vec<_>>(),
+        [("019", [35, 1, 1, 0, 1, 1])]
+    );
+    let europe =
+        aggregate::response_rates(conn, &fixture, &europe, Some(Grouping::Region)).unwrap();
+    assert_eq!(rates_of(&europe), [("150", [43, 0, 0, 0, 0, 0])]);
+    // The dashboard shows the organisations' figures.
+    app.add_user(
+        "owner@institutions.example",
+        "a long owner passphrase",
+        "owner",
+        &[inst],
+    );
+    app.login("owner@institutions.example", "a long owner passphrase")
+        .await;
+    let page = app.get("/admin/surveys/institutions/results").await;
+    assert!(
+        page.body
+            .contains("<td>8</td><td>2</td><td>3</td><td>1</td><td>2</td><td>1</td><td>25%</td>"),
+        "{}",
+        page.body
+    );
     app.stop().await;
 }

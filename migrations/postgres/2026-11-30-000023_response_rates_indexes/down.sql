@@ -1,0 +1,2 @@
+DROP INDEX responses_rates;
+DROP INDEX access_tokens_opened;
