@@ -175,16 +175,8 @@ pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResul
             })
         })
         .collect();
-    // MultiConnection has no multi-row INSERT: each backend's own connection does.
     for chunk in rows.chunks(INSERT_ROWS) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(answers::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Postgres(c) => diesel::insert_into(answers::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+        super::insert_rows!(conn, answers::table, chunk)?;
     }
     Ok(())
 }

@@ -127,15 +127,7 @@ pub fn append_all(conn: &mut DbConn, entries: &[NewEntry]) -> QueryResult<()> {
     }
     for chunk in entries.chunks(PENDING_ROWS_PER_INSERT) {
         let rows: Vec<_> = chunk.iter().map(row).collect();
-        // MultiConnection has no multi-row INSERT: each backend's own connection does.
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(audit_pending::table)
-                .values(rows)
-                .execute(c)?,
-            DbConn::Postgres(c) => diesel::insert_into(audit_pending::table)
-                .values(rows)
-                .execute(c)?,
-        };
+        super::insert_rows!(conn, audit_pending::table, rows)?;
     }
     Ok(())
 }
@@ -202,8 +194,7 @@ fn seal_batch(conn: &mut DbConn) -> QueryResult<usize> {
     .bind::<diesel::sql_types::BigInt, _>(SEAL_BATCH)
     .load(conn)?;
     let n = taken.len();
-    // Chains in the order of their names, so that two sealers take the heads' locks in the
-    // same order; within a chain, the order of recording.
+    // Grouped by chain (in the order of their names); within a chain, the order of recording.
     taken.sort_by(|a, b| a.chain.cmp(&b.chain).then(a.id.cmp(&b.id)));
     for chain in taken.chunk_by(|a, b| a.chain == b.chain) {
         chain_entries(conn, chain)?;
@@ -246,14 +237,7 @@ fn chain_entries(conn: &mut DbConn, pending: &[Pending]) -> QueryResult<()> {
     }
     // Nine parameters a row: chunks well inside both backends' limits.
     for chunk in rows.chunks(PENDING_ROWS_PER_INSERT) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Postgres(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+        super::insert_rows!(conn, audit_log::table, chunk)?;
     }
     diesel::update(audit_heads::table.find(name))
         .set((audit_heads::seq.eq(seq), audit_heads::hash.eq(&prev_hash)))

@@ -5,6 +5,19 @@
 //! structs, typed states, and the queries. Nothing outside `db` names a table or builds a
 //! query.
 
+/// One multi-row INSERT of `rows` (a slice or Vec of insertable tuples) into `table`,
+/// evaluating to `QueryResult<usize>`. MultiConnection has no multi-row INSERT: each backend's
+/// own connection sends it.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
+            $crate::db::DbConn::Postgres(c) => diesel::insert_into($table).values($rows).execute(c),
+        }
+    };
+}
+pub(crate) use insert_rows;
+
 pub mod answers;
 pub mod attempts;
 pub mod audit;
