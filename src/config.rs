@@ -108,7 +108,7 @@ impl Settings {
             None => format!("http://{bind}"),
         };
         let pool_size = match get("COHERENCE_DB_POOL") {
-            None => 8,
+            None => default_pool_size(),
             Some(v) => v
                 .trim()
                 .parse::<u32>()
@@ -237,6 +237,15 @@ impl Settings {
             mail,
         })
     }
+}
+
+/// Two connections per core, at least 4, at most 32. More connections than the cores can
+/// run only take turns: with 8 on 2 cores the load benchmark's saves spent their time switching
+/// between threads queued on SQLite's write lock (1,130 saves/s, 1,150 us of CPU each; with 4:
+/// 1,667 and 752 us; with 2, too few to overlap reads with a write: 1,348).
+fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (2 * cores).clamp(4, 32) as u32
 }
 
 #[cfg(test)]

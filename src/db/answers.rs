@@ -5,8 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 
 use super::schema::{answers, hidden_questions, responses};
+use super::sql::Kept;
 use super::DbConn;
 use crate::survey::answer::{Answers, Item};
 
@@ -24,7 +26,7 @@ fn response_answers(
     response_id: &str,
     only_visible: bool,
 ) -> QueryResult<Answers> {
-    let mut q = answers::table
+    let q = answers::table
         .filter(answers::response_id.eq(response_id))
         .order((answers::question_id, answers::item))
         .select((
@@ -32,12 +34,14 @@ fn response_answers(
             answers::item,
             answers::value,
             answers::num,
-        ))
-        .into_boxed();
-    if only_visible {
-        q = q.filter(answers::visible.eq(true));
-    }
-    let rows: Vec<(String, String, String, Option<f64>)> = q.load(conn)?;
+        ));
+    // Not one boxed query: the statement cache finds a boxed query by its SQL, written again
+    // at each page view to look it up; these two it finds by their type (on the backend's own
+    // connection: see `db::native!`).
+    let rows: Vec<(String, String, String, Option<f64>)> = match only_visible {
+        true => super::native!(conn, |c| q.filter(answers::visible.eq(true)).load(c))?,
+        false => super::native!(conn, |c| q.load(c))?,
+    };
     let mut out = Answers::new();
     for (q, item, value, num) in rows {
         out.entry(q).or_default().push(Item { item, value, num });
@@ -134,51 +138,91 @@ pub(super) struct AnswersWrite<'a> {
     pub now: NaiveDateTime,
 }
 
-/// Rows in one multi-row INSERT: 9 bound values each, well under SQLite's 32,766 and
-/// PostgreSQL's 65,535 parameters, and more items than a section's form holds in practice
-/// (a larger save takes one more statement per this many items).
-const INSERT_ROWS: usize = 1000;
-
 /// [`AnswersWrite`] in two statements however many questions change: one DELETE of their old
-/// items (none when no question had any), one multi-row INSERT of the new ones (none when every
-/// change removes an answer).
+/// items (none when no question had any), one INSERT of the new ones (none when every change
+/// removes an answer). Both are of fixed text, kept prepared ([`Kept`]): the questions and the
+/// rows travel as one JSON array each, which the database unpacks.
 pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResult<()> {
     if w.changes.is_empty() {
         return Ok(());
     }
-    let questions: Vec<&str> = w.changes.iter().map(|(q, _)| *q).collect();
-    if questions.iter().any(|q| (w.stored)(q)) {
-        diesel::delete(
-            answers::table
-                .filter(answers::response_id.eq(w.response_id))
-                .filter(answers::question_id.eq_any(&questions)),
-        )
-        .execute(conn)?;
+    if w.changes.iter().any(|(q, _)| (w.stored)(q)) {
+        let questions: Vec<&str> = w.changes.iter().map(|(q, _)| *q).collect();
+        delete_answers(conn, w.response_id, &json(&questions)?)?;
     }
-    let rows: Vec<_> = w
+    // (question, item, value, num, visible): a JSON array each.
+    let rows: Vec<(&str, &str, &str, Option<f64>, bool)> = w
         .changes
         .iter()
         .flat_map(|(q, items)| {
             let visible = !(w.hidden)(q);
-            items.iter().map(move |it| {
-                (
-                    answers::response_id.eq(w.response_id),
-                    answers::question_id.eq(*q),
-                    answers::item.eq(it.item.as_str()),
-                    answers::value.eq(it.value.as_str()),
-                    answers::num.eq(it.num),
-                    answers::section_id.eq(w.section_id),
-                    answers::updated_at.eq(w.now),
-                    answers::updated_by.eq(w.token_id),
-                    answers::visible.eq(visible),
-                )
-            })
+            items
+                .iter()
+                .map(move |it| (*q, it.item.as_str(), it.value.as_str(), it.num, visible))
         })
         .collect();
-    for chunk in rows.chunks(INSERT_ROWS) {
-        super::insert_rows!(conn, answers::table, chunk)?;
+    if !rows.is_empty() {
+        insert_answers(conn, w, json(&rows)?)?;
     }
     Ok(())
+}
+
+fn json(value: &impl serde::Serialize) -> QueryResult<String> {
+    serde_json::to_string(value).map_err(|e| diesel::result::Error::SerializationError(e.into()))
+}
+
+super::sql::statement_names! {
+    DeleteAnswers;
+    InsertAnswers;
+}
+
+/// Delete a response's answers to the questions of a JSON array.
+fn delete_answers(conn: &mut DbConn, response_id: &str, questions: &str) -> QueryResult<usize> {
+    let (unpack, cast) = match conn {
+        DbConn::Sqlite(_) => (" AND question_id IN (SELECT value FROM json_each(", ""),
+        DbConn::Postgres(_) => (
+            " AND question_id IN (SELECT json_array_elements_text(",
+            "::json",
+        ),
+    };
+    Kept::<DeleteAnswers>::new("DELETE FROM answers WHERE response_id = ")
+        .bind::<Text, _>(response_id)
+        .sql(unpack)
+        .bind::<Text, _>(questions)
+        .sql(cast)
+        .sql("))")
+        .execute(conn)
+}
+
+/// Insert the rows of a JSON array of `[question, item, value, num, visible]`.
+fn insert_answers(conn: &mut DbConn, w: &AnswersWrite, rows: String) -> QueryResult<usize> {
+    let (columns, source) = match conn {
+        DbConn::Sqlite(_) => (
+            "value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(",
+            ")",
+        ),
+        DbConn::Postgres(_) => (
+            "e->>0, e->>1, e->>2, (e->>3)::float8, (e->>4)::boolean \
+             FROM json_array_elements(",
+            "::json) AS e",
+        ),
+    };
+    Kept::<InsertAnswers>::new(
+        "INSERT INTO answers (response_id, section_id, updated_at, updated_by, question_id, \
+         item, value, num, visible) SELECT ",
+    )
+    .bind::<Text, _>(w.response_id)
+    .sql(", ")
+    .bind::<Text, _>(w.section_id)
+    .sql(", ")
+    .bind::<Timestamp, _>(w.now)
+    .sql(", ")
+    .bind::<Text, _>(w.token_id)
+    .sql(", ")
+    .sql(columns)
+    .bind::<Text, _>(rows)
+    .sql(source)
+    .execute(conn)
 }
 
 /// Bring hidden_questions and answers.visible in line with `hidden` (only what changed).

@@ -5,15 +5,31 @@
 //! structs, typed states, and the queries. Nothing outside `db` names a table or builds a
 //! query.
 
+/// `$body` run on the backend's own connection `$c` (a `SqliteConnection` or a
+/// `PgConnection`), for queries the MultiConnection cannot send or sends slowly:
+/// - it has no multi-row INSERT;
+/// - it writes a query's SQL text again each time it passes the query to the backend (twice
+///   per execution: to check that the statement may be cached, then with its bound values),
+///   even when the statement cache finds the query by its type. On the backend's own
+///   connection a query with a static id is found without writing its SQL: for the queries
+///   of every page view and save.
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use native;
+
 /// One multi-row INSERT of `rows` (a slice or Vec of insertable tuples) into `table`,
-/// evaluating to `QueryResult<usize>`. MultiConnection has no multi-row INSERT: each backend's
-/// own connection sends it.
+/// evaluating to `QueryResult<usize>`. MultiConnection has no multi-row INSERT.
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            $crate::db::DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
-            $crate::db::DbConn::Postgres(c) => diesel::insert_into($table).values($rows).execute(c),
-        }
+        $crate::db::native!($conn, |c| diesel::insert_into($table)
+            .values($rows)
+            .execute(c))
     };
 }
 pub(crate) use insert_rows;
@@ -318,14 +334,18 @@ impl Manager {
                         source: Box::new(e),
                     })?;
                 // busy_timeout first, so the other pragmas also wait for a lock held by
-                // another process; WAL lets readers work during a write. Memory-mapped reads
-                // share the operating system's page cache between pooled connections, where
-                // SQLite's own 2 MB cache per connection made results queries over large
-                // rounds read page by page (about 20% slower on 20,000 organisations).
+                // another process; WAL lets readers work during a write.
+                //
+                // No memory-mapped reads (SQLite's default): in WAL mode a connection unmaps
+                // the whole file at the start of every transaction after another connection
+                // wrote, so under saves each transaction paid a munmap and its page faults
+                // again (6 % of a save's CPU in `perf`; 13 % more CPU per save measured), and
+                // the mapping added 25 MiB to the server's peak resident memory under whole
+                // responses (77 MiB, 50 without). Results over 100,000 organisations were no
+                // slower without it.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA mmap_size = 268435456;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| DbError::Connect {
                     file: Some(path.clone()),

@@ -35,10 +35,11 @@ impl SectionStateRow {
 }
 
 pub fn section_states(conn: &mut DbConn, response_id: &str) -> QueryResult<Vec<SectionStateRow>> {
-    section_states::table
+    // Read on every page view and save: see `db::native!`.
+    super::native!(conn, |c| section_states::table
         .filter(section_states::response_id.eq(response_id))
         .select(SectionStateRow::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// The responses of a survey with at least one section saved.
@@ -199,9 +200,9 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
 fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bool> {
     use diesel::sql_types::{Integer, Text, Timestamp};
     // Kept prepared (see `Kept`): the statement runs on every save.
-    let q = if w.base_version == 0 {
+    let claimed = if w.base_version == 0 {
         // A concurrent first save of the section makes this insert nothing.
-        Kept::new(
+        let q = Kept::<FirstClaim>::new(
             "INSERT INTO section_states (version, updated_at, updated_by, response_id, \
              section_id) SELECT ",
         )
@@ -214,9 +215,12 @@ fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<b
         .bind::<Text, _>(w.response_id)
         .sql(", ")
         .bind::<Text, _>(w.section_id)
-        .sql(" WHERE ")
+        .sql(" WHERE ");
+        still_editable(conn, q, w.response_id)
+            .sql(" ON CONFLICT (response_id, section_id) DO NOTHING")
+            .execute(conn)?
     } else {
-        Kept::new("UPDATE section_states SET version = ")
+        let q = Kept::<NextClaim>::new("UPDATE section_states SET version = ")
             .bind::<Integer, _>(new_version)
             .sql(", updated_at = ")
             .bind::<Timestamp, _>(w.now)
@@ -228,24 +232,35 @@ fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<b
             .bind::<Text, _>(w.section_id)
             .sql(" AND version = ")
             .bind::<Integer, _>(w.base_version)
-            .sql(" AND ")
+            .sql(" AND ");
+        still_editable(conn, q, w.response_id).execute(conn)?
     };
-    let q = q
-        .sql("EXISTS (SELECT 1 FROM responses WHERE id = ")
-        .bind::<Text, _>(w.response_id)
+    Ok(claimed == 1)
+}
+
+super::sql::statement_names! {
+    /// A section's first save: inserts its state at version 1.
+    FirstClaim;
+    /// A later save: bumps the section's version from the one the form was opened at.
+    NextClaim;
+}
+
+/// The claim's condition that the response is still a draft or returned.
+fn still_editable<'f, Id: super::sql::StatementName>(
+    conn: &DbConn,
+    q: Kept<'f, Id>,
+    response_id: &'f str,
+) -> Kept<'f, Id> {
+    use diesel::sql_types::Text;
+    q.sql("EXISTS (SELECT 1 FROM responses WHERE id = ")
+        .bind::<Text, _>(response_id)
         .sql(" AND status IN (")
         .bind::<Text, _>(ResponseStatus::Draft.as_str())
         .sql(", ")
         .bind::<Text, _>(ResponseStatus::Returned.as_str())
         .sql(")")
         .sql(share_lock(conn))
-        .sql(")");
-    let q = if w.base_version == 0 {
-        q.sql(" ON CONFLICT (response_id, section_id) DO NOTHING")
-    } else {
-        q
-    };
-    Ok(q.execute(conn)? == 1)
+        .sql(")")
 }
 
 fn share_lock(conn: &DbConn) -> &'static str {

@@ -15,12 +15,32 @@ use crate::db::DbConn;
 pub type Backend = <DbConn as diesel::Connection>::Backend;
 
 /// A statement of fixed text, written as SQL fragments and bound values, that each connection
-/// prepares once and keeps in diesel's statement cache (keyed by the text). `sql_query` and
-/// every UPDATE the query builder writes are prepared again at each execution, which on a
-/// save cost more than running them: this is for statements on the hot path.
-pub struct Kept<'f> {
+/// prepares once and keeps in diesel's statement cache, where it is found by its name `Id` (a
+/// type: see [`statement_names!`]) without writing its SQL again. `sql_query` and every UPDATE
+/// the query builder writes are prepared again at each execution, and a query without a static
+/// name has its SQL text rebuilt to look it up: on a save both cost more than running the
+/// statements. This is for statements on the hot path.
+///
+/// One name, one text per backend: the cache would run a statement prepared for another text.
+pub struct Kept<'f, Id> {
     parts: Vec<Part<'f>>,
+    id: PhantomData<Id>,
 }
+
+/// A statement's name in the statement cache (see [`Kept`]).
+pub trait StatementName: 'static {}
+
+/// Declares [`Kept`] statements' names: one uninhabited type each.
+macro_rules! statement_names {
+    ($($(#[$doc:meta])* $name:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub(crate) enum $name {}
+            impl $crate::db::sql::StatementName for $name {}
+        )*
+    };
+}
+pub(crate) use statement_names;
 
 enum Part<'f> {
     Sql(Cow<'static, str>),
@@ -42,10 +62,11 @@ where
     }
 }
 
-impl<'f> Kept<'f> {
-    pub fn new(sql: impl Into<Cow<'static, str>>) -> Kept<'f> {
+impl<'f, Id: StatementName> Kept<'f, Id> {
+    pub fn new(sql: impl Into<Cow<'static, str>>) -> Kept<'f, Id> {
         Kept {
             parts: vec![Part::Sql(sql.into())],
+            id: PhantomData,
         }
     }
 
@@ -70,7 +91,7 @@ impl<'f> Kept<'f> {
     }
 }
 
-impl QueryFragment<Backend> for Kept<'_> {
+impl<Id> QueryFragment<Backend> for Kept<'_, Id> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
         for part in &self.parts {
             match part {
@@ -82,16 +103,16 @@ impl QueryFragment<Backend> for Kept<'_> {
     }
 }
 
-impl QueryId for Kept<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<Id: StatementName> QueryId for Kept<'_, Id> {
+    type QueryId = Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl Query for Kept<'_> {
+impl<Id: StatementName> Query for Kept<'_, Id> {
     type SqlType = Untyped;
 }
 
-impl diesel::RunQueryDsl<DbConn> for Kept<'_> {}
+impl<Id: StatementName> diesel::RunQueryDsl<DbConn> for Kept<'_, Id> {}
 
 #[derive(Default)]
 pub struct Sql {

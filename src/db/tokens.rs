@@ -148,8 +148,10 @@ pub fn open_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<OpenedLin
     let has_queries = diesel::dsl::exists(
         queries::table.filter(queries::response_id.nullable().eq(responses::id.nullable())),
     );
+    // Read on every page view and save: see `db::native!` (the query is written in each of
+    // its arms, where `as_select` takes that backend).
     let rows: Vec<(TokenRow, Option<ResponseRow>, Option<NaiveDateTime>, bool)> =
-        access_tokens::table
+        super::native!(conn, |c| access_tokens::table
             .left_join(
                 responses::table.on(responses::survey_id
                     .eq(access_tokens::survey_id)
@@ -163,7 +165,7 @@ pub fn open_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<OpenedLin
                 extension,
                 has_queries,
             ))
-            .load(conn)?;
+            .load(c))?;
     Ok(rows
         .into_iter()
         .next()

@@ -464,11 +464,13 @@ fn push_other(items: &mut Vec<Item>, is_other: bool, raw: &RawAnswer) -> Result<
     Ok(())
 }
 
-/// Line breaks become `\n` (a lone `\r` too: replacing only `\r\n` left one in "\r\r\n"), and
-/// the ends are trimmed.
+/// Line breaks become `\n` (a lone `\r` too: replacing only `\r\n` left one in "\r\r\n"), NULs
+/// are dropped (no one types one, and PostgreSQL cannot store it in text), and the ends are
+/// trimmed.
 fn normalise_text(s: &str) -> String {
     s.replace("\r\n", "\n")
         .replace('\r', "\n")
+        .replace('\0', "")
         .trim()
         .to_string()
 }

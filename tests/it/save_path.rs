@@ -10,6 +10,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     a_save_writes_in_a_bounded_number_of_statements,
+    every_character_and_number_of_an_answer_is_kept,
     the_audit_chain_verifies_after_concurrent_saves,
 );
 
@@ -114,6 +115,50 @@ async fn a_save_writes_in_a_bounded_number_of_statements(backend: Backend) {
     assert!(form.is_checked("s1", &all[8].1));
     assert!(form.is_checked("m2", &all[11].1));
     assert!(form.is_checked("y1", "no"));
+}
+
+/// The answers travel to the database as JSON, unpacked there: text that JSON escapes
+/// (quotes, backslashes, control characters, characters outside the basic plane) and decimals
+/// come back exactly as typed. A NUL, which PostgreSQL cannot store, is dropped on both.
+async fn every_character_and_number_of_an_answer_is_kept(backend: Backend) {
+    let app = TestApp::spawn_with(backend, bench_surveys()).await;
+    let link = app.issue_token("bench", "SWE", "Anna");
+    let texts = [
+        ("t1", r#""Quoted" 'single' \back\slash \u0041 \n"#),
+        ("t2", "Tab\there, emoji \u{1F600}, 中文, é, RTL \u{202E}x"),
+        ("t3", r#"["x", 1, {"a": null}] </textarea><script>"#),
+        ("l1", "Line one\nline two\n\n  indented line"),
+    ];
+    let mut form: Vec<(&str, &str)> = texts.to_vec();
+    form.extend([("t4", "before\0after"), ("d1", "0.1"), ("n1", "999999")]);
+    let (page, _) = save_counting(&app, &link, &form).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    // A second save (the form posts every field): one more answer, one changed.
+    form.retain(|(q, _)| *q != "d1");
+    form.extend([("t5", "second save"), ("d1", "12.3456789")]);
+    let (page, _) = save_counting(&app, &link, &form).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+
+    let pool = coherence::db::connect(&coherence::db::DbUrl::parse(&app.database_url).unwrap(), 1)
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let response = coherence::db::answers::survey_answers(&mut conn, "bench").unwrap();
+    assert_eq!(response.len(), 1);
+    let stored = response.values().next().unwrap();
+    let value = |q: &str| {
+        let items = stored.get(q).unwrap_or_else(|| panic!("{q} stored"));
+        assert_eq!(items.len(), 1, "{q}");
+        items[0].clone()
+    };
+    for (q, text) in texts {
+        assert_eq!(value(q).value, text, "{q}");
+        assert_eq!(value(q).num, None, "{q}");
+    }
+    assert_eq!(value("t4").value, "beforeafter");
+    assert_eq!(value("t5").value, "second save");
+    assert_eq!(value("d1").num, Some(12.3456789));
+    assert_eq!(value("n1").num, Some(999999.0));
+    assert_eq!(value("n1").value, "999999");
 }
 
 async fn the_audit_chain_verifies_after_concurrent_saves(backend: Backend) {
