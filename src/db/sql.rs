@@ -16,10 +16,11 @@ pub type Backend = <DbConn as diesel::Connection>::Backend;
 
 /// A statement of fixed text, written as SQL fragments and bound values, that each connection
 /// prepares once and keeps in diesel's statement cache, where it is found by its name `Id` (a
-/// type: see [`statement_names!`]) without writing its SQL again. `sql_query` and every UPDATE
-/// the query builder writes are prepared again at each execution, and a query without a static
-/// name has its SQL text rebuilt to look it up: on a save both cost more than running the
-/// statements. This is for statements on the hot path.
+/// type: see [`statement_names!`]) rather than by comparing its text. `sql_query` and every
+/// UPDATE the query builder writes are prepared again at each execution, which on a save cost
+/// more than running them: this is for statements on the hot path. (The MultiConnection still
+/// joins the fragments into text as it passes the statement on, see `db::native!`: for a few
+/// fixed fragments that is cheap, unlike the query builder's quoting of every identifier.)
 ///
 /// One name, one text per backend: the cache would run a statement prepared for another text.
 pub struct Kept<'f, Id> {
