@@ -16,6 +16,7 @@
 //! [`STALE_CLAIM_MINUTES`] old and sent a second time, with the same Message-ID, so mail
 //! clients recognise the repeat. Nothing is ever lost.
 
+pub mod smtp;
 pub mod templates;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,12 +25,12 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{Message, SmtpTransport, Transport};
+use lettre::Message;
 
 use crate::config::MailSettings;
 use crate::db::outbox::{self, OutboxStatus};
 use crate::db::{new_id, DbConn, DbError, Pool, QueryError};
+use smtp::{Connections, Relay};
 
 pub use crate::db::outbox::{enqueue, failures, MailKind, NewMessage, OutboxRow};
 
@@ -81,10 +82,10 @@ pub fn record(
     }
 }
 
-/// The SMTP connection, built once and pooled.
+/// The SMTP connections, pooled, and what every message shares.
 #[derive(Clone)]
 pub struct Mailer {
-    transport: SmtpTransport,
+    relay: Arc<Connections>,
     /// The rate limit, shared by every clone of this mailer (one process, one limit).
     pace: Arc<Pace>,
     from: Mailbox,
@@ -94,7 +95,7 @@ pub struct Mailer {
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("COHERENCE_SMTP_URL: {0}")]
-    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    SmtpUrl(#[source] smtp::RelayUrlError),
     #[error("COHERENCE_MAIL_FROM: {0}")]
     From(#[source] lettre::address::AddressError),
     #[error(transparent)]
@@ -109,18 +110,16 @@ impl From<QueryError> for MailError {
 
 impl Mailer {
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailError> {
-        let transport = SmtpTransport::from_url(&settings.smtp_url)
-            .map_err(MailError::SmtpUrl)?
-            .timeout(Some(StdDuration::from_secs(30)))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(settings.connections.max(1))
-                    .idle_timeout(StdDuration::from_secs(60)),
-            )
-            .build();
+        let relay = Relay::from_url(&settings.smtp_url, StdDuration::from_secs(30))
+            .map_err(MailError::SmtpUrl)?;
+        let relay = Connections::new(
+            relay,
+            settings.connections.max(1) as usize,
+            StdDuration::from_secs(60),
+        );
         let from: Mailbox = settings.from.parse().map_err(MailError::From)?;
         Ok(Mailer {
-            transport,
+            relay: Arc::new(relay),
             pace: Arc::new(Pace::new(settings.per_minute)),
             from,
             settings: settings.clone(),
@@ -150,7 +149,7 @@ impl Mailer {
             Ok(m) => m,
             Err(e) => return Delivery::Permanent(format!("cannot build the message: {e}")),
         };
-        match self.transport.send(&message) {
+        match self.relay.send(message.envelope(), &message.formatted()) {
             Ok(_) => Delivery::Sent,
             Err(e) if e.is_permanent() => Delivery::Permanent(e.to_string()),
             Err(e) => Delivery::Temporary(e.to_string()),

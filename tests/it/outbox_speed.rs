@@ -17,6 +17,8 @@ on_both_backends!(
     a_dead_workers_claim_is_taken_over_only_when_its_lease_is_stale,
     deferred_recipients_are_retried_and_refused_ones_fail,
     the_configured_rate_is_respected,
+    a_line_that_begins_with_a_dot_arrives_as_written,
+    a_kept_connection_the_server_closed_is_replaced_before_the_message,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -295,5 +297,70 @@ async fn the_configured_rate_is_respected(backend: Backend) {
     );
     wait_sent(&app, 21).await;
     assert_each_once(&smtp.messages(), 21);
+    app.stop().await;
+}
+
+fn reminder<'a>(recipient: &'a str, body_text: &'a str) -> coherence::db::outbox::NewMessage<'a> {
+    coherence::db::outbox::NewMessage {
+        kind: coherence::db::outbox::MailKind::Reminder,
+        survey_id: "fixture",
+        country_iso3: "SWE",
+        contact_id: None,
+        recipient,
+        subject: "Reminder",
+        body_text,
+        body_html: "<p>html</p>",
+    }
+}
+
+fn enqueue(app: &TestApp, message: &coherence::db::outbox::NewMessage) {
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    coherence::db::outbox::enqueue(&mut conn, message, now).unwrap();
+}
+
+/// SMTP ends a message at a line holding only a dot, so the client doubles every dot that
+/// begins a line and the server takes it off again. A message whose text has such lines arrives
+/// whole, and what followed the dot is not read as SMTP commands.
+async fn a_line_that_begins_with_a_dot_arrives_as_written(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let app = TestApp::spawn_with_mail(backend, smtp.port).await;
+    let text = ".first\n.\n..two\nRSET\n.\nMAIL FROM:<x@attacker.example>\nlast .\n.";
+    enqueue(&app, &reminder("dots@gov.example", text));
+    let mails = smtp.wait_for(1).await;
+    wait_sent(&app, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1, "one message, not two");
+    assert_eq!(mails[0].to, "dots@gov.example");
+    assert!(mails[0].body.contains(text), "{}", mails[0].body);
+    assert!(
+        mails[0].body.contains("<p>html</p>"),
+        "the part after the text arrived too"
+    );
+    app.stop().await;
+}
+
+/// The worker keeps its connections open between messages; when the server has closed one
+/// meanwhile, the next message goes out on a new connection at its first attempt.
+async fn a_kept_connection_the_server_closed_is_replaced_before_the_message(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    let port = smtp.port;
+    let app = TestApp::spawn_with_mail(backend, port).await;
+    enqueue(&app, &reminder("first@gov.example", "first"));
+    smtp.wait_for(1).await;
+    wait_sent(&app, 1).await;
+    // The server goes away, closing the kept connection, and another takes its port.
+    drop(smtp);
+    let smtp = SmtpServer::start_on(port, tempfile::tempdir().unwrap(), &[], 0);
+    enqueue(&app, &reminder("second@gov.example", "second"));
+    let mails = smtp.wait_for(1).await;
+    wait_sent(&app, 2).await;
+    assert_eq!(mails[0].to, "second@gov.example");
+    let second = rows(&app)
+        .into_iter()
+        .find(|r| r.0 == "second@gov.example")
+        .unwrap();
+    assert_eq!((second.1.as_str(), second.2, second.3), ("sent", 1, None));
     app.stop().await;
 }
