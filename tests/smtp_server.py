@@ -5,7 +5,8 @@
 
 Recipients starting with a --reject prefix get a permanent 550 answer; those starting with a
 --defer prefix get a temporary 451 the first time each address is tried, then are accepted. --delay-ms slows each
-DATA command down, so a batch takes time. Prints "ready" once it accepts connections.
+DATA command down, so a batch takes time. Prints "ready" once it accepts connections. Each
+EHLO (one per connection: no STARTTLS here) is counted in DIR/connections.
 """
 import argparse
 import os
@@ -22,6 +23,16 @@ class Handler:
         self.defer = defer
         self.deferred = set()
         self.delay = delay_ms / 1000.0
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        self.connections += 1
+        tmp = os.path.join(self.directory, "tmp", "connections")
+        with open(tmp, "w") as f:
+            f.write(str(self.connections))
+        os.rename(tmp, os.path.join(self.directory, "connections"))
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if any(address.startswith(p) for p in self.reject):

@@ -13,7 +13,11 @@
 //!
 //! Its pool also spares a round trip per message: `SmtpTransport`'s pool sends a NOOP before
 //! each reuse of a connection; here a reused connection that turns out closed is replaced once,
-//! before anything of the message was accepted.
+//! at MAIL FROM, before anything of the message was sent.
+//!
+//! Over TLS (`smtps://`, `?tls=required`) native-tls writes a message of more than one TLS
+//! record (16 KiB) as several writes, so a long message may still wait once; invitations and
+//! reminders are a few KiB.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -35,7 +39,8 @@ pub use lettre::transport::smtp::Error as SmtpError;
 pub enum SendError {
     #[error(transparent)]
     Smtp(#[from] SmtpError),
-    /// The server lacks an extension the message needs; trying again will not help.
+    /// The server lacks an extension the message needs; trying again will not help (lettre
+    /// reports it as a client error, which the outbox would retry ten times).
     #[error("the server does not accept {0}")]
     Unsupported(&'static str),
 }
@@ -180,20 +185,29 @@ impl Connections {
     /// Send one message (its envelope, and its content as lettre formats it); the server's
     /// answer to the end of the content.
     pub fn send(&self, envelope: &Envelope, content: &[u8]) -> Result<Response, SendError> {
-        if let Some(mut conn) = self.take_idle() {
-            // A kept connection the server has meanwhile closed fails at the first command,
-            // before the message was accepted: try once more on a new one.
-            match start(&mut conn, envelope, content) {
-                Ok(()) => return self.finish(conn, envelope, content),
-                Err(_) => conn.abort(),
-            }
-        }
-        let mut conn = self.relay.connect().map_err(SendError::Smtp)?;
-        match start(&mut conn, envelope, content) {
-            Ok(()) => self.finish(conn, envelope, content),
-            Err(e) => {
-                conn.abort();
-                Err(e)
+        let mut kept = self.take_idle();
+        loop {
+            let reused = kept.is_some();
+            let mut conn = match kept.take() {
+                Some(conn) => conn,
+                None => self.relay.connect()?,
+            };
+            let parameters = match mail_parameters(&conn, envelope, content) {
+                Ok(parameters) => parameters,
+                Err(e) => {
+                    self.put_back(conn);
+                    return Err(e);
+                }
+            };
+            match conn.command(Mail::new(envelope.from().cloned(), parameters)) {
+                Ok(_) => return self.finish(conn, envelope, content),
+                // A kept connection the server has closed meanwhile fails here, before anything
+                // of the message was sent: once more, on a new connection.
+                Err(e) if reused && !e.is_permanent() => close(conn),
+                Err(e) => {
+                    close(conn);
+                    return Err(e.into());
+                }
             }
         }
     }
@@ -212,7 +226,7 @@ impl Connections {
                 Ok(response)
             }
             Err(e) => {
-                conn.abort();
+                close(conn);
                 Err(SendError::Smtp(e))
             }
         }
@@ -229,29 +243,40 @@ impl Connections {
             *idle = fresh;
             (idle.pop().map(|(conn, _)| conn), expired)
         };
-        for (mut conn, _) in expired {
-            let _ = conn.quit();
+        for (conn, _) in expired {
+            close(conn);
         }
         found
     }
 
-    fn put_back(&self, mut conn: SmtpConnection) {
+    fn put_back(&self, conn: SmtpConnection) {
         let mut idle = lock(&self.idle);
         if idle.len() < self.max_idle {
             idle.push((conn, Instant::now()));
         } else {
             drop(idle);
-            let _ = conn.quit();
+            close(conn);
         }
     }
 }
 
 impl Drop for Connections {
     fn drop(&mut self) {
-        for (mut conn, _) in lock(&self.idle).drain(..) {
-            let _ = conn.quit();
+        let idle = match self.idle.get_mut() {
+            Ok(idle) => idle,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (conn, _) in idle.drain(..) {
+            close(conn);
         }
     }
+}
+
+/// Say QUIT and close, waiting at most a second for the answer: a connection a firewall has
+/// silently dropped would otherwise hold the sender for the whole timeout.
+fn close(mut conn: SmtpConnection) {
+    let _ = conn.set_timeout(Some(Duration::from_secs(1)));
+    conn.abort();
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -261,8 +286,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// MAIL FROM, with the parameters lettre's `SmtpConnection::send` would give it.
-fn start(conn: &mut SmtpConnection, envelope: &Envelope, content: &[u8]) -> Result<(), SendError> {
+/// The parameters MAIL FROM needs for this message on this connection, as lettre's
+/// `SmtpConnection::send` gives them, or why this server cannot take it (before anything is
+/// sent, so the connection stays usable).
+fn mail_parameters(
+    conn: &SmtpConnection,
+    envelope: &Envelope,
+    content: &[u8],
+) -> Result<Vec<MailParameter>, SendError> {
     let mut parameters = Vec::new();
     let info = conn.server_info();
     let mut addresses = envelope.from().into_iter().chain(envelope.to());
@@ -278,8 +309,7 @@ fn start(conn: &mut SmtpConnection, envelope: &Envelope, content: &[u8]) -> Resu
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    conn.command(Mail::new(envelope.from().cloned(), parameters))?;
-    Ok(())
+    Ok(parameters)
 }
 
 /// RCPT TO for each recipient, DATA, then the content and its end in one write.
@@ -361,13 +391,26 @@ mod tests {
         assert_eq!(r.hello, ClientId::Domain("coherence.example.org".into()));
         let r = Relay::from_url("smtp://h?tls=opportunistic", t).unwrap();
         assert!(matches!(r.tls, Tls::Opportunistic(_)));
-        for bad in [
-            "http://h",
-            "smtp://h?tls=maybe",
-            "smtp:///nohost",
-            "not a url",
-        ] {
-            assert!(Relay::from_url(bad, t).is_err(), "{bad}");
-        }
+        assert_eq!(r.port, 587);
+        let r = Relay::from_url("smtps://h:2465?tls=anything", t).unwrap();
+        assert!(matches!(r.tls, Tls::Wrapper(_)));
+        assert_eq!(r.port, 2465);
+        // A user without a password is no credentials, as in lettre.
+        let r = Relay::from_url("smtp://user@h", t).unwrap();
+        assert!(r.credentials.is_none());
+        let scheme = |url| matches!(Relay::from_url(url, t), Err(RelayUrlError::Scheme { .. }));
+        assert!(scheme("http://h") && scheme("smtp://h?tls=maybe"));
+        assert!(matches!(
+            Relay::from_url("smtp:///path", t),
+            Err(RelayUrlError::NoHost)
+        ));
+        assert!(matches!(
+            Relay::from_url("not a url", t),
+            Err(RelayUrlError::Url(_))
+        ));
+        assert!(matches!(
+            Relay::from_url("smtp://u:%FF@h", t),
+            Err(RelayUrlError::Credentials)
+        ));
     }
 }

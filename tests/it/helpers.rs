@@ -611,6 +611,14 @@ impl SmtpServer {
         read_maildir(self.dir.path())
     }
 
+    /// How many connections said EHLO to this server.
+    pub fn connections(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("connections"))
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Wait until `n` messages arrived (or fail after a while).
     pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
         for _ in 0..300 {
