@@ -413,6 +413,13 @@ impl ManageConnection for Manager {
 /// unavailable.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What is left of [`CONNECTION_TIMEOUT`] for a request that asked for its blocking task at
+/// `asked`: under load the task first waits for one of its worker's blocking threads (there are
+/// as many as the pool has connections, see `startup`), and that wait counts too.
+pub fn wait_left(asked: std::time::Instant) -> Duration {
+    CONNECTION_TIMEOUT.saturating_sub(asked.elapsed())
+}
+
 /// The connection pool, with the counts of what its connections sent.
 #[derive(Clone)]
 pub struct Pool {

@@ -38,8 +38,11 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
 {
     let pool = state.pool.clone();
+    let asked = std::time::Instant::now();
     web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
+        let mut conn = pool
+            .get_timeout(crate::db::wait_left(asked))
+            .map_err(DbError::from)?;
         work(&mut conn)
     })
     .await?

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::access::{self, address_subject};
 use crate::db::responses::ResponseRow;
 use crate::db::tokens::{self, OpenedLink};
-use crate::db::{DbConn, CONNECTION_TIMEOUT};
+use crate::db::{wait_left, DbConn};
 use crate::error::AppError;
 use crate::respond::{self, ResponseState};
 use crate::survey::Survey;
@@ -188,12 +188,13 @@ impl Respondent {
         let Respondent { state, req, token } = self;
         let address = address_subject(super::super::client_address(&req, &state.settings));
         let (app, t) = (state.clone(), token.clone());
+        let asked = std::time::Instant::now();
         let (who, survey, done) = web::block(move || {
             let now = Utc::now().naive_utc();
             let served = |id: &str| app.catalog.get(id).is_some();
             let (mut conn, opened) =
                 app.pool
-                    .get_then(CONNECTION_TIMEOUT, |conn| -> Result<_, AppError> {
+                    .get_then(wait_left(asked), |conn| -> Result<_, AppError> {
                         Ok(access::open_link(conn, &t, &address, served, now)?)
                     })?;
             let survey = app

@@ -38,15 +38,18 @@ pub fn channel() -> (ChunkWriter, impl Stream<Item = Chunk> + 'static) {
     (writer, body)
 }
 
-/// The zip bundle of `rows` as a body, written by a blocking task that takes a pooled
-/// connection for each file's read only, so a slow client holds no connection.
+/// The zip bundle of `rows` as a body, written by a thread that takes a pooled connection for
+/// each file's read only, so a slow client holds no connection.
 pub fn zip_body(
     pool: Pool,
     survey: Arc<Survey>,
     rows: Vec<ExportRow>,
 ) -> impl Stream<Item = Chunk> + 'static {
     let (mut writer, body) = channel();
-    actix_web::rt::task::spawn_blocking(move || {
+    // A thread of its own, not one of the worker's few blocking threads (see `startup`): it
+    // lives as long as the client takes to download, and those threads serve every page's
+    // database work.
+    let spawned = std::thread::Builder::new().name("zip-export".into()).spawn(move || {
         let read = |id: &str| {
             let mut conn = pool.get().map_err(io::Error::other)?;
             bundle::content(&mut conn, id)
@@ -62,6 +65,9 @@ pub fn zip_body(
             }
         }
     });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "zip export: no thread to write it");
+    }
     body
 }
 
