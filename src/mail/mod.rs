@@ -20,7 +20,7 @@ pub mod smtp;
 pub mod templates;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, NaiveDateTime, Utc};
@@ -186,10 +186,7 @@ impl Pace {
             return true;
         };
         let slot = {
-            let mut next = match self.next.lock() {
-                Ok(n) => n,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
             let slot = (*next).max(Instant::now());
             *next = slot + gap;
             slot

@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
@@ -236,7 +236,7 @@ impl Connections {
     /// is let go: closing waits for the server's answer).
     fn take_idle(&self) -> Option<SmtpConnection> {
         let (found, expired) = {
-            let mut idle = lock(&self.idle);
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             let (fresh, expired): (Vec<_>, Vec<_>) = idle
                 .drain(..)
                 .partition(|(_, since)| since.elapsed() < self.idle_timeout);
@@ -250,7 +250,7 @@ impl Connections {
     }
 
     fn put_back(&self, conn: SmtpConnection) {
-        let mut idle = lock(&self.idle);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.max_idle {
             idle.push((conn, Instant::now()));
         } else {
@@ -262,10 +262,7 @@ impl Connections {
 
 impl Drop for Connections {
     fn drop(&mut self) {
-        let idle = match self.idle.get_mut() {
-            Ok(idle) => idle,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let idle = self.idle.get_mut().unwrap_or_else(PoisonError::into_inner);
         for (conn, _) in idle.drain(..) {
             close(conn);
         }
@@ -277,13 +274,6 @@ impl Drop for Connections {
 fn close(mut conn: SmtpConnection) {
     let _ = conn.set_timeout(Some(Duration::from_secs(1)));
     conn.abort();
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 /// The parameters MAIL FROM needs for this message on this connection, as lettre's
