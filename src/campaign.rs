@@ -54,8 +54,8 @@ pub struct Queued {
     pub skipped: usize,
 }
 
-/// Each country's deadline extension (None: none), read once per round of messages.
-type Deadlines = HashMap<String, Option<NaiveDateTime>>;
+/// The extended deadlines of a survey's countries, read once per round of messages.
+type Deadlines = HashMap<String, NaiveDateTime>;
 
 fn fmt_time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
@@ -77,26 +77,14 @@ impl Campaign<'_> {
             .unwrap_or_else(|| iso3.to_string())
     }
 
-    /// The country's deadline in `lang`; its extension is read once per country per round
-    /// (`known` remembers them), not once per message.
-    fn deadline(
-        &self,
-        conn: &mut DbConn,
-        known: &mut Deadlines,
-        iso3: &str,
-        lang: &str,
-    ) -> Result<Option<String>, CampaignError> {
-        let extended = match known.get(iso3) {
-            Some(e) => *e,
-            None => {
-                let e = deadlines::deadline_extension(conn, &self.survey.id, iso3)?;
-                known.insert(iso3.to_string(), e);
-                e
-            }
-        };
-        Ok(extended
+    /// The country's deadline in `lang`: its extension (`extended` holds the survey's), else
+    /// the survey's.
+    fn deadline(&self, extended: &Deadlines, iso3: &str, lang: &str) -> Option<String> {
+        extended
+            .get(iso3)
+            .copied()
             .or(self.survey.closes.map(|c| c.naive_utc()))
-            .map(|t| crate::i18n::format_datetime(lang, t)))
+            .map(|t| crate::i18n::format_datetime(lang, t))
     }
 
     /// The link opening in the contact's preferred language, where the survey offers it.
@@ -107,77 +95,93 @@ impl Campaign<'_> {
         }
     }
 
-    /// A new personal link for the contact (only its hash is stored), of the contact's role
-    /// and sections. It replaces the links of that role the contact was sent before, so each
-    /// person holds one live link, however many reminders they get; an old link then says it
-    /// was replaced. Links of another role, or other people's, stay as they are.
-    fn issue_link(
+    /// A new personal link for each contact, in their order (only its hash is stored), of the
+    /// contact's role and sections. It replaces the links of that role the contact was sent
+    /// before, so each person holds one live link, however many reminders they get; an old
+    /// link then says it was replaced. Links of another role, or other people's, stay as they
+    /// are. A handful of statements whatever the number of contacts.
+    fn issue_links(
         &self,
         conn: &mut DbConn,
-        contact: &Contact,
+        contacts: &[&Contact],
         now: NaiveDateTime,
-    ) -> Result<String, CampaignError> {
-        tokens::revoke_tokens_of_role(
-            conn,
-            &tokens::RevokeLinks {
+    ) -> Result<Vec<String>, CampaignError> {
+        let holders: Vec<tokens::Holder> = contacts
+            .iter()
+            .map(|c| tokens::Holder {
+                country_iso3: &c.country_iso3,
+                unit: c.unit(self.survey.unit),
+                email: &c.email,
+                role: c.role,
+            })
+            .collect();
+        tokens::revoke_replaced(conn, &self.survey.id, &holders, REPLACED, now)?;
+        let secrets: Vec<String> = contacts.iter().map(|_| new_token()).collect();
+        let hashes: Vec<String> = secrets.iter().map(|t| hash_token(t)).collect();
+        let sections: Vec<Vec<String>> = contacts
+            .iter()
+            .map(|c| match c.role {
+                tokens::LinkRole::Contributor => c.section_ids(),
+                tokens::LinkRole::Coordinator | tokens::LinkRole::Approver => Vec::new(),
+            })
+            .collect();
+        let links: Vec<tokens::NewToken> = contacts
+            .iter()
+            .zip(&hashes)
+            .zip(&sections)
+            .map(|((c, hash), sections)| tokens::NewToken {
                 survey_id: &self.survey.id,
-                country_iso3: &contact.country_iso3,
-                unit: Some(contact.unit(self.survey.unit)),
-                holder_email: Some(&contact.email),
-                id: None,
-            },
-            contact.role,
-            REPLACED,
-            now,
-        )?;
-        let token = new_token();
-        let sections = match contact.role {
-            tokens::LinkRole::Contributor => contact.section_ids(),
-            tokens::LinkRole::Coordinator | tokens::LinkRole::Approver => Vec::new(),
-        };
-        tokens::insert_token(
-            conn,
-            &tokens::NewToken {
-                survey_id: &self.survey.id,
-                country_iso3: &contact.country_iso3,
-                unit: contact.unit(self.survey.unit),
-                token_hash: &hash_token(&token),
-                holder_name: Some(&contact.name),
-                holder_email: Some(&contact.email),
+                country_iso3: &c.country_iso3,
+                unit: c.unit(self.survey.unit),
+                token_hash: hash,
+                holder_name: Some(&c.name),
+                holder_email: Some(&c.email),
                 now,
                 expires_at: None,
-                role: contact.role,
-                sections: &sections,
-            },
-        )?;
-        Ok(format!("{}/r/{token}", self.base_url))
+                role: c.role,
+                sections,
+            })
+            .collect();
+        tokens::insert_tokens(conn, &links)?;
+        Ok(contacts
+            .iter()
+            .zip(secrets)
+            .map(|(c, token)| self.in_language(format!("{}/r/{token}", self.base_url), c))
+            .collect())
     }
 
-    fn queue(
+    /// Queue each message to its contact, in the contact's language, with a handful of
+    /// statements whatever their number (see [`outbox::enqueue_all`]). Returns how many.
+    fn queue_all(
         &self,
         conn: &mut DbConn,
-        known: &mut Deadlines,
-        message: Message,
-        contact: &Contact,
+        messages: Vec<(&Contact, Message)>,
         now: NaiveDateTime,
-    ) -> Result<(), CampaignError> {
-        let lang = self.language_for(contact);
-        let letter = Letter {
-            name: contact.name.clone(),
-            survey: self.survey.title.get(&lang).to_string(),
-            country: crate::survey::respondent_name(
-                contact.unit(self.survey.unit),
-                &self.country_name(&contact.country_iso3, &lang),
-            ),
-            deadline: self.deadline(conn, known, &contact.country_iso3, &lang)?,
-            help: self.help.to_string(),
-        };
-        let kind = message.kind();
-        let email = self.emails.render(&message, &letter, &lang)?;
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                kind,
+    ) -> Result<usize, CampaignError> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let extended = deadlines::survey_extensions(conn, &self.survey.id)?;
+        let mut emails = Vec::with_capacity(messages.len());
+        for (contact, message) in &messages {
+            let lang = self.language_for(contact);
+            let letter = Letter {
+                name: contact.name.clone(),
+                survey: self.survey.title.get(&lang).to_string(),
+                country: crate::survey::respondent_name(
+                    contact.unit(self.survey.unit),
+                    &self.country_name(&contact.country_iso3, &lang),
+                ),
+                deadline: self.deadline(&extended, &contact.country_iso3, &lang),
+                help: self.help.to_string(),
+            };
+            emails.push(self.emails.render(message, &letter, &lang)?);
+        }
+        let new: Vec<NewMessage> = messages
+            .iter()
+            .zip(&emails)
+            .map(|((contact, message), email)| NewMessage {
+                kind: message.kind(),
                 survey_id: &self.survey.id,
                 country_iso3: &contact.country_iso3,
                 contact_id: Some(&contact.id),
@@ -185,10 +189,10 @@ impl Campaign<'_> {
                 subject: &email.subject,
                 body_text: &email.text,
                 body_html: &email.html,
-            },
-            now,
-        )?;
-        Ok(())
+            })
+            .collect();
+        outbox::enqueue_all(conn, &new, now)?;
+        Ok(new.len())
     }
 
     /// Invite every contact (of the given countries, or all) not invited yet. Running it again
@@ -203,21 +207,20 @@ impl Campaign<'_> {
         db::transaction(conn, |conn| {
             let invited: HashSet<String> =
                 outbox::contacts_with(conn, &self.survey.id, MailKind::Invite)?;
-            let mut result = Queued::default();
-            let mut known = Deadlines::new();
-            for c in all
+            let (done, due): (Vec<&Contact>, Vec<&Contact>) = all
                 .iter()
                 .filter(|c| only.is_empty() || only.contains(&c.country_iso3))
-            {
-                if invited.contains(&c.id) {
-                    result.skipped += 1;
-                    continue;
-                }
-                let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                self.queue(conn, &mut known, Message::Invite { link }, c, now)?;
-                result.queued += 1;
-            }
-            Ok(result)
+                .partition(|c| invited.contains(&c.id));
+            let links = self.issue_links(conn, &due, now)?;
+            let messages = due
+                .into_iter()
+                .zip(links)
+                .map(|(c, link)| (c, Message::Invite { link }))
+                .collect();
+            Ok(Queued {
+                queued: self.queue_all(conn, messages, now)?,
+                skipped: done.len(),
+            })
         })
     }
 
@@ -231,45 +234,47 @@ impl Campaign<'_> {
                 .map(|r| ((r.country_iso3.clone(), r.unit.clone()), r))
                 .collect();
         let all_answers = answers::survey_answers(conn, &self.survey.id)?;
-        db::transaction(conn, |conn| {
-            let mut result = Queued::default();
-            let mut known = Deadlines::new();
-            for c in &all {
-                let key = (c.country_iso3.clone(), c.unit(self.survey.unit).to_string());
-                let response = by_unit.get(&key);
-                if response.is_some_and(|r| r.is_submitted()) {
-                    result.skipped += 1;
-                    continue;
-                }
-                let lang = self.language_for(c);
-                // Several contacts of one country share its answers.
-                let answers = response
-                    .and_then(|r| all_answers.get(&r.id).cloned())
-                    .unwrap_or_default();
-                let vis = Visibility::evaluate(self.survey, &answers);
-                let remaining: Vec<&str> = self
-                    .survey
-                    .sections
-                    .iter()
-                    .filter(|s| {
-                        matches!(
-                            section_progress(s, &answers, &vis),
-                            SectionProgress::NotStarted | SectionProgress::InProgress
-                        )
-                    })
-                    .map(|s| s.title.get(&lang))
-                    .collect();
-                let link = self.in_language(self.issue_link(conn, c, now)?, c);
-                let remaining = remaining.join(", ");
-                self.queue(
-                    conn,
-                    &mut known,
-                    Message::Reminder { link, remaining },
-                    c,
-                    now,
-                )?;
-                result.queued += 1;
+        let mut result = Queued::default();
+        let mut due: Vec<(&Contact, String)> = Vec::new();
+        for c in &all {
+            let key = (c.country_iso3.clone(), c.unit(self.survey.unit).to_string());
+            let response = by_unit.get(&key);
+            if response.is_some_and(|r| r.is_submitted()) {
+                result.skipped += 1;
+                continue;
             }
+            let lang = self.language_for(c);
+            // Several contacts of one country share its answers.
+            let answers = response
+                .and_then(|r| all_answers.get(&r.id).cloned())
+                .unwrap_or_default();
+            let vis = Visibility::evaluate(self.survey, &answers);
+            let remaining: Vec<&str> = self
+                .survey
+                .sections
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        section_progress(s, &answers, &vis),
+                        SectionProgress::NotStarted | SectionProgress::InProgress
+                    )
+                })
+                .map(|s| s.title.get(&lang))
+                .collect();
+            due.push((c, remaining.join(", ")));
+        }
+        db::transaction(conn, |conn| {
+            let contacts: Vec<&Contact> = due.iter().map(|(c, _)| *c).collect();
+            let links = self.issue_links(conn, &contacts, now)?;
+            let messages = due
+                .iter()
+                .zip(links)
+                .map(|((c, remaining), link)| {
+                    let remaining = remaining.clone();
+                    (*c, Message::Reminder { link, remaining })
+                })
+                .collect();
+            result.queued = self.queue_all(conn, messages, now)?;
             Ok(result)
         })
     }
@@ -294,13 +299,15 @@ impl Campaign<'_> {
                 detail: serde_json::json!({ "closes_at": closes_at.to_string() }),
             };
             crate::audit::record(conn, &event, now)?;
-            let mut result = Queued::default();
-            let mut known = Deadlines::new();
-            for c in all.iter().filter(|c| c.country_iso3 == iso3) {
-                self.queue(conn, &mut known, Message::Deadline, c, now)?;
-                result.queued += 1;
-            }
-            Ok(result)
+            let messages = all
+                .iter()
+                .filter(|c| c.country_iso3 == iso3)
+                .map(|c| (c, Message::Deadline))
+                .collect();
+            Ok(Queued {
+                queued: self.queue_all(conn, messages, now)?,
+                skipped: 0,
+            })
         })
     }
 
@@ -333,16 +340,15 @@ impl Campaign<'_> {
                 detail: serde_json::json!({ "response": response.id, "unit": unit }),
             };
             crate::audit::record(conn, &event, now)?;
-            let mut result = Queued::default();
-            let mut known = Deadlines::new();
-            for c in all
+            let messages = all
                 .iter()
                 .filter(|c| c.country_iso3 == iso3 && c.unit(self.survey.unit) == unit)
-            {
-                self.queue(conn, &mut known, Message::Reopened, c, now)?;
-                result.queued += 1;
-            }
-            Ok(result)
+                .map(|c| (c, Message::Reopened))
+                .collect();
+            Ok(Queued {
+                queued: self.queue_all(conn, messages, now)?,
+                skipped: 0,
+            })
         })
     }
 }

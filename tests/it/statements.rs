@@ -2,12 +2,16 @@
 //! read from `/metrics`, as the benchmark reads them from the server process. Every test runs
 //! on SQLite and PostgreSQL.
 
-use crate::helpers::{Backend, TestApp};
+use coherence::db::{self, DbUrl};
+use diesel::prelude::*;
+
+use crate::helpers::{fixtures, fresh_database, mail_env, Backend, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
     metrics_counts_requests_and_statements,
     page_views_send_few_statements,
+    invitations_and_reminders_send_statements_per_round_not_per_contact,
 );
 
 /// PostgreSQL ended every pooled session (as a restart does): the pool sees it at checkout
@@ -120,5 +124,91 @@ async fn page_views_send_few_statements(backend: Backend) {
         review_sent <= 7,
         "the review page sent {review_sent} statements"
     );
+    app.stop().await;
+}
+
+/// A round of invitations or reminders queues its links, messages and audit entries with
+/// multi-row statements: 150 contacts take a few dozen statements, not several per contact
+/// (before, six each: 900). Each contact still holds one live link, the reminder's replacing
+/// the invitation's.
+async fn invitations_and_reminders_send_statements_per_round_not_per_contact(backend: Backend) {
+    const CONTACTS: usize = 150;
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let database_url = fresh_database(backend, dir.path());
+    // Email on (rounds need it), but the worker polls once at start only: it sends nothing
+    // while the rounds are counted. (The audit sealer still runs: a few statements a second.)
+    let mut env = vec![("COHERENCE_MAIL_POLL_MS", "3600000".to_string())];
+    env.extend(mail_env(crate::helpers::free_port()));
+    let app = TestApp::start_with(database_url, fixtures().join("surveys"), dir, env).await;
+    app.add_user(
+        "admin@gfmd.example.org",
+        "a long admin passphrase",
+        "admin",
+        &[],
+    );
+    let res = app
+        .login("admin@gfmd.example.org", "a long admin passphrase")
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let countries = ["SWE", "PHL", "MAR", "MEX", "KEN", "BGD", "FRA"];
+    let mut csv = String::from("country,name,email,language,office\n");
+    for i in 0..CONTACTS {
+        let c = countries[i % countries.len()];
+        csv.push_str(&format!(
+            "{c},Official {i},Official{i}@{}.gov.example,{},Ministry {i}\n",
+            c.to_lowercase(),
+            ["en", "fr", "es"][i % 3]
+        ));
+    }
+    let res = app.upload_contacts("fixture", &csv).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let live_links = || {
+        use coherence::db::schema::access_tokens;
+        let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let live: i64 = access_tokens::table
+            .filter(access_tokens::revoked_at.is_null())
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let all: i64 = access_tokens::table.count().get_result(&mut conn).unwrap();
+        (live, all)
+    };
+    for (round, queued, links) in [
+        ("invite", CONTACTS, (150, 150)),
+        ("remind", CONTACTS, (150, 300)),
+    ] {
+        let page = app.get("/admin").await;
+        let before = app.sql_statements().await;
+        let res = app
+            .post(
+                &format!("/admin/surveys/fixture/{round}"),
+                &[("_csrf", &page.hidden("_csrf"))],
+            )
+            .await;
+        let sent = app.sql_statements().await - before;
+        assert!(
+            res.body.contains(&format!("{queued} message(s) queued")),
+            "{}",
+            res.body
+        );
+        println!("STATEMENTS {backend:?}: {round} of {CONTACTS} contacts {sent}");
+        assert!(sent <= 60, "the {round} round sent {sent} statements");
+        assert_eq!(
+            live_links(),
+            links,
+            "live and all links after the {round} round"
+        );
+    }
+    // Inviting again queues nothing, and leaves the links alone.
+    let page = app.get("/admin").await;
+    let res = app
+        .post(
+            "/admin/surveys/fixture/invite",
+            &[("_csrf", &page.hidden("_csrf"))],
+        )
+        .await;
+    assert!(res.body.contains("0 message(s) queued"), "{}", res.body);
+    assert_eq!(live_links(), (150, 300));
     app.stop().await;
 }
