@@ -55,6 +55,9 @@ pub struct AppState {
     /// Multipart section posts carrying files are held in memory while read (up to their
     /// survey's file budget): only a few at once, the others wait their turn.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Zip exports being written: each has a thread of its own for as long as its client takes
+    /// to download, so only a few at once (see [`results::export_zip`]).
+    pub zip_exports: Arc<tokio::sync::Semaphore>,
     /// HTTP requests received since start (counted by [`with_language`]), for `/metrics`.
     pub http_requests: AtomicU64,
     /// Results aggregates for repeat views (see [`crate::results::cache`]).
@@ -63,6 +66,9 @@ pub struct AppState {
 
 /// How many multipart section posts may be read at the same time.
 const CONCURRENT_UPLOADS: usize = 4;
+
+/// How many zip exports may be written at the same time, per node.
+pub const CONCURRENT_ZIP_EXPORTS: usize = 4;
 
 impl AppState {
     pub fn new(
@@ -92,6 +98,7 @@ impl AppState {
             mailer,
             emails,
             uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
+            zip_exports: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_ZIP_EXPORTS)),
             http_requests: AtomicU64::new(0),
             results_cache: Default::default(),
         }

@@ -589,6 +589,9 @@ pub async fn export_codebook(
     export_as(state, scope, query, Format::Codebook).await
 }
 
+/// How long a zip export waits for one of the few being written to end.
+const ZIP_EXPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn export_xlsx(
     state: web::Data<AppState>,
     scope: SurveyAdmin,
@@ -605,16 +608,22 @@ pub async fn export_json(
     export_as(state, scope, query, Format::Json).await
 }
 
-/// The responses, codebook and every attached file as one zip, streamed: a blocking task
-/// writes the archive into a bounded channel that the body drains, reading one file at a time
-/// with a pooled connection taken for that read only, so neither memory nor the pool depends
-/// on the total or on how fast the client reads. The download is in the audit before the
-/// first byte; a failure midway breaks the transfer (logged), so no partial file looks whole.
+/// The responses, codebook and every attached file as one zip, streamed: a thread writes the
+/// archive into a bounded channel that the body drains, reading one file at a time with a
+/// pooled connection taken for that read only, so neither memory nor the pool depends on the
+/// total or on how fast the client reads. At most [`super::CONCURRENT_ZIP_EXPORTS`] are written
+/// at once; a request waits [`ZIP_EXPORT_WAIT`] for its turn, then is told to come back (503).
+/// The download is in the audit before the first byte; a failure midway breaks the transfer
+/// (logged), so no partial file looks whole.
 pub async fn export_zip(
     state: web::Data<AppState>,
     scope: SurveyAdmin,
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let turn = tokio::time::timeout(ZIP_EXPORT_WAIT, state.zip_exports.clone().acquire_owned())
+        .await
+        .map_err(|_| AppError::Overloaded)?
+        .map_err(|_| AppError::Overloaded)?;
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
     let s = survey.clone();
@@ -627,7 +636,7 @@ pub async fn export_zip(
         Ok(rows)
     })
     .await?;
-    let body = stream::zip_body(state.pool.clone(), survey.clone(), rows);
+    let body = stream::zip_body(state.pool.clone(), survey.clone(), rows, turn);
     let id = &survey.id;
     Ok(no_store(
         HttpResponse::Ok()

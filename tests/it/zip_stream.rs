@@ -274,6 +274,38 @@ async fn a_large_zip_is_streamed_with_every_file_intact(backend: Backend) {
         "{}",
         exported[0].actor
     );
+
+    // More downloads at once than are written at once (each has a thread while its client
+    // downloads): the one beyond waits a moment, then is told to come back; when a client
+    // leaves, its place is free again.
+    let export = format!("{}/admin/surveys/bulk/export.zip", server.address);
+    let mut open = Vec::new();
+    for _ in 0..coherence::web::CONCURRENT_ZIP_EXPORTS {
+        let mut res = owner.client.get(&export).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(res.chunk().await.unwrap().is_some());
+        open.push(res);
+    }
+    let refused = owner.client.get(&export).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    let retry_after = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        retry_after.parse::<u32>().is_ok_and(|s| s > 0),
+        "{retry_after}"
+    );
+    let body = refused.text().await.unwrap();
+    assert!(!body.contains("PK"), "no archive in a refusal: {body}");
+    drop(open.pop());
+    let mut res = owner.client.get(&export).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.chunk().await.unwrap().is_some());
+    drop(res);
+    drop(open);
+    let csv = owner.get("/admin/surveys/bulk/export.csv").await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
 }
 
 /// The id of the one file listed on the papers section of `link`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::db::Pool;
 use crate::results::bundle;
@@ -39,17 +39,20 @@ pub fn channel() -> (ChunkWriter, impl Stream<Item = Chunk> + 'static) {
 }
 
 /// The zip bundle of `rows` as a body, written by a thread that takes a pooled connection for
-/// each file's read only, so a slow client holds no connection.
+/// each file's read only, so a slow client holds no connection. The thread holds `turn` (its
+/// place among the exports written at once) until it ends.
 pub fn zip_body(
     pool: Pool,
     survey: Arc<Survey>,
     rows: Vec<ExportRow>,
+    turn: OwnedSemaphorePermit,
 ) -> impl Stream<Item = Chunk> + 'static {
     let (mut writer, body) = channel();
     // A thread of its own, not one of the worker's few blocking threads (see `startup`): it
     // lives as long as the client takes to download, and those threads serve every page's
     // database work.
     let spawned = std::thread::Builder::new().name("zip-export".into()).spawn(move || {
+        let _turn = turn;
         let read = |id: &str| {
             let mut conn = pool.get().map_err(io::Error::other)?;
             bundle::content(&mut conn, id)
