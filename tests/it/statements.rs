@@ -14,6 +14,25 @@ on_both_backends!(
     invitations_and_reminders_send_statements_per_round_not_per_contact,
 );
 
+/// Pooled PostgreSQL connections do not JIT-compile queries: on the results pages at 100,000
+/// organisations compilation took most of the time (see `db::Manager::open`).
+#[test]
+fn pooled_postgresql_connections_do_not_jit_compile() {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        jit: String,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, dir.path());
+    let pool = db::connect(&DbUrl::parse(&url).unwrap(), 2).unwrap();
+    for _ in 0..2 {
+        let mut conn = pool.get().unwrap();
+        let shown: Vec<Setting> = diesel::sql_query("SHOW jit").load(&mut *conn).unwrap();
+        assert_eq!(shown[0].jit, "off");
+    }
+}
+
 /// PostgreSQL ended every pooled session (as a restart does): the pool sees it at checkout
 /// without sending a statement, and opens new connections; no request fails.
 #[tokio::test]
