@@ -146,7 +146,7 @@ pub fn enqueue_all(
 /// hundred emails of a few KiB each make a statement of about a MiB.
 const MESSAGES_PER_INSERT: usize = 200;
 
-/// Claim up to `limit` due messages in two statements whatever the count: the ids of due rows
+/// Claim up to `limit` due messages in three statements whatever the count: the ids of due rows
 /// (pending and due, or claimed longer than `stale` ago by a worker that died mid-send), then
 /// one conditional UPDATE of those ids that returns the rows it changed. A row another worker
 /// claimed in between no longer matches the UPDATE's condition, so two workers never hold the
@@ -165,12 +165,28 @@ pub fn claim_due(
                 .eq(OutboxStatus::Sending.as_str())
                 .and(outbox::claimed_at.lt(now - stale)))
     };
-    let candidates: Vec<String> = outbox::table
-        .filter(due(now))
-        .order((outbox::next_attempt_at, outbox::created_at))
-        .select(outbox::id)
-        .limit(limit)
+    // The due rows in their order, read as two index ranges of `outbox_due_order` (pending,
+    // and the few sending) and merged here: one condition with an OR made both backends scan
+    // and sort the whole table for every batch (on PostgreSQL, 25 ms of each 64 messages'
+    // claim once 10,000 were queued).
+    let first = |status: OutboxStatus| {
+        outbox::table
+            .filter(outbox::status.eq(status.as_str()))
+            .order((outbox::next_attempt_at, outbox::created_at))
+            .select((outbox::next_attempt_at, outbox::created_at, outbox::id))
+            .limit(limit)
+    };
+    let mut candidates: Vec<(NaiveDateTime, NaiveDateTime, String)> = first(OutboxStatus::Pending)
+        .filter(outbox::next_attempt_at.le(now))
         .load(conn)?;
+    candidates.extend(
+        first(OutboxStatus::Sending)
+            .filter(outbox::claimed_at.lt(now - stale))
+            .load::<(NaiveDateTime, NaiveDateTime, String)>(conn)?,
+    );
+    candidates.sort();
+    candidates.truncate(usize::try_from(limit).unwrap_or(0));
+    let candidates: Vec<String> = candidates.into_iter().map(|(_, _, id)| id).collect();
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
