@@ -125,21 +125,42 @@ pub fn enqueue_all(
         let events: Vec<audit::Event> = messages
             .iter()
             .zip(&ids)
-            .map(|(m, id)| audit::Event {
-                survey_id: m.survey_id,
-                country_iso3: m.country_iso3,
-                actor: audit::Actor::System,
-                kind: audit::AuditKind::EmailQueued,
-                detail: serde_json::json!({
-                    "message": id,
-                    "kind": m.kind.as_str(),
-                    "recipient": m.recipient,
-                }),
+            .map(|(m, id)| {
+                mail_event(
+                    audit::AuditKind::EmailQueued,
+                    m.survey_id,
+                    m.country_iso3,
+                    id,
+                    m.kind,
+                    m.recipient,
+                )
             })
             .collect();
         audit::record_all(conn, &events, now)?;
         Ok(ids)
     })
+}
+
+/// The audit entry of a step of one message: its id, kind and recipient, never its body.
+fn mail_event<'a>(
+    step: audit::AuditKind,
+    survey_id: &'a str,
+    country_iso3: &'a str,
+    message: &str,
+    kind: MailKind,
+    recipient: &str,
+) -> audit::Event<'a> {
+    audit::Event {
+        survey_id,
+        country_iso3,
+        actor: audit::Actor::System,
+        kind: step,
+        detail: serde_json::json!({
+            "message": message,
+            "kind": kind.as_str(),
+            "recipient": recipient,
+        }),
+    }
 }
 
 /// Thirteen parameters a row: well inside both backends' limits on bound parameters; a few
@@ -242,16 +263,15 @@ pub fn mark_sent(conn: &mut DbConn, rows: &[&OutboxRow], now: NaiveDateTime) -> 
         let events: Vec<audit::Event> = rows
             .iter()
             .filter(|r| done.contains(&r.id))
-            .map(|row| audit::Event {
-                survey_id: &row.survey_id,
-                country_iso3: &row.country_iso3,
-                actor: audit::Actor::System,
-                kind: audit::AuditKind::EmailDelivered,
-                detail: serde_json::json!({
-                    "message": row.id,
-                    "kind": row.kind.as_str(),
-                    "recipient": row.recipient,
-                }),
+            .map(|row| {
+                mail_event(
+                    audit::AuditKind::EmailDelivered,
+                    &row.survey_id,
+                    &row.country_iso3,
+                    &row.id,
+                    row.kind,
+                    &row.recipient,
+                )
             })
             .collect();
         audit::record_all(conn, &events, now)?;
