@@ -589,9 +589,6 @@ pub async fn export_codebook(
     export_as(state, scope, query, Format::Codebook).await
 }
 
-/// How long a zip export waits for one of the few being written to end.
-const ZIP_EXPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
 pub async fn export_xlsx(
     state: web::Data<AppState>,
     scope: SurveyAdmin,
@@ -607,6 +604,9 @@ pub async fn export_json(
 ) -> Result<HttpResponse, AppError> {
     export_as(state, scope, query, Format::Json).await
 }
+
+/// How long a zip export waits for one of the few being written to end.
+const ZIP_EXPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The responses, codebook and every attached file as one zip, streamed: a thread writes the
 /// archive into a bounded channel that the body drains, reading one file at a time with a
