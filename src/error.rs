@@ -235,6 +235,10 @@ pub fn page_for_status(status: StatusCode) -> ErrorPage {
 /// Seconds a client is asked to wait before trying again when the database is unavailable.
 pub const RETRY_AFTER_SECONDS: u32 = 10;
 
+/// Seconds a client is asked to wait when too many requests of its kind are already waiting on
+/// this node (sign-ins, uploads, zip exports): a turn comes sooner than a database comes back.
+pub const OVERLOADED_RETRY_AFTER_SECONDS: u32 = 5;
+
 impl AppError {
     /// The database is down, unreachable, full or locked: nothing is wrong with the request,
     /// which may be sent again in a moment.
@@ -281,8 +285,10 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        // The cause goes to the log; the user sees a page that reveals nothing.
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        // The cause goes to the log; the user sees a page that reveals nothing. Only an
+        // unavailable database takes this way: an overloaded node is a 503 too, but has its
+        // own page and a shorter wait (below).
+        if self.is_unavailable() {
             tracing::error!(error = %chain(self), "request failed: database unavailable");
             return HttpResponse::build(status)
                 .insert_header((
@@ -291,7 +297,9 @@ impl ResponseError for AppError {
                 ))
                 .finish();
         }
-        if status.is_server_error() {
+        if let AppError::Overloaded = self {
+            tracing::warn!("request refused: {self}");
+        } else if status.is_server_error() {
             tracing::error!(error = %chain(self), "request failed");
         }
         if let AppError::LoginRequired = self {
@@ -321,7 +329,7 @@ impl ResponseError for AppError {
         if let AppError::Overloaded = self {
             res.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
+                actix_web::http::header::HeaderValue::from(OVERLOADED_RETRY_AFTER_SECONDS),
             );
         }
         res
@@ -357,6 +365,31 @@ mod tests {
             .headers()
             .get(actix_web::http::header::RETRY_AFTER)
             .is_none());
+    }
+
+    #[test]
+    fn an_overloaded_node_is_a_503_with_its_own_page_and_a_shorter_wait() {
+        let busy = AppError::Overloaded;
+        assert!(!busy.is_unavailable());
+        let res = busy.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers()
+                .get(actix_web::http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+        let page = res.extensions().get::<ErrorPage>().copied();
+        assert_eq!(page.map(|p| p.title), Some("overloaded-title"));
+        assert_eq!(page.map(|p| p.body), Some("overloaded-body"));
+
+        // An unavailable database keeps the generic page (no extension) and its 10 s.
+        let down = AppError::Db(DbError::Connect {
+            file: None,
+            source: "refused".into(),
+        });
+        let res = down.error_response();
+        assert!(res.extensions().get::<ErrorPage>().is_none());
     }
 
     #[test]
