@@ -15,19 +15,29 @@ use serde_json::{json, Value as Json};
 
 use crate::helpers::{free_port, fresh_database, Backend, TestApp};
 
+/// chromedriver on a free port, in a process group of its own with the browsers it starts, and
+/// the browsers' profile directories. Dropping it ends the whole group (a test that fails before
+/// closing its session would otherwise leave Chromium running) and removes the profiles.
 pub(crate) struct Driver {
     child: Child,
     port: u16,
+    profiles: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+            // touched. The group is chromedriver's own (process_group(0) below).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 pub(crate) fn chromedriver() -> Driver {
+    use std::os::unix::process::CommandExt;
     let path = std::env::var("COHERENCE_TEST_CHROMEDRIVER").unwrap_or_else(|_| {
         panic!("COHERENCE_TEST_CHROMEDRIVER is not set: the browser tests need chromedriver and Chromium. `.ci/run` installs them.")
     });
@@ -36,13 +46,20 @@ pub(crate) fn chromedriver() -> Driver {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver");
-    Driver { child, port }
+    let profiles = tempfile::tempdir().expect("a directory for browser profiles");
+    Driver {
+        child,
+        port,
+        profiles,
+    }
 }
 
-async fn browser(driver: &Driver, javascript: bool) -> Client {
-    let profile = tempfile::tempdir().unwrap().keep();
+/// A headless Chromium with a fresh profile, with or without JavaScript.
+pub(crate) async fn browser(driver: &Driver, javascript: bool) -> Client {
+    let profile = tempfile::tempdir_in(driver.profiles.path()).unwrap().keep();
     let mut args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
@@ -87,7 +104,7 @@ async fn snap(c: &Client, name: &str) {
 }
 
 /// Run axe-core on the current page; fail on any WCAG 2.2 A or AA violation.
-async fn axe(c: &Client, page: &str) {
+pub(crate) async fn axe(c: &Client, page: &str) {
     let source = std::env::var("COHERENCE_TEST_AXE")
         .expect("COHERENCE_TEST_AXE (path of axe.min.js) is set by .ci/run");
     let script = std::fs::read_to_string(source).expect("axe.min.js");

@@ -638,90 +638,12 @@ async fn demo_data_fills_two_linked_rounds(backend: Backend) {
     );
 }
 
-/// chromedriver on a free port, stopped when dropped.
-struct Driver(std::process::Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chromedriver() -> Driver {
-    let path = std::env::var("COHERENCE_TEST_CHROMEDRIVER")
-        .expect("COHERENCE_TEST_CHROMEDRIVER is not set: `.ci/run` installs chromedriver");
-    let port = crate::helpers::free_port();
-    let child = std::process::Command::new(path)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    Driver(child, port)
-}
-
-/// A headless Chromium (JavaScript on: axe-core is a script; the pages use none).
-async fn chromium(driver: &Driver) -> fantoccini::Client {
-    let profile = tempfile::tempdir().unwrap().keep();
-    let chrome =
-        std::env::var("COHERENCE_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1100,1400",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain([format!("--user-data-dir={}", profile.display())])
-    .collect::<Vec<_>>();
-    let caps = serde_json::json!({"goog:chromeOptions": {"binary": chrome, "args": args}});
-    let caps = caps.as_object().unwrap().clone();
-    for _ in 0..50 {
-        if let Ok(c) = fantoccini::ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{}", driver.1))
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("cannot connect to chromedriver");
-}
-
-/// axe-core at WCAG 2.2 A and AA on the current page: no violation.
-async fn axe(c: &fantoccini::Client, page: &str) {
-    let source = std::env::var("COHERENCE_TEST_AXE")
-        .expect("COHERENCE_TEST_AXE (path of axe.min.js) is set by .ci/run");
-    let script = std::fs::read_to_string(source).expect("axe.min.js");
-    c.execute(&script, vec![]).await.expect("inject axe-core");
-    let result = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']}})
-               .then(r => done(JSON.stringify(r.violations.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html)})))))
-               .catch(e => done('error: ' + e));",
-            vec![],
-        )
-        .await
-        .expect("run axe-core");
-    let text = result.as_str().unwrap_or("").to_string();
-    assert_eq!(text, "[]", "axe-core violations on {page}: {text}");
-}
-
 /// The shipped second round: a country that submitted `coherence-2008` (demo data) opens
 /// `coherence-2010` in a browser, sees its carried answers marked and confirms one; axe-core
 /// finds nothing on the overview and the section page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_second_round_in_a_real_browser() {
-    use crate::browser::{click, wait_for};
+    use crate::browser::{axe, browser, chromedriver, click, wait_for};
     let surveys = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
     let app = TestApp::spawn_with(Backend::Sqlite, surveys).await;
     let out = app.cli(&["demo-data", "coherence-2008", "--countries", "3"], None);
@@ -734,7 +656,7 @@ async fn the_shipped_second_round_in_a_real_browser() {
         .country_iso3;
     let link = app.issue_token("coherence-2010", &iso3, "Focal point");
     let driver = chromedriver();
-    let c = chromium(&driver).await;
+    let c = browser(&driver, true).await;
     c.goto(&format!("{}{link}", app.address)).await.unwrap();
     wait_for(
         &c,
