@@ -184,6 +184,21 @@ pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
     push_filter(sql, filter);
 }
 
+/// ` AND <response r has a visible answer to the question>`: the same answers as
+/// [`answers_from`] reads (its counted version's; with drafts included, the live ones of a
+/// response without one).
+fn push_answer_exists(sql: &mut Sql, question_id: &str, filter: &Filter) {
+    sql.push(" AND (EXISTS (SELECT 1 FROM version_answers va WHERE va.response_id = r.id AND va.version = r.counted_version AND va.question_id = ")
+        .bind(question_id)
+        .push(")");
+    if filter.include_drafts && !filter.accepted_only {
+        sql.push(" OR (r.counted_version IS NULL AND EXISTS (SELECT 1 FROM answers la WHERE la.response_id = r.id AND la.visible = TRUE AND la.question_id = ")
+            .bind(question_id)
+            .push("))");
+    }
+    sql.push(")");
+}
+
 /// ` AND <which responses count>` over `r` (responses) and `c` (countries).
 pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
     if filter.accepted_only {
@@ -340,13 +355,13 @@ pub fn asked_and_answered(
         .bind(question_id)
         .push(&format!("){}", group_by(grouping, "")));
     let asked: Vec<GroupCount> = sql.query().load(conn)?;
-    let mut sql = Sql::new(&format!(
-        "SELECT {g} AS grp, COUNT(DISTINCT a.response_id) AS n"
-    ));
-    answers_from(&mut sql, survey_id, filter);
-    sql.push(" AND a.question_id = ")
-        .bind(question_id)
-        .push(&group_by(grouping, ""));
+    // Responses with an answer, rather than the distinct responses among the answers: on
+    // 100,000 responses PostgreSQL sorted every answer to count them distinct (three times
+    // the time of this look-up per response).
+    let mut sql = Sql::new(&format!("SELECT {g} AS grp, COUNT(*) AS n"));
+    responses_from(&mut sql, survey_id, filter);
+    push_answer_exists(&mut sql, question_id, filter);
+    sql.push(&group_by(grouping, ""));
     let answered: Vec<GroupCount> = sql.query().load(conn)?;
     let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for r in asked {

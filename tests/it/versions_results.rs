@@ -257,6 +257,14 @@ async fn results_and_exports_follow_the_counted_version(backend: Backend) {
         pairs(&[("blue", 2), ("red", 2)]),
         "PHL and KEN blue; SWE (v1) and MAR (its saved draft) red"
     );
+    // The responses that answered, counted by the same rules: the counted versions, and with
+    // drafts the saved answers of those without one.
+    let answered = |conn: &mut DbConn, filter: &Filter| {
+        aggregate::asked_and_answered(conn, "fixture", "colour", filter, None).unwrap()["all"].1
+    };
+    assert_eq!(answered(&mut conn, &submitted), 2, "PHL and SWE (v1)");
+    assert_eq!(answered(&mut conn, &with_drafts), 4, "and KEN and MAR");
+    assert_eq!(answered(&mut conn, &accepted), 0);
     let page = app.get("/admin/surveys/fixture/results/q/staff").await;
     assert!(
         page.body
