@@ -73,6 +73,22 @@ impl ResponseAnswers {
             .find(|(q, _)| q == question)
             .map(|(_, items)| items)
     }
+
+    /// Where one item of a question is: (question's place, item's place).
+    fn position(&self, question: &str, item: &str) -> Option<(usize, usize)> {
+        let at = self.questions.iter().position(|(q, _)| q == question)?;
+        let item_at = self.questions[at].1.iter().position(|i| i.item == item)?;
+        Some((at, item_at))
+    }
+
+    /// The value at a [`position`](Self::position), moved out (left empty).
+    fn take_value(&mut self, (at, item_at): (usize, usize)) -> String {
+        self.questions
+            .get_mut(at)
+            .and_then(|(_, items)| items.get_mut(item_at))
+            .map(|i| std::mem::take(&mut i.value))
+            .unwrap_or_default()
+    }
 }
 
 /// The rows grouped per response, in response id order. Sorted once as a whole rather than
@@ -156,14 +172,14 @@ pub fn compendium(
         wanted.extend(cite_question.as_deref());
         wanted.extend(related.iter().map(String::as_str));
         let by_response = group(answers_of(conn, &survey.id, &wanted, filter)?);
-        for answers in &by_response {
-            let (iso3, unit) = (&answers.iso3, &answers.unit);
-            let Some(text) = answers
-                .get(&q.id)
-                .and_then(|i| i.iter().find(|i| i.item.is_empty()))
-            else {
+        let mut practices: Vec<Practice> = Vec::new();
+        for mut answers in by_response {
+            // Where the practice's text is: taken out of the answers (not copied) once the
+            // rest of them has been read.
+            let Some(text_at) = answers.position(&q.id, "") else {
                 continue;
             };
+            let (iso3, unit) = (&answers.iso3, &answers.unit);
             let country = countries.get(iso3);
             let mut practice_themes: Vec<String> = themes.clone();
             if let (Some(from), Some(picker)) = (
@@ -205,16 +221,18 @@ pub fn compendium(
                     .unwrap_or_else(|| iso3.clone());
                 crate::survey::respondent_name(unit, &name)
             } else {
-                anonymous
-                    .entry(subregion.clone())
-                    .or_insert_with(|| {
-                        crate::i18n::translate(
+                match anonymous.get(&subregion) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let text = crate::i18n::translate(
                             lang,
                             "results-anonymous",
                             &[("subregion", subregion.clone())],
-                        )
-                    })
-                    .clone()
+                        );
+                        anonymous.insert(subregion.clone(), text.clone());
+                        text
+                    }
+                }
             };
             let name_of = |code: &str| {
                 countries
@@ -236,47 +254,52 @@ pub fn compendium(
                     ))
                 })
                 .collect();
-            out.push(Practice {
+            let region = country
+                .map(|c| c.region(lang).to_string())
+                .unwrap_or_default();
+            let development = country.map(|c| c.development.clone()).unwrap_or_default();
+            let unit = if citable {
+                std::mem::take(&mut answers.unit)
+            } else {
+                String::new()
+            };
+            practices.push(Practice {
                 question: q.id.clone(),
-                iso3: iso3.clone(),
-                unit: if citable { unit.clone() } else { String::new() },
+                iso3: std::mem::take(&mut answers.iso3),
+                unit,
                 attribution,
                 citable,
-                region: country
-                    .map(|c| c.region(lang).to_string())
-                    .unwrap_or_default(),
+                region,
                 subregion,
-                development: country.map(|c| c.development.clone()).unwrap_or_default(),
+                development,
                 themes: practice_themes,
-                text: text.value.clone(),
+                text: answers.take_value(text_at),
                 related: related_view,
             });
         }
+        // Question by question, in the definition's order (the loop's), so that each
+        // question's practices alone are sorted.
+        out.extend(in_compendium_order(practices));
     }
-    // By region and sub-region, then attribution and text: never by country, since an
-    // anonymous practice listed between two named countries would give its own away.
-    let question_order: HashMap<&str, usize> = survey
-        .questions()
-        .enumerate()
-        .map(|(i, q)| (q.id.as_str(), i))
-        .collect();
-    // Compared by reference: cloning each key (the text up to 2,000 characters) took as long
-    // as the rest of the sort on 48,000 practices.
-    fn key<'p>(
-        order: &HashMap<&str, usize>,
-        p: &'p Practice,
-    ) -> (Option<usize>, &'p str, &'p str, bool, &'p str, &'p str) {
-        (
-            order.get(p.question.as_str()).copied(),
-            &p.region,
-            &p.subregion,
-            !p.citable,
-            &p.attribution,
-            &p.text,
-        )
-    }
-    out.sort_by(|a, b| key(&question_order, a).cmp(&key(&question_order, b)));
     Ok(out)
+}
+
+/// One question's practices by region and sub-region, then attribution and text: never by
+/// country, since an anonymous practice listed between two named countries would give its own
+/// away. Positions are sorted, not the practices (a few hundred bytes each, moved at every
+/// step of the sort), and the keys compared by reference (cloning each, the text up to 2,000
+/// characters, took as long as the rest of the sort on 48,000 practices).
+fn in_compendium_order(practices: Vec<Practice>) -> Vec<Practice> {
+    fn key(p: &Practice) -> (&str, &str, bool, &str, &str) {
+        (&p.region, &p.subregion, !p.citable, &p.attribution, &p.text)
+    }
+    let mut order: Vec<usize> = (0..practices.len()).collect();
+    order.sort_by(|&a, &b| key(&practices[a]).cmp(&key(&practices[b])));
+    let mut slots: Vec<Option<Practice>> = practices.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
