@@ -313,6 +313,14 @@ fn watch(conn: &mut DbConn) -> Option<&mut ConnectionWatch> {
     instrumentation.downcast_mut::<ConnectionWatch>()
 }
 
+/// How long a SQLite connection waits for another's lock (`PRAGMA busy_timeout`, in the text).
+const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// SQLITE_BUSY, which diesel reports by its message only.
+fn is_sqlite_busy(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("database is locked"))
+}
+
 pub struct Manager {
     url: DbUrl,
     stats: Arc<SqlStats>,
@@ -354,14 +362,29 @@ impl Manager {
                 // the mapping added 25 MiB to the server's peak resident memory under whole
                 // responses (77 MiB, 50 without). Results over 100,000 organisations were no
                 // slower without it.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
-                .map_err(|e| DbError::Connect {
-                    file: Some(path.clone()),
-                    source: Box::new(e),
-                })?;
+                //
+                // Putting a new file in WAL mode needs it alone: when connections do so at the
+                // same moment (servers starting together on a new database), SQLite refuses all
+                // but one at once ("database is locked") rather than let them wait for each
+                // other in the busy handler. They try again, for as long as the busy timeout.
+                let patience = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+                loop {
+                    match conn.batch_execute(
+                        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    ) {
+                        Ok(()) => break,
+                        Err(e) if is_sqlite_busy(&e) && std::time::Instant::now() < patience => {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        Err(e) => {
+                            return Err(DbError::Connect {
+                                file: Some(path.clone()),
+                                source: Box::new(e),
+                            })
+                        }
+                    }
+                }
                 Ok(DbConn::Sqlite(conn))
             }
         }
@@ -749,6 +772,41 @@ mod tests {
             DbUrl::parse("postgres://u:secret@h/db").unwrap().display(),
             "postgres://u:***@h/db"
         );
+    }
+
+    /// Connections opened at the same moment on a brand-new file (servers starting together)
+    /// all open: putting the file in WAL mode needs it alone, and SQLite refuses the second
+    /// such request at once, without waiting in its busy handler.
+    #[test]
+    fn connections_opened_together_on_a_new_file_all_open() {
+        use std::sync::{Arc, Barrier};
+        const TOGETHER: usize = 8;
+        for round in 0..20 {
+            let dir = std::env::temp_dir().join(format!("coherence-open-{}", new_id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = DbUrl::Sqlite(dir.join("new.db").display().to_string());
+            let barrier = Arc::new(Barrier::new(TOGETHER));
+            let opened: Vec<Result<(), String>> = (0..TOGETHER)
+                .map(|_| {
+                    let manager = Manager {
+                        url: url.clone(),
+                        stats: Arc::new(SqlStats::default()),
+                    };
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        manager.open().map(drop).map_err(|e| e.to_string())
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .collect();
+            let _ = std::fs::remove_dir_all(&dir);
+            for o in opened {
+                assert!(o.is_ok(), "round {round}: {o:?}");
+            }
+        }
     }
 
     fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> DbError {
