@@ -153,7 +153,7 @@ impl DbError {
 const UNAVAILABLE_MESSAGES: &[&str] = &[
     "database or disk is full",
     "disk I/O error",
-    "database is locked",
+    SQLITE_BUSY_MESSAGE,
     "terminating connection due to administrator command",
     "the database system is shutting down",
     "the database system is starting up",
@@ -313,12 +313,15 @@ fn watch(conn: &mut DbConn) -> Option<&mut ConnectionWatch> {
     instrumentation.downcast_mut::<ConnectionWatch>()
 }
 
-/// How long a SQLite connection waits for another's lock (`PRAGMA busy_timeout`, in the text).
+/// How long a SQLite connection waits for another's lock (`PRAGMA busy_timeout`).
 const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// SQLITE_BUSY's message (`sqlite3_errstr`), which is all diesel keeps of it.
+const SQLITE_BUSY_MESSAGE: &str = "database is locked";
 
 /// SQLITE_BUSY, which diesel reports by its message only.
 fn is_sqlite_busy(e: &diesel::result::Error) -> bool {
-    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("database is locked"))
+    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains(SQLITE_BUSY_MESSAGE))
 }
 
 pub struct Manager {
@@ -367,12 +370,14 @@ impl Manager {
                 // same moment (servers starting together on a new database), SQLite refuses all
                 // but one at once ("database is locked") rather than let them wait for each
                 // other in the busy handler. They try again, for as long as the busy timeout.
+                let pragmas = format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    SQLITE_BUSY_TIMEOUT.as_millis()
+                );
                 let patience = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
                 loop {
-                    match conn.batch_execute(
-                        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                    ) {
+                    match conn.batch_execute(&pragmas) {
                         Ok(()) => break,
                         Err(e) if is_sqlite_busy(&e) && std::time::Instant::now() < patience => {
                             std::thread::sleep(std::time::Duration::from_millis(5));
