@@ -270,7 +270,9 @@ pub fn change_status(
 }
 
 /// Mark a response submitted as its next version, from one of `from`: the version's number,
-/// or None when the response was in none of those states (any more).
+/// or None when the response was in none of those states (any more). The version counts once
+/// its answers are stored ([`set_counted_version`]): what results count (`answer_tallies`) is
+/// then added from the stored version at once, rather than answer by answer as each is written.
 pub fn record_submission(
     conn: &mut DbConn,
     response_id: &str,
@@ -287,7 +289,6 @@ pub fn record_submission(
     .set((
         responses::status.eq(ResponseStatus::Submitted.as_str()),
         responses::version_count.eq(responses::version_count + 1),
-        responses::counted_version.eq((responses::version_count + 1).nullable()),
         responses::submitted_at.eq(now),
         responses::submitted_by.eq(token_id),
         responses::updated_at.eq(now),

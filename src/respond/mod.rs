@@ -712,6 +712,7 @@ fn record_version(
         };
         s.number = number;
         let version = report::create_version(conn, survey, response, &s)?;
+        responses::set_counted_version(conn, &response.id, Some(number))?;
         audit::record(
             conn,
             &Event {

@@ -8,6 +8,11 @@
 //! With drafts included, a response without a counted version counts its live visible answers
 //! once something is saved in it; a response with one still counts that version (a country
 //! changing a returned report is not counted twice, nor by its unsent changes).
+//!
+//! Without drafts, a question's counts (choices, escapes, asked and answered) are read from
+//! `answer_tallies`, which database triggers keep equal to those of the counted versions in
+//! the same transaction as every change (see the migration `answer_tallies`): a few hundred
+//! rows per question instead of every answer of the survey.
 
 use std::collections::BTreeMap;
 
@@ -184,6 +189,32 @@ pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
     push_filter(sql, filter);
 }
 
+/// Whether the counts for `filter` are those of the counted versions only, kept in
+/// `answer_tallies`: every filter but drafts included.
+fn tallied(filter: &Filter) -> bool {
+    !filter.include_drafts || filter.accepted_only
+}
+
+/// `FROM answer_tallies a JOIN countries c ... WHERE a.survey_id = ... AND a.question_id = ...
+/// AND <filter>`: the question's tallies (`a.item`, `a.value`, `a.n`) for the responses that
+/// count, of the filter's countries. The caller sums `a.n`, and skips sums of 0.
+fn tallies_from(sql: &mut Sql, survey_id: &str, question_id: &str, filter: &Filter) {
+    sql.push(
+        " FROM answer_tallies a JOIN countries c ON c.iso3 = a.country_iso3 WHERE a.survey_id = ",
+    )
+    .bind(survey_id)
+    .push(" AND a.question_id = ")
+    .bind(question_id);
+    if filter.accepted_only {
+        sql.push(" AND a.accepted = TRUE");
+    }
+    push_country_filter(sql, filter);
+}
+
+/// The sum of the tallies' counts, as a BIGINT on both backends (PostgreSQL sums BIGINTs
+/// into a NUMERIC).
+const TALLY_SUM: &str = "CAST(SUM(a.n) AS BIGINT)";
+
 /// ` AND <which responses count>` over `r` (responses) and `c` (countries).
 pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
     if filter.accepted_only {
@@ -255,11 +286,23 @@ pub fn choice_counts(
 ) -> diesel::QueryResult<Vec<(String, String, i64)>> {
     let (key, item_filter) = choice_key(question);
     let g = group_expr(grouping);
-    let mut sql = Sql::new(&format!("SELECT {g} AS grp, {key} AS value, COUNT(*) AS n"));
-    answers_from(&mut sql, survey_id, filter);
-    sql.push(" AND a.question_id = ")
-        .bind(question.id.clone())
-        .push(&format!(" AND {item_filter}{}", group_by(grouping, key)));
+    let mut sql;
+    if tallied(filter) {
+        sql = Sql::new(&format!(
+            "SELECT {g} AS grp, {key} AS value, {TALLY_SUM} AS n"
+        ));
+        tallies_from(&mut sql, survey_id, &question.id, filter);
+        sql.push(&format!(
+            " AND {item_filter}{} HAVING SUM(a.n) > 0",
+            group_by(grouping, key)
+        ));
+    } else {
+        sql = Sql::new(&format!("SELECT {g} AS grp, {key} AS value, COUNT(*) AS n"));
+        answers_from(&mut sql, survey_id, filter);
+        sql.push(" AND a.question_id = ")
+            .bind(question.id.clone())
+            .push(&format!(" AND {item_filter}{}", group_by(grouping, key)));
+    }
     let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(|r| (r.grp, r.value, r.n)).collect())
 }
@@ -310,13 +353,24 @@ pub fn choice_counts_by_two(
 ) -> diesel::QueryResult<Vec<(String, String, String, i64)>> {
     let (key, item_filter) = choice_key(question);
     let (a, b) = (first.column(), second.column());
-    let mut sql = Sql::new(&format!(
-        "SELECT {a} AS grp, {b} AS grp2, {key} AS value, COUNT(*) AS n"
-    ));
-    answers_from(&mut sql, survey_id, filter);
-    sql.push(" AND a.question_id = ")
-        .bind(question.id.clone())
-        .push(&format!(" AND {item_filter} GROUP BY {a}, {b}, {key}"));
+    let mut sql;
+    if tallied(filter) {
+        sql = Sql::new(&format!(
+            "SELECT {a} AS grp, {b} AS grp2, {key} AS value, {TALLY_SUM} AS n"
+        ));
+        tallies_from(&mut sql, survey_id, &question.id, filter);
+        sql.push(&format!(
+            " AND {item_filter} GROUP BY {a}, {b}, {key} HAVING SUM(a.n) > 0"
+        ));
+    } else {
+        sql = Sql::new(&format!(
+            "SELECT {a} AS grp, {b} AS grp2, {key} AS value, COUNT(*) AS n"
+        ));
+        answers_from(&mut sql, survey_id, filter);
+        sql.push(" AND a.question_id = ")
+            .bind(question.id.clone())
+            .push(&format!(" AND {item_filter} GROUP BY {a}, {b}, {key}"));
+    }
     let rows: Vec<TwoGroupValueCount> = sql.query().load(conn)?;
     Ok(rows
         .into_iter()
@@ -334,6 +388,9 @@ pub fn asked_and_answered(
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<BTreeMap<String, (i64, i64)>> {
     let g = group_expr(grouping);
+    if tallied(filter) {
+        return tallied_asked_and_answered(conn, survey_id, question_id, filter, grouping);
+    }
     let mut sql = Sql::new(&format!("SELECT {g} AS grp, COUNT(*) AS n"));
     responses_from(&mut sql, survey_id, filter);
     sql.push(" AND NOT EXISTS (SELECT 1 FROM hidden_questions h WHERE h.response_id = r.id AND h.question_id = ")
@@ -379,6 +436,50 @@ pub fn asked_and_answered(
     Ok(out)
 }
 
+/// [`asked_and_answered`] from the tallies: the responses that count less those the question
+/// was hidden from, and those that answered it.
+fn tallied_asked_and_answered(
+    conn: &mut DbConn,
+    survey_id: &str,
+    question_id: &str,
+    filter: &Filter,
+    grouping: Option<Grouping>,
+) -> diesel::QueryResult<BTreeMap<String, (i64, i64)>> {
+    #[derive(QueryableByName, Debug)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        grp: String,
+        #[diesel(sql_type = BigInt)]
+        asked: i64,
+        #[diesel(sql_type = BigInt)]
+        answered: i64,
+    }
+    let g = group_expr(grouping);
+    let mut sql = Sql::new(&format!(
+        "SELECT {g} AS grp, \
+         CAST(COALESCE(SUM(CASE WHEN a.item = '#responses' THEN a.n WHEN a.item = '#hidden' THEN -a.n ELSE 0 END), 0) AS BIGINT) AS asked, \
+         CAST(COALESCE(SUM(CASE WHEN a.item = '#answered' THEN a.n ELSE 0 END), 0) AS BIGINT) AS answered \
+         FROM answer_tallies a JOIN countries c ON c.iso3 = a.country_iso3 WHERE a.survey_id = "
+    ));
+    sql.bind(survey_id)
+        .push(" AND ((a.question_id = '' AND a.item = '#responses') OR (a.question_id = ")
+        .bind(question_id)
+        .push(" AND a.item IN ('#hidden', '#answered')))");
+    if filter.accepted_only {
+        sql.push(" AND a.accepted = TRUE");
+    }
+    push_country_filter(&mut sql, filter);
+    sql.push(&group_by(grouping, ""));
+    let rows: Vec<Row> = sql.query().load(conn)?;
+    // As the counts over the responses: one row "all" without a grouping (an aggregate over no
+    // rows), and only the groups with someone in them by a grouping.
+    Ok(rows
+        .into_iter()
+        .filter(|r| grouping.is_none() || r.asked > 0 || r.answered > 0)
+        .map(|r| (r.grp, (r.asked, r.answered)))
+        .collect())
+}
+
 /// Per group, how many responses answered "not known" and "not applicable": (group, code,
 /// count), the code being `not_known` or `not_applicable`.
 pub fn escape_counts(
@@ -389,13 +490,16 @@ pub fn escape_counts(
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<Vec<(String, EscapeKind, i64)>> {
     let g = group_expr(grouping);
-    let mut sql = Sql::new(&format!(
-        "SELECT {g} AS grp, a.item AS value, COUNT(*) AS n"
-    ));
-    answers_from(&mut sql, survey_id, filter);
-    sql.push(" AND a.question_id = ")
-        .bind(question_id)
-        .push(" AND a.item IN (");
+    let tallied = tallied(filter);
+    let count = if tallied { TALLY_SUM } else { "COUNT(*)" };
+    let mut sql = Sql::new(&format!("SELECT {g} AS grp, a.item AS value, {count} AS n"));
+    if tallied {
+        tallies_from(&mut sql, survey_id, question_id, filter);
+    } else {
+        answers_from(&mut sql, survey_id, filter);
+        sql.push(" AND a.question_id = ").bind(question_id);
+    }
+    sql.push(" AND a.item IN (");
     for (i, kind) in EscapeKind::ALL.into_iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -403,6 +507,9 @@ pub fn escape_counts(
         sql.bind(kind.item());
     }
     sql.push(&format!("){}", group_by(grouping, "a.item")));
+    if tallied {
+        sql.push(" HAVING SUM(a.n) > 0");
+    }
     let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows
         .into_iter()

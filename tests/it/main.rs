@@ -30,6 +30,7 @@ mod secretariat;
 mod security;
 mod statements;
 mod storage;
+mod tallies;
 mod units;
 mod versions_results;
 mod views;

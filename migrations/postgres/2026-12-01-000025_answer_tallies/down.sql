@@ -1,0 +1,13 @@
+DROP TRIGGER answer_tallies_hidden ON hidden_questions;
+DROP FUNCTION answer_tallies_hidden();
+DROP TRIGGER answer_tallies_version_answers_update ON version_answers;
+DROP TRIGGER answer_tallies_version_answers_delete ON version_answers;
+DROP TRIGGER answer_tallies_version_answers_insert ON version_answers;
+DROP FUNCTION answer_tallies_version_answers_updated();
+DROP FUNCTION answer_tallies_version_answers_deleted();
+DROP FUNCTION answer_tallies_version_answers_inserted();
+DROP TRIGGER answer_tallies_response_delete ON responses;
+DROP TRIGGER answer_tallies_response ON responses;
+DROP FUNCTION answer_tallies_response();
+DROP FUNCTION answer_tallies_move(responses, responses);
+DROP TABLE answer_tallies;

@@ -1,0 +1,10 @@
+DROP TRIGGER answer_tallies_hidden_update;
+DROP TRIGGER answer_tallies_hidden_delete;
+DROP TRIGGER answer_tallies_hidden_insert;
+DROP TRIGGER answer_tallies_version_answers_update;
+DROP TRIGGER answer_tallies_version_answers_delete;
+DROP TRIGGER answer_tallies_version_answers_insert;
+DROP TRIGGER answer_tallies_response_delete;
+DROP TRIGGER answer_tallies_response_insert;
+DROP TRIGGER answer_tallies_response_update;
+DROP TABLE answer_tallies;
