@@ -898,6 +898,66 @@ mod tests {
         }
     }
 
+    /// Write transactions run on the pool's writer and are seen by every pooled connection
+    /// once committed; one nested in a transaction opened directly on a pooled connection runs
+    /// there (on the writer it would wait for that transaction's lock, which this thread holds,
+    /// and fail after the busy timeout); a rolled-back one leaves nothing.
+    #[test]
+    fn sqlite_writes_run_on_the_writer_and_inside_an_open_transaction_as_they_are() {
+        let dir = std::env::temp_dir().join(format!("coherence-writer-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = DbUrl::Sqlite(dir.join("w.db").display().to_string());
+        let pool = connect(&url, 2).unwrap();
+        let count = |conn: &mut DbConn| -> i64 {
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query("SELECT COUNT(*) AS n FROM scratch")
+                .get_result::<N>(conn)
+                .unwrap()
+                .n
+        };
+        let mut first = pool.get().unwrap();
+        let mut second = pool.get().unwrap();
+        diesel::sql_query("CREATE TABLE scratch (n INTEGER)")
+            .execute(&mut *first)
+            .unwrap();
+        let before = pool.stats().statements();
+        transaction(&mut first, |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
+        })
+        .unwrap();
+        // BEGIN, INSERT, COMMIT: counted in the pool's statements although on the writer.
+        assert_eq!(pool.stats().statements() - before, 3);
+        assert_eq!(count(&mut second), 1, "seen by another pooled connection");
+
+        let started = std::time::Instant::now();
+        first
+            .transaction(|c| {
+                diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(c)?;
+                transaction(c, |c| {
+                    diesel::sql_query("INSERT INTO scratch VALUES (3)").execute(c)
+                })
+            })
+            .unwrap();
+        assert!(
+            started.elapsed() < SQLITE_BUSY_TIMEOUT / 2,
+            "no wait for a lock this thread holds"
+        );
+        assert_eq!(count(&mut second), 3);
+
+        let failed: Result<(), QueryError> = transaction(&mut second, |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (4)").execute(c)?;
+            Err(QueryError::RollbackTransaction)
+        });
+        assert!(failed.is_err());
+        assert_eq!(count(&mut first), 3, "rolled back");
+        drop((first, second, pool));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> DbError {
         DbError::Query(diesel::result::Error::DatabaseError(
             kind,
