@@ -808,8 +808,8 @@ mod sqlite_writer {
             fallback: &mut DbConn,
             f: impl FnOnce(&mut DbConn) -> Result<T, E>,
         ) -> Result<T, E> {
-            let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-            let writer = match &mut *slot {
+            let mut slot = Slot(self.conn.lock().unwrap_or_else(|e| e.into_inner()));
+            let writer = match &mut *slot.0 {
                 Some(writer) => writer,
                 empty => match self.opener.connect() {
                     Ok(conn) => empty.insert(conn),
@@ -819,12 +819,22 @@ mod sqlite_writer {
                     }
                 },
             };
-            let result = writer.transaction(f);
-            // Left inside a transaction (its ROLLBACK failed): the next one opens a new writer.
-            if writer.is_broken() {
-                *slot = None;
+            writer.transaction(f)
+        }
+    }
+
+    /// The writer while a transaction runs on it. A writer left inside a transaction (its
+    /// ROLLBACK failed, or `f` panicked and diesel's transaction never ended) is closed when
+    /// this goes, which rolls the transaction back and releases SQLite's write lock; the next
+    /// write opens a new writer. Kept, it would hold the lock for good, and nest every later
+    /// transaction in the one never committed.
+    struct Slot<'a>(std::sync::MutexGuard<'a, Option<DbConn>>);
+
+    impl Drop for Slot<'_> {
+        fn drop(&mut self) {
+            if self.0.as_mut().is_some_and(|writer| writer.is_broken()) {
+                *self.0 = None;
             }
-            result
         }
     }
 }
@@ -901,7 +911,8 @@ mod tests {
     /// Write transactions run on the pool's writer and are seen by every pooled connection
     /// once committed; one nested in a transaction opened directly on a pooled connection runs
     /// there (on the writer it would wait for that transaction's lock, which this thread holds,
-    /// and fail after the busy timeout); a rolled-back one leaves nothing.
+    /// and fail after the busy timeout); a rolled-back one leaves nothing, nor one that
+    /// panicked half-way.
     #[test]
     fn sqlite_writes_run_on_the_writer_and_inside_an_open_transaction_as_they_are() {
         let dir = std::env::temp_dir().join(format!("coherence-writer-{}", new_id()));
@@ -954,6 +965,25 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(count(&mut first), 3, "rolled back");
+
+        // A write that panics half-way leaves neither its row nor the write lock behind.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), QueryError> = transaction(&mut second, |c| {
+                diesel::sql_query("INSERT INTO scratch VALUES (5)").execute(c)?;
+                panic!("half-way");
+            });
+        }));
+        assert!(panicked.is_err());
+        let started = std::time::Instant::now();
+        transaction(&mut first, |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (6)").execute(c)
+        })
+        .unwrap();
+        assert!(
+            started.elapsed() < SQLITE_BUSY_TIMEOUT / 2,
+            "the lock was released"
+        );
+        assert_eq!(count(&mut second), 4, "the panicked write is not there");
         drop((first, second, pool));
         let _ = std::fs::remove_dir_all(&dir);
     }
