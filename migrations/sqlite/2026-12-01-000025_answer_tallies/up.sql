@@ -154,7 +154,8 @@ BEGIN
 END;
 
 -- An answer of a counted version written, changed or removed (a submission writes its
--- version's answers after the version counts; a definition change renames them in place).
+-- version's answers before the version counts, and the response's trigger adds them; a
+-- definition change renames them in place).
 -- SQLite runs a row trigger as each row changes, so "the first answer to the question" and
 -- "the last one gone" are seen row by row.
 CREATE TRIGGER answer_tallies_version_answers_insert
