@@ -211,9 +211,48 @@ fn tallies_from(sql: &mut Sql, survey_id: &str, question_id: &str, filter: &Filt
     push_country_filter(sql, filter);
 }
 
-/// The sum of the tallies' counts, as a BIGINT on both backends (PostgreSQL sums BIGINTs
-/// into a NUMERIC).
-const TALLY_SUM: &str = "CAST(SUM(a.n) AS BIGINT)";
+/// Where a question's counts of items come from for a filter: its tallies (summed), or its
+/// answers that count (counted), both as `a` with `a.item` and `a.value`.
+struct QuestionRows {
+    tallied: bool,
+}
+
+impl QuestionRows {
+    fn of(filter: &Filter) -> QuestionRows {
+        QuestionRows {
+            tallied: tallied(filter),
+        }
+    }
+
+    /// The count of a group, as a BIGINT on both backends (PostgreSQL sums BIGINTs into a
+    /// NUMERIC).
+    fn count(&self) -> &'static str {
+        if self.tallied {
+            "CAST(SUM(a.n) AS BIGINT)"
+        } else {
+            "COUNT(*)"
+        }
+    }
+
+    /// `FROM ... WHERE <the question's rows for the filter>`.
+    fn push_from(&self, sql: &mut Sql, survey_id: &str, question_id: &str, filter: &Filter) {
+        if self.tallied {
+            tallies_from(sql, survey_id, question_id, filter);
+        } else {
+            answers_from(sql, survey_id, filter);
+            sql.push(" AND a.question_id = ").bind(question_id);
+        }
+    }
+
+    /// After the GROUP BY: the groups whose tallies went back to 0 are not counts.
+    fn having(&self) -> &'static str {
+        if self.tallied {
+            " HAVING SUM(a.n) > 0"
+        } else {
+            ""
+        }
+    }
+}
 
 /// ` AND <which responses count>` over `r` (responses) and `c` (countries).
 pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
@@ -286,23 +325,17 @@ pub fn choice_counts(
 ) -> diesel::QueryResult<Vec<(String, String, i64)>> {
     let (key, item_filter) = choice_key(question);
     let g = group_expr(grouping);
-    let mut sql;
-    if tallied(filter) {
-        sql = Sql::new(&format!(
-            "SELECT {g} AS grp, {key} AS value, {TALLY_SUM} AS n"
-        ));
-        tallies_from(&mut sql, survey_id, &question.id, filter);
-        sql.push(&format!(
-            " AND {item_filter}{} HAVING SUM(a.n) > 0",
-            group_by(grouping, key)
-        ));
-    } else {
-        sql = Sql::new(&format!("SELECT {g} AS grp, {key} AS value, COUNT(*) AS n"));
-        answers_from(&mut sql, survey_id, filter);
-        sql.push(" AND a.question_id = ")
-            .bind(question.id.clone())
-            .push(&format!(" AND {item_filter}{}", group_by(grouping, key)));
-    }
+    let rows_of = QuestionRows::of(filter);
+    let mut sql = Sql::new(&format!(
+        "SELECT {g} AS grp, {key} AS value, {} AS n",
+        rows_of.count()
+    ));
+    rows_of.push_from(&mut sql, survey_id, &question.id, filter);
+    sql.push(&format!(
+        " AND {item_filter}{}{}",
+        group_by(grouping, key),
+        rows_of.having()
+    ));
     let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(|r| (r.grp, r.value, r.n)).collect())
 }
@@ -353,24 +386,16 @@ pub fn choice_counts_by_two(
 ) -> diesel::QueryResult<Vec<(String, String, String, i64)>> {
     let (key, item_filter) = choice_key(question);
     let (a, b) = (first.column(), second.column());
-    let mut sql;
-    if tallied(filter) {
-        sql = Sql::new(&format!(
-            "SELECT {a} AS grp, {b} AS grp2, {key} AS value, {TALLY_SUM} AS n"
-        ));
-        tallies_from(&mut sql, survey_id, &question.id, filter);
-        sql.push(&format!(
-            " AND {item_filter} GROUP BY {a}, {b}, {key} HAVING SUM(a.n) > 0"
-        ));
-    } else {
-        sql = Sql::new(&format!(
-            "SELECT {a} AS grp, {b} AS grp2, {key} AS value, COUNT(*) AS n"
-        ));
-        answers_from(&mut sql, survey_id, filter);
-        sql.push(" AND a.question_id = ")
-            .bind(question.id.clone())
-            .push(&format!(" AND {item_filter} GROUP BY {a}, {b}, {key}"));
-    }
+    let rows_of = QuestionRows::of(filter);
+    let mut sql = Sql::new(&format!(
+        "SELECT {a} AS grp, {b} AS grp2, {key} AS value, {} AS n",
+        rows_of.count()
+    ));
+    rows_of.push_from(&mut sql, survey_id, &question.id, filter);
+    sql.push(&format!(
+        " AND {item_filter} GROUP BY {a}, {b}, {key}{}",
+        rows_of.having()
+    ));
     let rows: Vec<TwoGroupValueCount> = sql.query().load(conn)?;
     Ok(rows
         .into_iter()
@@ -490,15 +515,12 @@ pub fn escape_counts(
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<Vec<(String, EscapeKind, i64)>> {
     let g = group_expr(grouping);
-    let tallied = tallied(filter);
-    let count = if tallied { TALLY_SUM } else { "COUNT(*)" };
-    let mut sql = Sql::new(&format!("SELECT {g} AS grp, a.item AS value, {count} AS n"));
-    if tallied {
-        tallies_from(&mut sql, survey_id, question_id, filter);
-    } else {
-        answers_from(&mut sql, survey_id, filter);
-        sql.push(" AND a.question_id = ").bind(question_id);
-    }
+    let rows_of = QuestionRows::of(filter);
+    let mut sql = Sql::new(&format!(
+        "SELECT {g} AS grp, a.item AS value, {} AS n",
+        rows_of.count()
+    ));
+    rows_of.push_from(&mut sql, survey_id, question_id, filter);
     sql.push(" AND a.item IN (");
     for (i, kind) in EscapeKind::ALL.into_iter().enumerate() {
         if i > 0 {
@@ -506,10 +528,11 @@ pub fn escape_counts(
         }
         sql.bind(kind.item());
     }
-    sql.push(&format!("){}", group_by(grouping, "a.item")));
-    if tallied {
-        sql.push(" HAVING SUM(a.n) > 0");
-    }
+    sql.push(&format!(
+        "){}{}",
+        group_by(grouping, "a.item"),
+        rows_of.having()
+    ));
     let rows: Vec<GroupValueCount> = sql.query().load(conn)?;
     Ok(rows
         .into_iter()
