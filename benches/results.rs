@@ -160,13 +160,16 @@ fn time_results(
         .expect("asked");
     });
     compare(shell, ours, &hand::question(&survey.id, &question.id));
+    // The compendium's first view: every practice listed and ordered (no texts), and the
+    // page's 200 read in full. Beside it, by hand: the listing's answers.
     let mut practices = 0;
-    let ours = time("good-practice compendium", || {
-        practices = practices::compendium(conn, survey, countries, &filter, "en")
-            .expect("compendium")
-            .len();
+    let ours = time("good-practice compendium: first page", || {
+        let listed = practices::listings(conn, survey, countries, &filter, "en").expect("listings");
+        practices = listed.len();
+        let page: Vec<_> = listed.into_iter().take(200).collect();
+        practices::practices(conn, survey, countries, &filter, page, "en").expect("practices");
     });
-    let wanted: Vec<&str> = survey
+    let marked: Vec<(&str, Vec<&str>, Vec<&str>)> = survey
         .questions()
         .filter_map(|q| match &q.marker {
             Some(coherence::survey::Marker::GoodPractice {
@@ -174,16 +177,33 @@ fn time_results(
                 cite_question,
                 related,
                 ..
-            }) => Some(
-                std::iter::once(q.id.as_str())
-                    .chain(themes_from.as_deref())
-                    .chain(cite_question.as_deref())
-                    .chain(related.iter().map(String::as_str))
-                    .collect::<Vec<_>>(),
-            ),
+            }) => Some((
+                q.id.as_str(),
+                themes_from
+                    .iter()
+                    .chain(cite_question)
+                    .map(String::as_str)
+                    .collect(),
+                related.iter().map(String::as_str).collect(),
+            )),
             _ => None,
         })
-        .flatten()
+        .collect();
+    let listed: Vec<String> = marked
+        .iter()
+        .flat_map(|(q, keys, _)| hand::listings(&survey.id, q, keys))
+        .collect();
+    compare(shell, ours, &listed);
+    let ours = time("good-practice compendium: all (Markdown)", || {
+        practices::compendium(conn, survey, countries, &filter, "en").expect("compendium");
+    });
+    let wanted: Vec<&str> = marked
+        .iter()
+        .flat_map(|(q, keys, related)| {
+            std::iter::once(*q)
+                .chain(keys.clone())
+                .chain(related.clone())
+        })
         .collect();
     compare(shell, ours, &hand::answers(&survey.id, &wanted));
     println!("  ({practices} practices in the compendium)");
@@ -362,6 +382,21 @@ mod hand {
             .join(", ");
         vec![format!(
             "SELECT r.id, r.country_iso3, r.unit, a.question_id, a.item, a.value {COUNTED} \
+             WHERE r.survey_id = '{survey}' AND a.question_id IN ({list})"
+        )]
+    }
+
+    /// A practice question's answers with its own values (the texts) left out, and its themes
+    /// and citation answers.
+    pub fn listings(survey: &str, question: &str, keys: &[&str]) -> Vec<String> {
+        let list = std::iter::once(&question)
+            .chain(keys)
+            .map(|q| format!("'{q}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![format!(
+            "SELECT r.id, r.country_iso3, r.unit, a.question_id, a.item, \
+             CASE WHEN a.question_id = '{question}' THEN '' ELSE a.value END {COUNTED} \
              WHERE r.survey_id = '{survey}' AND a.question_id IN ({list})"
         )]
     }

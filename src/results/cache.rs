@@ -162,9 +162,10 @@ impl Weight for super::aggregate::NumberStats {
     }
 }
 
-impl Weight for super::practices::Practice {
+impl Weight for super::practices::Listing {
     fn weight(&self) -> usize {
-        self.question.weight()
+        self.response_id.weight()
+            + self.question.weight()
             + self.iso3.weight()
             + self.unit.weight()
             + self.attribution.weight()
@@ -172,8 +173,6 @@ impl Weight for super::practices::Practice {
             + self.subregion.weight()
             + self.development.weight()
             + self.themes.weight()
-            + self.text.weight()
-            + self.related.weight()
             + 8
     }
 }

@@ -1,5 +1,11 @@
 //! Good practices (the compendium), capacity-building needs (ranked), and partner matching
 //! between them: what the questions marked in the survey definition exist for.
+//!
+//! The compendium is read in two steps: [`listings`] says which practices there are, who
+//! reported them, in which themes and in which order, without their texts; [`practices`] reads
+//! the texts and related answers of the listings a page shows. At 100,000 organisations the
+//! first view orders 48,000 practices and shows 200: reading every text to show 200 of them
+//! took over a second.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -31,105 +37,99 @@ struct AnswerRow {
     value: String,
 }
 
+/// `(<a>, <b>, ...)` with each value bound.
+fn push_list(sql: &mut Sql, values: &[&str]) {
+    sql.push("(");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(*v);
+    }
+    sql.push(")");
+}
+
 /// The counted answers to the given questions, per response, with the response's country.
+/// The values of `unread` (a practice's text, up to 2,000 characters) come back empty: its
+/// rows only say that the response answered it.
 fn answers_of(
     conn: &mut DbConn,
     survey_id: &str,
     questions: &[&str],
+    unread: Option<&str>,
     filter: &Filter,
 ) -> diesel::QueryResult<Vec<AnswerRow>> {
     if questions.is_empty() {
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, c.iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, a.item AS item, a.value AS value",
+        "SELECT r.id AS response_id, c.iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, a.item AS item, ",
     );
-    super::aggregate::answers_from(&mut sql, survey_id, filter);
-    sql.push(" AND a.question_id IN (");
-    for (i, q) in questions.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
+    match unread {
+        Some(q) => {
+            sql.push("CASE WHEN a.question_id = ")
+                .bind(q)
+                .push(" THEN '' ELSE a.value END AS value");
         }
-        sql.bind(*q);
+        None => {
+            sql.push("a.value AS value");
+        }
     }
+    super::aggregate::answers_from(&mut sql, survey_id, filter);
     // No ORDER BY: the callers order what they build (sorting every answer row in the
     // database cost more than the query itself on 100,000 responses).
-    sql.push(")");
+    sql.push(" AND a.question_id IN ");
+    push_list(&mut sql, questions);
     sql.query().load(conn)
 }
 
-/// One response's answers to the questions asked for, with its country and unit.
-struct ResponseAnswers {
-    iso3: String,
-    unit: String,
-    /// (question, its items in item order), a handful of questions: found by a linear search.
-    questions: Vec<(String, Vec<Item>)>,
+/// The answers to the given questions of the given responses: the counted version's, and with
+/// drafts included a draft's visible live answers. The responses were chosen by a filter
+/// already (their listings'), so only which answers are shown depends on it here.
+fn answers_of_responses(
+    conn: &mut DbConn,
+    survey_id: &str,
+    responses: &[&str],
+    questions: &[&str],
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<AnswerRow>> {
+    if responses.is_empty() || questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT r.id AS response_id, r.country_iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, \
+         a.item AS item, a.value AS value FROM version_answers a JOIN responses r \
+         ON r.id = a.response_id AND a.version = r.counted_version WHERE r.survey_id = ",
+    );
+    sql.bind(survey_id).push(" AND a.response_id IN ");
+    push_list(&mut sql, responses);
+    sql.push(" AND a.question_id IN ");
+    push_list(&mut sql, questions);
+    if filter.include_drafts && !filter.accepted_only {
+        sql.push(
+            " UNION ALL SELECT r.id, r.country_iso3, r.unit, a.question_id, a.item, a.value \
+             FROM answers a JOIN responses r ON r.id = a.response_id WHERE r.survey_id = ",
+        )
+        .bind(survey_id)
+        .push(" AND r.counted_version IS NULL AND a.visible = TRUE AND a.response_id IN ");
+        push_list(&mut sql, responses);
+        sql.push(" AND a.question_id IN ");
+        push_list(&mut sql, questions);
+    }
+    sql.query().load(conn)
 }
 
-impl ResponseAnswers {
-    fn get(&self, question: &str) -> Option<&Vec<Item>> {
-        self.questions
-            .iter()
-            .find(|(q, _)| q == question)
-            .map(|(_, items)| items)
-    }
-
-    /// Where one item of a question is: (question's place, item's place).
-    fn position(&self, question: &str, item: &str) -> Option<(usize, usize)> {
-        let at = self.questions.iter().position(|(q, _)| q == question)?;
-        let item_at = self.questions[at].1.iter().position(|i| i.item == item)?;
-        Some((at, item_at))
-    }
-
-    /// The value at a [`position`](Self::position), moved out (left empty).
-    fn take_value(&mut self, (at, item_at): (usize, usize)) -> String {
-        self.questions
-            .get_mut(at)
-            .and_then(|(_, items)| items.get_mut(item_at))
-            .map(|i| std::mem::take(&mut i.value))
-            .unwrap_or_default()
-    }
-}
-
-/// The rows grouped per response, in response id order. Sorted once as a whole rather than
-/// inserted into a map per response: on 100,000 responses a map of maps took a third of the
-/// compendium's time.
-fn group(mut rows: Vec<AnswerRow>) -> Vec<ResponseAnswers> {
-    rows.sort_unstable_by(|a, b| {
-        (&a.response_id, &a.question_id, &a.item).cmp(&(&b.response_id, &b.question_id, &b.item))
-    });
-    let mut out: Vec<ResponseAnswers> = Vec::new();
-    let mut last_response: Option<String> = None;
-    for r in rows {
-        if last_response.as_deref() != Some(r.response_id.as_str()) {
-            out.push(ResponseAnswers {
-                iso3: r.iso3,
-                unit: r.unit,
-                questions: Vec::new(),
-            });
-            last_response = Some(r.response_id);
-        }
-        let Some(answers) = out.last_mut() else {
-            continue;
-        };
-        let item = Item {
-            item: r.item,
-            value: r.value,
-            num: None,
-        };
-        match answers.questions.last_mut() {
-            Some((q, items)) if *q == r.question_id => items.push(item),
-            _ => answers.questions.push((r.question_id, vec![item])),
-        }
-    }
-    out
-}
-
+/// A good practice as the compendium lists and orders it: who reported it, where, and in which
+/// themes, without its text or related answers (read by [`practices`] for the listings shown).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Practice {
+pub struct Listing {
+    /// The response it is an answer of: where its text is read from, and the order's last key.
+    #[serde(skip)]
+    pub response_id: String,
     pub question: String,
     pub iso3: String,
-    /// The organisation that reported it, in a survey of organisations ('' otherwise).
+    /// The organisation that reported it, in a survey of organisations where the practice may
+    /// be cited ('' otherwise).
     pub unit: String,
     /// The country's (or "organisation, country") name where the practice may be cited, else
     /// "a government in <sub-region>".
@@ -139,30 +139,125 @@ pub struct Practice {
     pub subregion: String,
     pub development: String,
     pub themes: Vec<String>,
+}
+
+/// A practice in full: its listing, its text, and the related answers the definition names.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Practice {
+    #[serde(flatten)]
+    pub listing: Listing,
     pub text: String,
     /// (question text, answer as displayed) of the related answers the definition names.
     pub related: Vec<(String, String)>,
 }
 
-/// Every answer marked as a good practice, with its themes, attribution and related answers.
-pub fn compendium(
+impl AsRef<Listing> for Listing {
+    fn as_ref(&self) -> &Listing {
+        self
+    }
+}
+
+impl AsRef<Listing> for Practice {
+    fn as_ref(&self) -> &Listing {
+        &self.listing
+    }
+}
+
+/// What a listing takes from its country, worked out once per country (not per practice).
+struct Place {
+    region: String,
+    subregion: String,
+    development: String,
+    name: String,
+    /// "a government in <sub-region>".
+    anonymous: String,
+}
+
+/// The places of the countries met so far, and the order of their regions and sub-regions.
+struct Places<'a> {
+    countries: &'a Countries,
+    lang: &'a str,
+    by_iso3: HashMap<String, Place>,
+}
+
+impl<'a> Places<'a> {
+    fn new(countries: &'a Countries, lang: &'a str) -> Places<'a> {
+        Places {
+            countries,
+            lang,
+            by_iso3: HashMap::new(),
+        }
+    }
+
+    fn of(&mut self, iso3: &str) -> &Place {
+        if !self.by_iso3.contains_key(iso3) {
+            let country = self.countries.get(iso3);
+            let lang = self.lang;
+            let subregion = country
+                .map(|c| c.subregion(lang).to_string())
+                .unwrap_or_default();
+            let place = Place {
+                region: country
+                    .map(|c| c.region(lang).to_string())
+                    .unwrap_or_default(),
+                development: country.map(|c| c.development.clone()).unwrap_or_default(),
+                name: country
+                    .map(|c| c.name(lang).to_string())
+                    .unwrap_or_else(|| iso3.to_string()),
+                anonymous: crate::i18n::translate(
+                    lang,
+                    "results-anonymous",
+                    &[("subregion", subregion.clone())],
+                ),
+                subregion,
+            };
+            self.by_iso3.insert(iso3.to_string(), place);
+        }
+        &self.by_iso3[iso3]
+    }
+
+    /// Each country's rank in the order of (region, sub-region) by name: compared as numbers
+    /// rather than as two strings per comparison of the sort.
+    fn ranks(&self) -> HashMap<&str, usize> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .by_iso3
+            .values()
+            .map(|p| (p.region.as_str(), p.subregion.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        self.by_iso3
+            .iter()
+            .map(|(iso3, p)| {
+                let pair = (p.region.as_str(), p.subregion.as_str());
+                (iso3.as_str(), pairs.binary_search(&pair).unwrap_or(0))
+            })
+            .collect()
+    }
+}
+
+/// Every answer marked as a good practice, with its themes and attribution, in the
+/// compendium's order: question by question in the definition's order, and within each
+/// question by region and sub-region, then named before anonymous, then by attribution, then
+/// by response (a random id). Never by country, since an anonymous practice listed between two
+/// named countries would give its own away; and not by text, which would need every text.
+pub fn listings(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &Countries,
     filter: &Filter,
     lang: &str,
-) -> diesel::QueryResult<Vec<Practice>> {
+) -> diesel::QueryResult<Vec<Listing>> {
     // Only responses from the survey's population count, whatever filter the caller built.
     let filter = &filter.clone().within(survey);
+    let mut places = Places::new(countries, lang);
     let mut out = Vec::new();
-    // "a government in <sub-region>", formatted once per sub-region.
-    let mut anonymous: HashMap<String, String> = HashMap::new();
     for q in survey.questions() {
         let Some(Marker::GoodPractice {
             themes,
             themes_from,
             cite_question,
-            related,
+            ..
         }) = &q.marker
         else {
             continue;
@@ -170,136 +265,222 @@ pub fn compendium(
         let mut wanted: Vec<&str> = vec![q.id.as_str()];
         wanted.extend(themes_from.as_deref());
         wanted.extend(cite_question.as_deref());
-        wanted.extend(related.iter().map(String::as_str));
-        let by_response = group(answers_of(conn, &survey.id, &wanted, filter)?);
-        let mut practices: Vec<Practice> = Vec::new();
-        for mut answers in by_response {
-            // Where the practice's text is: taken out of the answers (not copied) once the
-            // rest of them has been read.
-            let Some(text_at) = answers.position(&q.id, "") else {
+        let rows = answers_of(conn, &survey.id, &wanted, Some(&q.id), filter)?;
+        // The practices first (every response that answered the question), then what their
+        // other answers say of them.
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        let mut listings: Vec<Listing> = Vec::new();
+        for r in rows
+            .iter()
+            .filter(|r| r.question_id == q.id && r.item.is_empty())
+        {
+            at.insert(r.response_id.as_str(), listings.len());
+            listings.push(Listing {
+                response_id: r.response_id.clone(),
+                question: q.id.clone(),
+                iso3: r.iso3.clone(),
+                unit: r.unit.clone(),
+                attribution: String::new(),
+                citable: false,
+                region: String::new(),
+                subregion: String::new(),
+                development: String::new(),
+                themes: themes.clone(),
+            });
+        }
+        let picker = themes_from.as_ref().and_then(|f| survey.question(f));
+        // The theme options each practice's respondent picked, by code: added in code order
+        // below, as the answers' items are ordered.
+        let mut picked: Vec<Vec<&str>> = vec![Vec::new(); listings.len()];
+        for r in &rows {
+            let Some(&i) = at.get(r.response_id.as_str()) else {
                 continue;
             };
-            let (iso3, unit) = (&answers.iso3, &answers.unit);
-            let country = countries.get(iso3);
-            let mut practice_themes: Vec<String> = themes.clone();
-            if let (Some(from), Some(picker)) = (
-                themes_from,
-                themes_from.as_ref().and_then(|f| survey.question(f)),
-            ) {
-                for it in answers.get(from).map(Vec::as_slice).unwrap_or(&[]) {
-                    // A multiple choice stores the option as the item, a single choice as
-                    // the value.
-                    let code = if it.item.is_empty() {
-                        &it.value
-                    } else {
-                        &it.item
-                    };
-                    if let Some(theme) = picker
-                        .kind
-                        .options()
-                        .iter()
-                        .find(|o| &o.code == code)
-                        .and_then(|o| o.theme.clone())
-                    {
-                        if !practice_themes.contains(&theme) {
-                            practice_themes.push(theme);
-                        }
+            // Chatham House: named only where the respondent said yes.
+            if cite_question.as_ref() == Some(&r.question_id) && r.value == "yes" {
+                listings[i].citable = true;
+            }
+            if themes_from.as_ref() == Some(&r.question_id) {
+                // A multiple choice stores the option as the item, a single choice as the
+                // value.
+                picked[i].push(if r.item.is_empty() { &r.value } else { &r.item });
+            }
+        }
+        for (listing, mut codes) in listings.iter_mut().zip(picked) {
+            codes.sort_unstable();
+            let options = picker.map(|p| p.kind.options()).unwrap_or(&[]);
+            for code in codes {
+                if let Some(theme) = options
+                    .iter()
+                    .find(|o| o.code == code)
+                    .and_then(|o| o.theme.as_ref())
+                {
+                    if !listing.themes.contains(theme) {
+                        listing.themes.push(theme.clone());
                     }
                 }
             }
-            // Chatham House: named only where the respondent said yes.
-            let citable = cite_question
-                .as_ref()
-                .and_then(|c| answers.get(c))
-                .is_some_and(|items| items.iter().any(|i| i.value == "yes"));
-            let subregion = country
-                .map(|c| c.subregion(lang).to_string())
-                .unwrap_or_default();
-            let attribution = if citable {
-                let name = country
-                    .map(|c| c.name(lang).to_string())
-                    .unwrap_or_else(|| iso3.clone());
-                crate::survey::respondent_name(unit, &name)
+            let place = places.of(&listing.iso3);
+            listing.attribution = if listing.citable {
+                crate::survey::respondent_name(&listing.unit, &place.name)
             } else {
-                match anonymous.get(&subregion) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let text = crate::i18n::translate(
-                            lang,
-                            "results-anonymous",
-                            &[("subregion", subregion.clone())],
-                        );
-                        anonymous.insert(subregion.clone(), text.clone());
-                        text
-                    }
-                }
+                // A practice that may not be cited does not name its organisation either.
+                listing.unit.clear();
+                place.anonymous.clone()
             };
-            let name_of = |code: &str| {
-                countries
-                    .get(code)
-                    .map(|c| c.name(lang).to_string())
-                    .unwrap_or_else(|| code.to_string())
-            };
-            let related_view: Vec<(String, String)> = related
-                .iter()
-                .filter_map(|r| survey.question(r))
-                // A practice that may not be cited does not name a partner country either: the
-                // pair could identify the government.
-                .filter(|rq| citable || rq.kind != crate::survey::QuestionKind::Country)
-                .filter_map(|rq| {
-                    let items = answers.get(&rq.id)?;
-                    Some((
-                        rq.text.get(lang).to_string(),
-                        display_value(rq, items, lang, &name_of),
-                    ))
-                })
-                .collect();
-            let region = country
-                .map(|c| c.region(lang).to_string())
-                .unwrap_or_default();
-            let development = country.map(|c| c.development.clone()).unwrap_or_default();
-            let unit = if citable {
-                std::mem::take(&mut answers.unit)
-            } else {
-                String::new()
-            };
-            practices.push(Practice {
-                question: q.id.clone(),
-                iso3: std::mem::take(&mut answers.iso3),
-                unit,
-                attribution,
-                citable,
-                region,
-                subregion,
-                development,
-                themes: practice_themes,
-                text: answers.take_value(text_at),
-                related: related_view,
-            });
+            listing.region = place.region.clone();
+            listing.subregion = place.subregion.clone();
+            listing.development = place.development.clone();
         }
-        // Question by question, in the definition's order (the loop's), so that each
-        // question's practices alone are sorted.
-        out.extend(in_compendium_order(practices));
+        let ranks = places.ranks();
+        out.extend(in_compendium_order(listings, &ranks));
     }
     Ok(out)
 }
 
-/// One question's practices by region and sub-region, then attribution and text: never by
-/// country, since an anonymous practice listed between two named countries would give its own
-/// away. Positions are sorted, not the practices (a few hundred bytes each, moved at every
-/// step of the sort), and the keys compared by reference (cloning each, the text up to 2,000
-/// characters, took as long as the rest of the sort on 48,000 practices).
-fn in_compendium_order(practices: Vec<Practice>) -> Vec<Practice> {
-    fn key(p: &Practice) -> (&str, &str, bool, &str, &str) {
-        (&p.region, &p.subregion, !p.citable, &p.attribution, &p.text)
-    }
-    let mut order: Vec<usize> = (0..practices.len()).collect();
-    order.sort_by(|&a, &b| key(&practices[a]).cmp(&key(&practices[b])));
-    let mut slots: Vec<Option<Practice>> = practices.into_iter().map(Some).collect();
+/// One question's listings in the compendium's order (see [`listings`]). Positions are sorted,
+/// not the listings (a few hundred bytes each, moved at every step of the sort).
+fn in_compendium_order(listings: Vec<Listing>, ranks: &HashMap<&str, usize>) -> Vec<Listing> {
+    let keys: Vec<(usize, bool, &str, &str)> = listings
+        .iter()
+        .map(|l| {
+            (
+                ranks.get(l.iso3.as_str()).copied().unwrap_or(0),
+                !l.citable,
+                l.attribution.as_str(),
+                l.response_id.as_str(),
+            )
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..listings.len()).collect();
+    order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+    drop(keys);
+    let mut slots: Vec<Option<Listing>> = listings.into_iter().map(Some).collect();
     order
         .into_iter()
         .filter_map(|i| slots.get_mut(i).and_then(Option::take))
         .collect()
+}
+
+/// How many listings [`practices`] reads at once: one statement binds each response twice.
+const READ_AT_ONCE: usize = 500;
+
+/// The given listings in full (in their order), their texts and related answers read for them
+/// alone. A listing whose practice is no longer there (its response recalled since the
+/// listings were read) is left out.
+pub fn practices(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    filter: &Filter,
+    listings: Vec<Listing>,
+    lang: &str,
+) -> diesel::QueryResult<Vec<Practice>> {
+    let name_of = |code: &str| {
+        countries
+            .get(code)
+            .map(|c| c.name(lang).to_string())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let mut out = Vec::with_capacity(listings.len());
+    let mut rest = listings.into_iter();
+    loop {
+        let chunk: Vec<Listing> = rest.by_ref().take(READ_AT_ONCE).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let mut questions: Vec<&str> = Vec::new();
+        for l in &chunk {
+            let related = match survey.question(&l.question).and_then(|q| q.marker.as_ref()) {
+                Some(Marker::GoodPractice { related, .. }) => related.as_slice(),
+                _ => &[],
+            };
+            for q in std::iter::once(&l.question).chain(related) {
+                if !questions.contains(&q.as_str()) {
+                    questions.push(q);
+                }
+            }
+        }
+        let mut responses: Vec<&str> = chunk.iter().map(|l| l.response_id.as_str()).collect();
+        responses.sort_unstable();
+        responses.dedup();
+        let mut rows = answers_of_responses(conn, &survey.id, &responses, &questions, filter)?;
+        rows.sort_unstable_by(|a, b| {
+            (&a.response_id, &a.question_id, &a.item).cmp(&(
+                &b.response_id,
+                &b.question_id,
+                &b.item,
+            ))
+        });
+        for listing in chunk {
+            let start = rows.partition_point(|r| r.response_id < listing.response_id);
+            let end = start
+                + rows[start..]
+                    .iter()
+                    .take_while(|r| r.response_id == listing.response_id)
+                    .count();
+            let answers = &rows[start..end];
+            let items_of = |question: &str| -> Vec<Item> {
+                answers
+                    .iter()
+                    .filter(|r| r.question_id == question)
+                    .map(|r| Item {
+                        item: r.item.clone(),
+                        value: r.value.clone(),
+                        num: None,
+                    })
+                    .collect()
+            };
+            let Some(text) = answers
+                .iter()
+                .find(|r| r.question_id == listing.question && r.item.is_empty())
+                .map(|r| r.value.clone())
+            else {
+                continue;
+            };
+            let related = match survey
+                .question(&listing.question)
+                .and_then(|q| q.marker.as_ref())
+            {
+                Some(Marker::GoodPractice { related, .. }) => related.as_slice(),
+                _ => &[],
+            };
+            let related: Vec<(String, String)> = related
+                .iter()
+                .filter_map(|r| survey.question(r))
+                // A practice that may not be cited does not name a partner country either:
+                // the pair could identify the government.
+                .filter(|rq| listing.citable || rq.kind != crate::survey::QuestionKind::Country)
+                .filter_map(|rq| {
+                    let items = items_of(&rq.id);
+                    (!items.is_empty()).then(|| {
+                        (
+                            rq.text.get(lang).to_string(),
+                            display_value(rq, &items, lang, &name_of),
+                        )
+                    })
+                })
+                .collect();
+            out.push(Practice {
+                listing,
+                text,
+                related,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every good practice in full, in the compendium's order: what the Markdown download holds.
+pub fn compendium(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    filter: &Filter,
+    lang: &str,
+) -> diesel::QueryResult<Vec<Practice>> {
+    let listed = listings(conn, survey, countries, filter, lang)?;
+    practices(conn, survey, countries, filter, listed, lang)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -399,7 +580,7 @@ pub fn partner_matches(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &Countries,
-    practices: &[Practice],
+    practices: &[Listing],
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Match>> {
@@ -419,7 +600,7 @@ pub fn partner_matches(
     let questions: Vec<(&Question, &Vec<String>)> =
         need_questions(survey).map(|(q, t, _)| (q, t)).collect();
     let ids: Vec<&str> = questions.iter().map(|(q, _)| q.id.as_str()).collect();
-    let rows = answers_of(conn, &survey.id, &ids, filter)?;
+    let rows = answers_of(conn, &survey.id, &ids, None, filter)?;
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     // `#other` and "not known"/"not applicable" are not needs.

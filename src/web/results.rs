@@ -21,8 +21,8 @@ use crate::results::cache::Weight;
 use crate::results::{export, practices};
 use crate::survey::{Question, QuestionKind, Survey};
 use views::{
-    CompendiumPage, CompendiumPart, DashboardPage, Filters, Head, NeedsPage, QuestionFigures,
-    QuestionPage, Words,
+    CompendiumPage, CompendiumPart, CompendiumWindow, DashboardPage, Filters, Head, NeedsPage,
+    QuestionFigures, QuestionPage, Words,
 };
 
 #[derive(serde::Deserialize, Default)]
@@ -344,30 +344,28 @@ pub async fn question(
     results_view(&state, &req, "results/question", title, &view)
 }
 
-async fn load_compendium(
+async fn load_listings(
     state: &web::Data<AppState>,
     survey: &std::sync::Arc<Survey>,
     filter: &Filter,
     lang: &'static str,
-) -> Result<std::sync::Arc<Vec<practices::Practice>>, AppError> {
+) -> Result<std::sync::Arc<Vec<practices::Listing>>, AppError> {
     let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
-    with_conn(state, move |conn| {
-        cached_compendium(&app, conn, &s, &f, lang)
-    })
-    .await
+    with_conn(state, move |conn| cached_listings(&app, conn, &s, &f, lang)).await
 }
 
-/// The compendium, kept for repeat views (the compendium page, its Markdown, the matching).
-fn cached_compendium(
+/// The compendium's listings, kept for repeat views (the compendium page, its Markdown, the
+/// matching): the texts are read for what a page shows.
+fn cached_listings(
     app: &AppState,
     conn: &mut DbConn,
     survey: &Survey,
     filter: &Filter,
     lang: &'static str,
-) -> Result<std::sync::Arc<Vec<practices::Practice>>, AppError> {
+) -> Result<std::sync::Arc<Vec<practices::Listing>>, AppError> {
     let key = cache_key("compendium", survey, filter, lang);
     cached(app, conn, key, &[survey.id.as_str()], |conn| {
-        Ok(practices::compendium(
+        Ok(practices::listings(
             conn,
             survey,
             &app.countries,
@@ -375,6 +373,28 @@ fn cached_compendium(
             lang,
         )?)
     })
+}
+
+/// The given listings read in full.
+async fn load_practices(
+    state: &web::Data<AppState>,
+    survey: &std::sync::Arc<Survey>,
+    filter: &Filter,
+    listings: Vec<practices::Listing>,
+    lang: &'static str,
+) -> Result<Vec<practices::Practice>, AppError> {
+    let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
+    with_conn(state, move |conn| {
+        Ok(practices::practices(
+            conn,
+            &s,
+            &app.countries,
+            &f,
+            listings,
+            lang,
+        )?)
+    })
+    .await
 }
 
 pub async fn compendium(
@@ -386,14 +406,16 @@ pub async fn compendium(
 ) -> Result<HttpResponse, AppError> {
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
-    let list = load_compendium(&state, &survey, &filter, lang.0).await?;
-    let w = words(&state, lang);
-    let head = Head::new(&survey, w.lang, query.query_string(&filter));
+    let list = load_listings(&state, &survey, &filter, lang.0).await?;
     let part = CompendiumPart {
         theme: query.theme.as_deref(),
         page: query.page,
     };
-    let view = CompendiumPage::new(w, head, &survey, &list, part);
+    let window = CompendiumWindow::new(&survey, &list, part, lang.0);
+    let shown = load_practices(&state, &survey, &filter, window.listings(), lang.0).await?;
+    let w = words(&state, lang);
+    let head = Head::new(&survey, w.lang, query.query_string(&filter));
+    let view = CompendiumPage::new(w, head, window, &shown);
     let title = w.t("results-compendium", &[]);
     results_view(&state, &req, "results/compendium", title, &view)
 }
@@ -406,8 +428,9 @@ pub async fn compendium_markdown(
 ) -> Result<HttpResponse, AppError> {
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
-    let list = load_compendium(&state, &survey, &filter, lang).await?;
-    let md = compendium_markdown_text(&survey, &list, lang);
+    let list = load_listings(&state, &survey, &filter, lang).await?;
+    let all = load_practices(&state, &survey, &filter, list.to_vec(), lang).await?;
+    let md = compendium_markdown_text(&survey, &all, lang);
     Ok(no_store(
         HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")
@@ -435,9 +458,9 @@ fn compendium_markdown_text(survey: &Survey, list: &[practices::Practice], lang:
                 lang,
                 "results-attribution",
                 &[
-                    ("who", p.attribution.clone()),
-                    ("region", p.region.clone()),
-                    ("development", p.development.clone()),
+                    ("who", p.listing.attribution.clone()),
+                    ("region", p.listing.region.clone()),
+                    ("development", p.listing.development.clone()),
                 ],
             );
             md.push_str(&format!("### {}\n\n", markdown::inline(&attribution)));
@@ -468,7 +491,7 @@ pub async fn needs(
         let key = cache_key("needs", &s, &f, l);
         cached(&app, conn, key, &[s.id.as_str()], |conn| {
             let needs = practices::ranked_needs(conn, &s, &f, l)?;
-            let list = cached_compendium(&app, conn, &s, &f, l)?;
+            let list = cached_listings(&app, conn, &s, &f, l)?;
             let matches = practices::partner_matches(conn, &s, &app.countries, &list, &f, l)?;
             Ok((needs, matches))
         })

@@ -215,7 +215,10 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
     let list = practices::compendium(conn, &survey, &countries, &submitted, "en").unwrap();
     // Within a sub-region, named practices come first, then anonymous ones: never in country
     // order, which would place an anonymous practice among the named ones of its country.
-    let attributions: Vec<&str> = list.iter().map(|p| p.attribution.as_str()).collect();
+    let attributions: Vec<&str> = list
+        .iter()
+        .map(|p| p.listing.attribution.as_str())
+        .collect();
     assert_eq!(
         attributions,
         [
@@ -223,18 +226,18 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
             "a government in South-eastern Asia"
         ]
     );
-    let hidden = list.iter().find(|p| !p.citable).unwrap();
+    let hidden = list.iter().find(|p| !p.listing.citable).unwrap();
     assert_eq!(
-        hidden.unit, "",
+        hidden.listing.unit, "",
         "a practice that may not be cited does not name its organisation"
     );
     assert_eq!(hidden.text, "Remittance price comparison website");
-    let named = list.iter().find(|p| p.citable).unwrap();
-    assert_eq!(named.attribution, "Ministry of Labour, Philippines");
-    assert_eq!(named.unit, "Ministry of Labour");
+    let named = list.iter().find(|p| p.listing.citable).unwrap();
+    assert_eq!(named.listing.attribution, "Ministry of Labour, Philippines");
+    assert_eq!(named.listing.unit, "Ministry of Labour");
     // The theme comes from a single-choice question (`themes_from`).
-    assert_eq!(named.themes, ["labour"]);
-    assert_eq!(hidden.themes, ["remittances"]);
+    assert_eq!(named.listing.themes, ["labour"]);
+    assert_eq!(hidden.listing.themes, ["remittances"]);
 
     // Over HTTP, as the owner: the question page lists "other" answers with their
     // organisation, and the export has one row per organisation with an organisation column.
@@ -519,8 +522,11 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
     .unwrap();
     // Each practice has exactly one theme here (a single-choice question gives it).
     assert!(all.len() > 200, "{} practices", all.len());
-    assert!(all.iter().all(|p| p.themes.len() == 1));
-    let labour = all.iter().filter(|p| p.themes[0] == "labour").count();
+    assert!(all.iter().all(|p| p.listing.themes.len() == 1));
+    let labour = all
+        .iter()
+        .filter(|p| p.listing.themes[0] == "labour")
+        .count();
 
     app.add_user(OWNER, PASSWORD, "owner", &["institutions"]);
     app.login(OWNER, PASSWORD).await;
@@ -540,21 +546,34 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
     );
     let second = app.get(&format!("{base}?page=2")).await;
     assert!(second.body.contains("Practices 201 to "));
-    let mut shown = 0;
+    // The pages read only their own practices' texts: together they show every practice once,
+    // theme by theme, each theme's in the compendium's order.
+    let mut shown: Vec<String> = Vec::new();
     let mut page = 1;
     loop {
         let res = app.get(&format!("{base}?page={page}")).await;
-        shown += res.body.matches("<article class=\"practice\">").count();
+        shown.extend(
+            res.body
+                .split("<p class=\"practice-text\">")
+                .skip(1)
+                .map(|rest| rest.split("</p>").next().unwrap_or_default().to_string()),
+        );
         if !res.body.contains("rel=\"next\"") {
             break;
         }
         page += 1;
     }
-    assert_eq!(
-        shown,
-        all.len(),
-        "the pages together show every practice once"
-    );
+    let expected: Vec<String> = survey
+        .themes
+        .iter()
+        .flat_map(|th| {
+            all.iter()
+                .filter(|p| p.listing.themes.contains(&th.id))
+                .map(|p| handlebars::html_escape(&p.text))
+        })
+        .collect();
+    assert_eq!(shown.len(), all.len(), "every practice once");
+    assert_eq!(shown, expected);
     let one_theme = app.get(&format!("{base}?theme=labour")).await;
     assert!(
         one_theme.body.contains(&format!("of {labour}")),

@@ -1,7 +1,7 @@
 //! What each results page shows, as typed views for strict templates: built from the figures
 //! `crate::results` computed, in the page's language.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -10,7 +10,7 @@ use crate::i18n::translate;
 use crate::reference::{Countries, Country};
 use crate::results::aggregate::{Filter, Grouping, NumberStats, RateRow, TextAnswer};
 use crate::results::cache::Weight;
-use crate::results::practices::{Match, Need, Practice};
+use crate::results::practices::{Listing, Match, Need, Practice};
 use crate::survey::{EscapeKind, Question, QuestionKind, Survey, OTHER_CODE};
 
 /// The page's language and the reference list of countries: what every label needs.
@@ -756,12 +756,13 @@ fn stats_line(
 /// Practices on one page of the compendium.
 pub const COMPENDIUM_PAGE: usize = 200;
 
-/// Practices grouped by theme (id, label, practices), in the definition's theme order.
-pub fn by_theme<'a>(
+/// Practices (or their listings) grouped by theme (id, label, practices), in the
+/// definition's theme order.
+pub fn by_theme<'a, P: AsRef<Listing>>(
     survey: &'a Survey,
-    list: &'a [Practice],
+    list: &'a [P],
     lang: &str,
-) -> Vec<(&'a str, &'a str, Vec<&'a Practice>)> {
+) -> Vec<(&'a str, &'a str, Vec<&'a P>)> {
     survey
         .themes
         .iter()
@@ -770,7 +771,7 @@ pub fn by_theme<'a>(
                 th.id.as_str(),
                 th.label.get(lang),
                 list.iter()
-                    .filter(|p| p.themes.contains(&th.id))
+                    .filter(|p| p.as_ref().themes.contains(&th.id))
                     .collect::<Vec<_>>(),
             )
         })
@@ -812,15 +813,86 @@ pub struct CompendiumPart<'a> {
     pub page: Option<usize>,
 }
 
+/// What one page of the compendium shows of its listings: worked out from the listings alone,
+/// so that only the practices shown are read in full.
+pub struct CompendiumWindow<'a> {
+    survey: &'a Survey,
+    /// Every theme with practices: (id, label, how many).
+    themes: Vec<(&'a str, &'a str, usize)>,
+    chosen: Option<&'a str>,
+    /// The page's listings, each with the label of the theme it is shown under (a practice in
+    /// two themes is shown under both).
+    window: Vec<(&'a str, &'a Listing)>,
+    /// Where the window starts among the listings shown (0-based), and how many there are.
+    start: usize,
+    total: usize,
+    current: usize,
+    pages: usize,
+}
+
+impl<'a> CompendiumWindow<'a> {
+    pub fn new(
+        survey: &'a Survey,
+        list: &'a [Listing],
+        part: CompendiumPart,
+        lang: &str,
+    ) -> CompendiumWindow<'a> {
+        let grouped = by_theme(survey, list, lang);
+        let chosen = survey
+            .themes
+            .iter()
+            .map(|th| th.id.as_str())
+            .find(|id| part.theme == Some(*id));
+        // A large round (thousands of organisations) would make one page of megabytes: the
+        // page shows COMPENDIUM_PAGE practices at a time; the Markdown download has them all.
+        let shown = grouped
+            .iter()
+            .filter(|(id, _, _)| chosen.is_none_or(|c| c == *id))
+            .flat_map(|(_, label, ps)| ps.iter().map(move |p| (*label, *p)));
+        let total = grouped
+            .iter()
+            .filter(|(id, _, _)| chosen.is_none_or(|c| c == *id))
+            .map(|(_, _, ps)| ps.len())
+            .sum::<usize>();
+        let pages = total.div_ceil(COMPENDIUM_PAGE).max(1);
+        let current = part.page.unwrap_or(1).clamp(1, pages);
+        let start = (current - 1) * COMPENDIUM_PAGE;
+        let window = shown.skip(start).take(COMPENDIUM_PAGE).collect();
+        CompendiumWindow {
+            survey,
+            themes: grouped
+                .iter()
+                .map(|(id, label, ps)| (*id, *label, ps.len()))
+                .collect(),
+            chosen,
+            window,
+            start,
+            total,
+            current,
+            pages,
+        }
+    }
+
+    /// The listings to read in full for the page, each once.
+    pub fn listings(&self) -> Vec<Listing> {
+        let mut seen = std::collections::HashSet::new();
+        self.window
+            .iter()
+            .filter(|(_, l)| seen.insert((l.response_id.as_str(), l.question.as_str())))
+            .map(|(_, l)| (*l).clone())
+            .collect()
+    }
+}
+
 impl<'a> CompendiumPage<'a> {
+    /// The page of `window`, with `practices` the window's listings read in full.
     pub fn new(
         w: Words,
         head: Head,
-        survey: &'a Survey,
-        list: &'a [Practice],
-        part: CompendiumPart,
+        window: CompendiumWindow<'a>,
+        practices: &'a [Practice],
     ) -> CompendiumPage<'a> {
-        let grouped = by_theme(survey, list, w.lang);
+        let survey = window.survey;
         let base = head.query.clone();
         let link = |theme: Option<&str>, page: usize| {
             let mut q = base.clone();
@@ -836,56 +908,58 @@ impl<'a> CompendiumPage<'a> {
             }
             format!("/admin/surveys/{}/results/compendium{q}", survey.id)
         };
-        let chosen = part
-            .theme
-            .filter(|th| survey.themes.iter().any(|x| x.id == *th));
-        let theme_links = grouped
+        let theme_links = window
+            .themes
             .iter()
-            .map(|(id, label, ps)| ThemeLink {
+            .map(|(id, label, count)| ThemeLink {
                 label: label.to_string(),
-                count: ps.len(),
+                count: *count,
                 href: link(Some(id), 1),
-                current: chosen == Some(*id),
+                current: window.chosen == Some(*id),
             })
             .collect();
-        // A large round (thousands of organisations) would make one page of megabytes: the
-        // page shows COMPENDIUM_PAGE practices at a time; the Markdown download has them all.
-        let shown: Vec<(&'a str, &'a Practice)> = grouped
+        let full: HashMap<(&str, &str), &'a Practice> = practices
             .iter()
-            .filter(|(id, _, _)| chosen.is_none_or(|c| c == *id))
-            .flat_map(|(_, label, ps)| ps.iter().map(move |p| (*label, *p)))
+            .map(|p| {
+                (
+                    (p.listing.response_id.as_str(), p.listing.question.as_str()),
+                    p,
+                )
+            })
             .collect();
-        let pages = shown.len().div_ceil(COMPENDIUM_PAGE).max(1);
-        let current = part.page.unwrap_or(1).clamp(1, pages);
-        let start = (current - 1) * COMPENDIUM_PAGE;
-        let window = &shown[start.min(shown.len())..(start + COMPENDIUM_PAGE).min(shown.len())];
         let mut themes: Vec<ThemeSection<'a>> = Vec::new();
-        for (label, p) in window {
+        // A practice recalled since its listing was read is not shown.
+        let shown = window.window.iter().filter_map(|(label, l)| {
+            full.get(&(l.response_id.as_str(), l.question.as_str()))
+                .map(|p| (*label, *p))
+        });
+        for (label, p) in shown {
             match themes.last_mut() {
-                Some(last) if last.label == *label => last.practices.push(p),
+                Some(last) if last.label == label => last.practices.push(p),
                 _ => themes.push(ThemeSection {
                     label,
                     practices: vec![p],
                 }),
             }
         }
+        let (start, total, current) = (window.start, window.total, window.current);
         CompendiumPage {
             themes,
             theme_links,
             all_href: link(None, 1),
-            all_current: chosen.is_none(),
-            showing: (!shown.is_empty()).then(|| {
+            all_current: window.chosen.is_none(),
+            showing: (!window.window.is_empty()).then(|| {
                 w.t(
                     "results-showing",
                     &[
                         ("from", (start + 1).to_string()),
-                        ("to", (start + window.len()).to_string()),
-                        ("total", shown.len().to_string()),
+                        ("to", (start + window.window.len()).to_string()),
+                        ("total", total.to_string()),
                     ],
                 )
             }),
-            previous: (current > 1).then(|| link(chosen, current - 1)),
-            next: (current < pages).then(|| link(chosen, current + 1)),
+            previous: (current > 1).then(|| link(window.chosen, current - 1)),
+            next: (current < window.pages).then(|| link(window.chosen, current + 1)),
             head,
         }
     }
