@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde::Serialize;
 
@@ -27,8 +27,6 @@ struct AnswerRow {
     response_id: String,
     #[diesel(sql_type = Text)]
     iso3: String,
-    #[diesel(sql_type = Text)]
-    unit: String,
     #[diesel(sql_type = Text)]
     question_id: String,
     #[diesel(sql_type = Text)]
@@ -50,36 +48,101 @@ fn push_list(sql: &mut Sql, values: &[&str]) {
 }
 
 /// The counted answers to the given questions, per response, with the response's country.
-/// The values of `unread` (a practice's text, up to 2,000 characters) come back empty: its
-/// rows only say that the response answered it.
 fn answers_of(
     conn: &mut DbConn,
     survey_id: &str,
     questions: &[&str],
-    unread: Option<&str>,
     filter: &Filter,
 ) -> diesel::QueryResult<Vec<AnswerRow>> {
     if questions.is_empty() {
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, c.iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, a.item AS item, ",
+        "SELECT r.id AS response_id, c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value",
     );
-    match unread {
-        Some(q) => {
-            sql.push("CASE WHEN a.question_id = ")
-                .bind(q)
-                .push(" THEN '' ELSE a.value END AS value");
-        }
-        None => {
-            sql.push("a.value AS value");
-        }
-    }
     super::aggregate::answers_from(&mut sql, survey_id, filter);
     // No ORDER BY: the callers order what they build (sorting every answer row in the
     // database cost more than the query itself on 100,000 responses).
     sql.push(" AND a.question_id IN ");
     push_list(&mut sql, questions);
+    sql.query().load(conn)
+}
+
+/// One answer read for a practice's listing: which of the listing's questions it answers, and
+/// only what the listing takes from it (the others ''). Narrow on purpose: at 100,000
+/// organisations a listing reads 132,000 answers, and allocating each row's six strings cost
+/// as much as the query.
+#[derive(QueryableByName, Debug)]
+struct ListingRow {
+    #[diesel(sql_type = Text)]
+    response_id: String,
+    /// A sum of [`ListingRow::PRACTICE`], [`ListingRow::THEMES`] and [`ListingRow::CITED`].
+    #[diesel(sql_type = BigInt)]
+    part: i64,
+    /// The response's country and organisation, on the practice's row.
+    #[diesel(sql_type = Text)]
+    iso3: String,
+    #[diesel(sql_type = Text)]
+    unit: String,
+    /// The option picked, on a row of the themes question: the item of a multiple choice,
+    /// the value of a single choice.
+    #[diesel(sql_type = Text)]
+    code: String,
+}
+
+impl ListingRow {
+    /// The practice's text (not read).
+    const PRACTICE: i64 = 1;
+    /// An answer to the question the practice's themes are picked in.
+    const THEMES: i64 = 2;
+    /// "Yes" to the question whether it may be cited.
+    const CITED: i64 = 4;
+}
+
+/// The counted answers a practice question's listings are made of: the practice's own rows
+/// (without its text), its themes and its "may be cited".
+fn listing_rows(
+    conn: &mut DbConn,
+    survey_id: &str,
+    practice: &str,
+    themes_from: Option<&str>,
+    cite: Option<&str>,
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<ListingRow>> {
+    let mut sql = Sql::new("SELECT a.response_id AS response_id, CAST((CASE WHEN a.question_id = ");
+    sql.bind(practice)
+        .push(" AND a.item = '' THEN 1 ELSE 0 END)");
+    if let Some(t) = themes_from {
+        sql.push(" + (CASE WHEN a.question_id = ")
+            .bind(t)
+            .push(" THEN 2 ELSE 0 END)");
+    }
+    if let Some(c) = cite {
+        sql.push(" + (CASE WHEN a.question_id = ")
+            .bind(c)
+            .push(" AND a.value = 'yes' THEN 4 ELSE 0 END)");
+    }
+    sql.push(" AS BIGINT) AS part, CASE WHEN a.question_id = ")
+        .bind(practice)
+        .push(" THEN c.iso3 ELSE '' END AS iso3, CASE WHEN a.question_id = ")
+        .bind(practice)
+        .push(" THEN r.unit ELSE '' END AS unit, ");
+    match themes_from {
+        Some(t) => {
+            sql.push("CASE WHEN a.question_id = ").bind(t).push(
+                " THEN (CASE WHEN a.item = '' THEN a.value ELSE a.item END) ELSE '' END AS code",
+            );
+        }
+        None => {
+            sql.push("'' AS code");
+        }
+    }
+    super::aggregate::answers_from(&mut sql, survey_id, filter);
+    let mut questions = vec![practice];
+    questions.extend(themes_from);
+    questions.extend(cite);
+    sql.push(" AND a.question_id IN ");
+    push_list(&mut sql, &questions);
     sql.query().load(conn)
 }
 
@@ -97,7 +160,7 @@ fn answers_of_responses(
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, r.country_iso3 AS iso3, r.unit AS unit, a.question_id AS question_id, \
+        "SELECT r.id AS response_id, r.country_iso3 AS iso3, a.question_id AS question_id, \
          a.item AS item, a.value AS value FROM version_answers a JOIN responses r \
          ON r.id = a.response_id AND a.version = r.counted_version WHERE r.survey_id = ",
     );
@@ -107,7 +170,7 @@ fn answers_of_responses(
     push_list(&mut sql, questions);
     if filter.include_drafts && !filter.accepted_only {
         sql.push(
-            " UNION ALL SELECT r.id, r.country_iso3, r.unit, a.question_id, a.item, a.value \
+            " UNION ALL SELECT r.id, r.country_iso3, a.question_id, a.item, a.value \
              FROM answers a JOIN responses r ON r.id = a.response_id WHERE r.survey_id = ",
         )
         .bind(survey_id)
@@ -262,24 +325,39 @@ pub fn listings(
         else {
             continue;
         };
-        let mut wanted: Vec<&str> = vec![q.id.as_str()];
-        wanted.extend(themes_from.as_deref());
-        wanted.extend(cite_question.as_deref());
-        let rows = answers_of(conn, &survey.id, &wanted, Some(&q.id), filter)?;
+        let rows = listing_rows(
+            conn,
+            &survey.id,
+            &q.id,
+            themes_from.as_deref(),
+            cite_question.as_deref(),
+            filter,
+        )?;
         // The practices first (every response that answered the question), then what their
         // other answers say of them.
-        let mut at: HashMap<&str, usize> = HashMap::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
         let mut listings: Vec<Listing> = Vec::new();
-        for r in rows
-            .iter()
-            .filter(|r| r.question_id == q.id && r.item.is_empty())
-        {
-            at.insert(r.response_id.as_str(), listings.len());
+        let mut others: Vec<ListingRow> = Vec::new();
+        for r in rows {
+            if r.part & ListingRow::PRACTICE == 0 {
+                others.push(r);
+                continue;
+            }
+            at.insert(r.response_id.clone(), listings.len());
+            if r.part != ListingRow::PRACTICE {
+                others.push(ListingRow {
+                    response_id: r.response_id.clone(),
+                    part: r.part,
+                    iso3: String::new(),
+                    unit: String::new(),
+                    code: r.code.clone(),
+                });
+            }
             listings.push(Listing {
-                response_id: r.response_id.clone(),
+                response_id: r.response_id,
                 question: q.id.clone(),
-                iso3: r.iso3.clone(),
-                unit: r.unit.clone(),
+                iso3: r.iso3,
+                unit: r.unit,
                 attribution: String::new(),
                 citable: false,
                 region: String::new(),
@@ -292,18 +370,16 @@ pub fn listings(
         // The theme options each practice's respondent picked, by code: added in code order
         // below, as the answers' items are ordered.
         let mut picked: Vec<Vec<&str>> = vec![Vec::new(); listings.len()];
-        for r in &rows {
-            let Some(&i) = at.get(r.response_id.as_str()) else {
+        for r in &others {
+            let Some(&i) = at.get(&r.response_id) else {
                 continue;
             };
             // Chatham House: named only where the respondent said yes.
-            if cite_question.as_ref() == Some(&r.question_id) && r.value == "yes" {
+            if r.part & ListingRow::CITED != 0 {
                 listings[i].citable = true;
             }
-            if themes_from.as_ref() == Some(&r.question_id) {
-                // A multiple choice stores the option as the item, a single choice as the
-                // value.
-                picked[i].push(if r.item.is_empty() { &r.value } else { &r.item });
+            if r.part & ListingRow::THEMES != 0 {
+                picked[i].push(&r.code);
             }
         }
         for (listing, mut codes) in listings.iter_mut().zip(picked) {
@@ -600,7 +676,7 @@ pub fn partner_matches(
     let questions: Vec<(&Question, &Vec<String>)> =
         need_questions(survey).map(|(q, t, _)| (q, t)).collect();
     let ids: Vec<&str> = questions.iter().map(|(q, _)| q.id.as_str()).collect();
-    let rows = answers_of(conn, &survey.id, &ids, None, filter)?;
+    let rows = answers_of(conn, &survey.id, &ids, filter)?;
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     // `#other` and "not known"/"not applicable" are not needs.

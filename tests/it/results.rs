@@ -19,6 +19,7 @@ on_both_backends!(
     charts_tell_twelve_options_apart_name_other_and_wrap_long_labels,
     every_results_page_renders_for_the_shipped_surveys_in_every_language,
     response_rates_count_each_unit_once_whichever_table_names_it,
+    the_compendium_says_what_each_response_says_read_alone,
 );
 
 /// Answer and submit a whole response through the real pages.
@@ -1264,6 +1265,165 @@ async fn response_rates_count_each_unit_once_whichever_table_names_it(backend: B
             .contains("<td>8</td><td>2</td><td>3</td><td>1</td><td>2</td><td>1</td><td>25%</td>"),
         "{}",
         page.body
+    );
+    app.stop().await;
+}
+
+/// The compendium of the shipped survey on demo data (themes picked in a multiple choice,
+/// citation, related answers) says of each practice what its response's counted answers say
+/// when read one by one, lists every practice once, and is in the compendium's order.
+async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend) {
+    use coherence::survey::Marker;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        response_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        question_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        item: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(backend, dir.path());
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::start(url, shipped.clone(), dir).await;
+    let catalog =
+        coherence::survey::Catalog::new(coherence::survey::load_paths(&[shipped]).surveys);
+    let survey = catalog.get("coherence-2008").unwrap().clone();
+    let countries = Countries::load().unwrap();
+    let mut conn = conn_for(&app);
+    coherence::results::demo::generate(&mut conn, &survey, &countries, 60, 11).unwrap();
+    let list =
+        practices::compendium(&mut conn, &survey, &countries, &Filter::default(), "en").unwrap();
+    // Every counted answer, read without the compendium's code, by response.
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT a.response_id, a.question_id, a.item, a.value FROM version_answers a \
+         JOIN responses r ON r.id = a.response_id AND a.version = r.counted_version \
+         WHERE r.survey_id = 'coherence-2008' ORDER BY a.response_id, a.question_id, a.item",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let items = |response: &str, question: &str| -> Vec<coherence::survey::answer::Item> {
+        rows.iter()
+            .filter(|r| r.response_id == response && r.question_id == question)
+            .map(|r| coherence::survey::answer::Item {
+                item: r.item.clone(),
+                value: r.value.clone(),
+                num: None,
+            })
+            .collect()
+    };
+    let mut expected_count = 0;
+    let mut seen_multiple_themes = false;
+    let mut seen = (false, false);
+    for q in survey.questions() {
+        let Some(Marker::GoodPractice {
+            themes,
+            themes_from,
+            cite_question,
+            related,
+        }) = &q.marker
+        else {
+            continue;
+        };
+        let answered: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.question_id == q.id && r.item.is_empty())
+            .collect();
+        expected_count += answered.len();
+        let of_q: Vec<&practices::Practice> =
+            list.iter().filter(|p| p.listing.question == q.id).collect();
+        assert_eq!(of_q.len(), answered.len(), "{}: every practice once", q.id);
+        for p in &of_q {
+            let id = p.listing.response_id.as_str();
+            let text = items(id, &q.id);
+            assert_eq!(p.text, text[0].value);
+            let citable = cite_question
+                .as_ref()
+                .is_some_and(|c| items(id, c).iter().any(|i| i.value == "yes"));
+            assert_eq!(p.listing.citable, citable);
+            let country = countries.get(&p.listing.iso3).unwrap();
+            let attribution = if citable {
+                country.name("en").to_string()
+            } else {
+                format!("a government in {}", country.subregion("en"))
+            };
+            assert_eq!(p.listing.attribution, attribution);
+            let mut expected_themes = themes.clone();
+            if let Some(from) = themes_from {
+                let picker = survey.question(from).unwrap();
+                for it in items(id, from) {
+                    let code = if it.item.is_empty() {
+                        &it.value
+                    } else {
+                        &it.item
+                    };
+                    if let Some(th) = picker
+                        .kind
+                        .options()
+                        .iter()
+                        .find(|o| &o.code == code)
+                        .and_then(|o| o.theme.clone())
+                    {
+                        if !expected_themes.contains(&th) {
+                            expected_themes.push(th);
+                        }
+                    }
+                }
+            }
+            seen_multiple_themes |= expected_themes.len() > 1;
+            assert_eq!(p.listing.themes, expected_themes, "{id}");
+            let name_of = |code: &str| countries.get(code).unwrap().name("en").to_string();
+            let expected_related: Vec<(String, String)> = related
+                .iter()
+                .map(|r| survey.question(r).unwrap())
+                .filter(|rq| {
+                    let partner = rq.kind == coherence::survey::QuestionKind::Country;
+                    if partner && !items(id, &rq.id).is_empty() {
+                        if citable {
+                            seen.0 = true;
+                        } else {
+                            seen.1 = true;
+                        }
+                    }
+                    citable || !partner
+                })
+                .filter_map(|rq| {
+                    let its = items(id, &rq.id);
+                    (!its.is_empty()).then(|| {
+                        (
+                            rq.text.get("en").to_string(),
+                            coherence::survey::display::display_value(rq, &its, "en", &name_of),
+                        )
+                    })
+                })
+                .collect();
+            assert_eq!(p.related, expected_related, "{id}");
+        }
+        // The order: region, sub-region, named first, attribution, then response.
+        let keys: Vec<_> = of_q
+            .iter()
+            .map(|p| {
+                (
+                    p.listing.region.as_str(),
+                    p.listing.subregion.as_str(),
+                    !p.listing.citable,
+                    p.listing.attribution.as_str(),
+                    p.listing.response_id.as_str(),
+                )
+            })
+            .collect();
+        assert!(keys.is_sorted(), "{}: {keys:?}", q.id);
+    }
+    assert_eq!(list.len(), expected_count);
+    assert!(list.len() > 20, "{} practices", list.len());
+    assert!(seen_multiple_themes, "a practice with several themes");
+    assert!(
+        seen.0 && seen.1,
+        "partner countries of practices named and not named: {seen:?}"
     );
     app.stop().await;
 }
