@@ -74,6 +74,9 @@ fn answers_of(
 /// as much as the query.
 #[derive(QueryableByName, Debug)]
 struct ListingRow {
+    /// The version it is of (0 for every row where drafts are included).
+    #[diesel(sql_type = BigInt)]
+    version: i64,
     #[diesel(sql_type = Text)]
     response_id: String,
     /// A sum of [`ListingRow::PRACTICE`], [`ListingRow::THEMES`] and [`ListingRow::CITED`].
@@ -99,18 +102,17 @@ impl ListingRow {
     const CITED: i64 = 4;
 }
 
-/// The counted answers a practice question's listings are made of: the practice's own rows
-/// (without its text), its themes and its "may be cited".
-fn listing_rows(
-    conn: &mut DbConn,
-    survey_id: &str,
+/// `<response_id>, <part>, <iso3>, <unit>, <code>` of a [`ListingRow`] over answers `a` (and,
+/// where `joined`, their response `r` and country `c`).
+fn push_listing_columns(
+    sql: &mut Sql,
     practice: &str,
     themes_from: Option<&str>,
     cite: Option<&str>,
-    filter: &Filter,
-) -> diesel::QueryResult<Vec<ListingRow>> {
-    let mut sql = Sql::new("SELECT a.response_id AS response_id, CAST((CASE WHEN a.question_id = ");
-    sql.bind(practice)
+    joined: bool,
+) {
+    sql.push("a.response_id AS response_id, CAST((CASE WHEN a.question_id = ")
+        .bind(practice)
         .push(" AND a.item = '' THEN 1 ELSE 0 END)");
     if let Some(t) = themes_from {
         sql.push(" + (CASE WHEN a.question_id = ")
@@ -122,11 +124,16 @@ fn listing_rows(
             .bind(c)
             .push(" AND a.value = 'yes' THEN 4 ELSE 0 END)");
     }
-    sql.push(" AS BIGINT) AS part, CASE WHEN a.question_id = ")
-        .bind(practice)
-        .push(" THEN c.iso3 ELSE '' END AS iso3, CASE WHEN a.question_id = ")
-        .bind(practice)
-        .push(" THEN r.unit ELSE '' END AS unit, ");
+    sql.push(" AS BIGINT) AS part, ");
+    if joined {
+        sql.push("CASE WHEN a.question_id = ")
+            .bind(practice)
+            .push(" THEN c.iso3 ELSE '' END AS iso3, CASE WHEN a.question_id = ")
+            .bind(practice)
+            .push(" THEN r.unit ELSE '' END AS unit, ");
+    } else {
+        sql.push("'' AS iso3, '' AS unit, ");
+    }
     match themes_from {
         Some(t) => {
             sql.push("CASE WHEN a.question_id = ").bind(t).push(
@@ -137,13 +144,49 @@ fn listing_rows(
             sql.push("'' AS code");
         }
     }
+}
+
+/// The answers a practice question's listings are made of: the practice's own rows (without
+/// its text), its themes and its "may be cited". [`listings`] keeps the themes' and
+/// citation's rows of each practice's own version.
+fn listing_rows(
+    conn: &mut DbConn,
+    survey_id: &str,
+    practice: &str,
+    themes_from: Option<&str>,
+    cite: Option<&str>,
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<ListingRow>> {
+    let others: Vec<&str> = themes_from.into_iter().chain(cite).collect();
+    if filter.include_drafts && !filter.accepted_only {
+        // A draft's live answers have no version: every row is read with its response, which
+        // picks the answers that count (the version is 0 throughout).
+        let mut sql = Sql::new("SELECT CAST(0 AS BIGINT) AS version, ");
+        push_listing_columns(&mut sql, practice, themes_from, cite, true);
+        super::aggregate::answers_from(&mut sql, survey_id, filter);
+        let mut questions = vec![practice];
+        questions.extend(&others);
+        sql.push(" AND a.question_id IN ");
+        push_list(&mut sql, &questions);
+        return sql.query().load(conn);
+    }
+    // Counted versions only: the practice's rows with their response (which the filter is
+    // about, and which says the version that counts), then the themes' and citation's rows by
+    // question alone, of every version. At 100,000 organisations, joining those 84,000 rows to
+    // their responses as well cost as much as the rest of the query.
+    let mut sql = Sql::new("SELECT CAST(a.version AS BIGINT) AS version, ");
+    push_listing_columns(&mut sql, practice, themes_from, cite, true);
     super::aggregate::answers_from(&mut sql, survey_id, filter);
-    let mut questions = vec![practice];
-    questions.extend(themes_from);
-    questions.extend(cite);
-    sql.push(" AND a.question_id IN ");
-    push_list(&mut sql, &questions);
-    sql.query().load(conn)
+    sql.push(" AND a.question_id = ").bind(practice);
+    let mut rows: Vec<ListingRow> = sql.query().load(conn)?;
+    if !others.is_empty() {
+        let mut sql = Sql::new("SELECT CAST(a.version AS BIGINT) AS version, ");
+        push_listing_columns(&mut sql, practice, themes_from, cite, false);
+        sql.push(" FROM version_answers a WHERE a.question_id IN ");
+        push_list(&mut sql, &others);
+        rows.extend(sql.query().load::<ListingRow>(conn)?);
+    }
+    Ok(rows)
 }
 
 /// The answers to the given questions of the given responses: the counted version's, and with
@@ -335,7 +378,8 @@ pub fn listings(
         )?;
         // The practices first (every response that answered the question), then what their
         // other answers say of them.
-        let mut at: HashMap<String, usize> = HashMap::new();
+        // Each practice's place and version.
+        let mut at: HashMap<String, (usize, i64)> = HashMap::new();
         let mut listings: Vec<Listing> = Vec::new();
         let mut others: Vec<ListingRow> = Vec::new();
         for r in rows {
@@ -343,9 +387,10 @@ pub fn listings(
                 others.push(r);
                 continue;
             }
-            at.insert(r.response_id.clone(), listings.len());
+            at.insert(r.response_id.clone(), (listings.len(), r.version));
             if r.part != ListingRow::PRACTICE {
                 others.push(ListingRow {
+                    version: r.version,
                     response_id: r.response_id.clone(),
                     part: r.part,
                     iso3: String::new(),
@@ -371,9 +416,12 @@ pub fn listings(
         // below, as the answers' items are ordered.
         let mut picked: Vec<Vec<&str>> = vec![Vec::new(); listings.len()];
         for r in &others {
-            let Some(&i) = at.get(&r.response_id) else {
+            let Some(&(i, version)) = at.get(&r.response_id) else {
                 continue;
             };
+            if r.version != version {
+                continue;
+            }
             // Chatham House: named only where the respondent said yes.
             if r.part & ListingRow::CITED != 0 {
                 listings[i].citable = true;
@@ -439,7 +487,7 @@ fn in_compendium_order(listings: Vec<Listing>, ranks: &HashMap<&str, usize>) -> 
 }
 
 /// How many listings [`practices`] reads at once: one statement binds each response twice.
-const READ_AT_ONCE: usize = 500;
+const READ_AT_ONCE: usize = 5_000;
 
 /// The given listings in full (in their order), their texts and related answers read for them
 /// alone. A listing whose practice is no longer there (its response recalled since the

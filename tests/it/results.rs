@@ -1296,8 +1296,59 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     let countries = Countries::load().unwrap();
     let mut conn = conn_for(&app);
     coherence::results::demo::generate(&mut conn, &survey, &countries, 60, 11).unwrap();
+    // One practice's response submitted again with other themes and the other answer to "may
+    // it be cited": its first version's answers must no longer count.
+    let first = practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en")
+        .unwrap()
+        .into_iter()
+        .find(|l| l.question == "gp1_description")
+        .unwrap();
+    let id = &first.response_id;
+    let copy = |select: &str, only: &str| {
+        format!(
+            "INSERT INTO version_answers (response_id, version, question_id, item, value, num, \
+             updated_by, updated_at) SELECT {select}, updated_by, updated_at FROM version_answers \
+             WHERE response_id = '{id}' AND version = 1 AND {only}"
+        )
+    };
+    for statement in [
+        format!(
+            "INSERT INTO response_versions (response_id, number, survey_version, content, digest, \
+             submitted_at, submitted_by, signed_off_by, signed_off_name, signed_off_title, channel, \
+             entered_by, recalled_at, returned_at, accepted_at) SELECT response_id, 2, \
+             survey_version, content, digest, submitted_at, submitted_by, signed_off_by, \
+             signed_off_name, signed_off_title, channel, entered_by, recalled_at, returned_at, \
+             accepted_at FROM response_versions WHERE response_id = '{id}' AND number = 1"
+        ),
+        copy(
+            "response_id, 2, question_id, item, value, num",
+            "question_id NOT IN ('gp1_themes', 'gp1_cite')",
+        ),
+        copy(
+            &format!(
+                "response_id, 2, 'gp1_cite', '', '{}', NULL",
+                if first.citable { "no" } else { "yes" }
+            ),
+            "question_id = 'gp1_description'",
+        ),
+        copy(
+            "response_id, 2, 'gp1_themes', 'remittances', '1', NULL",
+            "question_id = 'gp1_description'",
+        ),
+        copy(
+            "response_id, 2, 'gp1_themes', 'diaspora', '1', NULL",
+            "question_id = 'gp1_description'",
+        ),
+        format!("UPDATE responses SET counted_version = 2 WHERE id = '{id}'"),
+    ] {
+        diesel::sql_query(&statement).execute(&mut conn).unwrap();
+    }
     let list =
         practices::compendium(&mut conn, &survey, &countries, &Filter::default(), "en").unwrap();
+    let again = list.iter().find(|p| &p.listing.response_id == id).unwrap();
+    assert_ne!(again.listing.citable, first.citable);
+    assert_eq!(again.listing.themes, ["diaspora", "remittances"]);
+    assert_ne!(again.listing.themes, first.themes);
     // Every counted answer, read without the compendium's code, by response.
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT a.response_id, a.question_id, a.item, a.value FROM version_answers a \
