@@ -24,8 +24,6 @@ use crate::survey::{Marker, NeedLevel, Question, Survey};
 #[derive(QueryableByName, Debug)]
 struct AnswerRow {
     #[diesel(sql_type = Text)]
-    response_id: String,
-    #[diesel(sql_type = Text)]
     iso3: String,
     #[diesel(sql_type = Text)]
     question_id: String,
@@ -58,7 +56,7 @@ fn answers_of(
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value",
+        "SELECT c.iso3 AS iso3, a.question_id AS question_id, a.item AS item, a.value AS value",
     );
     super::aggregate::answers_from(&mut sql, survey_id, filter);
     // No ORDER BY: the callers order what they build (sorting every answer row in the
@@ -189,23 +187,40 @@ fn listing_rows(
     Ok(rows)
 }
 
+/// One answer read for a practice shown: of which version (0 for a draft's live answers).
+#[derive(QueryableByName, Debug)]
+struct TextRow {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    response_id: String,
+    #[diesel(sql_type = Text)]
+    question_id: String,
+    #[diesel(sql_type = Text)]
+    item: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
 /// The answers to the given questions of the given responses: the counted version's, and with
-/// drafts included a draft's visible live answers. The responses were chosen by a filter
-/// already (their listings'), so only which answers are shown depends on it here.
+/// drafts included a draft's visible live answers (the rule of `aggregate::answers_from`, here
+/// by response). The responses were chosen by a filter already (their listings'), so only
+/// which answers are shown depends on it here.
 fn answers_of_responses(
     conn: &mut DbConn,
     survey_id: &str,
     responses: &[&str],
     questions: &[&str],
     filter: &Filter,
-) -> diesel::QueryResult<Vec<AnswerRow>> {
+) -> diesel::QueryResult<Vec<TextRow>> {
     if responses.is_empty() || questions.is_empty() {
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT r.id AS response_id, r.country_iso3 AS iso3, a.question_id AS question_id, \
-         a.item AS item, a.value AS value FROM version_answers a JOIN responses r \
-         ON r.id = a.response_id AND a.version = r.counted_version WHERE r.survey_id = ",
+        "SELECT CAST(a.version AS BIGINT) AS version, r.id AS response_id, \
+         a.question_id AS question_id, a.item AS item, a.value AS value FROM version_answers a \
+         JOIN responses r ON r.id = a.response_id AND a.version = r.counted_version \
+         WHERE r.survey_id = ",
     );
     sql.bind(survey_id).push(" AND a.response_id IN ");
     push_list(&mut sql, responses);
@@ -213,7 +228,7 @@ fn answers_of_responses(
     push_list(&mut sql, questions);
     if filter.include_drafts && !filter.accepted_only {
         sql.push(
-            " UNION ALL SELECT r.id, r.country_iso3, a.question_id, a.item, a.value \
+            " UNION ALL SELECT CAST(0 AS BIGINT), r.id, a.question_id, a.item, a.value \
              FROM answers a JOIN responses r ON r.id = a.response_id WHERE r.survey_id = ",
         )
         .bind(survey_id)
@@ -232,6 +247,10 @@ pub struct Listing {
     /// The response it is an answer of: where its text is read from, and the order's last key.
     #[serde(skip)]
     pub response_id: String,
+    /// The counted version it was listed from: its text is read from that version only (none
+    /// with drafts included, whose live answers have no version).
+    #[serde(skip)]
+    pub version: Option<i64>,
     pub question: String,
     pub iso3: String,
     /// The organisation that reported it, in a survey of organisations where the practice may
@@ -356,6 +375,8 @@ pub fn listings(
 ) -> diesel::QueryResult<Vec<Listing>> {
     // Only responses from the survey's population count, whatever filter the caller built.
     let filter = &filter.clone().within(survey);
+    // Counted versions only: each listing knows its version.
+    let versioned = !filter.include_drafts || filter.accepted_only;
     let mut places = Places::new(countries, lang);
     let mut out = Vec::new();
     for q in survey.questions() {
@@ -400,6 +421,7 @@ pub fn listings(
             }
             listings.push(Listing {
                 response_id: r.response_id,
+                version: versioned.then_some(r.version),
                 question: q.id.clone(),
                 iso3: r.iso3,
                 unit: r.unit,
@@ -486,12 +508,15 @@ fn in_compendium_order(listings: Vec<Listing>, ranks: &HashMap<&str, usize>) -> 
         .collect()
 }
 
-/// How many listings [`practices`] reads at once: one statement binds each response twice.
+/// How many listings [`practices`] reads at once: one statement binds each response once (twice
+/// with drafts included), within SQLite's 32,766 parameters and PostgreSQL's 65,535.
 const READ_AT_ONCE: usize = 5_000;
 
 /// The given listings in full (in their order), their texts and related answers read for them
-/// alone. A listing whose practice is no longer there (its response recalled since the
-/// listings were read) is left out.
+/// alone. A listing is left out when its practice is no longer as it was listed: its response
+/// recalled or counted at another version since, or (drafts included) its answer to "may it
+/// be cited" changed. So a page never shows one version's text under another's attribution,
+/// which could name a government that asked not to be.
 pub fn practices(
     conn: &mut DbConn,
     survey: &Survey,
@@ -515,12 +540,12 @@ pub fn practices(
         }
         let mut questions: Vec<&str> = Vec::new();
         for l in &chunk {
-            let related = match survey.question(&l.question).and_then(|q| q.marker.as_ref()) {
-                Some(Marker::GoodPractice { related, .. }) => related.as_slice(),
-                _ => &[],
-            };
-            for q in std::iter::once(&l.question).chain(related) {
-                if !questions.contains(&q.as_str()) {
+            let (related, cite) = related_and_cite(survey, &l.question);
+            for q in std::iter::once(l.question.as_str())
+                .chain(related.iter().map(String::as_str))
+                .chain(cite)
+            {
+                if !questions.contains(&q) {
                     questions.push(q);
                 }
             }
@@ -543,7 +568,20 @@ pub fn practices(
                     .iter()
                     .take_while(|r| r.response_id == listing.response_id)
                     .count();
-            let answers = &rows[start..end];
+            // The listed version's answers only.
+            let answers: Vec<&TextRow> = rows[start..end]
+                .iter()
+                .filter(|r| listing.version.is_none_or(|v| r.version == v))
+                .collect();
+            let (related, cite) = related_and_cite(survey, &listing.question);
+            let citable = cite.is_some_and(|c| {
+                answers
+                    .iter()
+                    .any(|r| r.question_id == c && r.value == "yes")
+            });
+            if citable != listing.citable {
+                continue;
+            }
             let items_of = |question: &str| -> Vec<Item> {
                 answers
                     .iter()
@@ -561,13 +599,6 @@ pub fn practices(
                 .map(|r| r.value.clone())
             else {
                 continue;
-            };
-            let related = match survey
-                .question(&listing.question)
-                .and_then(|q| q.marker.as_ref())
-            {
-                Some(Marker::GoodPractice { related, .. }) => related.as_slice(),
-                _ => &[],
             };
             let related: Vec<(String, String)> = related
                 .iter()
@@ -593,6 +624,18 @@ pub fn practices(
         }
     }
     Ok(out)
+}
+
+/// A practice question's related questions and its "may it be cited" question.
+fn related_and_cite<'s>(survey: &'s Survey, question: &str) -> (&'s [String], Option<&'s str>) {
+    match survey.question(question).and_then(|q| q.marker.as_ref()) {
+        Some(Marker::GoodPractice {
+            related,
+            cite_question,
+            ..
+        }) => (related.as_slice(), cite_question.as_deref()),
+        _ => (&[], None),
+    }
 }
 
 /// Every good practice in full, in the compendium's order: what the Markdown download holds.

@@ -479,7 +479,7 @@ async fn compendium_needs_and_matching(backend: Backend) {
     );
     // A page reads its practices' texts after their listings (which may come from the cache):
     // a practice recalled in between is left out, not shown without its text; with drafts
-    // included, the draft's text is read instead.
+    // included, it is listed and read from the draft's live answers.
     use diesel::RunQueryDsl;
     diesel::sql_query(
         "UPDATE responses SET counted_version = NULL WHERE survey_id = 'fixture' AND country_iso3 = 'SWE'",
@@ -502,6 +502,9 @@ async fn compendium_needs_and_matching(backend: Backend) {
         include_drafts: true,
         ..Default::default()
     };
+    let listed = practices::listings(&mut conn, &survey, &countries, &drafts, "en").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].version, None);
     let read = practices::practices(&mut conn, &survey, &countries, &drafts, listed, "en").unwrap();
     assert_eq!(
         read.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
@@ -1349,6 +1352,50 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     assert_ne!(again.listing.citable, first.citable);
     assert_eq!(again.listing.themes, ["diaspora", "remittances"]);
     assert_ne!(again.listing.themes, first.themes);
+    // A listing read before the second version counted (a page's listings may come from the
+    // cache) is not shown with the second version's answers: its citation differs.
+    assert_eq!(
+        practices::practices(
+            &mut conn,
+            &survey,
+            &countries,
+            &Filter::default(),
+            vec![first.clone()],
+            "en"
+        )
+        .unwrap(),
+        []
+    );
+    // Nor is one whose citation changed in place since (drafts included: live answers).
+    let named = list
+        .iter()
+        .find(|p| p.listing.citable && p.listing.question == "gp1_description")
+        .unwrap()
+        .clone();
+    diesel::sql_query(format!(
+        "UPDATE version_answers SET value = 'no' WHERE response_id = '{}' AND question_id = 'gp1_cite'",
+        named.listing.response_id
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(
+        practices::practices(
+            &mut conn,
+            &survey,
+            &countries,
+            &Filter::default(),
+            vec![named.listing.clone()],
+            "en"
+        )
+        .unwrap(),
+        []
+    );
+    diesel::sql_query(format!(
+        "UPDATE version_answers SET value = 'yes' WHERE response_id = '{}' AND question_id = 'gp1_cite'",
+        named.listing.response_id
+    ))
+    .execute(&mut conn)
+    .unwrap();
     // Every counted answer, read without the compendium's code, by response.
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT a.response_id, a.question_id, a.item, a.value FROM version_answers a \
@@ -1476,5 +1523,52 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
         seen.0 && seen.1,
         "partner countries of practices named and not named: {seen:?}"
     );
+    // A listing of a version that no longer counts is left out even where its citation is
+    // the same in the version that counts now: its text is that version's only.
+    let other = list
+        .iter()
+        .find(|p| p.listing.version == Some(1) && p.listing.question == "gp1_description")
+        .unwrap()
+        .listing
+        .clone();
+    let oid = &other.response_id;
+    for statement in [
+        format!(
+            "INSERT INTO response_versions (response_id, number, survey_version, content, digest, \
+             submitted_at, submitted_by, signed_off_by, signed_off_name, signed_off_title, channel, \
+             entered_by, recalled_at, returned_at, accepted_at) SELECT response_id, 2, \
+             survey_version, content, digest, submitted_at, submitted_by, signed_off_by, \
+             signed_off_name, signed_off_title, channel, entered_by, recalled_at, returned_at, \
+             accepted_at FROM response_versions WHERE response_id = '{oid}' AND number = 1"
+        ),
+        format!(
+            "INSERT INTO version_answers (response_id, version, question_id, item, value, num, \
+             updated_by, updated_at) SELECT response_id, 2, question_id, item, \
+             CASE WHEN question_id = 'gp1_description' THEN 'Rewritten' ELSE value END, num, \
+             updated_by, updated_at FROM version_answers WHERE response_id = '{oid}' AND version = 1"
+        ),
+        format!("UPDATE responses SET counted_version = 2 WHERE id = '{oid}'"),
+    ] {
+        diesel::sql_query(&statement).execute(&mut conn).unwrap();
+    }
+    let read = |conn: &mut db::PooledConn, listing: &practices::Listing| {
+        practices::practices(
+            conn,
+            &survey,
+            &countries,
+            &Filter::default(),
+            vec![listing.clone()],
+            "en",
+        )
+        .unwrap()
+    };
+    assert_eq!(read(&mut conn, &other), []);
+    let now = practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en")
+        .unwrap()
+        .into_iter()
+        .find(|l| &l.response_id == oid && l.question == "gp1_description")
+        .unwrap();
+    assert_eq!(now.version, Some(2));
+    assert_eq!(read(&mut conn, &now)[0].text, "Rewritten");
     app.stop().await;
 }

@@ -943,17 +943,18 @@ impl<'a> CompendiumPage<'a> {
             }
         }
         let (start, total, current) = (window.start, window.total, window.current);
+        let on_page: usize = themes.iter().map(|t| t.practices.len()).sum();
         CompendiumPage {
             themes,
             theme_links,
             all_href: link(None, 1),
             all_current: window.chosen.is_none(),
-            showing: (!window.window.is_empty()).then(|| {
+            showing: (on_page > 0).then(|| {
                 w.t(
                     "results-showing",
                     &[
                         ("from", (start + 1).to_string()),
-                        ("to", (start + window.window.len()).to_string()),
+                        ("to", (start + on_page).to_string()),
                         ("total", total.to_string()),
                     ],
                 )
