@@ -1272,6 +1272,28 @@ async fn response_rates_count_each_unit_once_whichever_table_names_it(backend: B
     app.stop().await;
 }
 
+/// SQL adding version 2 of a response, a copy of its version 1's record.
+fn second_version(response: &str) -> String {
+    format!(
+        "INSERT INTO response_versions (response_id, number, survey_version, content, digest, \
+         submitted_at, submitted_by, signed_off_by, signed_off_name, signed_off_title, channel, \
+         entered_by, recalled_at, returned_at, accepted_at) SELECT response_id, 2, \
+         survey_version, content, digest, submitted_at, submitted_by, signed_off_by, \
+         signed_off_name, signed_off_title, channel, entered_by, recalled_at, returned_at, \
+         accepted_at FROM response_versions WHERE response_id = '{response}' AND number = 1"
+    )
+}
+
+/// SQL writing `select` (response, version, question, item, value, num) of the response's
+/// version-1 answers that match `only`, as new version answers.
+fn first_version_answers(response: &str, select: &str, only: &str) -> String {
+    format!(
+        "INSERT INTO version_answers (response_id, version, question_id, item, value, num, \
+         updated_by, updated_at) SELECT {select}, updated_by, updated_at FROM version_answers \
+         WHERE response_id = '{response}' AND version = 1 AND {only}"
+    )
+}
+
 /// The compendium of the shipped survey on demo data (themes picked in a multiple choice,
 /// citation, related answers) says of each practice what its response's counted answers say
 /// when read one by one, lists every practice once, and is in the compendium's order.
@@ -1307,22 +1329,9 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
         .find(|l| l.question == "gp1_description")
         .unwrap();
     let id = &first.response_id;
-    let copy = |select: &str, only: &str| {
-        format!(
-            "INSERT INTO version_answers (response_id, version, question_id, item, value, num, \
-             updated_by, updated_at) SELECT {select}, updated_by, updated_at FROM version_answers \
-             WHERE response_id = '{id}' AND version = 1 AND {only}"
-        )
-    };
+    let copy = |select: &str, only: &str| first_version_answers(id, select, only);
     for statement in [
-        format!(
-            "INSERT INTO response_versions (response_id, number, survey_version, content, digest, \
-             submitted_at, submitted_by, signed_off_by, signed_off_name, signed_off_title, channel, \
-             entered_by, recalled_at, returned_at, accepted_at) SELECT response_id, 2, \
-             survey_version, content, digest, submitted_at, submitted_by, signed_off_by, \
-             signed_off_name, signed_off_title, channel, entered_by, recalled_at, returned_at, \
-             accepted_at FROM response_versions WHERE response_id = '{id}' AND number = 1"
-        ),
+        second_version(id),
         copy(
             "response_id, 2, question_id, item, value, num",
             "question_id NOT IN ('gp1_themes', 'gp1_cite')",
@@ -1533,19 +1542,12 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
         .clone();
     let oid = &other.response_id;
     for statement in [
-        format!(
-            "INSERT INTO response_versions (response_id, number, survey_version, content, digest, \
-             submitted_at, submitted_by, signed_off_by, signed_off_name, signed_off_title, channel, \
-             entered_by, recalled_at, returned_at, accepted_at) SELECT response_id, 2, \
-             survey_version, content, digest, submitted_at, submitted_by, signed_off_by, \
-             signed_off_name, signed_off_title, channel, entered_by, recalled_at, returned_at, \
-             accepted_at FROM response_versions WHERE response_id = '{oid}' AND number = 1"
-        ),
-        format!(
-            "INSERT INTO version_answers (response_id, version, question_id, item, value, num, \
-             updated_by, updated_at) SELECT response_id, 2, question_id, item, \
-             CASE WHEN question_id = 'gp1_description' THEN 'Rewritten' ELSE value END, num, \
-             updated_by, updated_at FROM version_answers WHERE response_id = '{oid}' AND version = 1"
+        second_version(oid),
+        first_version_answers(
+            oid,
+            "response_id, 2, question_id, item, \
+             CASE WHEN question_id = 'gp1_description' THEN 'Rewritten' ELSE value END, num",
+            "TRUE",
         ),
         format!("UPDATE responses SET counted_version = 2 WHERE id = '{oid}'"),
     ] {
