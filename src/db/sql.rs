@@ -142,6 +142,25 @@ impl Sql {
         self
     }
 
+    /// `(<a>, <b>, ...)` with each value bound, for `IN`; `(NULL)`, which matches nothing,
+    /// for no values (`IN ()` is not SQL).
+    pub fn bind_list<V: Into<String>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
+        self.text.push('(');
+        let mut empty = true;
+        for v in values {
+            if !empty {
+                self.text.push_str(", ");
+            }
+            self.bind(v);
+            empty = false;
+        }
+        if empty {
+            self.text.push_str("NULL");
+        }
+        self.text.push(')');
+        self
+    }
+
     /// Bind a value once, to be referred to by the returned placeholder several times.
     pub fn param(&mut self, value: impl Into<String>) -> String {
         self.binds.push(value.into());

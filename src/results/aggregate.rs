@@ -282,18 +282,8 @@ fn push_country_filter(sql: &mut Sql, filter: &Filter) {
 
 /// ` AND c.iso3 IN (<the population's codes>)`.
 fn push_population(sql: &mut Sql, population: &Population) {
-    sql.push(" AND c.iso3 IN (");
-    for (i, code) in population.codes().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(code);
-    }
-    // An empty population (a survey file cannot declare one) asks no one.
-    if population.is_empty() {
-        sql.push("NULL");
-    }
-    sql.push(")");
+    // An empty population (a survey file cannot declare one) asks no one: `IN (NULL)`.
+    sql.push(" AND c.iso3 IN ").bind_list(population.codes());
 }
 
 #[derive(QueryableByName, Debug)]

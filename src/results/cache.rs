@@ -51,14 +51,8 @@ pub fn generations(conn: &mut DbConn, survey_ids: &[&str]) -> diesel::QueryResul
         generation: i64,
     }
     let mut sql =
-        Sql::new("SELECT survey_id, generation FROM results_generations WHERE survey_id IN (");
-    for (i, id) in survey_ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(*id);
-    }
-    sql.push(")");
+        Sql::new("SELECT survey_id, generation FROM results_generations WHERE survey_id IN ");
+    sql.bind_list(survey_ids.iter().copied());
     let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(survey_ids
         .iter()

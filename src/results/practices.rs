@@ -33,18 +33,6 @@ struct AnswerRow {
     value: String,
 }
 
-/// `(<a>, <b>, ...)` with each value bound.
-fn push_list(sql: &mut Sql, values: &[&str]) {
-    sql.push("(");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(*v);
-    }
-    sql.push(")");
-}
-
 /// The counted answers to the given questions, per response, with the response's country.
 fn answers_of(
     conn: &mut DbConn,
@@ -62,7 +50,7 @@ fn answers_of(
     // No ORDER BY: the callers order what they build (sorting every answer row in the
     // database cost more than the query itself on 100,000 responses).
     sql.push(" AND a.question_id IN ");
-    push_list(&mut sql, questions);
+    sql.bind_list(questions.iter().copied());
     sql.query().load(conn)
 }
 
@@ -165,7 +153,7 @@ fn listing_rows(
         let mut questions = vec![practice];
         questions.extend(&others);
         sql.push(" AND a.question_id IN ");
-        push_list(&mut sql, &questions);
+        sql.bind_list(questions.iter().copied());
         return sql.query().load(conn);
     }
     // Counted versions only: the practice's rows with their response (which the filter is
@@ -181,7 +169,7 @@ fn listing_rows(
         let mut sql = Sql::new("SELECT CAST(a.version AS BIGINT) AS version, ");
         push_listing_columns(&mut sql, practice, themes_from, cite, false);
         sql.push(" FROM version_answers a WHERE a.question_id IN ");
-        push_list(&mut sql, &others);
+        sql.bind_list(others.iter().copied());
         rows.extend(sql.query().load::<ListingRow>(conn)?);
     }
     Ok(rows)
@@ -223,9 +211,9 @@ fn answers_of_responses(
          WHERE r.survey_id = ",
     );
     sql.bind(survey_id).push(" AND a.response_id IN ");
-    push_list(&mut sql, responses);
+    sql.bind_list(responses.iter().copied());
     sql.push(" AND a.question_id IN ");
-    push_list(&mut sql, questions);
+    sql.bind_list(questions.iter().copied());
     if filter.include_drafts && !filter.accepted_only {
         sql.push(
             " UNION ALL SELECT CAST(0 AS BIGINT), r.id, a.question_id, a.item, a.value \
@@ -233,9 +221,9 @@ fn answers_of_responses(
         )
         .bind(survey_id)
         .push(" AND r.counted_version IS NULL AND a.visible = TRUE AND a.response_id IN ");
-        push_list(&mut sql, responses);
+        sql.bind_list(responses.iter().copied());
         sql.push(" AND a.question_id IN ");
-        push_list(&mut sql, questions);
+        sql.bind_list(questions.iter().copied());
     }
     sql.query().load(conn)
 }
