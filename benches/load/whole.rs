@@ -18,8 +18,8 @@ use coherence::survey::Survey;
 use diesel::prelude::*;
 
 use super::{
-    cpu_seconds, hidden, loadavg, peak_rss_mib, rss_split_mib, server_counters, start_server_with,
-    CONNECTIONS,
+    cpu_seconds, hidden, loadavg, peak_rss_mib, profile, rss_split_mib, server_counters,
+    start_server_with, CONNECTIONS,
 };
 
 /// Links issued per connection: more than a connection completes in a run on this machine.
@@ -160,6 +160,7 @@ pub async fn run(db: &str, duration: Duration, healthz_per_second: f64) {
     let load_before = loadavg();
     let counters_before = server_counters(&base).await;
     let cpu_before = cpu_seconds(pid);
+    let _profile = profile("whole responses", pid, duration);
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();

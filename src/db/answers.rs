@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::{Bool, Text, Timestamp};
 
 use super::schema::{answers, hidden_questions, responses};
 use super::sql::Kept;
@@ -174,6 +174,7 @@ fn json(value: &impl serde::Serialize) -> QueryResult<String> {
 super::sql::statement_names! {
     DeleteAnswers;
     InsertAnswers;
+    SetVisible;
 }
 
 /// Delete a response's answers to the questions of a JSON array.
@@ -264,12 +265,12 @@ fn set_visible(
     question: &str,
     visible: bool,
 ) -> QueryResult<()> {
-    diesel::update(
-        answers::table
-            .filter(answers::response_id.eq(response_id))
-            .filter(answers::question_id.eq(question)),
-    )
-    .set(answers::visible.eq(visible))
-    .execute(conn)?;
+    Kept::<SetVisible>::new("UPDATE answers SET visible = ")
+        .bind::<Bool, _>(visible)
+        .sql(" WHERE response_id = ")
+        .bind::<Text, _>(response_id)
+        .sql(" AND question_id = ")
+        .bind::<Text, _>(question)
+        .execute(conn)?;
     Ok(())
 }

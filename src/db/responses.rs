@@ -4,8 +4,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
 
 use super::schema::{response_events, responses};
+use super::sql::Kept;
 use super::states::text_enum;
 use super::{answers, carried, new_id, DbConn};
 use crate::survey::answer::Answers;
@@ -281,22 +283,32 @@ pub fn record_submission(
     now: NaiveDateTime,
 ) -> QueryResult<Option<i32>> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    let n = diesel::update(
-        responses::table
-            .filter(responses::id.eq(response_id))
-            .filter(responses::status.eq_any(from)),
-    )
-    .set((
-        responses::status.eq(ResponseStatus::Submitted.as_str()),
-        responses::version_count.eq(responses::version_count + 1),
-        responses::submitted_at.eq(now),
-        responses::submitted_by.eq(token_id),
-        responses::updated_at.eq(now),
-        responses::sent_back_message.eq(None::<String>),
-        responses::sent_back_by.eq(None::<String>),
-        responses::sent_back_at.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)?;
+    let from = serde_json::to_string(&from)
+        .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+    let (unpack, cast) = match conn {
+        DbConn::Sqlite(_) => (" AND status IN (SELECT value FROM json_each(", ""),
+        DbConn::Postgres(_) => (" AND status IN (SELECT json_array_elements_text(", "::json"),
+    };
+    // Every submission runs it: kept prepared (see `Kept`), since the triggers on `responses`
+    // make preparing it cost more than running it.
+    let n = Kept::<RecordSubmission>::new("UPDATE responses SET status = ")
+        .bind::<Text, _>(ResponseStatus::Submitted.as_str())
+        .sql(", version_count = version_count + 1, submitted_at = ")
+        .bind::<Timestamp, _>(now)
+        .sql(", submitted_by = ")
+        .bind::<Text, _>(token_id)
+        .sql(", updated_at = ")
+        .bind::<Timestamp, _>(now)
+        .sql(
+            ", sent_back_message = NULL, sent_back_by = NULL, sent_back_at = NULL \
+             WHERE id = ",
+        )
+        .bind::<Text, _>(response_id)
+        .sql(unpack)
+        .bind::<Text, _>(from)
+        .sql(cast)
+        .sql("))")
+        .execute(conn)?;
     if n == 0 {
         return Ok(None);
     }
@@ -360,10 +372,19 @@ pub fn set_counted_version(
     response_id: &str,
     version: Option<i32>,
 ) -> QueryResult<()> {
-    diesel::update(responses::table.find(response_id))
-        .set(responses::counted_version.eq(version))
+    // Kept prepared (see `Kept`): the tallies' triggers on `responses` make preparing it cost
+    // more than running it.
+    Kept::<SetCountedVersion>::new("UPDATE responses SET counted_version = ")
+        .bind::<Nullable<Integer>, _>(version)
+        .sql(" WHERE id = ")
+        .bind::<Text, _>(response_id)
         .execute(conn)?;
     Ok(())
+}
+
+super::sql::statement_names! {
+    RecordSubmission;
+    SetCountedVersion;
 }
 
 pub fn response_by_id(conn: &mut DbConn, response_id: &str) -> QueryResult<Option<ResponseRow>> {

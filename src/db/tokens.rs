@@ -4,9 +4,11 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 
 use super::responses::ResponseRow;
 use super::schema::access_tokens;
+use super::sql::Kept;
 use super::states::text_enum;
 use super::{new_id, DbConn};
 
@@ -419,13 +421,19 @@ diesel::define_sql_function! {
 
 /// Record a use of the link: its latest, and its first if it had none (one statement).
 pub fn touch_token(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(access_tokens::table.find(id))
-        .set((
-            access_tokens::last_used_at.eq(now),
-            access_tokens::first_used_at.eq(coalesce(access_tokens::first_used_at, Some(now))),
-        ))
+    // Kept prepared (see `Kept`): the query builder's UPDATEs are prepared at every run.
+    Kept::<TouchToken>::new("UPDATE access_tokens SET last_used_at = ")
+        .bind::<Timestamp, _>(now)
+        .sql(", first_used_at = COALESCE(first_used_at, ")
+        .bind::<Timestamp, _>(now)
+        .sql(") WHERE id = ")
+        .bind::<Text, _>(id)
         .execute(conn)?;
     Ok(())
+}
+
+super::sql::statement_names! {
+    TouchToken;
 }
 
 pub fn count_tokens(conn: &mut DbConn) -> QueryResult<i64> {

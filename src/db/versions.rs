@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
 
 use super::schema::{response_versions, version_answers};
-use super::sql::Sql;
+use super::sql::Kept;
 use super::DbConn;
 use crate::survey::answer::{Answers, Item};
 
@@ -69,19 +70,25 @@ pub fn insert_version(conn: &mut DbConn, v: &NewVersion) -> QueryResult<()> {
             response_versions::entered_by.eq(v.entered_by),
         ))
         .execute(conn)?;
-    let mut sql = Sql::new(
+    // Kept prepared (see `Kept`): the tallies' trigger on `version_answers` makes preparing it
+    // cost more than running it.
+    Kept::<CopyVersionAnswers>::new(
         "INSERT INTO version_answers \
          (response_id, version, question_id, item, value, num, updated_by, updated_at) \
-         SELECT response_id, CAST(",
-    );
-    sql.bind(v.number.to_string());
-    sql.push(
-        " AS INTEGER), question_id, item, value, num, updated_by, updated_at \
+         SELECT response_id, ",
+    )
+    .bind::<Integer, _>(v.number)
+    .sql(
+        ", question_id, item, value, num, updated_by, updated_at \
          FROM answers WHERE visible = TRUE AND response_id = ",
-    );
-    sql.bind(v.response_id);
-    sql.query().execute(conn)?;
+    )
+    .bind::<Text, _>(v.response_id)
+    .execute(conn)?;
     Ok(())
+}
+
+super::sql::statement_names! {
+    CopyVersionAnswers;
 }
 
 /// Every version of a response, oldest first.
