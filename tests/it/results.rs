@@ -505,11 +505,24 @@ async fn compendium_needs_and_matching(backend: Backend) {
     let listed = practices::listings(&mut conn, &survey, &countries, &drafts, "en").unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].version, None);
-    let read = practices::practices(&mut conn, &survey, &countries, &drafts, listed, "en").unwrap();
+    let read = practices::practices(
+        &mut conn,
+        &survey,
+        &countries,
+        &drafts,
+        listed.clone(),
+        "en",
+    )
+    .unwrap();
     assert_eq!(
         read.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
         ["A migration and development council"]
     );
+    // Read in one scan (as the Markdown of a large round is): the draft's live answers too.
+    let scanned =
+        practices::practices_reading(&mut conn, &survey, &countries, &drafts, listed, "en", 0)
+            .unwrap();
+    assert_eq!(scanned, read);
     app.stop().await;
 }
 
@@ -1361,6 +1374,23 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     assert_ne!(again.listing.citable, first.citable);
     assert_eq!(again.listing.themes, ["diaspora", "remittances"]);
     assert_ne!(again.listing.themes, first.themes);
+    // The Markdown download of a large round reads every practice in one scan instead of by
+    // response: the same practices.
+    let listed: Vec<_> = list.iter().map(|p| p.listing.clone()).collect();
+    let scanned = |listed: Vec<practices::Listing>, conn: &mut coherence::db::DbConn| {
+        practices::practices_reading(
+            conn,
+            &survey,
+            &countries,
+            &Filter::default(),
+            listed,
+            "en",
+            0,
+        )
+        .unwrap()
+    };
+    assert_eq!(scanned(listed, &mut conn), list);
+    assert_eq!(scanned(vec![first.clone()], &mut conn), []);
     // A listing read before the second version counted (a page's listings may come from the
     // cache) is not shown with the second version's answers: its citation differs.
     assert_eq!(
