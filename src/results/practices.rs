@@ -193,7 +193,8 @@ struct TextRow {
 /// Whose answers [`answers_of_responses`] reads.
 #[derive(Clone, Copy)]
 enum Responses<'a> {
-    /// Every response of the survey (that the filter counts).
+    /// Every response of the survey: the caller keeps the rows of its listings' responses
+    /// and drops the others' (all of them held at once, as the download's practices are).
     All,
     /// These responses.
     These(&'a [&'a str]),
