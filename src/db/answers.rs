@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text, Timestamp};
 
 use super::schema::{answers, hidden_questions, responses};
-use super::sql::Kept;
+use super::sql::{json, Kept};
 use super::DbConn;
 use crate::survey::answer::{Answers, Item};
 
@@ -148,7 +148,7 @@ pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResul
     }
     if w.changes.iter().any(|(q, _)| (w.stored)(q)) {
         let questions: Vec<&str> = w.changes.iter().map(|(q, _)| *q).collect();
-        delete_answers(conn, w.response_id, &json(&questions)?)?;
+        delete_answers(conn, w.response_id, json(&questions)?)?;
     }
     // (question, item, value, num, visible): a JSON array each.
     let rows: Vec<(&str, &str, &str, Option<f64>, bool)> = w
@@ -167,10 +167,6 @@ pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResul
     Ok(())
 }
 
-fn json(value: &impl serde::Serialize) -> QueryResult<String> {
-    serde_json::to_string(value).map_err(|e| diesel::result::Error::SerializationError(e.into()))
-}
-
 super::sql::statement_names! {
     DeleteAnswers;
     InsertAnswers;
@@ -178,20 +174,11 @@ super::sql::statement_names! {
 }
 
 /// Delete a response's answers to the questions of a JSON array.
-fn delete_answers(conn: &mut DbConn, response_id: &str, questions: &str) -> QueryResult<usize> {
-    let (unpack, cast) = match conn {
-        DbConn::Sqlite(_) => (" AND question_id IN (SELECT value FROM json_each(", ""),
-        DbConn::Postgres(_) => (
-            " AND question_id IN (SELECT json_array_elements_text(",
-            "::json",
-        ),
-    };
+fn delete_answers(conn: &mut DbConn, response_id: &str, questions: String) -> QueryResult<usize> {
     Kept::<DeleteAnswers>::new("DELETE FROM answers WHERE response_id = ")
         .bind::<Text, _>(response_id)
-        .sql(unpack)
-        .bind::<Text, _>(questions)
-        .sql(cast)
-        .sql("))")
+        .sql(" AND question_id IN ")
+        .bind_json_elements(conn, questions)
         .execute(conn)
 }
 

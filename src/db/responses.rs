@@ -7,7 +7,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
 
 use super::schema::{response_events, responses};
-use super::sql::Kept;
+use super::sql::{json, Kept};
 use super::states::text_enum;
 use super::{answers, carried, new_id, DbConn};
 use crate::survey::answer::Answers;
@@ -283,12 +283,6 @@ pub fn record_submission(
     now: NaiveDateTime,
 ) -> QueryResult<Option<i32>> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    let from = serde_json::to_string(&from)
-        .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-    let (unpack, cast) = match conn {
-        DbConn::Sqlite(_) => (" AND status IN (SELECT value FROM json_each(", ""),
-        DbConn::Postgres(_) => (" AND status IN (SELECT json_array_elements_text(", "::json"),
-    };
     // Every submission runs it: kept prepared (see `Kept`), since the triggers on `responses`
     // make preparing it cost more than running it.
     let n = Kept::<RecordSubmission>::new("UPDATE responses SET status = ")
@@ -304,10 +298,8 @@ pub fn record_submission(
              WHERE id = ",
         )
         .bind::<Text, _>(response_id)
-        .sql(unpack)
-        .bind::<Text, _>(from)
-        .sql(cast)
-        .sql("))")
+        .sql(" AND status IN ")
+        .bind_json_elements(conn, json(&from)?)
         .execute(conn)?;
     if n == 0 {
         return Ok(None);

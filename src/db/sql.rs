@@ -90,6 +90,22 @@ impl<'f, Id: StatementName> Kept<'f, Id> {
         })));
         self
     }
+
+    /// `(SELECT <element> ...)`: the texts of a JSON array (see [`json`]) bound as one value,
+    /// for `IN`. The statement's text stays the same whatever the number of elements, as a
+    /// kept statement's must (a bound list would need one text per length).
+    pub fn bind_json_elements(self, conn: &DbConn, array: String) -> Self {
+        let (open, close) = match conn {
+            DbConn::Sqlite(_) => ("(SELECT value FROM json_each(", "))"),
+            DbConn::Postgres(_) => ("(SELECT json_array_elements_text(", "::json))"),
+        };
+        self.sql(open).bind::<Text, _>(array).sql(close)
+    }
+}
+
+/// A value as JSON text, to be bound as one parameter.
+pub fn json(value: &impl serde::Serialize) -> QueryResult<String> {
+    serde_json::to_string(value).map_err(|e| diesel::result::Error::SerializationError(e.into()))
 }
 
 impl<Id> QueryFragment<Backend> for Kept<'_, Id> {
