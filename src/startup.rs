@@ -89,6 +89,10 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
         if made > 0 {
             tracing::info!(survey = %s.id, versions = made, "stored submitted responses as version 1");
         }
+        // The compendium's listings, kept by the database from now on for this definition.
+        if crate::results::practices::keep_roles(&mut conn, s).map_err(DbError::from)? {
+            tracing::info!(survey = %s.id, "good-practice listings computed for this definition");
+        }
     }
     let fresh = tokens::count_tokens(&mut conn).map_err(DbError::from)? == 0;
     drop(conn);

@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
-use diesel::Connection;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -334,7 +333,12 @@ fn fill(
     let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
     let mut summary = DemoSummary::default();
     for batch in respondents.chunks(BATCH) {
-        conn.transaction(|conn| {
+        // `db::transaction`: on SQLite it takes the process's writer turn first, which the
+        // saves and submissions inside then hold already. With a bare transaction they waited
+        // for that turn while holding the database's write lock, and a server's audit sealer
+        // in the same process, holding the turn, waited for the lock until its busy timeout:
+        // minutes of stalls for the tests that fill demo data beside a running server.
+        crate::db::transaction(conn, |conn| {
             for (iso3, unit) in batch {
                 respond_as(
                     conn,

@@ -5,11 +5,14 @@
 //! reported them, in which themes and in which order, without their texts; [`practices`] reads
 //! the texts and related answers of the listings a page shows. At 100,000 organisations the
 //! first view orders 48,000 practices and shows 200: reading every text to show 200 of them
-//! took over a second.
+//! took over a second. The listings of the counted versions are read from what the database
+//! keeps of each version's practices (`version_practices`, by triggers on the versions'
+//! answers, for the roles [`keep_roles`] writes when the server starts): one narrow row per
+//! practice instead of every answer to the practice, themes and citation questions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde::Serialize;
 
@@ -365,6 +368,253 @@ impl<'a> Places<'a> {
     }
 }
 
+/// A practice as read for its listing: who reported it, in which version, whether it may be
+/// cited, and the codes picked in its themes question.
+struct Listed {
+    response_id: String,
+    version: i64,
+    iso3: String,
+    unit: String,
+    citable: bool,
+    codes: Vec<String>,
+}
+
+/// One question's practices, from every answer to it and to its themes and citation
+/// questions (drafts included, or without roles kept: see [`listed_kept`]).
+fn listed_from_answers(
+    conn: &mut DbConn,
+    survey_id: &str,
+    practice: &str,
+    themes_from: Option<&str>,
+    cite: Option<&str>,
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<Listed>> {
+    let rows = listing_rows(conn, survey_id, practice, themes_from, cite, filter)?;
+    // The practices first (every response that answered the question), then what their
+    // other answers say of them.
+    // Each practice's place and version.
+    let mut at: HashMap<String, (usize, i64)> = HashMap::new();
+    let mut listed: Vec<Listed> = Vec::new();
+    let mut others: Vec<ListingRow> = Vec::new();
+    for r in rows {
+        if r.part & ListingRow::PRACTICE == 0 {
+            others.push(r);
+            continue;
+        }
+        at.insert(r.response_id.clone(), (listed.len(), r.version));
+        if r.part != ListingRow::PRACTICE {
+            others.push(ListingRow {
+                version: r.version,
+                response_id: r.response_id.clone(),
+                part: r.part,
+                iso3: String::new(),
+                unit: String::new(),
+                code: r.code.clone(),
+            });
+        }
+        listed.push(Listed {
+            response_id: r.response_id,
+            version: r.version,
+            iso3: r.iso3,
+            unit: r.unit,
+            citable: false,
+            codes: Vec::new(),
+        });
+    }
+    for r in others {
+        let Some(&(i, version)) = at.get(&r.response_id) else {
+            continue;
+        };
+        if r.version != version {
+            continue;
+        }
+        if r.part & ListingRow::CITED != 0 {
+            listed[i].citable = true;
+        }
+        if r.part & ListingRow::THEMES != 0 {
+            listed[i].codes.push(r.code);
+        }
+    }
+    Ok(listed)
+}
+
+/// A practice's listing as kept in `version_practices`, with its response's country and unit.
+#[derive(QueryableByName, Debug)]
+struct KeptRow {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    response_id: String,
+    #[diesel(sql_type = Text)]
+    iso3: String,
+    #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Bool)]
+    citable: bool,
+    #[diesel(sql_type = Text)]
+    theme_codes: String,
+}
+
+/// What separates the codes in `version_practices.theme_codes` (no code holds it).
+const CODE_SEPARATOR: char = '\u{1f}';
+
+/// One question's practices of the counted versions, from the listings the database keeps
+/// (`version_practices`): one narrow row per practice.
+fn listed_kept(
+    conn: &mut DbConn,
+    survey_id: &str,
+    practice: &str,
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<Listed>> {
+    // Listings first, then their response: SQLite keeps the order of a CROSS JOIN (it would
+    // start from the survey's responses otherwise); PostgreSQL plans it like any join.
+    let mut sql = Sql::new(
+        "SELECT CAST(l.version AS BIGINT) AS version, l.response_id AS response_id, \
+         c.iso3 AS iso3, r.unit AS unit, l.citable AS citable, l.theme_codes AS theme_codes \
+         FROM version_practices l CROSS JOIN responses r JOIN countries c ON c.iso3 = r.country_iso3 \
+         WHERE r.id = l.response_id AND r.counted_version = l.version AND l.survey_id = ",
+    );
+    sql.bind(survey_id)
+        .push(" AND l.practice_id = ")
+        .bind(practice)
+        .push(" AND r.survey_id = ")
+        .bind(survey_id);
+    super::aggregate::push_filter(&mut sql, filter);
+    let rows: Vec<KeptRow> = sql.query().load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Listed {
+            codes: r
+                .theme_codes
+                .split(CODE_SEPARATOR)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+            response_id: r.response_id,
+            version: r.version,
+            iso3: r.iso3,
+            unit: r.unit,
+            citable: r.citable,
+        })
+        .collect())
+}
+
+/// The roles the survey's good-practice questions give to questions, as `practice_roles`
+/// keeps them: (practice, role, question), sorted.
+fn roles(survey: &Survey) -> Vec<(String, &'static str, String)> {
+    let mut out = Vec::new();
+    for q in survey.questions() {
+        let Some(Marker::GoodPractice {
+            themes_from,
+            cite_question,
+            ..
+        }) = &q.marker
+        else {
+            continue;
+        };
+        out.push((q.id.clone(), "practice", q.id.clone()));
+        if let Some(t) = themes_from {
+            out.push((q.id.clone(), "themes", t.clone()));
+        }
+        if let Some(c) = cite_question {
+            out.push((q.id.clone(), "cite", c.clone()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct RoleRow {
+    #[diesel(sql_type = Text)]
+    practice_id: String,
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Text)]
+    question_id: String,
+}
+
+/// Whether the database keeps the survey's listings for its current definition (its roles
+/// as [`keep_roles`] wrote them).
+fn roles_kept(conn: &mut DbConn, survey: &Survey) -> diesel::QueryResult<bool> {
+    let mut sql =
+        Sql::new("SELECT practice_id, role, question_id FROM practice_roles WHERE survey_id = ");
+    sql.bind(survey.id.as_str())
+        .push(" ORDER BY practice_id, role, question_id");
+    let stored: Vec<RoleRow> = sql.query().load(conn)?;
+    let current = roles(survey);
+    Ok(stored.len() == current.len()
+        && stored
+            .iter()
+            .zip(&current)
+            .all(|(s, (p, r, q))| s.practice_id == *p && s.role == *r && s.question_id == *q))
+}
+
+/// Write the survey's good-practice roles into `practice_roles` where they changed (or were
+/// never written), and compute every version's listings again (`version_practices`), in one
+/// transaction: from then on the database's triggers keep them. The server calls it for each
+/// survey when it starts; returns whether anything was written.
+pub fn keep_roles(conn: &mut DbConn, survey: &Survey) -> diesel::QueryResult<bool> {
+    crate::db::transaction(conn, |conn| {
+        // A second server starting on the same database waits, then finds them written.
+        crate::db::lock_for_startup(conn)?;
+        if roles_kept(conn, survey)? {
+            return Ok(false);
+        }
+        let mut sql = Sql::new("DELETE FROM practice_roles WHERE survey_id = ");
+        sql.bind(survey.id.as_str());
+        sql.query().execute(conn)?;
+        let mut sql = Sql::new("DELETE FROM version_practices WHERE survey_id = ");
+        sql.bind(survey.id.as_str());
+        sql.query().execute(conn)?;
+        let roles = roles(survey);
+        if roles.is_empty() {
+            return Ok(true);
+        }
+        let mut sql = Sql::new(
+            "INSERT INTO practice_roles (survey_id, practice_id, role, question_id) VALUES ",
+        );
+        for (i, (practice, role, question)) in roles.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .bind(survey.id.as_str())
+                .push(", ")
+                .bind(practice.as_str())
+                .push(", ")
+                .bind(*role)
+                .push(", ")
+                .bind(question.as_str())
+                .push(")");
+        }
+        sql.query().execute(conn)?;
+        // What the triggers compute for one version, for every version of the survey.
+        let mut sql = Sql::new(
+            "INSERT INTO version_practices \
+             (survey_id, practice_id, response_id, version, citable, theme_codes) \
+             SELECT survey_id, practice_id, response_id, version, citable, theme_codes \
+             FROM version_practices_computed WHERE survey_id = ",
+        );
+        sql.bind(survey.id.as_str());
+        sql.query().execute(conn)?;
+        if let DbConn::Postgres(_) = conn {
+            // Statistics now, not at autovacuum's next pass: PostgreSQL plans the first views
+            // on a table it believes empty as nested loops (1.0 s instead of 0.3 s at 100,000).
+            diesel::sql_query("ANALYZE version_practices").execute(conn)?;
+        }
+        Ok(true)
+    })
+}
+
+/// Where [`listings_reading`] reads the practices from.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingsFrom {
+    /// The listings the database keeps where it can (counted versions, roles kept), else
+    /// the answers.
+    Kept,
+    /// The answers, always.
+    Answers,
+}
+
 /// Every answer marked as a good practice, with its themes and attribution, in the
 /// compendium's order: question by question in the definition's order, and within each
 /// question by region and sub-region, then named before anonymous, then by attribution, then
@@ -377,10 +627,25 @@ pub fn listings(
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Listing>> {
+    listings_reading(conn, survey, countries, filter, lang, ListingsFrom::Kept)
+}
+
+/// [`listings`], read from where `from` says: for the tests, which compare the listings the
+/// database keeps with those computed from the answers.
+#[doc(hidden)]
+pub fn listings_reading(
+    conn: &mut DbConn,
+    survey: &Survey,
+    countries: &Countries,
+    filter: &Filter,
+    lang: &str,
+    from: ListingsFrom,
+) -> diesel::QueryResult<Vec<Listing>> {
     // Only responses from the survey's population count, whatever filter the caller built.
     let filter = &filter.clone().within(survey);
     // Counted versions only: each listing knows its version.
     let versioned = !filter.include_drafts || filter.accepted_only;
+    let kept = versioned && from == ListingsFrom::Kept && roles_kept(conn, survey)?;
     let mut places = Places::new(countries, lang);
     let mut out = Vec::new();
     for q in survey.questions() {
@@ -393,94 +658,59 @@ pub fn listings(
         else {
             continue;
         };
-        let rows = listing_rows(
-            conn,
-            &survey.id,
-            &q.id,
-            themes_from.as_deref(),
-            cite_question.as_deref(),
-            filter,
-        )?;
-        // The practices first (every response that answered the question), then what their
-        // other answers say of them.
-        // Each practice's place and version.
-        let mut at: HashMap<String, (usize, i64)> = HashMap::new();
-        let mut listings: Vec<Listing> = Vec::new();
-        let mut others: Vec<ListingRow> = Vec::new();
-        for r in rows {
-            if r.part & ListingRow::PRACTICE == 0 {
-                others.push(r);
-                continue;
-            }
-            at.insert(r.response_id.clone(), (listings.len(), r.version));
-            if r.part != ListingRow::PRACTICE {
-                others.push(ListingRow {
-                    version: r.version,
-                    response_id: r.response_id.clone(),
-                    part: r.part,
-                    iso3: String::new(),
-                    unit: String::new(),
-                    code: r.code.clone(),
-                });
-            }
-            listings.push(Listing {
-                response_id: r.response_id,
-                version: versioned.then_some(r.version),
-                question: q.id.clone(),
-                iso3: r.iso3,
-                unit: r.unit,
-                attribution: String::new(),
-                citable: false,
-                region: String::new(),
-                subregion: String::new(),
-                development: String::new(),
-                themes: themes.clone(),
-            });
-        }
+        let listed = if kept {
+            listed_kept(conn, &survey.id, &q.id, filter)?
+        } else {
+            listed_from_answers(
+                conn,
+                &survey.id,
+                &q.id,
+                themes_from.as_deref(),
+                cite_question.as_deref(),
+                filter,
+            )?
+        };
         let picker = themes_from.as_ref().and_then(|f| survey.question(f));
-        // The theme options each practice's respondent picked, by code: added in code order
-        // below, as the answers' items are ordered.
-        let mut picked: Vec<Vec<&str>> = vec![Vec::new(); listings.len()];
-        for r in &others {
-            let Some(&(i, version)) = at.get(&r.response_id) else {
-                continue;
-            };
-            if r.version != version {
-                continue;
-            }
-            // Chatham House: named only where the respondent said yes.
-            if r.part & ListingRow::CITED != 0 {
-                listings[i].citable = true;
-            }
-            if r.part & ListingRow::THEMES != 0 {
-                picked[i].push(&r.code);
-            }
-        }
-        for (listing, mut codes) in listings.iter_mut().zip(picked) {
-            codes.sort_unstable();
-            let options = picker.map(|p| p.kind.options()).unwrap_or(&[]);
-            for code in codes {
+        let options = picker.map(|p| p.kind.options()).unwrap_or(&[]);
+        let mut listings: Vec<Listing> = Vec::with_capacity(listed.len());
+        for mut l in listed {
+            let mut listing_themes = themes.clone();
+            // The theme options the respondent picked, in code order (as the answers' items
+            // are ordered).
+            l.codes.sort_unstable();
+            for code in &l.codes {
                 if let Some(theme) = options
                     .iter()
-                    .find(|o| o.code == code)
+                    .find(|o| &o.code == code)
                     .and_then(|o| o.theme.as_ref())
                 {
-                    if !listing.themes.contains(theme) {
-                        listing.themes.push(theme.clone());
+                    if !listing_themes.contains(theme) {
+                        listing_themes.push(theme.clone());
                     }
                 }
             }
-            let place = places.of(&listing.iso3);
-            listing.attribution = if listing.citable {
-                crate::survey::respondent_name(&listing.unit, &place.name)
+            let place = places.of(&l.iso3);
+            // Chatham House: named only where the respondent said yes; a practice that may
+            // not be cited does not name its organisation either.
+            let attribution = if l.citable {
+                crate::survey::respondent_name(&l.unit, &place.name)
             } else {
-                // A practice that may not be cited does not name its organisation either.
-                listing.unit.clear();
+                l.unit.clear();
                 place.anonymous.clone()
             };
-            listing.region = place.region.clone();
-            listing.subregion = place.subregion.clone();
-            listing.development = place.development.clone();
+            listings.push(Listing {
+                response_id: l.response_id,
+                version: versioned.then_some(l.version),
+                question: q.id.clone(),
+                iso3: l.iso3,
+                unit: l.unit,
+                attribution,
+                citable: l.citable,
+                region: place.region.clone(),
+                subregion: place.subregion.clone(),
+                development: place.development.clone(),
+                themes: listing_themes,
+            });
         }
         let ranks = places.ranks();
         out.extend(in_compendium_order(listings, &ranks));

@@ -20,6 +20,7 @@ on_both_backends!(
     every_results_page_renders_for_the_shipped_surveys_in_every_language,
     response_rates_count_each_unit_once_whichever_table_names_it,
     the_compendium_says_what_each_response_says_read_alone,
+    the_kept_listings_equal_those_computed_from_the_answers_after_every_kind_of_write,
 );
 
 /// Answer and submit a whole response through the real pages.
@@ -1603,4 +1604,170 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     assert_eq!(now.version, Some(2));
     assert_eq!(read(&mut conn, &now)[0].text, "Rewritten");
     app.stop().await;
+}
+
+/// The compendium's listings the database keeps (`version_practices`, by triggers on the
+/// versions' answers; `practice_roles`, written at start) equal those computed from the
+/// answers: after real submissions of two shipped surveys whose practice questions share
+/// their ids, then after each kind of write the triggers watch, made directly in SQL (a new
+/// version counted, an answer changed in place, a theme removed, a question renamed and back,
+/// a recall, an acceptance), under every filter that reads them; and they are what is read.
+async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kind_of_write(
+    backend: Backend,
+) {
+    use diesel::RunQueryDsl;
+    use practices::ListingsFrom;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(backend, dir.path());
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::start(url, shipped.clone(), dir).await;
+    let catalog =
+        coherence::survey::Catalog::new(coherence::survey::load_paths(&[shipped]).surveys);
+    let survey = catalog.get("coherence-2008").unwrap().clone();
+    let other = catalog.get("coherence-2010").unwrap().clone();
+    let countries = Countries::load().unwrap();
+    let mut conn = conn_for(&app);
+    coherence::results::demo::generate(&mut conn, &survey, &countries, 40, 5).unwrap();
+    coherence::results::demo::generate(&mut conn, &other, &countries, 40, 6).unwrap();
+    let filters = [
+        Filter::default(),
+        Filter {
+            accepted_only: true,
+            ..Filter::default()
+        },
+        Filter {
+            region: Some("142".to_string()),
+            ..Filter::default()
+        },
+    ];
+    let same = |conn: &mut coherence::db::DbConn, step: &str| {
+        for s in [&survey, &other] {
+            for f in &filters {
+                let mut read =
+                    |from| practices::listings_reading(conn, s, &countries, f, "en", from).unwrap();
+                let (kept, computed) = (read(ListingsFrom::Kept), read(ListingsFrom::Answers));
+                assert_eq!(kept, computed, "{step}: {} {f:?}", s.id);
+            }
+        }
+    };
+    same(&mut conn, "submitted");
+    let listed =
+        practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en").unwrap();
+    assert!(listed.len() > 10, "{}", listed.len());
+    let first = listed
+        .iter()
+        .find(|l| l.question == "gp1_description")
+        .unwrap()
+        .clone();
+    let id = first.response_id.as_str();
+    let named = listed
+        .iter()
+        .find(|l| l.citable && l.response_id != id)
+        .unwrap()
+        .clone();
+    let copy = |select: &str, only: &str| first_version_answers(id, select, only);
+    let steps: Vec<(&str, Vec<String>)> = vec![
+        (
+            "a second version counted, with other themes and citation",
+            vec![
+                second_version(id),
+                copy(
+                    "response_id, 2, question_id, item, value, num",
+                    "question_id NOT IN ('gp1_themes', 'gp1_cite')",
+                ),
+                copy(
+                    &format!(
+                        "response_id, 2, 'gp1_cite', '', '{}', NULL",
+                        if first.citable { "no" } else { "yes" }
+                    ),
+                    "question_id = 'gp1_description'",
+                ),
+                copy(
+                    "response_id, 2, 'gp1_themes', 'diaspora', '1', NULL",
+                    "question_id = 'gp1_description'",
+                ),
+                format!("UPDATE responses SET counted_version = 2 WHERE id = '{id}'"),
+            ],
+        ),
+        (
+            "a citation changed in place",
+            vec![format!(
+                "UPDATE version_answers SET value = 'no' WHERE response_id = '{}' \
+                 AND question_id = 'gp1_cite'",
+                named.response_id
+            )],
+        ),
+        (
+            "a theme removed",
+            vec![format!(
+                "DELETE FROM version_answers WHERE response_id = '{id}' AND version = 2 \
+                 AND question_id = 'gp1_themes'"
+            )],
+        ),
+        (
+            "the practice question renamed",
+            vec![format!(
+                "UPDATE version_answers SET question_id = 'gp1_renamed' WHERE response_id = '{}' \
+                 AND question_id = 'gp1_description'",
+                named.response_id
+            )],
+        ),
+        (
+            "and back",
+            vec![format!(
+                "UPDATE version_answers SET question_id = 'gp1_description' WHERE response_id = '{}' \
+                 AND question_id = 'gp1_renamed'",
+                named.response_id
+            )],
+        ),
+        (
+            "a recall",
+            vec![format!(
+                "UPDATE responses SET counted_version = NULL WHERE id = '{}'",
+                named.response_id
+            )],
+        ),
+        (
+            "an acceptance",
+            vec![format!(
+                "UPDATE responses SET status = 'accepted' WHERE id = '{id}'"
+            )],
+        ),
+    ];
+    for (step, statements) in steps {
+        for statement in statements {
+            diesel::sql_query(&statement).execute(&mut conn).unwrap();
+        }
+        same(&mut conn, step);
+    }
+    let accepted = Filter {
+        accepted_only: true,
+        ..Filter::default()
+    };
+    let listed = practices::listings(&mut conn, &survey, &countries, &accepted, "en").unwrap();
+    assert!(listed
+        .iter()
+        .any(|l| l.response_id == id && l.version == Some(2)));
+    // What is read is what the database keeps: without it, no listing.
+    diesel::sql_query("DELETE FROM version_practices")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en").unwrap(),
+        []
+    );
+    // Roles written again (a changed definition, or a database the server never started
+    // on): every version's listings computed again, and read from the answers until then.
+    diesel::sql_query("DELETE FROM practice_roles")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(
+        !practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(practices::keep_roles(&mut conn, &survey).unwrap());
+    assert!(practices::keep_roles(&mut conn, &other).unwrap());
+    assert!(!practices::keep_roles(&mut conn, &survey).unwrap());
+    same(&mut conn, "roles written again");
 }
