@@ -45,18 +45,14 @@ SELECT p.survey_id AS survey_id, p.practice_id AS practice_id, va.response_id AS
 FROM responses r JOIN practice_roles p ON p.survey_id = r.survey_id AND p.role = 'practice'
 JOIN version_answers va ON va.response_id = r.id AND va.question_id = p.question_id AND va.item = '';
 
--- The listings of the practices question `qid` has a role in, for version `ver` of response
--- `rid`, computed again from its answers.
-CREATE FUNCTION version_practices_refresh(rid TEXT, ver INTEGER, qid TEXT) RETURNS void
+-- Version `ver` of response `rid`: its listings computed again from its answers (all of
+-- them, as SQLite's triggers do).
+CREATE FUNCTION version_practices_refresh(rid TEXT, ver INTEGER) RETURNS void
 LANGUAGE sql AS $$
-    DELETE FROM version_practices WHERE response_id = rid AND version = ver
-        AND practice_id IN (SELECT p.practice_id FROM practice_roles p JOIN responses r
-            ON r.survey_id = p.survey_id WHERE r.id = rid AND p.question_id = qid);
+    DELETE FROM version_practices WHERE response_id = rid AND version = ver;
     INSERT INTO version_practices (survey_id, practice_id, response_id, version, citable, theme_codes)
     SELECT survey_id, practice_id, response_id, version, citable, theme_codes
-    FROM version_practices_computed v WHERE v.response_id = rid AND v.version = ver
-        AND v.practice_id IN (SELECT p.practice_id FROM practice_roles p JOIN responses r
-            ON r.survey_id = p.survey_id WHERE r.id = rid AND p.question_id = qid);
+    FROM version_practices_computed v WHERE v.response_id = rid AND v.version = ver;
 $$;
 
 -- A version's answer to a question with a role written, changed or removed (for a changed
@@ -65,11 +61,11 @@ CREATE FUNCTION version_practices_answers() RETURNS trigger LANGUAGE plpgsql AS 
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND EXISTS
         (SELECT 1 FROM practice_roles p WHERE p.question_id = OLD.question_id) THEN
-        PERFORM version_practices_refresh(OLD.response_id, OLD.version, OLD.question_id);
+        PERFORM version_practices_refresh(OLD.response_id, OLD.version);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') AND EXISTS
         (SELECT 1 FROM practice_roles p WHERE p.question_id = NEW.question_id) THEN
-        PERFORM version_practices_refresh(NEW.response_id, NEW.version, NEW.question_id);
+        PERFORM version_practices_refresh(NEW.response_id, NEW.version);
     END IF;
     RETURN NULL;
 END;
