@@ -1308,6 +1308,37 @@ fn first_version_answers(response: &str, select: &str, only: &str) -> String {
     )
 }
 
+/// SQL storing version 2 of `response` (of the shipped survey) and counting it: its version-1
+/// answers, but "may it be cited" answered `citable` and the first practice's themes `themes`.
+fn second_version_counted(response: &str, citable: bool, themes: &[&str]) -> Vec<String> {
+    let copy = |select: &str, only: &str| first_version_answers(response, select, only);
+    let practice = "question_id = 'gp1_description'";
+    let mut statements = vec![
+        second_version(response),
+        copy(
+            "response_id, 2, question_id, item, value, num",
+            "question_id NOT IN ('gp1_themes', 'gp1_cite')",
+        ),
+        copy(
+            &format!(
+                "response_id, 2, 'gp1_cite', '', '{}', NULL",
+                if citable { "yes" } else { "no" }
+            ),
+            practice,
+        ),
+    ];
+    for theme in themes {
+        statements.push(copy(
+            &format!("response_id, 2, 'gp1_themes', '{theme}', '1', NULL"),
+            practice,
+        ));
+    }
+    statements.push(format!(
+        "UPDATE responses SET counted_version = 2 WHERE id = '{response}'"
+    ));
+    statements
+}
+
 /// The compendium of the shipped survey on demo data (themes picked in a multiple choice,
 /// citation, related answers) says of each practice what its response's counted answers say
 /// when read one by one, lists every practice once, and is in the compendium's order.
@@ -1343,30 +1374,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
         .find(|l| l.question == "gp1_description")
         .unwrap();
     let id = &first.response_id;
-    let copy = |select: &str, only: &str| first_version_answers(id, select, only);
-    for statement in [
-        second_version(id),
-        copy(
-            "response_id, 2, question_id, item, value, num",
-            "question_id NOT IN ('gp1_themes', 'gp1_cite')",
-        ),
-        copy(
-            &format!(
-                "response_id, 2, 'gp1_cite', '', '{}', NULL",
-                if first.citable { "no" } else { "yes" }
-            ),
-            "question_id = 'gp1_description'",
-        ),
-        copy(
-            "response_id, 2, 'gp1_themes', 'remittances', '1', NULL",
-            "question_id = 'gp1_description'",
-        ),
-        copy(
-            "response_id, 2, 'gp1_themes', 'diaspora', '1', NULL",
-            "question_id = 'gp1_description'",
-        ),
-        format!("UPDATE responses SET counted_version = 2 WHERE id = '{id}'"),
-    ] {
+    for statement in second_version_counted(id, !first.citable, &["remittances", "diaspora"]) {
         diesel::sql_query(&statement).execute(&mut conn).unwrap();
     }
     let list =
@@ -1665,29 +1673,10 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
         .find(|l| l.citable && l.response_id != id)
         .unwrap()
         .clone();
-    let copy = |select: &str, only: &str| first_version_answers(id, select, only);
     let steps: Vec<(&str, Vec<String>)> = vec![
         (
             "a second version counted, with other themes and citation",
-            vec![
-                second_version(id),
-                copy(
-                    "response_id, 2, question_id, item, value, num",
-                    "question_id NOT IN ('gp1_themes', 'gp1_cite')",
-                ),
-                copy(
-                    &format!(
-                        "response_id, 2, 'gp1_cite', '', '{}', NULL",
-                        if first.citable { "no" } else { "yes" }
-                    ),
-                    "question_id = 'gp1_description'",
-                ),
-                copy(
-                    "response_id, 2, 'gp1_themes', 'diaspora', '1', NULL",
-                    "question_id = 'gp1_description'",
-                ),
-                format!("UPDATE responses SET counted_version = 2 WHERE id = '{id}'"),
-            ],
+            second_version_counted(id, !first.citable, &["diaspora"]),
         ),
         (
             "a citation changed in place",
