@@ -402,40 +402,37 @@ fn listed_from_answers(
             continue;
         }
         at.insert(r.response_id.clone(), (listed.len(), r.version));
-        if r.part != ListingRow::PRACTICE {
-            others.push(ListingRow {
-                version: r.version,
-                response_id: r.response_id.clone(),
-                part: r.part,
-                iso3: String::new(),
-                unit: String::new(),
-                code: r.code.clone(),
-            });
-        }
-        listed.push(Listed {
+        let mut practice = Listed {
             response_id: r.response_id,
             version: r.version,
             iso3: r.iso3,
             unit: r.unit,
             citable: false,
             codes: Vec::new(),
-        });
+        };
+        // The practice's own row may also be its themes' or citation's (one question).
+        add_to(&mut practice, r.part, r.code);
+        listed.push(practice);
     }
     for r in others {
         let Some(&(i, version)) = at.get(&r.response_id) else {
             continue;
         };
-        if r.version != version {
-            continue;
-        }
-        if r.part & ListingRow::CITED != 0 {
-            listed[i].citable = true;
-        }
-        if r.part & ListingRow::THEMES != 0 {
-            listed[i].codes.push(r.code);
+        if r.version == version {
+            add_to(&mut listed[i], r.part, r.code);
         }
     }
     Ok(listed)
+}
+
+/// What a row of its own version says of a practice: that it may be cited, a theme picked.
+fn add_to(practice: &mut Listed, part: i64, code: String) {
+    if part & ListingRow::CITED != 0 {
+        practice.citable = true;
+    }
+    if part & ListingRow::THEMES != 0 {
+        practice.codes.push(code);
+    }
 }
 
 /// A practice's listing as kept in `version_practices`, with its response's country and unit.
@@ -524,7 +521,7 @@ fn roles(survey: &Survey) -> Vec<(String, &'static str, String)> {
     out
 }
 
-#[derive(QueryableByName, Debug, PartialEq)]
+#[derive(QueryableByName, Debug)]
 struct RoleRow {
     #[diesel(sql_type = Text)]
     practice_id: String,
@@ -534,19 +531,22 @@ struct RoleRow {
     question_id: String,
 }
 
-/// Whether the database keeps the survey's listings for its current definition (its roles
-/// as [`keep_roles`] wrote them).
-fn roles_kept(conn: &mut DbConn, survey: &Survey) -> diesel::QueryResult<bool> {
+/// Whether the database keeps a survey's listings for its current definition: its stored
+/// roles are `current` (the survey's [`roles`]).
+fn roles_kept(
+    conn: &mut DbConn,
+    survey_id: &str,
+    current: &[(String, &str, String)],
+) -> diesel::QueryResult<bool> {
     let mut sql =
         Sql::new("SELECT practice_id, role, question_id FROM practice_roles WHERE survey_id = ");
-    sql.bind(survey.id.as_str())
+    sql.bind(survey_id)
         .push(" ORDER BY practice_id, role, question_id");
     let stored: Vec<RoleRow> = sql.query().load(conn)?;
-    let current = roles(survey);
     Ok(stored.len() == current.len()
         && stored
             .iter()
-            .zip(&current)
+            .zip(current)
             .all(|(s, (p, r, q))| s.practice_id == *p && s.role == *r && s.question_id == *q))
 }
 
@@ -558,7 +558,8 @@ pub fn keep_roles(conn: &mut DbConn, survey: &Survey) -> diesel::QueryResult<boo
     crate::db::transaction(conn, |conn| {
         // A second server starting on the same database waits, then finds them written.
         crate::db::lock_for_startup(conn)?;
-        if roles_kept(conn, survey)? {
+        let roles = roles(survey);
+        if roles_kept(conn, &survey.id, &roles)? {
             return Ok(false);
         }
         let mut sql = Sql::new("DELETE FROM practice_roles WHERE survey_id = ");
@@ -567,7 +568,6 @@ pub fn keep_roles(conn: &mut DbConn, survey: &Survey) -> diesel::QueryResult<boo
         let mut sql = Sql::new("DELETE FROM version_practices WHERE survey_id = ");
         sql.bind(survey.id.as_str());
         sql.query().execute(conn)?;
-        let roles = roles(survey);
         if roles.is_empty() {
             return Ok(true);
         }
@@ -645,7 +645,8 @@ pub fn listings_reading(
     let filter = &filter.clone().within(survey);
     // Counted versions only: each listing knows its version.
     let versioned = !filter.include_drafts || filter.accepted_only;
-    let kept = versioned && from == ListingsFrom::Kept && roles_kept(conn, survey)?;
+    let kept =
+        versioned && from == ListingsFrom::Kept && roles_kept(conn, &survey.id, &roles(survey))?;
     let mut places = Places::new(countries, lang);
     let mut out = Vec::new();
     for q in survey.questions() {

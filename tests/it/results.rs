@@ -1308,6 +1308,15 @@ fn first_version_answers(response: &str, select: &str, only: &str) -> String {
     )
 }
 
+/// An app on the shipped surveys, and their catalog.
+async fn on_shipped_surveys(backend: Backend) -> (TestApp, coherence::survey::Catalog) {
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::spawn_with(backend, shipped.clone()).await;
+    let catalog =
+        coherence::survey::Catalog::new(coherence::survey::load_paths(&[shipped]).surveys);
+    (app, catalog)
+}
+
 /// SQL storing version 2 of `response` (of the shipped survey) and counting it: its version-1
 /// answers, but "may it be cited" answered `citable` and the first practice's themes `themes`.
 fn second_version_counted(response: &str, citable: bool, themes: &[&str]) -> Vec<String> {
@@ -1356,12 +1365,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
         #[diesel(sql_type = diesel::sql_types::Text)]
         value: String,
     }
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let url = fresh_database(backend, dir.path());
-    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
-    let app = TestApp::start(url, shipped.clone(), dir).await;
-    let catalog =
-        coherence::survey::Catalog::new(coherence::survey::load_paths(&[shipped]).surveys);
+    let (app, catalog) = on_shipped_surveys(backend).await;
     let survey = catalog.get("coherence-2008").unwrap().clone();
     let countries = Countries::load().unwrap();
     let mut conn = conn_for(&app);
@@ -1625,12 +1629,7 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
 ) {
     use diesel::RunQueryDsl;
     use practices::ListingsFrom;
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let url = fresh_database(backend, dir.path());
-    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
-    let app = TestApp::start(url, shipped.clone(), dir).await;
-    let catalog =
-        coherence::survey::Catalog::new(coherence::survey::load_paths(&[shipped]).surveys);
+    let (app, catalog) = on_shipped_surveys(backend).await;
     let survey = catalog.get("coherence-2008").unwrap().clone();
     let other = catalog.get("coherence-2010").unwrap().clone();
     let countries = Countries::load().unwrap();
