@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Load benchmark on both backends: starts a throwaway PostgreSQL (default durability), then
-# runs the release-mode harnesses in benches/load.rs and benches/results.rs
-# (`run.sh results`: the results benchmark only). See benches/README.md.
+# Every benchmark on both backends: the release-mode harnesses in benches/load.rs,
+# benches/results.rs and benches/mail.rs (`run.sh results`: the results benchmark only).
+# PostgreSQL: the server named by COHERENCE_BENCH_PG if set (with COHERENCE_BENCH_KEEP, the
+# results' generated sets then outlive the run), else a throwaway cluster with PostgreSQL's
+# default durability. See benches/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=.ci/postgres.sh
-source .ci/postgres.sh
-trap stop_postgres EXIT
-export COHERENCE_BENCH_PG="$COHERENCE_PG_URL"
+if [ -z "${COHERENCE_BENCH_PG:-}" ]; then
+    # shellcheck source=.ci/postgres.sh
+    source .ci/postgres.sh
+    trap stop_postgres EXIT
+    export COHERENCE_BENCH_PG="$COHERENCE_PG_URL"
+fi
 if [ "${1:-}" = "results" ]; then
     shift
 else

@@ -19,6 +19,8 @@ on_both_backends!(
     charts_tell_twelve_options_apart_name_other_and_wrap_long_labels,
     every_results_page_renders_for_the_shipped_surveys_in_every_language,
     response_rates_count_each_unit_once_whichever_table_names_it,
+    the_kept_response_rates_equal_those_computed_after_every_kind_of_write,
+    two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right,
     the_compendium_says_what_each_response_says_read_alone,
     the_kept_listings_equal_those_computed_from_the_answers_after_every_kind_of_write,
 );
@@ -1165,6 +1167,51 @@ fn rates_of(rows: &[aggregate::RateRow]) -> Vec<(&str, [i64; 6])> {
         .collect()
 }
 
+/// Contacts, invitations, links, responses and a saved section of survey `inst` (organisations)
+/// and of the country survey `fixture`, each unit named by a different mix of them.
+fn rate_rows(inst: &str) -> Vec<String> {
+    vec![
+        // PHL A: two contacts, an invitation sent, a link opened, accepted.
+        contact(inst, "c1", "PHL", "A"),
+        contact(inst, "c2", "PHL", "A"),
+        invite(inst, "o1", "PHL", Some("c1"), "sent"),
+        invite(inst, "o2", "PHL", Some("c2"), "sent"),
+        token(inst, "t1", "PHL", "A", true),
+        response(inst, "r1", "PHL", "A", Some("accepted")),
+        // PHL B: its invitation not sent yet, its link not opened, a draft with a saved
+        // section.
+        contact(inst, "c3", "PHL", "B"),
+        invite(inst, "o3", "PHL", Some("c3"), "pending"),
+        token(inst, "t2", "PHL", "B", false),
+        response(inst, "r2", "PHL", "B", None),
+        saved_section("r2", "t2"),
+        // PHL C: an opened link only.
+        token(inst, "t3", "PHL", "C", true),
+        // SWE D: a contact invited, nothing else.
+        contact(inst, "c4", "SWE", "D"),
+        invite(inst, "o4", "SWE", Some("c4"), "sent"),
+        // SWE E: a submitted response only.
+        response(inst, "r3", "SWE", "E", Some("submitted")),
+        // KEN F: a response with nothing saved (neither a draft nor submitted).
+        response(inst, "r4", "KEN", "F", None),
+        // KEN G: two links to one organisation, one opened.
+        token(inst, "t4", "KEN", "G", false),
+        token(inst, "t5", "KEN", "G", true),
+        // KEN H: a contact whose invitation went out while it was in Brazil: asked in
+        // Kenya, not invited there, and Brazil's H is not asked.
+        contact(inst, "c5", "KEN", "H"),
+        invite(inst, "o5", "BRA", Some("c5"), "sent"),
+        // Another survey's rows count for neither.
+        contact("fixture", "c6", "BRA", "Z"),
+        token("fixture", "t6", "BRA", "", true),
+        invite("fixture", "o6", "BRA", None, "sent"),
+        response("fixture", "r5", "BRA", "", Some("accepted")),
+        // The country survey: a unit other than the country as a whole is not counted.
+        token("fixture", "t7", "SWE", "Office", true),
+        response("fixture", "r6", "SWE", "Office", Some("accepted")),
+    ]
+}
+
 /// An organisation is asked once whether a contact, a link or a response names it, and its
 /// invitation, opened link, draft and submission count once; a unit of a survey answered per
 /// country is the country as a whole. The dashboard shows the same figures.
@@ -1173,49 +1220,7 @@ async fn response_rates_count_each_unit_once_whichever_table_names_it(backend: B
     let mut pooled = conn_for(&app);
     let conn = &mut *pooled;
     let inst = "institutions";
-    insert(
-        conn,
-        &[
-            // PHL A: two contacts, an invitation sent, a link opened, accepted.
-            contact(inst, "c1", "PHL", "A"),
-            contact(inst, "c2", "PHL", "A"),
-            invite(inst, "o1", "PHL", Some("c1"), "sent"),
-            invite(inst, "o2", "PHL", Some("c2"), "sent"),
-            token(inst, "t1", "PHL", "A", true),
-            response(inst, "r1", "PHL", "A", Some("accepted")),
-            // PHL B: its invitation not sent yet, its link not opened, a draft with a saved
-            // section.
-            contact(inst, "c3", "PHL", "B"),
-            invite(inst, "o3", "PHL", Some("c3"), "pending"),
-            token(inst, "t2", "PHL", "B", false),
-            response(inst, "r2", "PHL", "B", None),
-            saved_section("r2", "t2"),
-            // PHL C: an opened link only.
-            token(inst, "t3", "PHL", "C", true),
-            // SWE D: a contact invited, nothing else.
-            contact(inst, "c4", "SWE", "D"),
-            invite(inst, "o4", "SWE", Some("c4"), "sent"),
-            // SWE E: a submitted response only.
-            response(inst, "r3", "SWE", "E", Some("submitted")),
-            // KEN F: a response with nothing saved (neither a draft nor submitted).
-            response(inst, "r4", "KEN", "F", None),
-            // KEN G: two links to one organisation, one opened.
-            token(inst, "t4", "KEN", "G", false),
-            token(inst, "t5", "KEN", "G", true),
-            // KEN H: a contact whose invitation went out while it was in Brazil: asked in
-            // Kenya, not invited there, and Brazil's H is not asked.
-            contact(inst, "c5", "KEN", "H"),
-            invite(inst, "o5", "BRA", Some("c5"), "sent"),
-            // Another survey's rows count for neither.
-            contact("fixture", "c6", "BRA", "Z"),
-            token("fixture", "t6", "BRA", "", true),
-            invite("fixture", "o6", "BRA", None, "sent"),
-            response("fixture", "r5", "BRA", "", Some("accepted")),
-            // The country survey: a unit other than the country as a whole is not counted.
-            token("fixture", "t7", "SWE", "Office", true),
-            response("fixture", "r6", "SWE", "Office", Some("accepted")),
-        ],
-    );
+    insert(conn, &rate_rows(inst));
     let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
     let catalog = coherence::survey::Catalog::new(report.surveys);
     let institutions = catalog.get(inst).unwrap().clone();
@@ -1282,6 +1287,166 @@ async fn response_rates_count_each_unit_once_whichever_table_names_it(backend: B
             .contains("<td>8</td><td>2</td><td>3</td><td>1</td><td>2</td><td>1</td><td>25%</td>"),
         "{}",
         page.body
+    );
+    app.stop().await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct Line {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    line: String,
+}
+
+fn lines(conn: &mut db::DbConn, sql: &str) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    let rows: Vec<Line> = diesel::sql_query(sql)
+        .load(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().map(|r| r.line).collect()
+}
+
+/// The kept response rates, one line per unit: its key and flags.
+fn kept_rates(conn: &mut db::DbConn) -> Vec<String> {
+    lines(
+        conn,
+        "SELECT survey_id || ' ' || country_iso3 || ' ' || unit || ' ' || CAST(invited AS TEXT) \
+         || CAST(opened AS TEXT) || CAST(draft AS TEXT) || CAST(submitted AS TEXT) \
+         || CAST(accepted AS TEXT) AS line FROM unit_rates ORDER BY 1",
+    )
+}
+
+/// Where the kept response rates differ from those computed from the tables: a unit kept but
+/// not asked, asked but not kept, or kept with other flags than it should have.
+fn kept_rates_wrong(conn: &mut db::DbConn) -> Vec<String> {
+    lines(
+        conn,
+        "SELECT 'kept, not asked: ' || k.survey_id || ' ' || k.country_iso3 || ' ' || k.unit AS line \
+         FROM unit_rates k WHERE NOT EXISTS (SELECT 1 FROM unit_rates_asked a \
+         WHERE a.survey_id = k.survey_id AND a.country_iso3 = k.country_iso3 AND a.unit = k.unit) \
+         UNION ALL SELECT 'asked, not kept: ' || a.survey_id || ' ' || a.country_iso3 || ' ' || a.unit \
+         FROM unit_rates_asked a WHERE NOT EXISTS (SELECT 1 FROM unit_rates k \
+         WHERE a.survey_id = k.survey_id AND a.country_iso3 = k.country_iso3 AND a.unit = k.unit) \
+         UNION ALL SELECT 'other flags: ' || k.survey_id || ' ' || k.country_iso3 || ' ' || k.unit \
+         FROM unit_rates k JOIN unit_rates_should f ON f.survey_id = k.survey_id \
+         AND f.country_iso3 = k.country_iso3 AND f.unit = k.unit WHERE k.invited <> f.invited \
+         OR k.opened <> f.opened OR k.draft <> f.draft OR k.submitted <> f.submitted \
+         OR k.accepted <> f.accepted",
+    )
+}
+
+/// The dashboard of a survey of organisations reads the rates the database keeps per unit:
+/// after every kind of write to the tables that name a unit (links, contacts, invitations,
+/// responses, saved sections: added, changed, moved to another unit or country, removed), the
+/// kept rows are those computed from the tables, and each write changed them.
+async fn the_kept_response_rates_equal_those_computed_after_every_kind_of_write(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut pooled = conn_for(&app);
+    let conn = &mut *pooled;
+    let inst = "institutions";
+    insert(conn, &rate_rows(inst));
+    assert_eq!(kept_rates_wrong(conn), Vec::<String>::new());
+    let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
+    let catalog = coherence::survey::Catalog::new(report.surveys);
+    let institutions = catalog.get(inst).unwrap().clone();
+    let steps: &[(&str, &[&str])] = &[
+        ("a link opened", &["UPDATE access_tokens SET first_used_at = '2026-11-02 10:00:00' WHERE id = 't2'"]),
+        ("a link moved to another organisation", &["UPDATE access_tokens SET unit = 'C2' WHERE id = 't3'"]),
+        ("a link moved to another country", &["UPDATE access_tokens SET country_iso3 = 'SWE' WHERE id = 't3'"]),
+        ("the opened one of two links removed", &["DELETE FROM access_tokens WHERE id = 't5'"]),
+        ("a contact added", &["INSERT INTO contacts (id, survey_id, country_iso3, name, email, language, office, created_at, updated_at) \
+            VALUES ('c7', 'institutions', 'SWE', 'Contact c7', 'c7@example.org', 'en', 'I', '2026-11-01 10:00:00', '2026-11-01 10:00:00')"]),
+        ("an invited contact moved to another office", &["UPDATE contacts SET office = 'D2' WHERE id = 'c4'"]),
+        ("a link where a contact's invitation went out", &["INSERT INTO access_tokens (id, survey_id, country_iso3, token_hash, created_at, unit) \
+            VALUES ('t8', 'institutions', 'BRA', 'hash-t8', '2026-11-01 10:00:00', 'H')"]),
+        ("that contact moved to another office, its invitation with it", &["UPDATE contacts SET office = 'H2' WHERE id = 'c5'"]),
+        ("a link where it went out after the move", &["INSERT INTO access_tokens (id, survey_id, country_iso3, token_hash, created_at, unit) \
+            VALUES ('t9', 'institutions', 'BRA', 'hash-t9', '2026-11-01 10:00:00', 'H2')"]),
+        ("that contact removed, taking its invitation", &["DELETE FROM contacts WHERE id = 'c5'"]),
+        ("an invitation sent", &["UPDATE outbox SET status = 'sent' WHERE id = 'o3'"]),
+        ("an invitation recorded as sent", &["INSERT INTO outbox (id, kind, survey_id, country_iso3, contact_id, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at) \
+            VALUES ('o7', 'invite', 'institutions', 'SWE', 'c7', 'c7@example.org', 'Invitation', '', '', 'sent', 1, '2026-11-01 10:00:00', '2026-11-01 10:00:00')"]),
+        ("a sent invitation removed", &["DELETE FROM outbox WHERE id = 'o4'"]),
+        ("an invited contact removed, its link still there", &["DELETE FROM contacts WHERE id = 'c3'"]),
+        ("a contact moved to another country", &["UPDATE contacts SET country_iso3 = 'KEN' WHERE id = 'c7'"]),
+        ("a response's first section saved", &["INSERT INTO section_states (response_id, section_id, version, updated_at, updated_by) \
+            VALUES ('r4', 'profile', 1, '2026-11-01 10:00:00', 't4')"]),
+        // Still a draft: the kept rates stay as they were.
+        ("a response's second section saved, then its first removed", &[
+            "INSERT INTO section_states (response_id, section_id, version, updated_at, updated_by) \
+             VALUES ('r4', 'second', 1, '2026-11-01 10:00:00', 't4')",
+            "DELETE FROM section_states WHERE response_id = 'r4' AND section_id = 'profile'",
+        ]),
+        ("a response's last section removed", &["DELETE FROM section_states WHERE response_id = 'r4'"]),
+        ("a draft submitted", &["UPDATE responses SET counted_version = 1, status = 'submitted' WHERE id = 'r2'"]),
+        ("a submission accepted", &["UPDATE responses SET status = 'accepted' WHERE id = 'r3'"]),
+        ("an accepted response returned", &["UPDATE responses SET counted_version = NULL, status = 'returned' WHERE id = 'r1'"]),
+        ("a response moved to another organisation", &["UPDATE responses SET unit = 'F2' WHERE id = 'r4'"]),
+        ("a response removed", &["DELETE FROM responses WHERE id = 'r3'"]),
+    ];
+    for (step, statements) in steps {
+        let before = kept_rates(conn);
+        let statements: Vec<String> = statements.iter().map(|s| s.to_string()).collect();
+        insert(conn, &statements);
+        if step.starts_with("a response's second section") {
+            assert_eq!(kept_rates(conn), before, "{step}");
+        } else {
+            assert_ne!(
+                kept_rates(conn),
+                before,
+                "{step}: the kept rates did not change"
+            );
+        }
+        assert_eq!(kept_rates_wrong(conn), Vec::<String>::new(), "after {step}");
+    }
+    // What the dashboard then reads, 9 units: PHL A (invited, opened, returned with nothing
+    // saved since: not a draft), PHL B (opened, submitted; its invited contact removed), SWE C2
+    // (the link moved in, opened), SWE D2 (its invitation removed), KEN I (a contact whose
+    // invitation went out from Sweden), KEN F2 (nothing saved), KEN G (its opened link
+    // removed), BRA H and H2 (links only; the contact invited from Brazil removed).
+    let rates = aggregate::response_rates(conn, &institutions, &Filter::default(), None).unwrap();
+    assert_eq!(rates_of(&rates), [("all", [9, 1, 3, 0, 1, 0])]);
+    app.stop().await;
+}
+
+/// Two transactions changing one organisation at once (a link opened, and the response
+/// submitted): the second waits for the first, so its unit's kept rates count both changes.
+async fn two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right(backend: Backend) {
+    use diesel::RunQueryDsl;
+    let app = TestApp::spawn(backend).await;
+    let mut first = conn_for(&app);
+    insert(&mut first, &rate_rows("institutions"));
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    diesel::sql_query(begin).execute(&mut *first).unwrap();
+    insert(
+        &mut first,
+        &[
+            "UPDATE access_tokens SET first_used_at = '2026-11-02 10:00:00' WHERE id = 't2'"
+                .to_string(),
+        ],
+    );
+    let mut second = conn_for(&app);
+    let submit =
+        std::thread::spawn(move || {
+            insert(
+            &mut second,
+            &["UPDATE responses SET counted_version = 1, status = 'submitted' WHERE id = 'r2'"
+                .to_string()],
+        );
+        });
+    // Long enough for the second transaction to compute the unit's rates, were it not made
+    // to wait.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    diesel::sql_query("COMMIT").execute(&mut *first).unwrap();
+    submit.join().unwrap();
+    let conn = &mut *first;
+    assert_eq!(kept_rates_wrong(conn), Vec::<String>::new());
+    assert!(
+        kept_rates(conn).contains(&"institutions PHL B 01010".to_string()),
+        "{:?}",
+        kept_rates(conn)
     );
     app.stop().await;
 }
