@@ -1,19 +1,18 @@
 -- The dashboard's response rates kept per respondent unit, by triggers in the same transaction
 -- as every change of what they count, so that the dashboard of a survey of organisations reads
--- one narrow row per unit asked instead of looking up, for each unit, its responses, links,
--- contacts and invitations (at 100,000 organisations: 0.4 s a view on SQLite, 0.9 s on
--- PostgreSQL).
+-- one narrow row per unit asked instead of looking up, for each unit, its responses, links and
+-- contacts (at 100,000 organisations: 0.4 s a view on SQLite, 0.9 s on PostgreSQL).
 --
 -- One row per unit of a survey that is asked: a response, a link or a contact names it (a
--- contact's office is its unit). Flags, 0 or 1: `invited`, an invitation was sent from the
--- unit's country to one of its contacts; `opened`, one of its links was opened; `draft`, its
--- response has a saved section and no counted version; `submitted`, a version of it counts;
--- `accepted`, that version was accepted.
+-- contact's office is its unit). Flags, 0 or 1: `opened`, one of its links was opened;
+-- `draft`, its response has a saved section and no counted version; `submitted`, a version of
+-- it counts; `accepted`, that version was accepted. Whether it was invited is not kept: the
+-- dashboard counts the invitations sent when it reads, so that the mail worker's writes fire
+-- nothing here.
 CREATE TABLE unit_rates (
     survey_id TEXT NOT NULL,
     country_iso3 TEXT NOT NULL,
     unit TEXT NOT NULL,
-    invited INTEGER NOT NULL,
     opened INTEGER NOT NULL,
     draft INTEGER NOT NULL,
     submitted INTEGER NOT NULL,
@@ -21,9 +20,8 @@ CREATE TABLE unit_rates (
     PRIMARY KEY (survey_id, country_iso3, unit)
 ) WITHOUT ROWID;
 
--- A unit's contacts, and their invitations.
+-- Whether a unit has a contact.
 CREATE INDEX contacts_survey_office ON contacts (survey_id, office, country_iso3);
-CREATE INDEX outbox_contact ON outbox (contact_id, kind, status, country_iso3);
 
 -- The units asked: every unit a response, a link or a contact names.
 CREATE VIEW unit_rates_asked AS
@@ -43,11 +41,6 @@ SELECT u.survey_id AS survey_id, u.country_iso3 AS country_iso3, u.unit AS unit,
         OR EXISTS (SELECT 1 FROM contacts ct WHERE ct.survey_id = u.survey_id
             AND ct.office = u.unit AND ct.country_iso3 = u.country_iso3)
         THEN 1 ELSE 0 END AS asked,
-    -- CROSS JOIN: the unit's contacts first, then their invitations (not every invitation sent).
-    CASE WHEN EXISTS (SELECT 1 FROM contacts ct CROSS JOIN outbox o
-        WHERE ct.survey_id = u.survey_id AND ct.office = u.unit AND o.contact_id = ct.id
-        AND o.kind = 'invite' AND o.status = 'sent' AND o.country_iso3 = u.country_iso3)
-        THEN 1 ELSE 0 END AS invited,
     CASE WHEN EXISTS (SELECT 1 FROM access_tokens t WHERE t.survey_id = u.survey_id
         AND t.country_iso3 = u.country_iso3 AND t.unit = u.unit AND t.first_used_at IS NOT NULL)
         THEN 1 ELSE 0 END AS opened,
@@ -63,10 +56,10 @@ SELECT u.survey_id AS survey_id, u.country_iso3 AS country_iso3, u.unit AS unit,
         AND r.status = 'accepted') THEN 1 ELSE 0 END AS accepted
 FROM unit_rates u;
 
-INSERT INTO unit_rates (survey_id, country_iso3, unit, invited, opened, draft, submitted, accepted)
-SELECT survey_id, country_iso3, unit, 0, 0, 0, 0, 0 FROM unit_rates_asked;
-UPDATE unit_rates SET (invited, opened, draft, submitted, accepted) = (SELECT f.invited, f.opened,
-    f.draft, f.submitted, f.accepted FROM unit_rates_should f WHERE f.survey_id = unit_rates.survey_id
+INSERT INTO unit_rates (survey_id, country_iso3, unit, opened, draft, submitted, accepted)
+SELECT survey_id, country_iso3, unit, 0, 0, 0, 0 FROM unit_rates_asked;
+UPDATE unit_rates SET (opened, draft, submitted, accepted) = (SELECT f.opened, f.draft,
+    f.submitted, f.accepted FROM unit_rates_should f WHERE f.survey_id = unit_rates.survey_id
     AND f.country_iso3 = unit_rates.country_iso3 AND f.unit = unit_rates.unit);
 
 -- What computes a unit's row again: SQLite has no procedures, so inserting a unit's key here
@@ -82,12 +75,12 @@ CREATE TABLE unit_rates_refresh (
 
 CREATE TRIGGER unit_rates_refresh BEFORE INSERT ON unit_rates_refresh
 BEGIN
-    INSERT INTO unit_rates (survey_id, country_iso3, unit, invited, opened, draft, submitted, accepted)
-    SELECT NEW.survey_id, NEW.country_iso3, NEW.unit, 0, 0, 0, 0, 0
+    INSERT INTO unit_rates (survey_id, country_iso3, unit, opened, draft, submitted, accepted)
+    SELECT NEW.survey_id, NEW.country_iso3, NEW.unit, 0, 0, 0, 0
     WHERE NEW.survey_id IS NOT NULL AND NEW.country_iso3 IS NOT NULL AND NEW.unit IS NOT NULL
     ON CONFLICT DO NOTHING;
-    UPDATE unit_rates SET (invited, opened, draft, submitted, accepted) = (SELECT f.invited,
-        f.opened, f.draft, f.submitted, f.accepted FROM unit_rates_should f
+    UPDATE unit_rates SET (opened, draft, submitted, accepted) = (SELECT f.opened, f.draft,
+        f.submitted, f.accepted FROM unit_rates_should f
         WHERE f.survey_id = unit_rates.survey_id AND f.country_iso3 = unit_rates.country_iso3
         AND f.unit = unit_rates.unit)
     WHERE survey_id = NEW.survey_id AND country_iso3 = NEW.country_iso3 AND unit = NEW.unit;
@@ -164,8 +157,7 @@ BEGIN
     INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit) VALUES (OLD.survey_id, OLD.country_iso3, OLD.unit);
 END;
 
--- Contacts: their office is a unit asked, and the invitations sent to them count for their
--- office in the country each was sent from, so a contact moved or removed takes them along.
+-- Contacts: their office is a unit asked.
 CREATE TRIGGER unit_rates_contact_insert AFTER INSERT ON contacts
 BEGIN
     INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit) VALUES (NEW.survey_id, NEW.country_iso3, NEW.office);
@@ -176,47 +168,9 @@ WHEN NEW.survey_id IS NOT OLD.survey_id OR NEW.country_iso3 IS NOT OLD.country_i
 BEGIN
     INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit) VALUES (OLD.survey_id, OLD.country_iso3, OLD.office);
     INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit) VALUES (NEW.survey_id, NEW.country_iso3, NEW.office);
-    INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit)
-    SELECT DISTINCT OLD.survey_id, o.country_iso3, OLD.office FROM outbox o
-    WHERE o.contact_id = NEW.id AND o.kind = 'invite' AND o.status = 'sent';
-    INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit)
-    SELECT DISTINCT NEW.survey_id, o.country_iso3, NEW.office FROM outbox o
-    WHERE o.contact_id = NEW.id AND o.kind = 'invite' AND o.status = 'sent';
-END;
-
--- A contact removed: its invitations lose it here, while its office can still be read (what the
--- foreign key's ON DELETE SET NULL would do after the row is gone), so that the invitations'
--- trigger counts them out of their unit.
-CREATE TRIGGER unit_rates_contact_unlink BEFORE DELETE ON contacts
-BEGIN
-    UPDATE outbox SET contact_id = NULL WHERE contact_id = OLD.id;
 END;
 
 CREATE TRIGGER unit_rates_contact_delete AFTER DELETE ON contacts
 BEGIN
     INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit) VALUES (OLD.survey_id, OLD.country_iso3, OLD.office);
-END;
-
--- Invitations: counted once sent, for their contact's office in their own country.
-CREATE TRIGGER unit_rates_invite_insert AFTER INSERT ON outbox
-WHEN (NEW.kind = 'invite' AND NEW.status = 'sent')
-BEGIN
-    INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit)
-    SELECT NEW.survey_id, NEW.country_iso3, office FROM contacts WHERE id = NEW.contact_id;
-END;
-
-CREATE TRIGGER unit_rates_invite_update AFTER UPDATE OF status, kind, contact_id, survey_id, country_iso3 ON outbox
-WHEN ((NEW.kind = 'invite' AND NEW.status = 'sent') OR (OLD.kind = 'invite' AND OLD.status = 'sent')) AND (NEW.status IS NOT OLD.status OR NEW.kind IS NOT OLD.kind OR NEW.contact_id IS NOT OLD.contact_id OR NEW.survey_id IS NOT OLD.survey_id OR NEW.country_iso3 IS NOT OLD.country_iso3)
-BEGIN
-    INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit)
-    SELECT OLD.survey_id, OLD.country_iso3, office FROM contacts WHERE id = OLD.contact_id;
-    INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit)
-    SELECT NEW.survey_id, NEW.country_iso3, office FROM contacts WHERE id = NEW.contact_id;
-END;
-
-CREATE TRIGGER unit_rates_invite_delete AFTER DELETE ON outbox
-WHEN (OLD.kind = 'invite' AND OLD.status = 'sent')
-BEGIN
-    INSERT INTO unit_rates_refresh (survey_id, country_iso3, unit)
-    SELECT OLD.survey_id, OLD.country_iso3, office FROM contacts WHERE id = OLD.contact_id;
 END;
