@@ -1500,8 +1500,10 @@ async fn the_kept_response_rates_equal_those_computed_after_every_kind_of_write(
     app.stop().await;
 }
 
-/// Two transactions changing one organisation at once (a link opened, and the response
-/// submitted): the second waits for the first, so its unit's kept rates count both changes.
+/// Two transactions changing one organisation at once: the second waits for the first, so its
+/// unit's kept rates count both changes. First a link opened, then the response submitted
+/// (each changes only its flags); then a link opened, then a contact added (which computes
+/// the unit whole, and must read the opened link once its transaction commits).
 async fn two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right(backend: Backend) {
     use diesel::RunQueryDsl;
     let app = TestApp::spawn(backend).await;
@@ -1511,39 +1513,39 @@ async fn two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right(b
         Backend::Sqlite => "BEGIN IMMEDIATE",
         Backend::Postgres => "BEGIN",
     };
-    diesel::sql_query(begin).execute(&mut *first).unwrap();
-    insert(
-        &mut first,
-        &[
-            "UPDATE access_tokens SET first_used_at = '2026-11-02 10:00:00' WHERE id = 't2'"
-                .to_string(),
-        ],
-    );
-    let mut second = conn_for(&app);
-    let submit =
-        std::thread::spawn(move || {
-            insert(
-            &mut second,
-            &["UPDATE responses SET counted_version = 1, status = 'submitted' WHERE id = 'r2'"
-                .to_string()],
+    let cases = [
+        (
+            "UPDATE access_tokens SET first_used_at = '2026-11-02 10:00:00' WHERE id = 't2'",
+            "UPDATE responses SET counted_version = 1, status = 'submitted' WHERE id = 'r2'",
+            "institutions PHL B 1010",
+        ),
+        (
+            "UPDATE access_tokens SET first_used_at = '2026-11-02 10:00:00' WHERE id = 't4'",
+            "INSERT INTO contacts (id, survey_id, country_iso3, name, email, language, office, \
+             created_at, updated_at) VALUES ('c9', 'institutions', 'KEN', 'Contact c9', \
+             'c9@example.org', 'en', 'G', '2026-11-01 10:00:00', '2026-11-01 10:00:00')",
+            "institutions KEN G 1000",
+        ),
+    ];
+    for (opened, then, expected) in cases {
+        diesel::sql_query(begin).execute(&mut *first).unwrap();
+        insert(&mut first, &[opened.to_string()]);
+        let mut second = conn_for(&app);
+        let waiting = std::thread::spawn(move || insert(&mut second, &[then.to_string()]));
+        // Long enough for the second transaction to compute the unit's rates, were it not
+        // made to wait.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(
+            !waiting.is_finished(),
+            "{then}: the second transaction did not wait for the first"
         );
-        });
-    // Long enough for the second transaction to compute the unit's rates, were it not made
-    // to wait.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(
-        !submit.is_finished(),
-        "the second transaction did not wait for the first"
-    );
-    diesel::sql_query("COMMIT").execute(&mut *first).unwrap();
-    submit.join().unwrap();
-    let conn = &mut *first;
-    assert_eq!(kept_rates_wrong(conn), Vec::<String>::new());
-    assert!(
-        kept_rates(conn).contains(&"institutions PHL B 1010".to_string()),
-        "{:?}",
-        kept_rates(conn)
-    );
+        diesel::sql_query("COMMIT").execute(&mut *first).unwrap();
+        waiting.join().unwrap();
+        let conn = &mut *first;
+        assert_eq!(kept_rates_wrong(conn), Vec::<String>::new(), "{then}");
+        let kept = kept_rates(conn);
+        assert!(kept.contains(&expected.to_string()), "{then}: {kept:?}");
+    }
     app.stop().await;
 }
 
