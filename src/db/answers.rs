@@ -95,7 +95,7 @@ fn survey_answer_rows(
     Ok(out)
 }
 
-/// Replace a question's answer in a response (no items: the answer is removed).
+/// A question's starting answer in a response created in the same transaction.
 pub(super) struct AnswerWrite<'a> {
     pub response_id: &'a str,
     pub question_id: &'a str,
@@ -114,7 +114,8 @@ pub(super) fn replace_answer(conn: &mut DbConn, w: &AnswerWrite) -> QueryResult<
             section_id: w.section_id,
             changes: &[(w.question_id, w.items)],
             hidden: &|_| !w.visible,
-            stored: &|_| true,
+            // Called for a response created in the same transaction: nothing is stored.
+            stored: &|_| &[],
             token_id: w.token_id,
             now: w.now,
         },
@@ -123,32 +124,40 @@ pub(super) fn replace_answer(conn: &mut DbConn, w: &AnswerWrite) -> QueryResult<
 
 /// Replace several questions' answers in a response (a question with no items: its answer
 /// is removed).
-pub(super) struct AnswersWrite<'a> {
+pub(super) struct AnswersWrite<'a, 's> {
     pub response_id: &'a str,
     pub section_id: &'a str,
     /// (question, its new items).
     pub changes: &'a [(&'a str, &'a [Item])],
     /// Whether a condition hides the question (its items are stored as not visible).
     pub hidden: &'a dyn Fn(&str) -> bool,
-    /// Whether the question may have stored items (false only when the caller read the
-    /// response under a lock it still holds and found none): the DELETE is sent only for a
-    /// change of some question that may.
-    pub stored: &'a dyn Fn(&str) -> bool,
+    /// The question's items as stored (none when it has no answer). The caller read them
+    /// under a guarantee that they are still those (the claim of the section's version, or
+    /// a response created in the same transaction).
+    pub stored: &'a dyn Fn(&str) -> &'s [Item],
     pub token_id: &'a str,
     pub now: NaiveDateTime,
 }
 
-/// [`AnswersWrite`] in two statements however many questions change: one DELETE of their old
-/// items (none when no question had any), one INSERT of the new ones (none when every change
-/// removes an answer). Both are of fixed text, kept prepared ([`Kept`]): the questions and the
-/// rows travel as one JSON array each, which the database unpacks.
+/// [`AnswersWrite`] in one statement however many questions change, where no stored item
+/// goes away: an INSERT of the new items that updates those already stored (an answer's
+/// value changed keeps its item). A change that drops stored items (a choice unticked, an
+/// answer cleared) adds one DELETE of just those. Both are of fixed text, kept prepared
+/// ([`Kept`]): the rows travel as one JSON array, which the database unpacks.
 pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResult<()> {
-    if w.changes.is_empty() {
-        return Ok(());
-    }
-    if w.changes.iter().any(|(q, _)| (w.stored)(q)) {
-        let questions: Vec<&str> = w.changes.iter().map(|(q, _)| *q).collect();
-        delete_answers(conn, w.response_id, json(&questions)?)?;
+    // (question, item) of every stored item that the new items do not keep.
+    let dropped: Vec<(&str, &str)> = w
+        .changes
+        .iter()
+        .flat_map(|(q, items)| {
+            (w.stored)(q)
+                .iter()
+                .filter(|old| !items.iter().any(|new| new.item == old.item))
+                .map(move |old| (*q, old.item.as_str()))
+        })
+        .collect();
+    if !dropped.is_empty() {
+        delete_items(conn, w.response_id, json(&dropped)?)?;
     }
     // (question, item, value, num, visible): a JSON array each.
     let rows: Vec<(&str, &str, &str, Option<f64>, bool)> = w
@@ -162,28 +171,39 @@ pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResul
         })
         .collect();
     if !rows.is_empty() {
-        insert_answers(conn, w, json(&rows)?)?;
+        upsert_answers(conn, w, json(&rows)?)?;
     }
     Ok(())
 }
 
 super::sql::statement_names! {
-    DeleteAnswers;
-    InsertAnswers;
+    DeleteItems;
+    UpsertAnswers;
     SetVisible;
 }
 
-/// Delete a response's answers to the questions of a JSON array.
-fn delete_answers(conn: &mut DbConn, response_id: &str, questions: String) -> QueryResult<usize> {
-    Kept::<DeleteAnswers>::new("DELETE FROM answers WHERE response_id = ")
+/// Delete a response's answer items named by a JSON array of `[question, item]`.
+fn delete_items(conn: &mut DbConn, response_id: &str, pairs: String) -> QueryResult<usize> {
+    let source = match conn {
+        DbConn::Sqlite(_) => "(SELECT value->>0, value->>1 FROM json_each(",
+        DbConn::Postgres(_) => "(SELECT e->>0, e->>1 FROM json_array_elements(",
+    };
+    let close = match conn {
+        DbConn::Sqlite(_) => "))",
+        DbConn::Postgres(_) => "::json) AS e)",
+    };
+    Kept::<DeleteItems>::new("DELETE FROM answers WHERE response_id = ")
         .bind::<Text, _>(response_id)
-        .sql(" AND question_id IN ")
-        .bind_json_elements(conn, questions)
+        .sql(" AND (question_id, item) IN ")
+        .sql(source)
+        .bind::<Text, _>(pairs)
+        .sql(close)
         .execute(conn)
 }
 
-/// Insert the rows of a JSON array of `[question, item, value, num, visible]`.
-fn insert_answers(conn: &mut DbConn, w: &AnswersWrite, rows: String) -> QueryResult<usize> {
+/// Insert the rows of a JSON array of `[question, item, value, num, visible]`, updating an
+/// item already stored in place.
+fn upsert_answers(conn: &mut DbConn, w: &AnswersWrite<'_, '_>, rows: String) -> QueryResult<usize> {
     let (columns, source) = match conn {
         DbConn::Sqlite(_) => (
             "value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(",
@@ -195,7 +215,7 @@ fn insert_answers(conn: &mut DbConn, w: &AnswersWrite, rows: String) -> QueryRes
             "::json) AS e",
         ),
     };
-    Kept::<InsertAnswers>::new(
+    Kept::<UpsertAnswers>::new(
         "INSERT INTO answers (response_id, section_id, updated_at, updated_by, question_id, \
          item, value, num, visible) SELECT ",
     )
@@ -210,6 +230,13 @@ fn insert_answers(conn: &mut DbConn, w: &AnswersWrite, rows: String) -> QueryRes
     .sql(columns)
     .bind::<Text, _>(rows)
     .sql(source)
+    // `WHERE true`: without a WHERE, SQLite would read ON as the start of a join's condition.
+    .sql(
+        " WHERE true ON CONFLICT (response_id, question_id, item) DO UPDATE SET \
+         value = excluded.value, num = excluded.num, section_id = excluded.section_id, \
+         updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
+         visible = excluded.visible",
+    )
     .execute(conn)
 }
 

@@ -68,9 +68,9 @@ pub struct SectionWrite<'a> {
     pub country_iso3: &'a str,
     /// Questions whose answer changes, with their new items (empty: the answer is removed).
     pub changes: &'a [(String, Vec<Item>)],
-    /// Whether a question had stored items when the section was at `base_version`: the claim
-    /// of that version guarantees they are still those (no old items to delete otherwise).
-    pub stored: &'a dyn Fn(&str) -> bool,
+    /// A question's items as stored when the section was at `base_version` (none: no
+    /// answer): the claim of that version guarantees they are still those.
+    pub stored: &'a dyn Fn(&str) -> &'a [Item],
     /// Every question hidden by a condition before the changes (under the stored answers).
     pub hidden_before: &'a HashSet<String>,
     /// Every question hidden by a condition once the changes are applied.

@@ -627,7 +627,7 @@ pub fn import(
             .filter(|q| !state.visibility.question(&q.id))
             .map(|q| q.id.clone())
             .collect();
-        let stored = |q: &str| state.answers.contains_key(q);
+        let stored = |q: &str| state.answers.get(q).map_or(&[][..], Vec::as_slice);
         let writes: Vec<SectionWrite> = changes
             .iter()
             .map(|(sheet, list)| SectionWrite {

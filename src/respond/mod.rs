@@ -473,7 +473,7 @@ pub fn save_section(
             survey_id: &survey.id,
             country_iso3: &state.response.country_iso3,
             changes: &changes,
-            stored: &|q| state.answers.contains_key(q),
+            stored: &|q| state.answers.get(q).map_or(&[], Vec::as_slice),
             hidden_before: &hidden_before,
             hidden_after: &hidden_after,
             now: naive_now,
