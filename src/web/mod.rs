@@ -201,66 +201,61 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .route("/static/app.css", web::get().to(stylesheet))
-        .route("/r/{token}", web::get().to(respond::overview))
-        .route(
-            "/r/{token}/s/{section}",
-            web::get().to(respond::section_form),
-        )
-        .route(
-            "/r/{token}/s/{section}",
-            web::post().to(respond::section_save),
-        )
-        .route(
-            "/r/{token}/files/{file}",
-            web::get().to(respond::file_download),
-        )
-        .route("/r/{token}/review", web::get().to(respond::review))
-        .route("/r/{token}/print", web::get().to(respond::print))
-        .route(
-            "/r/{token}/questionnaire.xlsx",
-            web::get().to(respond::questionnaire_download),
-        )
-        .route(
-            "/r/{token}/questionnaire",
-            web::post().to(respond::questionnaire_upload),
-        )
-        .route(
-            "/r/{token}/questionnaire",
-            web::get().to(respond::questionnaire_after),
-        )
-        .route("/r/{token}/submit", web::post().to(respond::submit))
-        .route(
-            "/r/{token}/send-for-sign-off",
-            web::post().to(respond::send_for_sign_off),
-        )
-        .route("/r/{token}/sign-off", web::post().to(respond::sign_off))
-        .route("/r/{token}/send-back", web::post().to(respond::send_back))
-        .route("/r/{token}/recall", web::post().to(respond::recall))
-        .route("/r/{token}/receipt/{n}", web::get().to(respond::receipt))
-        .route(
-            "/r/{token}/versions/{n}/content.json",
-            web::get().to(respond::version_content),
-        )
-        .route(
-            "/r/{token}/queries/{query}",
-            web::get().to(respond::query_page),
-        )
-        .route(
-            "/r/{token}/queries/{query}",
-            web::post().to(respond::query_reply),
-        )
-        .route("/r/{token}/colleagues", web::get().to(respond::colleagues))
-        .route(
-            "/r/{token}/colleagues",
-            web::post().to(respond::colleagues_assign),
-        )
-        .route(
-            "/r/{token}/colleagues/{link}/revoke",
-            web::post().to(respond::colleague_revoke),
-        )
-        .route(
-            "/r/{token}/s/{section}/ready",
-            web::post().to(respond::section_ready),
+        // The respondent's pages, under one scope: the link's segment is matched once, and
+        // each path once whatever its methods (actix matches routes in turn, by regex).
+        .service(
+            web::scope("/r/{token}")
+                .service(web::resource("").route(web::get().to(respond::overview)))
+                .service(
+                    web::resource("/s/{section}")
+                        .route(web::get().to(respond::section_form))
+                        .route(web::post().to(respond::section_save)),
+                )
+                .service(
+                    web::resource("/files/{file}").route(web::get().to(respond::file_download)),
+                )
+                .service(web::resource("/review").route(web::get().to(respond::review)))
+                .service(web::resource("/print").route(web::get().to(respond::print)))
+                .service(
+                    web::resource("/questionnaire.xlsx")
+                        .route(web::get().to(respond::questionnaire_download)),
+                )
+                .service(
+                    web::resource("/questionnaire")
+                        .route(web::post().to(respond::questionnaire_upload))
+                        .route(web::get().to(respond::questionnaire_after)),
+                )
+                .service(web::resource("/submit").route(web::post().to(respond::submit)))
+                .service(
+                    web::resource("/send-for-sign-off")
+                        .route(web::post().to(respond::send_for_sign_off)),
+                )
+                .service(web::resource("/sign-off").route(web::post().to(respond::sign_off)))
+                .service(web::resource("/send-back").route(web::post().to(respond::send_back)))
+                .service(web::resource("/recall").route(web::post().to(respond::recall)))
+                .service(web::resource("/receipt/{n}").route(web::get().to(respond::receipt)))
+                .service(
+                    web::resource("/versions/{n}/content.json")
+                        .route(web::get().to(respond::version_content)),
+                )
+                .service(
+                    web::resource("/queries/{query}")
+                        .route(web::get().to(respond::query_page))
+                        .route(web::post().to(respond::query_reply)),
+                )
+                .service(
+                    web::resource("/colleagues")
+                        .route(web::get().to(respond::colleagues))
+                        .route(web::post().to(respond::colleagues_assign)),
+                )
+                .service(
+                    web::resource("/colleagues/{link}/revoke")
+                        .route(web::post().to(respond::colleague_revoke)),
+                )
+                .service(
+                    web::resource("/s/{section}/ready")
+                        .route(web::post().to(respond::section_ready)),
+                ),
         )
         .route("/admin/login", web::get().to(admin::login_form))
         .route("/admin/login", web::post().to(admin::login))
