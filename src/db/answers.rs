@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text, Timestamp};
+use diesel::sql_types::{Text, Timestamp};
 
 use super::schema::{answers, hidden_questions, responses};
 use super::sql::{json, Kept};
@@ -179,6 +179,8 @@ pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResul
 super::sql::statement_names! {
     DeleteItems;
     UpsertAnswers;
+    InsertHidden;
+    DeleteHidden;
     SetVisible;
 }
 
@@ -240,7 +242,9 @@ fn upsert_answers(conn: &mut DbConn, w: &AnswersWrite<'_, '_>, rows: String) -> 
     .execute(conn)
 }
 
-/// Bring hidden_questions and answers.visible in line with `hidden` (only what changed).
+/// Bring hidden_questions and answers.visible in line with `hidden` (only what changed), in
+/// at most four statements however many questions change: the stored set read, the questions
+/// newly hidden added, those shown again removed, and their answers' visibility set.
 pub(super) fn sync_hidden(
     conn: &mut DbConn,
     response_id: &str,
@@ -252,39 +256,59 @@ pub(super) fn sync_hidden(
         .load::<String>(conn)?
         .into_iter()
         .collect();
-    for q in hidden.difference(&stored) {
-        diesel::insert_into(hidden_questions::table)
-            .values((
-                hidden_questions::response_id.eq(response_id),
-                hidden_questions::question_id.eq(q),
-            ))
+    let newly_hidden: Vec<&str> = hidden.difference(&stored).map(String::as_str).collect();
+    let shown: Vec<&str> = stored.difference(hidden).map(String::as_str).collect();
+    insert_hidden(conn, response_id, &newly_hidden)?;
+    if !shown.is_empty() {
+        Kept::<DeleteHidden>::new("DELETE FROM hidden_questions WHERE response_id = ")
+            .bind::<Text, _>(response_id)
+            .sql(" AND question_id IN ")
+            .bind_json_elements(conn, json(&shown)?)
             .execute(conn)?;
-        set_visible(conn, response_id, q, false)?;
     }
-    for q in stored.difference(hidden) {
-        diesel::delete(
-            hidden_questions::table
-                .filter(hidden_questions::response_id.eq(response_id))
-                .filter(hidden_questions::question_id.eq(q)),
-        )
-        .execute(conn)?;
-        set_visible(conn, response_id, q, true)?;
+    if !newly_hidden.is_empty() || !shown.is_empty() {
+        // The answers of the questions shown again become visible, those newly hidden not.
+        Kept::<SetVisible>::new("UPDATE answers SET visible = question_id IN ")
+            .bind_json_elements(conn, json(&shown)?)
+            .sql(" WHERE response_id = ")
+            .bind::<Text, _>(response_id)
+            .sql(" AND question_id IN ")
+            .bind_json_elements(conn, json(&[&newly_hidden[..], &shown[..]].concat())?)
+            .execute(conn)?;
     }
     Ok(())
 }
 
-fn set_visible(
+/// The questions a condition hides in a response created in the same transaction, whose
+/// answers (the starting ones) were written with their visibility: one INSERT.
+pub(super) fn hide_in_new_response(
     conn: &mut DbConn,
     response_id: &str,
-    question: &str,
-    visible: bool,
+    hidden: &HashSet<String>,
 ) -> QueryResult<()> {
-    Kept::<SetVisible>::new("UPDATE answers SET visible = ")
-        .bind::<Bool, _>(visible)
-        .sql(" WHERE response_id = ")
+    let hidden: Vec<&str> = hidden.iter().map(String::as_str).collect();
+    insert_hidden(conn, response_id, &hidden)
+}
+
+/// Add questions to a response's hidden ones, in one statement (none for no question).
+fn insert_hidden(conn: &mut DbConn, response_id: &str, questions: &[&str]) -> QueryResult<()> {
+    if questions.is_empty() {
+        return Ok(());
+    }
+    let source = match conn {
+        DbConn::Sqlite(_) => "value FROM json_each(",
+        DbConn::Postgres(_) => "json_array_elements_text(",
+    };
+    let close = match conn {
+        DbConn::Sqlite(_) => ")",
+        DbConn::Postgres(_) => "::json)",
+    };
+    Kept::<InsertHidden>::new("INSERT INTO hidden_questions (response_id, question_id) SELECT ")
         .bind::<Text, _>(response_id)
-        .sql(" AND question_id = ")
-        .bind::<Text, _>(question)
+        .sql(", ")
+        .sql(source)
+        .bind::<Text, _>(json(&questions)?)
+        .sql(close)
         .execute(conn)?;
     Ok(())
 }

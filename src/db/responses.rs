@@ -198,7 +198,7 @@ pub fn get_or_create_response(
                 now,
             )?;
         }
-        answers::sync_hidden(conn, &id, &hidden)
+        answers::hide_in_new_response(conn, &id, &hidden)
     });
     match inserted {
         // Another official of the same country created it at the same moment.

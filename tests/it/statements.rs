@@ -11,6 +11,7 @@ use crate::on_both_backends;
 on_both_backends!(
     metrics_counts_requests_and_statements,
     page_views_send_few_statements,
+    questions_hidden_or_shown_take_a_few_statements_however_many,
     invitations_and_reminders_send_statements_per_round_not_per_contact,
 );
 
@@ -143,6 +144,153 @@ async fn page_views_send_few_statements(backend: Backend) {
         review_sent <= 7,
         "the review page sent {review_sent} statements"
     );
+    app.stop().await;
+}
+
+/// The shipped `coherence-2008` hides 21 of its 51 questions until earlier answers show them:
+/// a link's first page records them in one statement (it took two per question), and a save
+/// whose answers hide or show questions adds at most three (the stored set read, the rows
+/// added or removed, the answers' visibility), however many. What is stored then matches the
+/// survey's conditions under the saved answers.
+async fn questions_hidden_or_shown_take_a_few_statements_however_many(backend: Backend) {
+    use coherence::db::schema::{answers, hidden_questions, responses};
+    use coherence::survey::answer::Visibility;
+    use std::collections::BTreeSet;
+
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("surveys");
+    let app = TestApp::spawn_with(backend, shipped.clone()).await;
+    let text = std::fs::read_to_string(shipped.join("coherence-2008.toml")).unwrap();
+    let survey = coherence::survey::parse_survey("coherence-2008.toml", &text)
+        .0
+        .unwrap();
+    let at_first = Visibility::evaluate(&survey, &Default::default());
+    let hidden_at_first = survey
+        .questions()
+        .filter(|q| !at_first.question(&q.id))
+        .count();
+    assert!(hidden_at_first >= 20, "{hidden_at_first}");
+
+    // The first page: the response created with its hidden questions.
+    let link = app.issue_token("coherence-2008", "SWE", "Anna");
+    let (overview, first_sent) = app.get_counting(&link).await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    // The link read and its use recorded, the response looked for, then created (BEGIN, the
+    // row, its hidden questions, COMMIT), read back, and the overview's reads.
+    assert!(
+        first_sent <= 12,
+        "the first page sent {first_sent} statements"
+    );
+
+    // Every section's first save (nothing stored before, so no DELETE): the reads, BEGIN and
+    // COMMIT, the claim, the answers and the audit entry, and when the answers hide or show
+    // questions, three more.
+    let mut changed_visibility = 0;
+    for section in &survey.sections {
+        let path = format!("{link}/s/{}", section.id);
+        let form = app.get(&path).await;
+        if form.status == 404 {
+            continue; // a section its answers hide
+        }
+        let fields = coherence::results::demo::section_fields(&survey, section, "SWE", 7);
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let before = app.sql_statements().await;
+        let saved = app.post_form_from(&form, &path, &fields).await;
+        let sent = app.sql_statements().await - before;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let more = saved
+            .location
+            .as_deref()
+            .is_some_and(|l| l.contains("more=1"));
+        changed_visibility += usize::from(more);
+        let bound = if more { 5 + 3 + 3 } else { 5 + 3 };
+        assert!(sent <= bound, "{}: {sent} statements", section.id);
+    }
+    assert!(changed_visibility >= 2, "saves that showed questions");
+
+    // Stored: the questions the conditions hide under the saved answers.
+    let url = db::DbUrl::parse(&app.database_url).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let response: String = responses::table
+        .filter(responses::survey_id.eq("coherence-2008"))
+        .select(responses::id)
+        .first(&mut conn)
+        .unwrap();
+    let answers = db::answers::load_answers(&mut conn, &response).unwrap();
+    let visibility = Visibility::evaluate(&survey, &answers);
+    let expected: BTreeSet<String> = survey
+        .questions()
+        .filter(|q| !visibility.question(&q.id))
+        .map(|q| q.id.clone())
+        .collect();
+    let stored: BTreeSet<String> = hidden_questions::table
+        .filter(hidden_questions::response_id.eq(&response))
+        .select(hidden_questions::question_id)
+        .load(&mut conn)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(stored, expected);
+    assert!(
+        expected.len() < hidden_at_first,
+        "the saves showed questions"
+    );
+    // And each stored answer is counted only where its question is shown.
+    let rows: Vec<(String, bool)> = answers::table
+        .filter(answers::response_id.eq(&response))
+        .select((answers::question_id, answers::visible))
+        .load(&mut conn)
+        .unwrap();
+    assert!(!rows.is_empty());
+    for (question, visible) in rows {
+        assert_eq!(visible, !expected.contains(&question), "{question}");
+    }
+
+    // An answered question hidden, then shown again: its answer is kept, not counted while
+    // hidden, counted again once shown.
+    let policy = format!("{link}/s/policy");
+    let year_visible = |conn: &mut db::DbConn| -> (bool, bool) {
+        let visible: bool = answers::table
+            .filter(answers::response_id.eq(&response))
+            .filter(answers::question_id.eq("policy_year"))
+            .select(answers::visible)
+            .first(conn)
+            .unwrap();
+        let hidden: i64 = hidden_questions::table
+            .filter(hidden_questions::response_id.eq(&response))
+            .filter(hidden_questions::question_id.eq("policy_year"))
+            .count()
+            .get_result(conn)
+            .unwrap();
+        (visible, hidden == 1)
+    };
+    for (has_policy, shown) in [("yes", true), ("no", false), ("yes", true)] {
+        let form = app.get(&policy).await;
+        let before = app.sql_statements().await;
+        let saved = app
+            .post_form_from(
+                &form,
+                &policy,
+                &[
+                    ("has_migration_policy", has_policy),
+                    ("policy_year", "2001"),
+                    ("policy_refers_development", "yes"),
+                    ("aid_refers_migration", "no"),
+                ],
+            )
+            .await;
+        let sent = app.sql_statements().await - before;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        assert!(sent <= 5 + 4 + 3, "policy {has_policy}: {sent} statements");
+        assert_eq!(
+            year_visible(&mut conn),
+            (shown, !shown),
+            "policy {has_policy}"
+        );
+    }
     app.stop().await;
 }
 

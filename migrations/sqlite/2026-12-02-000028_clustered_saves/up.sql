@@ -1,8 +1,9 @@
--- The three tables every draft save writes, stored in their primary key's order (WITHOUT
--- ROWID) instead of in a rowid table beside a separate index of that key: each row written
--- touches one b-tree less (answers: two instead of three; section_states: one instead of two;
--- audit_log: two instead of three), and a response's answers are read in one range scan of
--- the key instead of a look-up of the table for every row the key's index finds.
+-- The tables every draft save writes (answers, section_states; audit_log, where the sealer
+-- chains each save's entry), stored in their primary key's order (WITHOUT ROWID) instead of
+-- in a rowid table beside a separate index of that key: each row written touches one b-tree
+-- less (answers: two instead of three; section_states: one instead of two; audit_log: two
+-- instead of three), and a response's answers are read in one range scan of the key instead
+-- of a look-up of the table for every row the key's index finds.
 --
 -- Each table is copied into its new form, the old one dropped and the new one renamed, then
 -- its indexes and triggers made again. `legacy_alter_table` keeps the rename from checking
