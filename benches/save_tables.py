@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""What storing a draft save's tables clustered by their key (SQLite migration 000028) does to
+the save's writes and a page's reads, apart from HTTP, templates and the other connections.
+
+Builds the schema with the server's own migrations (`coherence migrate`), and a copy of it with
+000028 reverted (its down.sql: `answers`, `section_states` and `audit_log` as rowid tables), fills
+each with 2,000 responses of 51 answers, then times on one connection, in this process's CPU:
+
+- a save of 20 answers that all change (the claim of the section, the answers written, one audit
+  row, in one transaction), written as DELETE + INSERT (before 000028) or as one INSERT that
+  updates the items already stored (after);
+- a page's reads of a response (its visible answers in order, its section states).
+
+Python's own sqlite3 module runs the statements (the system's SQLite, not the server's bundled
+one): compare the variants with each other, not with the server's figures. Prints the lowest of
+three runs.
+
+    python3 benches/save_tables.py [path/to/coherence]   (default: target/release/coherence)
+"""
+
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOWN = os.path.join(ROOT, "migrations/sqlite/2026-12-02-000028_clustered_saves/down.sql")
+RESPONSES, QUESTIONS, CHANGED = 2000, 51, 20
+SAVES, READS, RUNS = 3000, 10000, 3
+
+
+def connect(path):
+    c = sqlite3.connect(path, isolation_level=None)
+    # As the server's connections (src/db/mod.rs), foreign keys aside: the rows below name no
+    # country, and both variants would check the same parents.
+    c.execute("PRAGMA journal_mode = WAL")
+    c.execute("PRAGMA synchronous = NORMAL")
+    return c
+
+
+def fill(path):
+    c = connect(path)
+    c.execute("BEGIN")
+    for r in range(RESPONSES):
+        c.execute(
+            "INSERT INTO access_tokens (id, survey_id, country_iso3, token_hash, created_at, unit)"
+            " VALUES (?, 's', 'SWE', ?, '2026-01-01', ?)",
+            (f"t{r}", f"h{r}", f"u{r}"),
+        )
+        c.execute(
+            "INSERT INTO responses (id, survey_id, country_iso3, status, survey_version,"
+            " created_at, updated_at, unit) VALUES (?, 's', 'SWE', 'draft', '1', '2026-01-01',"
+            " '2026-01-01', ?)",
+            (f"r{r}", f"u{r}"),
+        )
+        c.execute(
+            "INSERT INTO section_states (response_id, section_id, version, updated_at, updated_by)"
+            " VALUES (?, 'main', 1, '2026-01-01', ?)",
+            (f"r{r}", f"t{r}"),
+        )
+        for q in range(QUESTIONS):
+            c.execute(
+                "INSERT INTO answers (response_id, question_id, item, value, num, section_id,"
+                " updated_at, updated_by) VALUES (?, ?, '', ?, NULL, 'main', '2026-01-01', ?)",
+                (f"r{r}", f"q{q:02d}", f"value {q} {r} " + "x" * 30, f"t{r}"),
+            )
+    c.execute("COMMIT")
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+
+
+def saves(path, upsert):
+    c = connect(path)
+    rnd = random.Random(1)
+    seq = [0]
+
+    def save(r, k):
+        rows = [[f"q{q:02d}", "", f"value {q} {k} " + "y" * 30, None, 1] for q in range(CHANGED)]
+        questions = [row[0] for row in rows]
+        c.execute("BEGIN")
+        c.execute(
+            "UPDATE section_states SET version = version + 1, updated_at = '2026-01-02',"
+            " updated_by = ? WHERE response_id = ? AND section_id = 'main' AND EXISTS"
+            " (SELECT 1 FROM responses WHERE id = ? AND status IN ('draft', 'returned'))",
+            (f"t{r}", f"r{r}", f"r{r}"),
+        )
+        insert = (
+            "INSERT INTO answers (response_id, section_id, updated_at, updated_by, question_id,"
+            " item, value, num, visible) SELECT ?, 'main', '2026-01-02', ?, value->>0, value->>1,"
+            " value->>2, value->>3, value->>4 FROM json_each(?)"
+        )
+        if upsert:
+            insert += (
+                " WHERE true ON CONFLICT (response_id, question_id, item) DO UPDATE SET"
+                " value = excluded.value, num = excluded.num, section_id = excluded.section_id,"
+                " updated_at = excluded.updated_at, updated_by = excluded.updated_by,"
+                " visible = excluded.visible"
+            )
+        else:
+            c.execute(
+                "DELETE FROM answers WHERE response_id = ? AND question_id IN"
+                " (SELECT value FROM json_each(?))",
+                (f"r{r}", json.dumps(questions)),
+            )
+        c.execute(insert, (f"r{r}", f"t{r}", json.dumps(rows)))
+        seq[0] += 1
+        c.execute(
+            "INSERT INTO audit_log (chain, seq, at, country_iso3, actor, kind, detail, prev_hash,"
+            " hash) VALUES ('s', ?, '2026-01-02', 'SWE', ?, 'saved', ?, '', '')",
+            (seq[0], f"t{r}", json.dumps({"section": "main", "changed": questions})),
+        )
+        c.execute("COMMIT")
+
+    times = []
+    for run in range(RUNS):
+        start = time.process_time()
+        for k in range(SAVES):
+            save(rnd.randrange(RESPONSES), run * SAVES + k)
+        times.append(time.process_time() - start)
+    c.close()
+    return min(times) / SAVES * 1e6
+
+
+def reads(path):
+    c = connect(path)
+    rnd = random.Random(2)
+    times = []
+    for _ in range(RUNS):
+        start = time.process_time()
+        for _ in range(READS):
+            r = f"r{rnd.randrange(RESPONSES)}"
+            c.execute(
+                "SELECT question_id, item, value, num FROM answers WHERE response_id = ?"
+                " AND visible = 1 ORDER BY question_id, item",
+                (r,),
+            ).fetchall()
+            c.execute(
+                "SELECT section_id, version, updated_at, updated_by, ready_at, ready_by"
+                " FROM section_states WHERE response_id = ?",
+                (r,),
+            ).fetchall()
+        times.append(time.process_time() - start)
+    c.close()
+    return min(times) / READS * 1e6
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/coherence")
+    work = tempfile.mkdtemp(prefix="coherence-save-tables-")
+    try:
+        clustered = os.path.join(work, "clustered.db")
+        env = dict(os.environ, COHERENCE_DATABASE_URL=clustered)
+        subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        rowid = os.path.join(work, "rowid.db")
+        shutil.copy(clustered, rowid)
+        with open(DOWN) as f:
+            c = sqlite3.connect(rowid)
+            c.executescript(f.read())
+            c.close()
+        fill(clustered)
+        fill(rowid)
+        print(f"SQLite {sqlite3.sqlite_version} (Python's); {RESPONSES} responses of {QUESTIONS}"
+              f" answers; CPU per operation, lowest of {RUNS} runs")
+        variants = [("rowid tables (before 000028)", rowid), ("clustered (000028)", clustered)]
+        for name, path in variants:
+            for upsert in (False, True):
+                copy = os.path.join(work, "run.db")
+                shutil.copy(path, copy)
+                how = "one INSERT updating" if upsert else "DELETE + INSERT"
+                print(f"  {name:30} save of {CHANGED} changed answers, {how:19}"
+                      f" {saves(copy, upsert):6.0f} us")
+                for suffix in ("-wal", "-shm"):
+                    if os.path.exists(copy + suffix):
+                        os.remove(copy + suffix)
+            print(f"  {name:30} a page's reads (answers, section states)    "
+                  f" {reads(path):6.1f} us")
+    finally:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
