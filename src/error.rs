@@ -222,7 +222,8 @@ pub struct ErrorPage {
 
 pub fn page_for_status(status: StatusCode) -> ErrorPage {
     let (title, body) = match status.as_u16() {
-        404 => ("page-not-found-title", "page-not-found-body"),
+        // 405: a method a page does not serve (a GET of a form's action, say): no such page.
+        404 | 405 => ("page-not-found-title", "page-not-found-body"),
         429 => ("too-many-title", "too-many-body"),
         403 => ("csrf-title", "csrf-body"),
         413 => ("too-large-title", "too-large-body"),

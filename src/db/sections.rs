@@ -134,8 +134,8 @@ fn write_all(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOut
 }
 
 /// One section's write, inside the caller's transaction: the claim (one statement), the
-/// answers (one DELETE, one INSERT), the audit entry (one INSERT); the hidden questions and
-/// the response row only when they change.
+/// answers (one INSERT, and one DELETE when stored items go), the audit entry (one INSERT);
+/// the hidden questions and the response row only when they change.
 fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
     let new_version = w.base_version + 1;
     if !claim(conn, w, new_version)? {

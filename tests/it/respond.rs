@@ -415,6 +415,13 @@ async fn unknown_links_get_a_bare_404_and_guessing_is_limited(backend: Backend) 
         "reveals nothing"
     );
     assert_eq!(app.get("/r/short").await.status, 404);
+    // A method a page does not serve (a form's action opened as a page), for a link real or
+    // not: 405, told as no such page, without looking at the link.
+    for link in [&real, &fake] {
+        let page = app.get(&format!("{link}/submit")).await;
+        assert_eq!(page.status, 405);
+        assert!(page.body.contains("Page not found"), "{}", page.body);
+    }
     // The page speaks the browser's language.
     let res = app
         .client
