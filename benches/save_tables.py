@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""What storing a draft save's tables clustered by their key (SQLite migration 000028) does to
-the save's writes and a page's reads, apart from HTTP, templates and the other connections.
+"""A draft save's write of its answers and a page's reads, apart from HTTP, templates and the
+other connections: DELETE + INSERT against one INSERT that updates the items already stored (what
+the server does), on `answers` as shipped (a rowid table) and on the same table WITHOUT ROWID
+(the alternative measured and not taken: SQLite migration 000028 clusters `section_states`
+only).
 
-Builds the schema with the server's own migrations (`coherence migrate`), and a copy of it with
-000028 reverted (its down.sql: `answers`, `section_states` and `audit_log` as rowid tables), fills
-each with 2,000 responses of 51 answers, then times on one connection, in this process's CPU:
+Builds the schema with the server's own migrations (`coherence migrate`) and a copy with
+`answers` rebuilt WITHOUT ROWID, fills each with 2,000 responses of 51 answers, then times on
+one connection, in this process's CPU:
 
 - a save of 20 answers that all change (the claim of the section, the answers written, one audit
-  row, in one transaction), written as DELETE + INSERT (before 000028) or as one INSERT that
-  updates the items already stored (after);
-- a page's reads of a response (its visible answers in order, its section states).
+  row, in one transaction);
+- a page's reads of a response (its visible answers in order, its section states);
+
+with short answers only, and with one answer in eight 1,500 bytes long (a paragraph of free
+text): a WITHOUT ROWID table keeps a row in an index b-tree, where a row over about 1,000 bytes
+spills to overflow pages.
 
 Python's own sqlite3 module runs the statements (the system's SQLite, not the server's bundled
 one): compare the variants with each other, not with the server's figures. Prints the lowest of
@@ -29,7 +35,24 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOWN = os.path.join(ROOT, "migrations/sqlite/2026-12-02-000028_clustered_saves/down.sql")
+# `answers` as it is, rebuilt WITHOUT ROWID (its one index made again).
+CLUSTER_ANSWERS = """
+CREATE TABLE answers_rebuilt (
+    response_id TEXT NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    value TEXT NOT NULL,
+    num REAL,
+    section_id TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    updated_by TEXT NOT NULL REFERENCES access_tokens (id),
+    visible BOOLEAN NOT NULL DEFAULT TRUE,
+    PRIMARY KEY (response_id, question_id, item)
+) WITHOUT ROWID;
+DROP TABLE answers;
+ALTER TABLE answers_rebuilt RENAME TO answers;
+CREATE INDEX answers_aggregate ON answers (question_id, visible, response_id, item, value);
+"""
 RESPONSES, QUESTIONS, CHANGED = 2000, 51, 20
 SAVES, READS, RUNS = 3000, 10000, 3
 
@@ -43,7 +66,13 @@ def connect(path):
     return c
 
 
-def fill(path):
+def text(q, n, long_every):
+    """An answer's value: 1,500 bytes for one question in `long_every` (0: none), else short."""
+    long = long_every and q % long_every == 0
+    return f"value {q} {n} " + "x" * (1500 if long else 30)
+
+
+def fill(path, long_every):
     c = connect(path)
     c.execute("BEGIN")
     for r in range(RESPONSES):
@@ -67,20 +96,20 @@ def fill(path):
             c.execute(
                 "INSERT INTO answers (response_id, question_id, item, value, num, section_id,"
                 " updated_at, updated_by) VALUES (?, ?, '', ?, NULL, 'main', '2026-01-01', ?)",
-                (f"r{r}", f"q{q:02d}", f"value {q} {r} " + "x" * 30, f"t{r}"),
+                (f"r{r}", f"q{q:02d}", text(q, r, long_every), f"t{r}"),
             )
     c.execute("COMMIT")
     c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     c.close()
 
 
-def saves(path, upsert):
+def saves(path, upsert, long_every):
     c = connect(path)
     rnd = random.Random(1)
     seq = [0]
 
     def save(r, k):
-        rows = [[f"q{q:02d}", "", f"value {q} {k} " + "y" * 30, None, 1] for q in range(CHANGED)]
+        rows = [[f"q{q:02d}", "", text(q, -k, long_every), None, 1] for q in range(CHANGED)]
         questions = [row[0] for row in rows]
         c.execute("BEGIN")
         c.execute(
@@ -153,32 +182,33 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/coherence")
     work = tempfile.mkdtemp(prefix="coherence-save-tables-")
     try:
-        clustered = os.path.join(work, "clustered.db")
-        env = dict(os.environ, COHERENCE_DATABASE_URL=clustered)
+        shipped = os.path.join(work, "shipped.db")
+        env = dict(os.environ, COHERENCE_DATABASE_URL=shipped)
         subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-        rowid = os.path.join(work, "rowid.db")
-        shutil.copy(clustered, rowid)
-        with open(DOWN) as f:
-            c = sqlite3.connect(rowid)
-            c.executescript(f.read())
-            c.close()
-        fill(clustered)
-        fill(rowid)
+        clustered = os.path.join(work, "clustered.db")
+        shutil.copy(shipped, clustered)
+        c = sqlite3.connect(clustered)
+        c.executescript(CLUSTER_ANSWERS)
+        c.close()
         print(f"SQLite {sqlite3.sqlite_version} (Python's); {RESPONSES} responses of {QUESTIONS}"
               f" answers; CPU per operation, lowest of {RUNS} runs")
-        variants = [("rowid tables (before 000028)", rowid), ("clustered (000028)", clustered)]
-        for name, path in variants:
-            for upsert in (False, True):
-                copy = os.path.join(work, "run.db")
-                shutil.copy(path, copy)
-                how = "one INSERT updating" if upsert else "DELETE + INSERT"
-                print(f"  {name:30} save of {CHANGED} changed answers, {how:19}"
-                      f" {saves(copy, upsert):6.0f} us")
-                for suffix in ("-wal", "-shm"):
-                    if os.path.exists(copy + suffix):
-                        os.remove(copy + suffix)
-            print(f"  {name:30} a page's reads (answers, section states)    "
-                  f" {reads(path):6.1f} us")
+        for long_every, values in ((0, "short answers"), (8, "one answer in 8 long")):
+            for name, empty in (("answers as shipped", shipped),
+                                ("answers WITHOUT ROWID", clustered)):
+                filled = os.path.join(work, "filled.db")
+                shutil.copy(empty, filled)
+                fill(filled, long_every)
+                for upsert in (False, True):
+                    copy = os.path.join(work, "run.db")
+                    shutil.copy(filled, copy)
+                    how = "one INSERT updating" if upsert else "DELETE + INSERT"
+                    print(f"  {values:21} {name:22} save, {how:19}"
+                          f" {saves(copy, upsert, long_every):6.0f} us")
+                    for suffix in ("-wal", "-shm"):
+                        if os.path.exists(copy + suffix):
+                            os.remove(copy + suffix)
+                print(f"  {values:21} {name:22} a page's reads           "
+                      f" {reads(filled):6.1f} us")
     finally:
         shutil.rmtree(work)
 
