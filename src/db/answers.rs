@@ -186,13 +186,12 @@ super::sql::statement_names! {
 
 /// Delete a response's answer items named by a JSON array of `[question, item]`.
 fn delete_items(conn: &mut DbConn, response_id: &str, pairs: String) -> QueryResult<usize> {
-    let source = match conn {
-        DbConn::Sqlite(_) => "(SELECT value->>0, value->>1 FROM json_each(",
-        DbConn::Postgres(_) => "(SELECT e->>0, e->>1 FROM json_array_elements(",
-    };
-    let close = match conn {
-        DbConn::Sqlite(_) => "))",
-        DbConn::Postgres(_) => "::json) AS e)",
+    let (source, close) = match conn {
+        DbConn::Sqlite(_) => ("(SELECT value->>0, value->>1 FROM json_each(", "))"),
+        DbConn::Postgres(_) => (
+            "(SELECT e->>0, e->>1 FROM json_array_elements(",
+            "::json) AS e)",
+        ),
     };
     Kept::<DeleteItems>::new("DELETE FROM answers WHERE response_id = ")
         .bind::<Text, _>(response_id)
@@ -295,13 +294,9 @@ fn insert_hidden(conn: &mut DbConn, response_id: &str, questions: &[&str]) -> Qu
     if questions.is_empty() {
         return Ok(());
     }
-    let source = match conn {
-        DbConn::Sqlite(_) => "value FROM json_each(",
-        DbConn::Postgres(_) => "json_array_elements_text(",
-    };
-    let close = match conn {
-        DbConn::Sqlite(_) => ")",
-        DbConn::Postgres(_) => "::json)",
+    let (source, close) = match conn {
+        DbConn::Sqlite(_) => ("value FROM json_each(", ")"),
+        DbConn::Postgres(_) => ("json_array_elements_text(", "::json)"),
     };
     Kept::<InsertHidden>::new("INSERT INTO hidden_questions (response_id, question_id) SELECT ")
         .bind::<Text, _>(response_id)
