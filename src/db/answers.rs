@@ -16,6 +16,26 @@ pub fn load_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers
     response_answers(conn, response_id, false)
 }
 
+/// A response's answers as the link's look-up gathers them (`[[question, item, value, num],
+/// ...]`, or nothing for none: see [`super::tokens::open_token`]), as [`load_answers`] gives
+/// them.
+pub fn from_json(text: Option<&str>) -> QueryResult<Answers> {
+    let rows: Vec<(String, String, String, Option<f64>)> = match text {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| diesel::result::Error::DeserializationError(e.into()))?,
+        None => Vec::new(),
+    };
+    let mut out = Answers::new();
+    for (q, item, value, num) in rows {
+        out.entry(q).or_default().push(Item { item, value, num });
+    }
+    // In the order of the table's key, as a read of the rows gives them.
+    for items in out.values_mut() {
+        items.sort_unstable_by(|a, b| a.item.cmp(&b.item));
+    }
+    Ok(out)
+}
+
 /// The answers of a response that a condition does not hide: what a submission contains.
 pub fn visible_answers(conn: &mut DbConn, response_id: &str) -> QueryResult<Answers> {
     response_answers(conn, response_id, true)

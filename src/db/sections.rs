@@ -14,7 +14,7 @@ use super::sql::Kept;
 use super::{responses as response_rows, DbConn};
 use crate::survey::answer::Item;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = section_states)]
 pub struct SectionStateRow {
     pub response_id: String,
@@ -40,6 +40,38 @@ pub fn section_states(conn: &mut DbConn, response_id: &str) -> QueryResult<Vec<S
         .filter(section_states::response_id.eq(response_id))
         .select(SectionStateRow::as_select())
         .load(c))
+}
+
+/// A response's section states as the link's look-up gathers them (`[[section, version,
+/// updated_at, updated_by, ready_at, ready_by], ...]`, or nothing for none: see
+/// [`super::tokens::open_token`]).
+pub fn from_json(response_id: &str, text: Option<&str>) -> QueryResult<Vec<SectionStateRow>> {
+    type Row = (String, i32, String, String, Option<String>, Option<String>);
+    let decode = |e: Box<dyn std::error::Error + Send + Sync>| DieselError::DeserializationError(e);
+    let rows: Vec<Row> = match text {
+        Some(text) => serde_json::from_str(text).map_err(|e| decode(e.into()))?,
+        None => Vec::new(),
+    };
+    // A time as each backend writes it in JSON: PostgreSQL's ISO 8601 (`T`), SQLite's text as
+    // diesel stored it (a space).
+    let time = |t: &str| {
+        NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+            .map_err(|e| decode(format!("section state time {t:?}: {e}").into()))
+    };
+    rows.into_iter()
+        .map(|(section_id, version, at, by, ready_at, ready_by)| {
+            Ok(SectionStateRow {
+                response_id: response_id.to_string(),
+                section_id,
+                version,
+                updated_at: time(&at)?,
+                updated_by: by,
+                ready_at: ready_at.as_deref().map(time).transpose()?,
+                ready_by,
+            })
+        })
+        .collect()
 }
 
 /// The responses of a survey with at least one section saved.

@@ -6,11 +6,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamp};
 
+use super::answers as answer_rows;
 use super::responses::ResponseRow;
 use super::schema::access_tokens;
+use super::sections::{self, SectionStateRow};
 use super::sql::Kept;
 use super::states::text_enum;
 use super::{new_id, DbConn};
+use crate::survey::answer::Answers;
 
 text_enum! {
     /// What a personal link may do with its country's response.
@@ -146,55 +149,149 @@ pub fn find_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<TokenRow>
 }
 
 /// A link as a respondent page opens it, read in one statement: the link, its response (once
-/// a page of the country's links created it), the country's extended deadline, and whether
-/// the response has review queries (so that a page reads them only when there are some).
+/// a page of the country's links created it) with its answers and section states, the
+/// country's extended deadline, and whether the response has review queries (so that a page
+/// reads them only when there are some).
 #[derive(Debug, Clone)]
 pub struct OpenedLink {
     pub token: TokenRow,
-    pub response: Option<ResponseRow>,
+    pub response: Option<StoredResponse>,
     /// The later deadline an owner gave the country, if any.
     pub extension: Option<NaiveDateTime>,
     pub has_queries: bool,
 }
 
-/// The link with this hash (revoked or expired ones included) with what its pages read next.
+/// A response as the link's look-up read it.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub row: ResponseRow,
+    /// Hidden answers included, as [`answer_rows::load_answers`] gives them.
+    pub answers: Answers,
+    pub sections: Vec<SectionStateRow>,
+}
+
+mod json_sql {
+    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+    // Each backend's JSON functions, named for the query builder (which types them; the JSON
+    // text comes back as text on both backends). An answer and a section state become a JSON
+    // array each; the response's are gathered into one array, ordered in Rust.
+    diesel::define_sql_function! {
+        #[aggregate]
+        fn json_group_array(x: Text) -> Text;
+    }
+    diesel::define_sql_function! {
+        #[aggregate]
+        fn json_agg(x: Text) -> Text;
+    }
+    diesel::define_sql_function! {
+        #[sql_name = "json_array"]
+        fn answer_sqlite(q: Text, item: Text, value: Text, num: Nullable<diesel::sql_types::Double>) -> Text;
+    }
+    diesel::define_sql_function! {
+        #[sql_name = "json_build_array"]
+        fn answer_pg(q: Text, item: Text, value: Text, num: Nullable<diesel::sql_types::Double>) -> Text;
+    }
+    diesel::define_sql_function! {
+        #[sql_name = "json_array"]
+        fn state_sqlite(section: Text, version: Integer, at: Timestamp, by: Text, ready_at: Nullable<Timestamp>, ready_by: Nullable<Text>) -> Text;
+    }
+    diesel::define_sql_function! {
+        #[sql_name = "json_build_array"]
+        fn state_pg(section: Text, version: Integer, at: Timestamp, by: Text, ready_at: Nullable<Timestamp>, ready_by: Nullable<Text>) -> Text;
+    }
+}
+
+/// The link with this hash (revoked or expired ones included) with what its pages read next,
+/// in one statement: a page view sends no other (the response's answers and section states
+/// come as JSON arrays, which on PostgreSQL saves two round trips per page).
 pub fn open_token(conn: &mut DbConn, hash: &str) -> QueryResult<Option<OpenedLink>> {
-    use super::schema::{deadline_extensions, queries, responses};
-    let extension = deadline_extensions::table
-        .filter(deadline_extensions::survey_id.eq(access_tokens::survey_id))
-        .filter(deadline_extensions::country_iso3.eq(access_tokens::country_iso3))
-        .select(deadline_extensions::closes_at)
-        .single_value();
-    let has_queries = diesel::dsl::exists(
-        queries::table.filter(queries::response_id.nullable().eq(responses::id.nullable())),
+    use super::schema::{answers, deadline_extensions, queries, responses, section_states};
+    use json_sql::*;
+    type Row = (
+        TokenRow,
+        Option<ResponseRow>,
+        Option<NaiveDateTime>,
+        bool,
+        Option<String>,
+        Option<String>,
     );
-    // Read on every page view and save: see `db::native!` (the query is written in each of
-    // its arms, where `as_select` takes that backend).
-    let rows: Vec<(TokenRow, Option<ResponseRow>, Option<NaiveDateTime>, bool)> =
-        super::native!(conn, |c| access_tokens::table
-            .left_join(
-                responses::table.on(responses::survey_id
-                    .eq(access_tokens::survey_id)
-                    .and(responses::country_iso3.eq(access_tokens::country_iso3))
-                    .and(responses::unit.eq(access_tokens::unit))),
-            )
-            .filter(access_tokens::token_hash.eq(hash))
-            .select((
-                TokenRow::as_select(),
-                Option::<ResponseRow>::as_select(),
-                extension,
-                has_queries,
-            ))
-            .load(c))?;
-    Ok(rows
-        .into_iter()
-        .next()
-        .map(|(token, response, extension, has_queries)| OpenedLink {
-            token,
-            response,
-            extension,
-            has_queries,
-        }))
+    // The same query on each backend, with its own JSON functions; written in each arm, where
+    // `as_select` takes that backend (see `db::native!`), and kept prepared by its type.
+    macro_rules! query {
+        ($c:expr, $agg:ident, $answer:ident, $state:ident) => {{
+            let extension = deadline_extensions::table
+                .filter(deadline_extensions::survey_id.eq(access_tokens::survey_id))
+                .filter(deadline_extensions::country_iso3.eq(access_tokens::country_iso3))
+                .select(deadline_extensions::closes_at)
+                .single_value();
+            let has_queries = diesel::dsl::exists(
+                queries::table.filter(queries::response_id.nullable().eq(responses::id.nullable())),
+            );
+            let answers = answers::table
+                .filter(answers::response_id.nullable().eq(responses::id.nullable()))
+                .select($agg($answer(
+                    answers::question_id,
+                    answers::item,
+                    answers::value,
+                    answers::num,
+                )))
+                .single_value();
+            let states = section_states::table
+                .filter(
+                    section_states::response_id
+                        .nullable()
+                        .eq(responses::id.nullable()),
+                )
+                .select($agg($state(
+                    section_states::section_id,
+                    section_states::version,
+                    section_states::updated_at,
+                    section_states::updated_by,
+                    section_states::ready_at,
+                    section_states::ready_by,
+                )))
+                .single_value();
+            access_tokens::table
+                .left_join(
+                    responses::table.on(responses::survey_id
+                        .eq(access_tokens::survey_id)
+                        .and(responses::country_iso3.eq(access_tokens::country_iso3))
+                        .and(responses::unit.eq(access_tokens::unit))),
+                )
+                .filter(access_tokens::token_hash.eq(hash))
+                .select((
+                    TokenRow::as_select(),
+                    Option::<ResponseRow>::as_select(),
+                    extension,
+                    has_queries,
+                    answers,
+                    states,
+                ))
+                .load::<Row>($c)
+        }};
+    }
+    let rows = match conn {
+        DbConn::Sqlite(c) => query!(c, json_group_array, answer_sqlite, state_sqlite)?,
+        DbConn::Postgres(c) => query!(c, json_agg, answer_pg, state_pg)?,
+    };
+    let Some((token, response, extension, has_queries, answers, states)) = rows.into_iter().next()
+    else {
+        return Ok(None);
+    };
+    let response = match response {
+        Some(row) => Some(StoredResponse {
+            answers: answer_rows::from_json(answers.as_deref())?,
+            sections: sections::from_json(&row.id, states.as_deref())?,
+            row,
+        }),
+        None => None,
+    };
+    Ok(Some(OpenedLink {
+        token,
+        response,
+        extension,
+        has_queries,
+    }))
 }
 
 diesel::define_sql_function! {

@@ -11,7 +11,7 @@ use crate::audit::{self, Actor, AuditKind, Event};
 use crate::db::carried::{self, CarriedAnswer};
 use crate::db::responses::{self, ResponseRow, ResponseStatus};
 use crate::db::sections::{self, SectionStateRow, SectionWrite, WriteOutcome};
-use crate::db::tokens::{self, TokenRow};
+use crate::db::tokens::{self, StoredResponse, TokenRow};
 use crate::db::versions::{self, Mark, VersionRow};
 use crate::db::{answers, deadlines, files, DbConn, DbError, QueryError};
 use crate::files::{CheckedPost, FilePost};
@@ -192,22 +192,34 @@ pub fn load(
     read_state(conn, survey, response, extension)
 }
 
-/// As [`load`], from what the link's look-up read with it (the response row, if one exists,
-/// and the country's deadline extension: [`tokens::open_token`]): a page then reads the
-/// answers and the section states (and in a round that follows another, the carried answers).
+/// As [`load`], from what the link's look-up read with it (the response with its answers and
+/// section states, if it exists, and the country's deadline extension: [`tokens::open_token`]):
+/// a page then reads nothing more, but the carried answers in a round that follows another.
 pub fn load_opened(
     conn: &mut DbConn,
     survey: &Survey,
     who: &Respondent,
-    response: Option<ResponseRow>,
+    response: Option<StoredResponse>,
     extension: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> Result<ResponseState, RespondError> {
-    let response = match response {
-        Some(r) => r,
-        None => create_response(conn, survey, who, now)?,
+    let Some(stored) = response else {
+        let response = create_response(conn, survey, who, now)?;
+        return read_state(conn, survey, response, extension);
     };
-    read_state(conn, survey, response, extension)
+    let sections = stored
+        .sections
+        .into_iter()
+        .map(|s| (s.section_id.clone(), s))
+        .collect();
+    state_of(
+        conn,
+        survey,
+        stored.row,
+        stored.answers,
+        sections,
+        extension,
+    )
 }
 
 fn create_response(
@@ -239,6 +251,19 @@ fn read_state(
         .into_iter()
         .map(|s| (s.section_id.clone(), s))
         .collect();
+    state_of(conn, survey, response, answers, sections, extension)
+}
+
+/// The response's state from its stored answers and section states (the carried answers read
+/// here, in a round that follows another).
+fn state_of(
+    conn: &mut DbConn,
+    survey: &Survey,
+    response: ResponseRow,
+    answers: Answers,
+    sections: HashMap<String, SectionStateRow>,
+    extension: Option<NaiveDateTime>,
+) -> Result<ResponseState, RespondError> {
     let visibility = Visibility::evaluate(survey, &answers);
     let closes = extension.map(|t| t.and_utc()).or(survey.closes);
     let carried = match survey.previous {
@@ -651,10 +676,14 @@ pub type OnSent<'a> = &'a dyn Fn(&mut DbConn, &ResponseRow) -> Result<(), Respon
 
 /// Submit the response as its next version, where the survey does not ask for national
 /// sign-off (or the link is an owner's, entering a report received outside Coherence).
+/// `stored` is the response as the caller just read it (with the link, see [`load_opened`]),
+/// if it did; it is read here otherwise. Either way the transaction then claims the response
+/// from the states it may be submitted from, so a response changed meanwhile is refused.
 pub fn submit(
     conn: &mut DbConn,
     survey: &Survey,
     who: &Respondent,
+    stored: Option<ResponseState>,
     on_version: OnVersion,
     now: DateTime<Utc>,
 ) -> Result<SubmitOutcome, RespondError> {
@@ -665,7 +694,10 @@ pub fn submit(
     if survey.sign_off && entry.is_none() {
         return Err(RespondError::SignOffRequired);
     }
-    let state = load(conn, survey, who, now.naive_utc())?;
+    let state = match stored {
+        Some(state) => state,
+        None => load(conn, survey, who, now.naive_utc())?,
+    };
     check_writable(survey, &state, now)?;
     let missing = state.blocking(survey);
     if !missing.is_empty() {

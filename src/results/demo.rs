@@ -463,7 +463,7 @@ fn respond_as(
         summary.drafts += 1;
         return Ok(());
     }
-    match respond::submit(conn, survey, &who, &|_, _, _| Ok(()), now)? {
+    match respond::submit(conn, survey, &who, None, &|_, _, _| Ok(()), now)? {
         SubmitOutcome::Submitted(version) => {
             summary.submitted += 1;
             if accept && rng.random_bool(0.4) {
@@ -559,7 +559,8 @@ fn accept_and_revise(
         respond::save_section(conn, survey, countries, who, &req, None, now)?;
         break;
     }
-    if let SubmitOutcome::Submitted(_) = respond::submit(conn, survey, who, &|_, _, _| Ok(()), now)?
+    if let SubmitOutcome::Submitted(_) =
+        respond::submit(conn, survey, who, None, &|_, _, _| Ok(()), now)?
     {
         summary.resubmitted += 1;
     }

@@ -18,6 +18,7 @@ on_both_backends!(
     logs_to_a_pipe_have_no_colour_codes,
     states_are_stored_as_text_and_unknown_ones_are_errors,
     an_unreachable_database_is_one_line_with_its_cause,
+    the_link_look_up_reads_answers_and_sections_as_their_tables_hold_them,
 );
 
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
@@ -553,4 +554,133 @@ async fn an_unreachable_database_is_one_line_with_its_cause(backend: Backend) {
         "{stderr}"
     );
     assert_eq!(lines[0].matches(&cause).count(), 1, "{stderr}");
+}
+
+/// A page reads the response's answers and section states with its link, as JSON arrays each
+/// backend builds: they must come back exactly as reading the tables gives them, whatever the
+/// text (quotes, newlines, control characters, other scripts), the number (every bit of a
+/// double, the largest and smallest), the order of a question's items, and times with and
+/// without fractions of a second.
+async fn the_link_look_up_reads_answers_and_sections_as_their_tables_hold_them(backend: Backend) {
+    use chrono::NaiveDate;
+    use coherence::db::schema::{answers, section_states};
+    use diesel::prelude::*;
+    let app = TestApp::spawn(backend).await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let saved = app
+        .save_section(&link, "basics", &[("name", "Anna"), ("active", "yes")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let url = DbUrl::parse(&app.database_url).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let hash = coherence::access::hash_token(link.rsplit('/').next().unwrap());
+    let first = tokens::open_token(&mut conn, &hash).unwrap().unwrap();
+    let (response_id, by) = (first.response.unwrap().row.id, first.token.id);
+    let texts = [
+        "\"quoted\" \\ back\\slash",
+        "two\nlines\r\n\ttabbed \u{1} \u{1f}",
+        "Côte d’Ivoire, 中国, مصر, 🇸🇪",
+        "[\"not\", \"json\"]",
+        "",
+    ];
+    let numbers = [
+        Some(1.0 / 3.0),
+        Some(0.1 + 0.2),
+        Some(f64::MAX),
+        Some(f64::MIN_POSITIVE),
+        Some(-5e-324),
+        Some(-0.0),
+        Some(123_456_789_012_345_680.0),
+        None,
+    ];
+    let at = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+    let mut rows = Vec::new();
+    // Items whose order as stored differs from the order they are written in.
+    for (n, item) in ["b", "a", "10", "9", "a:b", "A"].iter().enumerate() {
+        rows.push((
+            answers::response_id.eq(response_id.clone()),
+            answers::question_id.eq(format!("q{}", n % 2)),
+            answers::item.eq(item.to_string()),
+            answers::value.eq(texts[n % texts.len()].to_string()),
+            answers::num.eq(numbers[n % numbers.len()]),
+            answers::section_id.eq("basics"),
+            answers::updated_at.eq(at.and_hms_opt(1, 2, 3).unwrap()),
+            answers::updated_by.eq(&by),
+            answers::visible.eq(n % 3 != 0),
+        ));
+    }
+    for (n, num) in numbers.iter().enumerate() {
+        rows.push((
+            answers::response_id.eq(response_id.clone()),
+            answers::question_id.eq(format!("n{n}")),
+            answers::item.eq(String::new()),
+            answers::value.eq(format!("{num:?}")),
+            answers::num.eq(*num),
+            answers::section_id.eq("basics"),
+            answers::updated_at.eq(at.and_hms_opt(1, 2, 3).unwrap()),
+            answers::updated_by.eq(&by),
+            answers::visible.eq(true),
+        ));
+    }
+    for row in rows {
+        diesel::insert_into(answers::table)
+            .values(row)
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let states = [
+        ("more", at.and_hms_opt(4, 5, 6).unwrap(), None),
+        (
+            "other",
+            at.and_hms_micro_opt(4, 5, 6, 789_012).unwrap(),
+            Some(at.and_hms_milli_opt(7, 8, 9, 100).unwrap()),
+        ),
+    ];
+    for (section, updated_at, ready_at) in states {
+        diesel::insert_into(section_states::table)
+            .values((
+                section_states::response_id.eq(&response_id),
+                section_states::section_id.eq(section),
+                section_states::version.eq(7),
+                section_states::updated_at.eq(updated_at),
+                section_states::updated_by.eq(&by),
+                section_states::ready_at.eq(ready_at),
+                section_states::ready_by.eq(ready_at.map(|_| &by)),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+
+    let opened = tokens::open_token(&mut conn, &hash)
+        .unwrap()
+        .unwrap()
+        .response
+        .unwrap();
+    let answers = db::answers::load_answers(&mut conn, &response_id).unwrap();
+    assert!(answers.len() >= 10, "{answers:?}");
+    assert_eq!(opened.answers, answers);
+    // Each number to the last bit, as the table gives it (== takes -0.0 for 0.0).
+    for n in 0..numbers.len() {
+        let bits =
+            |a: &coherence::survey::answer::Answers| a[&format!("n{n}")][0].num.map(f64::to_bits);
+        assert_eq!(bits(&opened.answers), bits(&answers), "n{n}");
+    }
+    // Written and read back exactly (SQLite stores -0.0 as 0).
+    assert_eq!(answers["n0"][0].num, Some(1.0 / 3.0));
+    assert_eq!(answers["n1"][0].num, Some(0.1 + 0.2));
+    assert_eq!(answers["n4"][0].num, Some(-5e-324));
+    let mut by_table = db::sections::section_states(&mut conn, &response_id).unwrap();
+    let mut by_link = opened.sections;
+    by_table.sort_by(|a, b| a.section_id.cmp(&b.section_id));
+    by_link.sort_by(|a, b| a.section_id.cmp(&b.section_id));
+    assert_eq!(by_table.len(), 3, "basics, more, other");
+    assert_eq!(by_link, by_table);
+
+    // A link whose response does not exist yet reads none.
+    let other = app.issue_token("fixture", "NOR", "Ola");
+    let hash = coherence::access::hash_token(other.rsplit('/').next().unwrap());
+    let opened = tokens::open_token(&mut conn, &hash).unwrap().unwrap();
+    assert!(opened.response.is_none());
+    app.stop().await;
 }

@@ -148,12 +148,13 @@ type NoFields = CsrfForm<crate::web::admin::NoFields>;
 pub async fn submit(link: Respondent, _: NoFields) -> Result<HttpResponse, AppError> {
     let lang = link.requested_lang();
     let (link, outcome) = link
-        .write(move |conn, app, who, survey| {
+        .write_opened(move |conn, app, who, survey, opened| {
+            let stored = opened.load(conn, survey, who, Visit::Quiet)?;
             let now = Utc::now();
             let help = super::super::admin::help_address(app);
             let notifier = notifier(app, survey, &help, lang);
             let notify = receipts(&notifier, now.naive_utc());
-            let outcome = respond::submit(conn, survey, who, &notify, now);
+            let outcome = respond::submit(conn, survey, who, Some(stored), &notify, now);
             shown_again(conn, survey, who, outcome.map(Submitted::from))
         })
         .await?;

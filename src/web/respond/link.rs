@@ -16,8 +16,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::access::{self, address_subject};
-use crate::db::responses::ResponseRow;
-use crate::db::tokens::{self, OpenedLink};
+use crate::db::tokens::{self, OpenedLink, StoredResponse};
 use crate::db::{wait_left, DbConn};
 use crate::error::AppError;
 use crate::respond::{self, ResponseState};
@@ -238,7 +237,7 @@ impl Respondent {
 
 /// What the link's look-up read besides the link (see [`tokens::open_token`]), for a page.
 pub struct Opened {
-    response: Option<ResponseRow>,
+    response: Option<StoredResponse>,
     extension: Option<NaiveDateTime>,
     /// Whether the response has review queries: a page reads them only then.
     pub has_queries: bool,
