@@ -21,6 +21,23 @@ on_both_backends!(
     the_link_look_up_reads_answers_and_sections_as_their_tables_hold_them,
 );
 
+/// libpq is built into the program (pq-sys `bundled`): the system's shared libpq brought
+/// Kerberos, LDAP and GnuTLS with it, 19 libraries loaded at every start and about 3 MiB of
+/// the server's resident memory, on SQLite too (benches/README.md, thirteenth slice).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_postgresql_client_library_is_built_in() {
+    // Used, so that the program is linked with libpq as the server is.
+    assert!(DbUrl::parse("postgres://127.0.0.1:1/none").is_ok());
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    for library in ["libpq.so", "libgssapi", "libldap", "libkrb5", "libgnutls"] {
+        assert!(!maps.contains(library), "{library} is loaded");
+    }
+    let url = DbUrl::parse("postgres://nobody@127.0.0.1:1/none").unwrap();
+    // The built-in libpq answers (and fails to connect) without the system's.
+    assert!(db::connect(&url, 1).is_err());
+}
+
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
