@@ -168,36 +168,52 @@ wb.save(path)
 }
 
 /// Re-save the workbook through LibreOffice headless, as an office suite would.
+///
+/// LibreOffice itself sometimes aborts while it starts with a new profile ("Unspecified
+/// Application Error", signal 6, seen once in CI right after the package was installed, with
+/// the machine busy): such a run writes nothing, and is tried again with a fresh profile, up to
+/// three times. A run that writes a file is never retried: what it wrote is what is tested.
 fn libreoffice_resave(bytes: &[u8]) -> Vec<u8> {
     let soffice = std::env::var("COHERENCE_TEST_SOFFICE").unwrap_or_else(|_| "soffice".into());
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("filled.xlsx");
-    std::fs::write(&input, bytes).unwrap();
-    let out_dir = dir.path().join("out");
-    let profile = format!("file://{}", dir.path().join("profile").display());
-    let out = Command::new(&soffice)
-        .arg(format!("-env:UserInstallation={profile}"))
-        .args([
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "xlsx",
-            "--outdir",
-        ])
-        .arg(&out_dir)
-        .arg(&input)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("LibreOffice ({soffice}) is needed: apt-get install libreoffice-calc-nogui: {e}")
-        });
-    let saved = out_dir.join("filled.xlsx");
-    assert!(
-        saved.exists(),
-        "soffice wrote nothing: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(saved).unwrap()
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("filled.xlsx");
+        std::fs::write(&input, bytes).unwrap();
+        let out_dir = dir.path().join("out");
+        let profile = format!("file://{}", dir.path().join("profile").display());
+        let out = Command::new(&soffice)
+            .arg(format!("-env:UserInstallation={profile}"))
+            .args([
+                "--headless",
+                "--norestore",
+                "--convert-to",
+                "xlsx",
+                "--outdir",
+            ])
+            .arg(&out_dir)
+            .arg(&input)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "LibreOffice ({soffice}) is needed: apt-get install libreoffice-calc-nogui: {e}"
+                )
+            });
+        let saved = out_dir.join("filled.xlsx");
+        if saved.exists() {
+            return std::fs::read(saved).unwrap();
+        }
+        failures.push(format!(
+            "{}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    panic!(
+        "soffice wrote nothing, three times:\n{}",
+        failures.join("\n---\n")
+    )
 }
 
 fn zip_entry(bytes: &[u8], name: &str) -> String {
