@@ -331,6 +331,9 @@ pub struct Manager {
     stats: Arc<SqlStats>,
     /// SQLite: the connection the pool's write transactions run on.
     writer: Option<Arc<sqlite_writer::Writer>>,
+    /// SQLite: the pool's checkpoints run on a thread of their own, as long as this lives;
+    /// the connections opened here then leave them to it.
+    checkpoints: Option<Arc<sqlite_checkpoints::Checkpoints>>,
 }
 
 impl Manager {
@@ -374,10 +377,18 @@ impl Manager {
                 // same moment (servers starting together on a new database), SQLite refuses all
                 // but one at once ("database is locked") rather than let them wait for each
                 // other in the busy handler. They try again, for as long as the busy timeout.
+                //
+                // A pool's connections do not copy the log into the file themselves when a
+                // commit leaves it long (SQLite's automatic checkpoint): see
+                // [`sqlite_checkpoints`].
                 let pragmas = format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                    SQLITE_BUSY_TIMEOUT.as_millis()
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;{}",
+                    SQLITE_BUSY_TIMEOUT.as_millis(),
+                    match self.checkpoints {
+                        Some(_) => " PRAGMA wal_autocheckpoint = 0;",
+                        None => "",
+                    }
                 );
                 let patience = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
                 loop {
@@ -493,6 +504,7 @@ impl Pool {
             url: self.url.clone(),
             stats: Arc::new(SqlStats::default()),
             writer: None,
+            checkpoints: None,
         }
         .open()
     }
@@ -523,17 +535,28 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
     let stats = Arc::new(SqlStats::default());
+    let checkpoints = match url {
+        DbUrl::Sqlite(_) => Some(sqlite_checkpoints::Checkpoints::start(Manager {
+            url: url.clone(),
+            stats: Arc::new(SqlStats::default()),
+            writer: None,
+            checkpoints: None,
+        })?),
+        DbUrl::Postgres(_) => None,
+    };
     let writer = matches!(url, DbUrl::Sqlite(_)).then(|| {
         Arc::new(sqlite_writer::Writer::new(Manager {
             url: url.clone(),
             stats: stats.clone(),
             writer: None,
+            checkpoints: checkpoints.clone(),
         }))
     });
     let manager = Manager {
         url: url.clone(),
         stats: stats.clone(),
         writer,
+        checkpoints,
     };
     // Try once directly so the real reason (wrong password, missing directory) is reported.
     let mut first = manager.open()?;
@@ -839,6 +862,87 @@ mod sqlite_writer {
     }
 }
 
+/// SQLite's checkpoints, run apart from the requests.
+///
+/// In WAL mode a commit appends the pages it changed to the log, and a checkpoint copies them
+/// back into the database file. By default the connection whose commit leaves the log over
+/// 1,000 pages does it there and then: under the whole-response load that was 8 % of the
+/// server's CPU, inside the commits of saves and submissions and so while holding the write
+/// turn every other write waits for ([`transaction`]). A pool's connections leave it instead
+/// to a thread of the pool's, which checkpoints on its own connection every
+/// [`INTERVAL`](sqlite_checkpoints::INTERVAL) when something was written: writers go on while
+/// it copies, and a page changed many times in an interval (a section's state, a question's
+/// counts) is copied once.
+///
+/// The checkpoint is SQLite's PASSIVE one, the automatic one's kind: it copies what no reader
+/// still needs and waits for nobody. Connections opened apart from the pool (the mail and
+/// audit workers') keep the automatic checkpoint.
+mod sqlite_checkpoints {
+    use std::sync::mpsc::{self, RecvTimeoutError};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use diesel::connection::SimpleConnection;
+
+    use super::{DbConn, DbError, Manager};
+
+    /// How often the log is copied into the file while something is written. SQLite's own
+    /// threshold, 1,000 pages, is 30-100 ms of saves at full load on the 2-core machine.
+    pub(super) const INTERVAL: Duration = Duration::from_millis(250);
+
+    /// Held by the pool's connection manager; the thread ends as the last one goes (the
+    /// channel it waits on closes).
+    pub(crate) struct Checkpoints {
+        _running: mpsc::Sender<()>,
+    }
+
+    impl Checkpoints {
+        /// Open the thread's connection and start it. An error opening it is the pool's.
+        pub(super) fn start(opener: Manager) -> Result<Arc<Checkpoints>, DbError> {
+            let mut conn = opener.open()?;
+            let (running, stopped) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("sqlite-checkpoints".into())
+                .spawn(move || run(&mut conn, &stopped))
+                .map_err(|e| DbError::Connect {
+                    file: None,
+                    source: Box::new(e),
+                })?;
+            Ok(Arc::new(Checkpoints { _running: running }))
+        }
+    }
+
+    fn run(conn: &mut DbConn, stopped: &mpsc::Receiver<()>) {
+        let mut seen = data_version(conn);
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+            // Another connection's commit changes the data version this one sees: nothing
+            // to copy otherwise.
+            let now = data_version(conn);
+            if now.is_some() && now == seen {
+                continue;
+            }
+            seen = now;
+            if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                tracing::warn!("SQLite checkpoint: {e}");
+            }
+        }
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct DataVersion {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        data_version: i64,
+    }
+
+    fn data_version(conn: &mut DbConn) -> Option<i64> {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("PRAGMA data_version")
+            .get_result::<DataVersion>(conn)
+            .map(|v| v.data_version)
+            .ok()
+    }
+}
+
 /// Whether the database answers.
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
@@ -890,6 +994,7 @@ mod tests {
                         url: url.clone(),
                         stats: Arc::new(SqlStats::default()),
                         writer: None,
+                        checkpoints: None,
                     };
                     let barrier = barrier.clone();
                     std::thread::spawn(move || {

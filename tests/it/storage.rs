@@ -38,6 +38,56 @@ fn the_postgresql_client_library_is_built_in() {
     assert!(db::connect(&url, 1).is_err());
 }
 
+/// SQLite: a pool's connections do not copy the log into the database file in their commits
+/// (SQLite's automatic checkpoint, which held every other writer back while it ran); the
+/// pool's own thread does, so what is written still reaches the file and the log does not
+/// grow for good. A connection apart from the pool keeps the automatic checkpoint.
+#[test]
+fn sqlite_writes_reach_the_database_file_through_the_pools_checkpoints() {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        wal_autocheckpoint: i64,
+    }
+    let autocheckpoint = |conn: &mut db::DbConn| {
+        diesel::sql_query("PRAGMA wal_autocheckpoint")
+            .get_result::<Setting>(conn)
+            .unwrap()
+            .wal_autocheckpoint
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.db");
+    let pool = db::connect(&DbUrl::Sqlite(file.display().to_string()), 2).unwrap();
+    let mut conn = pool.get().unwrap();
+    assert_eq!(autocheckpoint(&mut conn), 0, "a pooled connection");
+    assert_eq!(autocheckpoint(&mut pool.open_apart().unwrap()), 1000);
+    diesel::sql_query("CREATE TABLE filler (x BLOB)")
+        .execute(&mut conn)
+        .unwrap();
+    let before = std::fs::metadata(&file).unwrap().len();
+    // 2,000 rows of 4,000 bytes: a page each, twice SQLite's automatic threshold.
+    db::transaction(&mut conn, |c| {
+        diesel::sql_query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO filler SELECT randomblob(4000) FROM n",
+        )
+        .execute(c)
+    })
+    .unwrap();
+    let wanted = before + 2000 * 4000;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size = before;
+    while size < wanted && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        size = std::fs::metadata(&file).unwrap().len();
+    }
+    assert!(
+        size >= wanted,
+        "the database file has {size} bytes, {before} before 8 MB were written"
+    );
+}
+
 async fn migrations_apply_revert_and_reapply(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
