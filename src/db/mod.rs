@@ -914,6 +914,9 @@ mod sqlite_checkpoints {
 
     fn run(conn: &mut DbConn, stopped: &mpsc::Receiver<()>) {
         let mut seen = data_version(conn);
+        // The last failure logged: one that lasts (a full disk) is logged once, not four
+        // times a second.
+        let mut failing: Option<String> = None;
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
             // Another connection's commit changes the data version this one sees: nothing
             // to copy otherwise.
@@ -922,8 +925,19 @@ mod sqlite_checkpoints {
                 continue;
             }
             seen = now;
-            if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-                tracing::warn!("SQLite checkpoint: {e}");
+            match conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                Ok(()) => {
+                    if failing.take().is_some() {
+                        tracing::info!("SQLite checkpoints work again");
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    if failing.as_ref() != Some(&message) {
+                        tracing::warn!("SQLite checkpoint: {message}");
+                        failing = Some(message);
+                    }
+                }
             }
         }
     }
