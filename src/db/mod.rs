@@ -535,23 +535,24 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
     let stats = Arc::new(SqlStats::default());
-    let checkpoints = match url {
-        DbUrl::Sqlite(_) => Some(sqlite_checkpoints::Checkpoints::start(Manager {
-            url: url.clone(),
-            stats: Arc::new(SqlStats::default()),
-            writer: None,
-            checkpoints: None,
-        })?),
-        DbUrl::Postgres(_) => None,
+    let (writer, checkpoints) = match url {
+        DbUrl::Sqlite(_) => {
+            let checkpoints = sqlite_checkpoints::Checkpoints::start(Manager {
+                url: url.clone(),
+                stats: Arc::new(SqlStats::default()),
+                writer: None,
+                checkpoints: None,
+            })?;
+            let writer = sqlite_writer::Writer::new(Manager {
+                url: url.clone(),
+                stats: stats.clone(),
+                writer: None,
+                checkpoints: Some(checkpoints.clone()),
+            });
+            (Some(Arc::new(writer)), Some(checkpoints))
+        }
+        DbUrl::Postgres(_) => (None, None),
     };
-    let writer = matches!(url, DbUrl::Sqlite(_)).then(|| {
-        Arc::new(sqlite_writer::Writer::new(Manager {
-            url: url.clone(),
-            stats: stats.clone(),
-            writer: None,
-            checkpoints: checkpoints.clone(),
-        }))
-    });
     let manager = Manager {
         url: url.clone(),
         stats: stats.clone(),

@@ -207,17 +207,12 @@ pub fn load_opened(
         let response = create_response(conn, survey, who, now)?;
         return read_state(conn, survey, response, extension);
     };
-    let sections = stored
-        .sections
-        .into_iter()
-        .map(|s| (s.section_id.clone(), s))
-        .collect();
     state_of(
         conn,
         survey,
         stored.row,
         stored.answers,
-        sections,
+        stored.sections,
         extension,
     )
 }
@@ -247,10 +242,7 @@ fn read_state(
     extension: Option<NaiveDateTime>,
 ) -> Result<ResponseState, RespondError> {
     let answers = answers::load_answers(conn, &response.id)?;
-    let sections = sections::section_states(conn, &response.id)?
-        .into_iter()
-        .map(|s| (s.section_id.clone(), s))
-        .collect();
+    let sections = sections::section_states(conn, &response.id)?;
     state_of(conn, survey, response, answers, sections, extension)
 }
 
@@ -261,9 +253,13 @@ fn state_of(
     survey: &Survey,
     response: ResponseRow,
     answers: Answers,
-    sections: HashMap<String, SectionStateRow>,
+    sections: Vec<SectionStateRow>,
     extension: Option<NaiveDateTime>,
 ) -> Result<ResponseState, RespondError> {
+    let sections = sections
+        .into_iter()
+        .map(|s| (s.section_id.clone(), s))
+        .collect();
     let visibility = Visibility::evaluate(survey, &answers);
     let closes = extension.map(|t| t.and_utc()).or(survey.closes);
     let carried = match survey.previous {

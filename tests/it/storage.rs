@@ -104,20 +104,26 @@ async fn migrations_apply_revert_and_reapply(backend: Backend) {
     assert_eq!(tokens::count_tokens(&mut conn).unwrap(), 0);
 }
 
-/// The respondent-units migration rebuilds `responses` on SQLite, where a careless rebuild
-/// would cascade-delete every answer. Reverting it and applying it again on a database with a
-/// submitted response must keep the response, its answers and its section versions.
-async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
-    use coherence::db::schema::{answers, responses, section_states};
-    use diesel::prelude::*;
+/// A server whose fixture link for Sweden saved its first section, that link, and a pool of
+/// the test's own on the server's database.
+async fn one_section_saved(backend: Backend) -> (TestApp, String, db::Pool) {
     let app = TestApp::spawn(backend).await;
     let link = app.issue_token("fixture", "SWE", "Anna");
     let saved = app
         .save_section(&link, "basics", &[("name", "Anna"), ("active", "yes")])
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
-    let url = DbUrl::parse(&app.database_url).unwrap();
-    let pool = db::connect(&url, 1).unwrap();
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
+    (app, link, pool)
+}
+
+/// The respondent-units migration rebuilds `responses` on SQLite, where a careless rebuild
+/// would cascade-delete every answer. Reverting it and applying it again on a database with a
+/// submitted response must keep the response, its answers and its section versions.
+async fn units_migration_keeps_every_response_and_answer(backend: Backend) {
+    use coherence::db::schema::{answers, responses, section_states};
+    use diesel::prelude::*;
+    let (_app, _, pool) = one_section_saved(backend).await;
     let mut conn = pool.get().unwrap();
     let counts = |conn: &mut db::DbConn| -> (i64, i64, i64) {
         (
@@ -632,14 +638,7 @@ async fn the_link_look_up_reads_answers_and_sections_as_their_tables_hold_them(b
     use chrono::NaiveDate;
     use coherence::db::schema::{answers, section_states};
     use diesel::prelude::*;
-    let app = TestApp::spawn(backend).await;
-    let link = app.issue_token("fixture", "SWE", "Anna");
-    let saved = app
-        .save_section(&link, "basics", &[("name", "Anna"), ("active", "yes")])
-        .await;
-    assert_eq!(saved.status, 303, "{}", saved.body);
-    let url = DbUrl::parse(&app.database_url).unwrap();
-    let pool = db::connect(&url, 1).unwrap();
+    let (app, link, pool) = one_section_saved(backend).await;
     let mut conn = pool.get().unwrap();
     let hash = coherence::access::hash_token(link.rsplit('/').next().unwrap());
     let first = tokens::open_token(&mut conn, &hash).unwrap().unwrap();
