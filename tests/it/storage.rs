@@ -38,6 +38,59 @@ fn the_postgresql_client_library_is_built_in() {
     assert!(db::connect(&url, 1).is_err());
 }
 
+/// The bundled SQLite is compiled with the options `.cargo/config.toml` gives it (each is
+/// explained there, with what it saved): a libsqlite3-sys that stopped reading
+/// `LIBSQLITE3_FLAGS`, or a build that lost the setting, would quietly bring back STAT4's
+/// re-prepares, the shared page-cache mutex or the statement journals written to files.
+#[test]
+fn the_bundled_sqlite_is_compiled_with_the_projects_options() {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    let config =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.cargo/config.toml"))
+            .unwrap();
+    let flags = config
+        .lines()
+        .find_map(|l| l.strip_prefix("LIBSQLITE3_FLAGS = "))
+        .expect("LIBSQLITE3_FLAGS in .cargo/config.toml")
+        .trim_matches('"');
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::Sqlite(dir.path().join("options.db").display().to_string());
+    let mut conn = db::connect(&url, 1).unwrap().get().unwrap();
+    let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+        .load::<CompileOption>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.compile_options)
+        .collect();
+    let mut checked = 0;
+    for flag in flags.split_whitespace() {
+        if let Some(defined) = flag.strip_prefix("-DSQLITE_") {
+            assert!(
+                options.iter().any(|o| o == defined),
+                "{defined} not among {options:?}"
+            );
+            checked += 1;
+        } else if let Some(name) = flag.strip_prefix("-USQLITE_") {
+            // `-U` then `-D` of the same name redefines it: checked by the `-D`.
+            if !flags.contains(&format!("-DSQLITE_{name}=")) {
+                assert!(
+                    !options
+                        .iter()
+                        .any(|o| o == name || o.starts_with(&format!("{name}="))),
+                    "{name} still among {options:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} options read from {flags}");
+}
+
 /// SQLite: a pool's connections do not copy the log into the database file in their commits
 /// (SQLite's automatic checkpoint, which held every other writer back while it ran); the
 /// pool's own thread does, so what is written still reaches the file and the log does not
