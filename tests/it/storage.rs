@@ -41,7 +41,7 @@ fn the_postgresql_client_library_is_built_in() {
 /// The bundled SQLite is compiled with the options `.cargo/config.toml` gives it (each is
 /// explained there, with what it saved): a libsqlite3-sys that stopped reading
 /// `LIBSQLITE3_FLAGS`, or a build that lost the setting, would quietly bring back STAT4's
-/// re-prepares, the shared page-cache mutex or the statement journals written to files.
+/// re-prepares, the shared page-cache mutex or the memory statistics' mutex.
 #[test]
 fn the_bundled_sqlite_is_compiled_with_the_projects_options() {
     use diesel::RunQueryDsl;
