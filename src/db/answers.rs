@@ -163,37 +163,58 @@ pub(super) struct AnswersWrite<'a, 's> {
 /// goes away: an INSERT of the new items that updates those already stored (an answer's
 /// value changed keeps its item). A change that drops stored items (a choice unticked, an
 /// answer cleared) adds one DELETE of just those. Both are of fixed text, kept prepared
-/// ([`Kept`]): the rows travel as one JSON array, which the database unpacks.
+/// ([`Kept`]): the rows travel as one JSON array, which the database unpacks. (A draft save
+/// sends the same arrays to `section_saves`, see [`super::sections`].)
 pub(super) fn replace_answers(conn: &mut DbConn, w: &AnswersWrite) -> QueryResult<()> {
-    // (question, item) of every stored item that the new items do not keep.
-    let dropped: Vec<(&str, &str)> = w
-        .changes
-        .iter()
-        .flat_map(|(q, items)| {
-            (w.stored)(q)
-                .iter()
-                .filter(|old| !items.iter().any(|new| new.item == old.item))
-                .map(move |old| (*q, old.item.as_str()))
-        })
-        .collect();
-    if !dropped.is_empty() {
-        delete_items(conn, w.response_id, json(&dropped)?)?;
+    let rows = ItemRows::of(w)?;
+    if let Some(dropped) = rows.dropped {
+        delete_items(conn, w.response_id, dropped)?;
     }
-    // (question, item, value, num, visible): a JSON array each.
-    let rows: Vec<(&str, &str, &str, Option<f64>, bool)> = w
-        .changes
-        .iter()
-        .flat_map(|(q, items)| {
-            let visible = !(w.hidden)(q);
-            items
-                .iter()
-                .map(move |it| (*q, it.item.as_str(), it.value.as_str(), it.num, visible))
-        })
-        .collect();
-    if !rows.is_empty() {
-        upsert_answers(conn, w, json(&rows)?)?;
+    if let Some(upserted) = rows.upserted {
+        upsert_answers(conn, w, upserted)?;
     }
     Ok(())
+}
+
+/// What an [`AnswersWrite`] changes in `answers`, as the JSON arrays the statements unpack;
+/// None where there is nothing.
+pub(super) struct ItemRows {
+    /// `[question, item]` of every stored item that the new items do not keep.
+    pub dropped: Option<String>,
+    /// `[question, item, value, num, visible]` of every new item: inserted, or updated in
+    /// place where the item is stored.
+    pub upserted: Option<String>,
+}
+
+impl ItemRows {
+    pub fn of(w: &AnswersWrite) -> QueryResult<ItemRows> {
+        let dropped: Vec<(&str, &str)> = w
+            .changes
+            .iter()
+            .flat_map(|(q, items)| {
+                (w.stored)(q)
+                    .iter()
+                    .filter(|old| !items.iter().any(|new| new.item == old.item))
+                    .map(move |old| (*q, old.item.as_str()))
+            })
+            .collect();
+        let upserted: Vec<(&str, &str, &str, Option<f64>, bool)> = w
+            .changes
+            .iter()
+            .flat_map(|(q, items)| {
+                let visible = !(w.hidden)(q);
+                items
+                    .iter()
+                    .map(move |it| (*q, it.item.as_str(), it.value.as_str(), it.num, visible))
+            })
+            .collect();
+        Ok(ItemRows {
+            dropped: (!dropped.is_empty()).then(|| json(&dropped)).transpose()?,
+            upserted: (!upserted.is_empty())
+                .then(|| json(&upserted))
+                .transpose()?,
+        })
+    }
 }
 
 super::sql::statement_names! {

@@ -770,6 +770,28 @@ pub fn transaction<T, E: From<QueryError>>(
     })
 }
 
+/// Run `f`, a write of one statement (reads around it are fine), without a transaction: one
+/// statement is atomic on its own, and BEGIN and COMMIT would double what is sent. On SQLite it
+/// runs as [`transaction`]'s do, in the write turn and on the pool's writer, so that it neither
+/// waits in SQLite's busy handler nor empties the page caches of the pooled connections; inside
+/// a transaction, on `conn` as it is.
+pub fn write_statement<T, E: From<QueryError>>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
+    let DbConn::Sqlite(sqlite) = conn else {
+        return f(conn);
+    };
+    let writer = match sqlite_writer::in_transaction(sqlite) {
+        true => None,
+        false => watch(conn).and_then(|w| w.writer.clone()),
+    };
+    sqlite_writer::in_turn(|nested| match writer {
+        Some(writer) if !nested => writer.run_alone(conn, f),
+        _ => f(conn),
+    })
+}
+
 mod sqlite_writer {
     use std::cell::Cell;
     use std::sync::Mutex;
@@ -832,6 +854,19 @@ mod sqlite_writer {
             fallback: &mut DbConn,
             f: impl FnOnce(&mut DbConn) -> Result<T, E>,
         ) -> Result<T, E> {
+            self.on_writer(fallback, |conn| conn.transaction(f))
+        }
+
+        /// `f` on the writer as it is, without a transaction (see [`super::write_statement`]).
+        pub(super) fn run_alone<T>(
+            &self,
+            fallback: &mut DbConn,
+            f: impl FnOnce(&mut DbConn) -> T,
+        ) -> T {
+            self.on_writer(fallback, f)
+        }
+
+        fn on_writer<T>(&self, fallback: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
             let mut slot = Slot(self.conn.lock().unwrap_or_else(|e| e.into_inner()));
             let writer = match &mut *slot.0 {
                 Some(writer) => writer,
@@ -839,11 +874,11 @@ mod sqlite_writer {
                     Ok(conn) => empty.insert(conn),
                     Err(e) => {
                         tracing::warn!("SQLite writer connection: {e}; writing on the pooled one");
-                        return fallback.transaction(f);
+                        return f(fallback);
                     }
                 },
             };
-            writer.transaction(f)
+            f(writer)
         }
     }
 

@@ -8,7 +8,6 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
 use super::answers::{self, AnswersWrite};
-use super::responses::ResponseStatus;
 use super::schema::{responses, section_states};
 use super::sql::Kept;
 use super::{responses as response_rows, DbConn};
@@ -127,17 +126,22 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
 }
 
 /// Write several sections' changes as one save (one transaction, each section under its own
-/// lock, each recorded in the save log and the audit like a save of that section): all are
-/// written or none. The outcome's version is the last section's.
+/// lock, each recorded in the audit like a save of that section): all are written or none.
+/// The outcome's version is the last section's.
 ///
-/// Inside the caller's transaction, a single section's write needs no savepoint: nothing is
-/// written unless its first statement claims the section.
+/// A single section's write inside the caller's transaction needs no savepoint: nothing is
+/// written unless its first statement claims the section. Outside one, a write that is one
+/// statement (see [`SectionWrite::is_one_statement`]) needs no transaction either.
 pub fn write_sections(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOutcome> {
     use diesel::connection::TransactionManager;
     let depth = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
         .transaction_depth()?;
-    if depth.is_some() && writes.len() <= 1 {
-        return write_all(conn, writes);
+    match writes {
+        [one] if depth.is_some() => return write_in(conn, one),
+        [one] if one.is_one_statement() => {
+            return super::write_statement(conn, |conn| write_in(conn, one))
+        }
+        _ => {}
     }
     let mut refused = None;
     let result = super::transaction(conn, |conn| match write_all(conn, writes)? {
@@ -165,12 +169,20 @@ fn write_all(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOut
     Ok(outcome)
 }
 
-/// One section's write, inside the caller's transaction: the claim (one statement), the
-/// answers (one INSERT, and one DELETE when stored items go), the audit entry (one INSERT);
-/// the hidden questions and the response row only when they change.
+impl SectionWrite<'_> {
+    /// Whether the write is the save statement alone ([`save`]): neither the response's
+    /// survey version nor the questions hidden by conditions change.
+    pub fn is_one_statement(&self) -> bool {
+        self.stored_survey_version == self.survey_version && self.hidden_after == self.hidden_before
+    }
+}
+
+/// One section's write: the save statement ([`save`]: the claim, the answers and the audit
+/// entry); the hidden questions and the response row only when they change, which the caller
+/// then runs in a transaction (see [`write_sections`]).
 fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
     let new_version = w.base_version + 1;
-    if !claim(conn, w, new_version)? {
+    if !save(conn, w, new_version)? {
         return Ok(if response_rows::is_editable(conn, w.response_id)? {
             WriteOutcome::Stale
         } else {
@@ -180,126 +192,92 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
     if w.stored_survey_version != w.survey_version {
         response_rows::touch_editable(conn, w.response_id, w.survey_version, w.now)?;
     }
-    let changes: Vec<(&str, &[Item])> = w
-        .changes
-        .iter()
-        .map(|(q, items)| (q.as_str(), items.as_slice()))
-        .collect();
-    answers::replace_answers(
-        conn,
-        &AnswersWrite {
-            response_id: w.response_id,
-            section_id: w.section_id,
-            changes: &changes,
-            hidden: &|q| w.hidden_after.contains(q),
-            stored: w.stored,
-            token_id: w.token_id,
-            now: w.now,
-        },
-    )?;
     if w.hidden_after != w.hidden_before {
         answers::sync_hidden(conn, w.response_id, w.hidden_after)?;
     }
-    let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
-    crate::audit::record(
-        conn,
-        &crate::audit::Event {
-            survey_id: w.survey_id,
-            country_iso3: w.country_iso3,
-            actor: crate::audit::Actor::Link(w.token_id),
-            kind: crate::audit::AuditKind::Saved,
-            detail: serde_json::json!({
-                "section": w.section_id,
-                "version": new_version,
-                "changed": changed,
-            }),
-        },
-        w.now,
-    )?;
     Ok(WriteOutcome::Saved {
         version: new_version,
     })
 }
 
-/// The section's version bump, the optimistic lock between officials, in one statement that
-/// also checks that the response may still change; false when the section is no longer at
-/// `base_version` or the response is no longer editable (nothing written).
+/// A section's save in one statement, an INSERT into the view `section_saves` whose trigger
+/// (migration 000029) writes it: the section's version bump, the optimistic lock between
+/// officials, which also checks that the response may still change; then, only if that
+/// claimed the section, the answer items dropped, the new and changed items, and the save's
+/// audit entry. False when the section is no longer at `base_version` or the response is no
+/// longer editable: nothing was written.
 ///
-/// On PostgreSQL the check reads the response row `FOR SHARE`: a change of state in progress
-/// (which updates that row) makes the save wait and then see the new state, and a change of
-/// state begun after the check waits for the save to commit. On SQLite the statement is the
-/// transaction's first write, which takes the database's write lock.
-fn claim(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bool> {
-    use diesel::sql_types::{Integer, Text, Timestamp};
+/// One statement needs no transaction of its own, and on PostgreSQL it is one round trip.
+fn save(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bool> {
+    use crate::audit::{Actor, AuditKind};
+    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+
+    #[derive(QueryableByName)]
+    struct Saved {
+        #[diesel(sql_type = Integer)]
+        #[allow(dead_code)] // read only to count the rows
+        saved: i32,
+    }
+    let changes: Vec<(&str, &[Item])> = w
+        .changes
+        .iter()
+        .map(|(q, items)| (q.as_str(), items.as_slice()))
+        .collect();
+    let rows = answers::ItemRows::of(&AnswersWrite {
+        response_id: w.response_id,
+        section_id: w.section_id,
+        changes: &changes,
+        hidden: &|q| w.hidden_after.contains(q),
+        stored: w.stored,
+        token_id: w.token_id,
+        now: w.now,
+    })?;
+    let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
+    let detail = serde_json::json!({
+        "section": w.section_id,
+        "version": new_version,
+        "changed": changed,
+    })
+    .to_string();
     // Kept prepared (see `Kept`): the statement runs on every save.
-    let claimed = if w.base_version == 0 {
-        // A concurrent first save of the section makes this insert nothing.
-        let q = Kept::<FirstClaim>::new(
-            "INSERT INTO section_states (version, updated_at, updated_by, response_id, \
-             section_id) SELECT ",
-        )
-        .bind::<Integer, _>(new_version)
-        .sql(", ")
-        .bind::<Timestamp, _>(w.now)
-        .sql(", ")
-        .bind::<Text, _>(w.token_id)
-        .sql(", ")
-        .bind::<Text, _>(w.response_id)
-        .sql(", ")
-        .bind::<Text, _>(w.section_id)
-        .sql(" WHERE ");
-        still_editable(conn, q, w.response_id)
-            .sql(" ON CONFLICT (response_id, section_id) DO NOTHING")
-            .execute(conn)?
-    } else {
-        let q = Kept::<NextClaim>::new("UPDATE section_states SET version = ")
-            .bind::<Integer, _>(new_version)
-            .sql(", updated_at = ")
-            .bind::<Timestamp, _>(w.now)
-            .sql(", updated_by = ")
-            .bind::<Text, _>(w.token_id)
-            .sql(", ready_at = NULL, ready_by = NULL WHERE response_id = ")
-            .bind::<Text, _>(w.response_id)
-            .sql(" AND section_id = ")
-            .bind::<Text, _>(w.section_id)
-            .sql(" AND version = ")
-            .bind::<Integer, _>(w.base_version)
-            .sql(" AND ");
-        still_editable(conn, q, w.response_id).execute(conn)?
-    };
-    Ok(claimed == 1)
+    let saved: Vec<Saved> = Kept::<SaveSection>::new(
+        "INSERT INTO section_saves (response_id, section_id, base_version, saved_at, \
+         token_id, answer_rows, dropped_items, chain, audit_at, country_iso3, actor, kind, \
+         detail) VALUES (",
+    )
+    .bind::<Text, _>(w.response_id)
+    .sql(", ")
+    .bind::<Text, _>(w.section_id)
+    .sql(", ")
+    .bind::<Integer, _>(w.base_version)
+    .sql(", ")
+    .bind::<Timestamp, _>(w.now)
+    .sql(", ")
+    .bind::<Text, _>(w.token_id)
+    .sql(", ")
+    .bind::<Nullable<Text>, _>(rows.upserted)
+    .sql(", ")
+    .bind::<Nullable<Text>, _>(rows.dropped)
+    .sql(", ")
+    .bind::<Text, _>(w.survey_id)
+    .sql(", ")
+    .bind::<Timestamp, _>(super::audit::stored_time(w.now))
+    .sql(", ")
+    .bind::<Text, _>(w.country_iso3)
+    .sql(", ")
+    .bind::<Text, _>(Actor::Link(w.token_id).text())
+    .sql(", ")
+    .bind::<Text, _>(AuditKind::Saved.as_str())
+    .sql(", ")
+    .bind::<Text, _>(detail)
+    .sql(") RETURNING 1 AS saved")
+    .load(conn)?;
+    Ok(!saved.is_empty())
 }
 
 super::sql::statement_names! {
-    /// A section's first save: inserts its state at version 1.
-    FirstClaim;
-    /// A later save: bumps the section's version from the one the form was opened at.
-    NextClaim;
-}
-
-/// The claim's condition that the response is still a draft or returned.
-fn still_editable<'f, Id: super::sql::StatementName>(
-    conn: &DbConn,
-    q: Kept<'f, Id>,
-    response_id: &'f str,
-) -> Kept<'f, Id> {
-    use diesel::sql_types::Text;
-    q.sql("EXISTS (SELECT 1 FROM responses WHERE id = ")
-        .bind::<Text, _>(response_id)
-        .sql(" AND status IN (")
-        .bind::<Text, _>(ResponseStatus::Draft.as_str())
-        .sql(", ")
-        .bind::<Text, _>(ResponseStatus::Returned.as_str())
-        .sql(")")
-        .sql(share_lock(conn))
-        .sql(")")
-}
-
-fn share_lock(conn: &DbConn) -> &'static str {
-    match conn {
-        DbConn::Postgres(_) => " FOR SHARE",
-        DbConn::Sqlite(_) => "",
-    }
+    /// A section's save (see [`save`]).
+    SaveSection;
 }
 
 /// What marking a section ready did.

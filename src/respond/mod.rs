@@ -499,7 +499,7 @@ pub fn save_section(
             hidden_after: &hidden_after,
             now: naive_now,
         };
-        let written = crate::db::transaction(conn, |conn| -> Result<_, QueryError> {
+        let write_all = |conn: &mut DbConn| -> Result<_, QueryError> {
             let outcome = sections::write_section(conn, &write)?;
             if matches!(outcome, WriteOutcome::Saved { .. }) {
                 confirmations.write(conn, &state.response.id, &who.token.id, naive_now)?;
@@ -513,7 +513,17 @@ pub fn save_section(
                 )?;
             }
             Ok(outcome)
-        })?;
+        };
+        // The section's write is one statement, or a transaction of its own (see
+        // `sections::write_sections`); files and confirmations join it in one transaction.
+        let stores_more = confirmations.differ
+            || changes
+                .iter()
+                .any(|(q, _)| matches!(file_posts.get(q.as_str()), Some(Ok(_))));
+        let written = match stores_more {
+            true => crate::db::transaction(conn, write_all)?,
+            false => write_all(conn)?,
+        };
         match written {
             WriteOutcome::Saved { .. } => {
                 let revealed = section

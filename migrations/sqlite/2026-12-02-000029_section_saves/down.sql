@@ -1,0 +1,2 @@
+DROP TRIGGER section_saves_write;
+DROP VIEW section_saves;
