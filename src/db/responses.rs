@@ -222,31 +222,6 @@ pub(super) fn is_editable(conn: &mut DbConn, response_id: &str) -> QueryResult<b
     Ok(n == 1)
 }
 
-/// Record a save on the response (when, and under which version of the survey) if the country
-/// may still change it; false when it may not (sent for sign-off, submitted...). The first
-/// write of a save: on PostgreSQL it waits for a change of state in progress and then sees it.
-pub(super) fn touch_editable(
-    conn: &mut DbConn,
-    response_id: &str,
-    survey_version: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(
-        responses::table
-            .filter(responses::id.eq(response_id))
-            .filter(responses::status.eq_any([
-                ResponseStatus::Draft.as_str(),
-                ResponseStatus::Returned.as_str(),
-            ])),
-    )
-    .set((
-        responses::updated_at.eq(now),
-        responses::survey_version.eq(survey_version),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
-}
-
 /// Move a response from one of `from` to `to`; false when it was in none of them (any more).
 /// The first write of a state change: on PostgreSQL it locks the response's row until the
 /// transaction ends, so a save or another change of state waits and then sees the new state.

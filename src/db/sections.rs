@@ -129,19 +129,11 @@ pub fn write_section(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOu
 /// lock, each recorded in the audit like a save of that section): all are written or none.
 /// The outcome's version is the last section's.
 ///
-/// A single section's write inside the caller's transaction needs no savepoint: nothing is
-/// written unless its first statement claims the section. Outside one, a write that is one
-/// statement (see [`SectionWrite::is_one_statement`]) needs no transaction either.
+/// A single section's write is one statement ([`save`]), which needs no transaction of its
+/// own, nor a savepoint inside the caller's: it writes nothing unless it claims the section.
 pub fn write_sections(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOutcome> {
-    use diesel::connection::TransactionManager;
-    let depth = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
-        .transaction_depth()?;
-    match writes {
-        [one] if depth.is_some() => return write_in(conn, one),
-        [one] if one.is_one_statement() => {
-            return super::write_statement(conn, |conn| write_in(conn, one))
-        }
-        _ => {}
+    if let [one] = writes {
+        return super::write_statement(conn, |conn| write_in(conn, one));
     }
     let mut refused = None;
     let result = super::transaction(conn, |conn| match write_all(conn, writes)? {
@@ -169,17 +161,7 @@ fn write_all(conn: &mut DbConn, writes: &[SectionWrite]) -> QueryResult<WriteOut
     Ok(outcome)
 }
 
-impl SectionWrite<'_> {
-    /// Whether the write is the save statement alone ([`save`]): neither the response's
-    /// survey version nor the questions hidden by conditions change.
-    pub fn is_one_statement(&self) -> bool {
-        self.stored_survey_version == self.survey_version && self.hidden_after == self.hidden_before
-    }
-}
-
-/// One section's write: the save statement ([`save`]: the claim, the answers and the audit
-/// entry); the hidden questions and the response row only when they change, which the caller
-/// then runs in a transaction (see [`write_sections`]).
+/// One section's write: the save statement ([`save`]), and when it wrote nothing, why.
 fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
     let new_version = w.base_version + 1;
     if !save(conn, w, new_version)? {
@@ -189,12 +171,6 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
             WriteOutcome::NotEditable
         });
     }
-    if w.stored_survey_version != w.survey_version {
-        response_rows::touch_editable(conn, w.response_id, w.survey_version, w.now)?;
-    }
-    if w.hidden_after != w.hidden_before {
-        answers::sync_hidden(conn, w.response_id, w.hidden_after)?;
-    }
     Ok(WriteOutcome::Saved {
         version: new_version,
     })
@@ -203,7 +179,8 @@ fn write_in(conn: &mut DbConn, w: &SectionWrite) -> QueryResult<WriteOutcome> {
 /// A section's save in one statement, an INSERT into the view `section_saves` whose trigger
 /// (migration 000029) writes it: the section's version bump, the optimistic lock between
 /// officials, which also checks that the response may still change; then, only if that
-/// claimed the section, the answer items dropped, the new and changed items, and the save's
+/// claimed the section, the answer items dropped, the new and changed items, the questions
+/// hidden by conditions and the response's survey version when they change, and the save's
 /// audit entry. False when the section is no longer at `base_version` or the response is no
 /// longer editable: nothing was written.
 ///
@@ -232,6 +209,13 @@ fn save(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bo
         token_id: w.token_id,
         now: w.now,
     })?;
+    // Every question hidden after the save, when that changes (the stored rows are brought
+    // in line with it, whatever they were).
+    let hidden = match w.hidden_after != w.hidden_before {
+        true => Some(super::sql::json(w.hidden_after)?),
+        false => None,
+    };
+    let survey_version = (w.stored_survey_version != w.survey_version).then_some(w.survey_version);
     let changed: Vec<&str> = w.changes.iter().map(|(q, _)| q.as_str()).collect();
     let detail = serde_json::json!({
         "section": w.section_id,
@@ -242,8 +226,8 @@ fn save(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bo
     // Kept prepared (see `Kept`): the statement runs on every save.
     let saved: Vec<Saved> = Kept::<SaveSection>::new(
         "INSERT INTO section_saves (response_id, section_id, base_version, saved_at, \
-         token_id, answer_rows, dropped_items, chain, audit_at, country_iso3, actor, kind, \
-         detail) VALUES (",
+         token_id, answer_rows, dropped_items, hidden, survey_version, chain, audit_at, \
+         country_iso3, actor, kind, detail) VALUES (",
     )
     .bind::<Text, _>(w.response_id)
     .sql(", ")
@@ -258,6 +242,10 @@ fn save(conn: &mut DbConn, w: &SectionWrite, new_version: i32) -> QueryResult<bo
     .bind::<Nullable<Text>, _>(rows.upserted)
     .sql(", ")
     .bind::<Nullable<Text>, _>(rows.dropped)
+    .sql(", ")
+    .bind::<Nullable<Text>, _>(hidden)
+    .sql(", ")
+    .bind::<Nullable<Text>, _>(survey_version)
     .sql(", ")
     .bind::<Text, _>(w.survey_id)
     .sql(", ")

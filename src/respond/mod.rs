@@ -514,8 +514,8 @@ pub fn save_section(
             }
             Ok(outcome)
         };
-        // The section's write is one statement, or a transaction of its own (see
-        // `sections::write_sections`); files and confirmations join it in one transaction.
+        // The section's write is one statement; files and confirmations join it in one
+        // transaction.
         let stores_more = confirmations.differ
             || changes
                 .iter()

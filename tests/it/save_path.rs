@@ -179,14 +179,14 @@ async fn every_character_and_number_of_an_answer_is_kept(backend: Backend) {
 }
 
 /// The save statement's trigger repeats the statuses in which a response may change
-/// (`ResponseStatus::is_editable`): in each of those a save is written, its answer, version and
-/// audit entry; in every other status nothing is, neither a section's first save nor a later
-/// one. The pages check the status before they save; this is the check that holds when the
+/// (`ResponseStatus::is_editable`): in each of those a save is written, its answer, version,
+/// hidden questions, survey version and audit entry; in every other status nothing is, neither
+/// a section's first save nor a later one. The pages check the status before they save; this is the check that holds when the
 /// status changes between that read and the write.
 async fn a_save_is_written_only_while_the_response_may_change(backend: Backend) {
     use coherence::db::queries::{write_section, ResponseStatus, SectionWrite, WriteOutcome};
     use coherence::db::schema::{access_tokens, answers, audit_log, audit_pending};
-    use coherence::db::schema::{responses, section_states};
+    use coherence::db::schema::{hidden_questions, responses, section_states};
     use coherence::survey::answer::Item;
     use diesel::prelude::*;
 
@@ -233,6 +233,26 @@ async fn a_save_is_written_only_while_the_response_may_change(backend: Backend) 
             .first(conn)
             .unwrap()
     };
+    let response = |conn: &mut coherence::db::DbConn| -> (String, Vec<String>) {
+        let version = responses::table
+            .select(responses::survey_version)
+            .first(conn)
+            .unwrap();
+        let hidden = hidden_questions::table
+            .select(hidden_questions::question_id)
+            .order(hidden_questions::question_id)
+            .load(conn)
+            .unwrap();
+        (version, hidden)
+    };
+    let state = |conn: &mut coherence::db::DbConn, section: &str| {
+        (
+            version(conn, section),
+            t1(conn),
+            saves(conn),
+            response(conn),
+        )
+    };
     let none = HashSet::new();
     let mut editable = 0;
     for (n, status) in ResponseStatus::ALL.iter().enumerate() {
@@ -242,7 +262,10 @@ async fn a_save_is_written_only_while_the_response_may_change(backend: Backend) 
             .unwrap();
         // A later save of the section saved above, and the first save of another.
         for section in ["main", &format!("first-{n}")] {
-            let before = (version(&mut conn, section), t1(&mut conn), saves(&mut conn));
+            let before = state(&mut conn, section);
+            // Saved under another version of the survey, with another question hidden.
+            let survey_version = format!("{survey_version}+{n}-{section}");
+            let hidden = HashSet::from([format!("hidden-{n}-{section}")]);
             let changes = vec![(
                 "t1".to_string(),
                 vec![Item::scalar(status.to_string(), None)],
@@ -256,18 +279,18 @@ async fn a_save_is_written_only_while_the_response_may_change(backend: Backend) 
                     base_version: before.0.unwrap_or(0),
                     token_id: &token_id,
                     survey_version: &survey_version,
-                    stored_survey_version: &survey_version,
+                    stored_survey_version: &before.3 .0,
                     survey_id: "bench",
                     country_iso3: "SWE",
                     changes: &changes,
                     stored: &stored,
                     hidden_before: &none,
-                    hidden_after: &none,
+                    hidden_after: &hidden,
                     now: chrono::Utc::now().naive_utc(),
                 },
             )
             .unwrap();
-            let after = (version(&mut conn, section), t1(&mut conn), saves(&mut conn));
+            let after = state(&mut conn, section);
             if status.is_editable() {
                 let version = before.0.unwrap_or(0) + 1;
                 assert_eq!(
@@ -275,7 +298,11 @@ async fn a_save_is_written_only_while_the_response_may_change(backend: Backend) 
                     WriteOutcome::Saved { version },
                     "{status} {section}"
                 );
-                assert_eq!(after, (Some(version), status.to_string(), before.2 + 1));
+                let response = (survey_version, hidden.into_iter().collect());
+                assert_eq!(
+                    after,
+                    (Some(version), status.to_string(), before.2 + 1, response)
+                );
                 editable += 1;
             } else {
                 assert_eq!(outcome, WriteOutcome::NotEditable, "{status} {section}");
