@@ -757,17 +757,7 @@ pub fn transaction<T, E: From<QueryError>>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
 ) -> Result<T, E> {
-    let DbConn::Sqlite(sqlite) = conn else {
-        return conn.transaction(f);
-    };
-    let writer = match sqlite_writer::in_transaction(sqlite) {
-        true => None,
-        false => watch(conn).and_then(|w| w.writer.clone()),
-    };
-    sqlite_writer::in_turn(|nested| match writer {
-        Some(writer) if !nested => writer.run(conn, f),
-        _ => conn.transaction(f),
-    })
+    in_write_turn(conn, |conn| conn.transaction(f))
 }
 
 /// Run `f`, a write of one statement (reads around it are fine), without a transaction: one
@@ -779,6 +769,13 @@ pub fn write_statement<T, E: From<QueryError>>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
 ) -> Result<T, E> {
+    in_write_turn(conn, f)
+}
+
+/// A write `f`: on SQLite with the write turn held and on the pool's writer (see
+/// [`transaction`]), or on `conn` as it is when `conn` is already inside a transaction or this
+/// thread already holds the turn; on PostgreSQL on `conn`.
+fn in_write_turn<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
     let DbConn::Sqlite(sqlite) = conn else {
         return f(conn);
     };
@@ -787,7 +784,7 @@ pub fn write_statement<T, E: From<QueryError>>(
         false => watch(conn).and_then(|w| w.writer.clone()),
     };
     sqlite_writer::in_turn(|nested| match writer {
-        Some(writer) if !nested => writer.run_alone(conn, f),
+        Some(writer) if !nested => writer.run(conn, f),
         _ => f(conn),
     })
 }
@@ -796,10 +793,10 @@ mod sqlite_writer {
     use std::cell::Cell;
     use std::sync::Mutex;
 
-    use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
     use diesel::r2d2::{ManageConnection, R2D2Connection};
 
-    use super::{DbConn, Manager, QueryError};
+    use super::{DbConn, Manager};
 
     static TURN: Mutex<()> = Mutex::new(());
 
@@ -847,26 +844,9 @@ mod sqlite_writer {
             }
         }
 
-        /// `f` in a transaction on the writer (on `fallback` if the writer cannot be opened).
-        /// Called in turn, so the lock here is never waited for.
-        pub(super) fn run<T, E: From<QueryError>>(
-            &self,
-            fallback: &mut DbConn,
-            f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-        ) -> Result<T, E> {
-            self.on_writer(fallback, |conn| conn.transaction(f))
-        }
-
-        /// `f` on the writer as it is, without a transaction (see [`super::write_statement`]).
-        pub(super) fn run_alone<T>(
-            &self,
-            fallback: &mut DbConn,
-            f: impl FnOnce(&mut DbConn) -> T,
-        ) -> T {
-            self.on_writer(fallback, f)
-        }
-
-        fn on_writer<T>(&self, fallback: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
+        /// `f` on the writer (on `fallback` if the writer cannot be opened). Called in turn,
+        /// so the lock here is never waited for.
+        pub(super) fn run<T>(&self, fallback: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
             let mut slot = Slot(self.conn.lock().unwrap_or_else(|e| e.into_inner()));
             let writer = match &mut *slot.0 {
                 Some(writer) => writer,

@@ -516,10 +516,8 @@ pub fn save_section(
         };
         // The section's write is one statement; files and confirmations join it in one
         // transaction.
-        let stores_more = confirmations.differ
-            || changes
-                .iter()
-                .any(|(q, _)| matches!(file_posts.get(q.as_str()), Some(Ok(_))));
+        let stores_more =
+            confirmations.differ || posted_files(&changes, &file_posts).next().is_some();
         let written = match stores_more {
             true => crate::db::transaction(conn, write_all)?,
             false => write_all(conn)?,
@@ -623,6 +621,20 @@ impl Confirmations {
     }
 }
 
+/// The checked uploads and removals of the questions a save changes: what [`store_files`]
+/// writes.
+fn posted_files<'a>(
+    changes: &'a [(String, Vec<Item>)],
+    posts: &'a HashMap<&str, Result<CheckedPost, FieldError>>,
+) -> impl Iterator<Item = (&'a String, &'a CheckedPost)> {
+    changes
+        .iter()
+        .filter_map(|(question, _)| match posts.get(question.as_str()) {
+            Some(Ok(post)) => Some((question, post)),
+            _ => None,
+        })
+}
+
 /// Inside a save's transaction: store the files its changes attach, and delete those it
 /// removed that no version refers to.
 fn store_files(
@@ -633,10 +645,7 @@ fn store_files(
     token_id: &str,
     now: NaiveDateTime,
 ) -> Result<(), QueryError> {
-    for (question, _) in changes {
-        let Some(Ok(post)) = posts.get(question.as_str()) else {
-            continue;
-        };
+    for (question, post) in posted_files(changes, posts) {
         for (id, file) in &post.added {
             files::insert(
                 conn,
