@@ -91,6 +91,86 @@ fn the_bundled_sqlite_is_compiled_with_the_projects_options() {
     assert!(checked >= 5, "only {checked} options read from {flags}");
 }
 
+/// Under writes that never pause, a passive checkpoint never lets SQLite start its log again
+/// (another commit has always appended pages by the time it ends): the pool's checkpoints
+/// empty the log once it passes `db::SQLITE_LOG_LIMIT_PAGES`, so it does not grow for as long
+/// as the writes go on.
+#[test]
+fn sqlite_log_is_emptied_under_writes_that_never_pause() {
+    use diesel::RunQueryDsl;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("log.db");
+    let log = dir.path().join("log.db-wal");
+    let pool = db::connect(&DbUrl::Sqlite(file.display().to_string()), 2).unwrap();
+    let mut conn = pool.get().unwrap();
+    diesel::sql_query("CREATE TABLE filler (x BLOB)")
+        .execute(&mut conn)
+        .unwrap();
+    // A page per row, 64 rows per commit, commits back to back until four times the limit has
+    // gone through the log and the checkpoints have had a second to run.
+    let limit = db::SQLITE_LOG_LIMIT_PAGES as u64 * 4096;
+    let started = std::time::Instant::now();
+    let (mut written, mut longest, mut emptied) = (0u64, 0u64, false);
+    while written < 4 * limit || started.elapsed() < std::time::Duration::from_secs(1) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "4 x {limit} bytes not written in two minutes"
+        );
+        db::transaction(&mut conn, |c| {
+            diesel::sql_query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) \
+                 INSERT INTO filler SELECT randomblob(4000) FROM n",
+            )
+            .execute(c)
+        })
+        .unwrap();
+        diesel::sql_query("DELETE FROM filler")
+            .execute(&mut conn)
+            .unwrap();
+        written += 2 * 64 * 4096;
+        let size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        emptied |= size < longest;
+        longest = longest.max(size);
+    }
+    assert!(
+        emptied,
+        "the log only grew, to {longest} bytes, while {written} bytes were written"
+    );
+}
+
+/// Every SQLite connection the server opens keeps a page cache of `db::SQLITE_CACHE_KIB`
+/// rather than SQLite's 2 MiB: the larger caches only raised the server's peak memory (in WAL
+/// mode a connection empties its cache after another's write anyway).
+#[test]
+fn sqlite_connections_keep_a_small_page_cache() {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cache_size: i64,
+    }
+    let cache_size = |conn: &mut db::DbConn| {
+        diesel::sql_query("PRAGMA cache_size")
+            .get_result::<Setting>(conn)
+            .unwrap()
+            .cache_size
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.db");
+    let pool = db::connect(&DbUrl::Sqlite(file.display().to_string()), 2).unwrap();
+    let wanted = -i64::from(db::SQLITE_CACHE_KIB);
+    assert_eq!(
+        cache_size(&mut pool.get().unwrap()),
+        wanted,
+        "a pooled connection"
+    );
+    assert_eq!(
+        cache_size(&mut pool.open_apart().unwrap()),
+        wanted,
+        "a connection apart from the pool"
+    );
+}
+
 /// SQLite: a pool's connections do not copy the log into the database file in their commits
 /// (SQLite's automatic checkpoint, which held every other writer back while it ran); the
 /// pool's own thread does, so what is written still reaches the file and the log does not
