@@ -138,23 +138,29 @@ fn sqlite_log_is_emptied_under_writes_that_never_pause() {
     );
 }
 
+/// A SQLite connection's setting, as `PRAGMA name` reports it (in a column of that name: not
+/// every setting has a table-valued `pragma_name()` to alias it with).
+macro_rules! sqlite_setting {
+    ($conn:expr, $name:ident) => {{
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            $name: i64,
+        }
+        diesel::sql_query(concat!("PRAGMA ", stringify!($name)))
+            .get_result::<Setting>($conn)
+            .unwrap()
+            .$name
+    }};
+}
+
 /// Every SQLite connection the server opens keeps a page cache of `db::SQLITE_CACHE_KIB`
 /// rather than SQLite's 2 MiB: the larger caches only raised the server's peak memory (in WAL
 /// mode a connection empties its cache after another's write anyway).
 #[test]
 fn sqlite_connections_keep_a_small_page_cache() {
-    use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Setting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        cache_size: i64,
-    }
-    let cache_size = |conn: &mut db::DbConn| {
-        diesel::sql_query("PRAGMA cache_size")
-            .get_result::<Setting>(conn)
-            .unwrap()
-            .cache_size
-    };
+    let cache_size = |conn: &mut db::DbConn| sqlite_setting!(conn, cache_size);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cache.db");
     let pool = db::connect(&DbUrl::Sqlite(file.display().to_string()), 2).unwrap();
@@ -178,17 +184,7 @@ fn sqlite_connections_keep_a_small_page_cache() {
 #[test]
 fn sqlite_writes_reach_the_database_file_through_the_pools_checkpoints() {
     use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Setting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        wal_autocheckpoint: i64,
-    }
-    let autocheckpoint = |conn: &mut db::DbConn| {
-        diesel::sql_query("PRAGMA wal_autocheckpoint")
-            .get_result::<Setting>(conn)
-            .unwrap()
-            .wal_autocheckpoint
-    };
+    let autocheckpoint = |conn: &mut db::DbConn| sqlite_setting!(conn, wal_autocheckpoint);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("checkpoints.db");
     let pool = db::connect(&DbUrl::Sqlite(file.display().to_string()), 2).unwrap();
