@@ -203,8 +203,12 @@ fn time_results(
         .flat_map(|(q, keys, _)| hand::listings(&survey.id, q, keys))
         .collect();
     compare(shell, ours, &listed);
+    // The download as the server sends it: every practice read, then written as Markdown.
+    let mut markdown_bytes = 0;
     let ours = time("good-practice compendium: all (Markdown)", || {
-        practices::compendium(conn, survey, countries, &filter, "en").expect("compendium");
+        let all =
+            practices::compendium(conn, survey, countries, &filter, "en").expect("compendium");
+        markdown_bytes = practices::compendium_markdown(survey, &all, "en").len();
     });
     let wanted: Vec<&str> = marked
         .iter()
@@ -215,7 +219,10 @@ fn time_results(
         })
         .collect();
     compare(shell, ours, &hand::answers(&survey.id, &wanted));
-    println!("  ({practices} practices in the compendium)");
+    println!(
+        "  ({practices} practices in the compendium, {:.1} MB of Markdown)",
+        markdown_bytes as f64 / 1e6
+    );
     let ours = time("ranked capacity needs", || {
         practices::ranked_needs(conn, survey, &filter, "en").expect("needs");
     });

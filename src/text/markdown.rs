@@ -14,6 +14,14 @@ const SIGNIFICANT: &str = "\\`*_[](){}#+-.!|~=&:@";
 /// One line of user text as literal Markdown inline text (line breaks become spaces).
 pub fn inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
+    push_inline(&mut out, text);
+    out
+}
+
+/// [`inline`], appended to `out` (a document of many answers is written without a string per
+/// piece).
+pub fn push_inline(out: &mut String, text: &str) {
+    out.reserve(text.len());
     for c in text.chars() {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
@@ -27,25 +35,43 @@ pub fn inline(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// A block of user text: its paragraphs kept (blank lines), its line breaks kept as hard
 /// breaks, every line escaped and unindented (four spaces would start a code block).
 pub fn block(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    push_block(&mut out, text);
+    out
+}
+
+/// [`block`], appended to `out`.
+pub fn push_block(out: &mut String, text: &str) {
     let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
-    normalised
-        .split("\n\n")
-        .map(|para| {
-            para.lines()
-                .map(|l| inline(l.trim()))
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("\\\n")
-        })
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    let mut paragraph_written = false;
+    for para in normalised.split("\n\n") {
+        let mut line_written = false;
+        for line in para.lines() {
+            let start = out.len();
+            let separator = if line_written {
+                "\\\n"
+            } else if paragraph_written {
+                "\n\n"
+            } else {
+                ""
+            };
+            out.push_str(separator);
+            let escaped = out.len();
+            push_inline(out, line.trim());
+            if out.len() == escaped {
+                // Nothing left of the line once escaped: no line of its own.
+                out.truncate(start);
+            } else {
+                line_written = true;
+            }
+        }
+        paragraph_written |= line_written;
+    }
 }
 
 #[cfg(test)]
@@ -79,5 +105,23 @@ mod tests {
     #[test]
     fn paragraphs_and_line_breaks_are_kept() {
         assert_eq!(block("one\ntwo\n\nthree"), "one\\\ntwo\n\nthree");
+        // Empty paragraphs and lines with nothing left once escaped leave no separator.
+        assert_eq!(block("\n\none\n\n\n\ntwo"), "one\n\ntwo");
+        assert_eq!(block("a\n\u{7}\nb"), "a\\\nb");
+        assert_eq!(block("  x  \r\n  y\r"), "x\\\ny");
+        assert_eq!(block("\u{7}\n\nz\n\n\u{7}"), "z");
+        assert_eq!(block("\n \n"), "");
+    }
+
+    #[test]
+    fn appending_writes_what_the_standalone_forms_return() {
+        for text in ["", "a *b*\n\nc\nd", "\u{7}\n\nz", "x < y"] {
+            let mut out = String::from("# head\n");
+            push_inline(&mut out, text);
+            assert_eq!(out, format!("# head\n{}", inline(text)));
+            let mut out = String::from("# head\n");
+            push_block(&mut out, text);
+            assert_eq!(out, format!("# head\n{}", block(text)));
+        }
     }
 }

@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::admin::{admin_view, csv_response, no_store, with_conn};
 use super::extract::{Lang, SurveyAdmin};
-use super::render::{translate, Layout};
+use super::render::Layout;
 use super::AppState;
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -430,7 +430,7 @@ pub async fn compendium_markdown(
     let filter = query.filter(&state.countries, &survey);
     let list = load_listings(&state, &survey, &filter, lang).await?;
     let all = load_practices(&state, &survey, &filter, list.to_vec(), lang).await?;
-    let md = compendium_markdown_text(&survey, &all, lang);
+    let md = practices::compendium_markdown(&survey, &all, lang);
     Ok(no_store(
         HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")
@@ -440,41 +440,6 @@ pub async fn compendium_markdown(
             ))
             .body(md),
     ))
-}
-
-/// The compendium as Markdown. Every piece of user text (answers, organisation names) is
-/// escaped, so an answer cannot add a heading, a link or HTML of its own.
-fn compendium_markdown_text(survey: &Survey, list: &[practices::Practice], lang: &str) -> String {
-    use crate::text::markdown;
-    let mut md = format!(
-        "# {}: {}\n\n",
-        markdown::inline(&translate(lang, "results-compendium", &[])),
-        markdown::inline(survey.title.get(lang))
-    );
-    for (_, label, ps) in views::by_theme(survey, list, lang) {
-        md.push_str(&format!("## {}\n\n", markdown::inline(label)));
-        for p in ps {
-            let attribution = translate(
-                lang,
-                "results-attribution",
-                &[
-                    ("who", p.listing.attribution.clone()),
-                    ("region", p.listing.region.clone()),
-                    ("development", p.listing.development.clone()),
-                ],
-            );
-            md.push_str(&format!("### {}\n\n", markdown::inline(&attribution)));
-            for (k, v) in &p.related {
-                md.push_str(&format!(
-                    "- **{}** {}\n",
-                    markdown::inline(k),
-                    markdown::inline(v)
-                ));
-            }
-            md.push_str(&format!("\n{}\n\n", markdown::block(&p.text)));
-        }
-    }
-    md
 }
 
 pub async fn needs(

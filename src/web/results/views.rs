@@ -10,7 +10,7 @@ use crate::i18n::translate;
 use crate::reference::{Countries, Country};
 use crate::results::aggregate::{Filter, Grouping, NumberStats, RateRow, TextAnswer};
 use crate::results::cache::Weight;
-use crate::results::practices::{Listing, Match, Need, Practice};
+use crate::results::practices::{by_theme, Listing, Match, Need, Practice};
 use crate::survey::{EscapeKind, Question, QuestionKind, Survey, OTHER_CODE};
 
 /// The page's language and the reference list of countries: what every label needs.
@@ -755,29 +755,6 @@ fn stats_line(
 
 /// Practices on one page of the compendium.
 pub const COMPENDIUM_PAGE: usize = 200;
-
-/// Practices (or their listings) grouped by theme (id, label, practices), in the
-/// definition's theme order.
-pub fn by_theme<'a, P: AsRef<Listing>>(
-    survey: &'a Survey,
-    list: &'a [P],
-    lang: &str,
-) -> Vec<(&'a str, &'a str, Vec<&'a P>)> {
-    survey
-        .themes
-        .iter()
-        .map(|th| {
-            (
-                th.id.as_str(),
-                th.label.get(lang),
-                list.iter()
-                    .filter(|p| p.as_ref().themes.contains(&th.id))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .filter(|(_, _, ps)| !ps.is_empty())
-        .collect()
-}
 
 /// `results/compendium.hbs`.
 #[derive(Serialize)]
