@@ -844,9 +844,9 @@ pub fn practices_reading(
     };
     let rows = answers_of_responses(conn, &survey.id, whose, &questions, filter)?;
     // Each response's rows in question and item order (the order its items are displayed
-    // in). Grouped by hash rather than all rows sorted: the download reads every response's
-    // answers, hundreds of thousands of rows, and the sort's string comparisons were most of
-    // its time.
+    // in). Grouped by hash and each group sorted, rather than all rows sorted by three
+    // strings: the download reads every response's answers, 300,000 rows at 100,000
+    // organisations, and a listing then finds its rows without a binary search.
     let mut of_response: HashMap<&str, Vec<&TextRow>> = HashMap::with_capacity(responses.len());
     for row in &rows {
         of_response
