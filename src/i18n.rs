@@ -38,12 +38,13 @@ pub fn translate(lang: &str, id: &str, args: &[(&str, String)]) -> String {
     if args.is_empty() {
         return LOCALES.lookup(&lang, id);
     }
+    // The values borrowed, not copied: the compendium translates one per practice.
     let map: HashMap<std::borrow::Cow<'static, str>, FluentValue> = args
         .iter()
         .map(|(k, v)| {
             (
                 std::borrow::Cow::Owned(k.to_string()),
-                FluentValue::from(v.clone()),
+                FluentValue::from(v.as_str()),
             )
         })
         .collect();

@@ -204,9 +204,9 @@ enum Responses<'a> {
     These(&'a [&'a str]),
 }
 
-/// The answers to the given questions of the given responses: the counted version's, and with
-/// drafts included a draft's visible live answers (the rule of `aggregate::answers_from`, here
-/// by response). The responses were chosen by a filter already (their listings'), so only
+/// The answers to the given questions of the given responses, given to `each` as they are
+/// read: the counted version's, and with drafts included a draft's visible live answers (the
+/// rule of `aggregate::answers_from`, here by response). The responses were chosen by a filter already (their listings'), so only
 /// which answers are shown depends on it here.
 fn answers_of_responses(
     conn: &mut DbConn,
@@ -214,9 +214,10 @@ fn answers_of_responses(
     responses: Responses,
     questions: &[&str],
     filter: &Filter,
-) -> diesel::QueryResult<Vec<TextRow>> {
+    mut each: impl FnMut(TextRow),
+) -> diesel::QueryResult<()> {
     if matches!(responses, Responses::These(r) if r.is_empty()) || questions.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     // The answers first, then their response: SQLite keeps the order of a CROSS JOIN, and so
     // reads the answers to each question in one pass along its index. Starting from the
@@ -251,7 +252,15 @@ fn answers_of_responses(
         sql.push(" AND a.question_id IN ");
         sql.bind_list(questions.iter().copied());
     }
-    sql.query().load(conn)
+    // Row by row, not collected: the download's 300,000 rows were a vector of 30 MB, grown
+    // by copying, before anything was made of them.
+    for row in sql
+        .query()
+        .load_iter::<TextRow, diesel::connection::DefaultLoadingMode>(conn)?
+    {
+        each(row?);
+    }
+    Ok(())
 }
 
 /// A good practice as the compendium lists and orders it: who reported it, where, and in which
@@ -832,80 +841,90 @@ pub fn practices_reading(
             }
         }
     }
-    let mut responses: Vec<&str> = listings.iter().map(|l| l.response_id.as_str()).collect();
-    responses.sort_unstable();
-    responses.dedup();
-    let whose = if responses.len() > by_response {
+    // Each row is given to the listings of its response in one pass: no grouping or sorting
+    // of the rows (300,000 of them at 100,000 organisations), no copy of a text. A response's
+    // listings are chained: its last listing, then each one's previous (most have one).
+    let mut last_of: HashMap<&str, usize> = HashMap::with_capacity(listings.len());
+    let mut previous_of: Vec<Option<usize>> = vec![None; listings.len()];
+    for (i, listing) in listings.iter().enumerate() {
+        previous_of[i] = last_of.insert(listing.response_id.as_str(), i);
+    }
+    let mut responses: Vec<&str> = Vec::new();
+    let whose = if last_of.len() > by_response {
         Responses::All
     } else {
+        responses.extend(last_of.keys());
+        responses.sort_unstable();
         Responses::These(&responses)
     };
-    let rows = answers_of_responses(conn, &survey.id, whose, &questions, filter)?;
-    // Each response's rows in question and item order (the order its items are displayed
-    // in). Grouped by hash and each group sorted, rather than all rows sorted by three
-    // strings: the download reads every response's answers, 300,000 rows at 100,000
-    // organisations, and a listing then finds its rows without a binary search.
-    let mut of_response: HashMap<&str, Vec<&TextRow>> = HashMap::with_capacity(responses.len());
-    for row in &rows {
-        of_response
-            .entry(row.response_id.as_str())
-            .or_default()
-            .push(row);
-    }
+    let shown_of: Vec<Option<&Shown>> = listings
+        .iter()
+        .map(|l| shown.iter().find(|(q, _)| *q == l.question).map(|(_, s)| s))
+        .collect();
+    let mut found: Vec<Found> = listings.iter().map(|_| Found::default()).collect();
+    answers_of_responses(conn, &survey.id, whose, &questions, filter, |row| {
+        let mut next = last_of.get(row.response_id.as_str()).copied();
+        let mut text_of = None;
+        while let Some(i) = next {
+            next = previous_of[i];
+            let listing = &listings[i];
+            // The listed version's answers only.
+            let Some(shown) =
+                shown_of[i].filter(|_| listing.version.is_none_or(|v| row.version == v))
+            else {
+                continue;
+            };
+            let found = &mut found[i];
+            if shown.cite == Some(row.question_id.as_str()) && row.value == "yes" {
+                found.cited = true;
+            }
+            if row.question_id == listing.question && row.item.is_empty() {
+                text_of = Some(i);
+            }
+            for (k, related) in shown.related.iter().enumerate() {
+                if related.id == row.question_id {
+                    found.related.resize_with(shown.related.len(), Vec::new);
+                    found.related[k].push(Item {
+                        item: row.item.clone(),
+                        value: row.value.clone(),
+                        num: None,
+                    });
+                }
+            }
+        }
+        if let Some(i) = text_of {
+            found[i].text = Some(row.value);
+        }
+    })?;
+    drop(last_of);
     let mut out = Vec::with_capacity(listings.len());
-    for listing in listings {
-        let (Some((_, shown)), Some(rows)) = (
-            shown.iter().find(|(q, _)| *q == listing.question),
-            of_response.get_mut(listing.response_id.as_str()),
-        ) else {
+    for ((listing, found), shown) in listings.into_iter().zip(found).zip(shown_of) {
+        let Some(shown) = shown else {
             continue;
         };
-        // Sorted where it is used (a sorted group, as a second listing of the response finds
-        // it, is only checked in one pass by the sort).
-        rows.sort_unstable_by(|a, b| (&a.question_id, &a.item).cmp(&(&b.question_id, &b.item)));
-        // The listed version's answers only.
-        let answers: Vec<&TextRow> = rows
-            .iter()
-            .copied()
-            .filter(|r| listing.version.is_none_or(|v| r.version == v))
-            .collect();
-        let citable = shown.cite.is_some_and(|c| {
-            answers
-                .iter()
-                .any(|r| r.question_id == c && r.value == "yes")
-        });
-        if citable != listing.citable {
+        if found.cited != listing.citable {
             continue;
         }
-        let Some(text) = answers
-            .iter()
-            .find(|r| r.question_id == listing.question && r.item.is_empty())
-            .map(|r| r.value.clone())
-        else {
+        let Some(text) = found.text else {
             continue;
         };
+        let mut related_items = found.related;
+        related_items.resize_with(shown.related.len(), Vec::new);
         let related: Vec<(String, String)> = shown
             .related
             .iter()
+            .zip(related_items)
             // A practice that may not be cited does not name a partner country either:
             // the pair could identify the government.
-            .filter(|rq| listing.citable || rq.kind != crate::survey::QuestionKind::Country)
-            .filter_map(|rq| {
-                let items: Vec<Item> = answers
-                    .iter()
-                    .filter(|r| r.question_id == rq.id)
-                    .map(|r| Item {
-                        item: r.item.clone(),
-                        value: r.value.clone(),
-                        num: None,
-                    })
-                    .collect();
-                (!items.is_empty()).then(|| {
-                    (
-                        rq.text.get(lang).to_string(),
-                        display_value(rq, &items, lang, &name_of),
-                    )
-                })
+            .filter(|(rq, _)| listing.citable || rq.kind != crate::survey::QuestionKind::Country)
+            .filter(|(_, items)| !items.is_empty())
+            .map(|(rq, mut items)| {
+                // In item order, as they are displayed.
+                items.sort_unstable_by(|a, b| a.item.cmp(&b.item));
+                (
+                    rq.text.get(lang).to_string(),
+                    display_value(rq, &items, lang, &name_of),
+                )
             })
             .collect();
         out.push(Practice {
@@ -915,6 +934,16 @@ pub fn practices_reading(
         });
     }
     Ok(out)
+}
+
+/// What the rows read say of one listing: its text, whether its version says it may be cited,
+/// and its related answers (by the position of the related question in [`Shown::related`];
+/// empty until one is found).
+#[derive(Default)]
+struct Found {
+    text: Option<String>,
+    cited: bool,
+    related: Vec<Vec<Item>>,
 }
 
 /// What a practice question shows beside its text: its related questions (those the survey
@@ -975,22 +1004,38 @@ pub fn compendium_markdown(survey: &Survey, list: &[Practice], lang: &str) -> St
     md.push_str(": ");
     push_inline(&mut md, survey.title.get(lang));
     md.push_str("\n\n");
+    // An anonymous attribution ("a government in <sub-region>") is translated once per
+    // sub-region and development: they repeat, and a translation (its arguments in a map, the
+    // pattern resolved) costs as much as escaping a practice's text. A named one is unique.
+    let mut anonymous: HashMap<(&str, &str, &str), String> = HashMap::new();
     for (_, label, ps) in by_theme(survey, list, lang) {
         md.push_str("## ");
         push_inline(&mut md, label);
         md.push_str("\n\n");
         for p in ps {
-            let attribution = translate(
-                lang,
-                "results-attribution",
-                &[
-                    ("who", p.listing.attribution.clone()),
-                    ("region", p.listing.region.clone()),
-                    ("development", p.listing.development.clone()),
-                ],
-            );
+            let l = &p.listing;
+            let translated = || {
+                translate(
+                    lang,
+                    "results-attribution",
+                    &[
+                        ("who", l.attribution.clone()),
+                        ("region", l.region.clone()),
+                        ("development", l.development.clone()),
+                    ],
+                )
+            };
+            let named;
+            let attribution = if l.citable {
+                named = translated();
+                &named
+            } else {
+                anonymous
+                    .entry((&l.attribution, &l.region, &l.development))
+                    .or_insert_with(translated)
+            };
             md.push_str("### ");
-            push_inline(&mut md, &attribution);
+            push_inline(&mut md, attribution);
             md.push_str("\n\n");
             for (k, v) in &p.related {
                 md.push_str("- **");
