@@ -493,23 +493,27 @@ fn listed_kept(
         .push(" AND r.survey_id = ")
         .bind(survey_id);
     super::aggregate::push_filter(&mut sql, filter);
-    let rows: Vec<KeptRow> = sql.query().load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Listed {
-            codes: r
-                .theme_codes
-                .split(CODE_SEPARATOR)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect(),
-            response_id: r.response_id,
-            version: r.version,
-            iso3: r.iso3,
-            unit: r.unit,
-            citable: r.citable,
+    // Row by row into listings, without a vector of the rows first.
+    let listed = sql
+        .query()
+        .load_iter::<KeptRow, diesel::connection::DefaultLoadingMode>(conn)?
+        .map(|row| {
+            row.map(|r| Listed {
+                codes: r
+                    .theme_codes
+                    .split(CODE_SEPARATOR)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                response_id: r.response_id,
+                version: r.version,
+                iso3: r.iso3,
+                unit: r.unit,
+                citable: r.citable,
+            })
         })
-        .collect())
+        .collect();
+    listed
 }
 
 /// The roles the survey's good-practice questions give to questions, as `practice_roles`
