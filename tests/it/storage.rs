@@ -93,10 +93,10 @@ fn the_bundled_sqlite_is_compiled_with_the_projects_options() {
 
 /// Under writes that never pause, a passive checkpoint never lets SQLite start its log again
 /// (another commit has always appended pages by the time it ends): the pool's checkpoints
-/// empty the log once it passes `db::SQLITE_LOG_LIMIT_PAGES`, so it does not grow for as long
-/// as the writes go on.
+/// start it again from its beginning once it passes `db::SQLITE_LOG_LIMIT_PAGES`, so it does
+/// not grow for as long as the writes go on, and the file is written over rather than emptied.
 #[test]
-fn sqlite_log_is_emptied_under_writes_that_never_pause() {
+fn sqlite_log_starts_again_under_writes_that_never_pause() {
     use diesel::RunQueryDsl;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("log.db");
@@ -106,15 +106,28 @@ fn sqlite_log_is_emptied_under_writes_that_never_pause() {
     diesel::sql_query("CREATE TABLE filler (x BLOB)")
         .execute(&mut conn)
         .unwrap();
-    // A page per row, 64 rows per commit, commits back to back until four times the limit has
+    // The log's header counts the times it started again (its checkpoint sequence number,
+    // big-endian at offset 12); each start also changes its salts.
+    let starts = || {
+        let header = std::fs::read(&log).unwrap_or_default();
+        header
+            .get(12..16)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            .unwrap_or(0)
+    };
+    let starts_before = starts();
+    // A page per row, 64 rows per commit, commits back to back until eight times the limit has
     // gone through the log and the checkpoints have had a second to run.
     let limit = db::SQLITE_LOG_LIMIT_PAGES as u64 * 4096;
     let started = std::time::Instant::now();
-    let (mut written, mut longest, mut emptied) = (0u64, 0u64, false);
-    while written < 4 * limit || started.elapsed() < std::time::Duration::from_secs(1) {
+    let (mut written, mut longest) = (0u64, 0u64);
+    // The shortest the file was once it had passed the limit: written over, it keeps at least
+    // that length (a TRUNCATE checkpoint would empty it).
+    let mut shortest_after_limit: Option<u64> = None;
+    while written < 8 * limit || started.elapsed() < std::time::Duration::from_secs(1) {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(120),
-            "4 x {limit} bytes not written in two minutes"
+            "8 x {limit} bytes not written in two minutes"
         );
         db::transaction(&mut conn, |c| {
             diesel::sql_query(
@@ -129,13 +142,59 @@ fn sqlite_log_is_emptied_under_writes_that_never_pause() {
             .unwrap();
         written += 2 * 64 * 4096;
         let size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-        emptied |= size < longest;
         longest = longest.max(size);
+        if longest > limit {
+            shortest_after_limit = Some(shortest_after_limit.map_or(size, |s| s.min(size)));
+        }
     }
+    let starts_after = starts();
     assert!(
-        emptied,
-        "the log only grew, to {longest} bytes, while {written} bytes were written"
+        starts_after >= starts_before + 2,
+        "the log started again {} times while {written} bytes were written",
+        starts_after - starts_before
     );
+    assert!(
+        longest < written / 2,
+        "the log grew to {longest} bytes while {written} bytes were written"
+    );
+    let shortest = shortest_after_limit.expect("the log never passed the limit");
+    assert!(
+        shortest >= limit,
+        "the log file was cut to {shortest} bytes after passing {limit}: emptied, not written over"
+    );
+    let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+
+    // One transaction longer than the length kept: the log grows past it, and once it
+    // starts again its file is cut back to that length, not kept at its longest.
+    let kept = db::SQLITE_LOG_KEPT_BYTES as u64;
+    let rows = kept * 3 / 2 / 4096;
+    db::transaction(&mut conn, |c| {
+        diesel::sql_query(format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             INSERT INTO filler SELECT randomblob(4000) FROM n"
+        ))
+        .execute(c)
+    })
+    .unwrap();
+    let grown = size();
+    assert!(
+        grown > kept,
+        "one transaction of {rows} pages left a log of {grown} bytes"
+    );
+    let since = std::time::Instant::now();
+    while size() > kept {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "the log kept {} bytes (at most {kept} wanted) 30 s after growing to {grown}",
+            size()
+        );
+        // Small commits: one of them writes the log from its beginning again, after a
+        // checkpoint copied it all.
+        diesel::sql_query("DELETE FROM filler WHERE rowid = (SELECT min(rowid) FROM filler)")
+            .execute(&mut conn)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// A SQLite connection's setting, as `PRAGMA name` reports it (in a column of that name: not
