@@ -109,25 +109,31 @@ fn sqlite_log_starts_again_under_writes_that_never_pause() {
     // The log's header counts the times it started again (its checkpoint sequence number,
     // big-endian at offset 12); each start also changes its salts.
     let starts = || {
-        let header = std::fs::read(&log).unwrap_or_default();
-        header
-            .get(12..16)
-            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
-            .unwrap_or(0)
+        use std::io::Read;
+        let mut header = [0u8; 16];
+        match std::fs::File::open(&log).and_then(|mut f| f.read_exact(&mut header)) {
+            Ok(()) => u32::from_be_bytes(header[12..16].try_into().unwrap()),
+            Err(_) => 0,
+        }
     };
     let starts_before = starts();
     // A page per row, 64 rows per commit, commits back to back until eight times the limit has
-    // gone through the log and the checkpoints have had a second to run.
+    // gone through the log, the checkpoints have had a second to run and the log has started
+    // again twice (later on a loaded machine, where the checkpoints get less time).
     let limit = db::SQLITE_LOG_LIMIT_PAGES as u64 * 4096;
     let started = std::time::Instant::now();
     let (mut written, mut longest) = (0u64, 0u64);
     // The shortest the file was once it had passed the limit: written over, it keeps at least
     // that length (a TRUNCATE checkpoint would empty it).
     let mut shortest_after_limit: Option<u64> = None;
-    while written < 8 * limit || started.elapsed() < std::time::Duration::from_secs(1) {
+    while written < 8 * limit
+        || started.elapsed() < std::time::Duration::from_secs(1)
+        || starts() < starts_before + 2
+    {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(120),
-            "8 x {limit} bytes not written in two minutes"
+            "the log started again {} times in two minutes while {written} bytes were written",
+            starts() - starts_before
         );
         db::transaction(&mut conn, |c| {
             diesel::sql_query(
@@ -147,12 +153,6 @@ fn sqlite_log_starts_again_under_writes_that_never_pause() {
             shortest_after_limit = Some(shortest_after_limit.map_or(size, |s| s.min(size)));
         }
     }
-    let starts_after = starts();
-    assert!(
-        starts_after >= starts_before + 2,
-        "the log started again {} times while {written} bytes were written",
-        starts_after - starts_before
-    );
     assert!(
         longest < written / 2,
         "the log grew to {longest} bytes while {written} bytes were written"
