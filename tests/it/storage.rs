@@ -117,6 +117,7 @@ fn sqlite_log_starts_again_under_writes_that_never_pause() {
         }
     };
     let starts_before = starts();
+    let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     // A page per row, 64 rows per commit, commits back to back until eight times the limit has
     // gone through the log, the checkpoints have had a second to run and the log has started
     // again twice (later on a loaded machine, where the checkpoints get less time).
@@ -147,7 +148,7 @@ fn sqlite_log_starts_again_under_writes_that_never_pause() {
             .execute(&mut conn)
             .unwrap();
         written += 2 * 64 * 4096;
-        let size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let size = size();
         longest = longest.max(size);
         if longest > limit {
             shortest_after_limit = Some(shortest_after_limit.map_or(size, |s| s.min(size)));
@@ -162,7 +163,6 @@ fn sqlite_log_starts_again_under_writes_that_never_pause() {
         shortest >= limit,
         "the log file was cut to {shortest} bytes after passing {limit}: emptied, not written over"
     );
-    let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
 
     // One transaction longer than the length kept: the log grows past it, and once it
     // starts again its file is cut back to that length, not kept at its longest.
