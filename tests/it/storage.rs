@@ -148,10 +148,10 @@ fn sqlite_log_starts_again_under_writes_that_never_pause() {
             .execute(&mut conn)
             .unwrap();
         written += 2 * 64 * 4096;
-        let size = size();
-        longest = longest.max(size);
+        let now = size();
+        longest = longest.max(now);
         if longest > limit {
-            shortest_after_limit = Some(shortest_after_limit.map_or(size, |s| s.min(size)));
+            shortest_after_limit = Some(shortest_after_limit.map_or(now, |s| s.min(now)));
         }
     }
     assert!(
