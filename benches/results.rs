@@ -85,6 +85,8 @@ fn main() {
         }
         let pool = db::connect(&DbUrl::parse(&url).expect("url"), 2).expect("database");
         let mut conn = pool.get().expect("connection");
+        // The Markdown download reads its texts on a second connection.
+        let mut second = pool.get().expect("second connection");
         if reuse {
             println!("\n== {name}: reusing the kept databases ({url})");
         } else {
@@ -99,7 +101,13 @@ fn main() {
             );
         }
         practices::keep_roles(&mut conn, &survey).expect("listings kept");
-        time_results(&mut conn, &survey, &countries, "mechanisms_present", None);
+        time_results(
+            [&mut conn, &mut second],
+            &survey,
+            &countries,
+            "mechanisms_present",
+            None,
+        );
         if !reuse {
             let t = Instant::now();
             let s = demo::generate(&mut conn, &stress, &countries, units, 2008).expect("demo data");
@@ -121,7 +129,13 @@ fn main() {
         }
         println!("\n== {name}: stress set, {units} organisations");
         let shell = Shell::new(name, &url);
-        time_results(&mut conn, &stress, &countries, "areas", Some(&shell));
+        time_results(
+            [&mut conn, &mut second],
+            &stress,
+            &countries,
+            "areas",
+            Some(&shell),
+        );
     }
 }
 
@@ -134,7 +148,7 @@ fn done_marker(file: &std::path::Path) -> PathBuf {
 /// multiple-choice question by region, the compendium and the ranked needs; on the stress set,
 /// beside each, the same figures written by hand and run by the database's own shell.
 fn time_results(
-    conn: &mut db::DbConn,
+    [conn, second]: [&mut db::DbConn; 2],
     survey: &coherence::survey::Survey,
     countries: &Countries,
     question: &str,
@@ -203,13 +217,22 @@ fn time_results(
         .flat_map(|(q, keys, _)| hand::listings(&survey.id, q, keys))
         .collect();
     compare(shell, ours, &listed);
-    // The download as the server sends it: every practice read, then written as Markdown.
+    // The download as the server sends it: every practice read (its texts on a second
+    // connection, as the server does when it can have one), then written as Markdown; and
+    // the same on one connection.
     let mut markdown_bytes = 0;
     let ours = time("good-practice compendium: all (Markdown)", || {
-        let all =
-            practices::compendium(conn, survey, countries, &filter, "en").expect("compendium");
+        let all = practices::compendium_on_two(conn, second, survey, countries, &filter, "en")
+            .expect("compendium");
         markdown_bytes = practices::compendium_markdown(survey, &all, "en").len();
     });
+    let mut one_connection_bytes = 0;
+    time("  the same on one connection", || {
+        let all =
+            practices::compendium(conn, survey, countries, &filter, "en").expect("compendium");
+        one_connection_bytes = practices::compendium_markdown(survey, &all, "en").len();
+    });
+    assert_eq!(markdown_bytes, one_connection_bytes);
     let wanted: Vec<&str> = marked
         .iter()
         .flat_map(|(q, keys, related)| {

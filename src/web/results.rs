@@ -428,9 +428,22 @@ pub async fn compendium_markdown(
 ) -> Result<HttpResponse, AppError> {
     let survey = scope.survey;
     let filter = query.filter(&state.countries, &survey);
-    let list = load_listings(&state, &survey, &filter, lang).await?;
-    let all = load_practices(&state, &survey, &filter, list.to_vec(), lang).await?;
-    let md = practices::compendium_markdown(&survey, &all, lang);
+    let (app, s, f) = (state.clone(), survey.clone(), filter.clone());
+    let md = with_conn(&state, move |conn| {
+        let key = cache_key("compendium.md", &s, &f, lang);
+        cached(&app, conn, key, &[s.id.as_str()], |conn| {
+            // The texts on a second connection while the listings are read, when the pool
+            // has one free at once; else one after the other.
+            let all = match app.pool.try_get() {
+                Some(mut second) => {
+                    practices::compendium_on_two(conn, &mut second, &s, &app.countries, &f, lang)
+                }
+                None => practices::compendium(conn, &s, &app.countries, &f, lang),
+            }?;
+            Ok(practices::compendium_markdown(&s, &all, lang))
+        })
+    })
+    .await?;
     Ok(no_store(
         HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")
@@ -438,7 +451,7 @@ pub async fn compendium_markdown(
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{}-compendium.md\"", survey.id),
             ))
-            .body(md),
+            .body(String::clone(&md)),
     ))
 }
 

@@ -1664,6 +1664,51 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     };
     assert_eq!(scanned(listed, &mut conn), list);
     assert_eq!(scanned(vec![first.clone()], &mut conn), []);
+    // Read on two connections (the download's texts while its listings are read), the same as
+    // on one, whatever the filter; and so is the scan of a filter's responses alone.
+    let mut second = conn_for(&app);
+    let region = &countries.get(&first.iso3).unwrap().region_code;
+    for filter in [
+        Filter::default(),
+        Filter {
+            region: Some(region.clone()),
+            ..Default::default()
+        },
+        Filter {
+            include_drafts: true,
+            ..Default::default()
+        },
+        Filter {
+            include_drafts: true,
+            region: Some(region.clone()),
+            ..Default::default()
+        },
+        Filter {
+            accepted_only: true,
+            ..Default::default()
+        },
+    ] {
+        let one = practices::compendium(&mut conn, &survey, &countries, &filter, "en").unwrap();
+        assert!(
+            filter.accepted_only || one.iter().any(|p| p.listing.iso3 == first.iso3),
+            "{filter:?}"
+        );
+        let two = practices::compendium_on_two(
+            &mut conn,
+            &mut second,
+            &survey,
+            &countries,
+            &filter,
+            "en",
+        )
+        .unwrap();
+        assert_eq!(two, one, "{filter:?}");
+        let listed: Vec<_> = one.iter().map(|p| p.listing.clone()).collect();
+        let scanned =
+            practices::practices_reading(&mut conn, &survey, &countries, &filter, listed, "en", 0)
+                .unwrap();
+        assert_eq!(scanned, one, "{filter:?}");
+    }
     // A listing read before the second version counted (a page's listings may come from the
     // cache) is not shown with the second version's answers: its citation differs.
     assert_eq!(

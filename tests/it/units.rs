@@ -596,4 +596,31 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
     let markdown = app.get(&format!("{base}.md")).await;
     assert_eq!(markdown.status, 200);
     assert_eq!(markdown.body.matches("\n### ").count(), all.len());
+    // Each heading is the practice's attribution translated whole, then escaped: named ones
+    // ("organisation, country") and anonymous ones alike.
+    assert!(all.iter().any(|p| p.listing.citable) && all.iter().any(|p| !p.listing.citable));
+    let headings: Vec<&str> = markdown
+        .body
+        .lines()
+        .filter(|l| l.starts_with("### "))
+        .collect();
+    let expected: Vec<String> = survey
+        .themes
+        .iter()
+        .flat_map(|th| all.iter().filter(|p| p.listing.themes.contains(&th.id)))
+        .map(|p| {
+            let l = &p.listing;
+            let whole = coherence::i18n::translate(
+                "en",
+                "results-attribution",
+                &[
+                    ("who", l.attribution.clone()),
+                    ("region", l.region.clone()),
+                    ("development", l.development.clone()),
+                ],
+            );
+            format!("### {}", coherence::text::markdown::inline(&whole))
+        })
+        .collect();
+    assert_eq!(headings, expected);
 }
