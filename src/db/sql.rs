@@ -190,7 +190,42 @@ impl Sql {
         }
         q
     }
+
+    /// The statement as one whose rows are of the SQL types `ST` (a tuple, in the order of
+    /// the columns), read by position into a `Queryable` type.
+    pub fn typed<ST>(&self) -> Typed<'_, ST> {
+        Typed {
+            query: self.query(),
+            row: PhantomData,
+        }
+    }
 }
+
+/// A statement whose rows are read by position (`Queryable`), not looked up by column name
+/// (`QueryableByName`, which compares the wanted name with each column's in turn: 15 name
+/// comparisons a row for five columns, 4.5 million for the 300,000 rows of the Markdown
+/// download's answers). For statements of many rows.
+pub struct Typed<'q, ST> {
+    query: BoxedSqlQuery<'q, Backend, diesel::query_builder::SqlQuery>,
+    row: PhantomData<ST>,
+}
+
+impl<ST> QueryFragment<Backend> for Typed<'_, ST> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        self.query.walk_ast(pass)
+    }
+}
+
+impl<ST> QueryId for Typed<'_, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST> Query for Typed<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<ST> diesel::RunQueryDsl<DbConn> for Typed<'_, ST> {}
 
 #[cfg(test)]
 mod tests {

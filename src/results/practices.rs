@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::sql_types::{BigInt, Bool, Text};
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::{Queryable, QueryableByName, RunQueryDsl};
 use serde::Serialize;
 
 use super::aggregate::{choice_counts_by_two, Filter, Grouping};
@@ -180,19 +180,18 @@ fn listing_rows(
 }
 
 /// One answer read for a practice shown: of which version (0 for a draft's live answers).
-#[derive(QueryableByName, Debug)]
+/// Read by position (see [`TextColumns`]).
+#[derive(Queryable, Debug)]
 struct TextRow {
-    #[diesel(sql_type = BigInt)]
     version: i64,
-    #[diesel(sql_type = Text)]
     response_id: String,
-    #[diesel(sql_type = Text)]
     question_id: String,
-    #[diesel(sql_type = Text)]
     item: String,
-    #[diesel(sql_type = Text)]
     value: String,
 }
+
+/// The SQL types of [`TextRow`]'s columns, in [`answers_statement`]'s order.
+type TextColumns = (BigInt, Text, Text, Text, Text);
 
 /// Whose answers [`answers_statement`] reads.
 #[derive(Clone, Copy)]
@@ -307,7 +306,7 @@ fn read_answers(
         return Ok(());
     };
     for row in sql
-        .query()
+        .typed::<TextColumns>()
         .load_iter::<TextRow, diesel::connection::DefaultLoadingMode>(conn)?
     {
         each(row?);
@@ -503,20 +502,15 @@ fn add_to(practice: &mut Listed, part: i64, code: String) {
     }
 }
 
-/// A practice's listing as kept in `version_practices`, with its response's country and unit.
-#[derive(QueryableByName, Debug)]
+/// A practice's listing as kept in `version_practices`, with its response's country and unit,
+/// read by position (the columns of [`listed_kept`]'s statement, in order).
+#[derive(Queryable, Debug)]
 struct KeptRow {
-    #[diesel(sql_type = BigInt)]
     version: i64,
-    #[diesel(sql_type = Text)]
     response_id: String,
-    #[diesel(sql_type = Text)]
     iso3: String,
-    #[diesel(sql_type = Text)]
     unit: String,
-    #[diesel(sql_type = Bool)]
     citable: bool,
-    #[diesel(sql_type = Text)]
     theme_codes: String,
 }
 
@@ -547,7 +541,7 @@ fn listed_kept(
     super::aggregate::push_filter(&mut sql, filter);
     // Row by row into listings, without a vector of the rows first.
     let listed = sql
-        .query()
+        .typed::<(BigInt, Text, Text, Text, Bool, Text)>()
         .load_iter::<KeptRow, diesel::connection::DefaultLoadingMode>(conn)?
         .map(|row| {
             row.map(|r| Listed {
@@ -1091,7 +1085,7 @@ pub fn compendium_on_two(
         let listing = scope.spawn(|| listings(conn, survey, countries, filter, lang));
         let rows = match &sql {
             Some(sql) => Some(
-                sql.query()
+                sql.typed::<TextColumns>()
                     .load_iter::<TextRow, diesel::connection::DefaultLoadingMode>(texts_conn),
             ),
             None => None,
