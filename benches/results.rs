@@ -222,15 +222,23 @@ fn time_results(
     // the same on one connection.
     let mut markdown_bytes = 0;
     let ours = time("good-practice compendium: all (Markdown)", || {
-        let all = practices::compendium_on_two(conn, second, survey, countries, &filter, "en")
-            .expect("compendium");
-        markdown_bytes = practices::compendium_markdown(survey, &all, "en").len();
+        markdown_bytes = practices::compendium_download(
+            conn,
+            Some(&mut *second),
+            survey,
+            countries,
+            &filter,
+            "en",
+        )
+        .expect("compendium")
+        .len();
     });
     let mut one_connection_bytes = 0;
     time("  the same on one connection", || {
-        let all =
-            practices::compendium(conn, survey, countries, &filter, "en").expect("compendium");
-        one_connection_bytes = practices::compendium_markdown(survey, &all, "en").len();
+        one_connection_bytes =
+            practices::compendium_download(conn, None, survey, countries, &filter, "en")
+                .expect("compendium")
+                .len();
     });
     assert_eq!(markdown_bytes, one_connection_bytes);
     let wanted: Vec<&str> = marked

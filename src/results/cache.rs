@@ -75,6 +75,12 @@ impl Weight for String {
     }
 }
 
+impl Weight for Arc<str> {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Arc<str>>() + self.len()
+    }
+}
+
 impl Weight for i64 {
     fn weight(&self) -> usize {
         8

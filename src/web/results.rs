@@ -434,13 +434,16 @@ pub async fn compendium_markdown(
         cached(&app, conn, key, &[s.id.as_str()], |conn| {
             // The texts on a second connection while the listings are read, when the pool
             // has one free at once; else one after the other.
-            let all = match app.pool.try_get() {
-                Some(mut second) => {
-                    practices::compendium_on_two(conn, &mut second, &s, &app.countries, &f, lang)
-                }
-                None => practices::compendium(conn, &s, &app.countries, &f, lang),
-            }?;
-            Ok(practices::compendium_markdown(&s, &all, lang))
+            let mut second = app.pool.try_get();
+            let second = second.as_deref_mut();
+            Ok(practices::compendium_download(
+                conn,
+                second,
+                &s,
+                &app.countries,
+                &f,
+                lang,
+            )?)
         })
     })
     .await?;

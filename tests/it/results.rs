@@ -337,7 +337,7 @@ async fn compendium_needs_and_matching(backend: Backend) {
     assert_eq!(p.listing.themes, vec!["t1".to_string()]);
     // No "may be cited" answer: Chatham House attribution by sub-region.
     assert!(!p.listing.citable);
-    assert_eq!(p.listing.attribution, "a government in Northern Europe");
+    assert_eq!(&*p.listing.attribution, "a government in Northern Europe");
     let needs = practices::ranked_needs(&mut conn, &survey, &filter, "en").unwrap();
     let ranked: Vec<(&str, i64)> = needs
         .iter()
@@ -1635,7 +1635,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     let first = practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en")
         .unwrap()
         .into_iter()
-        .find(|l| l.question == "gp1_description")
+        .find(|l| &*l.question == "gp1_description")
         .unwrap();
     let id = &first.response_id;
     for statement in second_version_counted(id, !first.citable, &["remittances", "diaspora"]) {
@@ -1726,7 +1726,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     // Nor is one whose citation changed in place since (drafts included: live answers).
     let named = list
         .iter()
-        .find(|p| p.listing.citable && p.listing.question == "gp1_description")
+        .find(|p| p.listing.citable && &*p.listing.question == "gp1_description")
         .unwrap()
         .clone();
     diesel::sql_query(format!(
@@ -1789,8 +1789,10 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
             .filter(|r| r.question_id == q.id && r.item.is_empty())
             .collect();
         expected_count += answered.len();
-        let of_q: Vec<&practices::Practice> =
-            list.iter().filter(|p| p.listing.question == q.id).collect();
+        let of_q: Vec<&practices::Practice> = list
+            .iter()
+            .filter(|p| *p.listing.question == *q.id)
+            .collect();
         assert_eq!(of_q.len(), answered.len(), "{}: every practice once", q.id);
         for p in &of_q {
             let id = p.listing.response_id.as_str();
@@ -1806,7 +1808,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
             } else {
                 format!("a government in {}", country.subregion("en"))
             };
-            assert_eq!(p.listing.attribution, attribution);
+            assert_eq!(*p.listing.attribution, *attribution);
             let mut expected_themes = themes.clone();
             if let Some(from) = themes_from {
                 let picker = survey.question(from).unwrap();
@@ -1863,10 +1865,10 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
             .iter()
             .map(|p| {
                 (
-                    p.listing.region.as_str(),
-                    p.listing.subregion.as_str(),
+                    p.listing.region.as_ref(),
+                    p.listing.subregion.as_ref(),
                     !p.listing.citable,
-                    p.listing.attribution.as_str(),
+                    p.listing.attribution.as_ref(),
                     p.listing.response_id.as_str(),
                 )
             })
@@ -1884,7 +1886,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     // the same in the version that counts now: its text is that version's only.
     let other = list
         .iter()
-        .find(|p| p.listing.version == Some(1) && p.listing.question == "gp1_description")
+        .find(|p| p.listing.version == Some(1) && &*p.listing.question == "gp1_description")
         .unwrap()
         .listing
         .clone();
@@ -1916,7 +1918,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     let now = practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en")
         .unwrap()
         .into_iter()
-        .find(|l| &l.response_id == oid && l.question == "gp1_description")
+        .find(|l| &l.response_id == oid && &*l.question == "gp1_description")
         .unwrap();
     assert_eq!(now.version, Some(2));
     assert_eq!(read(&mut conn, &now)[0].text, "Rewritten");
@@ -1968,7 +1970,7 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
     assert!(listed.len() > 10, "{}", listed.len());
     let first = listed
         .iter()
-        .find(|l| l.question == "gp1_description")
+        .find(|l| &*l.question == "gp1_description")
         .unwrap()
         .clone();
     let id = first.response_id.as_str();

@@ -215,10 +215,7 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
     let list = practices::compendium(conn, &survey, &countries, &submitted, "en").unwrap();
     // Within a sub-region, named practices come first, then anonymous ones: never in country
     // order, which would place an anonymous practice among the named ones of its country.
-    let attributions: Vec<&str> = list
-        .iter()
-        .map(|p| p.listing.attribution.as_str())
-        .collect();
+    let attributions: Vec<&str> = list.iter().map(|p| &*p.listing.attribution).collect();
     assert_eq!(
         attributions,
         [
@@ -233,7 +230,10 @@ async fn organisations_of_one_country_answer_separately(backend: Backend) {
     );
     assert_eq!(hidden.text, "Remittance price comparison website");
     let named = list.iter().find(|p| p.listing.citable).unwrap();
-    assert_eq!(named.listing.attribution, "Ministry of Labour, Philippines");
+    assert_eq!(
+        &*named.listing.attribution,
+        "Ministry of Labour, Philippines"
+    );
     assert_eq!(named.listing.unit, "Ministry of Labour");
     // The theme comes from a single-choice question (`themes_from`).
     assert_eq!(named.listing.themes, ["labour"]);
@@ -614,9 +614,9 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
                 "en",
                 "results-attribution",
                 &[
-                    ("who", l.attribution.clone()),
-                    ("region", l.region.clone()),
-                    ("development", l.development.clone()),
+                    ("who", l.attribution.to_string()),
+                    ("region", l.region.to_string()),
+                    ("development", l.development.to_string()),
                 ],
             );
             format!("### {}", coherence::text::markdown::inline(&whole))

@@ -855,7 +855,7 @@ impl<'a> CompendiumWindow<'a> {
         let mut seen = std::collections::HashSet::new();
         self.window
             .iter()
-            .filter(|(_, l)| seen.insert((l.response_id.as_str(), l.question.as_str())))
+            .filter(|(_, l)| seen.insert((l.response_id.as_str(), &*l.question)))
             .map(|(_, l)| (*l).clone())
             .collect()
     }
@@ -897,17 +897,12 @@ impl<'a> CompendiumPage<'a> {
             .collect();
         let full: HashMap<(&str, &str), &'a Practice> = practices
             .iter()
-            .map(|p| {
-                (
-                    (p.listing.response_id.as_str(), p.listing.question.as_str()),
-                    p,
-                )
-            })
+            .map(|p| ((p.listing.response_id.as_str(), &*p.listing.question), p))
             .collect();
         let mut themes: Vec<ThemeSection<'a>> = Vec::new();
         // A practice recalled since its listing was read is not shown.
         let shown = window.window.iter().filter_map(|(label, l)| {
-            full.get(&(l.response_id.as_str(), l.question.as_str()))
+            full.get(&(l.response_id.as_str(), &*l.question))
                 .map(|p| (*label, *p))
         });
         for (label, p) in shown {
