@@ -256,6 +256,12 @@ impl QuestionRows {
 
 /// ` AND <which responses count>` over `r` (responses) and `c` (countries).
 pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
+    push_state_filter(sql, filter);
+    push_country_filter(sql, filter);
+}
+
+/// ` AND <the responses' state that counts>` over `r`.
+pub(super) fn push_state_filter(sql: &mut Sql, filter: &Filter) {
     if filter.accepted_only {
         sql.push(" AND r.counted_version IS NOT NULL AND r.status = 'accepted'");
     } else if filter.include_drafts {
@@ -264,7 +270,6 @@ pub(super) fn push_filter(sql: &mut Sql, filter: &Filter) {
     } else {
         sql.push(" AND r.counted_version IS NOT NULL");
     }
-    push_country_filter(sql, filter);
 }
 
 /// ` AND <population, region and income group>` over `c` (countries).
