@@ -241,7 +241,7 @@ fn answers_statement(
 }
 
 /// Which answers a part of [`answers_statement`] reads.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Part {
     /// Those of the counted versions.
     Counted,
@@ -869,11 +869,7 @@ pub fn practices_reading(
         listings,
         lang,
         by_response,
-        |responses, each| {
-            let whose = match responses {
-                Some(these) => Responses::These(these),
-                None => Responses::All,
-            };
+        |whose, each| {
             let sql = answers_statement(&survey.id, whose, &questions, filter);
             read_answers(conn, sql.as_ref(), each)
         },
@@ -921,16 +917,16 @@ fn read_for<'s>(shown: &[(&'s str, Shown<'s>)], listed: impl Fn(&str) -> bool) -
     questions
 }
 
-/// The listings in full, from the answers `read` gives to its callback. `read` is told the
-/// listings' responses (sorted, each once) when there are at most `by_response` of them, for
-/// a statement that reads theirs alone; else none, for one that reads every response's.
+/// The listings in full, from the answers `read` gives to its callback. `read` is told whose
+/// answers to read: the listings' responses (sorted, each once) when there are at most
+/// `by_response` of them, else all.
 fn practices_from(
     countries: &Countries,
     shown: &[(&str, Shown)],
     listings: Vec<Listing>,
     lang: &str,
     by_response: usize,
-    read: impl FnOnce(Option<&[&str]>, &mut dyn FnMut(TextRow)) -> diesel::QueryResult<()>,
+    read: impl FnOnce(Responses, &mut dyn FnMut(TextRow)) -> diesel::QueryResult<()>,
 ) -> diesel::QueryResult<Vec<Practice>> {
     let name_of = |code: &str| {
         countries
@@ -961,7 +957,11 @@ fn practices_from(
         })
         .collect();
     let mut found: Vec<Found> = listings.iter().map(|_| Found::default()).collect();
-    read(responses.as_deref(), &mut |row| {
+    let whose = match &responses {
+        Some(these) => Responses::These(these),
+        None => Responses::All,
+    };
+    read(whose, &mut |row| {
         let mut next = last_of.get(row.response_id.as_str()).copied();
         let mut text_of = None;
         while let Some(i) = next {
