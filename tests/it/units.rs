@@ -426,7 +426,8 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("2 message(s) queued, 1 contact(s) skipped"),
-        "{stdout}"
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let mails = smtp.wait_for(5).await;
     let mut reminded: Vec<&str> = mails
