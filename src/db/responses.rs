@@ -208,6 +208,14 @@ pub fn get_or_create_response(
     find_response(conn, &survey.id, iso3, unit)?.ok_or(DieselError::NotFound)
 }
 
+/// How many responses the survey has, whatever their state.
+pub fn count_of_survey(conn: &mut DbConn, survey_id: &str) -> QueryResult<i64> {
+    responses::table
+        .filter(responses::survey_id.eq(survey_id))
+        .count()
+        .get_result(conn)
+}
+
 /// Whether the response may still change (a draft, or returned): the reason a save's claim
 /// of its section wrote nothing, when the section's version is not.
 pub(super) fn is_editable(conn: &mut DbConn, response_id: &str) -> QueryResult<bool> {

@@ -1126,7 +1126,12 @@ pub fn compendium_download(
     // countries on PostgreSQL: 12 ms), where the statement run beside the listings reads the
     // answers of every response of the survey.
     let second = match second {
-        Some(second) if responses_of(conn, &survey.id)? > READ_BY_RESPONSE as i64 => Some(second),
+        Some(second)
+            if crate::db::responses::count_of_survey(conn, &survey.id)?
+                > READ_BY_RESPONSE as i64 =>
+        {
+            Some(second)
+        }
         _ => None,
     };
     let all = match second {
@@ -1139,18 +1144,6 @@ pub fn compendium_download(
         .name("compendium freed".to_string())
         .spawn(move || drop(all));
     Ok(md)
-}
-
-/// How many responses the survey has, whatever their state.
-fn responses_of(conn: &mut DbConn, survey_id: &str) -> diesel::QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut sql = Sql::new("SELECT COUNT(*) AS n FROM responses WHERE survey_id = ");
-    sql.bind(survey_id);
-    Ok(sql.query().get_result::<Count>(conn)?.n)
 }
 
 /// Practices (or their listings) grouped by theme (id, label, practices), in the
