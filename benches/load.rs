@@ -516,15 +516,17 @@ where
     F: Fn(usize, reqwest::Client, ConnState) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = (bool, ConnState)> + Send,
 {
-    let load_before = loadavg();
-    let counters_before = server_counters(base).await;
-    let cpu_before = cpu_seconds(server_pid);
-    let _profile = profile(name, server_pid, duration);
-    let start = Instant::now();
-    let deadline = start + duration;
+    // Each connection is set up, and makes its first request, before the clock starts: the
+    // figures are for 64 connections already open, as under a steady load, not for 64
+    // clients built and connecting at once (the first half second's p99 was 5 to 10 times
+    // the rest's).
+    let ready = Arc::new(tokio::sync::Barrier::new(CONNECTIONS + 1));
+    let go = Arc::new(tokio::sync::Barrier::new(CONNECTIONS + 1));
+    let clock: Arc<std::sync::OnceLock<Instant>> = Arc::default();
     let mut tasks = Vec::new();
     for i in 0..CONNECTIONS {
         let f = f.clone();
+        let (ready, go, clock) = (ready.clone(), go.clone(), clock.clone());
         tasks.push(tokio::spawn(async move {
             // One client (one keep-alive connection) per simulated browser.
             let client = reqwest::Client::builder()
@@ -533,14 +535,18 @@ where
                 .pool_max_idle_per_host(1)
                 .build()
                 .expect("client");
-            let mut state = ConnState::default();
+            let (_, mut state) = f(i, client.clone(), ConnState::default()).await;
+            ready.wait().await;
+            go.wait().await;
+            let start = *clock.get().expect("clock set before go");
+            let deadline = start + duration;
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let (ok, next) = f(i, client.clone(), state).await;
                 state = next;
-                latencies.push(t.elapsed());
+                latencies.push((t.elapsed(), t - start));
                 if !ok {
                     errors += 1;
                 }
@@ -548,6 +554,14 @@ where
             (latencies, errors)
         }));
     }
+    ready.wait().await;
+    let load_before = loadavg();
+    let counters_before = server_counters(base).await;
+    let cpu_before = cpu_seconds(server_pid);
+    let _profile = profile(name, server_pid, duration);
+    let start = Instant::now();
+    let _ = clock.set(start);
+    go.wait().await;
     let mut all = Vec::new();
     let mut errors = 0;
     for t in tasks {
@@ -563,6 +577,10 @@ where
         (Some((s0, _)), Some((s1, _))) => Some((s1 - s0) / all.len().max(1) as f64),
         _ => None,
     };
+    if std::env::var_os("COHERENCE_BENCH_SERIES").is_some() {
+        print_series(name, &all);
+    }
+    let mut all: Vec<Duration> = all.into_iter().map(|(latency, _)| latency).collect();
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -579,5 +597,35 @@ where
         load_before,
         cpu_us_per_request: server_cpu * 1e6 / all.len().max(1) as f64,
         statements_per_request,
+    }
+}
+
+/// `COHERENCE_BENCH_SERIES=1`: the latencies second by second (by when each request was
+/// sent), to tell a steady tail from a slow start or a stall.
+fn print_series(name: &str, latencies: &[(Duration, Duration)]) {
+    let seconds = latencies
+        .iter()
+        .map(|(_, at)| at.as_secs() as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_second = vec![Vec::new(); seconds];
+    for (latency, at) in latencies {
+        by_second[at.as_secs() as usize].push(*latency);
+    }
+    for (second, mut these) in by_second.into_iter().enumerate() {
+        if these.is_empty() {
+            continue;
+        }
+        these.sort();
+        let ms = |p: f64| {
+            these[((these.len() as f64 * p) as usize).min(these.len() - 1)].as_secs_f64() * 1000.0
+        };
+        println!(
+            "  {name}, second {second}: {} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            these.len(),
+            ms(0.5),
+            ms(0.99),
+            ms(1.0)
+        );
     }
 }

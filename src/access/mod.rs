@@ -94,6 +94,26 @@ pub fn open_link(
     Ok(opened)
 }
 
+/// The link as [`open_link`] returns it, when that writes nothing: a live link of a served
+/// survey, opened before. `None` for any other (unknown, ended, or used for the first time),
+/// which only [`open_link`] settles, writing what the rules ask. One read statement.
+pub fn open_used_link(
+    conn: &mut crate::db::DbConn,
+    token: &str,
+    served: impl Fn(&str) -> bool,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<crate::db::tokens::OpenedLink>, crate::db::QueryError> {
+    if !looks_like_token(token) {
+        return Ok(None);
+    }
+    let opened = crate::db::tokens::open_token(conn, &hash_token(token))?;
+    Ok(opened.filter(|o| {
+        served(&o.token.survey_id)
+            && o.token.ended(now).is_none()
+            && o.token.first_used_at.is_some()
+    }))
+}
+
 /// Whether a string has the shape of a session or device cookie (64 hex characters).
 pub fn looks_like_session(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())

@@ -18,6 +18,7 @@ on_both_backends!(
     every_save_records_the_link_that_made_it,
     two_browsers_on_the_same_link_do_not_overwrite_each_other,
     a_link_reads_and_writes_only_its_own_countrys_response,
+    pages_read_beside_concurrent_saves_show_each_link_its_own_answers,
     answers_are_escaped_in_every_page,
     a_twenty_question_page_weighs_under_30_kb,
     the_respondent_picks_english_french_or_spanish,
@@ -677,6 +678,66 @@ async fn a_link_reads_and_writes_only_its_own_countrys_response(backend: Backend
     let closed = app.issue_token("closed", "SWE", "Anna");
     assert!(!app.get(&closed).await.body.contains("Swedish"));
     assert_eq!(app.get(&format!("{closed}/s/basics")).await.status, 404);
+    app.stop().await;
+}
+
+/// A page of a link used before is read on the server's worker thread when a pooled
+/// connection is free at once, and in a blocking task otherwise (saves holding the
+/// connections, a first visit): either way each link sees its own country's latest answers.
+/// Eight links save five times each while their pages are read again and again, all at once.
+async fn pages_read_beside_concurrent_saves_show_each_link_its_own_answers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let countries = ["SWE", "NOR", "FIN", "DNK", "ISL", "EST", "LVA", "LTU"];
+    let links: Vec<String> = countries
+        .iter()
+        .map(|c| app.issue_token("fixture", c, "Anna"))
+        .collect();
+    // Each link's first visit and save (the response created) before the rest, all at once.
+    for (link, country) in links.iter().zip(countries) {
+        let name = format!("{country} 0");
+        let saved = app
+            .save_section(link, "basics", &[("name", name.as_str())])
+            .await;
+        assert_eq!(saved.status, 303, "{country}: {}", saved.body);
+    }
+    let saves = links.iter().zip(countries).map(|(link, country)| {
+        let app = &app;
+        async move {
+            for round in 1..5 {
+                let name = format!("{country} {round}");
+                let saved = app
+                    .save_section(link, "basics", &[("name", name.as_str())])
+                    .await;
+                assert_eq!(saved.status, 303, "{country}: {}", saved.body);
+            }
+        }
+    });
+    let reads = links.iter().zip(countries).map(|(link, country)| {
+        let app = &app;
+        async move {
+            for _ in 0..10 {
+                let page = app.get(&format!("{link}/s/basics")).await;
+                assert_eq!(page.status, 200, "{country}: {}", page.body);
+                let name = page.field_value("name").unwrap_or_default();
+                assert!(
+                    name.starts_with(&format!("{country} ")),
+                    "{country}'s page shows {name:?}"
+                );
+            }
+        }
+    });
+    futures_util::future::join(
+        futures_util::future::join_all(saves),
+        futures_util::future::join_all(reads),
+    )
+    .await;
+    for (link, country) in links.iter().zip(countries) {
+        let page = app.get(&format!("{link}/s/basics")).await;
+        assert_eq!(
+            page.field_value("name").as_deref(),
+            Some(format!("{country} 4").as_str())
+        );
+    }
     app.stop().await;
 }
 

@@ -1,11 +1,13 @@
 //! [`Respondent`]: the personal link in the route's `{token}`, resolved to the link and its
 //! survey with the link rules, and the page language among the survey's languages.
 //!
-//! One thread hop per page or save: the extractor itself only gathers what the lookup needs
-//! (the token, the caller's address); [`Respondent::open`] and [`Respondent::write`] then
-//! resolve the link and do the page's or the save's database work in one blocking task, as one
-//! pooled connection. An extractor that looked the link up on its own would cost every page a
-//! second hop, and on a form post would look the link up before the CSRF check had run.
+//! At most one thread hop per page or save: the extractor itself only gathers what the lookup
+//! needs (the token, the caller's address); [`Respondent::write`] then resolves the link and
+//! does the save's database work in one blocking task, on one pooled connection, and
+//! [`Respondent::open`] does a page's the same way, or on the worker's own thread when the page
+//! only reads and a connection is free (see [`Respondent::read_with`]). An extractor that
+//! looked the link up on its own would cost every page a second hop, and on a form post would
+//! look the link up before the CSRF check had run.
 
 use std::sync::Arc;
 
@@ -94,7 +96,7 @@ impl Respondent {
             + 'static,
     {
         let (link, (rs, extra)) = self
-            .resolve_with(false, move |conn, _, who, survey, opened| {
+            .read_with(visit, move |conn, _, who, survey, opened| {
                 let rs = opened.load(conn, survey, who, visit)?;
                 let extra = more(conn, who, &rs)?;
                 Ok((rs, extra))
@@ -196,42 +198,76 @@ impl Respondent {
                     .get_then(wait_left(asked), |conn| -> Result<_, AppError> {
                         Ok(access::open_link(conn, &t, &address, served, now)?)
                     })?;
-            let survey = app
-                .catalog
-                .get(&opened.token.survey_id)
-                .cloned()
-                .ok_or(AppError::NotFound)?;
-            let OpenedLink {
-                token,
-                response,
-                extension,
-                has_queries,
-            } = opened;
-            let who = respond::Respondent { token };
+            let (who, survey, opened) = Opened::split(&app, opened, now)?;
             // Spent once the link is known to exist, so made-up links cannot fill the table.
             if spends_budget && !app.link_writes.take(&who.token.id) {
                 return Err(AppError::LinkWritesLimited);
             }
-            let opened = Opened {
-                response,
-                extension,
-                has_queries,
-                now,
-            };
             let done = work(&mut conn, &app, &who, &survey, opened)?;
             Ok((who, survey, done))
         })
         .await??;
+        Ok((Link::new(state, req, token, who, survey), done))
+    }
+
+    /// A page that only reads: as [`Respondent::resolve_with`] with no budget spent, but on
+    /// the worker's own thread when a pooled connection is free at once and the page writes
+    /// nothing (a quiet visit of a link used before, whose response exists). `work` must then
+    /// only read. A page's database work is one indexed statement of a few hundred
+    /// microseconds; handing it to a blocking thread and back cost more than that in thread
+    /// wake-ups, and on two cores made the slowest 1 % of section pages twice as slow as the
+    /// median (see benches/README.md, twenty-third slice). Anything else (no free connection,
+    /// an unknown, ended or first-used link, a response still to create, a failed read) takes
+    /// the blocking way, where waiting and writing cannot hold up the worker's other
+    /// connections.
+    pub(super) async fn read_with<T, F>(self, visit: Visit, work: F) -> Result<(Link, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &mut DbConn,
+                &AppState,
+                &respond::Respondent,
+                &Survey,
+                Opened,
+            ) -> Result<T, AppError>
+            + Send
+            + 'static,
+    {
+        if visit == Visit::Quiet {
+            if let Some(mut conn) = self.state.pool.try_get() {
+                let now = Utc::now().naive_utc();
+                let served = |id: &str| self.state.catalog.get(id).is_some();
+                let used = access::open_used_link(&mut conn, &self.token, served, now);
+                if let Ok(Some(opened)) = used.map(|o| o.filter(|o| o.response.is_some())) {
+                    let (who, survey, opened) = Opened::split(&self.state, opened, now)?;
+                    let done = work(&mut conn, &self.state, &who, &survey, opened)?;
+                    drop(conn);
+                    let Respondent { state, req, token } = self;
+                    return Ok((Link::new(state, req, token, who, survey), done));
+                }
+            }
+        }
+        self.resolve_with(false, work).await
+    }
+}
+
+impl Link {
+    fn new(
+        state: web::Data<AppState>,
+        req: HttpRequest,
+        token: String,
+        who: respond::Respondent,
+        survey: Arc<Survey>,
+    ) -> Link {
         let lang = language::choose(&req, |c| survey.languages.iter().any(|l| l == c));
-        let link = Link {
+        Link {
             state,
             req,
             token,
             who,
             survey,
             lang,
-        };
-        Ok((link, done))
+        }
     }
 }
 
@@ -246,6 +282,32 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// The look-up's result as the link's respondent, its survey and the rest.
+    fn split(
+        app: &AppState,
+        opened: OpenedLink,
+        now: NaiveDateTime,
+    ) -> Result<(respond::Respondent, Arc<Survey>, Opened), AppError> {
+        let survey = app
+            .catalog
+            .get(&opened.token.survey_id)
+            .cloned()
+            .ok_or(AppError::NotFound)?;
+        let OpenedLink {
+            token,
+            response,
+            extension,
+            has_queries,
+        } = opened;
+        let opened = Opened {
+            response,
+            extension,
+            has_queries,
+            now,
+        };
+        Ok((respond::Respondent { token }, survey, opened))
+    }
+
     /// The response as stored (created on the link's first page). The overview records the
     /// link's use, unless the look-up just recorded its first.
     pub fn load(

@@ -84,7 +84,7 @@ where
         + 'static,
 {
     let (link, (rs, extra, threads)) = link
-        .resolve_with(false, move |conn, _, who, survey, opened| {
+        .read_with(visit, move |conn, _, who, survey, opened| {
             let has_queries = opened.has_queries;
             let rs = opened.load(conn, survey, who, visit)?;
             // Most responses have none: nothing to read then.
