@@ -7,10 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
-
+#[path = "common/scratch.rs"]
+mod scratch;
 #[path = "load/whole.rs"]
 mod whole;
+
+use scratch::ScratchDatabase;
 
 const CONNECTIONS: usize = 64;
 
@@ -175,27 +177,10 @@ async fn start_server_with(db: &str, surveys: &std::path::Path) -> Server {
     panic!("server did not become healthy");
 }
 
-/// A new, empty database: a file in `dir`, or a new database on the PostgreSQL server named by
-/// `COHERENCE_BENCH_PG`.
-fn fresh_database(backend: &str, dir: &std::path::Path, file: &str) -> String {
-    match backend {
-        "sqlite" => dir.join(file).display().to_string(),
-        _ => {
-            let server = std::env::var("COHERENCE_BENCH_PG").expect("COHERENCE_BENCH_PG");
-            let name = format!("coherence_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
-            let mut admin =
-                PgConnection::establish(&format!("{server}/postgres")).expect("reach PostgreSQL");
-            diesel::sql_query(format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .expect("create bench database");
-            format!("{server}/{name}")
-        }
-    }
-}
-
 async fn run_backend(backend: &str, duration: Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = fresh_database(backend, dir.path(), "bench.db");
+    let scratch = ScratchDatabase::new(backend, dir.path(), "bench.db", "coherence_bench");
+    let db = scratch.url.clone();
     println!("\n== {backend}");
     // One personal link per connection, each for its own country.
     let mut links = Vec::new();
@@ -342,8 +327,9 @@ async fn run_backend(backend: &str, duration: Duration) {
     );
     assert_eq!(missing, 0, "every acknowledged save must be stored");
     drop(server);
-    let whole_db = fresh_database(backend, dir.path(), "whole.db");
-    whole::run(&whole_db, duration, healthz.per_second()).await;
+    drop(scratch);
+    let whole_db = ScratchDatabase::new(backend, dir.path(), "whole.db", "coherence_bench");
+    whole::run(&whole_db.url, duration, healthz.per_second()).await;
 }
 
 async fn get_ok(client: &reqwest::Client, url: &str) -> bool {

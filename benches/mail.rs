@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
+use scratch::ScratchDatabase;
+
 const ADMIN: (&str, &str) = ("admin@bench.example.org", "a long benchmark passphrase");
 
 fn main() {
@@ -198,19 +203,8 @@ fn outbox_states(db: &str) -> HashMap<String, i64> {
 
 async fn run_backend(backend: &str, count: usize) -> bool {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = match backend {
-        "sqlite" => dir.path().join("bench.db").display().to_string(),
-        _ => {
-            let server = std::env::var("COHERENCE_BENCH_PG").expect("COHERENCE_BENCH_PG");
-            let name = format!("coherence_mail_{}", hex::encode(rand::random::<[u8; 6]>()));
-            let mut admin =
-                PgConnection::establish(&format!("{server}/postgres")).expect("reach PostgreSQL");
-            diesel::sql_query(format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .expect("create bench database");
-            format!("{server}/{name}")
-        }
-    };
+    let scratch = ScratchDatabase::new(backend, dir.path(), "bench.db", "coherence_mail");
+    let db = scratch.url.clone();
     println!("\n== {backend}: {count} invitations");
     let maildir = dir.path().join("maildir");
     let (_smtp, smtp_port) = start_smtp(&maildir);
