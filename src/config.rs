@@ -23,6 +23,8 @@ pub struct Settings {
     pub body_timeout: std::time::Duration,
     /// Saves and submissions one personal link may make in a minute (per node).
     pub link_saves_per_minute: u32,
+    /// PostgreSQL: how long one statement of a pooled connection may run (`db::connect_with`).
+    pub statement_timeout: std::time::Duration,
     /// Start even though a changed survey file leaves stored answers without their question
     /// or option (`--accept-orphans`; never from the environment, so it is a decision made
     /// once). The answers are kept, hidden, and the decision is recorded in the audit log.
@@ -223,8 +225,22 @@ impl Settings {
                     problem: format!("'{v}' must be a number from 1 to 1000000"),
                 })?,
         };
+        let statement_timeout = match get("COHERENCE_STATEMENT_TIMEOUT_SECS") {
+            None => crate::db::STATEMENT_TIMEOUT,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| ConfigError {
+                    var: "COHERENCE_STATEMENT_TIMEOUT_SECS",
+                    problem: format!("'{v}' must be a number of seconds from 1 to 3600"),
+                })?,
+        };
         Ok(Settings {
             accept_orphans: false,
+            statement_timeout,
             link_saves_per_minute,
             trusted_proxies,
             body_timeout,
@@ -315,6 +331,24 @@ mod tests {
                 .unwrap_err()
                 .var,
             "COHERENCE_BODY_TIMEOUT_SECS"
+        );
+        for bad in ["0", "3601", "thirty", "-5"] {
+            assert_eq!(
+                with(&[("COHERENCE_STATEMENT_TIMEOUT_SECS", bad)])
+                    .unwrap_err()
+                    .var,
+                "COHERENCE_STATEMENT_TIMEOUT_SECS"
+            );
+        }
+        assert_eq!(
+            with(&[]).unwrap().statement_timeout,
+            crate::db::STATEMENT_TIMEOUT
+        );
+        assert_eq!(
+            with(&[("COHERENCE_STATEMENT_TIMEOUT_SECS", " 5 ")])
+                .unwrap()
+                .statement_timeout,
+            std::time::Duration::from_secs(5)
         );
     }
 }

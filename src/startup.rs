@@ -70,7 +70,11 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
         return Err(StartupError::Surveys(report.diagnostics));
     }
     let countries = Arc::new(Countries::load()?);
-    let pool = db::connect(&settings.database, settings.pool_size)?;
+    let pool = db::connect_with(
+        &settings.database,
+        settings.pool_size,
+        settings.statement_timeout,
+    )?;
     let mut conn = pool.get().map_err(DbError::from)?;
     countries::sync_countries(&mut conn, &countries).map_err(DbError::from)?;
     let now = Utc::now().naive_utc();

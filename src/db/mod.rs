@@ -131,8 +131,8 @@ pub enum DbError {
 impl DbError {
     /// Whether the database cannot be reached or cannot store anything right now, as opposed
     /// to a failed query: no connection within the pool's timeout, PostgreSQL down, restarting
-    /// or gone away mid-request, SQLite's disk full, an I/O error, or a lock held past the busy
-    /// timeout. The request may succeed if sent again later; the web layer answers 503.
+    /// or gone away mid-request, SQLite's disk full, an I/O error, a lock held past the busy
+    /// timeout, or a PostgreSQL statement cancelled after the pool's statement timeout. The request may succeed if sent again later; the web layer answers 503.
     pub fn is_unavailable(&self) -> bool {
         match self {
             DbError::Connect { .. } | DbError::Pool(_) => true,
@@ -148,8 +148,9 @@ impl DbError {
 /// Messages of the unavailability errors diesel reports as `DatabaseErrorKind::Unknown`: it
 /// keeps neither SQLite's result code nor PostgreSQL's SQLSTATE for them. SQLite's texts are
 /// those of `sqlite3_errstr` (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY); PostgreSQL's are for a
-/// server shutting down, starting or recovering (SQLSTATE 57P01-57P03), which libpq words in
-/// English unless the server's `lc_messages` says otherwise.
+/// server shutting down, starting or recovering (SQLSTATE 57P01-57P03) or a statement that ran
+/// past the pool's [`STATEMENT_TIMEOUT`] (57014), which libpq words in English unless the
+/// server's `lc_messages` says otherwise.
 const UNAVAILABLE_MESSAGES: &[&str] = &[
     "database or disk is full",
     "disk I/O error",
@@ -160,7 +161,11 @@ const UNAVAILABLE_MESSAGES: &[&str] = &[
     "the database system is in recovery mode",
     "server closed the connection unexpectedly",
     "no connection to the server",
+    STATEMENT_TIMEOUT_MESSAGE,
 ];
+
+/// PostgreSQL's message for a statement cancelled by `statement_timeout` (SQLSTATE 57014).
+const STATEMENT_TIMEOUT_MESSAGE: &str = "canceling statement due to statement timeout";
 
 fn query_error_is_unavailable(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
@@ -230,6 +235,56 @@ impl DbUrl {
             DbUrl::Sqlite(p) => p.clone(),
         }
     }
+}
+
+/// libpq's settings that find a PostgreSQL server gone without a word (its machine off, the
+/// network cut): without them a connection waiting for an answer waits for the kernel, two
+/// hours and more for an idle socket and some fifteen minutes for unacknowledged data, holding
+/// its pooled connection and the thread (for a page read on the worker's thread, the worker)
+/// all along. With them the kernel gives up after about a minute: keepalive probes after 30 s
+/// of silence, every 10 s, 3 unanswered end it; data unacknowledged for 30 s ends it. A server
+/// that is only slow still answers the probes, and is left to the statement timeout.
+const DEAD_PEER_SETTINGS: &[(&str, &str)] = &[
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "30000"),
+];
+
+/// A `postgres://` URL with [`DEAD_PEER_SETTINGS`] added as query parameters, except those the
+/// URL sets itself.
+fn with_dead_peer_timeouts(url: &str) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let query = base.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let given: Vec<&str> = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .collect();
+    let mut out = base.to_string();
+    let mut separator = if base.contains('?') {
+        if base.ends_with('?') || base.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
+    } else {
+        "?"
+    };
+    for (key, value) in DEAD_PEER_SETTINGS {
+        if !given.contains(key) {
+            out.push_str(&format!("{separator}{key}={value}"));
+            separator = "&";
+        }
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 fn redact(url: &str) -> String {
@@ -342,6 +397,8 @@ fn is_sqlite_busy(e: &diesel::result::Error) -> bool {
 
 pub struct Manager {
     url: DbUrl,
+    /// PostgreSQL: how long one statement of a pooled connection may run (see [`connect_with`]).
+    statement_timeout: Duration,
     stats: Arc<SqlStats>,
     /// SQLite: the connection the pool's write transactions run on.
     writer: Option<Arc<sqlite_writer::Writer>>,
@@ -359,8 +416,8 @@ impl Manager {
                         file: None,
                         source: e,
                     };
-                let mut conn =
-                    diesel::PgConnection::establish(u).map_err(|e| connect_error(Box::new(e)))?;
+                let mut conn = diesel::PgConnection::establish(&with_dead_peer_timeouts(u))
+                    .map_err(|e| connect_error(Box::new(e)))?;
                 // No JIT compilation: PostgreSQL compiles a query whose estimated cost passes
                 // `jit_above_cost`, and our results queries over 100,000 organisations pass it
                 // by far. Compiling the dashboard's statement took 2.2 s of its 2.6 s (EXPLAIN
@@ -442,6 +499,15 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, DbError> {
         let mut conn = self.open()?;
+        // Only the pool's connections: migrations (on the first connection, opened apart) may
+        // rewrite a large table, or wait for another server's, for as long as that takes.
+        if let DbConn::Postgres(c) = &mut conn {
+            c.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                self.statement_timeout.as_millis()
+            ))
+            .map_err(DbError::Query)?;
+        }
         let watch = ConnectionWatch {
             stats: self.stats.clone(),
             lost: false,
@@ -506,6 +572,7 @@ pub struct Pool {
     inner: r2d2::Pool<Manager>,
     stats: Arc<SqlStats>,
     url: DbUrl,
+    statement_timeout: Duration,
 }
 
 impl std::ops::Deref for Pool {
@@ -527,6 +594,7 @@ impl Pool {
     pub fn open_apart(&self) -> Result<DbConn, DbError> {
         Manager {
             url: self.url.clone(),
+            statement_timeout: self.statement_timeout,
             stats: Arc::new(SqlStats::default()),
             writer: None,
             checkpoints: None,
@@ -558,18 +626,39 @@ impl Pool {
 
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
+/// How long one statement of a pooled PostgreSQL connection may run, waits for locks
+/// included, unless `COHERENCE_STATEMENT_TIMEOUT_SECS` says otherwise. The slowest statement a
+/// request sends, the Markdown download's over 100,000 organisations, takes 0.3 s (benches/):
+/// a statement still running after 100 times that is stuck behind a lock (a migration rewriting
+/// a table on another server, a session someone left open in psql) or a server in trouble, and
+/// holds a pooled connection (and, for a page read on the worker's thread, that worker with
+/// every request on it) for as long as it runs. Cancelled, the request gets the "briefly
+/// unavailable" page and its connection serves again.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A pool of `size` connections, with [`STATEMENT_TIMEOUT`].
 pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
+    connect_with(url, size, STATEMENT_TIMEOUT)
+}
+
+/// A pool of `size` connections to `url`, after applying the pending migrations. PostgreSQL:
+/// each pooled connection cancels a statement that runs longer than `statement_timeout`
+/// (SQLSTATE 57014, which [`DbError::is_unavailable`] counts as unavailable); the first
+/// connection, which applies the migrations, has no limit.
+pub fn connect_with(url: &DbUrl, size: u32, statement_timeout: Duration) -> Result<Pool, DbError> {
     let stats = Arc::new(SqlStats::default());
     let (writer, checkpoints) = match url {
         DbUrl::Sqlite(_) => {
             let checkpoints = sqlite_checkpoints::Checkpoints::start(Manager {
                 url: url.clone(),
+                statement_timeout,
                 stats: Arc::new(SqlStats::default()),
                 writer: None,
                 checkpoints: None,
             })?;
             let writer = sqlite_writer::Writer::new(Manager {
                 url: url.clone(),
+                statement_timeout,
                 stats: stats.clone(),
                 writer: None,
                 checkpoints: Some(checkpoints.clone()),
@@ -580,6 +669,7 @@ pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
     };
     let manager = Manager {
         url: url.clone(),
+        statement_timeout,
         stats: stats.clone(),
         writer,
         checkpoints,
@@ -603,6 +693,7 @@ pub fn connect(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
         inner,
         stats,
         url: url.clone(),
+        statement_timeout,
     })
 }
 
@@ -1085,6 +1176,29 @@ mod tests {
     /// all open: putting the file in WAL mode needs it alone, and SQLite refuses the second
     /// such request at once, without waiting in its busy handler.
     #[test]
+    fn postgres_urls_get_the_dead_peer_settings_they_do_not_set_themselves() {
+        let all = "keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3\
+                   &tcp_user_timeout=30000";
+        assert_eq!(
+            with_dead_peer_timeouts("postgres://u:p@h:5432/db"),
+            format!("postgres://u:p@h:5432/db?{all}")
+        );
+        assert_eq!(
+            with_dead_peer_timeouts("postgres://u@/db?host=/var/run/postgresql"),
+            format!("postgres://u@/db?host=/var/run/postgresql&{all}")
+        );
+        assert_eq!(
+            with_dead_peer_timeouts("postgres://u@h/db?"),
+            format!("postgres://u@h/db?{all}")
+        );
+        assert_eq!(
+            with_dead_peer_timeouts("postgres://u@h/db?keepalives_idle=5&tcp_user_timeout=0"),
+            "postgres://u@h/db?keepalives_idle=5&tcp_user_timeout=0&keepalives=1\
+             &keepalives_interval=10&keepalives_count=3"
+        );
+    }
+
+    #[test]
     fn connections_opened_together_on_a_new_file_all_open() {
         use std::sync::{Arc, Barrier};
         const TOGETHER: usize = 8;
@@ -1097,6 +1211,7 @@ mod tests {
                 .map(|_| {
                     let manager = Manager {
                         url: url.clone(),
+                        statement_timeout: STATEMENT_TIMEOUT,
                         stats: Arc::new(SqlStats::default()),
                         writer: None,
                         checkpoints: None,

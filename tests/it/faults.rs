@@ -124,6 +124,76 @@ async fn database_unavailable_gets_the_503_page(backend: Backend) {
     app.stop().await;
 }
 
+/// A statement held behind a lock (a migration on another server rewriting the table, a psql
+/// session left open in a transaction) is cancelled after the pool's statement timeout: the page
+/// read, which runs on the worker's own thread, and the save both get the 503 page within about
+/// that time rather than holding the worker and the browser, nothing half-saved; once the lock
+/// is gone the same form is saved and the page shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_stuck_behind_a_lock_get_the_503_page_after_the_statement_timeout() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_database(Backend::Postgres, dir.path());
+    let timeout = Duration::from_secs(1);
+    let app = TestApp::start_with(
+        url,
+        fixtures().join("surveys"),
+        dir,
+        vec![("COHERENCE_STATEMENT_TIMEOUT_SECS", "1".into())],
+    )
+    .await;
+    let link = app.issue_token("fixture", "SWE", "Anna");
+    let action = format!("{link}/s/basics");
+    let first = app.get(&action).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let before = [("name", "Anna"), ("notes", "saved before the lock")];
+    let saved = app.post_form_from(&first, &action, &before).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let form = app.get(&action).await;
+    assert_eq!(
+        form.field_value("notes").as_deref(),
+        Some("saved before the lock")
+    );
+
+    let mut other = PgConnection::establish(&app.database_url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query("LOCK TABLE answers IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut other)
+        .unwrap();
+    let answers = [("name", "Anna"), ("notes", "saved after the lock")];
+    let started = Instant::now();
+    let (read, refused) = tokio::join!(
+        app.get(&action),
+        app.post_form_from(&form, &action, &answers)
+    );
+    let waited = started.elapsed();
+    assert_unavailable_page(&read, EN_TITLE);
+    assert_unavailable_page(&refused, EN_TITLE);
+    assert!(refused.body.contains(EN_NOT_SAVED), "{}", refused.body);
+    assert!(
+        waited >= timeout && waited < timeout * 8,
+        "the statements waited for the lock until the timeout, and no longer: {waited:?}"
+    );
+    // The rest of the service works meanwhile, and the cancelled statements left their pooled
+    // connections usable.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    diesel::sql_query("ROLLBACK").execute(&mut other).unwrap();
+
+    let shown = app.get(&action).await;
+    assert_eq!(
+        shown.field_value("notes").as_deref(),
+        Some("saved before the lock"),
+        "the refused save changed nothing"
+    );
+    let saved = app.post_form_from(&form, &action, &answers).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let after = app.get(&action).await;
+    assert_eq!(
+        after.field_value("notes").as_deref(),
+        Some("saved after the lock")
+    );
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Load tests against the real process, run by tests/faults.sh.
 // ---------------------------------------------------------------------------------------------

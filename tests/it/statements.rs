@@ -16,13 +16,19 @@ on_both_backends!(
 );
 
 /// Pooled PostgreSQL connections do not JIT-compile queries: on the results pages at 100,000
-/// organisations compilation took most of the time (see `db::Manager::open`).
+/// organisations compilation took most of the time (see `db::Manager::open`). They cancel a
+/// statement after `db::STATEMENT_TIMEOUT`.
 #[test]
-fn pooled_postgresql_connections_do_not_jit_compile() {
+fn pooled_postgresql_connections_do_not_jit_compile_and_time_statements_out() {
     #[derive(diesel::QueryableByName)]
     struct Setting {
         #[diesel(sql_type = diesel::sql_types::Text)]
         jit: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Timeout {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement_timeout: String,
     }
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(Backend::Postgres, dir.path());
@@ -31,6 +37,10 @@ fn pooled_postgresql_connections_do_not_jit_compile() {
         let mut conn = pool.get().unwrap();
         let shown: Vec<Setting> = diesel::sql_query("SHOW jit").load(&mut *conn).unwrap();
         assert_eq!(shown[0].jit, "off");
+        let shown: Vec<Timeout> = diesel::sql_query("SHOW statement_timeout")
+            .load(&mut *conn)
+            .unwrap();
+        assert_eq!(shown[0].statement_timeout, "30s", "db::STATEMENT_TIMEOUT");
     }
 }
 

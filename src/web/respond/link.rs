@@ -219,7 +219,9 @@ impl Respondent {
     /// median (see benches/README.md, twenty-third slice). Anything else (no free connection,
     /// an unknown, ended or first-used link, a response still to create, a failed read) takes
     /// the blocking way, where waiting and writing cannot hold up the worker's other
-    /// connections.
+    /// connections. A read that does wait (behind a lock on PostgreSQL) holds the worker at
+    /// most the pool's statement timeout (`db::STATEMENT_TIMEOUT`), and a server gone without
+    /// a word about a minute (`db::DEAD_PEER_SETTINGS`).
     pub(super) async fn read_with<T, F>(self, visit: Visit, work: F) -> Result<(Link, T), AppError>
     where
         T: Send + 'static,
