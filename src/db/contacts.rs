@@ -46,22 +46,43 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
-/// Add or update contacts, matched by email within the survey, in one transaction.
+/// Add or update contacts, matched by email within the survey, in one transaction: the
+/// contacts already there are read in one statement per [`EMAILS_PER_LOOKUP`], and the locks of
+/// the offices the rows name, and of those they move contacts away from, are taken before any
+/// is written (see [`super::unit_rates::lock_units`]). A row whose email an earlier row of the
+/// same import added updates that contact.
 pub fn upsert_all(
     conn: &mut DbConn,
     survey_id: &str,
     rows: &[ContactFields],
     now: NaiveDateTime,
 ) -> QueryResult<ImportSummary> {
-    conn.transaction(|conn| {
-        let mut summary = ImportSummary::default();
-        for r in rows {
-            let existing: Vec<Contact> = contacts::table
+    use std::collections::HashMap;
+    super::transaction(conn, |conn| {
+        let emails: Vec<&str> = rows.iter().map(|r| r.email).collect();
+        let mut existing: HashMap<String, Contact> = HashMap::new();
+        for chunk in emails.chunks(EMAILS_PER_LOOKUP) {
+            let found: Vec<Contact> = contacts::table
                 .filter(contacts::survey_id.eq(survey_id))
-                .filter(contacts::email.eq(r.email))
+                .filter(contacts::email.eq_any(chunk))
+                .order(contacts::created_at)
                 .select(Contact::as_select())
                 .load(conn)?;
-            match existing.into_iter().next() {
+            for c in found {
+                // The first added, as a look-up of one email would have found it.
+                existing.entry(c.email.clone()).or_insert(c);
+            }
+        }
+        let left = rows
+            .iter()
+            .filter_map(|r| existing.get(r.email))
+            .map(|c| (survey_id, c.country_iso3.as_str(), c.office.as_str()));
+        let joined = rows.iter().map(|r| (survey_id, r.country_iso3, r.office));
+        super::unit_rates::lock_units(conn, left.chain(joined))?;
+
+        let mut summary = ImportSummary::default();
+        for r in rows {
+            match existing.get_mut(r.email) {
                 Some(c) => {
                     let same = c.country_iso3 == r.country_iso3
                         && c.name == r.name
@@ -84,12 +105,32 @@ pub fn upsert_all(
                             contacts::updated_at.eq(now),
                         ))
                         .execute(conn)?;
+                    c.country_iso3 = r.country_iso3.to_string();
+                    c.name = r.name.to_string();
+                    c.language = r.language.to_string();
+                    c.office = r.office.to_string();
+                    c.role = r.role;
+                    c.sections = r.sections.to_string();
+                    c.updated_at = now;
                     summary.updated += 1;
                 }
                 None => {
+                    let contact = Contact {
+                        id: new_id(),
+                        survey_id: survey_id.to_string(),
+                        country_iso3: r.country_iso3.to_string(),
+                        name: r.name.to_string(),
+                        email: r.email.to_string(),
+                        language: r.language.to_string(),
+                        office: r.office.to_string(),
+                        created_at: now,
+                        updated_at: now,
+                        role: r.role,
+                        sections: r.sections.to_string(),
+                    };
                     diesel::insert_into(contacts::table)
                         .values((
-                            contacts::id.eq(new_id()),
+                            contacts::id.eq(&contact.id),
                             contacts::survey_id.eq(survey_id),
                             contacts::country_iso3.eq(r.country_iso3),
                             contacts::name.eq(r.name),
@@ -102,6 +143,7 @@ pub fn upsert_all(
                             contacts::updated_at.eq(now),
                         ))
                         .execute(conn)?;
+                    existing.insert(contact.email.clone(), contact);
                     summary.added += 1;
                 }
             }
@@ -109,6 +151,10 @@ pub fn upsert_all(
         Ok(summary)
     })
 }
+
+/// Emails bound in one look-up of [`upsert_all`]: well inside both backends' limits on bound
+/// parameters.
+const EMAILS_PER_LOOKUP: usize = 1000;
 
 /// A survey's contacts, by country then email.
 pub fn list(conn: &mut DbConn, survey_id: &str) -> QueryResult<Vec<Contact>> {

@@ -53,6 +53,7 @@ pub mod sql;
 pub mod states;
 pub mod survey_versions;
 pub mod tokens;
+pub mod unit_rates;
 pub mod users;
 pub mod versions;
 

@@ -104,7 +104,13 @@ pub fn insert_token(conn: &mut DbConn, t: &NewToken) -> QueryResult<String> {
 }
 
 /// Insert several links with one statement per [`TOKEN_ROWS_PER_INSERT`]: their ids, in order.
+/// Inside a transaction, the locks of their units are taken first, in one order (see
+/// [`super::unit_rates::lock_units`]).
 pub fn insert_tokens(conn: &mut DbConn, links: &[NewToken]) -> QueryResult<Vec<String>> {
+    super::unit_rates::lock_units(
+        conn,
+        links.iter().map(|t| (t.survey_id, t.country_iso3, t.unit)),
+    )?;
     let ids: Vec<String> = links.iter().map(|_| new_id()).collect();
     let sections: Vec<String> = links.iter().map(|t| t.sections.join(" ")).collect();
     let rows: Vec<_> = links

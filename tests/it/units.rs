@@ -14,6 +14,7 @@ on_both_backends!(
     organisations_of_one_country_answer_separately,
     contacts_of_a_survey_of_organisations_name_their_office,
     a_large_compendium_is_paged_and_filtered_by_theme,
+    writes_of_many_organisations_at_once_in_opposite_orders_all_commit,
 );
 
 const OWNER: &str = "owner@institutions.example";
@@ -624,4 +625,122 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
         })
         .collect();
     assert_eq!(headings, expected);
+}
+
+/// Two transactions that each add or move rows of many organisations of a survey (a campaign
+/// issuing links, a contacts import: each row's trigger computes its organisation's kept
+/// response rates under a lock on that organisation) run at once, over the same organisations
+/// in opposite orders, again and again. Each takes its organisations' locks in one order
+/// before writing, so both commit, where taken row by row they met half-way and PostgreSQL
+/// refused one as a deadlock. The kept rates then count every organisation.
+async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(backend: Backend) {
+    use coherence::db::contacts::{upsert_all, ContactFields};
+    use coherence::db::tokens::{insert_tokens, LinkRole, NewToken};
+    use diesel::RunQueryDsl;
+    use std::sync::{Arc, Barrier};
+
+    const UNITS: usize = 150;
+    const ROUNDS: usize = 4;
+    let app = TestApp::spawn(backend).await;
+    let units: Vec<String> = (0..UNITS).map(|i| format!("Office {i:03}")).collect();
+    let now = chrono::Utc::now().naive_utc();
+    /// A transaction's work, given whether it goes through the organisations in reverse.
+    type Job = Arc<dyn Fn(&mut db::DbConn, bool) -> Result<(), String> + Send + Sync>;
+    let run_both = |job: Job| {
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = [false, true]
+            .into_iter()
+            .map(|reversed| {
+                let (pool, barrier, job) = (pool_of(&app), barrier.clone(), job.clone());
+                std::thread::spawn(move || {
+                    let mut conn = pool.get().unwrap();
+                    barrier.wait();
+                    job(&mut conn, reversed)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+    };
+    for round in 0..ROUNDS {
+        let (link_units, round_tag) = (units.clone(), format!("{round}"));
+        run_both(Arc::new(move |conn, reversed| {
+            let mut order: Vec<&String> = link_units.iter().collect();
+            if reversed {
+                order.reverse();
+            }
+            let hashes: Vec<String> = order
+                .iter()
+                .map(|u| format!("hash-{round_tag}-{reversed}-{u}"))
+                .collect();
+            let links: Vec<NewToken> = order
+                .iter()
+                .zip(&hashes)
+                .map(|(u, hash)| NewToken {
+                    survey_id: "institutions",
+                    country_iso3: "KEN",
+                    unit: u,
+                    token_hash: hash,
+                    holder_name: None,
+                    holder_email: None,
+                    now,
+                    expires_at: None,
+                    role: LinkRole::Coordinator,
+                    sections: &[],
+                })
+                .collect();
+            db::transaction(conn, |conn| insert_tokens(conn, &links).map(drop))
+                .map_err(|e| format!("links, reversed {reversed}: {e}"))
+        }));
+        // Contacts: added in the first round, then moved between offices (each update names
+        // the office it leaves and the one it joins).
+        let offices = units.clone();
+        run_both(Arc::new(move |conn, reversed| {
+            let mut order: Vec<usize> = (0..UNITS).collect();
+            if reversed {
+                order.reverse();
+            }
+            let emails: Vec<String> = order
+                .iter()
+                .map(|i| format!("person{i}-{reversed}@example.org"))
+                .collect();
+            let rows: Vec<ContactFields> = order
+                .iter()
+                .zip(&emails)
+                .map(|(i, email)| ContactFields {
+                    country_iso3: "KEN",
+                    name: "Contact",
+                    email,
+                    language: "en",
+                    office: &offices[(i + round) % UNITS],
+                    role: LinkRole::Coordinator,
+                    sections: "",
+                })
+                .collect();
+            upsert_all(conn, "institutions", &rows, now)
+                .map(drop)
+                .map_err(|e| format!("contacts, reversed {reversed}: {e}"))
+        }));
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = pool_of(&app).get().unwrap();
+    let kept: Vec<Count> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM unit_rates WHERE survey_id = 'institutions' \
+         AND country_iso3 = 'KEN' AND unit LIKE 'Office %'",
+    )
+    .load(&mut *conn)
+    .unwrap();
+    assert_eq!(kept[0].n, UNITS as i64);
+    let links: Vec<Count> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM access_tokens WHERE survey_id = 'institutions'",
+    )
+    .load(&mut *conn)
+    .unwrap();
+    assert_eq!(links[0].n, (2 * ROUNDS * UNITS) as i64);
+    app.stop().await;
 }
