@@ -1,7 +1,8 @@
 //! The kept response rates of a survey's units (`unit_rates`: one row per unit asked, kept by
-//! triggers, migrations 27, 30 and 32). A trigger computes a unit's row under a lock on the
-//! unit, taken as its row is written; a transaction writing rows of many units takes their
-//! locks first, in one order ([`lock_units`]).
+//! triggers, migrations 27, 30 and 32). On PostgreSQL a trigger computes a unit's row under a
+//! lock on the unit (one of 1,024 per survey, so that a transaction over 100,000 units does not
+//! fill the server's lock table), taken as its row is written; a transaction writing rows of
+//! many units takes their locks first, in one order ([`lock_units`]).
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};

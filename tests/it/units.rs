@@ -632,7 +632,8 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
 /// response rates under a lock on that organisation) run at once, over the same organisations
 /// in opposite orders, again and again. Each takes its organisations' locks in one order
 /// before writing, so both commit, where taken row by row they met half-way and PostgreSQL
-/// refused one as a deadlock. The kept rates then count every organisation.
+/// refused one as a deadlock. The kept rates then count every organisation. And a transaction
+/// over thousands of organisations holds a bounded number of locks.
 async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(backend: Backend) {
     use coherence::db::contacts::{upsert_all, ContactFields};
     use coherence::db::tokens::{insert_tokens, LinkRole, NewToken};
@@ -729,6 +730,55 @@ async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(back
         n: i64,
     }
     let mut conn = pool_of(&app).get().unwrap();
+    // One transaction over many more organisations: on PostgreSQL it holds at most 1,024 unit
+    // locks, one slot each of the server's shared lock table (100,000 once failed with "out of
+    // shared memory").
+    const MANY: usize = 3000;
+    let many: Vec<String> = (0..MANY).map(|i| format!("Agency {i:05}")).collect();
+    let hashes: Vec<String> = many.iter().map(|u| format!("hash-many-{u}")).collect();
+    let links: Vec<NewToken> = many
+        .iter()
+        .zip(&hashes)
+        .map(|(u, hash)| NewToken {
+            survey_id: "institutions",
+            country_iso3: "GHA",
+            unit: u,
+            token_hash: hash,
+            holder_name: None,
+            holder_email: None,
+            now,
+            expires_at: None,
+            role: LinkRole::Coordinator,
+            sections: &[],
+        })
+        .collect();
+    let held = db::transaction(&mut conn, |conn| -> diesel::QueryResult<i64> {
+        insert_tokens(conn, &links)?;
+        match backend {
+            Backend::Postgres => diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' \
+                 AND pid = pg_backend_pid()",
+            )
+            .load::<Count>(conn)
+            .map(|rows| rows[0].n),
+            Backend::Sqlite => Ok(0),
+        }
+    })
+    .unwrap();
+    assert!(held <= 1024, "{held} unit locks held at once");
+    if backend == Backend::Postgres {
+        assert!(
+            held > 900,
+            "the organisations spread over the locks: {held}"
+        );
+    }
+    let kept: Vec<Count> = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM unit_rates WHERE survey_id = 'institutions' \
+         AND country_iso3 = 'GHA' AND unit LIKE 'Agency %' AND opened = 0",
+    )
+    .load(&mut *conn)
+    .unwrap();
+    assert_eq!(kept[0].n, MANY as i64);
     let kept: Vec<Count> = diesel::sql_query(
         "SELECT COUNT(*) AS n FROM unit_rates WHERE survey_id = 'institutions' \
          AND country_iso3 = 'KEN' AND unit LIKE 'Office %'",
@@ -741,6 +791,6 @@ async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(back
     )
     .load(&mut *conn)
     .unwrap();
-    assert_eq!(links[0].n, (2 * ROUNDS * UNITS) as i64);
+    assert_eq!(links[0].n, (2 * ROUNDS * UNITS + MANY) as i64);
     app.stop().await;
 }

@@ -1,13 +1,24 @@
--- A transaction that writes rows of many units at once (a campaign issuing links, a contacts
--- import) took the units' locks as its rows' triggers ran, in the order of its rows: two of them
--- over the same units in different orders each held some the other waited for, and PostgreSQL
--- refused one as a deadlock (two imports of 150 organisations in opposite orders did so at
--- once). Such a transaction now takes them all first, in the order of their keys
--- (`unit_rates_lock`, called by the server before the writes); the triggers' own calls then
--- find them held. The key, computed in one place.
+-- A unit's lock, taken by `unit_rates_refresh`, was one lock per unit, held until the
+-- transaction ended. Two things went wrong with transactions that write rows of many units at
+-- once (a campaign issuing links, a contacts import):
+--
+-- * Their rows' triggers took the locks in the order of the rows: two such transactions over
+--   the same units in different orders each held some the other waited for, and PostgreSQL
+--   refused one as a deadlock (two imports of 150 organisations in opposite orders did so at
+--   once). Such a transaction now takes them all first, in the order of their keys
+--   (`unit_rates_lock`, which the server calls before the writes); the triggers' own calls then
+--   find them held.
+-- * Every lock takes a slot of PostgreSQL's shared lock table until the transaction ends, and
+--   the table holds `max_locks_per_transaction` (64) times `max_connections` (100) slots by
+--   default, with some slack: a campaign inviting 100,000 organisations in one transaction
+--   failed with "out of shared memory". A unit's lock is now one of 1,024 per survey (its key's
+--   low ten bits from the unit, the rest from the survey): units that share one wait for each
+--   other a moment, and a transaction holds at most 1,024 whatever its number of units.
 
 CREATE FUNCTION unit_rates_key(s TEXT, c TEXT, u TEXT) RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext(s || chr(31) || c || chr(31) || u) $$;
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (hashtext(s) & -1024) | (hashtext(s || chr(31) || c || chr(31) || u) & 1023)
+$$;
 
 -- The locks of units (surveys[i], countries[i], units[i]), each once, in the order of their
 -- keys: any two transactions taking their locks this way wait for each other at most, in turn.
