@@ -283,7 +283,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check { paths, database } => check(paths, database),
         Command::Migrate => {
             let settings = Settings::from_env()?;
-            let pool = db::connect_with(&settings.database, 1, settings.statement_timeout)?;
+            let pool = db::connect_with(&settings.database, 1, None)?;
             drop(pool);
             println!("{}: migrations applied", settings.database.backend());
             Ok(())
@@ -513,7 +513,8 @@ fn questionnaire_command(action: QuestionnaireAction) -> Result<(), CliError> {
 fn audit_command(action: AuditAction) -> Result<(), CliError> {
     use crate::audit;
     let settings = Settings::from_env()?;
-    let pool = db::connect_with(&settings.database, 1, settings.statement_timeout)?;
+    // A maintenance command, not a request: its statements (the whole log read) have no limit.
+    let pool = db::connect_with(&settings.database, 1, None)?;
     let mut conn = pool.get().map_err(DbError::from)?;
     match action {
         AuditAction::Verify { survey } => {
@@ -957,7 +958,7 @@ fn check(paths: Vec<PathBuf>, database: bool) -> Result<(), CliError> {
 /// `check --database`: what starting on these files would do to the stored answers (nothing
 /// is changed; exit 1 where start would refuse).
 fn check_database(settings: &Settings, surveys: &[crate::survey::Survey]) -> Result<(), CliError> {
-    let pool = db::connect_with(&settings.database, 1, settings.statement_timeout)?;
+    let pool = db::connect_with(&settings.database, 1, None)?;
     let mut conn = pool.get().map_err(DbError::from)?;
     let reviews = crate::startup::review_definitions(&mut conn, surveys)?;
     if reviews

@@ -73,33 +73,35 @@ pub fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let pool = db::connect_with(
         &settings.database,
         settings.pool_size,
-        settings.statement_timeout,
+        Some(settings.statement_timeout),
     )?;
-    let mut conn = pool.get().map_err(DbError::from)?;
-    countries::sync_countries(&mut conn, &countries).map_err(DbError::from)?;
-    let now = Utc::now().naive_utc();
-    let reviews = review_definitions(&mut conn, &report.surveys)?;
-    if !settings.accept_orphans && reviews.iter().any(DefinitionReview::refuses) {
-        return Err(StartupError::Orphans(refusal(&reviews)));
-    }
-    for s in &report.surveys {
-        match reviews.iter().find(|r| r.survey_id == s.id) {
-            Some(review) => accept_definition(&mut conn, s, review, now)?,
-            None => {
-                survey_versions::record_survey_version(&mut conn, s, now).map_err(DbError::from)?
+    // Work at start is not a request's: no statement timeout (see the pool's).
+    let (fresh, reviews) = pool.without_statement_timeout(|conn| -> Result<_, StartupError> {
+        countries::sync_countries(conn, &countries).map_err(DbError::from)?;
+        let now = Utc::now().naive_utc();
+        let reviews = review_definitions(conn, &report.surveys)?;
+        if !settings.accept_orphans && reviews.iter().any(DefinitionReview::refuses) {
+            return Err(StartupError::Orphans(refusal(&reviews)));
+        }
+        for s in &report.surveys {
+            match reviews.iter().find(|r| r.survey_id == s.id) {
+                Some(review) => accept_definition(conn, s, review, now)?,
+                None => {
+                    survey_versions::record_survey_version(conn, s, now).map_err(DbError::from)?
+                }
+            }
+            let made = crate::report::backfill_versions(conn, s, now).map_err(DbError::from)?;
+            if made > 0 {
+                tracing::info!(survey = %s.id, versions = made, "stored submitted responses as version 1");
+            }
+            // The compendium's listings, kept by the database from now on for this definition.
+            if crate::results::practices::keep_roles(conn, s).map_err(DbError::from)? {
+                tracing::info!(survey = %s.id, "good-practice listings computed for this definition");
             }
         }
-        let made = crate::report::backfill_versions(&mut conn, s, now).map_err(DbError::from)?;
-        if made > 0 {
-            tracing::info!(survey = %s.id, versions = made, "stored submitted responses as version 1");
-        }
-        // The compendium's listings, kept by the database from now on for this definition.
-        if crate::results::practices::keep_roles(&mut conn, s).map_err(DbError::from)? {
-            tracing::info!(survey = %s.id, "good-practice listings computed for this definition");
-        }
-    }
-    let fresh = tokens::count_tokens(&mut conn).map_err(DbError::from)? == 0;
-    drop(conn);
+        let fresh = tokens::count_tokens(conn).map_err(DbError::from)? == 0;
+        Ok((fresh, reviews))
+    })?;
     Ok(Storage {
         pool,
         catalog: Catalog::new(report.surveys),

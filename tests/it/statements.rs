@@ -17,7 +17,7 @@ on_both_backends!(
 
 /// Pooled PostgreSQL connections do not JIT-compile queries: on the results pages at 100,000
 /// organisations compilation took most of the time (see `db::Manager::open`). They cancel a
-/// statement after `db::STATEMENT_TIMEOUT`.
+/// statement after `db::STATEMENT_TIMEOUT`, but for work at start.
 #[test]
 fn pooled_postgresql_connections_do_not_jit_compile_and_time_statements_out() {
     #[derive(diesel::QueryableByName)]
@@ -42,6 +42,21 @@ fn pooled_postgresql_connections_do_not_jit_compile_and_time_statements_out() {
             .unwrap();
         assert_eq!(shown[0].statement_timeout, "30s", "db::STATEMENT_TIMEOUT");
     }
+    // Work at start runs without the limit (a pool of one: the same connection), which is
+    // back once it is done.
+    let pool = db::connect(&DbUrl::parse(&url).unwrap(), 1).unwrap();
+    let timeout = |conn: &mut db::DbConn| -> String {
+        diesel::sql_query("SHOW statement_timeout")
+            .load::<Timeout>(conn)
+            .unwrap()
+            .remove(0)
+            .statement_timeout
+    };
+    let during = pool
+        .without_statement_timeout(|conn| -> Result<String, db::DbError> { Ok(timeout(conn)) })
+        .unwrap();
+    assert_eq!(during, "0");
+    assert_eq!(timeout(&mut pool.get().unwrap()), "30s");
 }
 
 /// PostgreSQL ended every pooled session (as a restart does): the pool sees it at checkout
