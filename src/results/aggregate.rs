@@ -211,46 +211,60 @@ fn tallies_from(sql: &mut Sql, survey_id: &str, question_id: &str, filter: &Filt
     push_country_filter(sql, filter);
 }
 
-/// Where a question's counts of items come from for a filter: its tallies (summed), or its
-/// answers that count (counted), both as `a` with `a.item` and `a.value`.
+/// ` AND <a draft that counts>` over `r`: a response without a counted version, in which
+/// someone saved something (see [`push_state_filter`]).
+const DRAFT_ONLY: &str = " AND r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id)";
+
+/// Where a question's counts of items come from for a filter, as `a` with `a.item`, `a.value`
+/// and `a.n`, joined to the countries `c`: its tallies, which hold the counted versions; with
+/// drafts included, those and the live answers of the drafts, one row each (n = 1), kept and
+/// cut as the tallies keep them. Counting every answer that counts, the counted versions' as
+/// well, took 2.2 s a question at 100,000 organisations on SQLite (benches/README.md).
 struct QuestionRows {
-    tallied: bool,
+    drafts: bool,
 }
 
 impl QuestionRows {
     fn of(filter: &Filter) -> QuestionRows {
         QuestionRows {
-            tallied: tallied(filter),
+            drafts: !tallied(filter),
         }
     }
 
     /// The count of a group, as a BIGINT on both backends (PostgreSQL sums BIGINTs into a
     /// NUMERIC).
     fn count(&self) -> &'static str {
-        if self.tallied {
-            "CAST(SUM(a.n) AS BIGINT)"
-        } else {
-            "COUNT(*)"
-        }
+        "CAST(SUM(a.n) AS BIGINT)"
     }
 
     /// `FROM ... WHERE <the question's rows for the filter>`.
     fn push_from(&self, sql: &mut Sql, survey_id: &str, question_id: &str, filter: &Filter) {
-        if self.tallied {
-            tallies_from(sql, survey_id, question_id, filter);
-        } else {
-            answers_from(sql, survey_id, filter);
-            sql.push(" AND a.question_id = ").bind(question_id);
+        if !self.drafts {
+            return tallies_from(sql, survey_id, question_id, filter);
         }
+        sql.push(
+            " FROM (SELECT t.country_iso3 AS country_iso3, t.item AS item, t.value AS value, \
+             t.n AS n FROM answer_tallies t WHERE t.survey_id = ",
+        )
+        .bind(survey_id)
+        .push(" AND t.question_id = ")
+        .bind(question_id)
+        .push(
+            " UNION ALL SELECT r.country_iso3, la.item, \
+             CASE WHEN la.item LIKE '#%' THEN '' ELSE la.value END, 1 \
+             FROM answers la JOIN responses r ON r.id = la.response_id WHERE la.question_id = ",
+        )
+        .bind(question_id)
+        .push(" AND la.visible = TRUE AND (la.item LIKE '#%' OR length(la.value) <= 64) AND r.survey_id = ")
+        .bind(survey_id)
+        .push(DRAFT_ONLY)
+        .push(") a JOIN countries c ON c.iso3 = a.country_iso3 WHERE TRUE");
+        push_country_filter(sql, filter);
     }
 
     /// After the GROUP BY: the groups whose tallies went back to 0 are not counts.
     fn having(&self) -> &'static str {
-        if self.tallied {
-            " HAVING SUM(a.n) > 0"
-        } else {
-            ""
-        }
+        " HAVING SUM(a.n) > 0"
     }
 }
 
@@ -297,14 +311,6 @@ struct GroupValueCount {
     grp: String,
     #[diesel(sql_type = Text)]
     value: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName, Debug)]
-struct GroupCount {
-    #[diesel(sql_type = Text)]
-    grp: String,
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
@@ -407,53 +413,49 @@ pub fn asked_and_answered(
     filter: &Filter,
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<BTreeMap<String, (i64, i64)>> {
-    let g = group_expr(grouping);
+    let mut counts = tallied_asked_and_answered(conn, survey_id, question_id, filter, grouping)?;
     if tallied(filter) {
-        return tallied_asked_and_answered(conn, survey_id, question_id, filter, grouping);
+        return Ok(counts);
     }
-    let mut sql = Sql::new(&format!("SELECT {g} AS grp, COUNT(*) AS n"));
-    responses_from(&mut sql, survey_id, filter);
-    sql.push(" AND NOT EXISTS (SELECT 1 FROM hidden_questions h WHERE h.response_id = r.id AND h.question_id = ")
+    // Drafts included: the drafts' own, added to the counted versions' from the tallies.
+    #[derive(QueryableByName, Debug)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        grp: String,
+        #[diesel(sql_type = BigInt)]
+        asked: i64,
+        #[diesel(sql_type = BigInt)]
+        answered: i64,
+    }
+    let g = group_expr(grouping);
+    let mut sql = Sql::new(&format!(
+        "SELECT {g} AS grp, \
+         CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM hidden_questions h WHERE h.response_id = r.id AND h.question_id = "
+    ));
+    sql.bind(question_id)
+        .push(
+            ") THEN 0 ELSE 1 END), 0) AS BIGINT) AS asked, \
+             CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM answers la WHERE la.response_id = r.id AND la.question_id = ",
+        )
         .bind(question_id)
-        .push(&format!("){}", group_by(grouping, "")));
-    let asked: Vec<GroupCount> = sql.query().load(conn)?;
-    let answered: Vec<GroupCount> = if filter.include_drafts && !filter.accepted_only {
-        // Drafts add the live answers of responses without a counted version: an OR of two
-        // look-ups per response, which PostgreSQL runs row by row (twice the time of counting
-        // the union's responses distinct).
-        let mut sql = Sql::new(&format!(
-            "SELECT {g} AS grp, COUNT(DISTINCT a.response_id) AS n"
-        ));
-        answers_from(&mut sql, survey_id, filter);
-        sql.push(" AND a.question_id = ")
-            .bind(question_id)
-            .push(&group_by(grouping, ""));
-        sql.query().load(conn)?
-    } else {
-        // The responses that have an answer, rather than the distinct responses among the
-        // answers: on 100,000 responses PostgreSQL sorted every answer to count them distinct
-        // (630 ms against 250). The survey is compared as itself, not as `responses_from`
-        // writes it for SQLite: PostgreSQL then estimated a few hundred responses and looked
-        // their answers up one by one (660 ms).
-        let mut sql = Sql::new(&format!(
-            "SELECT {g} AS grp, COUNT(*) AS n FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 \
-             WHERE r.survey_id = "
-        ));
-        sql.bind(survey_id);
-        push_filter(&mut sql, filter);
-        sql.push(" AND EXISTS (SELECT 1 FROM version_answers va WHERE va.response_id = r.id AND va.version = r.counted_version AND va.question_id = ")
-            .bind(question_id)
-            .push(&format!("){}", group_by(grouping, "")));
-        sql.query().load(conn)?
-    };
-    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for r in asked {
-        out.entry(r.grp).or_default().0 = r.n;
+        .push(
+            " AND la.visible = TRUE) THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered \
+             FROM responses r JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = ",
+        )
+        .bind(survey_id)
+        .push(DRAFT_ONLY);
+    push_country_filter(&mut sql, filter);
+    sql.push(&group_by(grouping, ""));
+    let drafts: Vec<Row> = sql.query().load(conn)?;
+    for d in drafts {
+        if grouping.is_some() && d.asked == 0 && d.answered == 0 {
+            continue;
+        }
+        let (asked, answered) = counts.entry(d.grp).or_default();
+        *asked += d.asked;
+        *answered += d.answered;
     }
-    for r in answered {
-        out.entry(r.grp).or_default().1 = r.n;
-    }
-    Ok(out)
+    Ok(counts)
 }
 
 /// [`asked_and_answered`] from the tallies: the responses that count less those the question

@@ -23,6 +23,7 @@ on_both_backends!(
     two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right,
     the_compendium_says_what_each_response_says_read_alone,
     the_kept_listings_equal_those_computed_from_the_answers_after_every_kind_of_write,
+    counts_with_drafts_equal_those_computed_from_every_answer_that_counts,
 );
 
 /// Answer and submit a whole response through the real pages.
@@ -2065,4 +2066,150 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
     assert!(practices::keep_roles(&mut conn, &other).unwrap());
     assert!(!practices::keep_roles(&mut conn, &survey).unwrap());
     same(&mut conn, "roles written again");
+}
+
+/// With drafts included, a question's counts are its tallies (the counted versions) and the
+/// drafts' live answers added to them: for every choice question of the shipped survey, by
+/// region, they equal the counts computed from every answer that counts (each counted
+/// version's, each draft's live ones, one union as the results read them before), and so do
+/// the responses asked and answering. Then again after a submitted response is returned and
+/// changed (its live answers differ from its counted version, which still counts) and a draft
+/// hides a question.
+async fn counts_with_drafts_equal_those_computed_from_every_answer_that_counts(backend: Backend) {
+    use coherence::survey::QuestionKind;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        grp: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let (app, catalog) = on_shipped_surveys(backend).await;
+    let survey = catalog.get("coherence-2008").unwrap().clone();
+    let countries = Countries::load().unwrap();
+    let mut conn = conn_for(&app);
+    let summary =
+        coherence::results::demo::generate(&mut conn, &survey, &countries, 80, 5).unwrap();
+    assert!(summary.drafts > 5 && summary.submitted > 5, "{summary:?}");
+    let drafts = Filter {
+        include_drafts: true,
+        ..Default::default()
+    };
+    // Every answer that counts, with its response and country.
+    let counted = "FROM (SELECT va.response_id AS response_id, va.question_id AS question_id, \
+         va.item AS item, va.value AS value FROM version_answers va JOIN responses rv \
+         ON rv.id = va.response_id AND va.version = rv.counted_version \
+         UNION ALL SELECT la.response_id, la.question_id, la.item, la.value FROM answers la \
+         JOIN responses rl ON rl.id = la.response_id \
+         WHERE rl.counted_version IS NULL AND la.visible = TRUE) a \
+         JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3 \
+         WHERE r.survey_id = 'coherence-2008' AND (r.counted_version IS NOT NULL \
+         OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))";
+    let mut compare = |conn: &mut db::DbConn, when: &str| {
+        let mut questions = 0;
+        for q in survey.questions() {
+            let (key, items) = match &q.kind {
+                QuestionKind::MultipleChoice { .. } => ("a.item", "a.item NOT LIKE '#%'"),
+                QuestionKind::Matrix { .. } => ("a.item || '=' || a.value", "a.item NOT LIKE '#%'"),
+                QuestionKind::SingleChoice { .. } | QuestionKind::YesNo => {
+                    ("a.value", "a.item = ''")
+                }
+                _ => continue,
+            };
+            questions += 1;
+            let grouping = Some(Grouping::Region);
+            let ours = aggregate::choice_counts(conn, &survey.id, q, &drafts, grouping).unwrap();
+            let expected: Vec<Row> = diesel::sql_query(format!(
+                "SELECT c.region_code AS grp, {key} AS value, COUNT(*) AS n {counted} \
+                 AND a.question_id = '{}' AND {items} GROUP BY c.region_code, {key}",
+                q.id
+            ))
+            .load(conn)
+            .unwrap();
+            let expected: Vec<(String, String, i64)> = expected
+                .into_iter()
+                .map(|r| (r.grp, r.value, r.n))
+                .collect();
+            assert_eq!(sorted(ours), sorted(expected), "{when}: {}", q.id);
+
+            let ours =
+                aggregate::asked_and_answered(conn, &survey.id, &q.id, &drafts, grouping).unwrap();
+            let answered: Vec<Row> = diesel::sql_query(format!(
+                "SELECT c.region_code AS grp, '' AS value, COUNT(DISTINCT a.response_id) AS n \
+                 {counted} AND a.question_id = '{}' GROUP BY c.region_code",
+                q.id
+            ))
+            .load(conn)
+            .unwrap();
+            let asked: Vec<Row> = diesel::sql_query(format!(
+                "SELECT c.region_code AS grp, '' AS value, COUNT(*) AS n FROM responses r \
+                 JOIN countries c ON c.iso3 = r.country_iso3 WHERE r.survey_id = 'coherence-2008' \
+                 AND (r.counted_version IS NOT NULL OR EXISTS (SELECT 1 FROM section_states s \
+                 WHERE s.response_id = r.id)) AND NOT EXISTS (SELECT 1 FROM hidden_questions h \
+                 WHERE h.response_id = r.id AND h.question_id = '{}') GROUP BY c.region_code",
+                q.id
+            ))
+            .load(conn)
+            .unwrap();
+            let mut expected: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+            for r in asked {
+                expected.entry(r.grp).or_default().0 = r.n;
+            }
+            for r in answered {
+                expected.entry(r.grp).or_default().1 = r.n;
+            }
+            let ours: std::collections::BTreeMap<String, (i64, i64)> = ours
+                .into_iter()
+                .filter(|(_, (a, n))| *a > 0 || *n > 0)
+                .collect();
+            assert_eq!(ours, expected, "{when}: asked and answered, {}", q.id);
+        }
+        assert!(questions > 10, "{questions} choice questions compared");
+    };
+    compare(&mut conn, "generated");
+
+    // A submitted response returned and changed: its live answers are not its counted version.
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let submitted: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM responses WHERE survey_id = 'coherence-2008' \
+         AND counted_version IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .load(&mut *conn)
+    .unwrap();
+    let changed = &submitted[0].id;
+    for statement in [
+        format!("UPDATE responses SET status = 'returned' WHERE id = '{changed}'"),
+        format!(
+            "UPDATE answers SET value = CASE WHEN value = 'yes' THEN 'no' ELSE 'yes' END \
+             WHERE response_id = '{changed}' AND item = '' AND value IN ('yes', 'no')"
+        ),
+        format!("DELETE FROM answers WHERE response_id = '{changed}' AND item <> ''"),
+    ] {
+        diesel::sql_query(statement).execute(&mut *conn).unwrap();
+    }
+    // A draft whose condition now hides a question it answered.
+    let draft: Vec<Id> = diesel::sql_query(
+        "SELECT r.id AS id FROM responses r WHERE r.survey_id = 'coherence-2008' \
+         AND r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states s \
+         WHERE s.response_id = r.id) ORDER BY r.id LIMIT 1",
+    )
+    .load(&mut *conn)
+    .unwrap();
+    let hidden = &draft[0].id;
+    diesel::sql_query(format!(
+        "UPDATE answers SET visible = FALSE WHERE response_id = '{hidden}' \
+         AND question_id IN (SELECT question_id FROM answers WHERE response_id = '{hidden}' \
+         ORDER BY question_id LIMIT 3)"
+    ))
+    .execute(&mut *conn)
+    .unwrap();
+    compare(&mut conn, "after a return and a hidden answer");
+    app.stop().await;
 }
