@@ -9,10 +9,11 @@
 //! once something is saved in it; a response with one still counts that version (a country
 //! changing a returned report is not counted twice, nor by its unsent changes).
 //!
-//! Without drafts, a question's counts (choices, escapes, asked and answered) are read from
-//! `answer_tallies`, which database triggers keep equal to those of the counted versions in
-//! the same transaction as every change (see the migration `answer_tallies`): a few hundred
-//! rows per question instead of every answer of the survey.
+//! A question's counts (choices, escapes, asked and answered) are read from `answer_tallies`,
+//! which database triggers keep equal to those of the counted versions in the same transaction
+//! as every change (see the migration `answer_tallies`): a few hundred rows per question
+//! instead of every answer of the survey. With drafts included, the drafts' own live answers
+//! are counted and added to them.
 
 use std::collections::BTreeMap;
 
