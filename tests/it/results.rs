@@ -2108,7 +2108,7 @@ async fn counts_with_drafts_equal_those_computed_from_every_answer_that_counts(b
          JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3 \
          WHERE r.survey_id = 'coherence-2008' AND (r.counted_version IS NOT NULL \
          OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))";
-    let mut compare = |conn: &mut db::DbConn, when: &str| {
+    let compare = |conn: &mut db::DbConn, when: &str| {
         let mut questions = 0;
         for q in survey.questions() {
             let (key, items) = match &q.kind {
