@@ -405,6 +405,18 @@ pub fn choice_counts_by_two(
         .collect())
 }
 
+/// A group's responses asked a question and answering it, as [`asked_and_answered`] counts
+/// them from the tallies or over the drafts.
+#[derive(QueryableByName, Debug)]
+struct GroupAskedAnswered {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = BigInt)]
+    asked: i64,
+    #[diesel(sql_type = BigInt)]
+    answered: i64,
+}
+
 /// Per group: how many responses were asked the question (not hidden by a condition), and how
 /// many of them answered it.
 pub fn asked_and_answered(
@@ -419,15 +431,6 @@ pub fn asked_and_answered(
         return Ok(counts);
     }
     // Drafts included: the drafts' own, added to the counted versions' from the tallies.
-    #[derive(QueryableByName, Debug)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        grp: String,
-        #[diesel(sql_type = BigInt)]
-        asked: i64,
-        #[diesel(sql_type = BigInt)]
-        answered: i64,
-    }
     let g = group_expr(grouping);
     let mut sql = Sql::new(&format!(
         "SELECT {g} AS grp, \
@@ -447,7 +450,7 @@ pub fn asked_and_answered(
         .push(DRAFT_ONLY);
     push_country_filter(&mut sql, filter);
     sql.push(&group_by(grouping, ""));
-    let drafts: Vec<Row> = sql.query().load(conn)?;
+    let drafts: Vec<GroupAskedAnswered> = sql.query().load(conn)?;
     for d in drafts {
         if grouping.is_some() && d.asked == 0 && d.answered == 0 {
             continue;
@@ -468,15 +471,6 @@ fn tallied_asked_and_answered(
     filter: &Filter,
     grouping: Option<Grouping>,
 ) -> diesel::QueryResult<BTreeMap<String, (i64, i64)>> {
-    #[derive(QueryableByName, Debug)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        grp: String,
-        #[diesel(sql_type = BigInt)]
-        asked: i64,
-        #[diesel(sql_type = BigInt)]
-        answered: i64,
-    }
     let g = group_expr(grouping);
     let mut sql = Sql::new(&format!(
         "SELECT {g} AS grp, \
@@ -493,7 +487,7 @@ fn tallied_asked_and_answered(
     }
     push_country_filter(&mut sql, filter);
     sql.push(&group_by(grouping, ""));
-    let rows: Vec<Row> = sql.query().load(conn)?;
+    let rows: Vec<GroupAskedAnswered> = sql.query().load(conn)?;
     // As the counts over the responses: one row "all" without a grouping (an aggregate over no
     // rows), and only the groups with someone in them by a grouping.
     Ok(rows

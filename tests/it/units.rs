@@ -636,7 +636,7 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
 /// over thousands of organisations holds a bounded number of locks.
 async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(backend: Backend) {
     use coherence::db::contacts::{upsert_all, ContactFields};
-    use coherence::db::tokens::{insert_tokens, LinkRole, NewToken};
+    use coherence::db::tokens::{insert_tokens, LinkRole};
     use diesel::RunQueryDsl;
     use std::sync::{Arc, Barrier};
 
@@ -675,22 +675,7 @@ async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(back
                 .iter()
                 .map(|u| format!("hash-{round_tag}-{reversed}-{u}"))
                 .collect();
-            let links: Vec<NewToken> = order
-                .iter()
-                .zip(&hashes)
-                .map(|(u, hash)| NewToken {
-                    survey_id: "institutions",
-                    country_iso3: "KEN",
-                    unit: u,
-                    token_hash: hash,
-                    holder_name: None,
-                    holder_email: None,
-                    now,
-                    expires_at: None,
-                    role: LinkRole::Coordinator,
-                    sections: &[],
-                })
-                .collect();
+            let links = coordinator_links("KEN", &order, &hashes, now);
             db::transaction(conn, |conn| insert_tokens(conn, &links).map(drop))
                 .map_err(|e| format!("links, reversed {reversed}: {e}"))
         }));
@@ -736,22 +721,8 @@ async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(back
     const MANY: usize = 3000;
     let many: Vec<String> = (0..MANY).map(|i| format!("Agency {i:05}")).collect();
     let hashes: Vec<String> = many.iter().map(|u| format!("hash-many-{u}")).collect();
-    let links: Vec<NewToken> = many
-        .iter()
-        .zip(&hashes)
-        .map(|(u, hash)| NewToken {
-            survey_id: "institutions",
-            country_iso3: "GHA",
-            unit: u,
-            token_hash: hash,
-            holder_name: None,
-            holder_email: None,
-            now,
-            expires_at: None,
-            role: LinkRole::Coordinator,
-            sections: &[],
-        })
-        .collect();
+    let many_units: Vec<&String> = many.iter().collect();
+    let links = coordinator_links("GHA", &many_units, &hashes, now);
     let held = db::transaction(&mut conn, |conn| -> diesel::QueryResult<i64> {
         insert_tokens(conn, &links)?;
         match backend {
@@ -793,4 +764,30 @@ async fn writes_of_many_organisations_at_once_in_opposite_orders_all_commit(back
     .unwrap();
     assert_eq!(links[0].n, (2 * ROUNDS * UNITS + MANY) as i64);
     app.stop().await;
+}
+
+/// Coordinator links of the organisations survey, one per unit of `country`, with the given
+/// hashes.
+fn coordinator_links<'a>(
+    country: &'a str,
+    units: &[&'a String],
+    hashes: &'a [String],
+    now: chrono::NaiveDateTime,
+) -> Vec<coherence::db::tokens::NewToken<'a>> {
+    units
+        .iter()
+        .zip(hashes)
+        .map(|(unit, hash)| coherence::db::tokens::NewToken {
+            survey_id: "institutions",
+            country_iso3: country,
+            unit,
+            token_hash: hash,
+            holder_name: None,
+            holder_email: None,
+            now,
+            expires_at: None,
+            role: coherence::db::tokens::LinkRole::Coordinator,
+            sections: &[],
+        })
+        .collect()
 }
