@@ -69,6 +69,19 @@ impl Filter {
         self
     }
 
+    /// Whether the drafts' live answers count as well as the counted versions.
+    pub fn with_drafts(&self) -> bool {
+        self.include_drafts && !self.accepted_only
+    }
+
+    /// The same filter over the counted versions only (drafts left out).
+    pub fn counted_only(&self) -> Filter {
+        Filter {
+            include_drafts: false,
+            ..self.clone()
+        }
+    }
+
     /// Whether a response from this country counts (for code that loads responses itself,
     /// such as exports).
     pub fn admits(&self, iso3: &str) -> bool {
@@ -285,6 +298,14 @@ pub(super) fn push_state_filter(sql: &mut Sql, filter: &Filter) {
     } else {
         sql.push(" AND r.counted_version IS NOT NULL");
     }
+}
+
+/// ` AND <a draft (no counted version, something saved) of the filter's countries>` over `r`
+/// (responses) and `c` (countries): the responses whose live answers count with drafts
+/// included.
+pub(super) fn push_drafts_filter(sql: &mut Sql, filter: &Filter) {
+    sql.push(DRAFT_ONLY);
+    push_country_filter(sql, filter);
 }
 
 /// ` AND <population, region and income group>` over `c` (countries).

@@ -508,7 +508,8 @@ async fn compendium_needs_and_matching(backend: Backend) {
     };
     let listed = practices::listings(&mut conn, &survey, &countries, &drafts, "en").unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].version, None);
+    // Version 0: the draft's live answers.
+    assert_eq!(listed[0].version, 0);
     let read = practices::practices(
         &mut conn,
         &survey,
@@ -1887,7 +1888,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     // the same in the version that counts now: its text is that version's only.
     let other = list
         .iter()
-        .find(|p| p.listing.version == Some(1) && &*p.listing.question == "gp1_description")
+        .find(|p| p.listing.version == 1 && &*p.listing.question == "gp1_description")
         .unwrap()
         .listing
         .clone();
@@ -1921,7 +1922,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
         .into_iter()
         .find(|l| &l.response_id == oid && &*l.question == "gp1_description")
         .unwrap();
-    assert_eq!(now.version, Some(2));
+    assert_eq!(now.version, 2);
     assert_eq!(read(&mut conn, &now)[0].text, "Rewritten");
     app.stop().await;
 }
@@ -1954,6 +1955,16 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
             region: Some("142".to_string()),
             ..Filter::default()
         },
+        // The counted versions' listings kept, the drafts' computed from their live answers.
+        Filter {
+            include_drafts: true,
+            ..Filter::default()
+        },
+        Filter {
+            include_drafts: true,
+            region: Some("142".to_string()),
+            ..Filter::default()
+        },
     ];
     let same = |conn: &mut coherence::db::DbConn, step: &str| {
         for s in [&survey, &other] {
@@ -1962,9 +1973,30 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
                     |from| practices::listings_reading(conn, s, &countries, f, "en", from).unwrap();
                 let (kept, computed) = (read(ListingsFrom::Kept), read(ListingsFrom::Answers));
                 assert_eq!(kept, computed, "{step}: {} {f:?}", s.id);
+                if f.include_drafts {
+                    // Beside the counted versions' listings, one for each practice a draft
+                    // answered (its live answers, version 0), by a query of the test's own.
+                    let counted =
+                        practices::listings(conn, s, &countries, &f.counted_only(), "en").unwrap();
+                    let (of_drafts, of_counted): (Vec<_>, Vec<_>) =
+                        kept.iter().partition(|l| l.version == 0);
+                    assert_eq!(of_counted.len(), counted.len(), "{step}: {} {f:?}", s.id);
+                    let listed: std::collections::BTreeSet<(String, String)> = of_drafts
+                        .iter()
+                        .map(|l| (l.response_id.clone(), l.question.to_string()))
+                        .collect();
+                    assert_eq!(listed.len(), of_drafts.len(), "{step}: {} {f:?}", s.id);
+                    assert_eq!(
+                        listed,
+                        drafts_practices(conn, s, f.region.as_deref()),
+                        "{step}: {} {f:?}",
+                        s.id
+                    );
+                }
             }
         }
     };
+    assert!(!drafts_practices(&mut conn, &survey, None).is_empty());
     same(&mut conn, "submitted");
     let listed =
         practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en").unwrap();
@@ -2041,9 +2073,7 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
         ..Filter::default()
     };
     let listed = practices::listings(&mut conn, &survey, &countries, &accepted, "en").unwrap();
-    assert!(listed
-        .iter()
-        .any(|l| l.response_id == id && l.version == Some(2)));
+    assert!(listed.iter().any(|l| l.response_id == id && l.version == 2));
     // What is read is what the database keeps: without it, no listing.
     diesel::sql_query("DELETE FROM version_practices")
         .execute(&mut conn)
@@ -2066,6 +2096,52 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
     assert!(practices::keep_roles(&mut conn, &other).unwrap());
     assert!(!practices::keep_roles(&mut conn, &survey).unwrap());
     same(&mut conn, "roles written again");
+}
+
+/// The (response, practice question) pairs of the drafts' practices: a draft (no counted
+/// version, a section saved) of the survey answered a good-practice question (a visible live
+/// answer), in the region if one is given.
+fn drafts_practices(
+    conn: &mut coherence::db::DbConn,
+    survey: &coherence::survey::Survey,
+    region: Option<&str>,
+) -> std::collections::BTreeSet<(String, String)> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Pair {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        response_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        question_id: String,
+    }
+    let questions: Vec<String> = survey
+        .questions()
+        .filter(|q| {
+            matches!(
+                q.marker,
+                Some(coherence::survey::Marker::GoodPractice { .. })
+            )
+        })
+        .map(|q| format!("'{}'", q.id))
+        .collect();
+    assert!(!questions.is_empty());
+    let region = region
+        .map(|r| format!(" AND c.region_code = '{r}'"))
+        .unwrap_or_default();
+    diesel::sql_query(format!(
+        "SELECT a.response_id, a.question_id FROM answers a \
+         JOIN responses r ON r.id = a.response_id JOIN countries c ON c.iso3 = r.country_iso3 \
+         WHERE r.survey_id = '{}' AND r.counted_version IS NULL AND a.visible = TRUE \
+         AND a.item = '' AND a.question_id IN ({}) \
+         AND r.id IN (SELECT response_id FROM section_states){region}",
+        survey.id,
+        questions.join(", ")
+    ))
+    .load::<Pair>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|p| (p.response_id, p.question_id))
+    .collect()
 }
 
 /// With drafts included, a question's counts are its tallies (the counted versions) and the
