@@ -365,8 +365,12 @@ fn cached_listings(
 ) -> Result<std::sync::Arc<Vec<practices::Listing>>, AppError> {
     let key = cache_key("compendium", survey, filter, lang);
     cached(app, conn, key, &[survey.id.as_str()], |conn| {
-        Ok(practices::listings(
+        // With drafts included, the drafts' listings on a second connection while the counted
+        // versions' are read, when the pool has one free at once; else one after the other.
+        let mut second = filter.with_drafts().then(|| app.pool.try_get()).flatten();
+        Ok(practices::listings_on_two(
             conn,
+            second.as_deref_mut(),
             survey,
             &app.countries,
             filter,

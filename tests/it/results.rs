@@ -1998,6 +1998,26 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
     };
     assert!(!drafts_practices(&mut conn, &survey, None).is_empty());
     same(&mut conn, "submitted");
+    // The download's compendium with drafts included, the drafts' practices read on a second
+    // connection in one statement and merged with the counted versions': the same practices,
+    // in the same order, as read on one connection; and so are the page's listings.
+    let mut second = conn_for(&app);
+    for f in filters.iter().filter(|f| f.include_drafts) {
+        for s in [&survey, &other] {
+            let one = practices::compendium(&mut conn, s, &countries, f, "en").unwrap();
+            let two = practices::compendium_on_two(&mut conn, &mut second, s, &countries, f, "en")
+                .unwrap();
+            assert!(one.iter().any(|p| p.listing.version == 0), "{} {f:?}", s.id);
+            assert!(one.iter().any(|p| p.listing.version > 0), "{} {f:?}", s.id);
+            assert_eq!(two, one, "{} {f:?}", s.id);
+            // And the page's listings, the drafts' read on the second connection.
+            let listed: Vec<_> = one.iter().map(|p| p.listing.clone()).collect();
+            let on_two =
+                practices::listings_on_two(&mut conn, Some(&mut second), s, &countries, f, "en")
+                    .unwrap();
+            assert_eq!(on_two, listed, "{} {f:?}", s.id);
+        }
+    }
     let listed =
         practices::listings(&mut conn, &survey, &countries, &Filter::default(), "en").unwrap();
     assert!(listed.len() > 10, "{}", listed.len());

@@ -625,6 +625,41 @@ async fn a_large_compendium_is_paged_and_filtered_by_theme(backend: Backend) {
         })
         .collect();
     assert_eq!(headings, expected);
+    // The download of a large round reads on two connections (the drafts' practices apart
+    // with drafts included): the same Markdown as on one, whichever way it is read.
+    let countries = Countries::load().unwrap();
+    let mut second = pool_of(&app).get().unwrap();
+    for filter in [
+        Filter::default(),
+        Filter {
+            include_drafts: true,
+            ..Filter::default()
+        },
+    ] {
+        let mut download = |two: bool, above: usize| {
+            practices::compendium_download_on_two_above(
+                &mut conn,
+                two.then_some(&mut *second),
+                &survey,
+                &countries,
+                &filter,
+                "en",
+                above,
+            )
+            .unwrap()
+        };
+        let one = download(false, 0);
+        assert_eq!(download(true, 0), one, "{filter:?}");
+        assert_eq!(download(true, 100_000), one, "{filter:?}");
+        if filter.include_drafts {
+            assert!(
+                one.matches("\n### ").count() > all.len(),
+                "drafts' practices too"
+            );
+        } else {
+            assert_eq!(one, markdown.body);
+        }
+    }
 }
 
 /// Two transactions that each add or move rows of many organisations of a survey (a campaign
