@@ -176,7 +176,7 @@ pub(super) fn responses_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
 /// AND <filter>`. `a` has `response_id, question_id, item, value, num`, visible answers only:
 /// the counted version's, and with drafts included the live ones of responses without one.
 pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
-    if filter.include_drafts && !filter.accepted_only {
+    if filter.with_drafts() {
         let s = sql.param(survey_id);
         sql.push(&format!(
             " FROM (SELECT va.response_id AS response_id, va.question_id AS question_id, va.item AS item, \
@@ -206,7 +206,7 @@ pub(super) fn answers_from(sql: &mut Sql, survey_id: &str, filter: &Filter) {
 /// Whether the counts for `filter` are those of the counted versions only, kept in
 /// `answer_tallies`: every filter but drafts included.
 fn tallied(filter: &Filter) -> bool {
-    !filter.include_drafts || filter.accepted_only
+    !filter.with_drafts()
 }
 
 /// `FROM answer_tallies a JOIN countries c ... WHERE a.survey_id = ... AND a.question_id = ...
