@@ -263,10 +263,17 @@ impl QuestionRows {
         .bind(survey_id)
         .push(" AND t.question_id = ")
         .bind(question_id)
+        // From the drafts to their answers to the question: SQLite keeps the order of a CROSS
+        // JOIN, and so reads the survey's responses along `responses_rates` and looks up each
+        // draft's answer along `answers_by_question`. From the answers to the question (its
+        // plan for a JOIN), it read every response's answer row for its `visible` and `value`
+        // before checking its response (100,000 organisations, 20,000 drafts: 0.18 s in
+        // `sqlite3` against 0.37-0.41 s). PostgreSQL plans a CROSS JOIN like any join.
         .push(
             " UNION ALL SELECT r.country_iso3, la.item, \
              CASE WHEN la.item LIKE '#%' THEN '' ELSE la.value END, 1 \
-             FROM answers la JOIN responses r ON r.id = la.response_id WHERE la.question_id = ",
+             FROM responses r CROSS JOIN answers la WHERE r.id = la.response_id \
+             AND la.question_id = ",
         )
         .bind(question_id)
         .push(" AND la.visible = TRUE AND (la.item LIKE '#%' OR length(la.value) <= 64) AND r.survey_id = ")
