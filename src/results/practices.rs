@@ -137,39 +137,18 @@ fn push_listing_columns(
     }
 }
 
-/// The answers a practice question's listings are made of, of the counted versions or of the
-/// drafts' live answers (`part`): the practice's own rows (without its text), its themes and
-/// its "may be cited". [`listed_from_answers`] keeps the themes' and citation's rows of each
-/// practice's own version.
+/// The answers a practice question's listings are made of, of the counted versions: the
+/// practice's own rows (without its text), its themes and its "may be cited".
+/// [`listed_from_answers`] keeps the themes' and citation's rows of each practice's own version.
 fn listing_rows(
     conn: &mut DbConn,
     survey_id: &str,
     practice: &str,
     themes_from: Option<&str>,
     cite: Option<&str>,
-    part: Part,
     filter: &Filter,
 ) -> diesel::QueryResult<Vec<ListingRow>> {
     let others: Vec<&str> = themes_from.into_iter().chain(cite).collect();
-    if let Part::Drafts = part {
-        // A draft's live answers have no version (0 throughout). From the drafts to their
-        // answers to the three questions (SQLite keeps the order of a CROSS JOIN; PostgreSQL
-        // plans it like any join): SQLite reads the survey's responses along
-        // `responses_rates` and each draft's answers along `answers_by_question` (100,000
-        // organisations, 20,000 drafts: 0.23 s in `sqlite3`, against 0.47 s starting from
-        // the answers to the questions, most of which are the counted responses').
-        let mut sql = Sql::new("SELECT CAST(0 AS BIGINT) AS version, ");
-        push_listing_columns(&mut sql, practice, themes_from, cite, true);
-        sql.push(
-            " FROM responses r CROSS JOIN answers a JOIN countries c ON c.iso3 = r.country_iso3 \
-             WHERE a.response_id = r.id AND r.survey_id = ",
-        )
-        .bind(survey_id)
-        .push(" AND a.visible = TRUE AND a.question_id IN ");
-        sql.bind_list(std::iter::once(practice).chain(others.iter().copied()));
-        super::aggregate::push_drafts_filter(&mut sql, filter);
-        return sql.query().load(conn);
-    }
     // Counted versions only: the practice's rows with their response (which the filter is
     // about, and which says the version that counts), then the themes' and citation's rows by
     // question alone, of every version. At 100,000 organisations, joining those 84,000 rows to
@@ -456,19 +435,17 @@ struct Listed {
     codes: Vec<String>,
 }
 
-/// One question's practices of the counted versions or of the drafts (`part`), from every
-/// answer to it and to its themes and citation questions (the drafts', or the counted
-/// versions' without roles kept: see [`listed_kept`]).
+/// One question's practices of the counted versions, from every answer to it and to its themes
+/// and citation questions (without roles kept: see [`listed_kept`]).
 fn listed_from_answers(
     conn: &mut DbConn,
     survey_id: &str,
     practice: &str,
     themes_from: Option<&str>,
     cite: Option<&str>,
-    part: Part,
     filter: &Filter,
 ) -> diesel::QueryResult<Vec<Listed>> {
-    let rows = listing_rows(conn, survey_id, practice, themes_from, cite, part, filter)?;
+    let rows = listing_rows(conn, survey_id, practice, themes_from, cite, filter)?;
     // The practices first (every response that answered the question), then what their
     // other answers say of them.
     // Each practice's place and version.
@@ -720,24 +697,15 @@ pub fn listings_on_two(
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Listing>> {
-    let Some(second) = second.filter(|_| filter.with_drafts()) else {
-        return listings(conn, survey, countries, filter, lang);
-    };
-    let counted = filter.counted_only();
-    std::thread::scope(|scope| {
-        let drafts = std::thread::Builder::new()
-            .name("compendium drafts".to_string())
-            .spawn_scoped(scope, || {
-                let from = ListingsFrom::Answers;
-                listings_of_parts(second, survey, countries, filter, lang, from, Parts::Drafts)
-            })
-            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-        let of_counted = listings(conn, survey, countries, &counted, lang);
-        let drafts = drafts
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok(merged_in_compendium_order(survey, of_counted?, drafts))
-    })
+    listings_in_parts(
+        conn,
+        second,
+        survey,
+        countries,
+        filter,
+        lang,
+        ListingsFrom::Kept,
+    )
 }
 
 /// [`listings`], read from where `from` says: for the tests, which compare the listings the
@@ -751,44 +719,65 @@ pub fn listings_reading(
     lang: &str,
     from: ListingsFrom,
 ) -> diesel::QueryResult<Vec<Listing>> {
-    listings_of_parts(conn, survey, countries, filter, lang, from, Parts::Counted)
+    listings_in_parts(conn, None, survey, countries, filter, lang, from)
 }
 
-/// Which practices [`listings_of_parts`] lists.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Parts {
-    /// Those of the counted versions, and with drafts included the drafts'.
-    Counted,
-    /// The drafts' only (none unless drafts are included).
-    Drafts,
-}
-
-impl Parts {
-    /// Whether the filter lists the practices of the counted versions, of drafts.
-    fn lists(self, filter: &Filter) -> (bool, bool) {
-        match self {
-            Parts::Counted => (true, filter.with_drafts()),
-            Parts::Drafts => (false, filter.with_drafts()),
-        }
+/// The counted versions' listings (read from where `from` says) and with drafts included the
+/// drafts' (see [`counted_beside_drafts`]).
+fn listings_in_parts(
+    conn: &mut DbConn,
+    second: Option<&mut DbConn>,
+    survey: &Survey,
+    countries: &Countries,
+    filter: &Filter,
+    lang: &str,
+    from: ListingsFrom,
+) -> diesel::QueryResult<Vec<Listing>> {
+    // Only responses from the survey's population count, whatever filter the caller built.
+    let filter = &filter.clone().within(survey);
+    let counted = |conn: &mut DbConn| counted_listings(conn, survey, countries, filter, lang, from);
+    if !filter.with_drafts() {
+        return counted(conn);
     }
+    counted_beside_drafts(conn, second, survey, counted, |conn| {
+        let questions = listing_questions(survey);
+        let rows = draft_rows(conn, survey, &questions, filter)?;
+        in_order(survey, countries, lang, |q, themes_from, cite| {
+            Ok(drafts_listed(&rows, &q.id, themes_from, cite))
+        })
+    })
 }
 
-/// [`listings_reading`] of some parts only.
-fn listings_of_parts(
+/// The counted versions' listings, in the compendium's order: kept where the database keeps
+/// them (and `from` allows), else computed from their answers.
+fn counted_listings(
     conn: &mut DbConn,
     survey: &Survey,
     countries: &Countries,
     filter: &Filter,
     lang: &str,
     from: ListingsFrom,
-    parts: Parts,
 ) -> diesel::QueryResult<Vec<Listing>> {
-    // Only responses from the survey's population count, whatever filter the caller built.
-    let filter = &filter.clone().within(survey);
     let counted = &filter.counted_only();
-    let (of_counted, of_drafts) = parts.lists(filter);
-    let kept =
-        of_counted && from == ListingsFrom::Kept && roles_kept(conn, &survey.id, &roles(survey))?;
+    let kept = from == ListingsFrom::Kept && roles_kept(conn, &survey.id, &roles(survey))?;
+    in_order(survey, countries, lang, |q, themes_from, cite| {
+        if kept {
+            listed_kept(conn, &survey.id, &q.id, counted)
+        } else {
+            listed_from_answers(conn, &survey.id, &q.id, themes_from, cite, counted)
+        }
+    })
+}
+
+/// Every good-practice question's listings, question by question in the definition's order and
+/// each question's in the compendium's order, from its practices as `listed` reads them (given
+/// the question, its themes question and its citation question).
+fn in_order(
+    survey: &Survey,
+    countries: &Countries,
+    lang: &str,
+    mut listed: impl FnMut(&Question, Option<&str>, Option<&str>) -> diesel::QueryResult<Vec<Listed>>,
+) -> diesel::QueryResult<Vec<Listing>> {
     let mut places = Places::new(countries, lang);
     let mut out = Vec::new();
     for q in survey.questions() {
@@ -800,50 +789,66 @@ fn listings_of_parts(
         else {
             continue;
         };
-        let from_answers = |conn: &mut DbConn, part: Part| {
-            listed_from_answers(
-                conn,
-                &survey.id,
-                &q.id,
-                themes_from.as_deref(),
-                cite_question.as_deref(),
-                part,
-                filter,
-            )
-        };
-        // With drafts included the drafts', always from their live answers, then the counted
-        // versions' (kept where the database keeps them): reading the counted versions' from
-        // their answers as well took 1.4 s at 100,000 organisations. In this order a draft
-        // submitted between the two statements is seen as both, and listed once, as counted
-        // (a recall in between, much rarer, leaves it out of this view).
-        let drafts = if of_drafts {
-            from_answers(conn, Part::Drafts)?
-        } else {
-            Vec::new()
-        };
-        let mut listed = if !of_counted {
-            Vec::new()
-        } else if kept {
-            listed_kept(conn, &survey.id, &q.id, counted)?
-        } else {
-            from_answers(conn, Part::Counted)?
-        };
-        if listed.is_empty() {
-            listed = drafts;
-        } else if !drafts.is_empty() {
-            let seen_counted: HashSet<&str> =
-                listed.iter().map(|l| l.response_id.as_str()).collect();
-            let drafts: Vec<Listed> = drafts
-                .into_iter()
-                .filter(|d| !seen_counted.contains(d.response_id.as_str()))
-                .collect();
-            listed.extend(drafts);
-        }
-        let listings = listings_of(survey, q, listed, &mut places);
+        let of_question = listed(q, themes_from.as_deref(), cite_question.as_deref())?;
+        let listings = listings_of(survey, q, of_question, &mut places);
         let ranks = places.ranks();
         out.extend(in_compendium_order(listings, &ranks));
     }
     Ok(out)
+}
+
+/// The questions a listing is read from: each good-practice question, its themes question and
+/// its citation question.
+fn listing_questions(survey: &Survey) -> Vec<&str> {
+    let mut questions: Vec<&str> = Vec::new();
+    for q in survey.questions() {
+        if let Some(Marker::GoodPractice {
+            themes_from,
+            cite_question,
+            ..
+        }) = &q.marker
+        {
+            for id in std::iter::once(q.id.as_str())
+                .chain(themes_from.as_deref())
+                .chain(cite_question.as_deref())
+            {
+                if !questions.contains(&id) {
+                    questions.push(id);
+                }
+            }
+        }
+    }
+    questions
+}
+
+/// The counted versions' practices (`counted`) and the drafts' (`drafts`), merged in the
+/// compendium's order: on `second`, in a thread of their own, the drafts' while the counted
+/// versions' are read on `conn`; without a second, the drafts' first, then the counted
+/// versions'. In that order a draft submitted between the two reads is seen as both, and
+/// listed once, as counted (a recall in between, much rarer, leaves it out of this view).
+fn counted_beside_drafts<P: AsRef<Listing> + Send>(
+    conn: &mut DbConn,
+    second: Option<&mut DbConn>,
+    survey: &Survey,
+    counted: impl FnOnce(&mut DbConn) -> diesel::QueryResult<Vec<P>>,
+    drafts: impl FnOnce(&mut DbConn) -> diesel::QueryResult<Vec<P>> + Send,
+) -> diesel::QueryResult<Vec<P>> {
+    let Some(second) = second else {
+        let of_drafts = drafts(conn)?;
+        let of_counted = counted(conn)?;
+        return Ok(merged_in_compendium_order(survey, of_counted, of_drafts));
+    };
+    std::thread::scope(|scope| {
+        let of_drafts = std::thread::Builder::new()
+            .name("compendium drafts".to_string())
+            .spawn_scoped(scope, || drafts(second))
+            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+        let of_counted = counted(conn);
+        let of_drafts = of_drafts
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok(merged_in_compendium_order(survey, of_counted?, of_drafts))
+    })
 }
 
 /// The listings of a good-practice question `q` (in no order) from what was read of its
@@ -1257,19 +1262,13 @@ fn compendium_with_drafts_on_two(
     filter: &Filter,
     lang: &str,
 ) -> diesel::QueryResult<Vec<Practice>> {
-    std::thread::scope(|scope| {
-        let drafts = std::thread::Builder::new()
-            .name("compendium drafts".to_string())
-            .spawn_scoped(scope, || {
-                drafts_compendium(drafts_conn, survey, countries, filter, lang)
-            })
-            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-        let counted = compendium(conn, survey, countries, &filter.counted_only(), lang);
-        let drafts = drafts
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok(merged_in_compendium_order(survey, counted?, drafts))
-    })
+    counted_beside_drafts(
+        conn,
+        Some(drafts_conn),
+        survey,
+        |conn| compendium(conn, survey, countries, &filter.counted_only(), lang),
+        |conn| drafts_compendium(conn, survey, countries, filter, lang),
+    )
 }
 
 /// A draft's visible live answer, with its response's country and organisation.
@@ -1283,10 +1282,38 @@ struct DraftRow {
     value: String,
 }
 
+/// The drafts' visible live answers to `questions`, of the filter's countries (`filter` is
+/// already within the survey's population).
+fn draft_rows(
+    conn: &mut DbConn,
+    survey: &Survey,
+    questions: &[&str],
+    filter: &Filter,
+) -> diesel::QueryResult<Vec<DraftRow>> {
+    if questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    // From the drafts to their answers (SQLite keeps the order of a CROSS JOIN; PostgreSQL
+    // plans it like any join): SQLite reads the survey's responses along `responses_rates` and
+    // each draft's answers along `answers_by_question` (100,000 organisations, 20,000 drafts,
+    // the listings' three questions: 0.23 s in `sqlite3`, against 0.47 s starting from the
+    // answers to the questions, most of which are the counted responses').
+    let mut sql = Sql::new(
+        "SELECT r.id, c.iso3, r.unit, a.question_id, a.item, a.value \
+         FROM responses r CROSS JOIN answers a JOIN countries c ON c.iso3 = r.country_iso3 \
+         WHERE a.response_id = r.id AND r.survey_id = ",
+    );
+    sql.bind(survey.id.as_str())
+        .push(" AND a.visible = TRUE AND a.question_id IN ");
+    sql.bind_list(questions.iter().copied());
+    super::aggregate::push_drafts_filter(&mut sql, filter);
+    sql.typed::<(Text, Text, Text, Text, Text, Text)>()
+        .load(conn)
+}
+
 /// The drafts' practices in full, in the compendium's order, from one read of their live
 /// answers to every question the compendium needs (the practices', their themes', citation and
-/// related questions): what [`listings`] and [`practices`] read in two statements each, for the
-/// counted versions' practices and the drafts'.
+/// related questions): what [`listings`] and [`practices`] read in two statements each.
 fn drafts_compendium(
     conn: &mut DbConn,
     survey: &Survey,
@@ -1297,54 +1324,15 @@ fn drafts_compendium(
     let filter = &filter.clone().within(survey);
     let shown = shown_beside(survey);
     let mut questions = read_for(&shown, |_| true);
-    for q in survey.questions() {
-        if let Some(Marker::GoodPractice {
-            themes_from: Some(t),
-            ..
-        }) = &q.marker
-        {
-            if !questions.contains(&t.as_str()) {
-                questions.push(t);
-            }
+    for q in listing_questions(survey) {
+        if !questions.contains(&q) {
+            questions.push(q);
         }
     }
-    if questions.is_empty() {
-        return Ok(Vec::new());
-    }
-    // From the drafts to their answers, as in `listing_rows`.
-    let mut sql = Sql::new(
-        "SELECT r.id, c.iso3, r.unit, a.question_id, a.item, a.value \
-         FROM responses r CROSS JOIN answers a JOIN countries c ON c.iso3 = r.country_iso3 \
-         WHERE a.response_id = r.id AND r.survey_id = ",
-    );
-    sql.bind(survey.id.as_str())
-        .push(" AND a.visible = TRUE AND a.question_id IN ");
-    sql.bind_list(questions.iter().copied());
-    super::aggregate::push_drafts_filter(&mut sql, filter);
-    let rows: Vec<DraftRow> = sql
-        .typed::<(Text, Text, Text, Text, Text, Text)>()
-        .load(conn)?;
-    let mut places = Places::new(countries, lang);
-    let mut listings = Vec::new();
-    for q in survey.questions() {
-        let Some(Marker::GoodPractice {
-            themes_from,
-            cite_question,
-            ..
-        }) = &q.marker
-        else {
-            continue;
-        };
-        let listed = drafts_listed(
-            &rows,
-            &q.id,
-            themes_from.as_deref(),
-            cite_question.as_deref(),
-        );
-        let of_question = listings_of(survey, q, listed, &mut places);
-        let ranks = places.ranks();
-        listings.extend(in_compendium_order(of_question, &ranks));
-    }
+    let rows = draft_rows(conn, survey, &questions, filter)?;
+    let listings = in_order(survey, countries, lang, |q, themes_from, cite| {
+        Ok(drafts_listed(&rows, &q.id, themes_from, cite))
+    })?;
     practices_from(countries, &shown, listings, lang, 0, |_, each| {
         for r in rows {
             each(TextRow {
