@@ -85,6 +85,7 @@ diesel::table! {
         sent_back_message -> Nullable<Text>,
         sent_back_by -> Nullable<Text>,
         sent_back_at -> Nullable<Timestamp>,
+        has_saves -> Bool,
     }
 }
 

@@ -226,8 +226,9 @@ fn tallies_from(sql: &mut Sql, survey_id: &str, question_id: &str, filter: &Filt
 }
 
 /// ` AND <a draft that counts>` over `r`: a response without a counted version, in which
-/// someone saved something (see [`push_state_filter`]).
-const DRAFT_ONLY: &str = " AND r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id)";
+/// someone saved something (see [`push_state_filter`]). Written as the partial index
+/// `responses_drafts` states it, so that both backends read the drafts from it.
+const DRAFT_ONLY: &str = " AND r.counted_version IS NULL AND r.has_saves = TRUE";
 
 /// Where a question's counts of items come from for a filter, as `a` with `a.item`, `a.value`
 /// and `a.n`, joined to the countries `c`: its tallies, which hold the counted versions; with
@@ -264,7 +265,7 @@ impl QuestionRows {
         .push(" AND t.question_id = ")
         .bind(question_id)
         // From the drafts to their answers to the question: SQLite keeps the order of a CROSS
-        // JOIN, and so reads the survey's responses along `responses_rates` and looks up each
+        // JOIN, and so reads the survey's drafts along `responses_drafts` and looks up each
         // draft's answer along `answers_by_question`. From the answers to the question (its
         // plan for a JOIN), it read every response's answer row for its `visible` and `value`
         // before checking its response (100,000 organisations, 20,000 drafts: 0.18 s in
@@ -300,8 +301,9 @@ pub(super) fn push_state_filter(sql: &mut Sql, filter: &Filter) {
     if filter.accepted_only {
         sql.push(" AND r.counted_version IS NOT NULL AND r.status = 'accepted'");
     } else if filter.include_drafts {
-        // A draft counts once someone saved something in it.
-        sql.push(" AND (r.counted_version IS NOT NULL OR EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id))");
+        // A draft counts once someone saved something in it (`has_saves`, kept by the
+        // database from `section_states`).
+        sql.push(" AND (r.counted_version IS NOT NULL OR r.has_saves = TRUE)");
     } else {
         sql.push(" AND r.counted_version IS NOT NULL");
     }
@@ -924,7 +926,7 @@ fn rate_parts(s: &str, per_country: bool, accepted_only: bool) -> String {
     };
     // A country's response: at most one for the country as a whole.
     let response = format!(
-        "SUM(CASE WHEN r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states ss WHERE ss.response_id = r.id) THEN 1 ELSE 0 END) AS drafts, \
+        "SUM(CASE WHEN r.counted_version IS NULL AND r.has_saves = TRUE THEN 1 ELSE 0 END) AS drafts, \
          SUM(CASE WHEN r.counted_version IS NOT NULL{counted} THEN 1 ELSE 0 END) AS submitted, \
          SUM(CASE WHEN r.counted_version IS NOT NULL AND r.status = 'accepted' THEN 1 ELSE 0 END) AS accepted \
          FROM responses r WHERE r.survey_id = {s}"

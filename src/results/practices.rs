@@ -1294,7 +1294,7 @@ fn draft_rows(
         return Ok(Vec::new());
     }
     // From the drafts to their answers (SQLite keeps the order of a CROSS JOIN; PostgreSQL
-    // plans it like any join): SQLite reads the survey's responses along `responses_rates` and
+    // plans it like any join): SQLite reads the survey's drafts along `responses_drafts` and
     // each draft's answers along `answers_by_question` (100,000 organisations, 20,000 drafts,
     // the listings' three questions: 0.23 s in `sqlite3`, against 0.47 s starting from the
     // answers to the questions, most of which are the counted responses').

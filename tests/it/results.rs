@@ -1318,7 +1318,8 @@ fn kept_rates(conn: &mut db::DbConn) -> Vec<String> {
 }
 
 /// Where the kept response rates differ from those computed from the tables: a unit kept but
-/// not asked, asked but not kept, or kept with other flags than it should have.
+/// not asked, asked but not kept, or kept with other flags than it should have; and a
+/// response whose kept `has_saves` is not whether it has a saved section.
 fn kept_rates_wrong(conn: &mut db::DbConn) -> Vec<String> {
     lines(
         conn,
@@ -1331,7 +1332,9 @@ fn kept_rates_wrong(conn: &mut db::DbConn) -> Vec<String> {
          UNION ALL SELECT 'other flags: ' || k.survey_id || ' ' || k.country_iso3 || ' ' || k.unit \
          FROM unit_rates k JOIN unit_rates_should f ON f.survey_id = k.survey_id \
          AND f.country_iso3 = k.country_iso3 AND f.unit = k.unit WHERE k.opened <> f.opened \
-         OR k.draft <> f.draft OR k.submitted <> f.submitted OR k.accepted <> f.accepted",
+         OR k.draft <> f.draft OR k.submitted <> f.submitted OR k.accepted <> f.accepted \
+         UNION ALL SELECT 'has_saves wrong: ' || r.id FROM responses r \
+         WHERE r.has_saves <> EXISTS (SELECT 1 FROM section_states s WHERE s.response_id = r.id)",
     )
 }
 
