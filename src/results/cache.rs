@@ -173,6 +173,7 @@ impl Weight for super::practices::Listing {
             + self.subregion.weight()
             + self.development.weight()
             + self.themes.weight()
+            + self.text.weight()
             + 8
     }
 }

@@ -1970,12 +1970,16 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
         },
     ];
     let same = |conn: &mut coherence::db::DbConn, step: &str| {
+        // The download reads each kept listing's text beside it: its version's answer to the
+        // practice question, by a query of the test's own.
+        assert_eq!(kept_texts_wrong(conn), 0, "{step}");
         for s in [&survey, &other] {
             for f in &filters {
                 let mut read =
                     |from| practices::listings_reading(conn, s, &countries, f, "en", from).unwrap();
                 let (kept, computed) = (read(ListingsFrom::Kept), read(ListingsFrom::Answers));
                 assert_eq!(kept, computed, "{step}: {} {f:?}", s.id);
+
                 if f.include_drafts {
                     // Beside the counted versions' listings, one for each practice a draft
                     // answered (its live answers, version 0), by a query of the test's own.
@@ -2042,6 +2046,13 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
             second_version_counted(id, !first.citable, &["diaspora"]),
         ),
         (
+            "a practice's text changed in place",
+            vec![format!(
+                "UPDATE version_answers SET value = 'Changed in place' WHERE response_id = '{id}' \
+                 AND question_id = 'gp1_description' AND item = ''"
+            )],
+        ),
+        (
             "a citation changed in place",
             vec![format!(
                 "UPDATE version_answers SET value = 'no' WHERE response_id = '{}' \
@@ -2098,6 +2109,35 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
     };
     let listed = practices::listings(&mut conn, &survey, &countries, &accepted, "en").unwrap();
     assert!(listed.iter().any(|l| l.response_id == id && l.version == 2));
+    // The download's practices, read with the kept listings and their texts.
+    let download = |conn: &mut coherence::db::DbConn, second: &mut coherence::db::DbConn| {
+        let f = &Filter::default();
+        let one = practices::compendium(conn, &survey, &countries, f, "en").unwrap();
+        let two = practices::compendium_on_two(conn, second, &survey, &countries, f, "en").unwrap();
+        assert_eq!(two, one);
+        one
+    };
+    // Each practice with its counted version's text, not another version's of its response
+    // (the superseded one written last, then the counted one).
+    for (version, text) in [(1, "Superseded text"), (2, "Counted text")] {
+        diesel::sql_query(format!(
+            "UPDATE version_answers SET value = '{text}' WHERE response_id = '{id}' \
+             AND version = {version} AND question_id = 'gp1_description' AND item = ''"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let kept = download(&mut conn, &mut second);
+    assert!(kept.len() > 10, "{}", kept.len());
+    let of_id = kept
+        .iter()
+        .find(|p| p.listing.response_id == id && &*p.listing.question == "gp1_description")
+        .unwrap();
+    assert_eq!(
+        (of_id.listing.version, of_id.text.as_str()),
+        (2, "Counted text")
+    );
+    assert!(kept.iter().all(|p| p.text != "Superseded text"));
     // What is read is what the database keeps: without it, no listing.
     diesel::sql_query("DELETE FROM version_practices")
         .execute(&mut conn)
@@ -2116,10 +2156,59 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
             .unwrap()
             .is_empty()
     );
+    // The download too, texts and all, on one connection and on two.
+    assert_eq!(download(&mut conn, &mut second), kept);
     assert!(practices::keep_roles(&mut conn, &survey).unwrap());
     assert!(practices::keep_roles(&mut conn, &other).unwrap());
     assert!(!practices::keep_roles(&mut conn, &survey).unwrap());
     same(&mut conn, "roles written again");
+    // Migration 34 fills the texts of the listings kept before it; its down.sql leaves
+    // migration 26's triggers working (a text changed in between).
+    assert_eq!(
+        coherence::db::revert_last_migration(&mut conn).unwrap(),
+        "20261204000034"
+    );
+    diesel::sql_query(format!(
+        "UPDATE version_answers SET value = 'Changed before migration 34' \
+         WHERE response_id = '{id}' AND question_id = 'gp1_description' AND item = ''"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(coherence::db::run_migrations(&mut conn).unwrap().len(), 1);
+    same(&mut conn, "texts filled by the migration");
+    assert!(download(&mut conn, &mut second)
+        .iter()
+        .any(|p| p.text == "Changed before migration 34"));
+    assert_eq!(kept_texts_wrong(&mut conn), 0);
+}
+
+/// How many kept listings (`version_practices`) have no kept text (`version_practice_texts`)
+/// equal to their version's answer to the practice question, plus how many kept texts are
+/// not a kept listing's.
+fn kept_texts_wrong(conn: &mut coherence::db::DbConn) -> i64 {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut count =
+        |sql: &str| -> i64 { diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n };
+    let kept = count("SELECT COUNT(*) AS n FROM version_practices");
+    assert!(kept > 0, "no kept listing to compare");
+    let same_key = "t.survey_id = l.survey_id AND t.practice_id = l.practice_id \
+                    AND t.response_id = l.response_id AND t.version = l.version";
+    let without_text = count(&format!(
+        "SELECT COUNT(*) AS n FROM version_practices l WHERE NOT EXISTS (SELECT 1 \
+         FROM version_practice_texts t JOIN version_answers va ON va.response_id = t.response_id \
+         AND va.version = t.version AND va.question_id = t.practice_id AND va.item = '' \
+         WHERE {same_key} AND va.value = t.text)"
+    ));
+    let without_listing = count(&format!(
+        "SELECT COUNT(*) AS n FROM version_practice_texts t WHERE NOT EXISTS (SELECT 1 \
+         FROM version_practices l WHERE {same_key})"
+    ));
+    without_text + without_listing
 }
 
 /// The (response, practice question) pairs of the drafts' practices: a draft (no counted
