@@ -1063,7 +1063,7 @@ pub fn practices_reading(
 ) -> diesel::QueryResult<Vec<Practice>> {
     let shown = shown_beside(survey);
     // Only the questions of practices listed; their texts and citation only where a listing
-    // was not read with its text.
+    // was not given its text.
     let questions = read_for(
         &shown,
         |q| listings.iter().any(|l| *l.question == *q),
@@ -1110,7 +1110,7 @@ fn shown_beside(survey: &Survey) -> Vec<(&str, Shown<'_>)> {
 
 /// The questions whose answers are read for the practice questions `listed` says are listed:
 /// each one's related questions, and where `texts_missing` says some of its listings were not
-/// read with their texts, its own (the text) and its citation question's.
+/// given their texts, its own (the text) and its citation question's.
 fn read_for<'s>(
     shown: &[(&'s str, Shown<'s>)],
     listed: impl Fn(&str) -> bool,
@@ -1315,12 +1315,12 @@ pub fn compendium(
 /// 100,000 organisations, when the texts were read from the answers, each step took about as
 /// long as the other (the statement 0.3 s in the database, the listings 0.26 s with their
 /// statement). The statements see the database at different moments, as [`compendium`]'s do
-/// (see [`practices`]). SQLite steps a statement only as
-/// its rows are asked for: there they are all read into memory beside the listings (as libpq
-/// holds PostgreSQL's), not one by one once the listings are done (the download at 100,000
-/// organisations, texts read apart: 267 -> 222 ms, for about 10 MB of rows held until they
-/// are given to the listings). With drafts included, see [`compendium_with_drafts`]:
-/// `texts_conn` reads the drafts' practices.
+/// (see [`practices`]). SQLite steps a statement only as its rows are asked for: there they are
+/// all read into memory beside the listings (as libpq holds PostgreSQL's), not one by one once
+/// the listings are done (the download at 100,000 organisations, texts read from the answers:
+/// 267 -> 222 ms, for about 10 MB of rows held until they are given to the listings). With
+/// drafts included, see [`compendium_with_drafts`]: `texts_conn` reads the drafts' practices,
+/// then the kept texts.
 pub fn compendium_on_two(
     conn: &mut DbConn,
     texts_conn: &mut DbConn,
