@@ -906,16 +906,30 @@ fn counted_beside_drafts<P: AsRef<Listing> + Send>(
         let of_counted = counted(conn)?;
         return Ok(merged_in_compendium_order(survey, of_counted, of_drafts));
     };
+    let (of_drafts, of_counted) =
+        at_once("compendium drafts", || drafts(second), || counted(conn))?;
+    let of_drafts = of_drafts?;
+    Ok(merged_in_compendium_order(survey, of_counted?, of_drafts))
+}
+
+/// Runs `there` on a thread of its own, named `name`, while `here` runs on this one (each
+/// reading on a connection of its own), and returns both results. A panic on the thread is
+/// resumed here; only a thread that cannot be started is an error of this function.
+fn at_once<A: Send, B>(
+    name: &str,
+    there: impl FnOnce() -> A + Send,
+    here: impl FnOnce() -> B,
+) -> diesel::QueryResult<(A, B)> {
     std::thread::scope(|scope| {
-        let of_drafts = std::thread::Builder::new()
-            .name("compendium drafts".to_string())
-            .spawn_scoped(scope, || drafts(second))
+        let thread = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn_scoped(scope, there)
             .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-        let of_counted = counted(conn);
-        let of_drafts = of_drafts
+        let here = here();
+        let there = thread
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok(merged_in_compendium_order(survey, of_counted?, of_drafts))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((there, here))
     })
 }
 
@@ -1342,49 +1356,48 @@ pub fn compendium_on_two(
     };
     let questions = read_for(&shown, |_| true, |_| !kept);
     let sql = answers_statement(&survey.id, Responses::All, &questions, filter);
-    std::thread::scope(|scope| {
-        let listing = std::thread::Builder::new()
-            .name("compendium listings".to_string())
-            .spawn_scoped(scope, || {
-                listings_in_parts(conn, None, survey, countries, filter, lang, from)
-            })
-            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-        let texts = match kept {
-            true => Some(KeptTexts::read(texts_conn, &survey.id)?),
-            false => None,
-        };
-        let stepped_when_asked = matches!(texts_conn, DbConn::Sqlite(_));
-        let rows = sql.as_ref().map(|sql| {
-            sql.typed::<TextColumns>()
-                .load_iter::<TextRow, diesel::connection::DefaultLoadingMode>(texts_conn)
-                .map(
-                    |rows| -> Box<dyn Iterator<Item = diesel::QueryResult<TextRow>>> {
-                        if stepped_when_asked {
-                            Box::new(rows.collect::<Vec<_>>().into_iter())
-                        } else {
-                            Box::new(rows)
-                        }
-                    },
-                )
-        });
-        let mut listed = listing
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        if let Some(texts) = texts {
-            texts.give_to(&mut listed);
+    let beside = &mut *texts_conn;
+    let (listed, read_beside) = at_once(
+        "compendium listings",
+        || listings_in_parts(conn, None, survey, countries, filter, lang, from),
+        || {
+            let texts = match kept {
+                true => Some(KeptTexts::read(beside, &survey.id)?),
+                false => None,
+            };
+            let stepped_when_asked = matches!(beside, DbConn::Sqlite(_));
+            let rows = sql.as_ref().map(|sql| {
+                sql.typed::<TextColumns>()
+                    .load_iter::<TextRow, diesel::connection::DefaultLoadingMode>(beside)
+                    .map(
+                        |rows| -> Box<dyn Iterator<Item = diesel::QueryResult<TextRow>>> {
+                            if stepped_when_asked {
+                                Box::new(rows.collect::<Vec<_>>().into_iter())
+                            } else {
+                                Box::new(rows)
+                            }
+                        },
+                    )
+            });
+            diesel::QueryResult::Ok((texts, rows))
+        },
+    )?;
+    let (texts, rows) = read_beside?;
+    let mut listed = listed?;
+    if let Some(texts) = texts {
+        texts.give_to(&mut listed);
+    }
+    if kept && listed.iter().any(|l| l.text.is_none()) {
+        // A listing without its kept text (the roles written again between the reads, a
+        // definition applied meanwhile): `rows` lack the texts; read as on one connection.
+        drop(rows);
+        return practices(texts_conn, survey, countries, filter, listed, lang);
+    }
+    practices_from(countries, &shown, listed, lang, 0, |_, each| {
+        for row in rows.transpose()?.into_iter().flatten() {
+            each(row?);
         }
-        if kept && listed.iter().any(|l| l.text.is_none()) {
-            // A listing without its kept text (the roles written again between the reads, a
-            // definition applied meanwhile): `rows` lack the texts; read as on one connection.
-            drop(rows);
-            return practices(texts_conn, survey, countries, filter, listed, lang);
-        }
-        practices_from(countries, &shown, listed, lang, 0, |_, each| {
-            for row in rows.transpose()?.into_iter().flatten() {
-                each(row?);
-            }
-            Ok(())
-        })
+        Ok(())
     })
 }
 
@@ -1420,27 +1433,19 @@ fn compendium_with_drafts(
     // On `drafts_conn`, after the drafts' practices, the counted versions' kept texts: reading
     // them took 90 ms at 100,000 organisations on PostgreSQL, while the counted versions'
     // listings took 300 ms on `conn` and the drafts' practices 240 ms beside them.
-    std::thread::scope(|scope| {
-        let beside = std::thread::Builder::new()
-            .name("compendium drafts".to_string())
-            .spawn_scoped(
-                scope,
-                || -> diesel::QueryResult<(Vec<Practice>, KeptTexts)> {
-                    let of_drafts =
-                        drafts_compendium(drafts_conn, survey, countries, filter, lang)?;
-                    Ok((of_drafts, KeptTexts::read(drafts_conn, &survey.id)?))
-                },
-            )
-            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-        let listed = listings(conn, survey, countries, counted, lang);
-        let (of_drafts, texts) = beside
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        let mut listed = listed?;
-        texts.give_to(&mut listed);
-        let of_counted = practices(conn, survey, countries, counted, listed, lang)?;
-        Ok(merged_in_compendium_order(survey, of_counted, of_drafts))
-    })
+    let (beside, listed) = at_once(
+        "compendium drafts",
+        || -> diesel::QueryResult<(Vec<Practice>, KeptTexts)> {
+            let of_drafts = drafts_compendium(drafts_conn, survey, countries, filter, lang)?;
+            Ok((of_drafts, KeptTexts::read(drafts_conn, &survey.id)?))
+        },
+        || listings(conn, survey, countries, counted, lang),
+    )?;
+    let (of_drafts, texts) = beside?;
+    let mut listed = listed?;
+    texts.give_to(&mut listed);
+    let of_counted = practices(conn, survey, countries, counted, listed, lang)?;
+    Ok(merged_in_compendium_order(survey, of_counted, of_drafts))
 }
 
 /// A draft's visible live answer, with its response's country and organisation.

@@ -1979,7 +1979,6 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
                     |from| practices::listings_reading(conn, s, &countries, f, "en", from).unwrap();
                 let (kept, computed) = (read(ListingsFrom::Kept), read(ListingsFrom::Answers));
                 assert_eq!(kept, computed, "{step}: {} {f:?}", s.id);
-
                 if f.include_drafts {
                     // Beside the counted versions' listings, one for each practice a draft
                     // answered (its live answers, version 0), by a query of the test's own.
