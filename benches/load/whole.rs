@@ -160,6 +160,7 @@ pub async fn run(db: &str, duration: Duration, healthz_per_second: f64) {
     let load_before = loadavg();
     let counters_before = server_counters(&base).await;
     let cpu_before = cpu_seconds(pid);
+    let generator_cpu_before = cpu_seconds(std::process::id());
     let _profile = profile("whole responses", pid, duration);
     let start = Instant::now();
     let deadline = start + duration;
@@ -196,6 +197,7 @@ pub async fn run(db: &str, duration: Duration, healthz_per_second: f64) {
     }
     let secs = start.elapsed().as_secs_f64();
     let server_cpu = cpu_seconds(pid) - cpu_before;
+    let generator_cpu = cpu_seconds(std::process::id()) - generator_cpu_before;
     let counters_after = server_counters(&base).await;
     let rss = peak_rss_mib(pid);
     let (anon, file) = rss_split_mib(pid);
@@ -212,6 +214,18 @@ pub async fn run(db: &str, duration: Duration, healthz_per_second: f64) {
         100.0 * per_second / healthz_per_second.max(1.0),
         server_cpu * 1e6 / tally.requests.max(1) as f64,
         server_cpu * 1e3 / tally.completed.max(1) as f64,
+    );
+    // The generator shares the machine: what it spends on each response bounds the rate as
+    // the server's own CPU does (the kernel's work for both sides is counted in each).
+    let completed = tally.completed.max(1) as f64;
+    let (server_ms, generator_ms) = (
+        server_cpu * 1e3 / completed,
+        generator_cpu * 1e3 / completed,
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "  generator CPU {generator_ms:.1} ms per response: with the server's {server_ms:.1} ms, {cores:.0} cores allow at most {:.0} responses/s here",
+        cores * 1e3 / (server_ms + generator_ms).max(f64::EPSILON)
     );
     if let (Some((s0, _)), Some((s1, _))) = (counters_before, counters_after) {
         println!(

@@ -374,6 +374,13 @@ fn watch(conn: &mut DbConn) -> Option<&mut ConnectionWatch> {
 /// The page cache of each SQLite connection, in KiB (`PRAGMA cache_size` takes it negated).
 pub const SQLITE_CACHE_KIB: u32 = 500;
 
+/// How many changed pages the pool's SQLite writer holds before it writes some to the log
+/// ahead of the commit (`PRAGMA cache_spill`; see `sqlite_writer::for_writing`): about 16 MiB,
+/// far above what one submission changes. A page is held only until its transaction ends.
+/// Not a multiple of 256: SQLite also reads the number as whether to spill at all, by its low
+/// byte (4,096 turned spilling off).
+pub const SQLITE_WRITER_SPILL_PAGES: u32 = 4000;
+
 /// The length of SQLite's write-ahead log, in pages, past which the pool's checkpoints start
 /// it again from its beginning (16 MiB of 4 KiB pages; see [`sqlite_checkpoints`]).
 pub const SQLITE_LOG_LIMIT_PAGES: i64 = 4096;
@@ -998,7 +1005,7 @@ mod sqlite_writer {
             let mut slot = Slot(self.conn.lock().unwrap_or_else(|e| e.into_inner()));
             let writer = match &mut *slot.0 {
                 Some(writer) => writer,
-                empty => match self.opener.connect() {
+                empty => match self.opener.connect().and_then(for_writing) {
                     Ok(conn) => empty.insert(conn),
                     Err(e) => {
                         tracing::warn!("SQLite writer connection: {e}; writing on the pooled one");
@@ -1008,6 +1015,31 @@ mod sqlite_writer {
             };
             f(writer)
         }
+    }
+
+    /// What only the writer sets, for the transactions that write many rows at once (a
+    /// submission: the version's copy of the answers and what its triggers keep for the
+    /// results).
+    ///
+    /// - Statement journals in memory (`temp_store = MEMORY`). Inside a transaction, a statement
+    ///   that writes several rows journals the pages it changes so that it alone can be undone;
+    ///   SQLite moves that journal to a temporary file past 64 KiB, and creating, writing and
+    ///   deleting those files was 7 % of the server's CPU under whole responses (`perf`, nearly
+    ///   all in submissions). In memory it costs what it holds while the statement runs. The
+    ///   writer sorts and groups nothing large, which this pragma would also keep in memory.
+    /// - Changed pages kept until the commit (`cache_spill`): past the cache's 125 pages SQLite
+    ///   wrote changed pages to the log before the commit to make room (`pagerStress`, 4 % of
+    ///   the server's CPU), and a page changed again was written again.
+    fn for_writing(mut conn: DbConn) -> Result<DbConn, super::DbError> {
+        if let DbConn::Sqlite(c) = &mut conn {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute(&format!(
+                "PRAGMA temp_store = MEMORY; PRAGMA cache_spill = {};",
+                super::SQLITE_WRITER_SPILL_PAGES
+            ))
+            .map_err(super::DbError::Query)?;
+        }
+        Ok(conn)
     }
 
     /// The writer while a transaction runs on it. A writer left inside a transaction (its

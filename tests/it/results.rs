@@ -2137,6 +2137,14 @@ async fn the_kept_listings_equal_those_computed_from_the_answers_after_every_kin
         (2, "Counted text")
     );
     assert!(kept.iter().all(|p| p.text != "Superseded text"));
+    // A listing whose kept text is gone by the time the download reads the texts (its response
+    // counted at another version in between): the texts are read from the answers instead.
+    diesel::sql_query(format!(
+        "DELETE FROM version_practice_texts WHERE response_id = '{id}' AND version = 2"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(download(&mut conn, &mut second), kept);
     // What is read is what the database keeps: without it, no listing.
     diesel::sql_query("DELETE FROM version_practices")
         .execute(&mut conn)

@@ -236,6 +236,28 @@ fn sqlite_connections_keep_a_small_page_cache() {
     );
 }
 
+/// SQLite: the pool's writer, which runs the write transactions, keeps its statement journals
+/// in memory and the pages it changes until the commit; the pooled connections, which read,
+/// keep SQLite's defaults (temporary tables and sorts of results over 100,000 organisations
+/// go to files, not to the server's memory).
+#[test]
+fn sqlite_the_pools_writer_journals_statements_in_memory() {
+    let temp_store = |conn: &mut db::DbConn| sqlite_setting!(conn, temp_store);
+    let cache_spill = |conn: &mut db::DbConn| sqlite_setting!(conn, cache_spill);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("writer.db");
+    let pool = db::connect(&DbUrl::Sqlite(file.display().to_string()), 2).unwrap();
+    let mut conn = pool.get().unwrap();
+    let on_writer = db::transaction(&mut conn, |writer| {
+        diesel::QueryResult::Ok((temp_store(writer), cache_spill(writer)))
+    })
+    .unwrap();
+    // 2 is MEMORY.
+    assert_eq!(on_writer, (2, i64::from(db::SQLITE_WRITER_SPILL_PAGES)));
+    assert_eq!(temp_store(&mut conn), 0, "a pooled connection");
+    assert_eq!(temp_store(&mut pool.open_apart().unwrap()), 0);
+}
+
 /// SQLite: a pool's connections do not copy the log into the database file in their commits
 /// (SQLite's automatic checkpoint, which held every other writer back while it ran); the
 /// pool's own thread does, so what is written still reaches the file and the log does not
