@@ -1324,6 +1324,8 @@ mod tests {
         diesel::sql_query("CREATE TABLE scratch (n INTEGER)")
             .execute(&mut *first)
             .unwrap();
+        // The writer opens at the first write and sets its own pragmas (one statement more).
+        transaction(&mut first, |c| diesel::sql_query("SELECT 1").execute(c)).unwrap();
         let before = pool.stats().statements();
         transaction(&mut first, |c| {
             diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
