@@ -1025,8 +1025,9 @@ mod sqlite_writer {
     ///   that writes several rows journals the pages it changes so that it alone can be undone;
     ///   SQLite moves that journal to a temporary file past 64 KiB, and creating, writing and
     ///   deleting those files was 7 % of the server's CPU under whole responses (`perf`, nearly
-    ///   all in submissions). In memory it costs what it holds while the statement runs. The
-    ///   writer sorts and groups nothing large, which this pragma would also keep in memory.
+    ///   all in submissions). In memory it costs what it holds while the statement runs: a
+    ///   bulk rewrite holds more (`results::practices::keep_roles`' DELETE at 100,000
+    ///   organisations, about 14 MB), and so do temporary tables a write builds.
     /// - Changed pages kept until the commit (`cache_spill`): past the cache's 125 pages SQLite
     ///   wrote changed pages to the log before the commit to make room (`pagerStress`, 4 % of
     ///   the server's CPU), and a page changed again was written again.

@@ -238,8 +238,8 @@ fn sqlite_connections_keep_a_small_page_cache() {
 
 /// SQLite: the pool's writer, which runs the write transactions, keeps its statement journals
 /// in memory and the pages it changes until the commit; the pooled connections, which read,
-/// keep SQLite's defaults (temporary tables and sorts of results over 100,000 organisations
-/// go to files, not to the server's memory).
+/// keep SQLite's defaults (the temporary tables of results over 100,000 organisations go to
+/// files, not to the server's memory).
 #[test]
 fn sqlite_the_pools_writer_journals_statements_in_memory() {
     let temp_store = |conn: &mut db::DbConn| sqlite_setting!(conn, temp_store);
