@@ -375,11 +375,35 @@ fn watch(conn: &mut DbConn) -> Option<&mut ConnectionWatch> {
 pub const SQLITE_CACHE_KIB: u32 = 500;
 
 /// How many changed pages the pool's SQLite writer holds before it writes some to the log
-/// ahead of the commit (`PRAGMA cache_spill`; see `sqlite_writer::for_writing`): about 16 MiB,
+/// ahead of the commit (`PRAGMA cache_spill`; see [`sqlite_writer_pragmas`]): about 16 MiB,
 /// far above what one submission changes. A page is held only until its transaction ends.
 /// Not a multiple of 256: SQLite also reads the number as whether to spill at all, by its low
 /// byte (4,096 turned spilling off).
 pub const SQLITE_WRITER_SPILL_PAGES: u32 = 4000;
+
+/// What the pool's SQLite writer alone sets when it opens, for the transactions that write
+/// many rows at once (a submission: the version's copy of the answers and what its triggers
+/// keep for the results). The pooled connections, which read, keep SQLite's defaults: the
+/// sorts and temporary tables of results over 100,000 organisations go to files, not to the
+/// server's memory.
+///
+/// - Statement journals in memory (`temp_store = MEMORY`). Inside a transaction, a statement
+///   that writes several rows journals the pages it changes so that it alone can be undone;
+///   SQLite moves that journal to a temporary file past 64 KiB, and creating, writing and
+///   deleting those files was 7 % of the server's CPU under whole responses (`perf`, nearly
+///   all in submissions). In memory it costs what it holds while the statement runs: a bulk
+///   rewrite holds more (`results::practices::keep_roles`' DELETE at 100,000 organisations,
+///   about 14 MB), and so do temporary tables a write builds.
+/// - Changed pages kept until the commit (`cache_spill`): past the cache's 125 pages SQLite
+///   wrote changed pages to the log before the commit to make room (`pagerStress`, 4 % of the
+///   server's CPU), and a page changed again was written again. Without it a whole response
+///   took about 1 ms more of the server's CPU (12.0-13.0 ms against 11.0-12.1, four runs each,
+///   alternated). It costs the rare bulk rewrite: `keep_roles`' at 100,000 organisations, run
+///   when a definition's good-practice roles change as the server starts, takes 1.1 s instead
+///   of 0.5 and up to 40 MB more memory while it runs.
+fn sqlite_writer_pragmas() -> String {
+    format!(" PRAGMA temp_store = MEMORY; PRAGMA cache_spill = {SQLITE_WRITER_SPILL_PAGES};")
+}
 
 /// The length of SQLite's write-ahead log, in pages, past which the pool's checkpoints start
 /// it again from its beginning (16 MiB of 4 KiB pages; see [`sqlite_checkpoints`]).
@@ -410,6 +434,9 @@ pub struct Manager {
     stats: Arc<SqlStats>,
     /// SQLite: the connection the pool's write transactions run on.
     writer: Option<Arc<sqlite_writer::Writer>>,
+    /// SQLite: whether this opens that writer, which sets its own pragmas (see
+    /// [`sqlite_writer_pragmas`]).
+    for_writer: bool,
     /// SQLite: the pool's checkpoints run on a thread of their own, as long as this lives;
     /// the connections opened here then leave them to it.
     checkpoints: Option<Arc<sqlite_checkpoints::Checkpoints>>,
@@ -473,11 +500,16 @@ impl Manager {
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA cache_size = -{SQLITE_CACHE_KIB}; \
-                     PRAGMA journal_size_limit = {SQLITE_LOG_KEPT_BYTES};{}",
+                     PRAGMA journal_size_limit = {SQLITE_LOG_KEPT_BYTES};{}{}",
                     SQLITE_BUSY_TIMEOUT.as_millis(),
                     match self.checkpoints {
                         Some(_) => " PRAGMA wal_autocheckpoint = 0;",
                         None => "",
+                    },
+                    if self.for_writer {
+                        sqlite_writer_pragmas()
+                    } else {
+                        String::new()
                     }
                 );
                 let patience = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
@@ -610,6 +642,7 @@ impl Pool {
             statement_timeout: self.statement_timeout,
             stats: Arc::new(SqlStats::default()),
             writer: None,
+            for_writer: false,
             checkpoints: None,
         }
         .open()
@@ -693,6 +726,7 @@ pub fn connect_with(
                 statement_timeout,
                 stats: Arc::new(SqlStats::default()),
                 writer: None,
+                for_writer: false,
                 checkpoints: None,
             })?;
             let writer = sqlite_writer::Writer::new(Manager {
@@ -700,6 +734,7 @@ pub fn connect_with(
                 statement_timeout,
                 stats: stats.clone(),
                 writer: None,
+                for_writer: true,
                 checkpoints: Some(checkpoints.clone()),
             });
             (Some(Arc::new(writer)), Some(checkpoints))
@@ -711,6 +746,7 @@ pub fn connect_with(
         statement_timeout,
         stats: stats.clone(),
         writer,
+        for_writer: false,
         checkpoints,
     };
     // Try once directly so the real reason (wrong password, missing directory) is reported.
@@ -1005,7 +1041,7 @@ mod sqlite_writer {
             let mut slot = Slot(self.conn.lock().unwrap_or_else(|e| e.into_inner()));
             let writer = match &mut *slot.0 {
                 Some(writer) => writer,
-                empty => match self.opener.connect().and_then(for_writing) {
+                empty => match self.opener.connect() {
                     Ok(conn) => empty.insert(conn),
                     Err(e) => {
                         tracing::warn!("SQLite writer connection: {e}; writing on the pooled one");
@@ -1015,32 +1051,6 @@ mod sqlite_writer {
             };
             f(writer)
         }
-    }
-
-    /// What only the writer sets, for the transactions that write many rows at once (a
-    /// submission: the version's copy of the answers and what its triggers keep for the
-    /// results).
-    ///
-    /// - Statement journals in memory (`temp_store = MEMORY`). Inside a transaction, a statement
-    ///   that writes several rows journals the pages it changes so that it alone can be undone;
-    ///   SQLite moves that journal to a temporary file past 64 KiB, and creating, writing and
-    ///   deleting those files was 7 % of the server's CPU under whole responses (`perf`, nearly
-    ///   all in submissions). In memory it costs what it holds while the statement runs: a
-    ///   bulk rewrite holds more (`results::practices::keep_roles`' DELETE at 100,000
-    ///   organisations, about 14 MB), and so do temporary tables a write builds.
-    /// - Changed pages kept until the commit (`cache_spill`): past the cache's 125 pages SQLite
-    ///   wrote changed pages to the log before the commit to make room (`pagerStress`, 4 % of
-    ///   the server's CPU), and a page changed again was written again.
-    fn for_writing(mut conn: DbConn) -> Result<DbConn, super::DbError> {
-        if let DbConn::Sqlite(c) = &mut conn {
-            use diesel::connection::SimpleConnection;
-            c.batch_execute(&format!(
-                "PRAGMA temp_store = MEMORY; PRAGMA cache_spill = {};",
-                super::SQLITE_WRITER_SPILL_PAGES
-            ))
-            .map_err(super::DbError::Query)?;
-        }
-        Ok(conn)
     }
 
     /// The writer while a transaction runs on it. A writer left inside a transaction (its
@@ -1279,6 +1289,7 @@ mod tests {
                         statement_timeout: Some(STATEMENT_TIMEOUT),
                         stats: Arc::new(SqlStats::default()),
                         writer: None,
+                        for_writer: false,
                         checkpoints: None,
                     };
                     let barrier = barrier.clone();
@@ -1325,8 +1336,6 @@ mod tests {
         diesel::sql_query("CREATE TABLE scratch (n INTEGER)")
             .execute(&mut *first)
             .unwrap();
-        // The writer opens at the first write and sets its own pragmas (one statement more).
-        transaction(&mut first, |c| diesel::sql_query("SELECT 1").execute(c)).unwrap();
         let before = pool.stats().statements();
         transaction(&mut first, |c| {
             diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
