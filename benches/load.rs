@@ -83,6 +83,30 @@ fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time every process of the machine has used so far (user, system and interrupts, not
+/// idle or waiting for I/O), in seconds: what is left after the server's and the generator's
+/// is the database server's processes on PostgreSQL, and anything else running.
+fn machine_busy_seconds() -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("cpu "))?;
+            let f: Vec<f64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal (guest time is in user's)
+            let busy = [0, 1, 2, 5, 6, 7]
+                .iter()
+                .filter_map(|&i| f.get(i))
+                .sum::<f64>();
+            Some(busy / ticks_per_second)
+        })
+        .unwrap_or(0.0)
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
