@@ -50,6 +50,7 @@ pub mod schema;
 pub mod sections;
 pub mod sessions;
 pub mod sql;
+mod sqlite_busy;
 pub mod states;
 pub mod survey_versions;
 pub mod tokens;
@@ -416,7 +417,7 @@ pub const SQLITE_LOG_LIMIT_PAGES: i64 = 4096;
 /// checkpoints back) does not keep its length for good.
 pub const SQLITE_LOG_KEPT_BYTES: i64 = 2 * SQLITE_LOG_LIMIT_PAGES * 4096;
 
-/// How long a SQLite connection waits for another's lock (`PRAGMA busy_timeout`).
+/// How long a SQLite connection waits for another's lock (in `sqlite_busy`'s handler).
 const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SQLITE_BUSY's message (`sqlite3_errstr`), which is all diesel keeps of it.
@@ -463,13 +464,16 @@ impl Manager {
                 Ok(DbConn::Postgres(conn))
             }
             DbUrl::Sqlite(path) => {
+                // The connection waits for locks with the process's busy handler (see
+                // `sqlite_busy`), from the moment it opens: the pragmas below also wait for a
+                // lock held by another connection or process. WAL lets readers work during a
+                // write.
+                sqlite_busy::install();
                 let mut conn =
                     diesel::SqliteConnection::establish(path).map_err(|e| DbError::Connect {
                         file: Some(path.clone()),
                         source: Box::new(e),
                     })?;
-                // busy_timeout first, so the other pragmas also wait for a lock held by
-                // another process; WAL lets readers work during a write.
                 //
                 // No memory-mapped reads (SQLite's default): in WAL mode a connection unmaps
                 // the whole file at the start of every transaction after another connection
@@ -497,11 +501,10 @@ impl Manager {
                 // [`sqlite_checkpoints`]. Every connection keeps the log file's blocks for the
                 // next commits when the log starts again, up to [`SQLITE_LOG_KEPT_BYTES`].
                 let pragmas = format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                    "PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA cache_size = -{SQLITE_CACHE_KIB}; \
                      PRAGMA journal_size_limit = {SQLITE_LOG_KEPT_BYTES};{}{}",
-                    SQLITE_BUSY_TIMEOUT.as_millis(),
                     match self.checkpoints {
                         Some(_) => " PRAGMA wal_autocheckpoint = 0;",
                         None => "",
@@ -1307,6 +1310,49 @@ mod tests {
                 assert!(o.is_ok(), "round {round}: {o:?}");
             }
         }
+    }
+
+    /// A write refused SQLite's lock, held by a connection of its own for 300 ms, waits and
+    /// then writes, trying again in short steps (`sqlite_busy`): SQLite's own handler would
+    /// have tried about a dozen times in that time, sleeping at least 1 ms each.
+    #[test]
+    fn sqlite_a_refused_write_waits_in_short_steps_and_then_writes() {
+        use diesel::connection::SimpleConnection;
+        let dir = std::env::temp_dir().join(format!("coherence-busy-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = DbUrl::Sqlite(dir.join("b.db").display().to_string());
+        let pool = connect(&url, 2).unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("CREATE TABLE scratch (n INTEGER)")
+            .unwrap();
+        let mut holder = pool.open_apart().unwrap();
+        holder
+            .batch_execute("BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1)")
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            holder.batch_execute("COMMIT").unwrap();
+        });
+        let waits_before = sqlite_busy::waits_so_far();
+        transaction(&mut conn, |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(c)
+        })
+        .unwrap();
+        let waits = sqlite_busy::waits_so_far() - waits_before;
+        release.join().unwrap();
+        assert!(waits > 40, "{waits} tries in 300 ms");
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let n = diesel::sql_query("SELECT COUNT(*) AS n FROM scratch")
+            .get_result::<N>(&mut *conn)
+            .unwrap()
+            .n;
+        assert_eq!(n, 2, "both writes are there");
+        drop((conn, pool));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Write transactions run on the pool's writer and are seen by every pooled connection
