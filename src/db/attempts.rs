@@ -22,6 +22,16 @@ pub fn hit(
     window: Duration,
     now: NaiveDateTime,
 ) -> QueryResult<i32> {
+    // Its statements in the write turn, on the pool's writer (see `db::write_statement`).
+    super::write_statement(conn, |conn| hit_now(conn, counter, window, now))
+}
+
+fn hit_now(
+    conn: &mut DbConn,
+    counter: &str,
+    window: Duration,
+    now: NaiveDateTime,
+) -> QueryResult<i32> {
     // A window that has passed starts again from nothing.
     diesel::update(
         attempt_counters
@@ -57,14 +67,18 @@ pub fn hit(
 
 /// Give back one attempt (a sign-in that succeeded is not a failure).
 pub fn refund(conn: &mut DbConn, counter: &str) -> QueryResult<()> {
-    diesel::update(attempt_counters.find(counter).filter(count.gt(0)))
-        .set(count.eq(count - 1))
-        .execute(conn)?;
+    super::write_statement(conn, |conn| {
+        diesel::update(attempt_counters.find(counter).filter(count.gt(0)))
+            .set(count.eq(count - 1))
+            .execute(conn)
+    })?;
     Ok(())
 }
 
 /// Forget a counter (an account whose owner just signed in).
 pub fn clear(conn: &mut DbConn, counter: &str) -> QueryResult<()> {
-    diesel::delete(attempt_counters.find(counter)).execute(conn)?;
+    super::write_statement(conn, |conn| {
+        diesel::delete(attempt_counters.find(counter)).execute(conn)
+    })?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::reference::Countries;
 
 /// Bring the countries table in line with the shipped list (update or insert each row).
 pub fn sync_countries(conn: &mut DbConn, list: &Countries) -> QueryResult<usize> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         // Two servers starting together on a new database would both insert every country.
         crate::db::lock_for_startup(conn)?;
         let mut inserted = 0;

@@ -96,7 +96,7 @@ pub fn enqueue_all(
     messages: &[NewMessage],
     now: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let ids: Vec<String> = messages.iter().map(|_| new_id()).collect();
         let rows: Vec<_> = messages
             .iter()
@@ -244,7 +244,7 @@ pub fn mark_sent(conn: &mut DbConn, rows: &[&OutboxRow], now: NaiveDateTime) -> 
     if rows.is_empty() {
         return Ok(());
     }
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let mut done: HashSet<String> = HashSet::new();
         for lease in leases(rows) {
             let ids: Vec<String> = diesel::update(held(lease.0, &lease.1))

@@ -144,7 +144,10 @@ pub fn get_or_create_response(
         .filter(|q| !visibility.question(&q.id))
         .map(|q| q.id.clone())
         .collect();
-    let inserted = conn.transaction::<_, DieselError, _>(|conn| {
+    // In the write turn, on the pool's writer (see `db::transaction`): on a pooled SQLite
+    // connection of its own it held SQLite's write lock outside the turn, and the turn's writer
+    // slept in the busy handler until it let go.
+    let inserted = super::transaction::<_, DieselError>(conn, |conn| {
         diesel::insert_into(responses::table)
             .values((
                 responses::id.eq(&id),

@@ -525,13 +525,15 @@ diesel::define_sql_function! {
 /// Record a use of the link: its latest, and its first if it had none (one statement).
 pub fn touch_token(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
     // Kept prepared (see `Kept`): the query builder's UPDATEs are prepared at every run.
-    Kept::<TouchToken>::new("UPDATE access_tokens SET last_used_at = ")
-        .bind::<Timestamp, _>(now)
-        .sql(", first_used_at = COALESCE(first_used_at, ")
-        .bind::<Timestamp, _>(now)
-        .sql(") WHERE id = ")
-        .bind::<Text, _>(id)
-        .execute(conn)?;
+    super::write_statement(conn, |conn| {
+        Kept::<TouchToken>::new("UPDATE access_tokens SET last_used_at = ")
+            .bind::<Timestamp, _>(now)
+            .sql(", first_used_at = COALESCE(first_used_at, ")
+            .bind::<Timestamp, _>(now)
+            .sql(") WHERE id = ")
+            .bind::<Text, _>(id)
+            .execute(conn)
+    })?;
     Ok(())
 }
 

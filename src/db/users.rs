@@ -44,7 +44,7 @@ pub struct NewUser<'a> {
 
 /// Create an account owning `surveys`, in one transaction.
 pub fn insert_user(conn: &mut DbConn, u: &NewUser, surveys: &[String]) -> QueryResult<()> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::insert_into(users::table)
             .values((
                 users::id.eq(u.id),
