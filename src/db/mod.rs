@@ -1312,6 +1312,19 @@ mod tests {
         }
     }
 
+    /// The rows of the SQLite tests' `scratch` table.
+    fn scratch_rows(conn: &mut DbConn) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query("SELECT COUNT(*) AS n FROM scratch")
+            .get_result::<N>(conn)
+            .unwrap()
+            .n
+    }
+
     /// A write refused SQLite's lock, held by a connection of its own for 300 ms, waits and
     /// then writes, trying again in short steps (`sqlite_busy`): SQLite's own handler would
     /// have tried about a dozen times in that time, sleeping at least 1 ms each.
@@ -1341,16 +1354,7 @@ mod tests {
         let waits = sqlite_busy::waits_so_far() - waits_before;
         release.join().unwrap();
         assert!(waits > 40, "{waits} tries in 300 ms");
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let n = diesel::sql_query("SELECT COUNT(*) AS n FROM scratch")
-            .get_result::<N>(&mut *conn)
-            .unwrap()
-            .n;
-        assert_eq!(n, 2, "both writes are there");
+        assert_eq!(scratch_rows(&mut conn), 2, "both writes are there");
         drop((conn, pool));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1366,17 +1370,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let url = DbUrl::Sqlite(dir.join("w.db").display().to_string());
         let pool = connect(&url, 2).unwrap();
-        let count = |conn: &mut DbConn| -> i64 {
-            #[derive(diesel::QueryableByName)]
-            struct N {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                n: i64,
-            }
-            diesel::sql_query("SELECT COUNT(*) AS n FROM scratch")
-                .get_result::<N>(conn)
-                .unwrap()
-                .n
-        };
+        let count = scratch_rows;
         let mut first = pool.get().unwrap();
         let mut second = pool.get().unwrap();
         diesel::sql_query("CREATE TABLE scratch (n INTEGER)")
