@@ -107,29 +107,31 @@ pub fn append(conn: &mut DbConn, e: &NewEntry) -> QueryResult<()> {
 
 /// As [`append`], several entries with one statement (per `PENDING_ROWS_PER_INSERT`).
 pub fn append_all<'a>(conn: &mut DbConn, entries: &[NewEntry<'a>]) -> QueryResult<()> {
-    let row = |e: &NewEntry<'a>| {
-        (
-            audit_pending::chain.eq(e.chain),
-            audit_pending::at.eq(stored_time(e.at)),
-            audit_pending::country_iso3.eq(e.country_iso3),
-            audit_pending::actor.eq(e.actor),
-            audit_pending::kind.eq(e.kind),
-            audit_pending::detail.eq(e.detail),
-        )
-    };
-    if let [one] = entries {
-        // One row (a save): kept prepared by the backend's own connection (see
-        // `db::native!`), which a multi-row INSERT is not.
-        super::native!(conn, |c| diesel::insert_into(audit_pending::table)
-            .values(row(one))
-            .execute(c))?;
-        return Ok(());
-    }
-    for chunk in entries.chunks(PENDING_ROWS_PER_INSERT) {
-        let rows: Vec<_> = chunk.iter().map(row).collect();
-        super::insert_rows!(conn, audit_pending::table, rows)?;
-    }
-    Ok(())
+    super::write_statement(conn, |conn| {
+        let row = |e: &NewEntry<'a>| {
+            (
+                audit_pending::chain.eq(e.chain),
+                audit_pending::at.eq(stored_time(e.at)),
+                audit_pending::country_iso3.eq(e.country_iso3),
+                audit_pending::actor.eq(e.actor),
+                audit_pending::kind.eq(e.kind),
+                audit_pending::detail.eq(e.detail),
+            )
+        };
+        if let [one] = entries {
+            // One row (a save): kept prepared by the backend's own connection (see
+            // `db::native!`), which a multi-row INSERT is not.
+            super::native!(conn, |c| diesel::insert_into(audit_pending::table)
+                .values(row(one))
+                .execute(c))?;
+            return Ok(());
+        }
+        for chunk in entries.chunks(PENDING_ROWS_PER_INSERT) {
+            let rows: Vec<_> = chunk.iter().map(row).collect();
+            super::insert_rows!(conn, audit_pending::table, rows)?;
+        }
+        Ok(())
+    })
 }
 
 /// Six parameters a row: well inside both backends' limits on bound parameters.

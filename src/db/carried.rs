@@ -293,33 +293,35 @@ pub fn set_confirmed(
     by: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    if !confirmed.is_empty() {
-        diesel::update(
-            carried_answers::table
-                .filter(carried_answers::response_id.eq(response_id))
-                .filter(carried_answers::question_id.eq_any(confirmed))
-                .filter(carried_answers::confirmed_at.is_null()),
-        )
-        .set((
-            carried_answers::confirmed_at.eq(now),
-            carried_answers::confirmed_by.eq(by),
-        ))
-        .execute(conn)?;
-    }
-    if !unconfirmed.is_empty() {
-        diesel::update(
-            carried_answers::table
-                .filter(carried_answers::response_id.eq(response_id))
-                .filter(carried_answers::question_id.eq_any(unconfirmed))
-                .filter(carried_answers::confirmed_at.is_not_null()),
-        )
-        .set((
-            carried_answers::confirmed_at.eq(None::<NaiveDateTime>),
-            carried_answers::confirmed_by.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    }
-    Ok(())
+    super::write_statement(conn, |conn| {
+        if !confirmed.is_empty() {
+            diesel::update(
+                carried_answers::table
+                    .filter(carried_answers::response_id.eq(response_id))
+                    .filter(carried_answers::question_id.eq_any(confirmed))
+                    .filter(carried_answers::confirmed_at.is_null()),
+            )
+            .set((
+                carried_answers::confirmed_at.eq(now),
+                carried_answers::confirmed_by.eq(by),
+            ))
+            .execute(conn)?;
+        }
+        if !unconfirmed.is_empty() {
+            diesel::update(
+                carried_answers::table
+                    .filter(carried_answers::response_id.eq(response_id))
+                    .filter(carried_answers::question_id.eq_any(unconfirmed))
+                    .filter(carried_answers::confirmed_at.is_not_null()),
+            )
+            .set((
+                carried_answers::confirmed_at.eq(None::<NaiveDateTime>),
+                carried_answers::confirmed_by.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Move a carried answer to the question and codes a changed survey file gives it (see
@@ -331,15 +333,17 @@ pub fn rewrite(
     to: &str,
     items: &[Item],
 ) -> QueryResult<()> {
-    diesel::update(
-        carried_answers::table
-            .filter(carried_answers::response_id.eq(response_id))
-            .filter(carried_answers::question_id.eq(question_id)),
-    )
-    .set((
-        carried_answers::question_id.eq(to),
-        carried_answers::items.eq(items_json(items)),
-    ))
-    .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            carried_answers::table
+                .filter(carried_answers::response_id.eq(response_id))
+                .filter(carried_answers::question_id.eq(question_id)),
+        )
+        .set((
+            carried_answers::question_id.eq(to),
+            carried_answers::items.eq(items_json(items)),
+        ))
+        .execute(conn)?;
+        Ok(())
+    })
 }

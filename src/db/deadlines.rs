@@ -47,20 +47,22 @@ pub fn set_extension(
     set_by: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::delete(
-        deadline_extensions::table
-            .filter(deadline_extensions::survey_id.eq(survey_id))
-            .filter(deadline_extensions::country_iso3.eq(iso3)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(deadline_extensions::table)
-        .values((
-            deadline_extensions::survey_id.eq(survey_id),
-            deadline_extensions::country_iso3.eq(iso3),
-            deadline_extensions::closes_at.eq(closes_at),
-            deadline_extensions::set_by.eq(set_by),
-            deadline_extensions::set_at.eq(now),
-        ))
+    super::write_statement(conn, |conn| {
+        diesel::delete(
+            deadline_extensions::table
+                .filter(deadline_extensions::survey_id.eq(survey_id))
+                .filter(deadline_extensions::country_iso3.eq(iso3)),
+        )
         .execute(conn)?;
-    Ok(())
+        diesel::insert_into(deadline_extensions::table)
+            .values((
+                deadline_extensions::survey_id.eq(survey_id),
+                deadline_extensions::country_iso3.eq(iso3),
+                deadline_extensions::closes_at.eq(closes_at),
+                deadline_extensions::set_by.eq(set_by),
+                deadline_extensions::set_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }

@@ -99,56 +99,58 @@ pub struct NewChange<'a> {
 /// `was`), orphaned draft rows are hidden (never deleted), each draft's hidden questions are
 /// brought in line with the new conditions, and the responses touched get their notices.
 pub fn apply(conn: &mut DbConn, impact: &Impact, change: &NewChange) -> QueryResult<String> {
-    let id = new_id();
-    diesel::insert_into(definition_changes::table)
-        .values((
-            definition_changes::id.eq(&id),
-            definition_changes::survey_id.eq(change.survey_id),
-            definition_changes::from_version.eq(change.from_version),
-            definition_changes::to_version.eq(change.to_version),
-            definition_changes::changed_at.eq(change.now),
-            definition_changes::accepted_orphans.eq(change.accepted_orphans),
-            definition_changes::report.eq(change.report),
-        ))
-        .execute(conn)?;
-    move_rows(conn, &impact.remaps)?;
-    // The secretariat's queries and the hidden-question records follow a renamed question.
-    let survey_responses = responses::table
-        .filter(responses::survey_id.eq(change.survey_id))
-        .select(responses::id);
-    for (from, to) in &impact.changes.renamed_questions {
-        diesel::update(
-            queries::table
-                .filter(queries::question_id.eq(from))
-                .filter(queries::response_id.eq_any(survey_responses)),
-        )
-        .set(queries::question_id.eq(to))
-        .execute(conn)?;
-        diesel::update(
-            hidden_questions::table
-                .filter(hidden_questions::question_id.eq(from))
-                .filter(hidden_questions::response_id.eq_any(survey_responses)),
-        )
-        .set(hidden_questions::question_id.eq(to))
-        .execute(conn)?;
-    }
-    for (response, hidden) in &impact.hidden {
-        super::answers::sync_hidden(conn, response, hidden)?;
-    }
-    set_orphans_aside(conn, &id, &impact.orphan_rows)?;
-    for (response, sections) in &impact.notices {
-        for section in sections {
-            diesel::insert_into(definition_notices::table)
-                .values((
-                    definition_notices::change_id.eq(&id),
-                    definition_notices::response_id.eq(response),
-                    definition_notices::section_id.eq(section),
-                    definition_notices::noted_at.eq(change.now),
-                ))
-                .execute(conn)?;
+    super::write_statement(conn, |conn| {
+        let id = new_id();
+        diesel::insert_into(definition_changes::table)
+            .values((
+                definition_changes::id.eq(&id),
+                definition_changes::survey_id.eq(change.survey_id),
+                definition_changes::from_version.eq(change.from_version),
+                definition_changes::to_version.eq(change.to_version),
+                definition_changes::changed_at.eq(change.now),
+                definition_changes::accepted_orphans.eq(change.accepted_orphans),
+                definition_changes::report.eq(change.report),
+            ))
+            .execute(conn)?;
+        move_rows(conn, &impact.remaps)?;
+        // The secretariat's queries and the hidden-question records follow a renamed question.
+        let survey_responses = responses::table
+            .filter(responses::survey_id.eq(change.survey_id))
+            .select(responses::id);
+        for (from, to) in &impact.changes.renamed_questions {
+            diesel::update(
+                queries::table
+                    .filter(queries::question_id.eq(from))
+                    .filter(queries::response_id.eq_any(survey_responses)),
+            )
+            .set(queries::question_id.eq(to))
+            .execute(conn)?;
+            diesel::update(
+                hidden_questions::table
+                    .filter(hidden_questions::question_id.eq(from))
+                    .filter(hidden_questions::response_id.eq_any(survey_responses)),
+            )
+            .set(hidden_questions::question_id.eq(to))
+            .execute(conn)?;
         }
-    }
-    Ok(id)
+        for (response, hidden) in &impact.hidden {
+            super::answers::sync_hidden(conn, response, hidden)?;
+        }
+        set_orphans_aside(conn, &id, &impact.orphan_rows)?;
+        for (response, sections) in &impact.notices {
+            for section in sections {
+                diesel::insert_into(definition_notices::table)
+                    .values((
+                        definition_notices::change_id.eq(&id),
+                        definition_notices::response_id.eq(response),
+                        definition_notices::section_id.eq(section),
+                        definition_notices::noted_at.eq(change.now),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(id)
+    })
 }
 
 /// Rows moved the same way: (version, old question, old item, old and new value when the value

@@ -44,10 +44,12 @@ pub struct NewFile {
 }
 
 pub fn insert(conn: &mut DbConn, file: &NewFile) -> QueryResult<()> {
-    diesel::insert_into(files::table)
-        .values(file)
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(files::table)
+            .values(file)
+            .execute(conn)
+            .map(|_| ())
+    })
 }
 
 /// Delete those of `ids` (files of `response_id`) that neither the draft's answers nor any
@@ -57,33 +59,35 @@ pub fn delete_unreferenced(
     response_id: &str,
     ids: &[String],
 ) -> QueryResult<usize> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut used: HashSet<String> = answers::table
-        .filter(answers::response_id.eq(response_id))
-        .filter(answers::item.eq_any(ids))
-        .select(answers::item)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    used.extend(
-        version_answers::table
-            .filter(version_answers::response_id.eq(response_id))
-            .filter(version_answers::item.eq_any(ids))
-            .select(version_answers::item)
-            .load::<String>(conn)?,
-    );
-    let gone: Vec<&String> = ids.iter().filter(|id| !used.contains(*id)).collect();
-    if gone.is_empty() {
-        return Ok(0);
-    }
-    diesel::delete(
-        files::table
-            .filter(files::response_id.eq(response_id))
-            .filter(files::id.eq_any(gone)),
-    )
-    .execute(conn)
+    super::write_statement(conn, |conn| {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut used: HashSet<String> = answers::table
+            .filter(answers::response_id.eq(response_id))
+            .filter(answers::item.eq_any(ids))
+            .select(answers::item)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        used.extend(
+            version_answers::table
+                .filter(version_answers::response_id.eq(response_id))
+                .filter(version_answers::item.eq_any(ids))
+                .select(version_answers::item)
+                .load::<String>(conn)?,
+        );
+        let gone: Vec<&String> = ids.iter().filter(|id| !used.contains(*id)).collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(
+            files::table
+                .filter(files::response_id.eq(response_id))
+                .filter(files::id.eq_any(gone)),
+        )
+        .execute(conn)
+    })
 }
 
 /// Where a stored file belongs: its response's survey, country and organisation.

@@ -545,6 +545,9 @@ impl ManageConnection for Manager {
         // Only the pool's connections: migrations (on the first connection, opened apart) may
         // rewrite a large table, or wait for another server's, for as long as that takes.
         set_statement_timeout(&mut conn, self.statement_timeout).map_err(DbError::Query)?;
+        if self.writer.is_some() {
+            refuse_writes(&mut conn, true).map_err(DbError::Query)?;
+        }
         let watch = ConnectionWatch {
             stats: self.stats.clone(),
             lost: false,
@@ -611,6 +614,26 @@ fn set_statement_timeout(conn: &mut DbConn, limit: Option<Duration>) -> QueryRes
             limit.map_or(0, |l| l.as_millis().max(1))
         )),
         DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// SQLite: whether the connection refuses to write (`PRAGMA query_only`).
+///
+/// A pool's connections read; its writes go to the pool's writer, in the process's write turn
+/// (see [`transaction`]). A write sent on a pooled connection instead took SQLite's lock behind
+/// the turn's back, and the writer whose turn it was slept in the busy handler until it was
+/// released: writes that did so (a new response, a link's first use, the outbox's marks) cost
+/// about 80 sleeps a second under whole responses before they were found one by one with
+/// `strace`. Refused, such a write fails at once and in the tests ("attempt to write a readonly
+/// database"), and the pooled connections cannot slip back.
+fn refuse_writes(conn: &mut DbConn, refuse: bool) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => c.batch_execute(if refuse {
+            "PRAGMA query_only = ON"
+        } else {
+            "PRAGMA query_only = OFF"
+        }),
+        DbConn::Postgres(_) => Ok(()),
     }
 }
 
@@ -944,9 +967,11 @@ pub fn is_unique_violation(e: &QueryError) -> bool {
 /// mode a connection forgets every page it had read as soon as another connection has written,
 /// so write transactions spread over the pooled connections each started by reading the
 /// tables' pages again from the file (8 % of a draft save's CPU in `perf`). The writer, the
-/// only one writing, keeps them. `f` gets the writer; `conn` is used as it is when it is
-/// already inside a transaction (a transaction started on it directly, which the writer would
-/// wait for), or when the writer cannot be opened.
+/// only one writing, keeps them; the pooled connections refuse to write ([`refuse_writes`]).
+/// `f` gets the writer; `conn` is used as it is when it is already inside a transaction (the
+/// writer, in a transaction nested in another; a transaction started directly on a pooled
+/// connection only reads, and a write nested in it is refused), or, allowed to write for the
+/// time, when the writer cannot be opened.
 pub fn transaction<T, E: From<QueryError>>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
@@ -955,7 +980,9 @@ pub fn transaction<T, E: From<QueryError>>(
 }
 
 /// Run `f`, a write of one statement (reads around it are fine), without a transaction: one
-/// statement is atomic on its own, and BEGIN and COMMIT would double what is sent. On SQLite it
+/// statement is atomic on its own, and BEGIN and COMMIT would double what is sent. The table
+/// modules' write functions run in it whether or not their caller opened a transaction: nested,
+/// it sends nothing more, and alone their write reaches the writer. On SQLite it
 /// runs as [`transaction`]'s do, in the write turn and on the pool's writer, so that it neither
 /// waits in SQLite's busy handler nor empties the page caches of the pooled connections; inside
 /// a transaction, on `conn` as it is.
@@ -990,7 +1017,7 @@ mod sqlite_writer {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     use diesel::r2d2::{ManageConnection, R2D2Connection};
 
-    use super::{DbConn, Manager};
+    use super::{refuse_writes, watch, DbConn, Manager};
 
     static TURN: Mutex<()> = Mutex::new(());
 
@@ -1048,12 +1075,27 @@ mod sqlite_writer {
                     Ok(conn) => empty.insert(conn),
                     Err(e) => {
                         tracing::warn!("SQLite writer connection: {e}; writing on the pooled one");
-                        return f(fallback);
+                        return on_pooled(fallback, f);
                     }
                 },
             };
             f(writer)
         }
+    }
+
+    /// `f` on a pooled connection allowed to write while it runs (see [`refuse_writes`]).
+    /// Should it not refuse writes again afterwards, it is closed rather than given back.
+    fn on_pooled<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
+        if let Err(e) = refuse_writes(conn, false) {
+            tracing::warn!("SQLite pooled connection: {e}");
+        }
+        let done = f(conn);
+        if refuse_writes(conn, true).is_err() {
+            if let Some(w) = watch(conn) {
+                w.lost = true;
+            }
+        }
+        done
     }
 
     /// The writer while a transaction runs on it. A writer left inside a transaction (its
@@ -1336,8 +1378,10 @@ mod tests {
         let url = DbUrl::Sqlite(dir.join("b.db").display().to_string());
         let pool = connect(&url, 2).unwrap();
         let mut conn = pool.get().unwrap();
-        conn.batch_execute("CREATE TABLE scratch (n INTEGER)")
-            .unwrap();
+        write_statement(&mut conn, |c| {
+            c.batch_execute("CREATE TABLE scratch (n INTEGER)")
+        })
+        .unwrap();
         let mut holder = pool.open_apart().unwrap();
         holder
             .batch_execute("BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1)")
@@ -1360,10 +1404,9 @@ mod tests {
     }
 
     /// Write transactions run on the pool's writer and are seen by every pooled connection
-    /// once committed; one nested in a transaction opened directly on a pooled connection runs
-    /// there (on the writer it would wait for that transaction's lock, which this thread holds,
-    /// and fail after the busy timeout); a rolled-back one leaves nothing, nor one that
-    /// panicked half-way.
+    /// once committed; the pooled connections refuse to write themselves, nor does a write
+    /// transaction nested in a transaction opened directly on one of them run there; a
+    /// rolled-back one leaves nothing, nor one that panicked half-way.
     #[test]
     fn sqlite_writes_run_on_the_writer_and_inside_an_open_transaction_as_they_are() {
         let dir = std::env::temp_dir().join(format!("coherence-writer-{}", new_id()));
@@ -1373,9 +1416,10 @@ mod tests {
         let count = scratch_rows;
         let mut first = pool.get().unwrap();
         let mut second = pool.get().unwrap();
-        diesel::sql_query("CREATE TABLE scratch (n INTEGER)")
-            .execute(&mut *first)
-            .unwrap();
+        write_statement(&mut first, |c| {
+            diesel::sql_query("CREATE TABLE scratch (n INTEGER)").execute(c)
+        })
+        .unwrap();
         let before = pool.stats().statements();
         transaction(&mut first, |c| {
             diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
@@ -1385,19 +1429,31 @@ mod tests {
         assert_eq!(pool.stats().statements() - before, 3);
         assert_eq!(count(&mut second), 1, "seen by another pooled connection");
 
+        let readonly = |e: QueryError| e.to_string().contains("readonly");
+        let alone = diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(&mut *second);
+        assert!(
+            alone.is_err_and(readonly),
+            "a pooled connection refuses to write"
+        );
         let started = std::time::Instant::now();
-        first
-            .transaction(|c| {
-                diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(c)?;
-                transaction(c, |c| {
-                    diesel::sql_query("INSERT INTO scratch VALUES (3)").execute(c)
-                })
+        let nested = first.transaction(|c| {
+            assert_eq!(count(c), 1, "it reads");
+            transaction(c, |c| {
+                diesel::sql_query("INSERT INTO scratch VALUES (3)").execute(c)
             })
-            .unwrap();
+        });
+        assert!(
+            nested.is_err_and(readonly),
+            "nor inside its own transaction"
+        );
         assert!(
             started.elapsed() < SQLITE_BUSY_TIMEOUT / 2,
-            "no wait for a lock this thread holds"
+            "refused at once"
         );
+        transaction(&mut first, |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (2), (3)").execute(c)
+        })
+        .unwrap();
         assert_eq!(count(&mut second), 3);
 
         let failed: Result<(), QueryError> = transaction(&mut second, |c| {

@@ -178,63 +178,68 @@ pub fn claim_due(
     stale: Duration,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
-    let due = |now: NaiveDateTime| {
-        outbox::status
-            .eq(OutboxStatus::Pending.as_str())
-            .and(outbox::next_attempt_at.le(now))
-            .or(outbox::status
-                .eq(OutboxStatus::Sending.as_str())
-                .and(outbox::claimed_at.lt(now - stale)))
-    };
-    // The due rows in their order, read as two index ranges of `outbox_due_order` (pending,
-    // and the few sending) and merged here: one condition with an OR made both backends scan
-    // and sort the whole table for every batch (on PostgreSQL, 25 ms of each 64 messages'
-    // claim once 10,000 were queued).
-    let first = |status: OutboxStatus| {
-        outbox::table
-            .filter(outbox::status.eq(status.as_str()))
-            .order((outbox::next_attempt_at, outbox::created_at))
-            .select((outbox::next_attempt_at, outbox::created_at, outbox::id))
-            .limit(limit)
-    };
-    let mut candidates: Vec<(NaiveDateTime, NaiveDateTime, String)> = first(OutboxStatus::Pending)
-        .filter(outbox::next_attempt_at.le(now))
-        .load(conn)?;
-    candidates.extend(
-        first(OutboxStatus::Sending)
-            .filter(outbox::claimed_at.lt(now - stale))
-            .load::<(NaiveDateTime, NaiveDateTime, String)>(conn)?,
-    );
-    candidates.sort();
-    candidates.truncate(usize::try_from(limit).unwrap_or(0));
-    let candidates: Vec<String> = candidates.into_iter().map(|(_, _, id)| id).collect();
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut claimed: Vec<OutboxRow> = diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(&candidates))
-            .filter(due(now)),
-    )
-    .set((
-        outbox::status.eq(OutboxStatus::Sending.as_str()),
-        outbox::claimed_at.eq(now),
-    ))
-    // The struct lists the columns in the table's order.
-    .returning(outbox::all_columns)
-    .get_results(conn)?;
-    claimed.sort_by_key(|r| (r.next_attempt_at, r.created_at));
-    Ok(claimed)
+    super::write_statement(conn, |conn| {
+        let due = |now: NaiveDateTime| {
+            outbox::status
+                .eq(OutboxStatus::Pending.as_str())
+                .and(outbox::next_attempt_at.le(now))
+                .or(outbox::status
+                    .eq(OutboxStatus::Sending.as_str())
+                    .and(outbox::claimed_at.lt(now - stale)))
+        };
+        // The due rows in their order, read as two index ranges of `outbox_due_order` (pending,
+        // and the few sending) and merged here: one condition with an OR made both backends scan
+        // and sort the whole table for every batch (on PostgreSQL, 25 ms of each 64 messages'
+        // claim once 10,000 were queued).
+        let first = |status: OutboxStatus| {
+            outbox::table
+                .filter(outbox::status.eq(status.as_str()))
+                .order((outbox::next_attempt_at, outbox::created_at))
+                .select((outbox::next_attempt_at, outbox::created_at, outbox::id))
+                .limit(limit)
+        };
+        let mut candidates: Vec<(NaiveDateTime, NaiveDateTime, String)> =
+            first(OutboxStatus::Pending)
+                .filter(outbox::next_attempt_at.le(now))
+                .load(conn)?;
+        candidates.extend(
+            first(OutboxStatus::Sending)
+                .filter(outbox::claimed_at.lt(now - stale))
+                .load::<(NaiveDateTime, NaiveDateTime, String)>(conn)?,
+        );
+        candidates.sort();
+        candidates.truncate(usize::try_from(limit).unwrap_or(0));
+        let candidates: Vec<String> = candidates.into_iter().map(|(_, _, id)| id).collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed: Vec<OutboxRow> = diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(&candidates))
+                .filter(due(now)),
+        )
+        .set((
+            outbox::status.eq(OutboxStatus::Sending.as_str()),
+            outbox::claimed_at.eq(now),
+        ))
+        // The struct lists the columns in the table's order.
+        .returning(outbox::all_columns)
+        .get_results(conn)?;
+        claimed.sort_by_key(|r| (r.next_attempt_at, r.created_at));
+        Ok(claimed)
+    })
 }
 
 /// Give back messages this worker claimed but did not send (one statement).
 pub fn release(conn: &mut DbConn, rows: &[&OutboxRow]) -> QueryResult<()> {
-    for lease in leases(rows) {
-        diesel::update(held(lease.0, &lease.1))
-            .set(outbox::status.eq(OutboxStatus::Pending.as_str()))
-            .execute(conn)?;
-    }
-    Ok(())
+    super::write_statement(conn, |conn| {
+        for lease in leases(rows) {
+            diesel::update(held(lease.0, &lease.1))
+                .set(outbox::status.eq(OutboxStatus::Pending.as_str()))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Claimed messages the server accepted: one UPDATE for the lot (bodies, which held the
@@ -299,27 +304,31 @@ pub fn mark_retry(
     error: &str,
     next_attempt_at: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(claimed(row))
-        .set((
-            outbox::status.eq(OutboxStatus::Pending.as_str()),
-            outbox::attempts.eq(row.attempts + 1),
-            outbox::next_attempt_at.eq(next_attempt_at),
-            outbox::last_error.eq(Some(error)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(claimed(row))
+            .set((
+                outbox::status.eq(OutboxStatus::Pending.as_str()),
+                outbox::attempts.eq(row.attempts + 1),
+                outbox::next_attempt_at.eq(next_attempt_at),
+                outbox::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// A claimed message failed for good.
 pub fn mark_failed(conn: &mut DbConn, row: &OutboxRow, error: &str) -> QueryResult<()> {
-    diesel::update(claimed(row))
-        .set((
-            outbox::status.eq(OutboxStatus::Failed.as_str()),
-            outbox::attempts.eq(row.attempts + 1),
-            outbox::last_error.eq(Some(error)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(claimed(row))
+            .set((
+                outbox::status.eq(OutboxStatus::Failed.as_str()),
+                outbox::attempts.eq(row.attempts + 1),
+                outbox::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 type Sending<W> = diesel::dsl::Filter<

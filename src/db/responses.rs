@@ -243,18 +243,20 @@ pub fn change_status(
     to: ResponseStatus,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    let n = diesel::update(
-        responses::table
-            .filter(responses::id.eq(response_id))
-            .filter(responses::status.eq_any(from)),
-    )
-    .set((
-        responses::status.eq(to.as_str()),
-        responses::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    super::write_statement(conn, |conn| {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let n = diesel::update(
+            responses::table
+                .filter(responses::id.eq(response_id))
+                .filter(responses::status.eq_any(from)),
+        )
+        .set((
+            responses::status.eq(to.as_str()),
+            responses::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    })
 }
 
 /// Mark a response submitted as its next version, from one of `from`: the version's number,
@@ -268,33 +270,35 @@ pub fn record_submission(
     token_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<i32>> {
-    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    // Every submission runs it: kept prepared (see `Kept`), since the triggers on `responses`
-    // make preparing it cost more than running it.
-    let n = Kept::<RecordSubmission>::new("UPDATE responses SET status = ")
-        .bind::<Text, _>(ResponseStatus::Submitted.as_str())
-        .sql(", version_count = version_count + 1, submitted_at = ")
-        .bind::<Timestamp, _>(now)
-        .sql(", submitted_by = ")
-        .bind::<Text, _>(token_id)
-        .sql(", updated_at = ")
-        .bind::<Timestamp, _>(now)
-        .sql(
-            ", sent_back_message = NULL, sent_back_by = NULL, sent_back_at = NULL \
-             WHERE id = ",
-        )
-        .bind::<Text, _>(response_id)
-        .sql(" AND status IN ")
-        .bind_json_elements(conn, json(&from)?)
-        .execute(conn)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    responses::table
-        .find(response_id)
-        .select(responses::version_count)
-        .first(conn)
-        .map(Some)
+    super::write_statement(conn, |conn| {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        // Every submission runs it: kept prepared (see `Kept`), since the triggers on `responses`
+        // make preparing it cost more than running it.
+        let n = Kept::<RecordSubmission>::new("UPDATE responses SET status = ")
+            .bind::<Text, _>(ResponseStatus::Submitted.as_str())
+            .sql(", version_count = version_count + 1, submitted_at = ")
+            .bind::<Timestamp, _>(now)
+            .sql(", submitted_by = ")
+            .bind::<Text, _>(token_id)
+            .sql(", updated_at = ")
+            .bind::<Timestamp, _>(now)
+            .sql(
+                ", sent_back_message = NULL, sent_back_by = NULL, sent_back_at = NULL \
+                 WHERE id = ",
+            )
+            .bind::<Text, _>(response_id)
+            .sql(" AND status IN ")
+            .bind_json_elements(conn, json(&from)?)
+            .execute(conn)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        responses::table
+            .find(response_id)
+            .select(responses::version_count)
+            .first(conn)
+            .map(Some)
+    })
 }
 
 /// The responses of a survey submitted before versions existed: submitted, with no version.
@@ -313,17 +317,19 @@ pub fn unversioned_submissions(
 
 /// Make a response submitted before versions existed count as its version 1.
 pub fn record_backfilled_version(conn: &mut DbConn, response_id: &str) -> QueryResult<()> {
-    diesel::update(
-        responses::table
-            .filter(responses::id.eq(response_id))
-            .filter(responses::version_count.eq(0)),
-    )
-    .set((
-        responses::version_count.eq(1),
-        responses::counted_version.eq(Some(1)),
-    ))
-    .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            responses::table
+                .filter(responses::id.eq(response_id))
+                .filter(responses::version_count.eq(0)),
+        )
+        .set((
+            responses::version_count.eq(1),
+            responses::counted_version.eq(Some(1)),
+        ))
+        .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Record the approver's message on a response sent back for changes.
@@ -334,14 +340,16 @@ pub fn record_sent_back(
     token_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(responses::table.find(response_id))
-        .set((
-            responses::sent_back_message.eq(message),
-            responses::sent_back_by.eq(token_id),
-            responses::sent_back_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(responses::table.find(response_id))
+            .set((
+                responses::sent_back_message.eq(message),
+                responses::sent_back_by.eq(token_id),
+                responses::sent_back_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Set which version results count (None: none, every version was recalled).
@@ -350,14 +358,16 @@ pub fn set_counted_version(
     response_id: &str,
     version: Option<i32>,
 ) -> QueryResult<()> {
-    // Kept prepared (see `Kept`): the tallies' triggers on `responses` make preparing it cost
-    // more than running it.
-    Kept::<SetCountedVersion>::new("UPDATE responses SET counted_version = ")
-        .bind::<Nullable<Integer>, _>(version)
-        .sql(" WHERE id = ")
-        .bind::<Text, _>(response_id)
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        // Kept prepared (see `Kept`): the tallies' triggers on `responses` make preparing it cost
+        // more than running it.
+        Kept::<SetCountedVersion>::new("UPDATE responses SET counted_version = ")
+            .bind::<Nullable<Integer>, _>(version)
+            .sql(" WHERE id = ")
+            .bind::<Text, _>(response_id)
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 super::sql::statement_names! {
@@ -381,34 +391,36 @@ pub fn reopen_response(
     user_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = diesel::update(
-        responses::table
-            .filter(responses::id.eq(response_id))
-            .filter(responses::status.eq_any([
-                ResponseStatus::Submitted.as_str(),
-                ResponseStatus::UnderReview.as_str(),
-                ResponseStatus::Accepted.as_str(),
-            ])),
-    )
-    .set((
-        responses::status.eq(ResponseStatus::Draft.as_str()),
-        responses::submitted_at.eq(None::<NaiveDateTime>),
-        responses::submitted_by.eq(None::<String>),
-        responses::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    if n == 1 {
-        diesel::insert_into(response_events::table)
-            .values((
-                response_events::id.eq(new_id()),
-                response_events::response_id.eq(response_id),
-                response_events::kind.eq(ResponseEventKind::Reopened.as_str()),
-                response_events::user_id.eq(user_id),
-                response_events::at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(n == 1)
+    super::write_statement(conn, |conn| {
+        let n = diesel::update(
+            responses::table
+                .filter(responses::id.eq(response_id))
+                .filter(responses::status.eq_any([
+                    ResponseStatus::Submitted.as_str(),
+                    ResponseStatus::UnderReview.as_str(),
+                    ResponseStatus::Accepted.as_str(),
+                ])),
+        )
+        .set((
+            responses::status.eq(ResponseStatus::Draft.as_str()),
+            responses::submitted_at.eq(None::<NaiveDateTime>),
+            responses::submitted_by.eq(None::<String>),
+            responses::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if n == 1 {
+            diesel::insert_into(response_events::table)
+                .values((
+                    response_events::id.eq(new_id()),
+                    response_events::response_id.eq(response_id),
+                    response_events::kind.eq(ResponseEventKind::Reopened.as_str()),
+                    response_events::user_id.eq(user_id),
+                    response_events::at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(n == 1)
+    })
 }
 
 /// Which responses an export takes.

@@ -73,42 +73,46 @@ pub fn insert_query(
     version: i32,
     first: &NewMessage,
 ) -> QueryResult<String> {
-    let id = new_id();
-    diesel::insert_into(queries::table)
-        .values((
-            queries::id.eq(&id),
-            queries::response_id.eq(response_id),
-            queries::question_id.eq(question_id),
-            queries::version.eq(version),
-            queries::status.eq(QueryStatus::Open.as_str()),
-            queries::created_by.eq(first.author),
-            queries::created_at.eq(first.at),
-        ))
-        .execute(conn)?;
-    insert_message(
-        conn,
-        &NewMessage {
-            query_id: &id,
-            ..*first
-        },
-    )?;
-    Ok(id)
+    super::write_statement(conn, |conn| {
+        let id = new_id();
+        diesel::insert_into(queries::table)
+            .values((
+                queries::id.eq(&id),
+                queries::response_id.eq(response_id),
+                queries::question_id.eq(question_id),
+                queries::version.eq(version),
+                queries::status.eq(QueryStatus::Open.as_str()),
+                queries::created_by.eq(first.author),
+                queries::created_at.eq(first.at),
+            ))
+            .execute(conn)?;
+        insert_message(
+            conn,
+            &NewMessage {
+                query_id: &id,
+                ..*first
+            },
+        )?;
+        Ok(id)
+    })
 }
 
 pub fn insert_message(conn: &mut DbConn, m: &NewMessage) -> QueryResult<String> {
-    let id = new_id();
-    diesel::insert_into(query_messages::table)
-        .values((
-            query_messages::id.eq(&id),
-            query_messages::query_id.eq(m.query_id),
-            query_messages::author_kind.eq(m.author_kind.as_str()),
-            query_messages::author.eq(m.author),
-            query_messages::author_name.eq(m.author_name),
-            query_messages::body.eq(m.body),
-            query_messages::at.eq(m.at),
-        ))
-        .execute(conn)?;
-    Ok(id)
+    super::write_statement(conn, |conn| {
+        let id = new_id();
+        diesel::insert_into(query_messages::table)
+            .values((
+                query_messages::id.eq(&id),
+                query_messages::query_id.eq(m.query_id),
+                query_messages::author_kind.eq(m.author_kind.as_str()),
+                query_messages::author.eq(m.author),
+                query_messages::author_name.eq(m.author_name),
+                query_messages::body.eq(m.body),
+                query_messages::at.eq(m.at),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    })
 }
 
 /// Close an open query; false when it was closed already.
@@ -118,18 +122,20 @@ pub fn close_query(
     by: &str,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = diesel::update(
-        queries::table
-            .filter(queries::id.eq(query_id))
-            .filter(queries::status.eq(QueryStatus::Open.as_str())),
-    )
-    .set((
-        queries::status.eq(QueryStatus::Closed.as_str()),
-        queries::closed_by.eq(by),
-        queries::closed_at.eq(at),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    super::write_statement(conn, |conn| {
+        let n = diesel::update(
+            queries::table
+                .filter(queries::id.eq(query_id))
+                .filter(queries::status.eq(QueryStatus::Open.as_str())),
+        )
+        .set((
+            queries::status.eq(QueryStatus::Closed.as_str()),
+            queries::closed_by.eq(by),
+            queries::closed_at.eq(at),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    })
 }
 
 /// The queries on a response, oldest first.

@@ -287,22 +287,24 @@ pub fn mark_ready(
     token_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<ReadyOutcome> {
-    let the_section = section_states::table
-        .filter(section_states::response_id.eq(response_id))
-        .filter(section_states::section_id.eq(section_id));
-    let marked = diesel::update(the_section.filter(section_states::ready_at.is_null()))
-        .set((
-            section_states::ready_at.eq(now),
-            section_states::ready_by.eq(token_id),
-        ))
-        .execute(conn)?;
-    if marked > 0 {
-        return Ok(ReadyOutcome::Marked);
-    }
-    let exists: i64 = the_section.count().get_result(conn)?;
-    Ok(if exists > 0 {
-        ReadyOutcome::Already
-    } else {
-        ReadyOutcome::NotStarted
+    super::write_statement(conn, |conn| {
+        let the_section = section_states::table
+            .filter(section_states::response_id.eq(response_id))
+            .filter(section_states::section_id.eq(section_id));
+        let marked = diesel::update(the_section.filter(section_states::ready_at.is_null()))
+            .set((
+                section_states::ready_at.eq(now),
+                section_states::ready_by.eq(token_id),
+            ))
+            .execute(conn)?;
+        if marked > 0 {
+            return Ok(ReadyOutcome::Marked);
+        }
+        let exists: i64 = the_section.count().get_result(conn)?;
+        Ok(if exists > 0 {
+            ReadyOutcome::Already
+        } else {
+            ReadyOutcome::NotStarted
+        })
     })
 }

@@ -15,32 +15,40 @@ pub fn insert_session(
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(sessions::table)
-        .values((
-            sessions::id_hash.eq(id_hash),
-            sessions::user_id.eq(user_id),
-            sessions::created_at.eq(now),
-            sessions::expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id_hash.eq(id_hash),
+                sessions::user_id.eq(user_id),
+                sessions::created_at.eq(now),
+                sessions::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Forget every session that expired before `now`.
 pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// End every session of an account.
 pub fn delete_user_sessions(conn: &mut DbConn, user_id: &str) -> QueryResult<()> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+        Ok(())
+    })
 }
 
 pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> QueryResult<()> {
-    diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash))).execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash))).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// The account of a session that has not expired.
@@ -74,14 +82,16 @@ pub fn touch_device(
     user_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(
-        trusted_devices::table
-            .find(token_hash)
-            .filter(trusted_devices::user_id.eq(user_id)),
-    )
-    .set(trusted_devices::last_used_at.eq(now))
-    .execute(conn)?;
-    Ok(updated == 1)
+    super::write_statement(conn, |conn| {
+        let updated = diesel::update(
+            trusted_devices::table
+                .find(token_hash)
+                .filter(trusted_devices::user_id.eq(user_id)),
+        )
+        .set(trusted_devices::last_used_at.eq(now))
+        .execute(conn)?;
+        Ok(updated == 1)
+    })
 }
 
 pub fn insert_device(
@@ -90,20 +100,24 @@ pub fn insert_device(
     user_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(trusted_devices::table)
-        .values((
-            trusted_devices::token_hash.eq(token_hash),
-            trusted_devices::user_id.eq(user_id),
-            trusted_devices::created_at.eq(now),
-            trusted_devices::last_used_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(trusted_devices::table)
+            .values((
+                trusted_devices::token_hash.eq(token_hash),
+                trusted_devices::user_id.eq(user_id),
+                trusted_devices::created_at.eq(now),
+                trusted_devices::last_used_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Forget the devices not used since `before`.
 pub fn delete_devices_unused_since(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<()> {
-    diesel::delete(trusted_devices::table.filter(trusted_devices::last_used_at.lt(before)))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::delete(trusted_devices::table.filter(trusted_devices::last_used_at.lt(before)))
+            .execute(conn)?;
+        Ok(())
+    })
 }

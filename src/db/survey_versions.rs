@@ -14,28 +14,30 @@ pub fn record_survey_version(
     survey: &Survey,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let exists: i64 = survey_versions::table
-        .filter(survey_versions::survey_id.eq(&survey.id))
-        .filter(survey_versions::version.eq(&survey.version))
-        .count()
-        .get_result(conn)?;
-    if exists == 0 {
-        let inserted = diesel::insert_into(survey_versions::table)
-            .values((
-                survey_versions::survey_id.eq(&survey.id),
-                survey_versions::version.eq(&survey.version),
-                survey_versions::title.eq(survey.title.get("en")),
-                survey_versions::source.eq(&survey.source),
-                survey_versions::loaded_at.eq(now),
-            ))
-            .execute(conn);
-        // Two instances starting together may both insert: the first one wins.
-        match inserted {
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
-            other => {
-                other?;
+    super::write_statement(conn, |conn| {
+        let exists: i64 = survey_versions::table
+            .filter(survey_versions::survey_id.eq(&survey.id))
+            .filter(survey_versions::version.eq(&survey.version))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            let inserted = diesel::insert_into(survey_versions::table)
+                .values((
+                    survey_versions::survey_id.eq(&survey.id),
+                    survey_versions::version.eq(&survey.version),
+                    survey_versions::title.eq(survey.title.get("en")),
+                    survey_versions::source.eq(&survey.source),
+                    survey_versions::loaded_at.eq(now),
+                ))
+                .execute(conn);
+            // Two instances starting together may both insert: the first one wins.
+            match inserted {
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
+                other => {
+                    other?;
+                }
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -107,36 +107,38 @@ pub fn insert_token(conn: &mut DbConn, t: &NewToken) -> QueryResult<String> {
 /// Inside a transaction, the locks of their units are taken first, in one order (see
 /// [`super::unit_rates::lock_units`]).
 pub fn insert_tokens(conn: &mut DbConn, links: &[NewToken]) -> QueryResult<Vec<String>> {
-    super::unit_rates::lock_units(
-        conn,
-        links.iter().map(|t| (t.survey_id, t.country_iso3, t.unit)),
-    )?;
-    let ids: Vec<String> = links.iter().map(|_| new_id()).collect();
-    let sections: Vec<String> = links.iter().map(|t| t.sections.join(" ")).collect();
-    let rows: Vec<_> = links
-        .iter()
-        .zip(&ids)
-        .zip(&sections)
-        .map(|((t, id), sections)| {
-            (
-                access_tokens::id.eq(id),
-                access_tokens::survey_id.eq(t.survey_id),
-                access_tokens::country_iso3.eq(t.country_iso3),
-                access_tokens::unit.eq(t.unit),
-                access_tokens::token_hash.eq(t.token_hash),
-                access_tokens::holder_name.eq(t.holder_name),
-                access_tokens::holder_email.eq(t.holder_email),
-                access_tokens::created_at.eq(t.now),
-                access_tokens::expires_at.eq(t.expires_at),
-                access_tokens::role.eq(t.role.as_str()),
-                access_tokens::sections.eq(sections),
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(TOKEN_ROWS_PER_INSERT) {
-        super::insert_rows!(conn, access_tokens::table, chunk)?;
-    }
-    Ok(ids)
+    super::write_statement(conn, |conn| {
+        super::unit_rates::lock_units(
+            conn,
+            links.iter().map(|t| (t.survey_id, t.country_iso3, t.unit)),
+        )?;
+        let ids: Vec<String> = links.iter().map(|_| new_id()).collect();
+        let sections: Vec<String> = links.iter().map(|t| t.sections.join(" ")).collect();
+        let rows: Vec<_> = links
+            .iter()
+            .zip(&ids)
+            .zip(&sections)
+            .map(|((t, id), sections)| {
+                (
+                    access_tokens::id.eq(id),
+                    access_tokens::survey_id.eq(t.survey_id),
+                    access_tokens::country_iso3.eq(t.country_iso3),
+                    access_tokens::unit.eq(t.unit),
+                    access_tokens::token_hash.eq(t.token_hash),
+                    access_tokens::holder_name.eq(t.holder_name),
+                    access_tokens::holder_email.eq(t.holder_email),
+                    access_tokens::created_at.eq(t.now),
+                    access_tokens::expires_at.eq(t.expires_at),
+                    access_tokens::role.eq(t.role.as_str()),
+                    access_tokens::sections.eq(sections),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(TOKEN_ROWS_PER_INSERT) {
+            super::insert_rows!(conn, access_tokens::table, chunk)?;
+        }
+        Ok(ids)
+    })
 }
 
 /// Eleven parameters a row: well inside both backends' limits on bound parameters.
@@ -346,29 +348,31 @@ fn revoke_matching(
     by: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let mut q = diesel::update(access_tokens::table)
-        .filter(access_tokens::survey_id.eq(which.survey_id))
-        .filter(access_tokens::country_iso3.eq(which.country_iso3))
-        .filter(access_tokens::revoked_at.is_null())
-        .into_boxed();
-    if let Some(u) = which.unit {
-        q = q.filter(access_tokens::unit.eq(u));
-    }
-    if let Some(e) = which.holder_email {
-        // Links issued before emails were stored lower-case are matched too.
-        q = q.filter(lower(access_tokens::holder_email).eq(e.trim().to_lowercase()));
-    }
-    if let Some(id) = which.id {
-        q = q.filter(access_tokens::id.eq(id));
-    }
-    if let Some(role) = role {
-        q = q.filter(access_tokens::role.eq(role.as_str()));
-    }
-    q.set((
-        access_tokens::revoked_at.eq(now),
-        access_tokens::revoked_by.eq(by),
-    ))
-    .execute(conn)
+    super::write_statement(conn, |conn| {
+        let mut q = diesel::update(access_tokens::table)
+            .filter(access_tokens::survey_id.eq(which.survey_id))
+            .filter(access_tokens::country_iso3.eq(which.country_iso3))
+            .filter(access_tokens::revoked_at.is_null())
+            .into_boxed();
+        if let Some(u) = which.unit {
+            q = q.filter(access_tokens::unit.eq(u));
+        }
+        if let Some(e) = which.holder_email {
+            // Links issued before emails were stored lower-case are matched too.
+            q = q.filter(lower(access_tokens::holder_email).eq(e.trim().to_lowercase()));
+        }
+        if let Some(id) = which.id {
+            q = q.filter(access_tokens::id.eq(id));
+        }
+        if let Some(role) = role {
+            q = q.filter(access_tokens::role.eq(role.as_str()));
+        }
+        q.set((
+            access_tokens::revoked_at.eq(now),
+            access_tokens::revoked_by.eq(by),
+        ))
+        .execute(conn)
+    })
 }
 
 /// A live link as [`revoke_replaced`] matches it against the holders of new ones.
@@ -401,64 +405,66 @@ pub fn revoke_replaced(
     by: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    if holders.is_empty() {
-        return Ok(0);
-    }
-    let wanted: std::collections::HashSet<(&str, &str, String, &str)> = holders
-        .iter()
-        .map(|h| {
-            (
-                h.country_iso3,
-                h.unit,
-                h.email.trim().to_lowercase(),
-                h.role.as_str(),
-            )
-        })
-        .collect();
-    let mut countries: Vec<&str> = holders.iter().map(|h| h.country_iso3).collect();
-    countries.sort_unstable();
-    countries.dedup();
-    let live: Vec<LiveLink> = access_tokens::table
-        .filter(access_tokens::survey_id.eq(survey_id))
-        .filter(access_tokens::country_iso3.eq_any(&countries))
-        .filter(access_tokens::revoked_at.is_null())
-        .filter(access_tokens::holder_email.is_not_null())
-        .select((
-            access_tokens::id,
-            access_tokens::country_iso3,
-            access_tokens::unit,
-            access_tokens::holder_email,
-            access_tokens::role,
-        ))
-        .load(conn)?;
-    let replaced: Vec<&str> = live
-        .iter()
-        .filter(|l| {
-            l.holder_email.as_ref().is_some_and(|e| {
-                wanted.contains(&(
-                    l.country_iso3.as_str(),
-                    l.unit.as_str(),
-                    e.to_lowercase(),
-                    l.role.as_str(),
-                ))
+    super::write_statement(conn, |conn| {
+        if holders.is_empty() {
+            return Ok(0);
+        }
+        let wanted: std::collections::HashSet<(&str, &str, String, &str)> = holders
+            .iter()
+            .map(|h| {
+                (
+                    h.country_iso3,
+                    h.unit,
+                    h.email.trim().to_lowercase(),
+                    h.role.as_str(),
+                )
             })
-        })
-        .map(|l| l.id.as_str())
-        .collect();
-    let mut revoked = 0;
-    for chunk in replaced.chunks(REVOKE_IDS_PER_UPDATE) {
-        revoked += diesel::update(
-            access_tokens::table
-                .filter(access_tokens::id.eq_any(chunk))
-                .filter(access_tokens::revoked_at.is_null()),
-        )
-        .set((
-            access_tokens::revoked_at.eq(now),
-            access_tokens::revoked_by.eq(by),
-        ))
-        .execute(conn)?;
-    }
-    Ok(revoked)
+            .collect();
+        let mut countries: Vec<&str> = holders.iter().map(|h| h.country_iso3).collect();
+        countries.sort_unstable();
+        countries.dedup();
+        let live: Vec<LiveLink> = access_tokens::table
+            .filter(access_tokens::survey_id.eq(survey_id))
+            .filter(access_tokens::country_iso3.eq_any(&countries))
+            .filter(access_tokens::revoked_at.is_null())
+            .filter(access_tokens::holder_email.is_not_null())
+            .select((
+                access_tokens::id,
+                access_tokens::country_iso3,
+                access_tokens::unit,
+                access_tokens::holder_email,
+                access_tokens::role,
+            ))
+            .load(conn)?;
+        let replaced: Vec<&str> = live
+            .iter()
+            .filter(|l| {
+                l.holder_email.as_ref().is_some_and(|e| {
+                    wanted.contains(&(
+                        l.country_iso3.as_str(),
+                        l.unit.as_str(),
+                        e.to_lowercase(),
+                        l.role.as_str(),
+                    ))
+                })
+            })
+            .map(|l| l.id.as_str())
+            .collect();
+        let mut revoked = 0;
+        for chunk in replaced.chunks(REVOKE_IDS_PER_UPDATE) {
+            revoked += diesel::update(
+                access_tokens::table
+                    .filter(access_tokens::id.eq_any(chunk))
+                    .filter(access_tokens::revoked_at.is_null()),
+            )
+            .set((
+                access_tokens::revoked_at.eq(now),
+                access_tokens::revoked_by.eq(by),
+            ))
+            .execute(conn)?;
+        }
+        Ok(revoked)
+    })
 }
 
 /// Ids bound per UPDATE of [`revoke_replaced`].
@@ -586,13 +592,15 @@ pub fn record_entry(
     entered_by: &str,
     channel: &str,
 ) -> QueryResult<()> {
-    use super::schema::entry_links;
-    diesel::insert_into(entry_links::table)
-        .values((
-            entry_links::token_id.eq(token_id),
-            entry_links::entered_by.eq(entered_by),
-            entry_links::channel.eq(channel),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        use super::schema::entry_links;
+        diesel::insert_into(entry_links::table)
+            .values((
+                entry_links::token_id.eq(token_id),
+                entry_links::entered_by.eq(entered_by),
+                entry_links::channel.eq(channel),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }

@@ -96,21 +96,25 @@ pub fn find_by_setup_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<U
 
 /// Store a password hash and spend the setup link.
 pub fn set_password_hash(conn: &mut DbConn, user_id: &str, hash: &str) -> QueryResult<()> {
-    diesel::update(users::table.find(user_id))
-        .set((
-            users::password_hash.eq(Some(hash)),
-            users::setup_token_hash.eq(None::<String>),
-            users::setup_expires_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::password_hash.eq(Some(hash)),
+                users::setup_token_hash.eq(None::<String>),
+                users::setup_expires_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 pub fn set_last_login(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(users::table.find(user_id))
-        .set(users::last_login_at.eq(now))
-        .execute(conn)?;
-    Ok(())
+    super::write_statement(conn, |conn| {
+        diesel::update(users::table.find(user_id))
+            .set(users::last_login_at.eq(now))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Whether the account owns the survey.

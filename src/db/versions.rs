@@ -54,37 +54,39 @@ pub struct NewVersion<'a> {
 
 /// Store a version and copy the response's visible answers into it, in one statement each.
 pub fn insert_version(conn: &mut DbConn, v: &NewVersion) -> QueryResult<()> {
-    diesel::insert_into(response_versions::table)
-        .values((
-            response_versions::response_id.eq(v.response_id),
-            response_versions::number.eq(v.number),
-            response_versions::survey_version.eq(v.survey_version),
-            response_versions::content.eq(v.content),
-            response_versions::digest.eq(v.digest),
-            response_versions::submitted_at.eq(v.submitted_at),
-            response_versions::submitted_by.eq(v.submitted_by),
-            response_versions::signed_off_by.eq(v.signed_off_by),
-            response_versions::signed_off_name.eq(v.signed_off_name),
-            response_versions::signed_off_title.eq(v.signed_off_title),
-            response_versions::channel.eq(v.channel),
-            response_versions::entered_by.eq(v.entered_by),
-        ))
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(response_versions::table)
+            .values((
+                response_versions::response_id.eq(v.response_id),
+                response_versions::number.eq(v.number),
+                response_versions::survey_version.eq(v.survey_version),
+                response_versions::content.eq(v.content),
+                response_versions::digest.eq(v.digest),
+                response_versions::submitted_at.eq(v.submitted_at),
+                response_versions::submitted_by.eq(v.submitted_by),
+                response_versions::signed_off_by.eq(v.signed_off_by),
+                response_versions::signed_off_name.eq(v.signed_off_name),
+                response_versions::signed_off_title.eq(v.signed_off_title),
+                response_versions::channel.eq(v.channel),
+                response_versions::entered_by.eq(v.entered_by),
+            ))
+            .execute(conn)?;
+        // Kept prepared (see `Kept`): the tallies' trigger on `version_answers` makes preparing it
+        // cost more than running it.
+        Kept::<CopyVersionAnswers>::new(
+            "INSERT INTO version_answers \
+             (response_id, version, question_id, item, value, num, updated_by, updated_at) \
+             SELECT response_id, ",
+        )
+        .bind::<Integer, _>(v.number)
+        .sql(
+            ", question_id, item, value, num, updated_by, updated_at \
+             FROM answers WHERE visible = TRUE AND response_id = ",
+        )
+        .bind::<Text, _>(v.response_id)
         .execute(conn)?;
-    // Kept prepared (see `Kept`): the tallies' trigger on `version_answers` makes preparing it
-    // cost more than running it.
-    Kept::<CopyVersionAnswers>::new(
-        "INSERT INTO version_answers \
-         (response_id, version, question_id, item, value, num, updated_by, updated_at) \
-         SELECT response_id, ",
-    )
-    .bind::<Integer, _>(v.number)
-    .sql(
-        ", question_id, item, value, num, updated_by, updated_at \
-         FROM answers WHERE visible = TRUE AND response_id = ",
-    )
-    .bind::<Text, _>(v.response_id)
-    .execute(conn)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 super::sql::statement_names! {
@@ -158,19 +160,27 @@ pub fn mark(
     what: Mark,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let target = response_versions::table.find((response_id, number));
-    let n = match what {
-        Mark::Recalled => diesel::update(target.filter(response_versions::recalled_at.is_null()))
-            .set(response_versions::recalled_at.eq(at))
-            .execute(conn)?,
-        Mark::Returned => diesel::update(target.filter(response_versions::returned_at.is_null()))
-            .set(response_versions::returned_at.eq(at))
-            .execute(conn)?,
-        Mark::Accepted => diesel::update(target.filter(response_versions::accepted_at.is_null()))
-            .set(response_versions::accepted_at.eq(at))
-            .execute(conn)?,
-    };
-    Ok(n == 1)
+    super::write_statement(conn, |conn| {
+        let target = response_versions::table.find((response_id, number));
+        let n = match what {
+            Mark::Recalled => {
+                diesel::update(target.filter(response_versions::recalled_at.is_null()))
+                    .set(response_versions::recalled_at.eq(at))
+                    .execute(conn)?
+            }
+            Mark::Returned => {
+                diesel::update(target.filter(response_versions::returned_at.is_null()))
+                    .set(response_versions::returned_at.eq(at))
+                    .execute(conn)?
+            }
+            Mark::Accepted => {
+                diesel::update(target.filter(response_versions::accepted_at.is_null()))
+                    .set(response_versions::accepted_at.eq(at))
+                    .execute(conn)?
+            }
+        };
+        Ok(n == 1)
+    })
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -3,10 +3,10 @@
 //! CSRF token), and what the audit log must hold (every change recorded, no secret in it).
 //! Every test runs on SQLite and PostgreSQL.
 
+use coherence::db;
 use coherence::db::audit::{entries, AuditRow};
 use coherence::db::responses::{self, ResponseStatus};
 use coherence::db::versions;
-use coherence::db::{self, DbUrl};
 
 use crate::cycle::{answer_everything, cycle_app, link_csrf, post_from_review};
 use crate::helpers::{query_ids, Backend, SmtpServer, TestApp};
@@ -25,9 +25,10 @@ on_both_backends!(
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
 
-fn conn(app: &TestApp) -> db::PooledConn {
-    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
-    pool.get().unwrap()
+/// A connection of the test's own, which also writes what a coordinator cannot (see
+/// [`crate::helpers::writable_conn`]).
+fn conn(app: &TestApp) -> db::DbConn {
+    crate::helpers::writable_conn(&app.database_url)
 }
 
 fn chain(app: &TestApp, name: &str) -> Vec<AuditRow> {

@@ -859,10 +859,8 @@ async fn the_whole_national_report_cycle(backend: Backend) {
     );
     {
         use diesel::connection::SimpleConnection;
-        let pool =
-            coherence::db::connect(&coherence::db::DbUrl::parse(&app.database_url).unwrap(), 1)
-                .unwrap();
-        let mut conn = pool.get().unwrap();
+        // Writable, as an attacker with the database file would have it.
+        let mut conn = crate::helpers::writable_conn(&app.database_url);
         let (drop, tamper) = match backend {
             Backend::Sqlite => (
                 "DROP TRIGGER audit_log_no_update;",
@@ -1118,8 +1116,7 @@ async fn a_response_submitted_before_versions_becomes_version_1_at_start(backend
     let url = coherence::db::DbUrl::parse(&app.database_url).unwrap();
     {
         // As an older Coherence left it: submitted, no version.
-        let pool = coherence::db::connect(&url, 1).unwrap();
-        let mut conn = pool.get().unwrap();
+        let mut conn = crate::helpers::writable_conn(&app.database_url);
         diesel::delete(version_answers::table)
             .execute(&mut conn)
             .unwrap();

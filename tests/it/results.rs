@@ -3,12 +3,12 @@
 
 use std::io::Cursor;
 
-use coherence::db::{self, DbUrl};
+use coherence::db;
 use coherence::reference::Countries;
 use coherence::results::aggregate::{self, Filter, Grouping};
 use coherence::results::practices;
 
-use crate::helpers::{fixtures, fresh_database, Backend, TestApp};
+use crate::helpers::{fixtures, fresh_database, writable_conn, Backend, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -135,9 +135,10 @@ async fn fixture_responses(app: &TestApp) {
     .await;
 }
 
-fn conn_for(app: &TestApp) -> db::PooledConn {
-    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 1).unwrap();
-    pool.get().unwrap()
+/// A connection of the test's own, which writes rows the pages cannot reach (see
+/// [`writable_conn`]).
+fn conn_for(app: &TestApp) -> db::DbConn {
+    writable_conn(&app.database_url)
 }
 
 fn survey(app: &TestApp) -> std::sync::Arc<coherence::survey::Survey> {
@@ -162,7 +163,7 @@ async fn counts_match_hand_computed_values(backend: Backend) {
     fixture_responses(&app).await;
     let survey = survey(&app);
     let mut conn = conn_for(&app);
-    let conn = &mut *conn;
+    let conn = &mut conn;
     let submitted = Filter::default();
     let drafts = Filter {
         include_drafts: true,
@@ -1220,7 +1221,7 @@ fn rate_rows(inst: &str) -> Vec<String> {
 async fn response_rates_count_each_unit_once_whichever_table_names_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut pooled = conn_for(&app);
-    let conn = &mut *pooled;
+    let conn = &mut pooled;
     let inst = "institutions";
     insert(conn, &rate_rows(inst));
     let report = coherence::survey::load_paths(std::slice::from_ref(&app.surveys));
@@ -1432,7 +1433,7 @@ fn dashboard_and_reference(
 async fn the_kept_response_rates_equal_those_computed_after_every_kind_of_write(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut pooled = conn_for(&app);
-    let conn = &mut *pooled;
+    let conn = &mut pooled;
     let inst = "institutions";
     insert(conn, &rate_rows(inst));
     assert_eq!(kept_rates_wrong(conn), Vec::<String>::new());
@@ -1530,7 +1531,7 @@ async fn two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right(b
         ),
     ];
     for (opened, then, expected) in cases {
-        diesel::sql_query(begin).execute(&mut *first).unwrap();
+        diesel::sql_query(begin).execute(&mut first).unwrap();
         insert(&mut first, &[opened.to_string()]);
         let mut second = conn_for(&app);
         let waiting = std::thread::spawn(move || insert(&mut second, &[then.to_string()]));
@@ -1541,9 +1542,9 @@ async fn two_transactions_changing_one_unit_at_once_leave_its_kept_rates_right(b
             !waiting.is_finished(),
             "{then}: the second transaction did not wait for the first"
         );
-        diesel::sql_query("COMMIT").execute(&mut *first).unwrap();
+        diesel::sql_query("COMMIT").execute(&mut first).unwrap();
         waiting.join().unwrap();
-        let conn = &mut *first;
+        let conn = &mut first;
         assert_eq!(kept_rates_wrong(conn), Vec::<String>::new(), "{then}");
         let kept = kept_rates(conn);
         assert!(kept.contains(&expected.to_string()), "{then}: {kept:?}");
@@ -1908,7 +1909,7 @@ async fn the_compendium_says_what_each_response_says_read_alone(backend: Backend
     ] {
         diesel::sql_query(&statement).execute(&mut conn).unwrap();
     }
-    let read = |conn: &mut db::PooledConn, listing: &practices::Listing| {
+    let read = |conn: &mut db::DbConn, listing: &practices::Listing| {
         practices::practices(
             conn,
             &survey,
@@ -2386,7 +2387,7 @@ async fn counts_with_drafts_equal_those_computed_from_every_answer_that_counts(b
         "SELECT id FROM responses WHERE survey_id = 'coherence-2008' \
          AND counted_version IS NOT NULL ORDER BY id LIMIT 1",
     )
-    .load(&mut *conn)
+    .load(&mut conn)
     .unwrap();
     let changed = &submitted[0].id;
     for statement in [
@@ -2397,7 +2398,7 @@ async fn counts_with_drafts_equal_those_computed_from_every_answer_that_counts(b
         ),
         format!("DELETE FROM answers WHERE response_id = '{changed}' AND item <> ''"),
     ] {
-        diesel::sql_query(statement).execute(&mut *conn).unwrap();
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
     }
     // A draft whose condition now hides a question it answered.
     let draft: Vec<Id> = diesel::sql_query(
@@ -2405,7 +2406,7 @@ async fn counts_with_drafts_equal_those_computed_from_every_answer_that_counts(b
          AND r.counted_version IS NULL AND EXISTS (SELECT 1 FROM section_states s \
          WHERE s.response_id = r.id) ORDER BY r.id LIMIT 1",
     )
-    .load(&mut *conn)
+    .load(&mut conn)
     .unwrap();
     let hidden = &draft[0].id;
     diesel::sql_query(format!(
@@ -2413,7 +2414,7 @@ async fn counts_with_drafts_equal_those_computed_from_every_answer_that_counts(b
          AND question_id IN (SELECT question_id FROM answers WHERE response_id = '{hidden}' \
          ORDER BY question_id LIMIT 3)"
     ))
-    .execute(&mut *conn)
+    .execute(&mut conn)
     .unwrap();
     compare(&mut conn, "after a return and a hidden answer");
     app.stop().await;
