@@ -19,6 +19,7 @@ on_both_backends!(
     long_chains_are_read_a_page_at_a_time,
     the_service_seals_what_it_records_by_itself,
     sealers_side_by_side_chain_each_entry_once,
+    a_stopped_sealer_chains_what_was_left_and_ends_at_once,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -676,6 +677,43 @@ async fn the_service_seals_what_it_records_by_itself(backend: Backend) {
     assert_eq!(waiting, 0);
     assert_eq!(audit::verify(&mut conn, None).unwrap().broken, None);
     app.stop().await;
+}
+
+/// A sealer asked to stop between two seals ends at once rather than at the end of its
+/// second, and chains what was recorded meanwhile before it goes (as the server does when it
+/// shuts down).
+async fn a_stopped_sealer_chains_what_was_left_and_ends_at_once(backend: Backend) {
+    use coherence::db::schema::audit_pending;
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&fresh_database(backend, dir.path())).unwrap();
+    let pool = db::connect(&url, 1).unwrap();
+    let sealer = audit::Sealer::start(pool.clone());
+    let mut conn = pool.get().unwrap();
+    // The sealer's first seal, at its start, finds nothing; it then waits its second.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let event = audit::Event {
+        survey_id: "a",
+        country_iso3: "SWE",
+        actor: audit::Actor::System,
+        kind: audit::AuditKind::EmailQueued,
+        detail: serde_json::json!({ "n": 1 }),
+    };
+    db::transaction(&mut conn, |c| {
+        audit::record(c, &event, chrono::Utc::now().naive_utc())
+    })
+    .unwrap();
+    let asked = std::time::Instant::now();
+    sealer.stop();
+    let took = asked.elapsed();
+    assert!(
+        took < audit::SEAL_EVERY / 2,
+        "the sealer took {took:?} to stop"
+    );
+    let waiting: i64 = audit_pending::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(waiting, 0, "the entry recorded last is chained");
+    let chained = entries(&mut conn, Some("a")).unwrap();
+    assert_eq!(chained.len(), 1);
+    assert_eq!(chained[0].seq, 1);
 }
 
 /// Writers recording into two chains while two sealers (two nodes) chain them: every entry is
