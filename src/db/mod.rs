@@ -1485,6 +1485,46 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// When the pool's writer cannot be opened, a write runs on the pooled connection it was
+    /// given, allowed to write for that time only: the connection refuses the next write made
+    /// on it directly again.
+    #[test]
+    fn sqlite_a_write_whose_writer_cannot_open_runs_on_its_pooled_connection_for_that_once() {
+        use diesel::connection::SimpleConnection;
+        let dir = std::env::temp_dir().join(format!("coherence-fallback-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = DbUrl::Sqlite(dir.join("f.db").display().to_string());
+        let pool = connect(&url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        write_statement(&mut conn, |c| {
+            c.batch_execute("CREATE TABLE scratch (n INTEGER)")
+        })
+        .unwrap();
+        // A writer whose file is in a directory that does not exist.
+        let unopenable = sqlite_writer::Writer::new(Manager {
+            url: DbUrl::Sqlite(dir.join("missing").join("f.db").display().to_string()),
+            statement_timeout: None,
+            stats: Arc::new(SqlStats::default()),
+            writer: None,
+            for_writer: true,
+            checkpoints: None,
+        });
+        let wrote = sqlite_writer::in_turn(|_| {
+            unopenable.run(&mut conn, |c| {
+                diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
+            })
+        });
+        assert_eq!(wrote.unwrap(), 1, "written on the pooled connection");
+        let alone = diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(&mut *conn);
+        assert!(
+            alone.is_err_and(|e| e.to_string().contains("readonly")),
+            "and it refuses to write again"
+        );
+        assert_eq!(scratch_rows(&mut conn), 1);
+        drop((conn, pool));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> DbError {
         DbError::Query(diesel::result::Error::DatabaseError(
             kind,
