@@ -1089,13 +1089,19 @@ mod sqlite_writer {
         if let Err(e) = refuse_writes(conn, false) {
             tracing::warn!("SQLite pooled connection: {e}");
         }
-        let done = f(conn);
-        if refuse_writes(conn, true).is_err() {
-            if let Some(w) = watch(conn) {
-                w.lost = true;
+        // Refusing again even when `f` panics: the connection goes back to the pool.
+        struct RefuseAgain<'a>(&'a mut DbConn);
+        impl Drop for RefuseAgain<'_> {
+            fn drop(&mut self) {
+                if refuse_writes(self.0, true).is_err() {
+                    if let Some(w) = watch(self.0) {
+                        w.lost = true;
+                    }
+                }
             }
         }
-        done
+        let guard = RefuseAgain(conn);
+        f(guard.0)
     }
 
     /// The writer while a transaction runs on it. A writer left inside a transaction (its
@@ -1460,7 +1466,10 @@ mod tests {
             diesel::sql_query("INSERT INTO scratch VALUES (4)").execute(c)?;
             Err(QueryError::RollbackTransaction)
         });
-        assert!(failed.is_err());
+        assert!(
+            matches!(failed, Err(QueryError::RollbackTransaction)),
+            "{failed:?}"
+        );
         assert_eq!(count(&mut first), 3, "rolled back");
 
         // A write that panics half-way leaves neither its row nor the write lock behind.
