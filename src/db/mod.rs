@@ -1360,6 +1360,19 @@ mod tests {
         }
     }
 
+    /// A fresh SQLite database in a directory of its own (removed when the guard is dropped),
+    /// its pool of `size` connections, and an empty `scratch` table.
+    fn scratch_database(size: u32) -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scratch.db");
+        let pool = connect(&DbUrl::Sqlite(file.display().to_string()), size).unwrap();
+        write_statement(&mut pool.get().unwrap(), |c| {
+            diesel::sql_query("CREATE TABLE scratch (n INTEGER)").execute(c)
+        })
+        .unwrap();
+        (dir, pool)
+    }
+
     /// The rows of the SQLite tests' `scratch` table.
     fn scratch_rows(conn: &mut DbConn) -> i64 {
         #[derive(diesel::QueryableByName)]
@@ -1379,15 +1392,8 @@ mod tests {
     #[test]
     fn sqlite_a_refused_write_waits_in_short_steps_and_then_writes() {
         use diesel::connection::SimpleConnection;
-        let dir = std::env::temp_dir().join(format!("coherence-busy-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = DbUrl::Sqlite(dir.join("b.db").display().to_string());
-        let pool = connect(&url, 2).unwrap();
+        let (_dir, pool) = scratch_database(2);
         let mut conn = pool.get().unwrap();
-        write_statement(&mut conn, |c| {
-            c.batch_execute("CREATE TABLE scratch (n INTEGER)")
-        })
-        .unwrap();
         let mut holder = pool.open_apart().unwrap();
         holder
             .batch_execute("BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1)")
@@ -1405,8 +1411,6 @@ mod tests {
         release.join().unwrap();
         assert!(waits > 40, "{waits} tries in 300 ms");
         assert_eq!(scratch_rows(&mut conn), 2, "both writes are there");
-        drop((conn, pool));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Write transactions run on the pool's writer and are seen by every pooled connection
@@ -1415,17 +1419,10 @@ mod tests {
     /// rolled-back one leaves nothing, nor one that panicked half-way.
     #[test]
     fn sqlite_writes_run_on_the_writer_and_inside_an_open_transaction_as_they_are() {
-        let dir = std::env::temp_dir().join(format!("coherence-writer-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = DbUrl::Sqlite(dir.join("w.db").display().to_string());
-        let pool = connect(&url, 2).unwrap();
+        let (_dir, pool) = scratch_database(2);
         let count = scratch_rows;
         let mut first = pool.get().unwrap();
         let mut second = pool.get().unwrap();
-        write_statement(&mut first, |c| {
-            diesel::sql_query("CREATE TABLE scratch (n INTEGER)").execute(c)
-        })
-        .unwrap();
         let before = pool.stats().statements();
         transaction(&mut first, |c| {
             diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
@@ -1490,8 +1487,6 @@ mod tests {
             "the lock was released"
         );
         assert_eq!(count(&mut second), 4, "the panicked write is not there");
-        drop((first, second, pool));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// When the pool's writer cannot be opened, a write runs on the pooled connection it was
@@ -1499,19 +1494,17 @@ mod tests {
     /// on it directly again.
     #[test]
     fn sqlite_a_write_whose_writer_cannot_open_runs_on_its_pooled_connection_for_that_once() {
-        use diesel::connection::SimpleConnection;
-        let dir = std::env::temp_dir().join(format!("coherence-fallback-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = DbUrl::Sqlite(dir.join("f.db").display().to_string());
-        let pool = connect(&url, 1).unwrap();
+        let (dir, pool) = scratch_database(1);
         let mut conn = pool.get().unwrap();
-        write_statement(&mut conn, |c| {
-            c.batch_execute("CREATE TABLE scratch (n INTEGER)")
-        })
-        .unwrap();
         // A writer whose file is in a directory that does not exist.
         let unopenable = sqlite_writer::Writer::new(Manager {
-            url: DbUrl::Sqlite(dir.join("missing").join("f.db").display().to_string()),
+            url: DbUrl::Sqlite(
+                dir.path()
+                    .join("missing")
+                    .join("f.db")
+                    .display()
+                    .to_string(),
+            ),
             statement_timeout: None,
             stats: Arc::new(SqlStats::default()),
             writer: None,
@@ -1530,8 +1523,6 @@ mod tests {
             "and it refuses to write again"
         );
         assert_eq!(scratch_rows(&mut conn), 1);
-        drop((conn, pool));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> DbError {

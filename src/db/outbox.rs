@@ -178,42 +178,43 @@ pub fn claim_due(
     stale: Duration,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
-    super::write_statement(conn, |conn| {
-        let due = |now: NaiveDateTime| {
-            outbox::status
-                .eq(OutboxStatus::Pending.as_str())
-                .and(outbox::next_attempt_at.le(now))
-                .or(outbox::status
-                    .eq(OutboxStatus::Sending.as_str())
-                    .and(outbox::claimed_at.lt(now - stale)))
-        };
-        // The due rows in their order, read as two index ranges of `outbox_due_order` (pending,
-        // and the few sending) and merged here: one condition with an OR made both backends scan
-        // and sort the whole table for every batch (on PostgreSQL, 25 ms of each 64 messages'
-        // claim once 10,000 were queued).
-        let first = |status: OutboxStatus| {
-            outbox::table
-                .filter(outbox::status.eq(status.as_str()))
-                .order((outbox::next_attempt_at, outbox::created_at))
-                .select((outbox::next_attempt_at, outbox::created_at, outbox::id))
-                .limit(limit)
-        };
-        let mut candidates: Vec<(NaiveDateTime, NaiveDateTime, String)> =
-            first(OutboxStatus::Pending)
-                .filter(outbox::next_attempt_at.le(now))
-                .load(conn)?;
-        candidates.extend(
-            first(OutboxStatus::Sending)
-                .filter(outbox::claimed_at.lt(now - stale))
-                .load::<(NaiveDateTime, NaiveDateTime, String)>(conn)?,
-        );
-        candidates.sort();
-        candidates.truncate(usize::try_from(limit).unwrap_or(0));
-        let candidates: Vec<String> = candidates.into_iter().map(|(_, _, id)| id).collect();
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut claimed: Vec<OutboxRow> = diesel::update(
+    let due = |now: NaiveDateTime| {
+        outbox::status
+            .eq(OutboxStatus::Pending.as_str())
+            .and(outbox::next_attempt_at.le(now))
+            .or(outbox::status
+                .eq(OutboxStatus::Sending.as_str())
+                .and(outbox::claimed_at.lt(now - stale)))
+    };
+    // The due rows in their order, read as two index ranges of `outbox_due_order` (pending,
+    // and the few sending) and merged here: one condition with an OR made both backends scan
+    // and sort the whole table for every batch (on PostgreSQL, 25 ms of each 64 messages'
+    // claim once 10,000 were queued).
+    let first = |status: OutboxStatus| {
+        outbox::table
+            .filter(outbox::status.eq(status.as_str()))
+            .order((outbox::next_attempt_at, outbox::created_at))
+            .select((outbox::next_attempt_at, outbox::created_at, outbox::id))
+            .limit(limit)
+    };
+    let mut candidates: Vec<(NaiveDateTime, NaiveDateTime, String)> = first(OutboxStatus::Pending)
+        .filter(outbox::next_attempt_at.le(now))
+        .load(conn)?;
+    candidates.extend(
+        first(OutboxStatus::Sending)
+            .filter(outbox::claimed_at.lt(now - stale))
+            .load::<(NaiveDateTime, NaiveDateTime, String)>(conn)?,
+    );
+    candidates.sort();
+    candidates.truncate(usize::try_from(limit).unwrap_or(0));
+    let candidates: Vec<String> = candidates.into_iter().map(|(_, _, id)| id).collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only the UPDATE takes SQLite's write turn: it checks `due` again, so the reads need not
+    // be in the turn, and a poll that finds nothing due writes nothing.
+    let mut claimed: Vec<OutboxRow> = super::write_statement(conn, |conn| {
+        diesel::update(
             outbox::table
                 .filter(outbox::id.eq_any(&candidates))
                 .filter(due(now)),
@@ -224,10 +225,10 @@ pub fn claim_due(
         ))
         // The struct lists the columns in the table's order.
         .returning(outbox::all_columns)
-        .get_results(conn)?;
-        claimed.sort_by_key(|r| (r.next_attempt_at, r.created_at));
-        Ok(claimed)
-    })
+        .get_results(conn)
+    })?;
+    claimed.sort_by_key(|r| (r.next_attempt_at, r.created_at));
+    Ok(claimed)
 }
 
 /// Give back messages this worker claimed but did not send (one statement).

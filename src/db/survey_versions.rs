@@ -14,30 +14,29 @@ pub fn record_survey_version(
     survey: &Survey,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    super::write_statement(conn, |conn| {
-        let exists: i64 = survey_versions::table
-            .filter(survey_versions::survey_id.eq(&survey.id))
-            .filter(survey_versions::version.eq(&survey.version))
-            .count()
-            .get_result(conn)?;
-        if exists == 0 {
-            let inserted = diesel::insert_into(survey_versions::table)
-                .values((
-                    survey_versions::survey_id.eq(&survey.id),
-                    survey_versions::version.eq(&survey.version),
-                    survey_versions::title.eq(survey.title.get("en")),
-                    survey_versions::source.eq(&survey.source),
-                    survey_versions::loaded_at.eq(now),
-                ))
-                .execute(conn);
-            // Two instances starting together may both insert: the first one wins.
-            match inserted {
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
-                other => {
-                    other?;
-                }
-            }
-        }
-        Ok(())
-    })
+    let exists: i64 = survey_versions::table
+        .filter(survey_versions::survey_id.eq(&survey.id))
+        .filter(survey_versions::version.eq(&survey.version))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        // The usual case at every start: a read, without taking SQLite's write turn.
+        return Ok(());
+    }
+    let inserted = super::write_statement(conn, |conn| {
+        diesel::insert_into(survey_versions::table)
+            .values((
+                survey_versions::survey_id.eq(&survey.id),
+                survey_versions::version.eq(&survey.version),
+                survey_versions::title.eq(survey.title.get("en")),
+                survey_versions::source.eq(&survey.source),
+                survey_versions::loaded_at.eq(now),
+            ))
+            .execute(conn)
+    });
+    // Two instances starting together may both insert: the first one wins.
+    match inserted {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(()),
+        other => other.map(drop),
+    }
 }

@@ -20,7 +20,7 @@ pub mod smtp;
 pub mod templates;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, NaiveDateTime, Utc};
@@ -314,7 +314,10 @@ pub fn drain(
 
 /// The server's background sender.
 pub struct Worker {
+    /// Seen by `drain` between messages, so a stop does not wait for the rest of a batch.
     stop: Arc<AtomicBool>,
+    /// Dropped to wake the worker from its wait between polls.
+    wake: Option<mpsc::Sender<()>>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -322,39 +325,49 @@ impl Worker {
     pub fn start(pool: Pool, mailer: Mailer) -> Worker {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (wake, woken) = mpsc::channel::<()>();
         let name = format!("worker-{}", new_id());
         let handle = std::thread::Builder::new()
             .name("outbox".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    if let Err(e) = drain(&pool, &mailer, &name, &flag, |_| {}) {
-                        tracing::error!(error = %crate::error::chain(&e), "outbox worker");
-                    }
-                    // Sleep in short steps so a stop is quick.
-                    let mut slept = StdDuration::ZERO;
-                    while slept < mailer.settings.poll && !flag.load(Ordering::Relaxed) {
-                        let step = StdDuration::from_millis(50);
-                        std::thread::sleep(step);
-                        slept += step;
-                    }
+            .spawn(move || loop {
+                if let Err(e) = drain(&pool, &mailer, &name, &flag, |_| {}) {
+                    tracing::error!(error = %crate::error::chain(&e), "outbox worker");
+                }
+                // Nothing is ever sent on the channel: it is disconnected when the worker stops,
+                // which ends the wait at once.
+                if !matches!(
+                    woken.recv_timeout(mailer.settings.poll),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                ) || flag.load(Ordering::Relaxed)
+                {
+                    return;
                 }
             })
             .ok();
-        Worker { stop, handle }
+        Worker {
+            stop,
+            wake: Some(wake),
+            handle,
+        }
     }
 
     /// Finish the message being sent, give back the rest, and stop.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.signal_stop();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+
+    fn signal_stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.take();
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.signal_stop();
     }
 }
 

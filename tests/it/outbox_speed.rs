@@ -19,6 +19,7 @@ on_both_backends!(
     the_configured_rate_is_respected,
     a_line_that_begins_with_a_dot_arrives_as_written,
     a_kept_connection_the_server_closed_is_replaced_before_the_message,
+    a_waiting_worker_stops_at_once,
 );
 
 const ADMIN: (&str, &str) = ("admin@gfmd.example.org", "a long admin passphrase");
@@ -368,5 +369,36 @@ async fn a_kept_connection_the_server_closed_is_replaced_before_the_message(back
         .find(|r| r.0 == "d@gov.example")
         .unwrap();
     assert_eq!((last.1.as_str(), last.2, last.3), ("sent", 1, None));
+    app.stop().await;
+}
+
+/// A worker sends what is due as it starts, then waits for its next poll (a minute here); asked
+/// to stop while waiting, it ends at once rather than at the end of the wait.
+async fn a_waiting_worker_stops_at_once(backend: Backend) {
+    let smtp = SmtpServer::start(&[], 0);
+    // An app without email: the only worker is the one started here.
+    let app = TestApp::spawn(backend).await;
+    enqueue(&app, &reminder("waiting@gov.example", "text"));
+    let pool = db::connect(&DbUrl::parse(&app.database_url).unwrap(), 2).unwrap();
+    let settings = coherence::config::MailSettings {
+        smtp_url: format!("smtp://127.0.0.1:{}", smtp.port),
+        from: "survey@gfmd.example.org".into(),
+        retry_base: std::time::Duration::from_secs(60),
+        poll: std::time::Duration::from_secs(60),
+        connections: 1,
+        per_minute: None,
+    };
+    let mailer = coherence::mail::Mailer::new(&settings).unwrap();
+    let worker = coherence::mail::Worker::start(pool, mailer);
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails[0].to, "waiting@gov.example");
+    wait_sent(&app, 1).await;
+    let asked = std::time::Instant::now();
+    worker.stop();
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "the worker took {took:?} to stop"
+    );
     app.stop().await;
 }
