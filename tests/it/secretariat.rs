@@ -129,7 +129,9 @@ async fn the_secretariat_queries_returns_and_accepts_a_report(backend: Backend) 
     assert!(unconfirmed.body.contains("name=\"confirm\" value=\"yes\""));
     assert_eq!(stored(&app).0, "under_review");
 
-    // Returned: the coordinator is emailed the queried questions.
+    // Returned: the coordinator is emailed the queried questions. The receipt is delivered
+    // first: queued together, the two would go out over several connections in any order.
+    smtp.wait_for(1).await;
     let returned = post_country(&app, "return", &[]).await;
     assert_eq!(returned.status, 200, "{}", returned.body);
     assert!(
