@@ -31,8 +31,14 @@ async fn main() {
 /// glibc's malloc gives threads that allocate at the same time arenas of their own, up to eight
 /// per core, and each arena keeps what its threads free. Under 64 connections the blocking
 /// threads that serve database work spread over many arenas: the load benchmark measured the
-/// server's anonymous memory at 36 MiB with the default and 25 MiB with one arena. Two keep
-/// the two cores from waiting on one arena's lock.
+/// server's anonymous memory at 36 MiB with the default and 25 MiB with one arena. Past the
+/// limit glibc hands a thread's first allocation the next arena in turn that is not locked at
+/// that instant, so which threads share one is chance: with two arenas the two actix workers
+/// sometimes shared one, and every section page then waited on its lock (the page's server
+/// CPU doubled, 146-171 us against 72-81, in one load run in five to ten; see benches/README.md,
+/// thirty-second slice). Four arenas made that rarer and saves and whole responses 8-9 %
+/// faster, at 38.5-39.1 MiB of peak RSS under whole responses (35.5-37.1 with two); eight were
+/// faster still but over issue 14's 40 MiB.
 ///
 /// It also returns the free memory at the top of an arena to the system as soon as 128 KiB
 /// gather there, and the next allocation then faults fresh zeroed pages in again. SQLite
@@ -51,7 +57,7 @@ fn tune_malloc() {
     // SAFETY: mallopt only sets parameters of the allocator, and no other thread is
     // allocating yet.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
