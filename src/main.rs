@@ -35,10 +35,11 @@ async fn main() {
 /// limit glibc hands a thread's first allocation the next arena in turn that is not locked at
 /// that instant, so which threads share one is chance: with two arenas the two actix workers
 /// sometimes shared one, and every section page then waited on its lock (the page's server
-/// CPU doubled, 146-171 us against 72-81, in one load run in five to ten; see benches/README.md,
-/// thirty-second slice). Four arenas made that rarer and saves and whole responses 8-9 %
-/// faster, at 38.5-39.1 MiB of peak RSS under whole responses (35.5-37.1 with two); eight were
-/// faster still but over issue 14's 40 MiB.
+/// CPU doubled, 146-171 us against 72-81; 6 of 29 load runs over two sessions; see
+/// benches/README.md, thirty-second slice). Four arenas make that rarer (none of five runs),
+/// not impossible, and made saves and whole responses about 8 % faster, at 37.4-39.1 MiB of
+/// peak RSS under whole responses (35.5-37.1 with two); eight were faster still but over issue
+/// 14's 40 MiB in two runs of four.
 ///
 /// It also returns the free memory at the top of an arena to the system as soon as 128 KiB
 /// gather there, and the next allocation then faults fresh zeroed pages in again. SQLite

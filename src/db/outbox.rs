@@ -212,7 +212,7 @@ pub fn claim_due(
         return Ok(Vec::new());
     }
     // Only the UPDATE takes SQLite's write turn: it checks `due` again, so the reads need not
-    // be in the turn, and a poll that finds nothing due writes nothing.
+    // be in the turn, and a poll that finds nothing due takes neither the turn nor the writer.
     let mut claimed: Vec<OutboxRow> = super::write_statement(conn, |conn| {
         diesel::update(
             outbox::table

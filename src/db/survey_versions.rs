@@ -23,7 +23,9 @@ pub fn record_survey_version(
         // The usual case at every start: a read, without taking SQLite's write turn.
         return Ok(());
     }
-    let inserted = super::write_statement(conn, |conn| {
+    // In a transaction of its own, a savepoint when the caller's is open: on PostgreSQL the
+    // unique violation below would otherwise abort the caller's whole transaction.
+    let inserted = super::transaction(conn, |conn| {
         diesel::insert_into(survey_versions::table)
             .values((
                 survey_versions::survey_id.eq(&survey.id),

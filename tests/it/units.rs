@@ -436,7 +436,15 @@ async fn contacts_of_a_survey_of_organisations_name_their_office(backend: Backen
     // parallel load).
     let mails = smtp.wait_for(6).await;
     let to_jose = mails.iter().filter(|m| m.to.contains("jose@")).count();
-    assert_eq!(to_jose, 2, "José's invitation and receipt");
+    assert_eq!(
+        to_jose,
+        2,
+        "José's invitation and receipt: {:?}",
+        mails
+            .iter()
+            .map(|m| (&m.to, &m.subject))
+            .collect::<Vec<_>>()
+    );
     let mut reminded: Vec<&str> = mails
         .iter()
         .filter(|m| m.subject.starts_with("Reminder:"))
