@@ -2,7 +2,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::survey_versions;
 use super::DbConn;
@@ -38,7 +37,7 @@ pub fn record_survey_version(
     });
     // Two instances starting together may both insert: the first one wins.
     match inserted {
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(()),
+        Err(e) if super::is_unique_violation(&e) => Ok(()),
         other => other.map(drop),
     }
 }

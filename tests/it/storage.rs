@@ -38,10 +38,6 @@ fn the_postgresql_client_library_is_built_in() {
     assert!(db::connect(&url, 1).is_err());
 }
 
-/// The bundled SQLite is compiled with the options `.cargo/config.toml` gives it (each is
-/// explained there, with what it saved): a libsqlite3-sys that stopped reading
-/// `LIBSQLITE3_FLAGS`, or a build that lost the setting, would quietly bring back STAT4's
-/// re-prepares, the shared page-cache mutex or the memory statistics' mutex.
 /// Two instances recording one survey version at once on PostgreSQL: the one whose INSERT meets
 /// the other's row (committed while it waited) tolerates the unique violation in a savepoint, so
 /// the transaction it was called in (a definition change's) goes on and commits. Without the
@@ -50,7 +46,6 @@ fn the_postgresql_client_library_is_built_in() {
 #[test]
 fn postgresql_a_survey_version_recorded_meanwhile_leaves_the_callers_transaction_usable() {
     use coherence::db::schema::survey_versions;
-    use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     let dir = tempfile::tempdir().unwrap();
     let url = DbUrl::parse(&fresh_database(Backend::Postgres, dir.path())).unwrap();
@@ -58,30 +53,29 @@ fn postgresql_a_survey_version_recorded_meanwhile_leaves_the_callers_transaction
     let surveys = coherence::survey::load_paths(&[fixtures().join("surveys")]).surveys;
     let survey = surveys[0].clone();
     let now = chrono::Utc::now().naive_utc();
-    // The other instance: its row inserted, not yet committed.
-    let mut other = pool.get().unwrap();
-    other.batch_execute("BEGIN").unwrap();
-    diesel::insert_into(survey_versions::table)
-        .values((
-            survey_versions::survey_id.eq(&survey.id),
-            survey_versions::version.eq(&survey.version),
-            survey_versions::title.eq(survey.title.get("en")),
-            survey_versions::source.eq(&survey.source),
-            survey_versions::loaded_at.eq(now),
-        ))
-        .execute(&mut *other)
-        .unwrap();
-    let committer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        other.batch_execute("COMMIT").unwrap();
-    });
+    // The other instance records the version and commits 300 ms later.
+    let (recorded, other_recorded) = std::sync::mpsc::channel();
+    let other = {
+        let (pool, survey) = (pool.clone(), survey.clone());
+        std::thread::spawn(move || {
+            let mut conn = pool.get().unwrap();
+            db::transaction(&mut conn, |c| {
+                db::survey_versions::record_survey_version(c, &survey, now)?;
+                recorded.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok::<_, db::QueryError>(())
+            })
+            .unwrap();
+        })
+    };
+    other_recorded.recv().unwrap();
     // This one does not see the row yet, inserts, waits for the other, meets its row.
     let mut conn = pool.get().unwrap();
     let done = db::transaction(&mut conn, |c| {
         db::survey_versions::record_survey_version(c, &survey, now)?;
         diesel::sql_query("SELECT 1").execute(c)
     });
-    committer.join().unwrap();
+    other.join().unwrap();
     assert!(done.is_ok(), "the caller's transaction went on: {done:?}");
     let rows: i64 = survey_versions::table
         .filter(survey_versions::survey_id.eq(&survey.id))
@@ -91,6 +85,10 @@ fn postgresql_a_survey_version_recorded_meanwhile_leaves_the_callers_transaction
     assert_eq!(rows, 1);
 }
 
+/// The bundled SQLite is compiled with the options `.cargo/config.toml` gives it (each is
+/// explained there, with what it saved): a libsqlite3-sys that stopped reading
+/// `LIBSQLITE3_FLAGS`, or a build that lost the setting, would quietly bring back STAT4's
+/// re-prepares, the shared page-cache mutex or the memory statistics' mutex.
 #[test]
 fn the_bundled_sqlite_is_compiled_with_the_projects_options() {
     use diesel::RunQueryDsl;
