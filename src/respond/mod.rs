@@ -385,7 +385,7 @@ pub fn save_section(
     // A stale write is retried once against fresh state, then reported as a conflict.
     let mut stored = stored;
     for _attempt in 0..2 {
-        let state = match stored.take() {
+        let mut state = match stored.take() {
             Some(state) => state,
             None => load(conn, survey, who, naive_now)?,
         };
@@ -415,8 +415,7 @@ pub fn save_section(
             };
             match checked {
                 Ok(items) => {
-                    let stored = state.answers.get(&q.id).cloned().unwrap_or_default();
-                    if items != stored {
+                    if items.as_slice() != stored {
                         changes.push((q.id.clone(), items));
                     }
                 }
@@ -465,15 +464,9 @@ pub fn save_section(
                 revealed: Vec::new(),
             });
         }
-        let mut answers = state.answers.clone();
-        for (q, items) in &changes {
-            if items.is_empty() {
-                answers.remove(q);
-            } else {
-                answers.insert(q.clone(), items.clone());
-            }
-        }
-        let after = Visibility::evaluate(survey, &answers);
+        let after = with_changes(&mut state.answers, &mut changes, |answers| {
+            Visibility::evaluate(survey, answers)
+        });
         let hidden_after: std::collections::HashSet<String> = survey
             .questions()
             .filter(|q| !after.question(&q.id))
@@ -551,6 +544,42 @@ pub fn save_section(
         saved_at: None,
         errors: BTreeMap::new(),
     })
+}
+
+/// `f` given the answers a save of `changes` leaves: the changes swapped into `answers` and
+/// out again, so that both end as they were. A copy of every answer instead was a tenth of a
+/// draft save's allocations.
+fn with_changes<T>(
+    answers: &mut Answers,
+    changes: &mut [(String, Vec<Item>)],
+    f: impl FnOnce(&Answers) -> T,
+) -> T {
+    for (question, items) in changes.iter_mut() {
+        swap_answer(answers, question, items);
+    }
+    let out = f(answers);
+    for (question, items) in changes.iter_mut() {
+        swap_answer(answers, question, items);
+    }
+    out
+}
+
+/// Exchange a question's stored answer (none stored: an empty list) with `items`. A question
+/// left with an empty list is removed, as a save of nothing removes it: done twice, the swap
+/// undoes itself.
+fn swap_answer(answers: &mut Answers, question: &str, items: &mut Vec<Item>) {
+    match answers.get_mut(question) {
+        Some(stored) => {
+            std::mem::swap(stored, items);
+            if stored.is_empty() {
+                answers.remove(question);
+            }
+        }
+        None if !items.is_empty() => {
+            answers.insert(question.to_string(), std::mem::take(items));
+        }
+        None => {}
+    }
 }
 
 /// The "still accurate" boxes of a section's carried questions, as posted.
@@ -1110,35 +1139,67 @@ pub fn confirmed_in_form(pairs: &[(String, String)]) -> HashSet<String> {
         .collect()
 }
 
-/// Group a form's (name, value) pairs by question: `q`, `q.other`, `q.<row>`.
-pub fn group_form(pairs: &[(String, String)]) -> HashMap<String, RawAnswer> {
+/// Group a form's (name, value) pairs by question: `q`, `q.other`, `q.<row>`. The values are
+/// moved, not copied.
+pub fn group_form(pairs: Vec<(String, String)>) -> HashMap<String, RawAnswer> {
     let mut out: HashMap<String, RawAnswer> = HashMap::new();
     for (name, value) in pairs {
         if name.starts_with('_') {
             continue;
         }
         match name.split_once('.') {
-            Some((q, "other")) => out.entry(q.to_string()).or_default().other = Some(value.clone()),
-            Some((q, "escape")) => {
-                out.entry(q.to_string()).or_default().escape = Some(value.clone())
-            }
-            Some((q, "reason")) => {
-                out.entry(q.to_string()).or_default().reason = Some(value.clone())
-            }
+            Some((q, "other")) => out.entry(q.to_string()).or_default().other = Some(value),
+            Some((q, "escape")) => out.entry(q.to_string()).or_default().escape = Some(value),
+            Some((q, "reason")) => out.entry(q.to_string()).or_default().reason = Some(value),
             // A carried answer's "still accurate" box: read by `confirmed_in_form`.
             Some((_, CONFIRM_FIELD)) => {}
             Some((q, row)) => {
                 out.entry(q.to_string())
                     .or_default()
                     .rows
-                    .insert(row.to_string(), value.clone());
+                    .insert(row.to_string(), value);
             }
-            None => out
-                .entry(name.clone())
-                .or_default()
-                .values
-                .push(value.clone()),
+            None => out.entry(name).or_default().values.push(value),
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(values: &[&str]) -> Vec<Item> {
+        values
+            .iter()
+            .map(|v| Item {
+                item: String::new(),
+                value: v.to_string(),
+                num: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_save_is_seen_with_its_changes_and_leaves_the_answers_as_they_were() {
+        let mut answers = Answers::new();
+        answers.insert("kept".into(), items(&["k"]));
+        answers.insert("changed".into(), items(&["old"]));
+        answers.insert("cleared".into(), items(&["gone"]));
+        let before = answers.clone();
+        let mut changes = vec![
+            ("changed".to_string(), items(&["new", "newer"])),
+            ("cleared".to_string(), Vec::new()),
+            ("added".to_string(), items(&["first"])),
+        ];
+        let wanted = changes.clone();
+        let seen = with_changes(&mut answers, &mut changes, |after| after.clone());
+        let mut expected = Answers::new();
+        expected.insert("kept".into(), items(&["k"]));
+        expected.insert("changed".into(), items(&["new", "newer"]));
+        expected.insert("added".into(), items(&["first"]));
+        assert_eq!(seen, expected);
+        assert_eq!(answers, before);
+        assert_eq!(changes, wanted);
+    }
 }

@@ -112,7 +112,7 @@ pub async fn section_save(
 ) -> Result<HttpResponse, AppError> {
     let section_id = path.into_inner().1;
     let post = files::read_section_post(&link, &req, &section_id, payload).await?;
-    let mut form = SectionForm::from_pairs(&post.pairs);
+    let mut form = SectionForm::from_pairs(post.pairs);
     form.files = post.files;
     let (link, saved) = save(link, section_id.clone(), form).await?;
     let (outcome, rs, posted) = match saved {
@@ -156,18 +156,20 @@ struct SectionForm {
 }
 
 impl SectionForm {
-    fn from_pairs(pairs: &[(String, String)]) -> SectionForm {
+    fn from_pairs(pairs: Vec<(String, String)>) -> SectionForm {
         let base_version = (pairs.iter().find(|(k, _)| k == "_version"))
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
+        let confirmed = confirmed_in_form(&pairs);
+        let confirm_all = pairs
+            .iter()
+            .any(|(k, v)| k == respond::CONFIRM_SECTION_FIELD && v == "1");
         SectionForm {
             base_version,
             raw: group_form(pairs),
             files: HashMap::new(),
-            confirmed: confirmed_in_form(pairs),
-            confirm_all: pairs
-                .iter()
-                .any(|(k, v)| k == respond::CONFIRM_SECTION_FIELD && v == "1"),
+            confirmed,
+            confirm_all,
         }
     }
 }
