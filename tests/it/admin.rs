@@ -96,7 +96,7 @@ async fn invitations_reach_each_contact_who_can_then_answer(backend: Backend) {
         "{}",
         res.body
     );
-    let mails = smtp.wait_for(4).await;
+    let mails = app.mails_when_outbox_empty(&smtp, 4).await;
     assert_eq!(mails.len(), 4);
     assert_eq!(unique_ids(&mails), 4);
     let countries = [
@@ -708,7 +708,7 @@ async fn cli_invites_then_reminds_only_countries_not_submitted(backend: Backend)
     // The worker sends in batches (16 per SMTP connection): the 8 go in one, and progress
     // is shown as each batch is recorded.
     assert!(stdout.contains("... 8 sent"), "progress is shown: {stdout}");
-    assert_eq!(smtp.wait_for(12).await.len(), 12);
+    assert_eq!(app.mails_when_outbox_empty(&smtp, 12).await.len(), 12);
     // Sweden submits; the reminder goes to every other country, saying what remains.
     let swe = smtp
         .messages()

@@ -437,7 +437,7 @@ async fn markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails(back
     answer_everything(&app, &coordinator).await;
     let sent = post_from_review(&app, &coordinator, "send-for-sign-off", &[]).await;
     assert_eq!(sent.status, 303, "{}", sent.body);
-    assert_eq!(smtp.wait_for(1).await.len(), 1);
+    assert_eq!(app.mails_when_outbox_empty(&smtp, 1).await.len(), 1);
     // A line break or a direction override in the name or title is refused, and nothing is
     // submitted: the receipt would read other than what was signed.
     for (name, title) in [
@@ -481,7 +481,7 @@ async fn markup_and_line_breaks_in_a_sign_off_stay_text_in_pages_and_emails(back
         .body
         .contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!receipt.body.contains("<script>") && !receipt.body.contains("<b>x"));
-    let mails = smtp.wait_for(2).await;
+    let mails = app.mails_when_outbox_empty(&smtp, 2).await;
     assert_eq!(mails.len(), 2, "{mails:?}");
     let mail = &mails[1];
     assert_eq!(mail.to, "kofi@presidency.example.gh");

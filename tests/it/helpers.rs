@@ -125,6 +125,29 @@ impl TestApp {
         }
     }
 
+    /// The messages delivered once the outbox has nothing left to send: at least `n` arrived,
+    /// and no message is waiting or being sent. An exact count right after
+    /// [`SmtpServer::wait_for`] could not see a duplicate still on its way; here it would be
+    /// among them, since a message is marked sent only after the SMTP server took it.
+    pub async fn mails_when_outbox_empty(&self, smtp: &SmtpServer, n: usize) -> Vec<Mail> {
+        use coherence::db::schema::outbox;
+        use diesel::{ExpressionMethods, QueryDsl};
+        smtp.wait_for(n).await;
+        let mut conn = writable_conn(&self.database_url);
+        for _ in 0..300 {
+            let unsent: i64 = outbox::table
+                .filter(outbox::status.eq_any(["pending", "sending"]))
+                .count()
+                .get_result(&mut conn)
+                .expect("the outbox is counted");
+            if unsent == 0 {
+                return smtp.messages();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the outbox still had messages to send after 15 s");
+    }
+
     /// Run the real command line against this app's database and settings.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         use std::io::Write;
