@@ -37,9 +37,10 @@ static COUNTRIES: LazyLock<Countries> =
     LazyLock::new(|| Countries::load().expect("the shipped country list loads"));
 
 fuzz_target!(|data: &[u8]| {
-    // As `parse_form` in src/web/respond.rs: a body that does not decode is an empty form.
+    // The server refuses a body that does not decode (400, `files::read_section_post`); here it
+    // is an empty form, so that every input reaches the grouping and the checks.
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(data).unwrap_or_default();
-    let raw = group_form(&pairs);
+    let raw = group_form(pairs);
     let empty = RawAnswer::default();
     for survey in SURVEYS.iter() {
         let mut answers = Answers::new();
