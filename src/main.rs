@@ -36,7 +36,7 @@ async fn main() {
 /// that instant, so which threads share one is chance: with two arenas the two actix workers
 /// sometimes shared one, and every section page then waited on its lock (the page's server
 /// CPU doubled, 146-171 us against 72-81; 6 of 29 load runs over two sessions; see
-/// benches/README.md, thirty-second slice). Four arenas make that rarer (1 of 9 load runs so
+/// benches/README.md, thirty-second slice). Four arenas make that rarer (1 of 16 load runs so
 /// far), not impossible, and made saves and whole responses about 8 % faster, at 37.4-39.1 MiB
 /// of peak RSS under whole responses (35.5-37.1 with two); eight were faster still but over
 /// issue 14's 40 MiB in two runs of four, and so were sixteen (one per thread, so none shared)
