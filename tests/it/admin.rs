@@ -182,7 +182,8 @@ async fn messages_wait_while_smtp_is_down_then_all_go_out_once(backend: Backend)
     let res = admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
     assert!(res.body.contains("5 message(s) queued"));
     // Nobody listens: the messages wait, with the error recorded.
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let tried = tried_and_waiting(&app, 5).await;
+    assert_eq!(tried, 5, "every message tried once at least and waiting");
     let page = app.get("/admin/surveys/fixture").await;
     assert!(
         page.body.contains("Email: 5 waiting, 0 sent, 0 failed"),
@@ -201,6 +202,29 @@ async fn messages_wait_while_smtp_is_down_then_all_go_out_once(backend: Backend)
         page.body
     );
     app.stop().await;
+}
+
+/// How many outbox messages are waiting with a failed attempt recorded, once `n` are (or after
+/// 10 s).
+async fn tried_and_waiting(app: &TestApp, n: i64) -> i64 {
+    use coherence::db::schema::outbox;
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    let mut conn = crate::helpers::writable_conn(&app.database_url);
+    let mut tried = 0;
+    for _ in 0..200 {
+        tried = outbox::table
+            .filter(outbox::status.eq("pending"))
+            .filter(outbox::attempts.gt(0))
+            .filter(outbox::last_error.is_not_null())
+            .count()
+            .get_result(&mut conn)
+            .expect("the outbox is counted");
+        if tried >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tried
 }
 
 async fn permanent_rejections_are_recorded_and_shown(backend: Backend) {
