@@ -209,22 +209,17 @@ async fn messages_wait_while_smtp_is_down_then_all_go_out_once(backend: Backend)
 async fn tried_and_waiting(app: &TestApp, n: i64) -> i64 {
     use coherence::db::schema::outbox;
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-    let mut conn = crate::helpers::writable_conn(&app.database_url);
-    let mut tried = 0;
-    for _ in 0..200 {
-        tried = outbox::table
+    let tried = |conn: &mut coherence::db::DbConn| {
+        outbox::table
             .filter(outbox::status.eq("pending"))
             .filter(outbox::attempts.gt(0))
             .filter(outbox::last_error.is_not_null())
             .count()
-            .get_result(&mut conn)
-            .expect("the outbox is counted");
-        if tried >= n {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    tried
+            .get_result(conn)
+            .expect("the outbox is counted")
+    };
+    let limit = std::time::Duration::from_secs(10);
+    app.count_until(limit, tried, |tried| tried >= n).await
 }
 
 async fn permanent_rejections_are_recorded_and_shown(backend: Backend) {

@@ -133,19 +133,39 @@ impl TestApp {
         use coherence::db::schema::outbox;
         use diesel::{ExpressionMethods, QueryDsl};
         smtp.wait_for(n).await;
-        let mut conn = writable_conn(&self.database_url);
-        for _ in 0..300 {
-            let unsent: i64 = outbox::table
+        let unsent = |conn: &mut coherence::db::DbConn| {
+            outbox::table
                 .filter(outbox::status.eq_any(["pending", "sending"]))
                 .count()
-                .get_result(&mut conn)
-                .expect("the outbox is counted");
-            if unsent == 0 {
-                return smtp.messages();
+                .get_result(conn)
+                .expect("the outbox is counted")
+        };
+        let limit = std::time::Duration::from_secs(15);
+        let unsent = self.count_until(limit, unsent, |n| n == 0).await;
+        assert_eq!(
+            unsent, 0,
+            "the outbox still had messages to send after 15 s"
+        );
+        smtp.messages()
+    }
+
+    /// What `count` reads from this app's database, read again every 50 ms until `done`
+    /// accepts it or `limit` has passed: the last count.
+    pub async fn count_until(
+        &self,
+        limit: std::time::Duration,
+        count: impl Fn(&mut coherence::db::DbConn) -> i64,
+        done: impl Fn(i64) -> bool,
+    ) -> i64 {
+        let mut conn = writable_conn(&self.database_url);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let counted = count(&mut conn);
+            if done(counted) || std::time::Instant::now() >= deadline {
+                return counted;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the outbox still had messages to send after 15 s");
     }
 
     /// Run the real command line against this app's database and settings.
