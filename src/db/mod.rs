@@ -644,6 +644,8 @@ pub struct Pool {
     stats: Arc<SqlStats>,
     url: DbUrl,
     statement_timeout: Option<Duration>,
+    /// SQLite: the connection the pool's writes go to (see [`transaction`]).
+    writer: Option<Arc<sqlite_writer::Writer>>,
 }
 
 impl std::ops::Deref for Pool {
@@ -657,6 +659,44 @@ impl std::ops::Deref for Pool {
 impl Pool {
     pub fn stats(&self) -> &SqlStats {
         &self.stats
+    }
+
+    /// Whether the pool has a writer, the connection its writes go to (SQLite; see
+    /// [`transaction`]).
+    pub fn has_writer(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// `f`, a brief work that reads what it then writes (a draft save: the link's look-up,
+    /// then the section's write), in one write turn on SQLite's writer, without taking a
+    /// pooled connection (waiting for one up to `timeout` only when the writer cannot be
+    /// opened). On the writer its reads find the pages in the writer's cache, which no other
+    /// connection's commit empties, where a pooled connection reads them back from the file
+    /// after every commit. Everything `f` does holds up the process's other writes, so it
+    /// must be brief and bounded: no file checked, no email rendered. Without a writer
+    /// (PostgreSQL), on a pooled connection.
+    ///
+    /// Not for a thread already writing (it holds the turn and the writer): `f` then gets a
+    /// pooled connection, which refuses to write.
+    pub fn in_write_turn<T, E: From<DbError>>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let pooled = || self.inner.get_timeout(timeout).map_err(DbError::from);
+        let Some(writer) = &self.writer else {
+            return f(&mut *pooled()?);
+        };
+        sqlite_writer::in_turn(|nested| {
+            let f = match nested {
+                false => match writer.run_or_give_back(f) {
+                    Ok(done) => return done,
+                    Err(f) => f,
+                },
+                true => return f(&mut *pooled()?),
+            };
+            sqlite_writer::on_pooled(&mut *pooled()?, f)
+        })
     }
 
     /// A connection of its own, outside the pool and not counted in [`Pool::stats`]: for a
@@ -767,6 +807,7 @@ pub fn connect_with(
         }
         DbUrl::Postgres(_) => (None, None),
     };
+    let writer_of_pool = writer.clone();
     let manager = Manager {
         url: url.clone(),
         statement_timeout,
@@ -795,6 +836,7 @@ pub fn connect_with(
         stats,
         url: url.clone(),
         statement_timeout,
+        writer: writer_of_pool,
     })
 }
 
@@ -1068,6 +1110,18 @@ mod sqlite_writer {
         /// `f` on the writer (on `fallback` if the writer cannot be opened). Called in turn,
         /// so the lock here is never waited for.
         pub(super) fn run<T>(&self, fallback: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
+            match self.run_or_give_back(f) {
+                Ok(done) => done,
+                Err(f) => on_pooled(fallback, f),
+            }
+        }
+
+        /// `f` on the writer, or `f` given back when the writer cannot be opened. Called in
+        /// turn, as [`Writer::run`].
+        pub(super) fn run_or_give_back<T, F: FnOnce(&mut DbConn) -> T>(
+            &self,
+            f: F,
+        ) -> Result<T, F> {
             let mut slot = Slot(self.conn.lock().unwrap_or_else(|e| e.into_inner()));
             let writer = match &mut *slot.0 {
                 Some(writer) => writer,
@@ -1075,17 +1129,17 @@ mod sqlite_writer {
                     Ok(conn) => empty.insert(conn),
                     Err(e) => {
                         tracing::warn!("SQLite writer connection: {e}; writing on the pooled one");
-                        return on_pooled(fallback, f);
+                        return Err(f);
                     }
                 },
             };
-            f(writer)
+            Ok(f(writer))
         }
     }
 
     /// `f` on a pooled connection allowed to write while it runs (see [`refuse_writes`]).
     /// Should it not refuse writes again afterwards, it is closed rather than given back.
-    fn on_pooled<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
+    pub(super) fn on_pooled<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
         if let Err(e) = refuse_writes(conn, false) {
             tracing::warn!("SQLite pooled connection: {e}");
         }
@@ -1487,6 +1541,59 @@ mod tests {
             "the lock was released"
         );
         assert_eq!(count(&mut second), 4, "the panicked write is not there");
+    }
+
+    /// A brief work in the write turn (`Pool::in_write_turn`: a draft save's look-up and
+    /// write) waits for the turn without taking a pooled connection: with the pool's only
+    /// connection held by a page and the turn by another write for 300 ms, it waits past its
+    /// 50 ms for a connection, then reads and writes on the writer, a transaction nested in it
+    /// as it is; the page reads meanwhile, and then sees what it wrote.
+    #[test]
+    fn sqlite_a_brief_work_in_the_write_turn_takes_no_pooled_connection() {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+        let (_dir, pool) = scratch_database(1);
+        let mut page = pool.get().unwrap();
+        let (taken, turn_taken) = mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            sqlite_writer::in_turn(|_| {
+                taken.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+            })
+        });
+        turn_taken.recv().unwrap();
+        let before = pool.stats().statements();
+        let brief = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let read = pool.in_write_turn(Duration::from_millis(50), |c| {
+                    let read = scratch_rows(c);
+                    diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)?;
+                    transaction(c, |c| {
+                        diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(c)
+                    })?;
+                    Ok::<_, DbError>(read)
+                });
+                (read, started.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            scratch_rows(&mut page),
+            0,
+            "the page reads while the work waits"
+        );
+        holder.join().unwrap();
+        let (read, waited) = brief.join().unwrap();
+        assert_eq!(read.unwrap(), 0, "it read before it wrote");
+        assert!(
+            waited >= Duration::from_millis(150),
+            "it waited for the turn: {waited:?}"
+        );
+        assert_eq!(scratch_rows(&mut page), 2, "both its writes are there");
+        // SELECT, INSERT, BEGIN, INSERT, COMMIT and the page's two counts.
+        assert_eq!(pool.stats().statements() - before, 7);
     }
 
     /// When the pool's writer cannot be opened, a write runs on the pooled connection it was
