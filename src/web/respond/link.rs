@@ -139,12 +139,14 @@ impl Respondent {
 
     /// A brief save (a section's answers, no files): as [`Respondent::write_opened`], but on
     /// SQLite the link's look-up and `work` run in one write turn on the pool's writer (see
-    /// [`crate::db::Pool::in_write_turn`]). The look-up then reads the pages the writer has in its cache,
-    /// instead of reading them back from the file on a pooled connection whose cache the last
-    /// commit emptied: a draft save took an eighth less of the server's CPU (benches/README.md,
-    /// thirty-fifth slice). The process's other writes wait for the look-up and `work`'s checks
-    /// as well, so `work` must be brief: uploads (files checked and stored) and submissions
-    /// (a version copied, receipts written) take [`Respondent::write_opened`].
+    /// [`crate::db::Pool::in_write_turn`]), with no pooled connection held while the turn is
+    /// waited for. The look-up then reads the pages the writer has in its cache, instead of
+    /// reading them back from the file on a pooled connection whose cache the last commit
+    /// emptied: a draft save took a fifth less of the server's CPU, its median latency fell
+    /// and its p99 rose (benches/README.md, thirty-fifth slice). The process's other writes
+    /// wait for the look-up and `work`'s checks as well, so `work` must be brief: uploads
+    /// (files checked and stored) and submissions (a version copied, receipts written) take
+    /// [`Respondent::write_opened`].
     pub async fn write_opened_briefly<T, F>(self, work: F) -> Result<(Link, T), AppError>
     where
         T: Send + 'static,
