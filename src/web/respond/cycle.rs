@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::link::{Link, Page, Respondent, Visit};
+use super::link::{Link, Page, Respondent, Turn, Visit};
 use super::views::ReviewView;
 use crate::db::responses::{ResponseRow, ResponseStatus};
 use crate::db::versions::{self, VersionRow};
@@ -148,7 +148,7 @@ type NoFields = CsrfForm<crate::web::admin::NoFields>;
 pub async fn submit(link: Respondent, _: NoFields) -> Result<HttpResponse, AppError> {
     let lang = link.requested_lang();
     let (link, outcome) = link
-        .write_opened(move |conn, app, who, survey, opened| {
+        .write_opened(Turn::ForEachWrite, move |conn, app, who, survey, opened| {
             let stored = opened.load(conn, survey, who, Visit::Quiet)?;
             let now = Utc::now();
             let help = super::super::admin::help_address(app);

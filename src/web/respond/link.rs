@@ -4,7 +4,7 @@
 //! At most one thread hop per page or save: the extractor itself only gathers what the lookup
 //! needs (the token, the caller's address); [`Respondent::write`] then resolves the link and
 //! does the save's database work in one blocking task, on one pooled connection (a draft save
-//! on SQLite: on the pool's writer, see [`Respondent::write_opened_briefly`]), and
+//! on SQLite: on the pool's writer, see [`Respondent::write_opened`]), and
 //! [`Respondent::open`] does a page's the same way, or on the worker's own thread when the page
 //! only reads and a connection is free (see [`Respondent::read_with`]). An extractor that
 //! looked the link up on its own would cost every page a second hop, and on a form post would
@@ -120,8 +120,17 @@ impl Respondent {
     }
 
     /// A save: as [`Respondent::write`], `work` also given what the link's look-up read with
-    /// it.
-    pub async fn write_opened<T, F>(self, work: F) -> Result<(Link, T), AppError>
+    /// it, and on SQLite in the write turn as `turn` says. [`Turn::Whole`] is for a brief save
+    /// (a section's answers, no files): the link's look-up and `work` run in one write turn on
+    /// the pool's writer (see [`crate::db::Pool::in_write_turn`]), with no pooled connection
+    /// held while the turn is waited for. The look-up then reads the pages the writer has in
+    /// its cache, instead of reading them back from the file on a pooled connection whose cache
+    /// the last commit emptied: a draft save took a fifth less of the server's CPU, its median
+    /// latency fell and its p99 rose (benches/README.md, thirty-fifth slice). The process's
+    /// other writes wait for the look-up and `work`'s checks as well, so uploads (files
+    /// checked and stored) and submissions (a version copied, receipts written) take
+    /// [`Turn::ForEachWrite`].
+    pub async fn write_opened<T, F>(self, turn: Turn, work: F) -> Result<(Link, T), AppError>
     where
         T: Send + 'static,
         F: FnOnce(
@@ -134,33 +143,7 @@ impl Respondent {
             + Send
             + 'static,
     {
-        self.resolve_with(true, Turn::ForEachWrite, work).await
-    }
-
-    /// A brief save (a section's answers, no files): as [`Respondent::write_opened`], but on
-    /// SQLite the link's look-up and `work` run in one write turn on the pool's writer (see
-    /// [`crate::db::Pool::in_write_turn`]), with no pooled connection held while the turn is
-    /// waited for. The look-up then reads the pages the writer has in its cache, instead of
-    /// reading them back from the file on a pooled connection whose cache the last commit
-    /// emptied: a draft save took a fifth less of the server's CPU, its median latency fell
-    /// and its p99 rose (benches/README.md, thirty-fifth slice). The process's other writes
-    /// wait for the look-up and `work`'s checks as well, so `work` must be brief: uploads
-    /// (files checked and stored) and submissions (a version copied, receipts written) take
-    /// [`Respondent::write_opened`].
-    pub async fn write_opened_briefly<T, F>(self, work: F) -> Result<(Link, T), AppError>
-    where
-        T: Send + 'static,
-        F: FnOnce(
-                &mut DbConn,
-                &AppState,
-                &respond::Respondent,
-                &Survey,
-                Opened,
-            ) -> Result<T, AppError>
-            + Send
-            + 'static,
-    {
-        self.resolve_with(true, Turn::Whole, work).await
+        self.resolve_with(true, turn, work).await
     }
 
     /// A save or a submission: the link's write budget is spent, then `work` runs, in the
@@ -295,10 +278,10 @@ impl Respondent {
 
 /// Which of a link's work on SQLite runs in the process's write turn, on the pool's writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Turn {
+pub enum Turn {
     /// Each write, as it comes; the look-up and other reads on a pooled connection.
     ForEachWrite,
-    /// The look-up and the whole work (see [`Respondent::write_opened_briefly`]).
+    /// The look-up and the whole work (see [`Respondent::write_opened`]).
     Whole,
 }
 

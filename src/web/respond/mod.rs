@@ -22,17 +22,14 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::extract::CsrfForm;
-use crate::db::DbConn;
 use crate::error::AppError;
 use crate::respond::{
     self, confirmed_in_form, group_form, ResponseState, SaveOutcome, SaveRequest,
 };
 use crate::survey::answer::RawAnswer;
-use crate::survey::Survey;
 use crate::web::render::translate;
-use crate::web::AppState;
 use link::Respondent;
-use link::{Link, Opened, Page, Visit};
+use link::{Link, Page, Turn, Visit};
 use views::{OverviewView, PrintView, SectionExtras, SectionView};
 
 /// A section form or the submit button, as posted: every (name, value) pair in order.
@@ -197,19 +194,18 @@ enum AfterSave {
 
 /// Save a section and, when the form must be shown again, load the response in the same
 /// blocking task; a clean save loads nothing. A save without files is brief enough to take
-/// SQLite's write turn for all of it (see [`Respondent::write_opened_briefly`]); one with files
+/// SQLite's write turn for all of it (see [`Respondent::write_opened`]); one with files
 /// checks them first.
 async fn save(
     link: Respondent,
     section_id: String,
     form: SectionForm,
 ) -> Result<(Link, Result<AfterSave, respond::RespondError>), AppError> {
-    let brief = form.files.is_empty();
-    let work = move |conn: &mut DbConn,
-                     app: &AppState,
-                     who: &respond::Respondent,
-                     survey: &Survey,
-                     opened: Opened| {
+    let turn = match form.files.is_empty() {
+        true => Turn::Whole,
+        false => Turn::ForEachWrite,
+    };
+    link.write_opened(turn, move |conn, app, who, survey, opened| {
         let stored = opened.load(conn, survey, who, Visit::Quiet)?;
         let save = SaveRequest {
             section_id: &section_id,
@@ -251,11 +247,8 @@ async fn save(
                 })
             }
         }))
-    };
-    match brief {
-        true => link.write_opened_briefly(work).await,
-        false => link.write_opened(work).await,
-    }
+    })
+    .await
 }
 
 /// A clear page for a response that cannot change (closed survey, already submitted).
