@@ -669,8 +669,9 @@ impl Pool {
 
     /// `f`, a brief work that reads what it then writes (a draft save: the link's look-up,
     /// then the section's write), in one write turn on SQLite's writer, without taking a
-    /// pooled connection (waiting for one up to `timeout` only when the writer cannot be
-    /// opened). On the writer its reads find the pages in the writer's cache, which no other
+    /// pooled connection (only when the writer cannot be opened). It waits for the turn, and
+    /// then for that connection, `timeout` in all, and then fails as SQLITE_BUSY does (a
+    /// 503). On the writer its reads find the pages in the writer's cache, which no other
     /// connection's commit empties, where a pooled connection reads them back from the file
     /// after every commit. Everything `f` does holds up the process's other writes, so it
     /// must be brief and bounded: no file checked, no email rendered. Without a writer
@@ -687,7 +688,8 @@ impl Pool {
         let Some(writer) = &self.writer else {
             return f(&mut *pooled()?);
         };
-        sqlite_writer::in_turn(|nested| {
+        let asked = std::time::Instant::now();
+        sqlite_writer::in_turn(timeout, |nested| {
             let f = match nested {
                 false => match writer.run_or_give_back(f) {
                     Ok(done) => return done,
@@ -695,8 +697,11 @@ impl Pool {
                 },
                 true => return f(&mut *pooled()?),
             };
-            sqlite_writer::on_pooled(&mut *pooled()?, f)
+            let left = timeout.saturating_sub(asked.elapsed());
+            let mut conn = self.inner.get_timeout(left).map_err(DbError::from)?;
+            sqlite_writer::on_pooled(&mut conn, f)
         })
+        .map_err(|taken| DbError::Query(taken.into()))?
     }
 
     /// A connection of its own, outside the pool and not counted in [`Pool::stats`]: for a
@@ -1038,7 +1043,13 @@ pub fn write_statement<T, E: From<QueryError>>(
 /// A write `f`: on SQLite with the write turn held and on the pool's writer (see
 /// [`transaction`]), or on `conn` as it is when `conn` is already inside a transaction or this
 /// thread already holds the turn; on PostgreSQL on `conn`.
-fn in_write_turn<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
+///
+/// The turn is waited for as long as SQLite waits for its lock ([`SQLITE_BUSY_TIMEOUT`]), and
+/// then the write fails as SQLITE_BUSY does.
+fn in_write_turn<T, E: From<QueryError>>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
     let DbConn::Sqlite(sqlite) = conn else {
         return f(conn);
     };
@@ -1046,35 +1057,103 @@ fn in_write_turn<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> T) -> T {
         true => None,
         false => watch(conn).and_then(|w| w.writer.clone()),
     };
-    sqlite_writer::in_turn(|nested| match writer {
+    sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |nested| match writer {
         Some(writer) if !nested => writer.run(conn, f),
         _ => f(conn),
     })
+    .map_err(QueryError::from)?
 }
 
 mod sqlite_writer {
     use std::cell::Cell;
-    use std::sync::Mutex;
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
 
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     use diesel::r2d2::{ManageConnection, R2D2Connection};
 
-    use super::{refuse_writes, watch, DbConn, Manager};
+    use super::{refuse_writes, watch, DbConn, Manager, SQLITE_BUSY_MESSAGE};
 
-    static TURN: Mutex<()> = Mutex::new(());
+    /// The process's write turn: whether a thread holds it, and the threads waiting for it.
+    /// A flag under a mutex rather than a mutex held for the whole write, so that a waiter can
+    /// give up after a while (`Condvar::wait_timeout_while`), which `std`'s mutex cannot. As
+    /// with a mutex, the turn goes to whoever asks first once it is free, a writer already
+    /// running rather than a waiter still waking (a fair hand-over, one waiter after another,
+    /// was measured slower: benches/README.md, thirty-fifth slice).
+    struct WriteTurn {
+        held: Mutex<bool>,
+        freed: Condvar,
+    }
+
+    static TURN: WriteTurn = WriteTurn {
+        held: Mutex::new(false),
+        freed: Condvar::new(),
+    };
+
+    /// The turn, held until this goes.
+    struct Holding;
+
+    impl WriteTurn {
+        fn take(&'static self, patience: Duration) -> Result<Holding, TurnTaken> {
+            // The flag's mutex is held for no work of anyone's: never poisoned.
+            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut held, _) = self
+                .freed
+                .wait_timeout_while(held, patience, |held| *held)
+                .unwrap_or_else(|e| e.into_inner());
+            if *held {
+                return Err(TurnTaken(patience));
+            }
+            *held = true;
+            Ok(Holding)
+        }
+    }
+
+    impl Drop for Holding {
+        /// Also when the writer panicked: SQLite rolled back whatever it left half-done.
+        fn drop(&mut self) {
+            *TURN.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+            // A waiter woken here that finds the turn taken again waits on; the one who took
+            // it wakes the next when it is done.
+            TURN.freed.notify_one();
+        }
+    }
 
     thread_local! {
         static HOLDING: Cell<bool> = const { Cell::new(false) };
     }
 
-    /// Run `f` holding the process's SQLite write turn; `f` is told whether this thread
-    /// already held it (a nested transaction).
-    pub(super) fn in_turn<T>(f: impl FnOnce(bool) -> T) -> T {
-        if HOLDING.with(Cell::get) {
-            return f(true);
+    /// The write turn was not free within the patience given (see [`in_turn`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct TurnTaken(pub Duration);
+
+    impl From<TurnTaken> for diesel::result::Error {
+        /// As SQLite's own SQLITE_BUSY after its busy timeout (the turn stands in front of
+        /// SQLite's lock), so that it reaches the user as the same 503 (`is_unavailable`).
+        fn from(TurnTaken(patience): TurnTaken) -> Self {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(format!(
+                    "{SQLITE_BUSY_MESSAGE}: the process's write turn was not free within {} ms",
+                    patience.as_millis()
+                )),
+            )
         }
-        // A writer that panicked left nothing half-done here: SQLite rolled it back.
-        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Run `f` holding the process's SQLite write turn, waiting for it at most `patience`:
+    /// a write held up for longer (behind a long import, or a write stuck on the disk)
+    /// fails as one would in SQLite's busy handler, rather than keeping its request and a
+    /// blocking thread for as long as the turn is held. `f` is told whether this thread
+    /// already held it (a nested transaction, which does not wait).
+    pub(super) fn in_turn<T>(
+        patience: Duration,
+        f: impl FnOnce(bool) -> T,
+    ) -> Result<T, TurnTaken> {
+        if HOLDING.with(Cell::get) {
+            return Ok(f(true));
+        }
+        let _turn = TURN.take(patience)?;
         HOLDING.with(|h| h.set(true));
         struct Release;
         impl Drop for Release {
@@ -1083,7 +1162,7 @@ mod sqlite_writer {
             }
         }
         let _release = Release;
-        f(false)
+        Ok(f(false))
     }
 
     /// Whether a transaction is open on the connection.
@@ -1213,7 +1292,7 @@ mod sqlite_checkpoints {
 
     use diesel::connection::SimpleConnection;
 
-    use super::{DbConn, DbError, Manager, SQLITE_LOG_LIMIT_PAGES};
+    use super::{DbConn, DbError, Manager, SQLITE_BUSY_TIMEOUT, SQLITE_LOG_LIMIT_PAGES};
 
     /// How often the log is copied into the file while something is written. SQLite's own
     /// threshold, 1,000 pages, is 30-100 ms of saves at full load on the 2-core machine.
@@ -1272,7 +1351,11 @@ mod sqlite_checkpoints {
                 // right moment, and writes back to back left the checkpoint none (the log grew
                 // to four times the limit in `storage::sqlite_log_starts_again_under_writes_that_
                 // never_pause`); the turn queues it with them.
-                super::sqlite_writer::in_turn(|_| checkpoint(conn, "RESTART").map(|_| ()))
+                super::sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
+                    checkpoint(conn, "RESTART").map(|_| ())
+                })
+                .map_err(diesel::result::Error::from)
+                .and_then(|restarted| restarted)
             });
             match checkpointed {
                 Ok(()) => {
@@ -1545,9 +1628,10 @@ mod tests {
 
     /// A brief work in the write turn (`Pool::in_write_turn`: a draft save's look-up and
     /// write) waits for the turn without taking a pooled connection: with the pool's only
-    /// connection held by a page and the turn by another write for 300 ms, it waits past its
-    /// 50 ms for a connection, then reads and writes on the writer, a transaction nested in it
-    /// as it is; the page reads meanwhile, and then sees what it wrote.
+    /// connection held by a page and the turn by another write for 300 ms, it waits for the
+    /// turn (a pooled connection would not come within its 2 s), then reads and writes on the
+    /// writer, a transaction nested in it as it is; the page reads meanwhile, and then sees
+    /// what it wrote.
     #[test]
     fn sqlite_a_brief_work_in_the_write_turn_takes_no_pooled_connection() {
         use std::sync::mpsc;
@@ -1556,10 +1640,11 @@ mod tests {
         let mut page = pool.get().unwrap();
         let (taken, turn_taken) = mpsc::channel();
         let holder = std::thread::spawn(move || {
-            sqlite_writer::in_turn(|_| {
+            sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
                 taken.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(300));
             })
+            .unwrap()
         });
         turn_taken.recv().unwrap();
         let before = pool.stats().statements();
@@ -1567,7 +1652,7 @@ mod tests {
             let pool = pool.clone();
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let read = pool.in_write_turn(Duration::from_millis(50), |c| {
+                let read = pool.in_write_turn(Duration::from_secs(2), |c| {
                     let read = scratch_rows(c);
                     diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)?;
                     transaction(c, |c| {
@@ -1596,6 +1681,59 @@ mod tests {
         assert_eq!(pool.stats().statements() - before, 7);
     }
 
+    /// The write turn is waited for with a bound: a brief work whose `timeout` passes while
+    /// another write holds the turn fails as SQLITE_BUSY does (unavailable: a 503 with
+    /// `Retry-After`) without running, and so does a transaction when the turn is not free
+    /// within its patience; the next write, once the turn is free, goes through.
+    #[test]
+    fn sqlite_a_write_waits_for_the_turn_no_longer_than_its_bound() {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+        let (_dir, pool) = scratch_database(2);
+        let (taken, turn_taken) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
+                taken.send(()).unwrap();
+                released.recv().unwrap();
+            })
+            .unwrap()
+        });
+        turn_taken.recv().unwrap();
+
+        let started = Instant::now();
+        let brief = pool.in_write_turn(Duration::from_millis(100), |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)?;
+            Ok::<_, DbError>(())
+        });
+        let waited = started.elapsed();
+        let e = brief.expect_err("the turn was held");
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains(SQLITE_BUSY_MESSAGE), "{e}");
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(2),
+            "it waited its 100 ms: {waited:?}"
+        );
+
+        let mut conn = pool.get().unwrap();
+        let started = Instant::now();
+        let in_turn = sqlite_writer::in_turn(Duration::from_millis(100), |_| ());
+        assert_eq!(
+            in_turn,
+            Err(sqlite_writer::TurnTaken(Duration::from_millis(100)))
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(scratch_rows(&mut conn), 0, "nothing was written");
+
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        transaction(&mut conn, |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(c)
+        })
+        .unwrap();
+        assert_eq!(scratch_rows(&mut conn), 1);
+    }
+
     /// When the pool's writer cannot be opened, a write runs on the pooled connection it was
     /// given, allowed to write for that time only: the connection refuses the next write made
     /// on it directly again.
@@ -1618,11 +1756,12 @@ mod tests {
             for_writer: true,
             checkpoints: None,
         });
-        let wrote = sqlite_writer::in_turn(|_| {
+        let wrote = sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
             unopenable.run(&mut conn, |c| {
                 diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
             })
-        });
+        })
+        .unwrap();
         assert_eq!(wrote.unwrap(), 1, "written on the pooled connection");
         let alone = diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(&mut *conn);
         assert!(
