@@ -169,7 +169,19 @@ struct Pending {
 /// SQLite the DELETE takes the database's write lock, on PostgreSQL a transaction-level
 /// advisory lock is taken first. Within a chain, entries keep the order of `id`, so each
 /// writer's entries keep the order it recorded them in.
+///
+/// With nothing recorded since the last seal (the service's sealer on an idle service, every
+/// second) it only reads: the DELETE took SQLite's write lock, and the process's write turn,
+/// for nothing, and while another process held the lock it held the turn for the whole busy
+/// timeout, every other write of the service waiting behind it.
 pub fn seal(conn: &mut DbConn) -> QueryResult<u64> {
+    let recorded: bool = diesel::select(diesel::dsl::exists(
+        audit_pending::table.select(audit_pending::id),
+    ))
+    .get_result(conn)?;
+    if !recorded {
+        return Ok(0);
+    }
     let mut sealed = 0;
     loop {
         let n = super::transaction(conn, seal_batch)?;
