@@ -10,11 +10,12 @@
 //!
 //! What this guarantees: a message the database records as sent was accepted by the server;
 //! a worker that is stopped finishes the sends in flight, records them, and gives the rest
-//! back, so nothing is sent twice. SMTP cannot give exactly once across a crash: if the process
-//! dies after the server's 250 and before the batch's commit, those messages (at most one
-//! batch, [`BATCH_PER_CONNECTION`] per connection) are claimed again once their lease is
-//! [`STALE_CLAIM_MINUTES`] old and sent a second time, with the same Message-ID, so mail
-//! clients recognise the repeat. Nothing is ever lost.
+//! back, so nothing is sent twice; a database that cannot take the batch's outcome for a while
+//! (restarting, locked) is asked again until it does, for up to half the lease. SMTP cannot
+//! give exactly once across a crash: if the process dies after the server's 250 and before the
+//! batch's commit, those messages (at most one batch, [`BATCH_PER_CONNECTION`] per connection)
+//! are claimed again once their lease is [`STALE_CLAIM_MINUTES`] old and sent a second time,
+//! with the same Message-ID, so mail clients recognise the repeat. Nothing is ever lost.
 
 pub mod smtp;
 pub mod templates;
@@ -294,20 +295,57 @@ pub fn drain(
                 Delivery::Sent => {}
             }
         }
-        let mut conn = pool.get().map_err(DbError::from)?;
-        let now = Utc::now().naive_utc();
-        crate::db::transaction(&mut conn, |conn| {
-            outbox::mark_sent(conn, &sent, now)?;
-            for (row, result) in &other {
-                record(conn, row, result, mailer.settings.retry_base, now)?;
-            }
-            // Give back what this worker claimed but did not send.
-            outbox::release(conn, &unsent)
-        })
-        .map_err(DbError::from)?;
+        until_recorded(stop, || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            let now = Utc::now().naive_utc();
+            crate::db::transaction(&mut conn, |conn| {
+                outbox::mark_sent(conn, &sent, now)?;
+                for (row, result) in &other {
+                    record(conn, row, result, mailer.settings.retry_base, now)?;
+                }
+                // Give back what this worker claimed but did not send.
+                outbox::release(conn, &unsent)
+            })
+            .map_err(DbError::from)
+        })?;
         progress(&report);
         if !unsent.is_empty() {
             return Ok(report);
+        }
+    }
+}
+
+/// How long [`drain`] keeps trying to record a batch's outcome while the database cannot take
+/// it (down, restarting, locked): half of [`STALE_CLAIM_MINUTES`], so that no other worker
+/// claims the messages it sent, and sends them again, while it still tries.
+const RECORD_PATIENCE: StdDuration = StdDuration::from_secs(STALE_CLAIM_MINUTES as u64 * 30);
+
+/// `record`, the write of a batch's outcome, done again while the database is unavailable,
+/// for up to [`RECORD_PATIENCE`] and until the worker is told to stop. Given up, the messages
+/// it sent stay claimed and go out a second time once their lease is stale, as after a crash;
+/// a database back within a few minutes (a PostgreSQL restart, a lock held past the busy
+/// timeout) no longer costs a second copy of every message of the batch.
+fn until_recorded(
+    stop: &AtomicBool,
+    mut record: impl FnMut() -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let started = Instant::now();
+    let mut pause = StdDuration::from_millis(100);
+    loop {
+        match record() {
+            Err(e)
+                if e.is_unavailable()
+                    && !stop.load(Ordering::Relaxed)
+                    && started.elapsed() + pause < RECORD_PATIENCE =>
+            {
+                tracing::warn!(
+                    error = %crate::error::chain(&e),
+                    "outbox: a sent batch could not be recorded yet; trying again"
+                );
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(StdDuration::from_secs(2));
+            }
+            done => return done,
         }
     }
 }

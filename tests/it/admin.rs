@@ -11,6 +11,7 @@ on_both_backends!(
     messages_wait_while_smtp_is_down_then_all_go_out_once,
     permanent_rejections_are_recorded_and_shown,
     restart_mid_batch_loses_nothing_and_sends_nothing_twice,
+    a_batch_sent_while_the_database_is_unavailable_is_recorded_once_it_is_back,
     two_instances_never_send_the_same_message,
     bad_csv_rows_are_each_reported_and_nothing_imported,
     admin_routes_refuse_anonymous_users_focal_points_and_other_owners,
@@ -289,6 +290,88 @@ async fn restart_mid_batch_loses_nothing_and_sends_nothing_twice(backend: Backen
     assert_eq!(unique_ids(&mails), 12);
     let recipients: HashSet<String> = mails.iter().map(|m| m.to.clone()).collect();
     assert_eq!(recipients.len(), 12, "every contact once");
+    app.stop().await;
+}
+
+/// The database stops taking writes while a batch is on its way to the SMTP server (SQLite: a
+/// process holds the write lock past the busy timeout; PostgreSQL: it refuses connections, and
+/// those open are ended). The worker cannot record the batch as sent, and keeps trying: once
+/// the database is back, every message is recorded as sent, and none goes out a second time
+/// (given up, the batch would stay claimed for its 10-minute lease and then be sent again).
+async fn a_batch_sent_while_the_database_is_unavailable_is_recorded_once_it_is_back(
+    backend: Backend,
+) {
+    use coherence::db::schema::outbox;
+    use diesel::{Connection, ExpressionMethods, QueryDsl, RunQueryDsl};
+    // A slow server (it answers one message at a time): the batch takes about 3.6 s.
+    let smtp = SmtpServer::start(&[], 300);
+    let app = TestApp::spawn_with_mail(backend, smtp.port).await;
+    signed_in_admin(&app).await;
+    app.upload_contacts("fixture", &contacts_csv(12)).await;
+    admin_post(&app, "/admin/surveys/fixture/invite", &[]).await;
+    // The first message is in: the batch was claimed, and the rest are on their way.
+    smtp.wait_for(1).await;
+    let sending = |conn: &mut coherence::db::DbConn| -> i64 {
+        outbox::table
+            .filter(outbox::status.eq("sending"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    match backend {
+        Backend::Sqlite => {
+            // The invitations' audit entries sealed first: the sealer then writes nothing
+            // (and waits for no lock) until the batch is recorded, and the worker's write is
+            // the first to wait for the lock.
+            let pending = |conn: &mut coherence::db::DbConn| -> i64 {
+                use coherence::db::schema::audit_pending;
+                audit_pending::table.count().get_result(conn).unwrap()
+            };
+            let limit = std::time::Duration::from_secs(5);
+            assert_eq!(app.count_until(limit, pending, |n| n == 0).await, 0);
+            let mut other = diesel::SqliteConnection::establish(&app.database_url).unwrap();
+            diesel::sql_query("PRAGMA busy_timeout = 5000")
+                .execute(&mut other)
+                .unwrap();
+            diesel::sql_query("BEGIN IMMEDIATE")
+                .execute(&mut other)
+                .unwrap();
+            // Past the server's 10 s wait for the lock: its first attempt has failed.
+            smtp.wait_for(12).await;
+            tokio::time::sleep(std::time::Duration::from_millis(12_500)).await;
+            let mut other = coherence::db::DbConn::Sqlite(other);
+            assert_eq!(sending(&mut other), 12, "nothing recorded while locked");
+            diesel::sql_query("ROLLBACK").execute(&mut other).unwrap();
+        }
+        Backend::Postgres => {
+            let (server, name) = app.database_url.rsplit_once('/').unwrap();
+            let mut admin = diesel::PgConnection::establish(&format!("{server}/postgres")).unwrap();
+            diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+                .execute(&mut admin)
+                .unwrap();
+            diesel::sql_query(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .execute(&mut admin)
+            .unwrap();
+            // The batch ends while the database is away; the worker's attempts fail (a
+            // connection ended, then none to be had within the pool's 5 s).
+            smtp.wait_for(12).await;
+            tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+            diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                .execute(&mut admin)
+                .unwrap();
+        }
+    }
+    let mails = app.mails_when_outbox_empty(&smtp, 12).await;
+    assert_eq!(mails.len(), 12, "nothing sent twice");
+    assert_eq!(unique_ids(&mails), 12);
+    let page = app.get("/admin/surveys/fixture").await;
+    assert!(
+        page.body.contains("Email: 0 waiting, 12 sent, 0 failed"),
+        "{}",
+        page.body
+    );
     app.stop().await;
 }
 
