@@ -1683,8 +1683,9 @@ mod tests {
 
     /// The write turn is waited for with a bound: a brief work whose `timeout` passes while
     /// another write holds the turn fails as SQLITE_BUSY does (unavailable: a 503 with
-    /// `Retry-After`) without running, and so does a transaction when the turn is not free
-    /// within its patience; the next write, once the turn is free, goes through.
+    /// `Retry-After`) without running, and the turn itself (`in_turn`, which a transaction
+    /// waits in for SQLite's busy timeout) is refused once its patience has passed; the next
+    /// write, once the turn is free, goes through.
     #[test]
     fn sqlite_a_write_waits_for_the_turn_no_longer_than_its_bound() {
         use std::sync::mpsc;
