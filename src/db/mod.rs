@@ -325,6 +325,8 @@ struct ConnectionWatch {
     stats: Arc<SqlStats>,
     lost: bool,
     writer: Option<Arc<sqlite_writer::Writer>>,
+    /// SQLite: its database's write turn (see [`transaction`]).
+    turn: Option<Arc<sqlite_writer::WriteTurn>>,
 }
 
 impl Instrumentation for ConnectionWatch {
@@ -444,6 +446,14 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// SQLite: the write turn of the manager's file.
+    fn turn(&self) -> Option<Arc<sqlite_writer::WriteTurn>> {
+        match &self.url {
+            DbUrl::Sqlite(path) => Some(sqlite_writer::turn_for(path)),
+            DbUrl::Postgres(_) => None,
+        }
+    }
+
     fn open(&self) -> Result<DbConn, DbError> {
         match &self.url {
             DbUrl::Postgres(u) => {
@@ -530,6 +540,14 @@ impl Manager {
                         }
                     }
                 }
+                // Its write turn, for a connection opened apart from the pool (the pool's own
+                // get theirs in `connect`, with the pool's counts).
+                conn.set_instrumentation(ConnectionWatch {
+                    stats: Arc::new(SqlStats::default()),
+                    lost: false,
+                    writer: None,
+                    turn: self.turn(),
+                });
                 Ok(DbConn::Sqlite(conn))
             }
         }
@@ -552,6 +570,7 @@ impl ManageConnection for Manager {
             stats: self.stats.clone(),
             lost: false,
             writer: self.writer.clone(),
+            turn: self.turn(),
         };
         match &mut conn {
             DbConn::Postgres(c) => c.set_instrumentation(watch),
@@ -689,7 +708,7 @@ impl Pool {
             return f(&mut *pooled()?);
         };
         let asked = std::time::Instant::now();
-        sqlite_writer::in_turn(timeout, |nested| {
+        sqlite_writer::in_turn(writer.turn(), timeout, |nested| {
             let f = match nested {
                 false => match writer.run_or_give_back(f) {
                     Ok(done) => return done,
@@ -791,7 +810,7 @@ pub fn connect_with(
 ) -> Result<Pool, DbError> {
     let stats = Arc::new(SqlStats::default());
     let (writer, checkpoints) = match url {
-        DbUrl::Sqlite(_) => {
+        DbUrl::Sqlite(path) => {
             let checkpoints = sqlite_checkpoints::Checkpoints::start(Manager {
                 url: url.clone(),
                 statement_timeout,
@@ -800,14 +819,15 @@ pub fn connect_with(
                 for_writer: false,
                 checkpoints: None,
             })?;
-            let writer = sqlite_writer::Writer::new(Manager {
+            let opener = Manager {
                 url: url.clone(),
                 statement_timeout,
                 stats: stats.clone(),
                 writer: None,
                 for_writer: true,
                 checkpoints: Some(checkpoints.clone()),
-            });
+            };
+            let writer = sqlite_writer::Writer::new(opener, sqlite_writer::turn_for(path));
             (Some(Arc::new(writer)), Some(checkpoints))
         }
         DbUrl::Postgres(_) => (None, None),
@@ -1053,11 +1073,16 @@ fn in_write_turn<T, E: From<QueryError>>(
     let DbConn::Sqlite(sqlite) = conn else {
         return f(conn);
     };
-    let writer = match sqlite_writer::in_transaction(sqlite) {
-        true => None,
-        false => watch(conn).and_then(|w| w.writer.clone()),
+    let in_transaction = sqlite_writer::in_transaction(sqlite);
+    // A connection not opened by a `Manager` has no turn: SQLite's lock alone orders its
+    // writes, as it does another process's.
+    let Some((turn, writer)) = watch(conn).and_then(|w| {
+        let writer = w.writer.clone().filter(|_| !in_transaction);
+        Some((w.turn.clone()?, writer))
+    }) else {
+        return f(conn);
     };
-    sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |nested| match writer {
+    sqlite_writer::in_turn(&turn, SQLITE_BUSY_TIMEOUT, |nested| match writer {
         Some(writer) if !nested => writer.run(conn, f),
         _ => f(conn),
     })
@@ -1065,8 +1090,8 @@ fn in_write_turn<T, E: From<QueryError>>(
 }
 
 mod sqlite_writer {
-    use std::cell::Cell;
-    use std::sync::{Condvar, Mutex};
+    use std::cell::RefCell;
+    use std::sync::{Arc, Condvar, Mutex, Weak};
     use std::time::Duration;
 
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -1074,27 +1099,48 @@ mod sqlite_writer {
 
     use super::{refuse_writes, watch, DbConn, Manager, SQLITE_BUSY_MESSAGE};
 
-    /// The process's write turn: whether a thread holds it, and the threads waiting for it.
-    /// A flag under a mutex rather than a mutex held for the whole write, so that a waiter can
-    /// give up after a while (`Condvar::wait_timeout_while`), which `std`'s mutex cannot. As
-    /// with a mutex, the turn goes to whoever asks first once it is free, a writer already
-    /// running rather than a waiter still waking (a fair hand-over, one waiter after another,
-    /// was measured slower: benches/README.md, thirty-fifth slice).
-    struct WriteTurn {
+    /// A database's write turn, one per SQLite file in the process ([`turn_for`]): whether a
+    /// thread holds it, and the threads waiting for it. A flag under a mutex rather than a
+    /// mutex held for the whole write, so that a waiter can give up after a while
+    /// (`Condvar::wait_timeout_while`), which `std`'s mutex cannot. As with a mutex, the turn
+    /// goes to whoever asks first once it is free, a writer already running rather than a
+    /// waiter still waking (a fair hand-over, one waiter after another, was measured slower:
+    /// benches/README.md, thirty-fifth slice).
+    pub(crate) struct WriteTurn {
         held: Mutex<bool>,
         freed: Condvar,
     }
 
-    static TURN: WriteTurn = WriteTurn {
-        held: Mutex::new(false),
-        freed: Condvar::new(),
-    };
+    /// The write turn of the SQLite file at `path`, shared by every connection of the process
+    /// opened to it (the pool's, its writer, the workers' apart). One turn per file, not one
+    /// for the process: a process with several databases (the integration tests' servers, each
+    /// on its own file) would otherwise have one database's writes wait for another's, and
+    /// now give up after their patience.
+    pub(crate) fn turn_for(path: &str) -> Arc<WriteTurn> {
+        static TURNS: Mutex<Vec<(String, Weak<WriteTurn>)>> = Mutex::new(Vec::new());
+        // Held for no work of anyone's: never poisoned.
+        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        turns.retain(|(_, turn)| turn.strong_count() > 0);
+        if let Some(turn) = turns
+            .iter()
+            .find(|(of, _)| of == path)
+            .and_then(|(_, turn)| turn.upgrade())
+        {
+            return turn;
+        }
+        let turn = Arc::new(WriteTurn {
+            held: Mutex::new(false),
+            freed: Condvar::new(),
+        });
+        turns.push((path.to_string(), Arc::downgrade(&turn)));
+        turn
+    }
 
     /// The turn, held until this goes.
-    struct Holding;
+    struct Holding<'a>(&'a WriteTurn);
 
     impl WriteTurn {
-        fn take(&'static self, patience: Duration) -> Result<Holding, TurnTaken> {
+        fn take(&self, patience: Duration) -> Result<Holding<'_>, TurnTaken> {
             // The flag's mutex is held for no work of anyone's: never poisoned.
             let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             let (mut held, _) = self
@@ -1105,22 +1151,28 @@ mod sqlite_writer {
                 return Err(TurnTaken(patience));
             }
             *held = true;
-            Ok(Holding)
+            Ok(Holding(self))
+        }
+
+        /// What identifies the turn in [`HOLDING`].
+        fn id(&self) -> usize {
+            self as *const WriteTurn as usize
         }
     }
 
-    impl Drop for Holding {
+    impl Drop for Holding<'_> {
         /// Also when the writer panicked: SQLite rolled back whatever it left half-done.
         fn drop(&mut self) {
-            *TURN.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+            *self.0.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
             // A waiter woken here that finds the turn taken again waits on; the one who took
             // it wakes the next when it is done.
-            TURN.freed.notify_one();
+            self.0.freed.notify_one();
         }
     }
 
     thread_local! {
-        static HOLDING: Cell<bool> = const { Cell::new(false) };
+        /// The turns this thread holds (their [`WriteTurn::id`]s), usually none or one.
+        static HOLDING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     }
 
     /// The write turn was not free within the patience given (see [`in_turn`]).
@@ -1141,27 +1193,30 @@ mod sqlite_writer {
         }
     }
 
-    /// Run `f` holding the process's SQLite write turn, waiting for it at most `patience`:
+    /// Run `f` holding `turn`, its database's write turn, waiting for it at most `patience`:
     /// a write held up for longer (behind a long import, or a write stuck on the disk)
     /// fails as one would in SQLite's busy handler, rather than keeping its request and a
     /// blocking thread for as long as the turn is held. `f` is told whether this thread
     /// already held it (a nested transaction, which does not wait).
     pub(super) fn in_turn<T>(
+        turn: &WriteTurn,
         patience: Duration,
         f: impl FnOnce(bool) -> T,
     ) -> Result<T, TurnTaken> {
-        if HOLDING.with(Cell::get) {
+        let id = turn.id();
+        if HOLDING.with(|h| h.borrow().contains(&id)) {
             return Ok(f(true));
         }
-        let _turn = TURN.take(patience)?;
-        HOLDING.with(|h| h.set(true));
-        struct Release;
+        let _turn = turn.take(patience)?;
+        HOLDING.with(|h| h.borrow_mut().push(id));
+        // Dropped before `_turn`: the thread no longer counts as holding it once it is free.
+        struct Release(usize);
         impl Drop for Release {
             fn drop(&mut self) {
-                HOLDING.with(|h| h.set(false));
+                HOLDING.with(|h| h.borrow_mut().retain(|held| *held != self.0));
             }
         }
-        let _release = Release;
+        let _release = Release(id);
         Ok(f(false))
     }
 
@@ -1176,14 +1231,21 @@ mod sqlite_writer {
     pub(crate) struct Writer {
         opener: Manager,
         conn: Mutex<Option<DbConn>>,
+        /// Its database's write turn.
+        turn: Arc<WriteTurn>,
     }
 
     impl Writer {
-        pub(super) fn new(opener: Manager) -> Writer {
+        pub(super) fn new(opener: Manager, turn: Arc<WriteTurn>) -> Writer {
             Writer {
                 opener,
                 conn: Mutex::new(None),
+                turn,
             }
+        }
+
+        pub(super) fn turn(&self) -> &WriteTurn {
+            &self.turn
         }
 
         /// `f` on the writer (on `fallback` if the writer cannot be opened). Called in turn,
@@ -1292,6 +1354,7 @@ mod sqlite_checkpoints {
 
     use diesel::connection::SimpleConnection;
 
+    use super::sqlite_writer::{in_turn, WriteTurn};
     use super::{DbConn, DbError, Manager, SQLITE_BUSY_TIMEOUT, SQLITE_LOG_LIMIT_PAGES};
 
     /// How often the log is copied into the file while something is written. SQLite's own
@@ -1308,10 +1371,11 @@ mod sqlite_checkpoints {
         /// Open the thread's connection and start it. An error opening it is the pool's.
         pub(super) fn start(opener: Manager) -> Result<Arc<Checkpoints>, DbError> {
             let mut conn = opener.open()?;
+            let turn = opener.turn();
             let (running, stopped) = mpsc::channel();
             std::thread::Builder::new()
                 .name("sqlite-checkpoints".into())
-                .spawn(move || run(&mut conn, &stopped))
+                .spawn(move || run(&mut conn, turn.as_deref(), &stopped))
                 .map_err(|e| DbError::Connect {
                     file: None,
                     source: Box::new(e),
@@ -1326,7 +1390,7 @@ mod sqlite_checkpoints {
     /// time gives up and is tried again an interval later.
     const RESTART_PATIENCE_MS: u64 = 100;
 
-    fn run(conn: &mut DbConn, stopped: &mpsc::Receiver<()>) {
+    fn run(conn: &mut DbConn, turn: Option<&WriteTurn>, stopped: &mpsc::Receiver<()>) {
         if let Err(e) = conn.batch_execute(&format!("PRAGMA busy_timeout = {RESTART_PATIENCE_MS}"))
         {
             tracing::warn!("SQLite checkpoints: {e}");
@@ -1351,11 +1415,13 @@ mod sqlite_checkpoints {
                 // right moment, and writes back to back left the checkpoint none (the log grew
                 // to four times the limit in `storage::sqlite_log_starts_again_under_writes_that_
                 // never_pause`); the turn queues it with them.
-                super::sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
-                    checkpoint(conn, "RESTART").map(|_| ())
-                })
-                .map_err(diesel::result::Error::from)
-                .and_then(|restarted| restarted)
+                let restart = |conn: &mut DbConn| checkpoint(conn, "RESTART").map(|_| ());
+                match turn {
+                    Some(turn) => in_turn(turn, SQLITE_BUSY_TIMEOUT, |_| restart(conn))
+                        .map_err(diesel::result::Error::from)
+                        .and_then(|restarted| restarted),
+                    None => restart(conn),
+                }
             });
             match checkpointed {
                 Ok(()) => {
@@ -1510,6 +1576,11 @@ mod tests {
         (dir, pool)
     }
 
+    /// The write turn of [`scratch_database`]'s file.
+    fn scratch_turn(dir: &tempfile::TempDir) -> Arc<sqlite_writer::WriteTurn> {
+        sqlite_writer::turn_for(&dir.path().join("scratch.db").display().to_string())
+    }
+
     /// The rows of the SQLite tests' `scratch` table.
     fn scratch_rows(conn: &mut DbConn) -> i64 {
         #[derive(diesel::QueryableByName)]
@@ -1636,11 +1707,12 @@ mod tests {
     fn sqlite_a_brief_work_in_the_write_turn_takes_no_pooled_connection() {
         use std::sync::mpsc;
         use std::time::{Duration, Instant};
-        let (_dir, pool) = scratch_database(1);
+        let (dir, pool) = scratch_database(1);
+        let turn = scratch_turn(&dir);
         let mut page = pool.get().unwrap();
         let (taken, turn_taken) = mpsc::channel();
         let holder = std::thread::spawn(move || {
-            sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
+            sqlite_writer::in_turn(&turn, SQLITE_BUSY_TIMEOUT, |_| {
                 taken.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(300));
             })
@@ -1690,11 +1762,13 @@ mod tests {
     fn sqlite_a_write_waits_for_the_turn_no_longer_than_its_bound() {
         use std::sync::mpsc;
         use std::time::{Duration, Instant};
-        let (_dir, pool) = scratch_database(2);
+        let (dir, pool) = scratch_database(2);
+        let turn = scratch_turn(&dir);
         let (taken, turn_taken) = mpsc::channel();
         let (release, released) = mpsc::channel::<()>();
+        let holding = turn.clone();
         let holder = std::thread::spawn(move || {
-            sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
+            sqlite_writer::in_turn(&holding, SQLITE_BUSY_TIMEOUT, |_| {
                 taken.send(()).unwrap();
                 released.recv().unwrap();
             })
@@ -1718,7 +1792,7 @@ mod tests {
 
         let mut conn = pool.get().unwrap();
         let started = Instant::now();
-        let in_turn = sqlite_writer::in_turn(Duration::from_millis(100), |_| ());
+        let in_turn = sqlite_writer::in_turn(&turn, Duration::from_millis(100), |_| ());
         assert_eq!(
             in_turn,
             Err(sqlite_writer::TurnTaken(Duration::from_millis(100)))
@@ -1735,6 +1809,46 @@ mod tests {
         assert_eq!(scratch_rows(&mut conn), 1);
     }
 
+    /// Each database has its own write turn: while another database's turn is held (a write
+    /// there waiting out another process's lock, say), writes to this one neither wait nor
+    /// fail; connections of one file share one turn.
+    #[test]
+    fn sqlite_two_databases_do_not_wait_for_each_others_write_turn() {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+        let (held_dir, _held_pool) = scratch_database(1);
+        let (_dir, pool) = scratch_database(1);
+        let held = scratch_turn(&held_dir);
+        assert!(
+            Arc::ptr_eq(&held, &scratch_turn(&held_dir)),
+            "one turn per file"
+        );
+        let (taken, turn_taken) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            sqlite_writer::in_turn(&held, SQLITE_BUSY_TIMEOUT, |_| {
+                taken.send(()).unwrap();
+                released.recv().unwrap();
+            })
+            .unwrap()
+        });
+        turn_taken.recv().unwrap();
+        let started = Instant::now();
+        pool.in_write_turn(Duration::from_millis(100), |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)?;
+            Ok::<_, DbError>(())
+        })
+        .expect("no wait for the other database's turn");
+        transaction(&mut pool.get().unwrap(), |c| {
+            diesel::sql_query("INSERT INTO scratch VALUES (2)").execute(c)
+        })
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        assert_eq!(scratch_rows(&mut pool.get().unwrap()), 2);
+    }
+
     /// When the pool's writer cannot be opened, a write runs on the pooled connection it was
     /// given, allowed to write for that time only: the connection refuses the next write made
     /// on it directly again.
@@ -1743,7 +1857,7 @@ mod tests {
         let (dir, pool) = scratch_database(1);
         let mut conn = pool.get().unwrap();
         // A writer whose file is in a directory that does not exist.
-        let unopenable = sqlite_writer::Writer::new(Manager {
+        let unopenable = Manager {
             url: DbUrl::Sqlite(
                 dir.path()
                     .join("missing")
@@ -1756,8 +1870,9 @@ mod tests {
             writer: None,
             for_writer: true,
             checkpoints: None,
-        });
-        let wrote = sqlite_writer::in_turn(SQLITE_BUSY_TIMEOUT, |_| {
+        };
+        let unopenable = sqlite_writer::Writer::new(unopenable, scratch_turn(&dir));
+        let wrote = sqlite_writer::in_turn(&scratch_turn(&dir), SQLITE_BUSY_TIMEOUT, |_| {
             unopenable.run(&mut conn, |c| {
                 diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)
             })
