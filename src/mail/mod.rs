@@ -270,6 +270,7 @@ pub fn drain(
         if batch.is_empty() {
             return Ok(report);
         }
+        let claimed = Instant::now();
         let results = send_batch(mailer, &batch, stop, &mailer.pace);
         let mut sent = Vec::new();
         let mut unsent = Vec::new();
@@ -295,7 +296,7 @@ pub fn drain(
                 Delivery::Sent => {}
             }
         }
-        until_recorded(stop, || {
+        until_recorded(stop, claimed, || {
             let mut conn = pool.get().map_err(DbError::from)?;
             let now = Utc::now().naive_utc();
             crate::db::transaction(&mut conn, |conn| {
@@ -315,28 +316,30 @@ pub fn drain(
     }
 }
 
-/// How long [`drain`] keeps trying to record a batch's outcome while the database cannot take
-/// it (down, restarting, locked): half of [`STALE_CLAIM_MINUTES`], so that no other worker
-/// claims the messages it sent, and sends them again, while it still tries.
+/// Until when, after its claim, [`drain`] keeps trying to record a batch's outcome while the
+/// database cannot take it (down, restarting, locked): half of [`STALE_CLAIM_MINUTES`], so
+/// that no other worker claims the messages it sent, and sends them again, while it still
+/// tries (the sending itself took some of the lease).
 const RECORD_PATIENCE: StdDuration = StdDuration::from_secs(STALE_CLAIM_MINUTES as u64 * 30);
 
-/// `record`, the write of a batch's outcome, done again while the database is unavailable,
-/// for up to [`RECORD_PATIENCE`] and until the worker is told to stop. Given up, the messages
-/// it sent stay claimed and go out a second time once their lease is stale, as after a crash;
-/// a database back within a few minutes (a PostgreSQL restart, a lock held past the busy
-/// timeout) no longer costs a second copy of every message of the batch.
+/// `record`, the write of the outcome of a batch claimed at `claimed`, done again while the
+/// database is unavailable, until [`RECORD_PATIENCE`] after the claim and until the worker is
+/// told to stop. Given up, the messages it sent stay claimed and go out a second time once
+/// their lease is stale, as after a crash; a database back within a few minutes (a PostgreSQL
+/// restart, a lock held past the busy timeout) no longer costs a second copy of every message
+/// of the batch.
 fn until_recorded(
     stop: &AtomicBool,
+    claimed: Instant,
     mut record: impl FnMut() -> Result<(), DbError>,
 ) -> Result<(), DbError> {
-    let started = Instant::now();
     let mut pause = StdDuration::from_millis(100);
     loop {
         match record() {
             Err(e)
                 if e.is_unavailable()
                     && !stop.load(Ordering::Relaxed)
-                    && started.elapsed() + pause < RECORD_PATIENCE =>
+                    && claimed.elapsed() + pause < RECORD_PATIENCE =>
             {
                 tracing::warn!(
                     error = %crate::error::chain(&e),

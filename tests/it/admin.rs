@@ -336,9 +336,10 @@ async fn a_batch_sent_while_the_database_is_unavailable_is_recorded_once_it_is_b
             diesel::sql_query("BEGIN IMMEDIATE")
                 .execute(&mut other)
                 .unwrap();
-            // Past the server's 10 s wait for the lock: its first attempt has failed.
+            // Past the server's 10 s wait for the lock, with 5 s to spare for a worker slow
+            // to start it: its first attempt has failed.
             smtp.wait_for(12).await;
-            tokio::time::sleep(std::time::Duration::from_millis(12_500)).await;
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
             let mut other = coherence::db::DbConn::Sqlite(other);
             assert_eq!(sending(&mut other), 12, "nothing recorded while locked");
             diesel::sql_query("ROLLBACK").execute(&mut other).unwrap();
