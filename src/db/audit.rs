@@ -171,7 +171,7 @@ struct Pending {
 /// writer's entries keep the order it recorded them in.
 ///
 /// With nothing recorded since the last seal (the service's sealer on an idle service, every
-/// second) it only reads: the DELETE took SQLite's write lock, and the process's write turn,
+/// second) it only reads: the DELETE took SQLite's write lock, and the database's write turn,
 /// for nothing, and while another process held the lock it held the turn for the whole busy
 /// timeout, every other write of the service waiting behind it.
 pub fn seal(conn: &mut DbConn) -> QueryResult<u64> {

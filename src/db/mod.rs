@@ -638,7 +638,7 @@ fn set_statement_timeout(conn: &mut DbConn, limit: Option<Duration>) -> QueryRes
 
 /// SQLite: whether the connection refuses to write (`PRAGMA query_only`).
 ///
-/// A pool's connections read; its writes go to the pool's writer, in the process's write turn
+/// A pool's connections read; its writes go to the pool's writer, in the database's write turn
 /// (see [`transaction`]). A write sent on a pooled connection instead took SQLite's lock behind
 /// the turn's back, and the writer whose turn it was slept in the busy handler until it was
 /// released: writes that did so (a new response, a link's first use, the outbox's marks) cost
@@ -1025,10 +1025,10 @@ pub fn is_unique_violation(e: &QueryError) -> bool {
 
 /// Run `f` in a transaction: committed if it returns Ok, rolled back otherwise.
 ///
-/// On SQLite the process's write transactions take turns on a lock of their own first: a
-/// writer waiting for SQLite's lock sleeps in its busy handler in millisecond steps, where a
-/// writer waiting here wakes as soon as the previous one commits. A transaction nested in
-/// another (on this thread) is already in turn.
+/// On SQLite the process's write transactions to one database take turns on a lock of their
+/// own first, the database's write turn: a writer waiting for SQLite's lock sleeps in its busy
+/// handler in millisecond steps, where a writer waiting here wakes as soon as the previous one
+/// commits. A transaction nested in another (on this thread) is already in turn.
 ///
 /// And they run on one connection of the pool's, its writer, rather than on `conn`: in WAL
 /// mode a connection forgets every page it had read as soon as another connection has written,
@@ -1186,7 +1186,7 @@ mod sqlite_writer {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::Unknown,
                 Box::new(format!(
-                    "{SQLITE_BUSY_MESSAGE}: the process's write turn was not free within {} ms",
+                    "{SQLITE_BUSY_MESSAGE}: the database's write turn was not free within {} ms",
                     patience.as_millis()
                 )),
             )
@@ -1339,7 +1339,7 @@ mod sqlite_writer {
 /// organisations into a 750 MB database), and with it the index of the log that every
 /// connection maps and searches. Once the log passes
 /// [`SQLITE_LOG_LIMIT_PAGES`], the thread runs a RESTART
-/// checkpoint instead: it takes the process's write turn, and SQLite's, for as long as it
+/// checkpoint instead: it takes the database's write turn, and SQLite's, for as long as it
 /// copies what the passive one left (one interval's pages at most) and the readers of the log
 /// finish, so that the next commit writes the log from its beginning again.
 ///
@@ -1411,7 +1411,7 @@ mod sqlite_checkpoints {
                 if passive.log < SQLITE_LOG_LIMIT_PAGES {
                     return Ok(());
                 }
-                // In the process's write turn: SQLite's own lock goes to whoever asks at the
+                // In the database's write turn: SQLite's own lock goes to whoever asks at the
                 // right moment, and writes back to back left the checkpoint none (the log grew
                 // to four times the limit in `storage::sqlite_log_starts_again_under_writes_that_
                 // never_pause`); the turn queues it with them.

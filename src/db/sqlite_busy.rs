@@ -1,7 +1,7 @@
 //! How an SQLite connection waits for a lock another connection holds: in short steps at
 //! first, rather than SQLite's own busy handler's 1, 2, 5, 10 ... ms.
 //!
-//! A writer refused the lock sleeps holding the process's write turn (see
+//! A writer refused the lock sleeps holding the database's write turn (see
 //! [`super::transaction`]), so every other write waits too. Under the load benchmark's whole
 //! responses on SQLite `perf` counted about 80 such sleeps a second in the pool's writes
 //! (`sqlite3BtreeBeginTrans` in `sqlite3InvokeBusyHandler`), with a fifth of the two cores

@@ -276,7 +276,7 @@ impl Respondent {
     }
 }
 
-/// Which of a link's work on SQLite runs in the process's write turn, on the pool's writer.
+/// Which of a link's work on SQLite runs in the database's write turn, on the pool's writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
     /// Each write, as it comes; the look-up and other reads on a pooled connection.
