@@ -760,7 +760,7 @@ pub fn query_ids(body: &str, link: &str) -> Vec<String> {
 /// A connection of its own to `database_url` that may write anything, as a database
 /// administrator's session would: rows the pages cannot reach, an attacker's tampering,
 /// migrations run by hand. The pool's SQLite connections refuse to write (the server writes on
-/// its pool's writer, in the process's write turn); this one writes beside them, and waits for
+/// its pool's writer, in the database's write turn); this one writes beside them, and waits for
 /// SQLite's lock like any other process.
 pub fn writable_conn(database_url: &str) -> coherence::db::DbConn {
     let url = coherence::db::DbUrl::parse(database_url).expect("database URL");
