@@ -570,7 +570,8 @@ impl ManageConnection for Manager {
             stats: self.stats.clone(),
             lost: false,
             writer: self.writer.clone(),
-            turn: self.turn(),
+            // The turn `open` gave it (SQLite).
+            turn: watch(&mut conn).and_then(|w| w.turn.take()),
         };
         match &mut conn {
             DbConn::Postgres(c) => c.set_instrumentation(watch),
@@ -703,11 +704,15 @@ impl Pool {
         timeout: Duration,
         f: impl FnOnce(&mut DbConn) -> Result<T, E>,
     ) -> Result<T, E> {
-        let pooled = || self.inner.get_timeout(timeout).map_err(DbError::from);
+        // What is left of `timeout` once the turn was waited for.
+        let asked = std::time::Instant::now();
+        let pooled = || {
+            let left = timeout.saturating_sub(asked.elapsed());
+            self.inner.get_timeout(left).map_err(DbError::from)
+        };
         let Some(writer) = &self.writer else {
             return f(&mut *pooled()?);
         };
-        let asked = std::time::Instant::now();
         sqlite_writer::in_turn(writer.turn(), timeout, |nested| {
             let f = match nested {
                 false => match writer.run_or_give_back(f) {
@@ -716,9 +721,7 @@ impl Pool {
                 },
                 true => return f(&mut *pooled()?),
             };
-            let left = timeout.saturating_sub(asked.elapsed());
-            let mut conn = self.inner.get_timeout(left).map_err(DbError::from)?;
-            sqlite_writer::on_pooled(&mut conn, f)
+            sqlite_writer::on_pooled(&mut *pooled()?, f)
         })
         .map_err(|taken| DbError::Query(taken.into()))?
     }
@@ -1581,6 +1584,24 @@ mod tests {
         sqlite_writer::turn_for(&dir.path().join("scratch.db").display().to_string())
     }
 
+    /// `turn` held on a thread of its own from when this returns until the sender is used
+    /// (or dropped); the thread is joined through the handle.
+    fn hold_elsewhere(
+        turn: Arc<sqlite_writer::WriteTurn>,
+    ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (taken, turn_taken) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            sqlite_writer::in_turn(&turn, SQLITE_BUSY_TIMEOUT, |_| {
+                taken.send(()).unwrap();
+                let _ = released.recv();
+            })
+            .unwrap()
+        });
+        turn_taken.recv().unwrap();
+        (release, holder)
+    }
+
     /// The rows of the SQLite tests' `scratch` table.
     fn scratch_rows(conn: &mut DbConn) -> i64 {
         #[derive(diesel::QueryableByName)]
@@ -1760,21 +1781,10 @@ mod tests {
     /// write, once the turn is free, goes through.
     #[test]
     fn sqlite_a_write_waits_for_the_turn_no_longer_than_its_bound() {
-        use std::sync::mpsc;
         use std::time::{Duration, Instant};
         let (dir, pool) = scratch_database(2);
         let turn = scratch_turn(&dir);
-        let (taken, turn_taken) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let holding = turn.clone();
-        let holder = std::thread::spawn(move || {
-            sqlite_writer::in_turn(&holding, SQLITE_BUSY_TIMEOUT, |_| {
-                taken.send(()).unwrap();
-                released.recv().unwrap();
-            })
-            .unwrap()
-        });
-        turn_taken.recv().unwrap();
+        let (release, holder) = hold_elsewhere(turn.clone());
 
         let started = Instant::now();
         let brief = pool.in_write_turn(Duration::from_millis(100), |c| {
@@ -1814,7 +1824,6 @@ mod tests {
     /// fail; connections of one file share one turn.
     #[test]
     fn sqlite_two_databases_do_not_wait_for_each_others_write_turn() {
-        use std::sync::mpsc;
         use std::time::{Duration, Instant};
         let (held_dir, _held_pool) = scratch_database(1);
         let (_dir, pool) = scratch_database(1);
@@ -1823,16 +1832,7 @@ mod tests {
             Arc::ptr_eq(&held, &scratch_turn(&held_dir)),
             "one turn per file"
         );
-        let (taken, turn_taken) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            sqlite_writer::in_turn(&held, SQLITE_BUSY_TIMEOUT, |_| {
-                taken.send(()).unwrap();
-                released.recv().unwrap();
-            })
-            .unwrap()
-        });
-        turn_taken.recv().unwrap();
+        let (release, holder) = hold_elsewhere(held);
         let started = Instant::now();
         pool.in_write_turn(Duration::from_millis(100), |c| {
             diesel::sql_query("INSERT INTO scratch VALUES (1)").execute(c)?;

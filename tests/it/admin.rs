@@ -193,16 +193,23 @@ async fn messages_wait_while_smtp_is_down_then_all_go_out_once(backend: Backend)
     );
     // The server comes up: everything goes out, once.
     let smtp = SmtpServer::start_on(port, tempfile::tempdir().unwrap(), &[], 0);
-    let mails = app.mails_when_outbox_empty(&smtp, 5).await;
-    assert_eq!(mails.len(), 5, "no duplicates");
-    assert_eq!(unique_ids(&mails), 5);
+    each_sent_once(&app, &smtp, 5).await;
+    app.stop().await;
+}
+
+/// Once the outbox is empty: `n` messages delivered, each once (no duplicates, `n` distinct
+/// Message-IDs), and the survey's page says all `n` were sent.
+async fn each_sent_once(app: &TestApp, smtp: &SmtpServer, n: usize) {
+    let mails = app.mails_when_outbox_empty(smtp, n).await;
+    assert_eq!(mails.len(), n, "no duplicates");
+    assert_eq!(unique_ids(&mails), n);
     let page = app.get("/admin/surveys/fixture").await;
     assert!(
-        page.body.contains("Email: 0 waiting, 5 sent, 0 failed"),
+        page.body
+            .contains(&format!("Email: 0 waiting, {n} sent, 0 failed")),
         "{}",
         page.body
     );
-    app.stop().await;
 }
 
 /// How many outbox messages are waiting with a failed attempt recorded, once `n` are (or after
@@ -364,15 +371,7 @@ async fn a_batch_sent_while_the_database_is_unavailable_is_recorded_once_it_is_b
                 .unwrap();
         }
     }
-    let mails = app.mails_when_outbox_empty(&smtp, 12).await;
-    assert_eq!(mails.len(), 12, "nothing sent twice");
-    assert_eq!(unique_ids(&mails), 12);
-    let page = app.get("/admin/surveys/fixture").await;
-    assert!(
-        page.body.contains("Email: 0 waiting, 12 sent, 0 failed"),
-        "{}",
-        page.body
-    );
+    each_sent_once(&app, &smtp, 12).await;
     app.stop().await;
 }
 
