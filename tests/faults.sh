@@ -131,7 +131,8 @@ done
 echo "PostgreSQL restarted ($(fig pg-restart pg_restart_ms) ms) then down $(fig pg-restart down_s) s" \
   "under 24 savers and 4 readers: $(fig pg-restart clear_503) requests got the 503 page," \
   "$(fig pg-restart status_500) got a 500, $(fig pg-restart unexpected) other surprises;" \
-  "/healthz 503 while down ($(fig pg-restart healthz_503_while_down) times)," \
+  "/healthz 503 while down ($(fig pg-restart healthz_503_while_down) times, the slowest" \
+  "answered in $(fig pg-restart healthz_slowest_while_down_ms) ms)," \
   "200 again $(fig pg-restart healthz_200_after_ms) ms after PostgreSQL was back;" \
   "first save acknowledged $(fig pg-restart first_save_after_up_ms) ms after;" \
   "service restarted: $(fig pg-restart server_restarted);" \

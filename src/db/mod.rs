@@ -43,6 +43,7 @@ pub mod countries;
 pub mod deadlines;
 pub mod definitions;
 pub mod files;
+pub mod health;
 pub mod outbox;
 pub mod responses;
 pub mod review_queries;

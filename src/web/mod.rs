@@ -21,7 +21,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::access::RequestBudget;
 use crate::config::Settings;
-use crate::db::{DbError, Pool};
+use crate::db::Pool;
 use crate::error::{page_for_status, AppError, ErrorPage};
 use crate::mail::templates::EmailTemplates;
 use crate::mail::Mailer;
@@ -62,6 +62,8 @@ pub struct AppState {
     pub http_requests: AtomicU64,
     /// Results aggregates for repeat views (see [`crate::results::cache`]).
     pub results_cache: crate::results::cache::ResultsCache,
+    /// `/healthz`'s check, on a thread of its own (see [`crate::db::health`]).
+    pub health: crate::db::health::HealthCheck,
 }
 
 /// How many multipart section posts may be read at the same time.
@@ -81,6 +83,7 @@ impl AppState {
         emails: EmailTemplates,
     ) -> Self {
         AppState {
+            health: crate::db::health::HealthCheck::start(pool.clone(), HEALTH_CHECK_PATIENCE),
             pool,
             catalog,
             country_options: CountryOptions::new(&countries),
@@ -561,21 +564,17 @@ async fn landing(
     state.view("landing", lang, &render::Layout::default(), &view)
 }
 
+/// How long `/healthz`'s check waits for one of the pool's connections: a health check
+/// answers within a second or two, not after the pool's full wait, since a load balancer
+/// polling it must see a database outage while it lasts.
+const HEALTH_CHECK_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long `/healthz` waits for its answer: a check already under way when it asked (at
+/// most the patience and a `SELECT 1`), then its own.
+const HEALTH_ANSWER_WITHIN: Duration = Duration::from_secs(3);
+
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.pool.clone();
-    let ok = web::block(move || {
-        // A health check answers within a second or two, not after the pool's full wait: a
-        // load balancer polling it must see a database outage while it lasts.
-        pool.get_then(Duration::from_secs(1), |conn| {
-            crate::db::queries::ping(conn).map_err(DbError::from)
-        })
-        .ok()
-    })
-    .await
-    .ok()
-    .flatten()
-    .is_some();
-    if ok {
+    if state.health.database_answers(HEALTH_ANSWER_WITHIN).await {
         HttpResponse::Ok().content_type("text/plain").body("ok")
     } else {
         HttpResponse::ServiceUnavailable()
