@@ -13,6 +13,7 @@
 //! Markdown download, which shows every practice (see [`KeptTexts`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use diesel::sql_types::{BigInt, Bool, Text};
@@ -477,7 +478,9 @@ impl KeptTexts {
         Ok(KeptTexts(by_response))
     }
 
-    /// Gives each listing its version's text, where one is kept (moved, not copied).
+    /// Gives each listing its version's text, where one is kept (moved, not copied). What is
+    /// left, a key and a question's id per listing, is freed on a thread of its own (see
+    /// [`free_elsewhere`]).
     fn give_to(mut self, listings: &mut [Listing]) {
         for l in listings {
             let Some(texts) = self.0.get_mut(l.response_id.as_str()) else {
@@ -490,6 +493,7 @@ impl KeptTexts {
                 l.text = Some(texts.swap_remove(i).2);
             }
         }
+        free_elsewhere(self);
     }
 }
 
@@ -1430,20 +1434,36 @@ fn compendium_with_drafts(
             |conn| drafts_compendium(conn, survey, countries, filter, lang),
         );
     };
-    // On `drafts_conn`, after the drafts' practices, the counted versions' kept texts: reading
-    // them took 90 ms at 100,000 organisations on PostgreSQL, while the counted versions'
-    // listings took 300 ms on `conn` and the drafts' practices 240 ms beside them.
+    // The counted versions' kept texts are read by whichever connection is done first with
+    // its own part. At 100,000 organisations the drafts' part was the longer on SQLite (their
+    // live answers looked up one draft at a time: 0.29-0.43 s, the listings 0.23-0.29 s) and
+    // the shorter on PostgreSQL (0.24 s, the listings 0.30 s); the texts take 70-90 ms on
+    // either.
+    let texts_taken = AtomicBool::new(false);
+    let done_first = || !texts_taken.swap(true, Ordering::AcqRel);
     let (beside, listed) = at_once(
         "compendium drafts",
-        || -> diesel::QueryResult<(Vec<Practice>, KeptTexts)> {
+        || -> diesel::QueryResult<(Vec<Practice>, Option<KeptTexts>)> {
             let of_drafts = drafts_compendium(drafts_conn, survey, countries, filter, lang)?;
-            Ok((of_drafts, KeptTexts::read(drafts_conn, &survey.id)?))
+            let texts = match done_first() {
+                true => Some(KeptTexts::read(drafts_conn, &survey.id)?),
+                false => None,
+            };
+            Ok((of_drafts, texts))
         },
-        || listings(conn, survey, countries, counted, lang),
+        || -> diesel::QueryResult<Vec<Listing>> {
+            let mut listed = listings(conn, survey, countries, counted, lang)?;
+            if done_first() {
+                KeptTexts::read(conn, &survey.id)?.give_to(&mut listed);
+            }
+            Ok(listed)
+        },
     )?;
     let (of_drafts, texts) = beside?;
     let mut listed = listed?;
-    texts.give_to(&mut listed);
+    if let Some(texts) = texts {
+        texts.give_to(&mut listed);
+    }
     let of_counted = practices(conn, survey, countries, counted, listed, lang)?;
     Ok(merged_in_compendium_order(survey, of_counted, of_drafts))
 }
@@ -1675,11 +1695,18 @@ pub fn compendium_download_on_two_above(
         None => compendium(conn, survey, countries, filter, lang),
     }?;
     let md = compendium_markdown(survey, &all, lang);
-    // Without a thread (none could be started), they are freed here, when the closure is.
+    free_elsewhere(all);
+    Ok(md)
+}
+
+/// Drops `value` on a thread of its own: at 100,000 organisations the practices read for a
+/// download are about a million allocations, 48 ms to free, and the kept texts left over once
+/// given to the listings some 150,000 (15-25 ms), which the request need not wait for.
+fn free_elsewhere<T: Send + 'static>(value: T) {
+    // Without a thread (none could be started), it is freed here, when the closure is.
     let _ = std::thread::Builder::new()
         .name("compendium freed".to_string())
-        .spawn(move || drop(all));
-    Ok(md)
+        .spawn(move || drop(value));
 }
 
 /// Practices (or their listings) grouped by theme (id, label, practices), in the
@@ -1721,28 +1748,90 @@ const NAME_PLACE: &str = "\u{e000}";
 /// The compendium as Markdown. Every piece of user text (answers, organisation names) is
 /// escaped, so an answer cannot add a heading, a link or HTML of its own.
 pub fn compendium_markdown(survey: &Survey, list: &[Practice], lang: &str) -> String {
-    use crate::text::markdown::{push_block, push_inline};
-    // A first estimate (about 150 bytes of heading and related answers a practice, besides
-    // its text), so that the 7 MB of a large download is not copied at every doubling.
-    let mut md = String::with_capacity(
-        list.iter()
-            .map(|p| p.text.len() + 150 * (1 + p.related.len()))
-            .sum(),
-    );
+    markdown_on_two_above(survey, list, lang, MARKDOWN_ON_TWO_THREADS)
+}
+
+/// [`compendium_markdown`], written on two threads when there are at least `above` practices:
+/// for the tests, which write one list both ways.
+fn markdown_on_two_above(survey: &Survey, list: &[Practice], lang: &str, above: usize) -> String {
+    use crate::text::markdown::push_inline;
+    let groups = by_theme(survey, list, lang);
+    // A practice is under each of its themes.
+    let sizes: Vec<usize> = groups
+        .iter()
+        .map(|(_, _, ps)| estimated_size(ps.iter().copied()))
+        .collect();
+    let mut md = String::with_capacity(256 + sizes.iter().sum::<usize>());
     md.push_str("# ");
     push_inline(&mut md, &translate(lang, "results-compendium", &[]));
     md.push_str(": ");
     push_inline(&mut md, survey.title.get(lang));
     md.push_str("\n\n");
+    if list.len() < above {
+        themes_markdown(&mut md, &groups, lang);
+        return md;
+    }
+    // A large download is written in two halves at once, each on a core: the themes up to
+    // about half the estimated size, and the others (at 100,000 organisations, 9 MB written in
+    // 65-90 ms on one thread). Each half is whole themes, so joined they are the same text.
+    let half = sizes.iter().sum::<usize>() / 2;
+    let mut written = 0;
+    let split = sizes
+        .iter()
+        .position(|size| {
+            written += size;
+            written >= half
+        })
+        .map_or(groups.len(), |i| i + 1);
+    let (first, second) = groups.split_at(split);
+    let second_md = std::thread::scope(|scope| {
+        let there = std::thread::Builder::new()
+            .name("compendium markdown".to_string())
+            .spawn_scoped(scope, || {
+                let mut md = String::with_capacity(sizes[split..].iter().sum());
+                themes_markdown(&mut md, second, lang);
+                md
+            });
+        themes_markdown(&mut md, first, lang);
+        match there {
+            Ok(there) => there
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread could be started: the second half here, after the first.
+            Err(_) => {
+                let mut rest = String::new();
+                themes_markdown(&mut rest, second, lang);
+                rest
+            }
+        }
+    });
+    md.push_str(&second_md);
+    md
+}
+
+/// How many practices a compendium needs before its Markdown is written on two threads.
+const MARKDOWN_ON_TWO_THREADS: usize = 2_000;
+
+/// A first estimate of the Markdown's size (about 150 bytes of heading and related answers a
+/// practice, besides its text), so that the 7 MB of a large download is not copied at every
+/// doubling.
+fn estimated_size<'p>(list: impl Iterator<Item = &'p Practice>) -> usize {
+    list.map(|p| p.text.len() + 150 * (1 + p.related.len()))
+        .sum()
+}
+
+/// The Markdown of these themes' practices, each theme under its heading.
+fn themes_markdown(md: &mut String, groups: &[(&str, &str, Vec<&Practice>)], lang: &str) {
+    use crate::text::markdown::{push_block, push_inline};
     // An attribution is translated once per sub-region (or region) and development: they
     // repeat, and a translation (its arguments in a map, the pattern resolved) costs as much
     // as escaping a practice's text. An anonymous one is whole then ("a government in
     // <sub-region>"); a named one has the name in its place, put in each time (escaping it
     // alone escapes what escaping the whole would: every change is to one character).
     let mut translated: HashMap<(&str, &str, &str), String> = HashMap::new();
-    for (_, label, ps) in by_theme(survey, list, lang) {
+    for (_, label, ps) in groups {
         md.push_str("## ");
-        push_inline(&mut md, label);
+        push_inline(md, label);
         md.push_str("\n\n");
         for p in ps {
             let l = &p.listing;
@@ -1767,26 +1856,25 @@ pub fn compendium_markdown(survey: &Survey, list: &[Practice], lang: &str) -> St
             md.push_str("### ");
             match attribution.split_once(NAME_PLACE) {
                 Some((before, after)) if l.citable => {
-                    push_inline(&mut md, before);
-                    push_inline(&mut md, &l.attribution);
-                    push_inline(&mut md, after);
+                    push_inline(md, before);
+                    push_inline(md, &l.attribution);
+                    push_inline(md, after);
                 }
-                _ => push_inline(&mut md, attribution),
+                _ => push_inline(md, attribution),
             }
             md.push_str("\n\n");
             for (k, v) in &p.related {
                 md.push_str("- **");
-                push_inline(&mut md, k);
+                push_inline(md, k);
                 md.push_str("** ");
-                push_inline(&mut md, v);
+                push_inline(md, v);
                 md.push('\n');
             }
             md.push('\n');
-            push_block(&mut md, &p.text);
+            push_block(md, &p.text);
             md.push_str("\n\n");
         }
     }
-    md
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -2071,6 +2159,62 @@ themes = ["data"]
                 ("c3", 1),
                 ("d4", 0),
             ]
+        );
+    }
+
+    /// A large compendium's Markdown, written in two halves on two threads, is the text
+    /// written on one: every theme once, in the definition's order, each practice under each
+    /// of its themes, the attributions translated and escaped alike.
+    #[test]
+    fn the_markdown_written_on_two_threads_is_the_same_text() {
+        let themed = SURVEY.replace(
+            "[[themes]]\nid = \"data\"\nlabel = \"Data\"",
+            "[[themes]]\nid = \"data\"\nlabel = \"Data\"\n[[themes]]\nid = \"jobs\"\n\
+             label = \"Jobs *and* work\"\n[[themes]]\nid = \"cash\"\nlabel = \"Cash\"",
+        );
+        let (survey, d) = parse_survey("m.toml", &themed);
+        assert!(d.is_empty(), "{d:?}");
+        let survey = survey.unwrap();
+        let themes = [
+            vec!["data"],
+            vec!["jobs"],
+            vec!["cash", "data"],
+            vec!["jobs", "cash"],
+        ];
+        let list: Vec<Practice> = (0..50)
+            .map(|i| {
+                let who = ["Kenya", "a government", "Sweden <b>", "Mali"][i % 4];
+                let mut listing = listing("first", "Africa", i % 3 == 0, who, &format!("r{i}"), 1);
+                listing.themes = themes[i % 4].iter().map(|t| t.to_string()).collect();
+                Practice {
+                    listing,
+                    text: format!(
+                        "Practice {i}: *bold* [link](x) # not a heading\n\n{}",
+                        "x".repeat(i * 7)
+                    ),
+                    related: vec![("Since".into(), format!("{}", 2000 + i))],
+                }
+            })
+            .collect();
+        let one = markdown_on_two_above(&survey, &list, "en", usize::MAX);
+        let two = markdown_on_two_above(&survey, &list, "en", 0);
+        assert_eq!(one, two);
+        for heading in ["## Data", "## Jobs \\*and\\* work", "## Cash"] {
+            assert_eq!(one.matches(heading).count(), 1, "{heading} in:\n{one}");
+        }
+        // Each practice under each of its themes.
+        assert_eq!(one.matches("Practice 2\\:").count(), 2, "{one}");
+        assert_eq!(one.matches("Practice 1\\:").count(), 1, "{one}");
+        assert!(one.find("## Data").unwrap() < one.find("## Jobs").unwrap());
+        assert!(one.find("## Jobs").unwrap() < one.find("## Cash").unwrap());
+        // One practice (one half empty) and none.
+        assert_eq!(
+            markdown_on_two_above(&survey, &list[..1], "en", 0),
+            markdown_on_two_above(&survey, &list[..1], "en", usize::MAX)
+        );
+        assert_eq!(
+            markdown_on_two_above(&survey, &[], "en", 0),
+            markdown_on_two_above(&survey, &[], "en", usize::MAX)
         );
     }
 }
