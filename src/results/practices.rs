@@ -479,8 +479,8 @@ impl KeptTexts {
     }
 
     /// Gives each listing its version's text, where one is kept (moved, not copied). What is
-    /// left, a key and a question's id per listing, is freed on a thread of its own (see
-    /// [`free_elsewhere`]).
+    /// left (a key and a question's id per listing, and the texts of the responses a filter
+    /// left out) is freed on a thread of its own (see [`free_elsewhere`]).
     fn give_to(mut self, listings: &mut [Listing]) {
         for l in listings {
             let Some(texts) = self.0.get_mut(l.response_id.as_str()) else {
@@ -1338,7 +1338,7 @@ pub fn compendium(
 /// the listings are done (the download at 100,000 organisations, texts read from the answers:
 /// 267 -> 222 ms, for about 10 MB of rows held until they are given to the listings). With
 /// drafts included, see [`compendium_with_drafts`]: `texts_conn` reads the drafts' practices,
-/// then the kept texts.
+/// and the kept texts are read by whichever connection is done first.
 pub fn compendium_on_two(
     conn: &mut DbConn,
     texts_conn: &mut DbConn,
@@ -1407,8 +1407,8 @@ pub fn compendium_on_two(
 
 /// [`compendium`] with drafts included: the counted versions' practices (their listings, their
 /// kept texts, then their other answers) on `conn`, and the drafts' (see [`drafts_compendium`])
-/// meanwhile on `drafts_conn` if given (with the counted versions' kept texts after them), else
-/// before them on `conn`, merged in the compendium's order. The drafts' and the counted
+/// meanwhile on `drafts_conn` if given (the counted versions' kept texts then read by whichever
+/// connection is done first with its part), else before them on `conn`, merged in the compendium's order. The drafts' and the counted
 /// versions' listings are read at one moment, or the drafts' first: a draft submitted in
 /// between is seen as both, and listed once, as counted (see [`counted_beside_drafts`]). At
 /// 100,000 organisations with 20,000 drafts, the drafts' listings and their texts each took as
@@ -1444,8 +1444,12 @@ fn compendium_with_drafts(
     let (beside, listed) = at_once(
         "compendium drafts",
         || -> diesel::QueryResult<(Vec<Practice>, Option<KeptTexts>)> {
-            let of_drafts = drafts_compendium(drafts_conn, survey, countries, filter, lang)?;
-            let texts = match done_first() {
+            let of_drafts = drafts_compendium(drafts_conn, survey, countries, filter, lang);
+            // Taken even when the drafts' part failed: the download fails, and the other side
+            // need not read the texts for it.
+            let first = done_first();
+            let of_drafts = of_drafts?;
+            let texts = match first {
                 true => Some(KeptTexts::read(drafts_conn, &survey.id)?),
                 false => None,
             };
