@@ -116,14 +116,8 @@ impl Drop for HealthCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::tests::scratch_database;
     use std::time::Instant;
-
-    fn scratch_pool(size: u32) -> (tempfile::TempDir, Pool) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = super::super::DbUrl::Sqlite(dir.path().join("h.db").display().to_string());
-        let pool = super::super::connect(&url, size).unwrap();
-        (dir, pool)
-    }
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
@@ -138,7 +132,7 @@ mod tests {
     /// pooled connection, which the pool's statement counter sees.
     #[test]
     fn asks_during_a_check_share_the_next_one() {
-        let (_dir, pool) = scratch_pool(1);
+        let (_dir, pool) = scratch_database(1);
         let health = Arc::new(HealthCheck::start(pool.clone(), Duration::from_secs(5)));
         let held = pool.get().unwrap();
         let before = pool.stats().statements();
@@ -165,7 +159,7 @@ mod tests {
     /// again, the next ask says yes.
     #[test]
     fn a_database_that_gives_no_connection_is_reported_within_the_bound() {
-        let (_dir, pool) = scratch_pool(1);
+        let (_dir, pool) = scratch_database(1);
         let health = HealthCheck::start(pool.clone(), Duration::from_millis(300));
         let rt = runtime();
         let held = pool.get().unwrap();

@@ -1569,7 +1569,7 @@ mod tests {
 
     /// A fresh SQLite database in a directory of its own (removed when the guard is dropped),
     /// its pool of `size` connections, and an empty `scratch` table.
-    fn scratch_database(size: u32) -> (tempfile::TempDir, Pool) {
+    pub(super) fn scratch_database(size: u32) -> (tempfile::TempDir, Pool) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scratch.db");
         let pool = connect(&DbUrl::Sqlite(file.display().to_string()), size).unwrap();
